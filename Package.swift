@@ -1,0 +1,33 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// Layers, bottom up (each only calls down):
+//   CShim (C: what Swift cannot call) → CryoLinux (syscall wrappers)
+//   CryoOCI (spec models) · CRIURPC (generated protobuf)
+//   CryoCRIU (criu swrk client) → CryoRuntime (containers, cgroups, C/R) → cryo-runtime (CLI)
+let package = Package(
+    name: "cryo",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "cryo-runtime", targets: ["cryo-runtime"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+    ],
+    targets: [
+        .target(name: "CShim"),
+        .systemLibrary(name: "CSeccomp", providers: [.apt(["libseccomp-dev"])]),
+        .target(name: "CryoLinux", dependencies: ["CShim"]),
+        .target(name: "CryoOCI"),
+        .target(
+            name: "CRIURPC",
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
+        .target(name: "CryoCRIU", dependencies: ["CryoLinux", "CRIURPC"]),
+        .target(name: "CryoRuntime", dependencies: ["CryoLinux", "CryoOCI", "CryoCRIU", "CSeccomp"]),
+        .executableTarget(name: "cryo-runtime", dependencies: ["CryoRuntime"]),
+        .testTarget(name: "CryoUnitTests", dependencies: ["CryoOCI", "CryoRuntime", "CryoLinux"]),
+        .testTarget(name: "CryoIntegrationTests", dependencies: ["CryoOCI", "CryoLinux"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

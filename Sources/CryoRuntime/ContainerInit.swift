@@ -1,0 +1,117 @@
+import CShim
+import CryoLinux
+import CryoOCI
+import Glibc
+
+/// The container side: runs as `cryo-runtime init <sync-fd>` in a freshly
+/// exec'd, single-threaded process (see InitProtocol.swift for the sequence).
+public enum ContainerInit {
+    public static func main(syncFD: Int32) -> Never {
+        let sock = PacketSocket(fd: syncFD)
+        do {
+            guard let config = try sock.receiveJSON(InitConfig.self) else { exit(1) }
+            switch config.mode {
+            case .create: try create(config, sock)
+            case .exec: try exec(config, sock)
+            }
+        } catch {
+            try? sock.sendJSON(InitMessage(.error, error: "\(error)"))
+            exit(1)
+        }
+    }
+
+    static func waitFor(_ kind: InitMessage.Kind, _ sock: PacketSocket) throws {
+        guard let m = try sock.receiveJSON(InitMessage.self) else { throw CryoError("runtime went away") }
+        guard m.kind == kind else { throw CryoError("init: expected \(kind), got \(m.kind)") }
+    }
+
+    static func create(_ c: InitConfig, _ sock: PacketSocket) throws -> Never {
+        let spec = c.spec
+        guard let process = spec.process else { throw CryoError("config.json has no process") }
+        // Join namespaces given by path first (the others were created by clone3).
+        for ns in c.joinNamespaces {
+            guard let kind = NamespaceKind(rawValue: ns.type), let path = ns.path, kind != .pid else { continue }
+            let fd = try sys(open(path, O_RDONLY | O_CLOEXEC), "open", path)
+            try sys(cryo_setns(fd, kind.cloneFlag), "setns(\(kind.rawValue))", path)
+            close(fd)
+        }
+        // The runtime put us in the container cgroup before sending the config,
+        // so the new cgroup namespace is rooted there.
+        if c.newCgroupNamespace { try sys(cryo_unshare(NamespaceKind.cgroup.cloneFlag), "unshare(CLONE_NEWCGROUP)") }
+        // Our own session, so the container is not tied to the caller's terminal.
+        _ = setsid()
+        if let h = spec.hostname, !h.isEmpty {
+            try sys(sethostname(h, h.utf8.count), "sethostname", h)
+        }
+        let hasMountNS = (spec.linux?.namespaces ?? []).contains { $0.type == "mount" }
+        let rootfs = RootfsBuilder(rootfs: c.rootfs, spec: spec, cgroup: Cgroup(path: c.cgroupPath))
+        if hasMountNS { try rootfs.prepare() }
+
+        try sock.sendJSON(InitMessage(.hooks))
+        try waitFor(.go, sock)
+        for h in spec.hooks?.createContainer ?? [] {
+            try Hooks.run(h, kind: "createContainer", state: HookState(ociVersion: spec.ociVersion, id: c.id, status: "created", pid: getpid(), bundle: c.bundle, annotations: spec.annotations))
+        }
+        if hasMountNS {
+            try rootfs.pivot(noPivot: c.noPivot)
+            try rootfs.finishAfterPivot()
+        } else {
+            try sys(chroot(c.rootfs), "chroot", c.rootfs)
+        }
+        for (key, value) in spec.linux?.sysctl ?? [:] {
+            try FS.write("/proc/sys/" + key.replacingOccurrences(of: ".", with: "/"), value)
+        }
+        if process.terminal == true {
+            guard c.consoleFD >= 0 else { throw CryoError("process.terminal is true but no --console-socket was given") }
+            try Console.setUp(consoleSocket: c.consoleFD, bindConsole: true)
+        }
+        try ProcessSetup.applyOOMScoreAdj(process.oomScoreAdj)
+        try ProcessSetup.applyRlimits(process.rlimits ?? [])
+        try sock.sendJSON(InitMessage(.ready))
+
+        // Blocks until `start` opens the other end (runc's exec fifo).
+        let fifo = open("/proc/self/fd/\(c.fifoFD)", O_WRONLY | O_CLOEXEC)
+        if fifo < 0 { throw SyscallError("open", "exec fifo") }
+        _ = write(fifo, "0", 1)
+        close(fifo)
+        close(c.fifoFD)
+        sock.close()
+        for h in spec.hooks?.startContainer ?? [] {
+            try Hooks.run(h, kind: "startContainer", state: HookState(ociVersion: spec.ociVersion, id: c.id, status: "running", pid: getpid(), bundle: c.bundle, annotations: spec.annotations))
+        }
+        try ProcessSetup.finalizeAndExec(process, seccomp: spec.linux?.seccomp, preserveFDs: c.preserveFDs)
+    }
+
+    static func exec(_ c: InitConfig, _ sock: PacketSocket) throws -> Never {
+        guard let process = c.spec.process else { throw CryoError("no process to exec") }
+        // The runtime already moved pid_for_children (and the time namespace) for us;
+        // join the rest in one call through the init's pidfd.
+        let flags = [NamespaceKind.mount, .ipc, .uts, .network, .cgroup].reduce(Int32(0)) { $0 | $1.cloneFlag }
+        if cryo_setns(c.pidFD, flags) != 0 {
+            // Some namespaces may be the host's; join one by one, ignoring the shared ones.
+            for k in [NamespaceKind.ipc, .uts, .network, .cgroup, .mount] {
+                _ = cryo_setns(c.pidFD, k.cloneFlag)
+            }
+        }
+        close(c.pidFD)
+        try waitFor(.go, sock)
+        if process.terminal == true {
+            guard c.consoleFD >= 0 else { throw CryoError("process.terminal is true but no --console-socket was given") }
+            try Console.setUp(consoleSocket: c.consoleFD, bindConsole: false)
+        } else {
+            _ = setsid()
+        }
+        try ProcessSetup.applyOOMScoreAdj(process.oomScoreAdj)
+        try ProcessSetup.applyRlimits(process.rlimits ?? [])
+        try sock.sendJSON(InitMessage(.ready))
+        // The socket is close-on-exec: the runtime sees EOF when execve succeeds,
+        // or the error sent by main() when it fails.
+        try ProcessSetup.finalizeAndExec(process, seccomp: c.spec.linux?.seccomp, preserveFDs: c.preserveFDs)
+    }
+}
+
+extension String {
+    func replacingOccurrences(of a: Character, with b: Character) -> String {
+        String(map { $0 == a ? b : $0 })
+    }
+}

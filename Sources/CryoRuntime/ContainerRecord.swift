@@ -1,0 +1,108 @@
+import CryoLinux
+import CryoOCI
+import FoundationEssentials
+import Glibc
+
+/// Lifecycle states as runc reports them.
+public enum ContainerStatus: String, Codable, Sendable {
+    case creating, created, running, paused, stopped
+}
+
+/// What the runtime remembers about a container (<root>/<id>/state.json).
+public struct ContainerRecord: Codable, Sendable {
+    public var id: String
+    public var bundle: String
+    public var rootfs: String
+    public var initPid: Int32
+    public var initStartTime: UInt64?
+    public var created: String
+    public var cgroupPath: String
+    /// Namespaces the container joined by path (type → path), e.g. a CNI netns.
+    public var namespacePaths: [String: String]
+    /// readlink of the init's fds 0-2 (e.g. "pipe:[1234]"); written into
+    /// descriptors.json at checkpoint so restore can re-plumb stdio.
+    public var externalDescriptors: [String]
+    public var owner: String
+    public var spec: Spec
+    /// True after a CRIU restore: the container now has its own time namespace.
+    public var restored: Bool = false
+    /// Set while CRIU has frozen and dumped the container without leave-running.
+    public var checkpointed: Bool = false
+
+    public var annotations: [String: String]? { spec.annotations }
+}
+
+/// Where containers live: <root>/<id>/{state.json, exec.fifo, criu-root}.
+public struct ContainerStore: Sendable {
+    public let root: String
+
+    public init(root: String) { self.root = root }
+
+    public func dir(_ id: String) -> String { root + "/" + id }
+    func statePath(_ id: String) -> String { dir(id) + "/state.json" }
+    func fifoPath(_ id: String) -> String { dir(id) + "/exec.fifo" }
+
+    public static func validate(id: String) throws {
+        let ok = !id.isEmpty && id != "." && id != ".." && id.utf8.count <= 1024 && id.allSatisfy {
+            $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" || $0 == "." || $0 == "+"
+        } && id.allSatisfy { $0.isASCII }
+        if !ok { throw RuntimeError.invalidID(id) }
+    }
+
+    public func load(_ id: String) throws -> ContainerRecord {
+        try Self.validate(id: id)
+        let path = statePath(id)
+        guard FS.exists(path) else { throw RuntimeError.notFound(id) }
+        do {
+            return try JSONDecoder().decode(ContainerRecord.self, from: Data(try FS.readBytes(path)))
+        } catch {
+            throw CryoError("reading \(path): \(error)")
+        }
+    }
+
+    public func save(_ r: ContainerRecord) throws {
+        try FS.atomicWrite(statePath(r.id), Array(try JSONEncoder().encode(r)))
+    }
+
+    public func list() -> [String] {
+        ((try? FS.listDirectory(root)) ?? []).filter { FS.exists(statePath($0)) }.sorted()
+    }
+
+    /// The live status, from the kernel rather than from the file.
+    public func status(_ r: ContainerRecord) -> ContainerStatus {
+        if !Processes.isAlive(pid: r.initPid, startTime: r.initStartTime) { return .stopped }
+        if FS.exists(fifoPath(r.id)) { return .created }
+        if Cgroup(path: r.cgroupPath).isFrozen() { return .paused }
+        return .running
+    }
+}
+
+/// Errors callers (and exit codes) can act on.
+public enum RuntimeError: Error, CustomStringConvertible {
+    case notFound(String)
+    case exists(String)
+    case invalidID(String)
+    case wrongState(String, ContainerStatus, String)
+
+    public var description: String {
+        switch self {
+        case .notFound(let id): return "container \"\(id)\" does not exist"
+        case .exists(let id): return "container with id \"\(id)\" already exists"
+        case .invalidID(let id): return "invalid container id \"\(id)\": use letters, digits, '_', '-', '.' and '+'"
+        case .wrongState(let id, let s, let want): return "container \"\(id)\" is \(s.rawValue): \(want)"
+        }
+    }
+}
+
+/// RFC 3339 with nanoseconds, UTC (what runc prints for "created").
+func rfc3339Now() -> String {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    var t = ts.tv_sec
+    var tmv = tm()
+    gmtime_r(&t, &tmv)
+    func pad(_ v: Int32, _ w: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, w - s.count)) + s }
+    let ns = String(ts.tv_nsec)
+    let frac = String(repeating: "0", count: 9 - ns.count) + ns
+    return "\(pad(tmv.tm_year + 1900, 4))-\(pad(tmv.tm_mon + 1, 2))-\(pad(tmv.tm_mday, 2))T\(pad(tmv.tm_hour, 2)):\(pad(tmv.tm_min, 2)):\(pad(tmv.tm_sec, 2)).\(frac)Z"
+}

@@ -1,0 +1,64 @@
+import CryoLinux
+import CryoOCI
+import FoundationEssentials
+import Glibc
+
+// The conversation between the runtime (parent) and the container's init, a
+// fresh single-threaded `cryo-runtime init` process, over a SEQPACKET socket:
+//
+//   parent                                   init (in new namespaces)
+//   ── spawn (clone3 + CLONE_NEW*) ───────▶
+//   ── add init to cgroups
+//   ── InitConfig ────────────────────────▶  join ns by path, unshare cgroupns,
+//                                            mounts, devices (rootfs not yet pivoted)
+//   ◀──────────────────────────── hooks ──  (create only)
+//   run prestart + createRuntime hooks
+//   ── go ────────────────────────────────▶  createContainer hooks, pivot_root,
+//                                            masked/readonly paths, sysctls, console
+//   ◀──────────────────────────── ready ──  (or "error" with the failed step)
+//   write state.json, exit                   block on exec.fifo until `start`,
+//                                            startContainer hooks, drop privileges, execve
+//
+// For `exec` the same process joins the namespaces of the running container
+// instead (setns on a pidfd) and skips the rootfs steps.
+
+public struct InitConfig: Codable, Sendable {
+    public enum Mode: String, Codable, Sendable { case create, exec }
+    public var mode: Mode
+    public var id: String
+    public var bundle: String
+    public var rootfs: String                 // absolute host path (create)
+    public var spec: Spec                     // exec: only `process` matters
+    public var joinNamespaces: [Spec.Namespace] = []   // create: setns by path
+    public var newCgroupNamespace = false
+    public var cgroupPath: String = ""
+    public var fifoFD: Int32 = -1
+    public var consoleFD: Int32 = -1
+    public var pidFD: Int32 = -1              // exec: the container init's pidfd
+    public var noPivot = false
+    /// Number of extra fds (3..3+n-1) the process inherits (--preserve-fds).
+    public var preserveFDs: Int32 = 0
+}
+
+public struct InitMessage: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable { case hooks, go, ready, error }
+    public var kind: Kind
+    public var error: String?
+    public init(_ kind: Kind, error: String? = nil) {
+        self.kind = kind
+        self.error = error
+    }
+}
+
+extension PacketSocket {
+    func sendJSON<T: Encodable>(_ value: T) throws {
+        try send(Array(try JSONEncoder().encode(value)))
+    }
+
+    /// Next message decoded; nil when the peer closed the socket.
+    func receiveJSON<T: Decodable>(_ type: T.Type) throws -> T? {
+        guard let (bytes, fd) = try receive() else { return nil }
+        if fd >= 0 { Glibc.close(fd) }
+        return try JSONDecoder().decode(type, from: Data(bytes))
+    }
+}

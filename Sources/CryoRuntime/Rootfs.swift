@@ -1,0 +1,182 @@
+import CShim
+import CryoLinux
+import CryoOCI
+import Glibc
+
+/// Builds the container's mount namespace inside the init process (runs after
+/// the mount namespace was unshared; everything is relative to `rootfs` until
+/// pivot_root).
+struct RootfsBuilder {
+    let rootfs: String
+    let spec: Spec
+    let cgroup: Cgroup
+
+    /// Steps before hooks: propagation, the rootfs bind, mounts and devices.
+    func prepare() throws {
+        // Keep our mounts from propagating back to the host.
+        let prop = spec.linux?.rootfsPropagation.flatMap { MountOptions([$0]).propagation.first } ?? UInt(MS_SLAVE | MS_REC)
+        try Mount.mount("", "/", type: nil, flags: prop)
+        // pivot_root needs the new root to be a mount point.
+        try Mount.mount(rootfs, rootfs, type: nil, flags: UInt(MS_BIND | MS_REC))
+        for m in spec.mounts ?? [] { try mount(m) }
+        try createDevices()
+    }
+
+    func mount(_ m: Spec.Mount) throws {
+        let dest = try FS.secureJoin(root: rootfs, m.destination)
+        let opts = MountOptions(m.options ?? [])
+        if m.type == "cgroup" || m.type == "cgroup2" {
+            try mountCgroups(at: dest, options: opts)
+            return
+        }
+        if m.isBind {
+            let src = m.source ?? ""
+            guard FS.exists(src) else { throw CryoError("bind mount source \(src) for \(m.destination) does not exist") }
+            if FS.isDirectory(src) { try FS.mkdirAll(dest) } else { try FS.touch(dest) }
+            let recursive = opts.isRecursive ? UInt(MS_REC) : 0
+            try Mount.mount(src, dest, type: nil, flags: UInt(MS_BIND) | recursive)
+            // Bind mounts ignore most flags on the first call; a remount applies them.
+            let extra = opts.flags & ~UInt(MS_BIND | MS_REC | MS_REMOUNT)
+            if extra != 0 {
+                try Mount.mount("", dest, type: nil, flags: UInt(MS_REMOUNT | MS_BIND) | extra)
+            }
+        } else {
+            try FS.mkdirAll(dest)
+            var flags = opts.flags
+            var data = opts.dataString
+            // A read-only mqueue/sysfs etc. is fine; devpts needs no special case.
+            if m.type == "tmpfs" && data.isEmpty { data = "mode=755" }
+            if m.type == "sysfs" && !(spec.linux?.namespaces ?? []).contains(where: { $0.type == "network" && $0.path == nil }) {
+                // sysfs of a shared network namespace can only be bind-mounted.
+                try Mount.mount("/sys", dest, type: nil, flags: UInt(MS_BIND | MS_REC))
+                flags &= ~UInt(MS_BIND)
+                if flags != 0 { try? Mount.mount("", dest, type: nil, flags: UInt(MS_REMOUNT | MS_BIND) | flags) }
+                return
+            }
+            try Mount.mount(m.source ?? m.type ?? "none", dest, type: m.type, flags: flags, data: data)
+        }
+        for p in opts.propagation { try Mount.mount("", dest, type: nil, flags: p) }
+    }
+
+    /// /sys/fs/cgroup: a tmpfs with the container's own cgroup directory of
+    /// every hierarchy bind-mounted in (runc's layout). CRIU sees these binds as
+    /// external mounts and the checkpoint code declares them.
+    func mountCgroups(at dest: String, options: MountOptions) throws {
+        try FS.mkdirAll(dest)
+        for bind in cgroupBinds() {
+            if bind.isTmpfsRoot {
+                try Mount.mount("tmpfs", dest, type: "tmpfs", flags: UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC), data: "mode=755")
+                continue
+            }
+            let target = dest + bind.relative
+            try FS.mkdirAll(target)
+            try Mount.mount(bind.source, target, type: nil, flags: UInt(MS_BIND))
+            let ro = options.isReadOnly ? UInt(MS_RDONLY) : 0
+            try Mount.mount("", target, type: nil, flags: UInt(MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | MS_NOEXEC) | ro)
+        }
+        // Combined hierarchies get the usual symlinks (cpu -> cpu,cpuacct).
+        for h in cgroup.layout.v1 where h.controllers.count > 1 {
+            for c in h.controllers where !c.hasPrefix("name=") && c != h.name {
+                _ = symlink(h.name, dest + "/" + c)
+            }
+        }
+        if options.isReadOnly && !cgroup.layout.isPureV2 {
+            try Mount.mount("", dest, type: nil, flags: UInt(MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC))
+        }
+    }
+
+    struct CgroupBind { var relative: String; var source: String; var isTmpfsRoot = false }
+
+    /// The binds that make up /sys/fs/cgroup (relative to it), also used by checkpoint.
+    func cgroupBinds() -> [CgroupBind] { Self.cgroupBinds(cgroup) }
+
+    static func cgroupBinds(_ cgroup: Cgroup) -> [CgroupBind] {
+        if cgroup.layout.isPureV2, let u = cgroup.layout.unified {
+            return [CgroupBind(relative: "", source: u + cgroup.path)]
+        }
+        var out = [CgroupBind(relative: "", source: "", isTmpfsRoot: true)]
+        for h in cgroup.layout.v1 {
+            let name = h.controllers.first?.hasPrefix("name=") == true ? String(h.controllers[0].dropFirst(5)) : h.name
+            out.append(CgroupBind(relative: "/" + name, source: h.mountPoint + cgroup.path))
+        }
+        if let u = cgroup.layout.unified {
+            out.append(CgroupBind(relative: "/unified", source: u + cgroup.path))
+        }
+        return out
+    }
+
+    static let defaultDevices: [(String, UInt32, UInt32)] = [
+        ("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7),
+        ("/dev/random", 1, 8), ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0),
+    ]
+
+    func createDevices() throws {
+        let dev = try FS.secureJoin(root: rootfs, "/dev")
+        guard FS.isDirectory(dev) else { return }
+        for (path, major, minor) in Self.defaultDevices {
+            try makeDevice(path: path, type: "c", major: major, minor: minor, mode: 0o666, uid: 0, gid: 0)
+        }
+        for d in spec.linux?.devices ?? [] {
+            try makeDevice(path: d.path, type: d.type, major: UInt32(d.major ?? 0), minor: UInt32(d.minor ?? 0),
+                           mode: d.fileMode ?? 0o666, uid: d.uid ?? 0, gid: d.gid ?? 0)
+        }
+        let links = [("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"), ("/proc/self/fd/1", "/dev/stdout"),
+                     ("/proc/self/fd/2", "/dev/stderr"), ("pts/ptmx", "/dev/ptmx")]
+        for (target, link) in links {
+            let p = rootfs + link
+            if FS.lstatMode(p) == nil { _ = symlink(target, p) }
+        }
+    }
+
+    func makeDevice(path: String, type: String, major: UInt32, minor: UInt32, mode: UInt32, uid: UInt32, gid: UInt32) throws {
+        let dest = try FS.secureJoin(root: rootfs, path)
+        try FS.mkdirAll(FS.parent(dest))
+        if FS.lstatMode(dest) != nil { unlink(dest) }
+        let kind: UInt32 = type == "b" ? UInt32(0o060000) : (type == "p" ? UInt32(0o010000) : UInt32(0o020000))
+        if cryo_mknod(dest, kind | (mode & 0o7777), major, minor) != 0 {
+            // No CAP_MKNOD (user namespaces): bind the host's node instead.
+            try FS.touch(dest)
+            try Mount.mount(path, dest, type: nil, flags: UInt(MS_BIND))
+            return
+        }
+        try sys(chmod(dest, mode_t(mode & 0o7777)), "chmod", dest)
+        try sys(chown(dest, uid, gid), "chown", dest)
+    }
+
+    /// Makes `rootfs` the root: pivot_root(".", ".") then detach the old root
+    /// from underneath (runc's trick: no temporary directory needed).
+    func pivot(noPivot: Bool) throws {
+        try sys(chdir(rootfs), "chdir", rootfs)
+        if noPivot {
+            try Mount.mount(rootfs, "/", type: nil, flags: UInt(MS_MOVE))
+            try sys(chroot("."), "chroot", rootfs)
+        } else {
+            let oldroot = try sys(open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC), "open", "/")
+            defer { close(oldroot) }
+            try sys(cryo_pivot_root(".", "."), "pivot_root", rootfs)
+            try sys(fchdir(oldroot), "fchdir", "old root")
+            // The old root must not propagate the unmount to the host.
+            try Mount.mount("", ".", type: nil, flags: UInt(MS_SLAVE | MS_REC))
+            try Mount.unmount(".", flags: Int32(MNT_DETACH))
+        }
+        try sys(chdir("/"), "chdir", "/")
+    }
+
+    /// After pivot: read-only root, masked and read-only paths.
+    func finishAfterPivot() throws {
+        if spec.root?.readonly == true {
+            try Mount.mount("", "/", type: nil, flags: UInt(MS_REMOUNT | MS_BIND | MS_RDONLY))
+        }
+        for p in spec.linux?.readonlyPaths ?? [] where FS.exists(p) {
+            try Mount.mount(p, p, type: nil, flags: UInt(MS_BIND | MS_REC))
+            try Mount.mount("", p, type: nil, flags: UInt(MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC))
+        }
+        for p in spec.linux?.maskedPaths ?? [] where FS.exists(p) {
+            if FS.isDirectory(p) {
+                try Mount.mount("tmpfs", p, type: "tmpfs", flags: UInt(MS_RDONLY))
+            } else {
+                try Mount.mount("/dev/null", p, type: nil, flags: UInt(MS_BIND))
+            }
+        }
+    }
+}

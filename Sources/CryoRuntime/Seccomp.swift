@@ -1,0 +1,65 @@
+import CSeccomp
+import CryoLinux
+import CryoOCI
+import Glibc
+
+/// Loads an OCI seccomp profile with libseccomp.
+enum SeccompFilter {
+    static func action(_ name: String, errno: UInt32?) throws -> UInt32 {
+        switch name {
+        case "SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD": return 0x0000_0000
+        case "SCMP_ACT_KILL_PROCESS": return 0x8000_0000
+        case "SCMP_ACT_TRAP": return 0x0003_0000
+        case "SCMP_ACT_ERRNO": return 0x0005_0000 | ((errno ?? UInt32(EPERM)) & 0xffff)
+        case "SCMP_ACT_TRACE": return 0x7ff0_0000 | ((errno ?? UInt32(EPERM)) & 0xffff)
+        case "SCMP_ACT_ALLOW": return 0x7fff_0000
+        case "SCMP_ACT_LOG": return 0x7ffc_0000
+        case "SCMP_ACT_NOTIFY": throw CryoError("seccomp action SCMP_ACT_NOTIFY is not supported")
+        default: throw CryoError("unknown seccomp action \"\(name)\"")
+        }
+    }
+
+    static func op(_ name: String) throws -> scmp_compare {
+        switch name {
+        case "SCMP_CMP_NE": return SCMP_CMP_NE
+        case "SCMP_CMP_LT": return SCMP_CMP_LT
+        case "SCMP_CMP_LE": return SCMP_CMP_LE
+        case "SCMP_CMP_EQ": return SCMP_CMP_EQ
+        case "SCMP_CMP_GE": return SCMP_CMP_GE
+        case "SCMP_CMP_GT": return SCMP_CMP_GT
+        case "SCMP_CMP_MASKED_EQ": return SCMP_CMP_MASKED_EQ
+        default: throw CryoError("unknown seccomp operator \"\(name)\"")
+        }
+    }
+
+    static func load(_ profile: Spec.Seccomp) throws {
+        let defaultAction = try action(profile.defaultAction, errno: profile.defaultErrnoRet)
+        guard let ctx = seccomp_init(defaultAction) else { throw CryoError("seccomp_init failed") }
+        defer { seccomp_release(ctx) }
+        for arch in profile.architectures ?? [] {
+            let name = arch.hasPrefix("SCMP_ARCH_") ? String(arch.dropFirst(10)).lowercased() : arch.lowercased()
+            let token = seccomp_arch_resolve_name(name)
+            if token == 0 { continue }   // an architecture libseccomp does not know: skip, like runc
+            let r = seccomp_arch_add(ctx, token)
+            if r != 0 && r != -EEXIST { throw SyscallError("seccomp_arch_add", arch, errno: -r) }
+        }
+        for rule in profile.syscalls ?? [] {
+            let act = try action(rule.action, errno: rule.errnoRet)
+            if act == defaultAction { continue }
+            var cmps: [scmp_arg_cmp] = []
+            for a in rule.args ?? [] {
+                cmps.append(scmp_arg_cmp(arg: a.index, op: try op(a.op), datum_a: a.value, datum_b: a.valueTwo ?? 0))
+            }
+            for name in rule.names {
+                let nr = seccomp_syscall_resolve_name(name)
+                if nr == __NR_SCMP_ERROR { continue }   // unknown on this kernel/arch: nothing to filter
+                let r = cmps.withUnsafeBufferPointer { p in
+                    seccomp_rule_add_array(ctx, act, nr, UInt32(p.count), p.baseAddress)
+                }
+                if r != 0 { throw SyscallError("seccomp_rule_add", name, errno: -r) }
+            }
+        }
+        let r = seccomp_load(ctx)
+        if r != 0 { throw SyscallError("seccomp_load", "", errno: -r) }
+    }
+}
