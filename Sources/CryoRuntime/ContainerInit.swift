@@ -58,6 +58,7 @@ public enum ContainerInit {
         } else {
             try sys(chroot(c.rootfs), "chroot", c.rootfs)
         }
+        try reopenDevNull()
         for (key, value) in spec.linux?.sysctl ?? [:] {
             try FS.write("/proc/sys/" + key.replacingOccurrences(of: ".", with: "/"), value)
         }
@@ -107,6 +108,19 @@ public enum ContainerInit {
         // The socket is close-on-exec: the runtime sees EOF when execve succeeds,
         // or the error sent by main() when it fails.
         try ProcessSetup.finalizeAndExec(process, seccomp: c.spec.linux?.seccomp, preserveFDs: c.preserveFDs)
+    }
+}
+
+/// Stdio that is the host's /dev/null is swapped for the container's own
+/// /dev/null: CRIU cannot dump an fd on a mount outside the container.
+func reopenDevNull() throws {
+    for fd: Int32 in 0...2 {
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFCHR,
+              cryo_major(UInt64(st.st_rdev)) == 1, cryo_minor(UInt64(st.st_rdev)) == 3 else { continue }
+        let null = try sys(open("/dev/null", O_RDWR | O_CLOEXEC), "open", "/dev/null")
+        try sys(dup2(null, fd), "dup2", "/dev/null")
+        close(null)
     }
 }
 

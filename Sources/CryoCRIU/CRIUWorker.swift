@@ -1,0 +1,96 @@
+import CRIURPC
+import CryoLinux
+import Glibc
+import SwiftProtobuf
+
+/// One `criu swrk` process and the RPC conversation with it: one protobuf
+/// message per SEQPACKET datagram, notifications ACKed as they arrive.
+public final class CRIUWorker {
+    public let pid: pid_t
+    private let sock: PacketSocket
+    private var reaped = false
+
+    /// Spawns `criu swrk 3`. `stdio` become the worker's fds 0-2 (on restore, the
+    /// restored process's new stdio); `extraFDs` become 4, 5, ... (for inherit_fd).
+    public init(criuPath: String, stdio: [Int32] = [0, 1, 2], extraFDs: [Int32] = []) throws {
+        let (client, server) = try PacketSocket.pair()
+        let path = try CRIUWorker.resolve(criuPath)
+        do {
+            let p = try Spawn.spawn(path: path, args: [path, "swrk", "3"], env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
+                                    fds: stdio + [server.fd] + extraFDs)
+            if p.pidfd >= 0 { close(p.pidfd) }
+            pid = p.pid
+        } catch {
+            client.close()
+            server.close()
+            throw CryoError("cannot start criu (\(path)): \(error)")
+        }
+        // Our copy of the server end goes away so a crashing CRIU gives EOF, not a hang.
+        server.close()
+        sock = client
+    }
+
+    deinit {
+        sock.close()
+        if !reaped { _ = try? Spawn.wait(pid: pid) }
+    }
+
+    static func resolve(_ name: String) throws -> String {
+        if name.contains("/") { return name }
+        for dir in ["/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/sbin", "/usr/local/bin"] {
+            if access("\(dir)/\(name)", X_OK) == 0 { return "\(dir)/\(name)" }
+        }
+        throw CryoError("criu not found in PATH: install CRIU 4.2 or newer (scripts/setup.sh)")
+    }
+
+    public func send(_ req: criu_req) throws {
+        let bytes: [UInt8]
+        do { bytes = try req.serializedBytes() } catch { throw CryoError("encoding CRIU request: \(error)") }
+        try sock.send(bytes)
+    }
+
+    /// Next response; `fd` is set when CRIU attached one (orphan-pts-master).
+    public func receive() throws -> (resp: criu_resp, fd: Int32) {
+        guard let (bytes, fd) = try sock.receive() else {
+            throw CryoError("criu (pid \(pid)) exited without answering")
+        }
+        do {
+            return (try criu_resp(serializedBytes: bytes), fd)
+        } catch {
+            throw CryoError("decoding CRIU response: \(error)")
+        }
+    }
+
+    /// Sends `req` and answers notifications with `onNotify` until the final
+    /// response. A throwing handler NACKs the notification (CRIU then aborts).
+    public func call(_ req: criu_req, onNotify: (String, Int32, Int32) throws -> Void = { _, _, _ in }) throws -> criu_resp {
+        try send(req)
+        var handlerError: Error?
+        while true {
+            let (resp, fd) = try receive()
+            guard resp.type == .notify else {
+                if let e = handlerError, !resp.success { throw e }
+                return resp
+            }
+            var ack = criu_req()
+            ack.type = .notify
+            do {
+                try onNotify(resp.notify.script, resp.notify.pid, fd)
+                ack.notifySuccess = true
+            } catch {
+                handlerError = error
+                ack.notifySuccess = false
+            }
+            if fd >= 0 { close(fd) }
+            try send(ack)
+        }
+    }
+
+    /// Closes our end and reaps the worker; returns its exit code.
+    @discardableResult
+    public func finish() -> Int32 {
+        sock.close()
+        reaped = true
+        return (try? Spawn.wait(pid: pid)) ?? -1
+    }
+}

@@ -1,0 +1,207 @@
+import CRIURPC
+import CryoCRIU
+import CryoLinux
+import CryoOCI
+import FoundationEssentials
+import Glibc
+
+public enum CgroupsMode: String, Sendable {
+    case soft, full, strict, ignore
+
+    var criu: criu_cg_mode {
+        switch self {
+        case .soft: return .soft
+        case .full: return .full
+        case .strict: return .strict
+        case .ignore: return .ignore
+        }
+    }
+
+    public static func parse(_ s: String?) throws -> CgroupsMode {
+        guard let s, !s.isEmpty else { return .soft }
+        guard let m = CgroupsMode(rawValue: s) else {
+            throw CryoError("invalid --manage-cgroups-mode \"\(s)\": use soft, full, strict or ignore")
+        }
+        return m
+    }
+}
+
+public enum NetworkLockMethod: String, Sendable {
+    case iptables, nftables, skip
+    var criu: criu_network_lock_method {
+        switch self {
+        case .iptables: return .iptables
+        case .nftables: return .nftables
+        case .skip: return .skip
+        }
+    }
+    public static func parse(_ s: String?) throws -> NetworkLockMethod? {
+        guard let s, !s.isEmpty else { return nil }
+        guard let m = NetworkLockMethod(rawValue: s) else {
+            throw CryoError("invalid --network-lock \"\(s)\": use iptables, nftables or skip")
+        }
+        return m
+    }
+}
+
+/// Options shared by checkpoint and restore (runc's flag names).
+public struct CRIUOptions: Sendable {
+    public var criuPath = "criu"
+    public var imagePath: String
+    public var workPath: String?
+    public var tcpEstablished = false
+    public var extUnixSk = false
+    public var shellJob = false
+    public var fileLocks = false
+    public var cgroupsMode: CgroupsMode = .soft
+    public var emptyNetworkNS = false
+    public var autoDedup = false
+    public var lazyPages = false
+    public var networkLock: NetworkLockMethod?
+    public init(imagePath: String) { self.imagePath = imagePath }
+}
+
+public struct CheckpointOptions: Sendable {
+    public var criu: CRIUOptions
+    public var leaveRunning = false
+    public var preDump = false
+    public var parentPath: String?
+    public var pageServer: String?
+    public var statusFD: Int32?
+    public init(criu: CRIUOptions) { self.criu = criu }
+}
+
+/// What CRIU measured (stats-dump), for callers that report it.
+public struct DumpStats: Codable, Sendable {
+    public var freezingTimeMicros: UInt32 = 0
+    public var frozenTimeMicros: UInt32 = 0
+    public var memdumpTimeMicros: UInt32 = 0
+    public var memwriteTimeMicros: UInt32 = 0
+    public var pagesScanned: UInt64 = 0
+    public var pagesWritten: UInt64 = 0
+}
+
+extension Runtime {
+    /// Checkpoints a running (or paused) container into opts.imagePath.
+    /// On failure the container keeps running and CRIU's reasons are in the error.
+    public func checkpoint(id: String, _ o: CheckpointOptions) throws {
+        let r = try store.load(id)
+        let status = store.status(r)
+        guard status == .running || status == .paused else {
+            throw RuntimeError.wrongState(id, status, "only a running or paused container can be checkpointed")
+        }
+        let imageDir = FS.absolute(o.criu.imagePath)
+        try FS.mkdirAll(imageDir, mode: 0o700)
+        let workDir = FS.absolute(o.criu.workPath ?? imageDir)
+        try FS.mkdirAll(workDir, mode: 0o700)
+        if !o.preDump && FS.exists(imageDir + "/inventory.img") {
+            throw CryoError("image path \(imageDir) already holds a checkpoint (inventory.img exists); use an empty directory")
+        }
+        let imagesFD = try sys(open(imageDir, O_DIRECTORY | O_RDONLY | O_CLOEXEC), "open", imageDir)
+        defer { close(imagesFD) }
+        let workFD = try sys(open(workDir, O_DIRECTORY | O_RDONLY | O_CLOEXEC), "open", workDir)
+        defer { close(workFD) }
+
+        let worker = try CRIUWorker(criuPath: o.criu.criuPath)
+        let version = try worker.version()
+        try version.checkSupported()
+        if o.preDump || o.parentPath != nil {
+            let f = try worker.features()
+            if !f.memTrack {
+                throw CryoError("\(o.preDump ? "--pre-dump" : "--parent-path") needs soft-dirty memory tracking, which this kernel lacks (CONFIG_MEM_SOFT_DIRTY is off): take a full checkpoint instead")
+            }
+        }
+
+        let cgroup = Cgroup(path: r.cgroupPath)
+        var opts = criu_opts()
+        opts.imagesDirFd = imagesFD
+        opts.workDirFd = workFD
+        opts.logLevel = 4
+        opts.logFile = o.preDump ? "predump.log" : "dump.log"
+        opts.pid = r.initPid
+        opts.root = r.rootfs
+        opts.notifyScripts = true
+        opts.orphanPtsMaster = true
+        opts.manageCgroups = true
+        opts.manageCgroupsMode = o.criu.cgroupsMode.criu
+        opts.leaveRunning = o.leaveRunning || o.preDump
+        opts.tcpEstablished = o.criu.tcpEstablished
+        opts.extUnixSk = o.criu.extUnixSk
+        opts.shellJob = o.criu.shellJob
+        opts.fileLocks = o.criu.fileLocks
+        opts.autoDedup = o.criu.autoDedup
+        opts.lazyPages = o.criu.lazyPages
+        if let m = o.criu.networkLock { opts.networkLock = m.criu }
+        if o.criu.emptyNetworkNS { opts.emptyNs = UInt32(NamespaceKind.network.cloneFlag) }
+        if let parent = o.parentPath {
+            opts.parentImg = parent
+            opts.trackMem = true
+        }
+        if let ps = o.pageServer {
+            guard let colon = ps.lastIndex(of: ":"), let port = Int32(ps[ps.index(after: colon)...]) else {
+                throw CryoError("--page-server must be ADDRESS:PORT, got \"\(ps)\"")
+            }
+            var info = criu_page_server_info()
+            info.address = String(ps[..<colon])
+            info.port = port
+            opts.ps = info
+        }
+        if let freezer = cgroup.freezerDir { opts.freezeCgroup = freezer }
+        if !o.preDump {
+            for m in CRIUMounts.forDump(spec: r.spec, rootfs: r.rootfs, cgroup: cgroup) {
+                var e = ext_mount_map()
+                e.key = m.key
+                e.val = m.value
+                opts.extMnt.append(e)
+            }
+        }
+        for kind in [NamespaceKind.network, .pid] {
+            guard let path = r.namespacePaths[kind.rawValue] else { continue }
+            let ino = try FS.statInode(path).ino
+            opts.external.append("\(kind.procName)[\(ino)]:extRoot\(kind == .network ? "Net" : "Pid")NS")
+        }
+
+        // runc's descriptors.json: what fds 0-2 were, so restore can re-plumb them.
+        if !o.preDump {
+            try FS.atomicWrite(imageDir + "/descriptors.json", Array(try JSONEncoder().encode(r.externalDescriptors)), mode: 0o600)
+        }
+
+        // Freeze ourselves with fast polling: CRIU's own v1 freezer loop sleeps 100 ms.
+        let wasPaused = status == .paused
+        if !wasPaused { try cgroup.freeze() }
+        var req = criu_req()
+        req.type = o.preDump ? .preDump : .dump
+        req.opts = opts
+        let resp: criu_resp
+        do {
+            resp = try worker.call(req) { script, _, _ in
+                if script == "status-ready", let fd = o.statusFD {
+                    var zero: UInt8 = 0
+                    _ = write(fd, &zero, 1)
+                    close(fd)
+                }
+            }
+        } catch {
+            if !wasPaused { try? cgroup.thaw() }
+            throw CryoError("checkpoint of \(id) failed: \(error)\n\(CRIULog.excerpt(logPath: workDir + "/" + opts.logFile))")
+        }
+        worker.finish()
+        guard resp.success else {
+            if !wasPaused { try? cgroup.thaw() }
+            // A failed dump leaves no half checkpoint that could be mistaken for a good one.
+            unlink(imageDir + "/inventory.img")
+            let msg = CRIULog.reason(resp, logPath: workDir + "/" + opts.logFile)
+            throw CryoError("checkpoint of \(id) failed: CRIU: \(msg)\n\(CRIULog.excerpt(logPath: workDir + "/" + opts.logFile))")
+        }
+        if opts.leaveRunning {
+            if !wasPaused { try cgroup.thaw() }
+            return
+        }
+        // CRIU killed the tasks; frozen tasks only die once thawed. Then the
+        // container is gone, like runc: its id can be restored again.
+        try? cgroup.thaw()
+        try? killAll(r, cgroup)
+        cgroup.destroy()
+        try FS.removeAll(store.dir(id))
+    }
+}

@@ -1,0 +1,213 @@
+import CRIURPC
+import CShim
+import CryoCRIU
+import CryoLinux
+import CryoOCI
+import FoundationEssentials
+import Glibc
+
+public struct RestoreOptions: Sendable {
+    public var criu: CRIUOptions
+    public var bundle: String
+    public var pidFile: String?
+    public var consoleSocket: String?
+    public init(criu: CRIUOptions, bundle: String) {
+        self.criu = criu
+        self.bundle = bundle
+    }
+}
+
+extension Runtime {
+    /// Restores a container from CRIU images as `id`. The restored init is our
+    /// child (rst_sibling). A failed restore leaves the images untouched and
+    /// nothing of the container behind.
+    public func restore(id: String, _ o: RestoreOptions) throws -> (ContainerRecord, pid_t) {
+        try ContainerStore.validate(id: id)
+        let bundle = FS.absolute(o.bundle)
+        let spec = try Self.loadSpec(bundle: bundle)
+        let rootfs = Self.rootfsPath(spec, bundle: bundle)
+        guard FS.isDirectory(rootfs) else { throw CryoError("rootfs \(rootfs) is not a directory") }
+        let imageDir = FS.absolute(o.criu.imagePath)
+        guard FS.exists(imageDir + "/inventory.img") else {
+            throw CryoError("image path \(imageDir) does not hold a checkpoint (inventory.img is missing)")
+        }
+        try FS.mkdirAll(store.root, mode: 0o700)
+        let dir = store.dir(id)
+        if mkdir(dir, 0o711) != 0 {
+            if errno == EEXIST { throw RuntimeError.exists(id) }
+            throw SyscallError("mkdir", dir)
+        }
+        let cgroup = Cgroup(path: Self.cgroupPath(spec, id: id))
+        let criuRoot = dir + "/criu-root"
+        var mounted = false
+        // Default work dir: our state dir, so a failed restore writes nothing into the images.
+        let workDir = FS.absolute(o.criu.workPath ?? dir + "/criu-work")
+        do {
+            try cgroup.create()
+            try cgroup.apply(spec.linux?.resources)
+            try prepareMountpoints(spec: spec, rootfs: rootfs)
+            // CRIU wants the root to be a mount point whose parent is not overmounted.
+            try FS.mkdirAll(criuRoot)
+            try Mount.mount(rootfs, criuRoot, type: nil, flags: UInt(MS_BIND | MS_REC))
+            mounted = true
+            defer { if mounted { _ = umount2(criuRoot, Int32(MNT_DETACH)); rmdir(criuRoot) } }
+            let (pid, descriptors) = try runCRIURestore(id: id, spec: spec, rootfs: rootfs, criuRoot: criuRoot,
+                                                        imageDir: imageDir, workDir: workDir, cgroup: cgroup, bundle: bundle, o)
+            var nsPaths: [String: String] = [:]
+            for ns in spec.linux?.namespaces ?? [] { if let p = ns.path { nsPaths[ns.type] = p } }
+            let record = ContainerRecord(
+                id: id, bundle: bundle, rootfs: rootfs, initPid: pid, initStartTime: Processes.startTime(pid: pid),
+                created: rfc3339Now(), cgroupPath: cgroup.path, namespacePaths: nsPaths,
+                externalDescriptors: descriptors, owner: "", spec: spec, restored: true)
+            try store.save(record)
+            if let pf = o.pidFile { try FS.atomicWrite(FS.absolute(pf), Array("\(pid)".utf8), mode: 0o644) }
+            return (record, pid)
+        } catch {
+            for p in cgroup.pids() { Glibc.kill(p, SIGKILL) }
+            try? cgroup.thaw()
+            for _ in 0..<500 where !cgroup.pids().isEmpty { usleep(2000) }
+            cgroup.destroy()
+            if mounted { _ = umount2(criuRoot, Int32(MNT_DETACH)) }
+            // Keep CRIU's log for the post-mortem; drop the rest of the state dir.
+            let log = workDir + "/restore.log"
+            if o.criu.workPath == nil, FS.exists(log) {
+                _ = rename(log, store.root + "/\(id).restore-failed.log")
+            }
+            try? FS.removeAll(dir)
+            throw error
+        }
+    }
+
+    /// Mountpoints CRIU will mount on must exist in the rootfs (a fresh rootfs
+    /// copy may lack a file bind target such as /etc/hostname).
+    func prepareMountpoints(spec: Spec, rootfs: String) throws {
+        for m in spec.mounts ?? [] {
+            let dest = try FS.secureJoin(root: rootfs, m.destination)
+            if m.isBind, let src = m.source, FS.exists(src), !FS.isDirectory(src) {
+                try FS.touch(dest)
+            } else if m.type != "cgroup" && m.type != "cgroup2" {
+                try FS.mkdirAll(dest)
+            }
+        }
+    }
+
+    private func runCRIURestore(id: String, spec: Spec, rootfs: String, criuRoot: String, imageDir: String, workDir: String,
+                                cgroup: Cgroup, bundle: String, _ o: RestoreOptions) throws -> (pid_t, [String]) {
+        try FS.mkdirAll(workDir, mode: 0o700)
+        let imagesFD = try sys(open(imageDir, O_DIRECTORY | O_RDONLY | O_CLOEXEC), "open", imageDir)
+        defer { close(imagesFD) }
+        let workFD = try sys(open(workDir, O_DIRECTORY | O_RDONLY | O_CLOEXEC), "open", workDir)
+        defer { close(workFD) }
+
+        // Namespaces joined by path are handed to CRIU as inherited fds (4, 5, ...).
+        var extraFDs: [Int32] = []
+        var inherit: [(String, Int32)] = []
+        defer { extraFDs.forEach { close($0) } }
+        for ns in spec.linux?.namespaces ?? [] {
+            guard let path = ns.path, ns.type == "network" || ns.type == "pid" else { continue }
+            let fd = try sys(open(path, O_RDONLY | O_CLOEXEC), "open", path)
+            extraFDs.append(fd)
+            inherit.append((ns.type == "network" ? "extRootNetNS" : "extRootPidNS", Int32(3 + extraFDs.count)))
+        }
+        // Stdio: the dumped pipe ends are replaced by our fds 0-2 (runc's scheme).
+        let descriptors = readDescriptors(imageDir)
+        for (i, d) in descriptors.enumerated() where d.hasPrefix("pipe:") {
+            inherit.append((d, Int32(i)))
+        }
+
+        let worker = try CRIUWorker(criuPath: o.criu.criuPath, extraFDs: extraFDs)
+        let version = try worker.version()
+        try version.checkSupported()
+        // CRIU forks the restored tasks: putting the worker in the container's
+        // cgroups first makes them start there (runc's approach).
+        try cgroup.addProcess(worker.pid)
+
+        var opts = criu_opts()
+        opts.imagesDirFd = imagesFD
+        opts.workDirFd = workFD
+        opts.logLevel = 4
+        opts.logFile = "restore.log"
+        opts.root = criuRoot
+        opts.rstSibling = true
+        opts.notifyScripts = true
+        opts.orphanPtsMaster = true
+        opts.evasiveDevices = true
+        opts.manageCgroups = true
+        opts.manageCgroupsMode = o.criu.cgroupsMode.criu
+        opts.tcpEstablished = o.criu.tcpEstablished
+        opts.extUnixSk = o.criu.extUnixSk
+        opts.shellJob = o.criu.shellJob
+        opts.fileLocks = o.criu.fileLocks
+        opts.autoDedup = o.criu.autoDedup
+        opts.lazyPages = o.criu.lazyPages
+        if let m = o.criu.networkLock { opts.networkLock = m.criu }
+        if o.criu.emptyNetworkNS { opts.emptyNs = UInt32(NamespaceKind.network.cloneFlag) }
+        for m in CRIUMounts.forRestore(spec: spec, rootfs: rootfs, cgroup: cgroup) {
+            var e = ext_mount_map()
+            e.key = m.key
+            e.val = m.value
+            opts.extMnt.append(e)
+        }
+        for (key, fd) in inherit {
+            var i = inherit_fd()
+            i.key = key
+            i.fd = fd
+            opts.inheritFd.append(i)
+        }
+        for line in ((try? FS.readString("/proc/\(worker.pid)/cgroup")) ?? "").split(separator: "\n") {
+            let f = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard f.count == 3 else { continue }
+            var root = cgroup_root()
+            if !f[1].isEmpty { root.ctrl = String(f[1]) }
+            root.path = String(f[2])
+            opts.cgRoot.append(root)
+        }
+
+        var req = criu_req()
+        req.type = .restore
+        req.opts = opts
+        var restoredPid: pid_t = -1
+        let hookState = { (pid: pid_t) in
+            HookState(ociVersion: spec.ociVersion, id: id, status: "creating", pid: pid, bundle: bundle, annotations: spec.annotations)
+        }
+        let resp: criu_resp
+        do {
+            resp = try worker.call(req) { script, pid, fd in
+                switch script {
+                case "setup-namespaces":
+                    try Hooks.runAll(spec.hooks?.prestart, kind: "prestart", state: hookState(pid))
+                    try Hooks.runAll(spec.hooks?.createRuntime, kind: "createRuntime", state: hookState(pid))
+                case "post-restore":
+                    restoredPid = pid
+                case "orphan-pts-master":
+                    guard let cs = o.consoleSocket else {
+                        throw CryoError("the checkpoint has a terminal: restore needs --console-socket")
+                    }
+                    let s = try connectUnixStream(path: cs)
+                    defer { close(s) }
+                    let r = Array("/dev/ptmx".utf8).withUnsafeBytes { p in cryo_send_fd(s, fd, p.baseAddress, p.count) }
+                    if r < 0 { throw SyscallError("sendmsg(console master)", cs) }
+                default:
+                    break
+                }
+            }
+        } catch {
+            throw CryoError("restore of \(id) failed: \(error)\n\(CRIULog.excerpt(logPath: workDir + "/restore.log"))")
+        }
+        worker.finish()
+        guard resp.success else {
+            let msg = CRIULog.reason(resp, logPath: workDir + "/restore.log")
+            throw CryoError("restore of \(id) failed: CRIU: \(msg)\n\(CRIULog.excerpt(logPath: workDir + "/restore.log"))")
+        }
+        let pid = resp.restore.pid > 0 ? resp.restore.pid : restoredPid
+        // The next checkpoint must record the new stdio, not the old one.
+        let now = (0...2).map { FS.readlink("/proc/\(pid)/fd/\($0)") ?? "/dev/null" }
+        return (pid, now)
+    }
+
+    func readDescriptors(_ imageDir: String) -> [String] {
+        guard let bytes = try? FS.readBytes(imageDir + "/descriptors.json"),
+              let list = try? JSONDecoder().decode([String].self, from: Data(bytes)) else { return [] }
+        return list
+    }
+}
