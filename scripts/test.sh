@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# scripts/test.sh — install what the tests need, build, and run every test (unit and
+# integration: real containers, real CRIU, real runc and podman). Needs root.
+# Under CI=true a missing requirement (root, CRIU, a kernel feature) fails the run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [[ $(id -u) -ne 0 ]]; then
+    echo "test: the integration tests run real containers and CRIU: run as root" >&2
+    exit 1
+fi
+bash scripts/setup.sh
+echo "test: building…"
+swift build --build-tests
+# Integration tests share cgroups, CRIU and the runtime state root: run them one at a time.
+swift test --skip-build --no-parallel "$@"
