@@ -568,6 +568,7 @@ final class TestEnv: @unchecked Sendable {
     func makeBundle(_ name: String = "bundle", args: [String], edit: (inout JSONObject) throws -> Void = { _ in }) throws -> TestBundle {
         let rootfs = try Fixtures.rootfs.get()
         let b = TestBundle(path: path(name))
+        guard !FileManager.default.fileExists(atPath: b.path) else { throw HarnessError("bundle \(b.path) already exists: give it another name") }
         try FileManager.default.createDirectory(atPath: b.path, withIntermediateDirectories: true)
         try Tool.check("/bin/cp", ["-a", rootfs, b.rootfs])
         let r = try Tool.run(Harness.binary, ["spec", "--bundle", b.path])
@@ -663,7 +664,7 @@ final class TestEnv: @unchecked Sendable {
                 let f = line.split(separator: " ")
                 return f.count > 4 && f[4].hasPrefix(dir + "/") ? String(f[4]) : nil
             }
-            for m in points.reversed() { umount2(m, MNT_DETACH) }
+            for m in points.reversed() { umount2(m, Int32(MNT_DETACH)) }
         }
         _ = try? Tool.run("/bin/rm", ["-rf", "--one-file-system", dir], timeout: 60)
     }
@@ -739,6 +740,13 @@ enum CgroupCleaner {
 }
 
 // MARK: - Small file helpers
+
+/// True while `pid` exists and is not a zombie (PID 1 here reaps orphans only about once a second).
+func isRunning(pid: Int32) -> Bool {
+    guard let stat = readFile("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return false }
+    let state = stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first
+    return state != nil && state != "Z" && state != "X"
+}
 
 func readFile(_ path: String) -> String? {
     try? String(contentsOfFile: path, encoding: .utf8)
