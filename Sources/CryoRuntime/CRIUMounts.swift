@@ -20,7 +20,7 @@ public enum CRIUMounts {
             if m.isBind {
                 let dest = containerPath(m.destination, rootfs: rootfs)
                 out.append(Mapping(key: dest, value: dest))
-            } else if m.type == "cgroup" || m.type == "cgroup2" {
+            } else if (m.type == "cgroup" || m.type == "cgroup2") && !RootfsBuilder.hasCgroupNamespace(spec) {
                 let dest = containerPath(m.destination, rootfs: rootfs)
                 for b in RootfsBuilder.cgroupBinds(cgroup) where !b.isTmpfsRoot {
                     out.append(Mapping(key: dest + b.relative, value: dest + b.relative))
@@ -44,7 +44,7 @@ public enum CRIUMounts {
         for m in spec.mounts ?? [] {
             if m.isBind {
                 out.append(Mapping(key: containerPath(m.destination, rootfs: rootfs), value: m.source ?? ""))
-            } else if m.type == "cgroup" || m.type == "cgroup2" {
+            } else if (m.type == "cgroup" || m.type == "cgroup2") && !RootfsBuilder.hasCgroupNamespace(spec) {
                 let dest = containerPath(m.destination, rootfs: rootfs)
                 for b in RootfsBuilder.cgroupBinds(cgroup) where !b.isTmpfsRoot {
                     out.append(Mapping(key: dest + b.relative, value: b.source))

@@ -15,7 +15,11 @@ public enum ContainerInit {
             case .exec: try exec(config, sock)
             }
         } catch {
-            try? sock.sendJSON(InitMessage(.error, error: "\(error)"))
+            // Before `ready` the runtime reads this; after it (create: the runtime
+            // has exited) stderr is the only place left.
+            if (try? sock.sendJSON(InitMessage(.error, error: "\(error)"))) == nil {
+                FS.writeStderr("cryo-runtime init: \(error)")
+            }
             exit(1)
         }
     }
@@ -68,6 +72,8 @@ public enum ContainerInit {
         }
         try ProcessSetup.applyOOMScoreAdj(process.oomScoreAdj)
         try ProcessSetup.applyRlimits(process.rlimits ?? [])
+        // What can fail at exec time is checked now, while `create` can still report it.
+        try ProcessSetup.checkExecutable(process)
         try sock.sendJSON(InitMessage(.ready))
 
         // Blocks until `start` opens the other end (runc's exec fifo).
@@ -104,6 +110,7 @@ public enum ContainerInit {
         }
         try ProcessSetup.applyOOMScoreAdj(process.oomScoreAdj)
         try ProcessSetup.applyRlimits(process.rlimits ?? [])
+        try ProcessSetup.checkExecutable(process)
         try sock.sendJSON(InitMessage(.ready))
         // The socket is close-on-exec: the runtime sees EOF when execve succeeds,
         // or the error sent by main() when it fails.

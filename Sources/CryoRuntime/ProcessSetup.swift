@@ -68,6 +68,20 @@ enum ProcessSetup {
         throw SyscallError("execve", path)
     }
 
+    /// The checks runc makes before reporting a container created: the working
+    /// directory exists and args[0] resolves to an executable.
+    static func checkExecutable(_ p: Spec.Process) throws {
+        guard let args = p.args, !args.isEmpty else { throw CryoError("process.args is empty") }
+        guard FS.isDirectory(p.cwd) else { throw CryoError("process.cwd \(p.cwd) is not a directory in the container") }
+        let saved = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        defer { if saved >= 0 { _ = fchdir(saved); close(saved) } }
+        try sys(chdir(p.cwd), "chdir", p.cwd)
+        let path = try lookPath(args[0], env: p.env ?? [])
+        guard access(path, X_OK) == 0 else {
+            throw CryoError("exec: \"\(args[0])\": stat \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
     /// PATH lookup in the container's own filesystem and environment.
     static func lookPath(_ name: String, env: [String]) throws -> String {
         if name.contains("/") { return name }

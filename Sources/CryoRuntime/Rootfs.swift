@@ -63,6 +63,10 @@ struct RootfsBuilder {
     /// external mounts and the checkpoint code declares them.
     func mountCgroups(at dest: String, options: MountOptions) throws {
         try FS.mkdirAll(dest)
+        if Self.hasCgroupNamespace(spec) {
+            try mountCgroupFilesystems(at: dest, options: options)
+            return
+        }
         for bind in cgroupBinds() {
             if bind.isTmpfsRoot {
                 try Mount.mount("tmpfs", dest, type: "tmpfs", flags: UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC), data: "mode=755")
@@ -85,6 +89,36 @@ struct RootfsBuilder {
         }
     }
 
+    static func hasCgroupNamespace(_ spec: Spec) -> Bool {
+        (spec.linux?.namespaces ?? []).contains { $0.type == "cgroup" }
+    }
+
+    /// With a cgroup namespace the hierarchies are mounted for real (they show
+    /// the namespace root): CRIU dumps such mounts itself, nothing is external.
+    func mountCgroupFilesystems(at dest: String, options: MountOptions) throws {
+        let flags = UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RELATIME) | (options.isReadOnly ? UInt(MS_RDONLY) : 0)
+        if cgroup.layout.isPureV2 {
+            try Mount.mount("cgroup2", dest, type: "cgroup2", flags: flags)
+            return
+        }
+        try Mount.mount("tmpfs", dest, type: "tmpfs", flags: UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC), data: "mode=755")
+        for h in cgroup.layout.v1 {
+            let named = h.controllers.first { $0.hasPrefix("name=") }
+            let target = dest + "/" + (named.map { String($0.dropFirst(5)) } ?? h.name)
+            try FS.mkdirAll(target)
+            try Mount.mount(named == nil ? "cgroup" : String(named!.dropFirst(5)), target, type: "cgroup", flags: flags,
+                            data: h.controllers.joined(separator: ","))
+        }
+        for h in cgroup.layout.v1 where h.controllers.count > 1 {
+            for c in h.controllers where !c.hasPrefix("name=") && c != h.name {
+                _ = symlink(h.name, dest + "/" + c)
+            }
+        }
+        if options.isReadOnly {
+            try Mount.mount("", dest, type: nil, flags: UInt(MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC))
+        }
+    }
+
     struct CgroupBind { var relative: String; var source: String; var isTmpfsRoot = false }
 
     /// The binds that make up /sys/fs/cgroup (relative to it), also used by checkpoint.
@@ -95,13 +129,13 @@ struct RootfsBuilder {
             return [CgroupBind(relative: "", source: u + cgroup.path)]
         }
         var out = [CgroupBind(relative: "", source: "", isTmpfsRoot: true)]
-        for h in cgroup.layout.v1 {
-            let name = h.controllers.first?.hasPrefix("name=") == true ? String(h.controllers[0].dropFirst(5)) : h.name
-            out.append(CgroupBind(relative: "/" + name, source: h.mountPoint + cgroup.path))
+        // Named hierarchies (name=systemd) are left out as runc does, for the same reason.
+        for h in cgroup.layout.v1 where !h.controllers.contains(where: { $0.hasPrefix("name=") }) {
+            out.append(CgroupBind(relative: "/" + h.name, source: h.mountPoint + cgroup.path))
         }
-        if let u = cgroup.layout.unified {
-            out.append(CgroupBind(relative: "/unified", source: u + cgroup.path))
-        }
+        // Hybrid hosts: like runc, only the v1 hierarchies are shown. Adding the
+        // unified one would be an external mount runc cannot map at restore, so
+        // images would no longer move between the two runtimes.
         return out
     }
 
