@@ -63,13 +63,15 @@ public enum FS {
         }
     }
 
-    /// Crash-safe replace: temp file, fsync, rename, fsync of the directory.
-    public static func atomicWrite(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o600) throws {
+    /// Atomic replace: temp file, then rename, so readers never see half a file.
+    /// `durable` adds fsync of the file and its directory (state that must survive
+    /// a power loss; not needed for runtime state on /run, which a reboot clears).
+    public static func atomicWrite(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o600, durable: Bool = true) throws {
         let tmp = path + ".tmp.\(getpid())"
         let fd = try sys(open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode), "open", tmp)
         do {
             try writeAll(fd: fd, bytes, what: tmp)
-            try sys(fsync(fd), "fsync", tmp)
+            if durable { try sys(fsync(fd), "fsync", tmp) }
             close(fd)
         } catch {
             close(fd)
@@ -77,6 +79,7 @@ public enum FS {
             throw error
         }
         try sys(rename(tmp, path), "rename", "\(tmp) -> \(path)")
+        guard durable else { return }
         let dir = parent(path)
         let dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dfd >= 0 { fsync(dfd); close(dfd) }

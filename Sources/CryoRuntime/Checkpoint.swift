@@ -102,9 +102,12 @@ extension Runtime {
         let workFD = try sys(open(workDir, O_DIRECTORY | O_RDONLY | O_CLOEXEC), "open", workDir)
         defer { close(workFD) }
 
+        Trace.mark("checkpoint: loaded state")
         let worker = try CRIUWorker(criuPath: o.criu.criuPath)
+        Trace.mark("checkpoint: criu swrk started")
         let version = try worker.version()
         try version.checkSupported()
+        Trace.mark("checkpoint: criu version \(version)")
         if o.preDump || o.parentPath != nil {
             let f = try worker.features()
             if !f.memTrack {
@@ -163,12 +166,13 @@ extension Runtime {
 
         // runc's descriptors.json: what fds 0-2 were, so restore can re-plumb them.
         if !o.preDump {
-            try FS.atomicWrite(imageDir + "/descriptors.json", Array(try JSONEncoder().encode(r.externalDescriptors)), mode: 0o600)
+            try FS.atomicWrite(imageDir + "/descriptors.json", Array(try JSONEncoder().encode(r.externalDescriptors)), mode: 0o600, durable: false)
         }
 
         // Freeze ourselves with fast polling: CRIU's own v1 freezer loop sleeps 100 ms.
         let wasPaused = status == .paused
         if !wasPaused { try cgroup.freeze() }
+        Trace.mark("checkpoint: frozen")
         var req = criu_req()
         req.type = o.preDump ? .preDump : .dump
         req.opts = opts
@@ -185,7 +189,9 @@ extension Runtime {
             if !wasPaused { try? cgroup.thaw() }
             throw CryoError("checkpoint of \(id) failed: \(error)\n\(CRIULog.excerpt(logPath: workDir + "/" + opts.logFile))")
         }
+        Trace.mark("checkpoint: criu dump done")
         worker.finish()
+        Trace.mark("checkpoint: criu exited")
         guard resp.success else {
             if !wasPaused { try? cgroup.thaw() }
             // A failed dump leaves no half checkpoint that could be mistaken for a good one.
@@ -201,7 +207,9 @@ extension Runtime {
         // container is gone, like runc: its id can be restored again.
         try? cgroup.thaw()
         try? killAll(r, cgroup)
+        Trace.mark("checkpoint: tasks gone")
         cgroup.destroy()
         try FS.removeAll(store.dir(id))
+        Trace.mark("checkpoint: cleaned up")
     }
 }

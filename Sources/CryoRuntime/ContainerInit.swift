@@ -9,7 +9,9 @@ public enum ContainerInit {
     public static func main(syncFD: Int32) -> Never {
         let sock = PacketSocket(fd: syncFD)
         do {
+            Trace.mark("init: started")
             guard let config = try sock.receiveJSON(InitConfig.self) else { exit(1) }
+            Trace.mark("init: config decoded")
             switch config.mode {
             case .create: try create(config, sock)
             case .exec: try exec(config, sock)
@@ -50,6 +52,7 @@ public enum ContainerInit {
         let hasMountNS = (spec.linux?.namespaces ?? []).contains { $0.type == "mount" }
         let rootfs = RootfsBuilder(rootfs: c.rootfs, spec: spec, cgroup: Cgroup(path: c.cgroupPath))
         if hasMountNS { try rootfs.prepare() }
+        Trace.mark("init: mounts done")
 
         try sock.sendJSON(InitMessage(.hooks))
         try waitFor(.go, sock)
@@ -74,6 +77,7 @@ public enum ContainerInit {
         try ProcessSetup.applyRlimits(process.rlimits ?? [])
         // What can fail at exec time is checked now, while `create` can still report it.
         try ProcessSetup.checkExecutable(process)
+        Trace.mark("init: pivoted, ready")
         try sock.sendJSON(InitMessage(.ready))
 
         // Blocks until `start` opens the other end (runc's exec fifo).

@@ -61,7 +61,8 @@ public struct ContainerStore: Sendable {
     }
 
     public func save(_ r: ContainerRecord) throws {
-        try FS.atomicWrite(statePath(r.id), Array(try JSONEncoder().encode(r)))
+        // Runtime state lives on /run (tmpfs) like runc's: atomic, but no fsync.
+        try FS.atomicWrite(statePath(r.id), Array(try JSONEncoder().encode(r)), durable: false)
     }
 
     public func list() -> [String] {

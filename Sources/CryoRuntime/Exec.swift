@@ -67,7 +67,7 @@ extension Runtime {
             _ = try? Spawn.wait(pid: p.pid)
             throw error
         }
-        if let pf = o.pidFile { try FS.atomicWrite(FS.absolute(pf), Array("\(p.pid)".utf8), mode: 0o644) }
+        if let pf = o.pidFile { try FS.atomicWrite(FS.absolute(pf), Array("\(p.pid)".utf8), mode: 0o644, durable: false) }
         return p.pid
     }
 }

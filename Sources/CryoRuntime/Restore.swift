@@ -43,13 +43,16 @@ extension Runtime {
         // Default work dir: our state dir, so a failed restore writes nothing into the images.
         let workDir = FS.absolute(o.criu.workPath ?? dir + "/criu-work")
         do {
+            Trace.mark("restore: spec loaded")
             try cgroup.create()
             try cgroup.apply(spec.linux?.resources)
+            Trace.mark("restore: cgroups ready")
             try prepareMountpoints(spec: spec, rootfs: rootfs)
             // CRIU wants the root to be a mount point whose parent is not overmounted.
             try FS.mkdirAll(criuRoot)
             try Mount.mount(rootfs, criuRoot, type: nil, flags: UInt(MS_BIND | MS_REC))
             mounted = true
+            Trace.mark("restore: criu-root mounted")
             defer { if mounted { _ = umount2(criuRoot, Int32(MNT_DETACH)); rmdir(criuRoot) } }
             let (pid, descriptors) = try runCRIURestore(id: id, spec: spec, rootfs: rootfs, criuRoot: criuRoot,
                                                         imageDir: imageDir, workDir: workDir, cgroup: cgroup, bundle: bundle, o)
@@ -60,7 +63,8 @@ extension Runtime {
                 created: rfc3339Now(), cgroupPath: cgroup.path, namespacePaths: nsPaths,
                 externalDescriptors: descriptors, owner: "", spec: spec, restored: true)
             try store.save(record)
-            if let pf = o.pidFile { try FS.atomicWrite(FS.absolute(pf), Array("\(pid)".utf8), mode: 0o644) }
+            if let pf = o.pidFile { try FS.atomicWrite(FS.absolute(pf), Array("\(pid)".utf8), mode: 0o644, durable: false) }
+            Trace.mark("restore: state saved")
             return (record, pid)
         } catch {
             for p in cgroup.pids() { Glibc.kill(p, SIGKILL) }
@@ -116,8 +120,10 @@ extension Runtime {
         }
 
         let worker = try CRIUWorker(criuPath: o.criu.criuPath, extraFDs: extraFDs)
+        Trace.mark("restore: criu swrk started")
         let version = try worker.version()
         try version.checkSupported()
+        Trace.mark("restore: criu version \(version)")
         // CRIU forks the restored tasks: putting the worker in the container's
         // cgroups first makes them start there (runc's approach).
         try cgroup.addProcess(worker.pid)
@@ -194,7 +200,9 @@ extension Runtime {
         } catch {
             throw CryoError("restore of \(id) failed: \(error)\n\(CRIULog.excerpt(logPath: workDir + "/restore.log"))")
         }
+        Trace.mark("restore: criu restore done")
         worker.finish()
+        Trace.mark("restore: criu exited")
         guard resp.success else {
             let msg = CRIULog.reason(resp, logPath: workDir + "/restore.log")
             throw CryoError("restore of \(id) failed: CRIU: \(msg)\n\(CRIULog.excerpt(logPath: workDir + "/restore.log"))")

@@ -59,6 +59,7 @@ public struct Runtime: Sendable {
         try ContainerStore.validate(id: id)
         let bundle = FS.absolute(o.bundle)
         let spec = try Self.loadSpec(bundle: bundle)
+        Trace.mark("create: spec loaded")
         let rootfs = Self.rootfsPath(spec, bundle: bundle)
         guard FS.isDirectory(rootfs) else { throw CryoError("rootfs \(rootfs) is not a directory") }
         try FS.mkdirAll(store.root, mode: 0o700)
@@ -72,9 +73,10 @@ public struct Runtime: Sendable {
         do {
             try cgroup.create()
             try cgroup.apply(spec.linux?.resources)
+            Trace.mark("create: cgroups ready")
             let (record, p) = try startInit(id: id, spec: spec, bundle: bundle, rootfs: rootfs, cgroup: cgroup, o, started: &initProcess)
             try store.save(record)
-            if let pf = o.pidFile { try FS.atomicWrite(FS.absolute(pf), Array("\(p.pid)".utf8), mode: 0o644) }
+            if let pf = o.pidFile { try FS.atomicWrite(FS.absolute(pf), Array("\(p.pid)".utf8), mode: 0o644, durable: false) }
             return (record, p)
         } catch {
             if let p = initProcess {
@@ -139,6 +141,7 @@ public struct Runtime: Sendable {
         let p = try Spawn.spawn(path: "/proc/self/exe", exeFD: exe, args: ["cryo-runtime", "init", "\(3 + n)"],
                                 env: [], fds: fds, cloneFlags: cloneFlags)
         started = p
+        Trace.mark("create: init spawned")
         childSock.close()
         if p.pidfd >= 0 { close(p.pidfd) }
 
@@ -152,6 +155,7 @@ public struct Runtime: Sendable {
         config.noPivot = o.noPivot
         config.preserveFDs = n
         try parentSock.sendJSON(config)
+        Trace.mark("create: config sent")
 
         let hookState = HookState(ociVersion: spec.ociVersion, id: id, status: "creating", pid: p.pid, bundle: bundle, annotations: spec.annotations)
         loop: while true {
@@ -164,6 +168,7 @@ public struct Runtime: Sendable {
                 try Hooks.runAll(spec.hooks?.createRuntime, kind: "createRuntime", state: hookState)
                 try parentSock.sendJSON(InitMessage(.go))
             case .ready:
+                Trace.mark("create: init ready")
                 break loop
             case .error:
                 throw CryoError("container init: \(m.error ?? "unknown error")")
@@ -183,7 +188,9 @@ public struct Runtime: Sendable {
 
     public func start(id: String) throws {
         let r = try store.load(id)
+        Trace.mark("start: state loaded")
         let status = store.status(r)
+        Trace.mark("start: status")
         guard status == .created else {
             throw RuntimeError.wrongState(id, status, status == .stopped ? "cannot start a container that has stopped" : "cannot start an already running container")
         }

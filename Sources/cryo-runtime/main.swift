@@ -9,6 +9,7 @@ if CommandLine.arguments.count >= 3 && CommandLine.arguments[1] == "init" {
     ContainerInit.main(syncFD: Int32(CommandLine.arguments[2]) ?? 3)
 }
 
+Trace.mark("main")
 let program = "cryo-runtime"
 let version = "0.1.0"
 

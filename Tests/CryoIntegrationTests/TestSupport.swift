@@ -769,3 +769,15 @@ func snapshotDirectory(_ dir: String) -> [String: Data] {
     }
     return out
 }
+
+// MARK: - Podman requirement (PodmanInteropTests)
+
+/// Records an Issue and returns false unless root, CRIU, podman and conmon are all available.
+func requireRootCRIUAndPodman(sourceLocation: SourceLocation = #_sourceLocation) -> Bool {
+    guard requireRootAndCRIU(sourceLocation: sourceLocation) else { return false }
+    for tool in ["podman", "conmon"] where Harness.findExecutable(tool) == nil {
+        requirementFailed("\(tool) is not installed (scripts/setup.sh installs podman and conmon)", sourceLocation)
+        return false
+    }
+    return true
+}

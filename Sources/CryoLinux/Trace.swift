@@ -1,0 +1,30 @@
+import Glibc
+
+/// Step timings for profiling the runtime's hot paths: with CRYO_TRACE=1 in the
+/// environment, `Trace.mark("step")` prints the milliseconds since the previous
+/// mark (and since start) to stderr. Costs one getenv when off.
+public enum Trace {
+    nonisolated(unsafe) static var enabled: Bool = getenv("CRYO_TRACE") != nil
+    nonisolated(unsafe) static var start: Double = now()
+    nonisolated(unsafe) static var last: Double = start
+
+    static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) * 1000 + Double(ts.tv_nsec) / 1e6
+    }
+
+    @inline(__always)
+    public static func mark(_ step: @autoclosure () -> String) {
+        guard enabled else { return }
+        let t = now()
+        let line = "trace[\(getpid())] +\(fmt(t - last)) ms (\(fmt(t - start)) ms) \(step())\n"
+        last = t
+        _ = line.withCString { write(2, $0, strlen($0)) }
+    }
+
+    static func fmt(_ v: Double) -> String {
+        let x = (v * 100).rounded() / 100
+        return String(x)
+    }
+}
