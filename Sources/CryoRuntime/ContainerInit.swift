@@ -41,9 +41,6 @@ public enum ContainerInit {
             try sys(cryo_setns(fd, kind.cloneFlag), "setns(\(kind.rawValue))", path)
             close(fd)
         }
-        // The runtime put us in the container cgroup before sending the config,
-        // so the new cgroup namespace is rooted there.
-        if c.newCgroupNamespace { try sys(cryo_unshare(NamespaceKind.cgroup.cloneFlag), "unshare(CLONE_NEWCGROUP)") }
         // Our own session, so the container is not tied to the caller's terminal.
         _ = setsid()
         if let h = spec.hostname, !h.isEmpty {
@@ -52,6 +49,11 @@ public enum ContainerInit {
         let hasMountNS = (spec.linux?.namespaces ?? []).contains { $0.type == "mount" }
         let rootfs = RootfsBuilder(rootfs: c.rootfs, spec: spec, cgroup: Cgroup(path: c.cgroupPath))
         if hasMountNS { try rootfs.prepare() }
+        // Once the runtime has put us in the container cgroup, the new cgroup
+        // namespace is rooted there, and cgroupfs mounts show that root.
+        try waitFor(.placed, sock)
+        if c.newCgroupNamespace { try sys(cryo_unshare(NamespaceKind.cgroup.cloneFlag), "unshare(CLONE_NEWCGROUP)") }
+        if hasMountNS { try rootfs.mountCgroupsDeferred() }
         Trace.mark("init: mounts done")
 
         try sock.sendJSON(InitMessage(.hooks))
@@ -105,7 +107,7 @@ public enum ContainerInit {
             }
         }
         close(c.pidFD)
-        try waitFor(.go, sock)
+        try waitFor(.placed, sock)
         if process.terminal == true {
             guard c.consoleFD >= 0 else { throw CryoError("process.terminal is true but no --console-socket was given") }
             try Console.setUp(consoleSocket: c.consoleFD, bindConsole: false)

@@ -53,7 +53,7 @@ extension Runtime {
             config.consoleFD = console >= 0 ? 5 + n : -1
             config.preserveFDs = n
             try parentSock.sendJSON(config)
-            try parentSock.sendJSON(InitMessage(.go))
+            try parentSock.sendJSON(InitMessage(.placed))
             guard let m = try parentSock.receiveJSON(InitMessage.self) else {
                 throw CryoError("exec process (pid \(p.pid)) exited during setup")
             }

@@ -8,9 +8,9 @@ import Glibc
 //
 //   parent                                   init (in new namespaces)
 //   ── spawn (clone3 + CLONE_NEW*) ───────▶
-//   ── add init to cgroups
-//   ── InitConfig ────────────────────────▶  join ns by path, unshare cgroupns,
-//                                            mounts, devices (rootfs not yet pivoted)
+//   ── InitConfig ────────────────────────▶  join ns by path, setsid, hostname,
+//   add init to cgroups (slow: RCU)          mounts except cgroupfs, devices
+//   ── placed ────────────────────────────▶  unshare cgroupns, cgroupfs mounts
 //   ◀──────────────────────────── hooks ──  (create only)
 //   run prestart + createRuntime hooks
 //   ── go ────────────────────────────────▶  createContainer hooks, pivot_root,
@@ -41,7 +41,7 @@ public struct InitConfig: Codable, Sendable {
 }
 
 public struct InitMessage: Codable, Sendable, Equatable {
-    public enum Kind: String, Codable, Sendable { case hooks, go, ready, error }
+    public enum Kind: String, Codable, Sendable { case placed, hooks, go, ready, error }
     public var kind: Kind
     public var error: String?
     public init(_ kind: Kind, error: String? = nil) {

@@ -18,8 +18,17 @@ struct RootfsBuilder {
         try Mount.mount("", "/", type: nil, flags: prop)
         // pivot_root needs the new root to be a mount point.
         try Mount.mount(rootfs, rootfs, type: nil, flags: UInt(MS_BIND | MS_REC))
-        for m in spec.mounts ?? [] { try mount(m) }
+        for m in spec.mounts ?? [] where !isDeferred(m) { try mount(m) }
         try createDevices()
+    }
+
+    /// cgroupfs mounts under a cgroup namespace wait until init is in its cgroup.
+    func isDeferred(_ m: Spec.Mount) -> Bool {
+        (m.type == "cgroup" || m.type == "cgroup2") && Self.hasCgroupNamespace(spec)
+    }
+
+    func mountCgroupsDeferred() throws {
+        for m in spec.mounts ?? [] where isDeferred(m) { try mount(m) }
     }
 
     func mount(_ m: Spec.Mount) throws {

@@ -145,7 +145,6 @@ public struct Runtime: Sendable {
         childSock.close()
         if p.pidfd >= 0 { close(p.pidfd) }
 
-        try cgroup.addProcess(p.pid)
         var config = InitConfig(mode: .create, id: id, bundle: bundle, rootfs: rootfs, spec: spec)
         config.joinNamespaces = joins
         config.newCgroupNamespace = newCgroupNS
@@ -156,6 +155,12 @@ public struct Runtime: Sendable {
         config.preserveFDs = n
         try parentSock.sendJSON(config)
         Trace.mark("create: config sent")
+        // Moving a task between v1 cgroups waits for an RCU grace period (~10 ms
+        // here): init does its mounts meanwhile and waits for `placed` only before
+        // it needs the cgroup (its cgroup namespace).
+        try cgroup.addProcess(p.pid)
+        try parentSock.sendJSON(InitMessage(.placed))
+        Trace.mark("create: init placed in cgroups")
 
         let hookState = HookState(ociVersion: spec.ociVersion, id: id, status: "creating", pid: p.pid, bundle: bundle, annotations: spec.annotations)
         loop: while true {
@@ -172,7 +177,7 @@ public struct Runtime: Sendable {
                 break loop
             case .error:
                 throw CryoError("container init: \(m.error ?? "unknown error")")
-            case .go:
+            case .go, .placed:
                 throw CryoError("container init: unexpected message")
             }
         }

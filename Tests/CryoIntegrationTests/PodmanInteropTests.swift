@@ -83,14 +83,15 @@ final class PodmanEnv: @unchecked Sendable {
          "--runtime", Harness.binary]
     }
 
-    /// Runs podman to completion. Output goes to files, not pipes: conmon (which podman leaves
-    /// running) would otherwise hold the pipes open.
+    /// Runs podman to completion. Not through Foundation's Process: that leaves the child a
+    /// socket whose closing is how it notices the exit, and conmon (which podman leaves running)
+    /// would inherit it, so `podman run -d` would never seem to finish. Here the child gets only
+    /// 0-2 (stdin /dev/null, stdout/stderr to files: conmon must not hold our pipes either).
     func run(_ args: [String], timeout: Double = 90) throws -> CommandResult {
         let n = lock.withLock { counter += 1; return counter }
         let out = base + "/out/\(n).out", err = base + "/out/\(n).err"
-        let l = try Tool.launch(podman, globalArgs + args, stdin: .null, stdout: .file(out), stderr: .file(err), environment: environment)
-        let status = l.waitForExit(timeout: timeout)
-        if status == nil { l.kill() }
+        let pid = try spawnWithoutInheritedFDs(podman, globalArgs + args, environment: environment, stdout: out, stderr: err)
+        let status = waitForChild(pid, timeout: timeout)
         return CommandResult(command: ["podman"] + args, status: status ?? -1, stdout: readFile(out) ?? "",
                              stderr: readFile(err) ?? "", timedOut: status == nil)
     }
@@ -230,6 +231,54 @@ final class PodmanEnv: @unchecked Sendable {
             }
         }
     }
+}
+
+/// posix_spawn of `exe args` with stdin /dev/null, stdout/stderr to (truncated) files and every
+/// other descriptor closed; default signal dispositions and an empty signal mask.
+func spawnWithoutInheritedFDs(_ exe: String, _ args: [String], environment: [String: String],
+                              stdout: String, stderr: String) throws -> pid_t {
+    var fa = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&fa)
+    defer { posix_spawn_file_actions_destroy(&fa) }
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&fa, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    posix_spawn_file_actions_addopen(&fa, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3)
+    var attr = posix_spawnattr_t()
+    posix_spawnattr_init(&attr)
+    defer { posix_spawnattr_destroy(&attr) }
+    var none = sigset_t(), all = sigset_t()
+    sigemptyset(&none)
+    sigfillset(&all)
+    posix_spawnattr_setsigmask(&attr, &none)
+    posix_spawnattr_setsigdefault(&attr, &all)
+    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+    let argv = ([exe] + args).map { strdup($0) } + [nil]
+    let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
+    var pid: pid_t = 0
+    let r = posix_spawn(&pid, exe, &fa, &attr, argv, envp)
+    guard r == 0 else { throw HarnessError("posix_spawn \(exe): errno \(r)") }
+    return pid
+}
+
+/// Reaps `pid`: its exit code (128+N when killed by signal N), or nil after `timeout` seconds
+/// (then it is killed).
+func waitForChild(_ pid: pid_t, timeout: Double) -> Int32? {
+    var status: Int32 = 0
+    var code: Int32?
+    waitUntil(timeout: timeout, interval: 0.005) {
+        let r = waitpid(pid, &status, WNOHANG)
+        guard r == pid else { return r < 0 && errno != EINTR }   // ECHILD: someone else reaped it
+        let sig = status & 0x7f
+        code = sig == 0 ? (status >> 8) & 0xff : 128 + sig
+        return true
+    }
+    if code == nil {
+        kill(pid, SIGKILL)
+        _ = waitpid(pid, &status, 0)
+    }
+    return code
 }
 
 /// Runs `body` with a private podman; its cleanup runs before the TestEnv's.
