@@ -23,8 +23,10 @@ public enum CRIULog {
 
 
 extension CRIULog {
-    /// CRIU's one-line reason: cr_errmsg is the *first* error of the log, which
-    /// can be a harmless one, so prefer the last real error line.
+    /// CRIU's one-line reason: the first error line of the log that is neither
+    /// harmless (RLIMIT_NOFILE here) nor a summary ("... failed with -1",
+    /// "Dumping FAILED") — the root cause. cr_errmsg is only the fallback: it is
+    /// the log's first error even when that one is harmless.
     public static func reason(_ resp: criu_resp, logPath: String) -> String {
         if let text = try? FS.readString(logPath), let last = errorLines(text).first(where: { !$0.contains("FAILED") && !$0.contains("failed with") }) {
             // "(00.078259) Error (criu/files-reg.c:1790): Can't lookup ..." → the part after "): "

@@ -21,6 +21,8 @@ public struct CRIUVersion: Comparable, CustomStringConvertible, Sendable {
     public var number: Int { major * 10000 + minor * 100 + sublevel }
     public var description: String { "\(major).\(minor)" + (sublevel > 0 ? ".\(sublevel)" : "") + (gitID.map { " (\($0))" } ?? "") }
     public static func < (a: CRIUVersion, b: CRIUVersion) -> Bool { a.number < b.number }
+    /// Versions compare by number; the git id is informational.
+    public static func == (a: CRIUVersion, b: CRIUVersion) -> Bool { a.number == b.number }
 
     /// The oldest CRIU cryo accepts, and why.
     public static let minimum = CRIUVersion(major: 4, minor: 2, sublevel: 0)

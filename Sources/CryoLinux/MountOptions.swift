@@ -17,12 +17,24 @@ public struct MountOptions: Equatable, Sendable {
         "mand": UInt(MS_MANDLOCK), "dirsync": UInt(MS_DIRSYNC), "noatime": UInt(MS_NOATIME),
         "nodiratime": UInt(MS_NODIRATIME), "bind": UInt(MS_BIND), "rbind": UInt(MS_BIND | MS_REC),
         "relatime": UInt(MS_RELATIME), "strictatime": UInt(MS_STRICTATIME),
+        "nosymfollow": 256 /* MS_NOSYMFOLLOW */, "lazytime": UInt(1 << 25) /* MS_LAZYTIME */,
+        "silent": UInt(MS_SILENT), "iversion": UInt(1 << 23) /* MS_I_VERSION */,
     ]
     static let clearFlags: [String: UInt] = [
         "rw": UInt(MS_RDONLY), "suid": UInt(MS_NOSUID), "dev": UInt(MS_NODEV),
         "exec": UInt(MS_NOEXEC), "async": UInt(MS_SYNCHRONOUS), "nomand": UInt(MS_MANDLOCK),
         "atime": UInt(MS_NOATIME), "diratime": UInt(MS_NODIRATIME), "norelatime": UInt(MS_RELATIME),
-        "nostrictatime": UInt(MS_STRICTATIME),
+        "nostrictatime": UInt(MS_STRICTATIME), "symfollow": 256, "nolazytime": UInt(1 << 25),
+        "loud": UInt(MS_SILENT), "noiversion": UInt(1 << 23),
+    ]
+    /// Recursive mount attributes (mount_setattr in the spec); applied here like
+    /// their plain forms, which covers the mount itself.
+    static let recursiveAliases: [String: String] = [
+        "rro": "ro", "rrw": "rw", "rnosuid": "nosuid", "rsuid": "suid", "rnodev": "nodev", "rdev": "dev",
+        "rnoexec": "noexec", "rexec": "exec", "rnodiratime": "nodiratime", "rdiratime": "diratime",
+        "rrelatime": "relatime", "rnorelatime": "norelatime", "rnoatime": "noatime", "ratime": "atime",
+        "rstrictatime": "strictatime", "rnostrictatime": "nostrictatime", "rnosymfollow": "nosymfollow",
+        "rsymfollow": "symfollow",
     ]
     static let propagationFlags: [String: UInt] = [
         "private": UInt(MS_PRIVATE), "rprivate": UInt(MS_PRIVATE | MS_REC),
@@ -34,7 +46,8 @@ public struct MountOptions: Equatable, Sendable {
     static let ignored: Set<String> = ["defaults", "tmpcopyup", "idmap", "ridmap", "copy-symlink", "src-nofollow", "dest-nofollow"]
 
     public init(_ options: [String]) {
-        for o in options {
+        for raw in options {
+            let o = Self.recursiveAliases[raw] ?? raw
             if let f = Self.setFlags[o] { flags |= f; clearedFlags &= ~f }
             else if let f = Self.clearFlags[o] { flags &= ~f; clearedFlags |= f }
             else if let p = Self.propagationFlags[o] { propagation.append(p) }

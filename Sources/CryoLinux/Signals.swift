@@ -19,8 +19,14 @@ public enum Signals {
         let rtmin = Int32(34), rtmax = Int32(64)
         if s == "RTMIN" { return rtmin }
         if s == "RTMAX" { return rtmax }
-        if s.hasPrefix("RTMIN+"), let k = Int32(s.dropFirst(6)), rtmin + k <= rtmax { return rtmin + k }
-        if s.hasPrefix("RTMAX-"), let k = Int32(s.dropFirst(6)), rtmax - k >= rtmin { return rtmax - k }
+        // Offsets are plain digits within the real-time range (no sign, no overflow).
+        if s.hasPrefix("RTMIN+"), let k = realtimeOffset(s.dropFirst(6)) { return rtmin + k }
+        if s.hasPrefix("RTMAX-"), let k = realtimeOffset(s.dropFirst(6)) { return rtmax - k }
         return nil
+    }
+
+    static func realtimeOffset(_ s: Substring) -> Int32? {
+        guard !s.isEmpty, s.count <= 2, s.allSatisfy({ $0.isASCII && $0.isNumber }), let k = Int32(s), k <= 30 else { return nil }
+        return k
     }
 }

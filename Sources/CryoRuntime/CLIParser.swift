@@ -78,12 +78,13 @@ public enum CLIParser {
                 var inline: String?
                 if a.hasPrefix("--") {
                     name = String(a.dropFirst(2))
-                } else if a.count == 2 {
-                    let c = a.last!
+                } else if a.count == 2 || (a.count > 3 && a.dropFirst(2).first == "=") {
+                    // -d, or -b=value
+                    let c = a.dropFirst().first!
                     guard let o = options.first(where: { $0.short == c }) else {
                         throw CLIParseError.unknownOption(a, command: commandName)
                     }
-                    name = o.name
+                    name = o.name + String(a.dropFirst(2))
                 } else {
                     name = String(a.dropFirst())   // Go-style -long-flag
                 }

@@ -68,6 +68,21 @@ private let dumpLog = """
                 == "inet: Connected TCP socket, consider using --tcp-established option.")
     }
 
+    @Test func reasonIsTheRootCauseNotItsConsequences() throws {
+        // A restore that fails: the first real error is the cause, later ones follow from it.
+        let t = try TempDir("cryo-criulog")
+        defer { t.remove() }
+        let log = try t.file("restore.log", """
+        (00.000120) Error (criu/util.c:1564): rlimit: Can't setup RLIMIT_NOFILE for self: Operation not permitted
+        (00.012031) Error (criu/mount.c:1918): mnt: Can't mount at ./sys/fs/cgroup/cpu,cpuacct: No such file or directory
+        (00.012090) Error (criu/mount.c:2211): mnt: Can't create a root mount namespace
+        (00.012311) Error (criu/cr-restore.c:1480): 4711 exited, status=1
+        (00.020950) Error (criu/cr-restore.c:2447): Restoring FAILED.
+        """)
+        #expect(CRIULog.reason(criu_resp(), logPath: log)
+                == "mnt: Can't mount at ./sys/fs/cgroup/cpu,cpuacct: No such file or directory")
+    }
+
     @Test func reasonFallsBackToCrErrmsg() throws {
         var resp = criu_resp()
         #expect(CRIULog.reason(resp, logPath: "/nonexistent-cryo-unit/dump.log") == "no reason given")

@@ -61,11 +61,21 @@ import Testing
     }
 
     @Test func fractionIsZeroPadded() {
-        // Many samples: some land on a small tv_nsec and need leading zeros.
-        for _ in 0..<200 {
+        // Sample for more than a second, so some samples land in the first
+        // 100 ms of a second (tv_nsec < 10^8) and need leading zeros.
+        var sawLeadingZero = false
+        var first: timespec = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &first)
+        while true {
             let s = rfc3339Now()
             #expect(s.utf8.count == 30, "\(s)")
+            if s.utf8.count == 30, Array(s)[20] == "0" { sawLeadingZero = true; break }
+            var now = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &now)
+            if now.tv_sec - first.tv_sec > 3 { break }
+            usleep(5000)
         }
+        #expect(sawLeadingZero)
     }
 }
 
