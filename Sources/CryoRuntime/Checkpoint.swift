@@ -94,9 +94,10 @@ extension Runtime {
         try FS.mkdirAll(imageDir, mode: 0o700)
         let workDir = FS.absolute(o.criu.workPath ?? imageDir)
         try FS.mkdirAll(workDir, mode: 0o700)
-        if !o.preDump && FS.exists(imageDir + "/inventory.img") {
-            throw CryoError("image path \(imageDir) already holds a checkpoint (inventory.img exists); use an empty directory")
-        }
+        // An image dir that already holds a checkpoint is overwritten, as runc does
+        // (podman reuses <userdata>/checkpoint). CRIU rewrites every image it needs;
+        // the old inventory goes first so a failed dump never looks like a good one.
+        if !o.preDump { unlink(imageDir + "/inventory.img") }
         let imagesFD = try sys(open(imageDir, O_DIRECTORY | O_RDONLY | O_CLOEXEC), "open", imageDir)
         defer { close(imagesFD) }
         let workFD = try sys(open(workDir, O_DIRECTORY | O_RDONLY | O_CLOEXEC), "open", workDir)

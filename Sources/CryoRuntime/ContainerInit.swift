@@ -108,11 +108,12 @@ public enum ContainerInit {
         }
         close(c.pidFD)
         try waitFor(.placed, sock)
+        // A session of its own: needed to take a controlling terminal, and keeps
+        // the process away from the caller's job control.
+        _ = setsid()
         if process.terminal == true {
             guard c.consoleFD >= 0 else { throw CryoError("process.terminal is true but no --console-socket was given") }
             try Console.setUp(consoleSocket: c.consoleFD, bindConsole: false)
-        } else {
-            _ = setsid()
         }
         try ProcessSetup.applyOOMScoreAdj(process.oomScoreAdj)
         try ProcessSetup.applyRlimits(process.rlimits ?? [])

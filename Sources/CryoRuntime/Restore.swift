@@ -74,10 +74,10 @@ extension Runtime {
             if mounted { _ = umount2(criuRoot, Int32(MNT_DETACH)) }
             // Keep CRIU's log for the post-mortem; drop the rest of the state dir.
             let log = workDir + "/restore.log"
-            if o.criu.workPath == nil, FS.exists(log) {
-                _ = rename(log, store.root + "/\(id).restore-failed.log")
-            }
+            let kept = store.root + "/\(id).restore-failed.log"
+            let movedLog = o.criu.workPath == nil && FS.exists(log) && rename(log, kept) == 0
             try? FS.removeAll(dir)
+            if movedLog { throw CryoError("\(error)".replacing(log, with: kept)) }
             throw error
         }
     }

@@ -36,6 +36,10 @@ enum SeccompFilter {
         let defaultAction = try action(profile.defaultAction, errno: profile.defaultErrnoRet)
         guard let ctx = seccomp_init(defaultAction) else { throw CryoError("seccomp_init failed") }
         defer { seccomp_release(ctx) }
+        // libseccomp sets no_new_privs on load by default; the spec decides that
+        // (process.noNewPrivileges), and we load while still holding CAP_SYS_ADMIN.
+        let nnp = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0)
+        if nnp != 0 { throw SyscallError("seccomp_attr_set(CTL_NNP)", "", errno: -nnp) }
         for arch in profile.architectures ?? [] {
             let name = arch.hasPrefix("SCMP_ARCH_") ? String(arch.dropFirst(10)).lowercased() : arch.lowercased()
             let token = seccomp_arch_resolve_name(name)

@@ -1,20 +1,26 @@
 // podman 4.3 (through conmon) driving cryo-runtime with `--runtime <abs path>`:
-// run -d, container checkpoint, container restore, checkpoint --export / restore --import,
-// tty containers, exec, rm -f.
+// run -d, container checkpoint, container restore (the counter continues in `podman logs`),
+// checkpoint --export / restore --import --name, repeated checkpoints into podman's one
+// checkpoint directory, tty containers (run -dt, exec -t), exec, rm -f, and that conmon exits
+// and neither runtime state nor cgroups are left behind.
 //
 // Podman is isolated from any podman of the machine's user: --root, --runroot and --tmpdir under
 // the test's temp dir, a private CONTAINERS_CONF (file locks instead of the shared
-// /dev/shm/libpod_lock, a private network config dir) and a private CONTAINERS_STORAGE_CONF (vfs).
+// /dev/shm/libpod_lock, a private network config dir) and a private CONTAINERS_STORAGE_CONF (vfs);
+// `podman import` runs with a private /var/lib/containers (containers/image's blob-info cache).
 // What podman needs on this machine (see ../shared/facts/runtime-callers.md): cgroupfs, the file
 // events backend, `--network none` (never the default bridge and its 10.88.x subnet) and ulimits
 // at or below the machine's (no CAP_SYS_RESOURCE). Containers go under a cgroup parent of their
 // own, which cleanup removes.
 //
 // The runtime is cryo-runtime at its default state root (podman cannot pass `--root` to the
-// runtime reliably: conmon's exit command drops --runtime-flag); container ids are podman's random
-// 64-hex ids, and cleanup deletes whatever state a test left there. `runtime_supports_json`
-// names cryo-runtime, so podman passes `--log <runroot>/…/oci-log --log-format=json` as it does
-// for runc.
+// runtime reliably: conmon's exit command, `podman container cleanup`, drops --runtime-flag);
+// container ids are podman's random 64-hex ids, and cleanup deletes whatever state a test left
+// there. `runtime_supports_json` names cryo-runtime, so podman passes
+// `--log <runroot>/…/oci-log --log-format=json` as it does for runc, and reports the runtime's
+// error messages from that log.
+//
+// podman is started with posix_spawn, not Foundation's Process: see PodmanEnv.run.
 
 import Foundation
 import Testing
@@ -87,18 +93,29 @@ final class PodmanEnv: @unchecked Sendable {
     /// socket whose closing is how it notices the exit, and conmon (which podman leaves running)
     /// would inherit it, so `podman run -d` would never seem to finish. Here the child gets only
     /// 0-2 (stdin /dev/null, stdout/stderr to files: conmon must not hold our pipes either).
-    func run(_ args: [String], timeout: Double = 90) throws -> CommandResult {
+    ///
+    /// `privateVarLib`: run podman in a mount namespace of its own with a tmpfs over
+    /// /var/lib/containers. Image copies (`podman import`) write containers/image's blob-info
+    /// cache to /var/lib/containers/cache whatever --root says; nothing else needs that.
+    func run(_ args: [String], timeout: Double = 90, privateVarLib: Bool = false) throws -> CommandResult {
         let n = lock.withLock { counter += 1; return counter }
         let out = base + "/out/\(n).out", err = base + "/out/\(n).err"
-        let pid = try spawnWithoutInheritedFDs(podman, globalArgs + args, environment: environment, stdout: out, stderr: err)
+        var exe = podman, argv = globalArgs + args
+        if privateVarLib {
+            let script = "if [ -d /var/lib/containers ]; then mount -t tmpfs -o mode=0700 tmpfs /var/lib/containers; "
+                + "else mount -t tmpfs -o mode=0755 tmpfs /var/lib; fi && exec \"$@\""
+            exe = Harness.findExecutable("unshare") ?? "/usr/bin/unshare"
+            argv = ["--mount", "--propagation", "private", "/bin/sh", "-c", script, "sh", podman] + argv
+        }
+        let pid = try spawnWithoutInheritedFDs(exe, argv, environment: environment, stdout: out, stderr: err)
         let status = waitForChild(pid, timeout: timeout)
         return CommandResult(command: ["podman"] + args, status: status ?? -1, stdout: readFile(out) ?? "",
                              stderr: readFile(err) ?? "", timedOut: status == nil)
     }
 
     @discardableResult
-    func ok(_ args: [String], timeout: Double = 90, _ context: @autoclosure () -> String = "") throws -> CommandResult {
-        let r = try run(args, timeout: timeout)
+    func ok(_ args: [String], timeout: Double = 90, privateVarLib: Bool = false, _ context: @autoclosure () -> String = "") throws -> CommandResult {
+        let r = try run(args, timeout: timeout, privateVarLib: privateVarLib)
         guard r.succeeded else { throw HarnessError("podman failed: \(r)\(context())") }
         return r
     }
@@ -138,7 +155,7 @@ final class PodmanEnv: @unchecked Sendable {
     func importImage(_ name: String) throws {
         let tar = base + "/busybox-rootfs.tar"
         try Tool.check("/bin/tar", ["-C", try Fixtures.rootfs.get(), "-cf", tar, "."])
-        try ok(["import", tar, name])
+        try ok(["import", tar, name], privateVarLib: true)
     }
 
     func inspect(_ nameOrID: String) throws -> JSONObject {
@@ -314,7 +331,7 @@ extension CryoIntegration {
         @Test("podman run -d → container checkpoint → container restore: the counter continues in podman logs; exec and rm -f work")
         func checkpointRestore() throws {
             guard requireRootCRIUAndPodman() else { return }
-            try withPodman { env, pm in
+            try withPodman { _, pm in
                 let id = try pm.runDetached(name: "counter", args: Scripts.counter())
                 try #require(pm.waitForLogs(id) { numbers(in: $0).count >= 5 }, "no counter output in podman logs: \((try? pm.logs(id)) ?? "")\(pm.diagnostics(id))")
                 let before = try pm.state(id)
@@ -371,7 +388,6 @@ extension CryoIntegration {
                         "container cgroup left after rm -f: \(CgroupCleaner.dirs(pm.cgroupParent + "/libpod-" + id))")
                 let ps = try pm.ok(["ps", "-a", "--format", "{{.Names}}"])
                 #expect(!ps.stdout.contains("counter"), "\(ps)")
-                _ = env
             }
         }
 
@@ -416,6 +432,41 @@ extension CryoIntegration {
                 let rm = try pm.run(["rm", "-f", "-t", "0", id, "clone"])
                 #expect(rm.succeeded, "\(rm)")
                 #expect(waitUntil { PodmanEnv.runtimeState(id).0 == nil && PodmanEnv.runtimeState(cloneID).0 == nil }, "cryo-runtime state left after rm -f")
+            }
+        }
+
+        @Test("checkpoint --leave-running, then checkpoint again; restore --keep, then checkpoint again (podman reuses userdata/checkpoint)")
+        func repeatedCheckpoints() throws {
+            guard requireRootCRIUAndPodman() else { return }
+            try withPodman { _, pm in
+                let id = try pm.runDetached(name: "again", args: Scripts.counter())
+                try #require(pm.waitForLogs(id) { numbers(in: $0).count >= 5 }, "no counter output: \(pm.diagnostics(id))")
+
+                let cp1 = try pm.run(["container", "checkpoint", "--leave-running", id])
+                try #require(cp1.succeeded, "checkpoint --leave-running: \(cp1)\(pm.diagnostics(id))")
+                #expect(try pm.state(id)["Running"] as? Bool == true, "not running after checkpoint --leave-running")
+                let atCP1 = numbers(in: try pm.logs(id)).last ?? -1
+                #expect(pm.waitForLogs(id) { (numbers(in: $0).last ?? -1) > atCP1 + 3 }, "stopped counting after checkpoint --leave-running")
+
+                // podman checkpoints into the same <userdata>/checkpoint directory every time; runc
+                // 1.1.5 overwrites the old images there.
+                let cp2 = try pm.run(["container", "checkpoint", id])
+                #expect(cp2.succeeded, "a second checkpoint of the same container (podman reuses its checkpoint directory, which runc accepts): \(cp2)")
+                guard cp2.succeeded else { return }
+                let last = try #require(numbers(in: try pm.logs(id)).last)
+                let r1 = try pm.run(["container", "restore", "--keep", id])
+                try #require(r1.succeeded, "restore --keep: \(r1)\(pm.diagnostics(id))")
+                #expect(pm.waitForLogs(id) { (numbers(in: $0).last ?? -1) > last + 3 }, "did not continue after restore")
+                expectLogContinues(try pm.logs(id), after: last, what: "restored after the second checkpoint")
+
+                // --keep left the images of the last checkpoint in place: checkpoint once more.
+                let cp3 = try pm.run(["container", "checkpoint", id])
+                #expect(cp3.succeeded, "checkpoint after restore --keep: \(cp3)")
+                guard cp3.succeeded else { return }
+                let last3 = try #require(numbers(in: try pm.logs(id)).last)
+                let r2 = try pm.run(["container", "restore", id])
+                try #require(r2.succeeded, "restore: \(r2)\(pm.diagnostics(id))")
+                #expect(pm.waitForLogs(id) { (numbers(in: $0).last ?? -1) > last3 + 3 }, "did not continue after the third checkpoint")
             }
         }
 

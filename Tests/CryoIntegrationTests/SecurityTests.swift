@@ -330,5 +330,62 @@ extension CryoIntegration {
                 #expect(readFile("/proc/\(pid)/oom_score_adj")?.trimmingCharacters(in: .whitespacesAndNewlines) == "321")
             }
         }
+
+        // MARK: after checkpoint/restore
+
+        @Test("the security settings of a container survive checkpoint and restore (caps, no_new_privs, seccomp, groups, rlimits, oom_score_adj, masked and read-only mounts)")
+        func settingsSurviveRestore() throws {
+            guard requireRootAndCRIU() else { return }
+            try withEnv { env in
+                let bundle = try env.makeBundle("bundle-sec-cr", args: ["sleep", "1000"]) { c in
+                    c[path: ["process", "capabilities"]] = ["bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]]
+                    c[path: ["process", "noNewPrivileges"]] = true
+                    c[path: ["process", "user"]] = ["uid": 0, "gid": 0, "additionalGids": [10, 20]]
+                    c[path: ["process", "rlimits"]] = [["type": "RLIMIT_NOFILE", "soft": 333, "hard": 444]]
+                    c[path: ["process", "oomScoreAdj"]] = 200
+                    c[path: ["root", "readonly"]] = true
+                    c[path: ["linux", "seccomp"]] = ["defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+                                                     "syscalls": [["names": ["mkdir"], "action": "SCMP_ACT_ERRNO"]]]
+                    var masked = c[path: ["linux", "maskedPaths"]] as? [String] ?? []
+                    masked.append("/etc/secret")
+                    c[path: ["linux", "maskedPaths"]] = masked
+                }
+                try writeFile(bundle.rootfs + "/etc/secret", "top secret\n")
+                let c = try env.startContainer(bundle, id: env.newID("sec-cr"))
+
+                /// What the host sees of the container's init.
+                func observe(_ pid: Int32) -> [String: String] {
+                    var o: [String: String] = [:]
+                    let st = statusFields(readFile("/proc/\(pid)/status") ?? "")
+                    for k in ["CapEff", "CapPrm", "CapBnd", "CapInh", "CapAmb", "NoNewPrivs", "Seccomp", "Groups", "Uid"] { o[k] = st[k] ?? "missing" }
+                    o["oom_score_adj"] = readFile("/proc/\(pid)/oom_score_adj")?.trimmingCharacters(in: .whitespacesAndNewlines)
+                    o["nofile"] = readFile("/proc/\(pid)/limits")?.split(separator: "\n").first { $0.hasPrefix("Max open files") }
+                        .map { $0.split(separator: " ", omittingEmptySubsequences: true).dropFirst(3).prefix(2).joined(separator: " ") }
+                    let mounts = (readFile("/proc/\(pid)/mountinfo") ?? "").split(separator: "\n").map { $0.split(separator: " ") }
+                    for mp in ["/", "/etc/secret", "/proc/sys"] {
+                        let m = mounts.last { $0.count > 5 && $0[4] == Substring(mp) }
+                        o["mount \(mp)"] = m.map { $0[5].split(separator: ",").contains("ro") ? "ro" : "rw" } ?? "no mount"
+                    }
+                    return o
+                }
+                let pid1 = try #require(try env.initPid(c.id))
+                let before = observe(pid1)
+                #expect(before["CapEff"] == capMask(["CAP_KILL"]) && before["NoNewPrivs"] == "1" && before["Seccomp"] == "2", "\(before)")
+                #expect(before["mount /"] == "ro" && before["mount /proc/sys"] == "ro" && before["mount /etc/secret"] != "no mount", "\(before)")
+
+                let image = env.path("image")
+                try env.checkpointOK(c.id, image: image)
+                let r = try env.restoreOK(env.newID("sec-cr-r"), image: image, bundle: c.bundle)
+                let pid2 = try #require(try env.initPid(r.id))
+                let after = observe(pid2)
+                for (k, v) in before.sorted(by: { $0.key < $1.key }) {
+                    #expect(after[k] == v, "\(k) after restore: \(after[k] ?? "nil"), before: \(v)")
+                }
+                let cat = try env.exec(r.id, ["cat", "/etc/secret"])
+                #expect(cat.status == 0 && cat.stdout.isEmpty, "masked file readable after restore: \(cat)")
+                let touch = try env.exec(r.id, ["touch", "/newfile"])
+                #expect(touch.status != 0 && touch.stderr.contains("Read-only file system"), "rootfs writable after restore: \(touch)")
+            }
+        }
     }
 }

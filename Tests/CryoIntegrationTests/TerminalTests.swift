@@ -244,7 +244,7 @@ extension CryoIntegration {
                 #expect(tty.waitFor(line: "has-ctty"), "the pty is not the shell's controlling terminal: \(tty.text.suffix(300))")
                 // ^C reaches the foreground job through the line discipline (needs the ctty).
                 tty.send("sleep 100\n")
-                usleep(300_000)
+                #expect(waitUntil(timeout: 5) { ((try? env.psPids(id)) ?? []).count >= 2 }, "`sleep 100` did not start")
                 tty.send("\u{03}")
                 tty.send("echo after-interrupt\n")
                 #expect(tty.waitFor(line: "after-interrupt", timeout: 10), "^C did not interrupt `sleep 100`: \(tty.text.suffix(300))")
@@ -338,7 +338,7 @@ extension CryoIntegration {
                 let id2 = env.newID("tty-cr-r")
                 let listener = try ConsoleSocketListener(path: env.path("restore.sock"))
                 defer { listener.close() }
-                let (restored, rr) = try env.launchRestore(id2, image: image, bundle: bundle, extra: ["--console-socket", listener.path])
+                let (_, rr) = try env.launchRestore(id2, image: image, bundle: bundle, extra: ["--console-socket", listener.path])
                 try #require(rr.succeeded, "restore --console-socket of a terminal checkpoint: \(rr)")
                 #expect(try env.status(id2) == "running")
                 let (fds, _) = try listener.receive(timeout: 5)
@@ -354,7 +354,6 @@ extension CryoIntegration {
                 #expect(e.status == 0 && e.stdout == "exec-after-restore\n", "\(e)")
                 tty2.send("exit 5\n")
                 #expect(try env.waitForStatus(id2, "stopped"), "restored container not stopped after `exit`")
-                _ = restored
             }
         }
 
