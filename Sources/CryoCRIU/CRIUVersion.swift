@@ -43,10 +43,21 @@ extension CRIUWorker {
     /// Asks for the version on a kept-open worker, so the same worker then
     /// serves the real request (saves a second `criu swrk` start).
     public func version() throws -> CRIUVersion {
+        try requestVersion()
+        return try receiveVersion()
+    }
+
+    /// Sends the VERSION request without waiting: CRIU answers once it has
+    /// initialised (~10-20 ms of kernel probing), which the caller can overlap
+    /// with its own preparation before `receiveVersion()`.
+    public func requestVersion() throws {
         var req = criu_req()
         req.type = .version
         req.keepOpen = true
         try send(req)
+    }
+
+    public func receiveVersion() throws -> CRIUVersion {
         let (resp, _) = try receive()
         guard resp.success, resp.hasVersion else { throw CryoError("criu did not report its version") }
         return CRIUVersion(resp.version)

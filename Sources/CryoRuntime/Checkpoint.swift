@@ -85,6 +85,10 @@ extension Runtime {
     /// Checkpoints a running (or paused) container into opts.imagePath.
     /// On failure the container keeps running and CRIU's reasons are in the error.
     public func checkpoint(id: String, _ o: CheckpointOptions) throws {
+        // CRIU initialises while we load the state and freeze the container.
+        let worker = try CRIUWorker(criuPath: o.criu.criuPath)
+        try worker.requestVersion()
+        Trace.mark("checkpoint: criu swrk started")
         let r = try store.load(id)
         let status = store.status(r)
         guard status == .running || status == .paused else {
@@ -104,12 +108,8 @@ extension Runtime {
         defer { close(workFD) }
 
         Trace.mark("checkpoint: loaded state")
-        let worker = try CRIUWorker(criuPath: o.criu.criuPath)
-        Trace.mark("checkpoint: criu swrk started")
-        let version = try worker.version()
-        try version.checkSupported()
-        Trace.mark("checkpoint: criu version \(version)")
         if o.preDump || o.parentPath != nil {
+            try worker.receiveVersion().checkSupported()
             let f = try worker.features()
             if !f.memTrack {
                 throw CryoError("\(o.preDump ? "--pre-dump" : "--parent-path") needs soft-dirty memory tracking, which this kernel lacks (CONFIG_MEM_SOFT_DIRTY is off): take a full checkpoint instead")
@@ -174,6 +174,16 @@ extension Runtime {
         let wasPaused = status == .paused
         if !wasPaused { try cgroup.freeze() }
         Trace.mark("checkpoint: frozen")
+        if !(o.preDump || o.parentPath != nil) {
+            do {
+                let version = try worker.receiveVersion()
+                try version.checkSupported()
+                Trace.mark("checkpoint: criu version \(version)")
+            } catch {
+                if !wasPaused { try? cgroup.thaw() }
+                throw error
+            }
+        }
         var req = criu_req()
         req.type = o.preDump ? .preDump : .dump
         req.opts = opts

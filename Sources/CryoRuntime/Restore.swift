@@ -42,10 +42,26 @@ extension Runtime {
         var mounted = false
         // Default work dir: our state dir, so a failed restore writes nothing into the images.
         let workDir = FS.absolute(o.criu.workPath ?? dir + "/criu-work")
+        // Namespaces joined by path are handed to CRIU as inherited fds (4, 5, ...).
+        var nsFDs: [(key: String, fd: Int32)] = []
+        defer { nsFDs.forEach { close($0.fd) } }
         do {
             Trace.mark("restore: spec loaded")
+            for ns in spec.linux?.namespaces ?? [] {
+                guard let path = ns.path, ns.type == "network" || ns.type == "pid" else { continue }
+                let fd = try sys(open(path, O_RDONLY | O_CLOEXEC), "open", path)
+                nsFDs.append((ns.type == "network" ? "extRootNetNS" : "extRootPidNS", fd))
+            }
+            // CRIU initialises while we prepare cgroups and the root.
+            let worker = try CRIUWorker(criuPath: o.criu.criuPath, extraFDs: nsFDs.map(\.fd))
+            try worker.requestVersion()
+            Trace.mark("restore: criu swrk started")
             try cgroup.create()
             try cgroup.apply(spec.linux?.resources)
+            // CRIU forks the restored tasks: with the worker in the container's
+            // cgroups they start there (runc's approach). The move waits for an
+            // RCU grace period on v1, overlapped with CRIU's start-up.
+            try cgroup.addProcess(worker.pid)
             Trace.mark("restore: cgroups ready")
             try prepareMountpoints(spec: spec, rootfs: rootfs)
             // CRIU wants the root to be a mount point whose parent is not overmounted.
@@ -54,8 +70,9 @@ extension Runtime {
             mounted = true
             Trace.mark("restore: criu-root mounted")
             defer { if mounted { _ = umount2(criuRoot, Int32(MNT_DETACH)); rmdir(criuRoot) } }
-            let (pid, descriptors) = try runCRIURestore(id: id, spec: spec, rootfs: rootfs, criuRoot: criuRoot,
-                                                        imageDir: imageDir, workDir: workDir, cgroup: cgroup, bundle: bundle, o)
+            let (pid, descriptors) = try runCRIURestore(worker, nsKeys: nsFDs.map(\.key), id: id, spec: spec, rootfs: rootfs,
+                                                        criuRoot: criuRoot, imageDir: imageDir, workDir: workDir,
+                                                        cgroup: cgroup, bundle: bundle, o)
             var nsPaths: [String: String] = [:]
             for ns in spec.linux?.namespaces ?? [] { if let p = ns.path { nsPaths[ns.type] = p } }
             let record = ContainerRecord(
@@ -95,38 +112,25 @@ extension Runtime {
         }
     }
 
-    private func runCRIURestore(id: String, spec: Spec, rootfs: String, criuRoot: String, imageDir: String, workDir: String,
-                                cgroup: Cgroup, bundle: String, _ o: RestoreOptions) throws -> (pid_t, [String]) {
+    private func runCRIURestore(_ worker: CRIUWorker, nsKeys: [String], id: String, spec: Spec, rootfs: String, criuRoot: String,
+                                imageDir: String, workDir: String, cgroup: Cgroup, bundle: String,
+                                _ o: RestoreOptions) throws -> (pid_t, [String]) {
         try FS.mkdirAll(workDir, mode: 0o700)
         let imagesFD = try sys(open(imageDir, O_DIRECTORY | O_RDONLY | O_CLOEXEC), "open", imageDir)
         defer { close(imagesFD) }
         let workFD = try sys(open(workDir, O_DIRECTORY | O_RDONLY | O_CLOEXEC), "open", workDir)
         defer { close(workFD) }
 
-        // Namespaces joined by path are handed to CRIU as inherited fds (4, 5, ...).
-        var extraFDs: [Int32] = []
-        var inherit: [(String, Int32)] = []
-        defer { extraFDs.forEach { close($0) } }
-        for ns in spec.linux?.namespaces ?? [] {
-            guard let path = ns.path, ns.type == "network" || ns.type == "pid" else { continue }
-            let fd = try sys(open(path, O_RDONLY | O_CLOEXEC), "open", path)
-            extraFDs.append(fd)
-            inherit.append((ns.type == "network" ? "extRootNetNS" : "extRootPidNS", Int32(3 + extraFDs.count)))
-        }
+        var inherit: [(String, Int32)] = nsKeys.enumerated().map { ($1, Int32(4 + $0)) }
         // Stdio: the dumped pipe ends are replaced by our fds 0-2 (runc's scheme).
         let descriptors = readDescriptors(imageDir)
         for (i, d) in descriptors.enumerated() where d.hasPrefix("pipe:") {
             inherit.append((d, Int32(i)))
         }
 
-        let worker = try CRIUWorker(criuPath: o.criu.criuPath, extraFDs: extraFDs)
-        Trace.mark("restore: criu swrk started")
-        let version = try worker.version()
+        let version = try worker.receiveVersion()
         try version.checkSupported()
         Trace.mark("restore: criu version \(version)")
-        // CRIU forks the restored tasks: putting the worker in the container's
-        // cgroups first makes them start there (runc's approach).
-        try cgroup.addProcess(worker.pid)
 
         var opts = criu_opts()
         opts.imagesDirFd = imagesFD
