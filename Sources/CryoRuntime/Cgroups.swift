@@ -194,6 +194,12 @@ public struct Cgroup: Sendable, Equatable {
         }
     }
 
+    /// (controllers, path) per hierarchy as /proc/PID/cgroup names them
+    /// ("cpu,cpuacct", "name=systemd", "" for the unified one): CRIU's cg_root.
+    public var roots: [(controllers: String, path: String)] {
+        layout.v1.map { ($0.controllers.joined(separator: ","), path) } + (layout.unified != nil ? [("", path)] : [])
+    }
+
     /// The directory CRIU and pause/resume freeze: the v1 freezer, else the v2 cgroup.
     public var freezerDir: String? {
         if let h = layout.hierarchy(with: "freezer") { return h.mountPoint + path }

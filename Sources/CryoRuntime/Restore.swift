@@ -58,10 +58,11 @@ extension Runtime {
             Trace.mark("restore: criu swrk started")
             try cgroup.create()
             try cgroup.apply(spec.linux?.resources)
-            // CRIU forks the restored tasks: with the worker in the container's
-            // cgroups they start there (runc's approach). The move waits for an
-            // RCU grace period on v1, overlapped with CRIU's start-up.
-            try cgroup.addProcess(worker.pid)
+            // In ignore mode CRIU leaves cgroups alone: the worker goes into the
+            // container's cgroups so the tasks it forks start there (runc's way).
+            // Otherwise CRIU moves the restored tasks itself into the cg_root
+            // paths, and moving the worker too would cost a second RCU grace period.
+            if o.criu.cgroupsMode == .ignore { try cgroup.addProcess(worker.pid) }
             Trace.mark("restore: cgroups ready")
             try prepareMountpoints(spec: spec, rootfs: rootfs)
             // CRIU wants the root to be a mount point whose parent is not overmounted.
@@ -164,12 +165,10 @@ extension Runtime {
             i.fd = fd
             opts.inheritFd.append(i)
         }
-        for line in ((try? FS.readString("/proc/\(worker.pid)/cgroup")) ?? "").split(separator: "\n") {
-            let f = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
-            guard f.count == 3 else { continue }
+        for (controllers, path) in cgroup.roots {
             var root = cgroup_root()
-            if !f[1].isEmpty { root.ctrl = String(f[1]) }
-            root.path = String(f[2])
+            if !controllers.isEmpty { root.ctrl = controllers }
+            root.path = path
             opts.cgRoot.append(root)
         }
 
