@@ -223,7 +223,7 @@ def main():
         sh("umount", "-l", images, check=False)
         for d in os.listdir(work):
             if d.startswith("criu-root"):
-                sh("umount", "-l", os.path.join(work, d), check=False)
+                sh("umount", "-l", os.path.join(work, d), check=False, stderr=subprocess.DEVNULL)
         shutil.rmtree(work, ignore_errors=True)
 
     print(f"\nmedians of {a.runs} rounds (after {a.warmup} warm-up), alternating tools each round")
