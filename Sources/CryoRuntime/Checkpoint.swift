@@ -61,6 +61,24 @@ public struct CRIUOptions: Sendable {
     public init(imagePath: String) { self.imagePath = imagePath }
 }
 
+extension CRIUOptions {
+    /// The request fields checkpoint and restore set alike.
+    func apply(to opts: inout criu_opts) {
+        opts.notifyScripts = true
+        opts.orphanPtsMaster = true
+        opts.manageCgroups = true
+        opts.manageCgroupsMode = cgroupsMode.criu
+        opts.tcpEstablished = tcpEstablished
+        opts.extUnixSk = extUnixSk
+        opts.shellJob = shellJob
+        opts.fileLocks = fileLocks
+        opts.autoDedup = autoDedup
+        opts.lazyPages = lazyPages
+        if let m = networkLock { opts.networkLock = m.criu }
+        if emptyNetworkNS { opts.emptyNs = UInt32(NamespaceKind.network.cloneFlag) }
+    }
+}
+
 public struct CheckpointOptions: Sendable {
     public var criu: CRIUOptions
     public var leaveRunning = false
@@ -124,19 +142,8 @@ extension Runtime {
         opts.logFile = o.preDump ? "predump.log" : "dump.log"
         opts.pid = r.initPid
         opts.root = r.rootfs
-        opts.notifyScripts = true
-        opts.orphanPtsMaster = true
-        opts.manageCgroups = true
-        opts.manageCgroupsMode = o.criu.cgroupsMode.criu
+        o.criu.apply(to: &opts)
         opts.leaveRunning = o.leaveRunning || o.preDump
-        opts.tcpEstablished = o.criu.tcpEstablished
-        opts.extUnixSk = o.criu.extUnixSk
-        opts.shellJob = o.criu.shellJob
-        opts.fileLocks = o.criu.fileLocks
-        opts.autoDedup = o.criu.autoDedup
-        opts.lazyPages = o.criu.lazyPages
-        if let m = o.criu.networkLock { opts.networkLock = m.criu }
-        if o.criu.emptyNetworkNS { opts.emptyNs = UInt32(NamespaceKind.network.cloneFlag) }
         if let parent = o.parentPath {
             opts.parentImg = parent
             opts.trackMem = true

@@ -49,6 +49,17 @@ public struct ContainerStore: Sendable {
         if !ok { throw RuntimeError.invalidID(id) }
     }
 
+    /// Creates <root>/<id>; an existing one means the id is taken.
+    func makeDir(_ id: String) throws -> String {
+        try FS.mkdirAll(root, mode: 0o700)
+        let d = dir(id)
+        if mkdir(d, 0o711) != 0 {
+            if errno == EEXIST { throw RuntimeError.exists(id) }
+            throw SyscallError("mkdir", d)
+        }
+        return d
+    }
+
     public func load(_ id: String) throws -> ContainerRecord {
         try Self.validate(id: id)
         let path = statePath(id)

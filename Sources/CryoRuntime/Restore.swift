@@ -31,12 +31,7 @@ extension Runtime {
         guard FS.exists(imageDir + "/inventory.img") else {
             throw CryoError("image path \(imageDir) does not hold a checkpoint (inventory.img is missing)")
         }
-        try FS.mkdirAll(store.root, mode: 0o700)
-        let dir = store.dir(id)
-        if mkdir(dir, 0o711) != 0 {
-            if errno == EEXIST { throw RuntimeError.exists(id) }
-            throw SyscallError("mkdir", dir)
-        }
+        let dir = try store.makeDir(id)
         let cgroup = Cgroup(path: Self.cgroupPath(spec, id: id))
         let criuRoot = dir + "/criu-root"
         var mounted = false
@@ -140,19 +135,8 @@ extension Runtime {
         opts.logFile = "restore.log"
         opts.root = criuRoot
         opts.rstSibling = true
-        opts.notifyScripts = true
-        opts.orphanPtsMaster = true
         opts.evasiveDevices = true
-        opts.manageCgroups = true
-        opts.manageCgroupsMode = o.criu.cgroupsMode.criu
-        opts.tcpEstablished = o.criu.tcpEstablished
-        opts.extUnixSk = o.criu.extUnixSk
-        opts.shellJob = o.criu.shellJob
-        opts.fileLocks = o.criu.fileLocks
-        opts.autoDedup = o.criu.autoDedup
-        opts.lazyPages = o.criu.lazyPages
-        if let m = o.criu.networkLock { opts.networkLock = m.criu }
-        if o.criu.emptyNetworkNS { opts.emptyNs = UInt32(NamespaceKind.network.cloneFlag) }
+        o.criu.apply(to: &opts)
         for m in CRIUMounts.forRestore(spec: spec, rootfs: rootfs, cgroup: cgroup) {
             var e = ext_mount_map()
             e.key = m.key

@@ -62,12 +62,7 @@ public struct Runtime: Sendable {
         Trace.mark("create: spec loaded")
         let rootfs = Self.rootfsPath(spec, bundle: bundle)
         guard FS.isDirectory(rootfs) else { throw CryoError("rootfs \(rootfs) is not a directory") }
-        try FS.mkdirAll(store.root, mode: 0o700)
-        let dir = store.dir(id)
-        if mkdir(dir, 0o711) != 0 {
-            if errno == EEXIST { throw RuntimeError.exists(id) }
-            throw SyscallError("mkdir", dir)
-        }
+        let dir = try store.makeDir(id)
         let cgroup = Cgroup(path: Self.cgroupPath(spec, id: id))
         var initProcess: SpawnedProcess?
         do {
