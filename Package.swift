@@ -4,6 +4,7 @@ import PackageDescription
 // Layers, bottom up (each only calls down):
 //   CShim (C: what Swift cannot call) → CryoLinux (syscall wrappers)
 //   CryoOCI (spec models) · CRIURPC (generated protobuf)
+//   CArchive (libarchive) → CryoImages (image models, digests, safe tar extraction, image store)
 //   CryoCRIU (criu swrk client) → CryoRuntime (containers, cgroups, C/R) → cryo-runtime (CLI)
 let package = Package(
     name: "cryo",
@@ -13,12 +14,18 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         .target(name: "CShim"),
         .systemLibrary(name: "CSeccomp", providers: [.apt(["libseccomp-dev"])]),
         .target(name: "CryoLinux", dependencies: ["CShim"]),
         .target(name: "CryoOCI"),
+        .systemLibrary(name: "CArchive", providers: [.apt(["libarchive-dev"])]),
+        .target(
+            name: "CryoImages",
+            dependencies: ["CryoLinux", "CArchive", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         .target(
             name: "CRIURPC",
             dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]
@@ -27,6 +34,7 @@ let package = Package(
         .target(name: "CryoRuntime", dependencies: ["CryoLinux", "CryoOCI", "CryoCRIU", "CSeccomp"]),
         .executableTarget(name: "cryo-runtime", dependencies: ["CryoRuntime"]),
         .testTarget(name: "CryoUnitTests", dependencies: ["CryoOCI", "CryoRuntime", "CryoLinux"]),
+        .testTarget(name: "CryoImageTests", dependencies: ["CryoImages", "CryoLinux", "CArchive"]),
         .testTarget(name: "CryoIntegrationTests", dependencies: ["CryoOCI", "CryoLinux"]),
     ],
     swiftLanguageModes: [.v6]
