@@ -19,7 +19,11 @@ extension Spec {
             hostname: "cryo",
             mounts: defaultMounts,
             linux: Linux(
-                resources: Resources(),
+                resources: {
+                    var r = Resources()
+                    r.devices = [DeviceRule(allow: false, access: "rwm")]   // deny all; the runtime adds the basics
+                    return r
+                }(),
                 namespaces: ["pid", "network", "ipc", "uts", "mount", "cgroup"].map { Namespace(type: $0) },
                 maskedPaths: defaultMaskedPaths,
                 readonlyPaths: defaultReadonlyPaths

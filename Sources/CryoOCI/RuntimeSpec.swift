@@ -192,6 +192,13 @@ public struct Spec: Codable, Sendable, Equatable {
         public var major: Int64?
         public var minor: Int64?
         public var access: String?
+        public init(allow: Bool, type: String? = nil, major: Int64? = nil, minor: Int64? = nil, access: String? = nil) {
+            self.allow = allow
+            self.type = type
+            self.major = major
+            self.minor = minor
+            self.access = access
+        }
     }
 
     public struct Resources: Codable, Sendable, Equatable {

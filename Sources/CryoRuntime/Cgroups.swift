@@ -192,6 +192,43 @@ public struct Cgroup: Sendable, Equatable {
         if let p = r.pids, let d = dir(for: "pids") {
             try FS.write(d + "/pids.max", p.limit <= 0 ? "max" : "\(p.limit)")
         }
+        if let rules = r.devices, let d = layout.hierarchy(with: "devices").map({ $0.mountPoint + path }) {
+            try applyDeviceRules(rules, dir: d)
+        }
+    }
+
+    /// Devices every container needs, allowed after the spec's own rules (the
+    /// same list runc appends), so a "deny all" spec still has /dev/null & co.
+    static let defaultAllowedDevices: [Spec.DeviceRule] = [
+        .init(allow: true, type: "c", major: nil, minor: nil, access: "m"),
+        .init(allow: true, type: "b", major: nil, minor: nil, access: "m"),
+        .init(allow: true, type: "c", major: 1, minor: 3, access: "rwm"),    // null
+        .init(allow: true, type: "c", major: 1, minor: 8, access: "rwm"),    // random
+        .init(allow: true, type: "c", major: 1, minor: 7, access: "rwm"),    // full
+        .init(allow: true, type: "c", major: 5, minor: 0, access: "rwm"),    // tty
+        .init(allow: true, type: "c", major: 1, minor: 5, access: "rwm"),    // zero
+        .init(allow: true, type: "c", major: 1, minor: 9, access: "rwm"),    // urandom
+        .init(allow: true, type: "c", major: 5, minor: 1, access: "rwm"),    // console
+        .init(allow: true, type: "c", major: 136, minor: nil, access: "rwm"), // pts
+        .init(allow: true, type: "c", major: 5, minor: 2, access: "rwm"),    // ptmx
+        .init(allow: true, type: "c", major: 10, minor: 200, access: "rwm"), // tun
+    ]
+
+    /// The v1 devices-cgroup line for a rule: "c 1:3 rwm", "a *:* rwm".
+    static func deviceRuleLine(_ r: Spec.DeviceRule) -> String {
+        let type = r.type ?? "a"
+        if type == "a" { return "a" }
+        let major = r.major.map { $0 < 0 ? "*" : String($0) } ?? "*"
+        let minor = r.minor.map { $0 < 0 ? "*" : String($0) } ?? "*"
+        return "\(type) \(major):\(minor) \(r.access ?? "rwm")"
+    }
+
+    /// cgroup v1 devices controller: the spec's rules in order, then the defaults.
+    /// (cgroup v2 needs an eBPF program for this; not done yet.)
+    private func applyDeviceRules(_ rules: [Spec.DeviceRule], dir d: String) throws {
+        for rule in rules + Self.defaultAllowedDevices {
+            try FS.write(d + (rule.allow ? "/devices.allow" : "/devices.deny"), Self.deviceRuleLine(rule))
+        }
     }
 
     /// (controllers, path) per hierarchy as /proc/PID/cgroup names them

@@ -148,3 +148,13 @@ let pureV2Mountinfo = """
         #expect(Cgroup(path: "", layout: layout).path == "/")
     }
 }
+
+@Suite struct DeviceRuleLineTests {
+    @Test func lines() {
+        #expect(Cgroup.deviceRuleLine(.init(allow: false, access: "rwm")) == "a")
+        #expect(Cgroup.deviceRuleLine(.init(allow: true, type: "c", major: 1, minor: 3, access: "rwm")) == "c 1:3 rwm")
+        #expect(Cgroup.deviceRuleLine(.init(allow: true, type: "c", major: 136, access: "rw")) == "c 136:* rw")
+        #expect(Cgroup.deviceRuleLine(.init(allow: true, type: "b", major: -1, minor: -1, access: "m")) == "b *:* m")
+        #expect(Cgroup.defaultAllowedDevices.contains { $0.major == 1 && $0.minor == 3 })
+    }
+}
