@@ -7,6 +7,11 @@ import Glibc
 /// exec'd, single-threaded process (see InitProtocol.swift for the sequence).
 public enum ContainerInit {
     public static func main(syncFD: Int32) -> Never {
+        // Until execve, /proc/<pid>/exe of this process is the runtime binary on
+        // the host: non-dumpable keeps container processes (without
+        // CAP_SYS_PTRACE) from opening it (the CVE-2019-5736 route). execve of
+        // the container's program makes the process dumpable again.
+        _ = cryo_prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
         let sock = PacketSocket(fd: syncFD)
         do {
             Trace.mark("init: started")
