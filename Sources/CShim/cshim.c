@@ -162,7 +162,6 @@ int cryo_ioctl_noarg(int fd, unsigned long request, unsigned long arg) { return 
 unsigned long cryo_TIOCGPTN(void) { return TIOCGPTN; }
 unsigned long cryo_TIOCSPTLCK(void) { return TIOCSPTLCK; }
 unsigned long cryo_TIOCSCTTY(void) { return TIOCSCTTY; }
-unsigned long cryo_TIOCGWINSZ(void) { return TIOCGWINSZ; }
 
 int cryo_mknod(const char *path, unsigned int mode, unsigned int maj, unsigned int min) {
     return mknod(path, mode, makedev(maj, min));
@@ -217,9 +216,6 @@ ssize_t cryo_peek_size(int sock) {
     return r;
 }
 
-long cryo_syscall6(long nr, long a1, long a2, long a3, long a4, long a5, long a6) {
-    return syscall(nr, a1, a2, a3, a4, a5, a6);
-}
 
 int cryo_pipe2(int fds[2], int flags) { return pipe2(fds, flags); }
 int cryo_setresuid(uid_t r, uid_t e, uid_t s) { return setresuid(r, e, s); }

@@ -297,13 +297,4 @@ public struct Cgroup: Sendable, Equatable {
             }
         }
     }
-
-    /// The cgroup's own path in each hierarchy, as /proc/PID/cgroup lists it for the host.
-    public func memoryLimit() -> Int64? {
-        if layout.isPureV2, let d = unifiedDir {
-            return Int64(((try? FS.readString(d + "/memory.max")) ?? "").trimmed)
-        }
-        guard let d = layout.hierarchy(with: "memory").map({ $0.mountPoint + path }) else { return nil }
-        return Int64(((try? FS.readString(d + "/memory.limit_in_bytes")) ?? "").trimmed)
-    }
 }

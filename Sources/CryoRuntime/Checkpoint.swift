@@ -89,16 +89,6 @@ public struct CheckpointOptions: Sendable {
     public init(criu: CRIUOptions) { self.criu = criu }
 }
 
-/// What CRIU measured (stats-dump), for callers that report it.
-public struct DumpStats: Codable, Sendable {
-    public var freezingTimeMicros: UInt32 = 0
-    public var frozenTimeMicros: UInt32 = 0
-    public var memdumpTimeMicros: UInt32 = 0
-    public var memwriteTimeMicros: UInt32 = 0
-    public var pagesScanned: UInt64 = 0
-    public var pagesWritten: UInt64 = 0
-}
-
 extension Runtime {
     /// Checkpoints a running (or paused) container into opts.imagePath.
     /// On failure the container keeps running and CRIU's reasons are in the error.

@@ -26,8 +26,6 @@ public struct ContainerRecord: Codable, Sendable {
     public var spec: Spec
     /// True after a CRIU restore: the container now has its own time namespace.
     public var restored: Bool = false
-    /// Set while CRIU has frozen and dumped the container without leave-running.
-    public var checkpointed: Bool = false
 
     public var annotations: [String: String]? { spec.annotations }
 }

@@ -49,7 +49,6 @@ int cryo_ioctl_noarg(int fd, unsigned long request, unsigned long arg);
 unsigned long cryo_TIOCGPTN(void);
 unsigned long cryo_TIOCSPTLCK(void);
 unsigned long cryo_TIOCSCTTY(void);
-unsigned long cryo_TIOCGWINSZ(void);
 
 int cryo_mknod(const char *path, unsigned int mode, unsigned int major, unsigned int minor);
 unsigned int cryo_major(uint64_t dev);
@@ -62,11 +61,9 @@ ssize_t cryo_recv_with_fd(int sock, void *buf, size_t len, int *fd);
 /// Size of the next datagram on a SEQPACKET socket (MSG_PEEK|MSG_TRUNC).
 ssize_t cryo_peek_size(int sock);
 
-/// io_setup/io_submit exist only as raw syscalls.
+/// GNU-only calls the Glibc module does not export.
 int cryo_pipe2(int fds[2], int flags);
 int cryo_setresuid(uid_t r, uid_t e, uid_t s);
 int cryo_setresgid(gid_t r, gid_t e, gid_t s);
-
-long cryo_syscall6(long nr, long a1, long a2, long a3, long a4, long a5, long a6);
 
 #endif
