@@ -41,15 +41,20 @@ public enum ArchiveReader {
         let a = try openReader(archivePath)
         defer { archive_read_free(a) }
         var out: [ArchiveEntry] = []
+        try forEachHeader(a, archivePath) { out.append(describe($0)) }
+        return out
+    }
+
+    /// Calls `body` for each entry header until the end of the archive.
+    static func forEachHeader(_ a: OpaquePointer, _ archivePath: String, _ body: (OpaquePointer) throws -> Void) throws {
         var entry: OpaquePointer?
         while true {
             let r = archive_read_next_header(a, &entry)
-            if r == ARCHIVE_EOF { break }
+            if r == ARCHIVE_EOF { return }
             if r < ARCHIVE_WARN { throw archiveError(a, "reading", archivePath) }
-            guard let entry else { break }
-            out.append(describe(entry))
+            guard let entry else { return }
+            try body(entry)
         }
-        return out
     }
 
     /// Extracts `archivePath` into the existing directory `directory`.
@@ -70,24 +75,19 @@ public enum ArchiveReader {
         if options.contains(.owners) { flags |= ARCHIVE_EXTRACT_OWNER }
         archive_write_disk_set_options(w, flags)
 
-        var entry: OpaquePointer?
-        while true {
-            let r = archive_read_next_header(a, &entry)
-            if r == ARCHIVE_EOF { break }
-            if r < ARCHIVE_WARN { throw archiveError(a, "reading", archivePath) }
-            guard let entry else { break }
+        try forEachHeader(a, archivePath) { entry in
             guard let rawC = archive_entry_pathname(entry), let raw = String(validatingCString: rawC) else {
                 throw CryoError("\(archivePath): refusing an entry whose name is not valid UTF-8")
             }
             let rel = try safeRelative(raw, entry: raw, what: "path")
-            if rel.isEmpty { continue }  // "./" — the root itself
+            if rel.isEmpty { return }  // "./" — the root itself
 
             if options.contains(.overlayWhiteouts) {
                 let action = WhiteoutAction.of(path: rel)
                 if action != .extract {
                     try refuseSymlinkedParents(rel, root: root, entry: raw)
                     try OverlayWhiteout.apply(action, root: root, entry: raw)
-                    continue
+                    return
                 }
             }
             try refuseSymlinkedParents(rel, root: root, entry: raw)
