@@ -56,19 +56,8 @@ public struct ImageStore: Sendable {
         var created: [String] = []
         do {
             for image in pending {
-                for layer in image.layers where !FS.isDirectory(layerPath(layer.diffID)) {
-                    let final = layerPath(layer.diffID)
-                    let tmp = root + "/layers/sha256/.tmp-" + layer.diffID.hex + "-\(getpid())"
-                    try? FS.removeAll(tmp)
-                    try FS.mkdirAll(tmp)
-                    do {
-                        try ArchiveReader.extract(layer.file, into: tmp, options: [.overlayWhiteouts, .owners])
-                        try sys(rename(tmp, final), "rename", "\(tmp) -> \(final)")
-                    } catch {
-                        try? FS.removeAll(tmp)
-                        throw error
-                    }
-                    created.append(final)
+                for layer in image.layers {
+                    if try storeLayer(layer.file, diffID: layer.diffID) { created.append(layerPath(layer.diffID)) }
                 }
                 let cfg = configPath(image.id)
                 if !FS.exists(cfg) {
@@ -105,6 +94,69 @@ public struct ImageStore: Sendable {
             for path in created.reversed() { try? FS.removeAll(path) }
             throw error
         }
+    }
+
+    // MARK: - import
+
+    /// Imports a root filesystem tarball (plain, gzip, zstd, xz, bzip2 — anything libarchive
+    /// reads) as a one-layer image, like `docker import`. The layer is stored by its diff_id
+    /// (sha256 of the uncompressed tar stream) and shared with any image that has the same
+    /// layer; the generated config has os linux, architecture amd64, `rootfs.diff_ids`,
+    /// `created` = now and `changes` as its `config` (no Cmd unless given). With a nil
+    /// `reference` the image is untagged (`<none>`, found by id). The archive is copied into
+    /// staging first, so the stored layer is exactly what was hashed. The same extraction
+    /// checks as `load` apply (no `..`, no absolute paths, nothing written through a
+    /// symlink); on any failure nothing new is kept.
+    @discardableResult
+    public func importRootfs(archive: String, reference: String? = nil,
+                             changes: ImageConfiguration.Config? = nil) throws -> StoredImage {
+        let lock = try takeLock()
+        defer { close(lock) }
+        let staging = try makeStaging()
+        defer { try? FS.removeAll(staging) }
+        let copy = staging + "/rootfs.tar"
+        try copyFile(archive, to: copy)
+        let diffID = try ArchiveReader.uncompressedDigest(copy)
+
+        var created: [String] = []
+        do {
+            if try storeLayer(copy, diffID: diffID) { created.append(layerPath(diffID)) }
+            let config = ImageConfiguration(created: Self.rfc3339(time(nil)), config: changes,
+                                            rootfs: .init(diff_ids: [diffID.description]))
+            let enc = JSONEncoder()
+            enc.outputFormatting = .sortedKeys
+            let bytes = Array(try enc.encode(config))
+            let id = Digest.of(bytes)
+            let cfg = configPath(id)
+            if !FS.exists(cfg) {
+                try FS.atomicWrite(cfg, bytes, mode: 0o600)
+                created.append(cfg)
+            }
+            var index = try readIndex()
+            let tags = reference.map { [ImageReference.normalize($0)] } ?? []
+            for i in index.images.indices { index.images[i].repoTags.removeAll { tags.contains($0) } }
+            let result: StoredImage
+            if let i = index.images.firstIndex(where: { $0.id == id }) {
+                for t in tags where !index.images[i].repoTags.contains(t) { index.images[i].repoTags.append(t) }
+                result = index.images[i]
+            } else {
+                result = StoredImage(id: id, manifestDigest: nil, repoTags: tags, layers: [diffID])
+                index.images.append(result)
+            }
+            try writeIndex(index)
+            return result
+        } catch {
+            for path in created.reversed() { try? FS.removeAll(path) }
+            throw error
+        }
+    }
+
+    // MARK: - overlay
+
+    /// The image's layer directories for an overlay mount, top-most layer first (the order
+    /// overlayfs wants in `lowerdir=`; see `OverlayRootfs.mount`).
+    public func lowerDirs(for image: StoredImage) -> [String] {
+        image.layers.reversed().map(layerPath)
     }
 
     // MARK: - remove
@@ -149,6 +201,51 @@ public struct ImageStore: Sendable {
     }
 
     // MARK: - internals
+
+    /// Unpacks a layer archive into `layers/sha256/<diffID>` unless it is there already
+    /// (via a temp dir renamed into place). Returns true if it created the directory.
+    func storeLayer(_ file: String, diffID: Digest) throws -> Bool {
+        let final = layerPath(diffID)
+        if FS.isDirectory(final) { return false }
+        let tmp = root + "/layers/sha256/.tmp-" + diffID.hex + "-\(getpid())"
+        try? FS.removeAll(tmp)
+        try FS.mkdirAll(tmp)
+        do {
+            try ArchiveReader.extract(file, into: tmp, options: [.overlayWhiteouts, .owners])
+            try sys(rename(tmp, final), "rename", "\(tmp) -> \(final)")
+        } catch {
+            try? FS.removeAll(tmp)
+            throw error
+        }
+        return true
+    }
+
+    func copyFile(_ from: String, to: String) throws {
+        let src = try sys(open(from, O_RDONLY | O_CLOEXEC), "open", from)
+        defer { close(src) }
+        var st = stat()
+        try sys(fstat(src, &st), "fstat", from)
+        guard st.st_mode & S_IFMT == S_IFREG else { throw CryoError("\(from) is not a regular file") }
+        let dst = try sys(open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600), "open", to)
+        defer { close(dst) }
+        var buf = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = buf.withUnsafeMutableBytes { b in retryingEINTR { read(src, b.baseAddress, b.count) } }
+            if n < 0 { throw SyscallError("read", from) }
+            if n == 0 { return }
+            try FS.writeAll(fd: dst, Array(buf[0..<n]), what: to)
+        }
+    }
+
+    /// "2026-01-02T03:04:05Z"
+    static func rfc3339(_ t: time_t) -> String {
+        var t = t
+        var tm = Glibc.tm()
+        gmtime_r(&t, &tm)
+        var buf = [CChar](repeating: 0, count: 32)
+        let n = strftime(&buf, buf.count, "%Y-%m-%dT%H:%M:%SZ", &tm)
+        return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
 
     func resolve(_ ref: String, in index: StoreIndexFile) throws -> (image: StoredImage, tag: String?) {
         let tag = ImageReference.normalize(ref)
