@@ -5,6 +5,7 @@ import PackageDescription
 //   CShim (C: what Swift cannot call) → CryoLinux (syscall wrappers)
 //   CryoOCI (spec models) · CRIURPC (generated protobuf)
 //   CArchive (libarchive) → CryoImages (image models, digests, safe tar extraction, image store)
+//   CryoHTTP (HTTP/1.1 over a unix socket, on SwiftNIO; for the daemon's Docker API)
 //   CryoCRIU (criu swrk client) → CryoRuntime (containers, cgroups, C/R) → cryo-runtime (CLI)
 let package = Package(
     name: "cryo",
@@ -15,6 +16,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         .target(name: "CShim"),
@@ -32,9 +34,18 @@ let package = Package(
         ),
         .target(name: "CryoCRIU", dependencies: ["CryoLinux", "CRIURPC"]),
         .target(name: "CryoRuntime", dependencies: ["CryoLinux", "CryoOCI", "CryoCRIU", "CSeccomp"]),
+        .target(
+            name: "CryoHTTP",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(name: "cryo-runtime", dependencies: ["CryoRuntime"]),
         .testTarget(name: "CryoUnitTests", dependencies: ["CryoOCI", "CryoRuntime", "CryoLinux"]),
         .testTarget(name: "CryoImageTests", dependencies: ["CryoImages", "CryoLinux", "CArchive"]),
+        .testTarget(name: "CryoHTTPTests", dependencies: ["CryoHTTP"]),
         .testTarget(name: "CryoIntegrationTests", dependencies: ["CryoOCI", "CryoLinux"]),
     ],
     swiftLanguageModes: [.v6]

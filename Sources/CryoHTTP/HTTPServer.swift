@@ -1,0 +1,110 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+
+/// HTTP/1.1 server on a unix socket. Each connection is served concurrently; requests on one
+/// connection are handled one after another. Runs on NIO's shared event loop group.
+public final class HTTPServer: Sendable {
+    public let socketPath: String
+    private let socketMode: mode_t
+    private let context: ServerContext
+    private let state = Mutex(State())
+
+    private struct State {
+        var listener: Channel?
+        var connections: [ObjectIdentifier: Channel] = [:]
+        var shuttingDown = false
+    }
+
+    /// - Parameters:
+    ///   - defaultHeaders: added to every response (e.g. Api-Version, Server).
+    ///   - handler: called once per request, in its own task; see `HTTPExchange`.
+    public init(
+        socketPath: String,
+        socketMode: mode_t = 0o660,
+        defaultHeaders: [(String, String)] = [],
+        handler: @escaping @Sendable (HTTPExchange) async -> Void
+    ) {
+        self.socketPath = socketPath
+        self.socketMode = socketMode
+        self.context = ServerContext(defaultHeaders: defaultHeaders, handler: handler)
+    }
+
+    /// Removes a stale socket file first; binds; chmod to socketMode; returns once listening.
+    public func start() async throws {
+        var st = stat()
+        if lstat(socketPath, &st) == 0 && (st.st_mode & S_IFMT) == S_IFSOCK {
+            unlink(socketPath)
+        }
+        let context = self.context
+        let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(ChannelOptions.backlog, value: 128)
+            .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+            .childChannelInitializer { [weak self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let decoder = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes))
+                    var config = HTTPResponseEncoder.Configuration()
+                    config.automaticallySetFramingHeaders = false
+                    let encoder = HTTPResponseEncoder(configuration: config)
+                    let handler = HTTPConnectionHandler(
+                        server: context,
+                        loop: channel.eventLoop,
+                        decoder: decoder,
+                        encoder: encoder
+                    )
+                    let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(decoder)
+                    try sync.addHandler(encoder)
+                    try sync.addHandler(handler)
+                    self?.track(channel)
+                }
+            }
+        let listener = try await bootstrap.bind(unixDomainSocketPath: socketPath).get()
+        guard chmod(socketPath, socketMode) == 0 else {
+            let err = errno
+            try? await listener.close()
+            throw IOError(errnoCode: err, reason: "chmod \(socketPath)")
+        }
+        state.withLock { $0.listener = listener }
+    }
+
+    private func track(_ channel: Channel) {
+        let id = ObjectIdentifier(channel)
+        let refuse = state.withLock { s -> Bool in
+            if s.shuttingDown { return true }
+            s.connections[id] = channel
+            return false
+        }
+        if refuse {
+            channel.close(promise: nil)
+            return
+        }
+        channel.closeFuture.whenComplete { [weak self] _ in
+            _ = self?.state.withLock { $0.connections.removeValue(forKey: id) }
+        }
+    }
+
+    /// Stops listening, closes every open connection (hijacked ones too) and removes the socket file.
+    /// Handlers still running see `clientClosed()` return and their writes throw.
+    public func shutdown() async throws {
+        let (listener, connections) = state.withLock { s -> (Channel?, [Channel]) in
+            s.shuttingDown = true
+            let l = s.listener
+            s.listener = nil
+            return (l, Array(s.connections.values))
+        }
+        if let listener {
+            try? await listener.close()
+        }
+        for channel in connections {
+            try? await channel.close()
+        }
+        unlink(socketPath)
+    }
+}
