@@ -12,11 +12,14 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "cryo-runtime", targets: ["cryo-runtime"]),
+        .executable(name: "cryo-monitor", targets: ["cryo-monitor"]),
+        .executable(name: "cryod", targets: ["cryod"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         .target(name: "CShim"),
@@ -43,6 +46,25 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "cryo-runtime", dependencies: ["CryoRuntime"]),
+        .target(name: "CryoMonitor"),
+        .executableTarget(name: "cryo-monitor", dependencies: ["CryoMonitor", "CryoRuntime", "CryoLinux", "CShim"]),
+        .target(
+            name: "CryoEngine",
+            dependencies: [
+                "CryoImages", "CryoRuntime", "CryoMonitor", "CryoOCI", "CryoLinux", "CShim",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .target(name: "CryoAPI", dependencies: ["CryoEngine", "CryoHTTP", "CryoMonitor", "CryoImages", "CryoLinux"]),
+        .executableTarget(
+            name: "cryod",
+            dependencies: [
+                "CryoAPI", "CryoEngine", "CryoHTTP", "CryoLinux",
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
         .testTarget(name: "CryoUnitTests", dependencies: ["CryoOCI", "CryoRuntime", "CryoLinux"]),
         .testTarget(name: "CryoImageTests", dependencies: ["CryoImages", "CryoLinux", "CArchive"]),
         .testTarget(name: "CryoHTTPTests", dependencies: ["CryoHTTP"]),

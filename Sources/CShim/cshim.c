@@ -220,3 +220,8 @@ ssize_t cryo_peek_size(int sock) {
 int cryo_pipe2(int fds[2], int flags) { return pipe2(fds, flags); }
 int cryo_setresuid(uid_t r, uid_t e, uid_t s) { return setresuid(r, e, s); }
 int cryo_setresgid(gid_t r, gid_t e, gid_t s) { return setresgid(r, e, s); }
+
+int cryo_set_winsize(int fd, unsigned short rows, unsigned short cols) {
+    struct winsize ws = { .ws_row = rows, .ws_col = cols };
+    return ioctl(fd, TIOCSWINSZ, &ws);
+}

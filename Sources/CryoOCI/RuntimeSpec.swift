@@ -56,6 +56,10 @@ public struct Spec: Codable, Sendable, Equatable {
     public struct Box: Codable, Sendable, Equatable {
         public var height: UInt
         public var width: UInt
+        public init(height: UInt, width: UInt) {
+            self.height = height
+            self.width = width
+        }
     }
 
     public struct User: Codable, Sendable, Equatable {

@@ -105,7 +105,7 @@ public enum RuntimeError: Error, CustomStringConvertible {
 }
 
 /// RFC 3339 with nanoseconds, UTC (what runc prints for "created").
-func rfc3339Now() -> String {
+public func rfc3339Now() -> String {
     var ts = timespec()
     clock_gettime(CLOCK_REALTIME, &ts)
     var t = ts.tv_sec

@@ -4,6 +4,7 @@
 #define CRYO_CSHIM_H
 
 #include <sys/types.h>
+#include <sys/signalfd.h>
 #include <stdint.h>
 #include <linux/prctl.h>
 #include <fcntl.h>
@@ -46,6 +47,8 @@ int cryo_capset(const uint32_t eff[2], const uint32_t perm[2], const uint32_t in
 
 int cryo_ioctl_int(int fd, unsigned long request, int *arg);
 int cryo_ioctl_noarg(int fd, unsigned long request, unsigned long arg);
+/// TIOCSWINSZ: resize a terminal (docker resize / exec resize).
+int cryo_set_winsize(int fd, unsigned short rows, unsigned short cols);
 unsigned long cryo_TIOCGPTN(void);
 unsigned long cryo_TIOCSPTLCK(void);
 unsigned long cryo_TIOCSCTTY(void);

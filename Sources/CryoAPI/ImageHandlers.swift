@@ -1,0 +1,85 @@
+import CryoEngine
+import CryoHTTP
+import CryoImages
+import CryoLinux
+import FoundationEssentials
+import Glibc
+
+extension APIServer {
+    func listImages(_ ex: HTTPExchange) async throws {
+        let list = try await engine.imageSummaries()
+        try await json(ex, 200, list)
+    }
+
+    func inspectImage(_ ex: HTTPExchange, _ ref: String) async throws {
+        try await json(ex, 200, try await engine.inspectImage(ref))
+    }
+
+    func removeImage(_ ex: HTTPExchange, _ ref: String) async throws {
+        let items = try await engine.removeImage(ref, force: flag(ex.request.query, "force"))
+        try await json(ex, 200, items)
+    }
+
+    /// `docker load`: the body (chunked from the CLI) is a docker-save or OCI-layout tar.
+    func loadImages(_ ex: HTTPExchange) async throws {
+        let file = try await receiveUpload(ex, what: "image archive")
+        defer { unlink(file) }
+        let loaded = try await engine.loadImages(archive: file)
+        var out: [UInt8] = []
+        for image in loaded {
+            let lines = image.repoTags.isEmpty ? ["Loaded image ID: \(image.id)"] : image.repoTags.map { "Loaded image: \($0)" }
+            for l in lines {
+                out += Array(try JSONEncoder().encode(["stream": l + "\n"])) + [0x0a]
+            }
+        }
+        try await ex.respond(status: 200, headers: [("Content-Type", "application/json")], body: out)
+    }
+
+    /// `docker import` (`fromSrc=-`, the tarball in the body). Pulling is not possible:
+    /// no registry is reachable, images arrive as archives.
+    func createImage(_ ex: HTTPExchange) async throws {
+        let q = ex.request.query
+        if let from = q["fromImage"], !from.isEmpty {
+            throw EngineError(.notFound, "pull access denied for \(from): cryod has no registry access; load the image from an archive (docker load -i FILE)")
+        }
+        guard q["fromSrc"] == "-" else {
+            throw EngineError.bad("fromSrc: only \"-\" (the tarball in the request body) is supported")
+        }
+        var reference: String?
+        if let repo = q["repo"], !repo.isEmpty {
+            let tag = q["tag"].flatMap { $0.isEmpty ? nil : $0 }
+            reference = tag.map { "\(repo):\($0)" } ?? repo
+        }
+        let file = try await receiveUpload(ex, what: "rootfs tarball")
+        defer { unlink(file) }
+        let image = try await engine.importImage(archive: file, reference: reference)
+        let line = Array(try JSONEncoder().encode(["status": image.id.description])) + [0x0a]
+        try await ex.respond(status: 200, headers: [("Content-Type", "application/json")], body: line)
+    }
+
+    /// Streams the request body to a private temp file under the image store.
+    func receiveUpload(_ ex: HTTPExchange, what: String) async throws -> String {
+        let dir = engine.images.root + "/tmp"
+        try FS.mkdirAll(dir, mode: 0o700)
+        var template = Array((dir + "/upload.XXXXXX").utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else { throw SyscallError("mkstemp", dir) }
+        let path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        var size = 0
+        do {
+            defer { close(fd) }
+            for try await chunk in ex.bodyChunks() {
+                try FS.writeAll(fd: fd, chunk, what: "upload \(path)")
+                size += chunk.count
+            }
+        } catch {
+            unlink(path)
+            throw EngineError.bad("reading the \(what) from the request failed: \(error)")
+        }
+        if size == 0 {
+            unlink(path)
+            throw EngineError.bad("the request body is empty: send the \(what) as the body")
+        }
+        return path
+    }
+}

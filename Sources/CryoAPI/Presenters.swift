@@ -1,0 +1,58 @@
+import CryoEngine
+import FoundationEssentials
+import Glibc
+
+/// Engine records → Docker's JSON shapes.
+enum Present {
+    static func state(_ c: StoredContainer) -> ContainerStateJSON {
+        ContainerStateJSON(Status: c.status.rawValue, Running: c.isRunning, Paused: c.status == .paused,
+                           Restarting: c.status == .restarting, OOMKilled: false, Dead: c.status == .dead,
+                           Pid: c.isRunning ? c.pid : 0, ExitCode: c.exitCode, Error: c.error,
+                           StartedAt: c.startedAt, FinishedAt: c.finishedAt)
+    }
+
+    static func inspect(_ c: StoredContainer, logPath: String) -> ContainerInspect {
+        let mounts = (c.hostConfig.Binds ?? []).compactMap { b -> MountPoint? in
+            let p = b.split(separator: ":").map(String.init)
+            guard p.count >= 2 else { return nil }
+            let ro = p.count > 2 && p[2].split(separator: ",").contains("ro")
+            return MountPoint(Type: "bind", Source: p[0], Destination: p[1], Mode: p.count > 2 ? p[2] : "", RW: !ro, Propagation: "rprivate")
+        }
+        return ContainerInspect(Id: c.id, Created: c.created, Path: c.path, Args: c.args, State: state(c),
+                                Image: c.imageID, Name: "/" + c.name, RestartCount: c.restartCount, Driver: "overlay",
+                                Platform: "linux", LogPath: logPath, Config: c.config, HostConfig: c.hostConfig, Mounts: mounts)
+    }
+
+    static func summary(_ c: StoredContainer) -> ContainerSummary {
+        let cmd = ([c.path] + c.args).joined(separator: " ")
+        return ContainerSummary(Id: c.id, Names: ["/" + c.name], Image: c.imageRef, ImageID: c.imageID, Command: cmd,
+                                Created: Int64(unix(c.created)), State: c.status.rawValue, Status: status(c),
+                                Ports: [], Labels: c.config.Labels ?? [:])
+    }
+
+    static func unix(_ t: String) -> Double { LogReader.unixTime(t) ?? 0 }
+
+    /// "Up 5 minutes", "Exited (0) 2 seconds ago", "Created" — as `docker ps` shows.
+    static func status(_ c: StoredContainer) -> String {
+        let now = Double(time(nil))
+        switch c.status {
+        case .running: return "Up " + human(now - unix(c.startedAt))
+        case .paused: return "Up " + human(now - unix(c.startedAt)) + " (Paused)"
+        case .exited: return "Exited (\(c.exitCode)) " + human(now - unix(c.finishedAt)) + " ago"
+        case .created: return "Created"
+        case .restarting: return "Restarting"
+        case .removing: return "Removal In Progress"
+        case .dead: return "Dead"
+        }
+    }
+
+    static func human(_ seconds: Double) -> String {
+        let s = Int(max(0, seconds))
+        if s < 1 { return "Less than a second" }
+        if s < 60 { return "\(s) second\(s == 1 ? "" : "s")" }
+        if s < 3600 { let m = s / 60; return m == 1 ? "About a minute" : "\(m) minutes" }
+        if s < 86400 { let h = s / 3600; return h == 1 ? "About an hour" : "\(h) hours" }
+        let d = s / 86400
+        return "\(d) day\(d == 1 ? "" : "s")"
+    }
+}

@@ -1,0 +1,91 @@
+import FoundationEssentials
+
+/// A container's lifecycle as cryod tracks it (Docker's status words).
+public enum ContainerStatus: String, Codable, Sendable {
+    case created, running, paused, restarting, removing, exited, dead
+}
+
+/// What a user asks of a container; the state machine says whether it may happen now.
+public enum ContainerAction: String, Sendable {
+    case start, stop, kill, pause, unpause, restart, remove, forceRemove, checkpoint, restore, exec, attach
+}
+
+public enum StateMachine {
+    /// nil: allowed. Otherwise the 409 message (Docker's wording where it has one),
+    /// or `.notModified` for start-when-running and stop-when-stopped (Docker answers 304).
+    public static func check(_ action: ContainerAction, status: ContainerStatus, id: String) -> EngineError? {
+        switch (action, status) {
+        case (.start, .created), (.start, .exited): return nil
+        case (.start, .running): return EngineError(.notModified, "container \(id) is already running")
+        case (.start, .paused): return .conflict("cannot start a paused container, try unpause instead")
+        case (.start, _): return .conflict("cannot start container \(id): it is \(status.rawValue)")
+        case (.restore, .created), (.restore, .exited): return nil
+        case (.restore, _): return .conflict("cannot restore container \(id): it is \(status.rawValue); stop it first")
+        case (.stop, .running), (.stop, .paused): return nil
+        case (.stop, _): return EngineError(.notModified, "container \(id) is not running")
+        case (.kill, .running), (.kill, .paused): return nil
+        case (.kill, _): return .conflict("cannot kill container: \(id): container \(id) is not running")
+        case (.pause, .running): return nil
+        case (.pause, .paused): return .conflict("cannot pause container \(id): container \(id) is already paused")
+        case (.pause, _): return .conflict("cannot pause container \(id): container \(id) is not running")
+        case (.unpause, .paused): return nil
+        case (.unpause, _): return .conflict("cannot unpause container \(id): container \(id) is not paused")
+        case (.restart, .removing), (.restart, .dead): return .conflict("cannot restart container \(id): it is \(status.rawValue)")
+        case (.restart, _): return nil
+        case (.remove, .running), (.remove, .paused), (.remove, .restarting):
+            return .conflict("cannot remove container \"\(id)\": container is \(status.rawValue): stop the container before removing or force remove")
+        case (.remove, .removing), (.forceRemove, .removing): return .conflict("removal of container \(id) is already in progress")
+        case (.remove, _), (.forceRemove, _): return nil
+        case (.checkpoint, .running): return nil
+        case (.checkpoint, _): return .conflict("cannot checkpoint container \(id): container is \(status.rawValue), not running")
+        case (.exec, .running): return nil
+        case (.exec, .paused): return .conflict("container \(id) is paused, unpause the container before exec")
+        case (.exec, _): return .conflict("container \(id) is not running")
+        case (.attach, .removing), (.attach, .dead): return .conflict("cannot attach to container \(id): it is \(status.rawValue)")
+        case (.attach, _): return nil
+        }
+    }
+}
+
+/// The persistent record of one container (`<root>/containers/<id>/container.json`,
+/// replaced atomically on every change).
+public struct StoredContainer: Codable, Sendable {
+    public var id: String
+    public var name: String
+    public var created: String
+    public var imageRef: String
+    public var imageID: String
+    public var config: ContainerConfig
+    public var hostConfig: HostConfig
+    public var path: String
+    public var args: [String]
+
+    public var status: ContainerStatus = .created
+    public var pid: Int32 = 0
+    public var exitCode: Int32 = 0
+    public var error: String = ""
+    public var startedAt: String = "0001-01-01T00:00:00Z"
+    public var finishedAt: String = "0001-01-01T00:00:00Z"
+    public var restartCount = 0
+    /// The monitor of the current run (pid and /proc start time, so a reused pid never
+    /// passes for it).
+    public var monitorPid: Int32 = 0
+    public var monitorStartTime: UInt64?
+    /// Set by a shutdown with checkpointing: restore from this checkpoint at start.
+    public var restoreOnStart: String?
+
+    public init(id: String, name: String, created: String, imageRef: String, imageID: String,
+                config: ContainerConfig, hostConfig: HostConfig, path: String, args: [String]) {
+        self.id = id
+        self.name = name
+        self.created = created
+        self.imageRef = imageRef
+        self.imageID = imageID
+        self.config = config
+        self.hostConfig = hostConfig
+        self.path = path
+        self.args = args
+    }
+
+    public var isRunning: Bool { status == .running || status == .paused }
+}

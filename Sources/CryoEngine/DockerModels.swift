@@ -1,0 +1,140 @@
+import FoundationEssentials
+
+// The Docker Engine API's JSON, as much of it as cryo serves. Field names are Docker's.
+// Decoding is lenient (every field optional) because the docker CLI sends ~60 HostConfig
+// keys and docker-py a handful; encoding always includes the objects the clients
+// dereference (Config, State, HostConfig.LogConfig — see docker-api-subset.md §7).
+
+public struct ContainerConfig: Codable, Sendable, Equatable {
+    public var Hostname: String?
+    public var Domainname: String?
+    public var User: String?
+    public var AttachStdin: Bool?
+    public var AttachStdout: Bool?
+    public var AttachStderr: Bool?
+    public var Tty: Bool?
+    public var OpenStdin: Bool?
+    public var StdinOnce: Bool?
+    public var Env: [String]?
+    public var Cmd: [String]?
+    public var Image: String?
+    public var WorkingDir: String?
+    public var Entrypoint: [String]?
+    public var Labels: [String: String]?
+    public var StopSignal: String?
+    public var StopTimeout: Int?
+    public init() {}
+}
+
+public struct LogConfig: Codable, Sendable, Equatable {
+    public var `Type`: String?
+    public var Config: [String: String]?
+    public init(type: String? = nil) { self.Type = type; self.Config = [:] }
+}
+
+public struct RestartPolicy: Codable, Sendable, Equatable {
+    public var Name: String?
+    public var MaximumRetryCount: Int?
+    public init(name: String = "no") { self.Name = name; self.MaximumRetryCount = 0 }
+}
+
+public struct HostConfig: Codable, Sendable, Equatable {
+    public var Binds: [String]?
+    public var AutoRemove: Bool?
+    public var NetworkMode: String?
+    public var Memory: Int64?
+    public var NanoCpus: Int64?
+    public var CpuQuota: Int64?
+    public var CpuPeriod: Int64?
+    public var CpuShares: Int64?
+    public var PidsLimit: Int64?
+    public var Privileged: Bool?
+    public var ReadonlyRootfs: Bool?
+    public var LogConfig: LogConfig?
+    public var RestartPolicy: RestartPolicy?
+    public var ConsoleSize: [Int]?
+    public init() {}
+}
+
+/// Body of POST /containers/create: Config's fields at top level, plus HostConfig.
+public struct CreateContainerRequest: Codable, Sendable {
+    public var config: ContainerConfig
+    public var hostConfig: HostConfig
+
+    public init(config: ContainerConfig, hostConfig: HostConfig) {
+        self.config = config
+        self.hostConfig = hostConfig
+    }
+    public init(from decoder: Decoder) throws {
+        config = try ContainerConfig(from: decoder)
+        let c = try decoder.container(keyedBy: Key.self)
+        hostConfig = try c.decodeIfPresent(HostConfig.self, forKey: .HostConfig) ?? HostConfig()
+    }
+    public func encode(to encoder: Encoder) throws {
+        try config.encode(to: encoder)
+        var c = encoder.container(keyedBy: Key.self)
+        try c.encode(hostConfig, forKey: .HostConfig)
+    }
+    enum Key: String, CodingKey { case HostConfig }
+}
+
+
+public struct ExecCreateRequest: Codable, Sendable {
+    public var User: String?
+    public var Privileged: Bool?
+    public var Tty: Bool?
+    public var AttachStdin: Bool?
+    public var AttachStdout: Bool?
+    public var AttachStderr: Bool?
+    public var Detach: Bool?
+    public var Env: [String]?
+    public var WorkingDir: String?
+    public var Cmd: [String]?
+    public var ConsoleSize: [Int]?
+}
+
+public struct ExecStartRequest: Codable, Sendable {
+    public var Detach: Bool?
+    public var Tty: Bool?
+    public var ConsoleSize: [Int]?
+    public init() {}
+}
+
+public struct CheckpointCreateRequest: Codable, Sendable {
+    public var CheckpointID: String?
+    public var CheckpointDir: String?
+    public var Exit: Bool?
+}
+
+public struct ImageSummary: Codable, Sendable {
+    public var Id: String
+    public var ParentId: String
+    public var RepoTags: [String]
+    public var RepoDigests: [String]
+    public var Created: Int64
+    public var Size: Int64
+    public var SharedSize: Int64
+    public var Labels: [String: String]
+    public var Containers: Int
+}
+
+public struct ImageInspect: Codable, Sendable {
+    public var Id: String
+    public var RepoTags: [String]
+    public var RepoDigests: [String]
+    public var Created: String
+    public var Architecture: String
+    public var Os: String
+    public var Size: Int64
+    public var Config: ContainerConfig
+    public var RootFS: RootFSJSON
+    public struct RootFSJSON: Codable, Sendable {
+        public var `Type`: String
+        public var Layers: [String]
+    }
+}
+
+public struct ImageDeleteItem: Codable, Sendable {
+    public var Untagged: String?
+    public var Deleted: String?
+}

@@ -1,0 +1,101 @@
+import CryoLinux
+import CryoRuntime
+import FoundationEssentials
+import Glibc
+
+/// What `checkpoint create` reports: where, how long, and CRIU's own measurements.
+public struct CheckpointReport: Codable, Sendable {
+    public var name: String
+    public var container: String
+    public var directory: String
+    public var leftRunning: Bool
+    public var durationMs: Double
+    public var bytesWritten: UInt64
+    public var criu: CRIUDumpStats?
+}
+
+extension Engine {
+    func checkpointPath(_ id: String, name: String, dir: String?) -> String {
+        if let d = dir, !d.isEmpty { return FS.clean(d) + "/" + name }
+        return paths.checkpoints(id) + "/" + name
+    }
+
+    /// Docker's `checkpoint create`. The images are written under a temporary name and
+    /// renamed into place only when CRIU succeeded, so a failed checkpoint is never
+    /// listed; CRIU's failure leaves the container running (the runtime thaws it).
+    public func checkpoint(_ ref: String, name: String, dir: String?, exit: Bool, tcpEstablished: Bool = false) async throws -> CheckpointReport {
+        try Names.validateCheckpoint(name)
+        if let d = dir, !d.isEmpty, !d.hasPrefix("/") {
+            throw EngineError.bad("CheckpointDir \"\(d)\" must be an absolute path")
+        }
+        let id = try resolve(ref).id
+        return try await withLock(id) {
+            let c = try resolve(id)
+            if let e = StateMachine.check(.checkpoint, status: c.status, id: c.name) { throw e }
+            let target = checkpointPath(id, name: name, dir: dir)
+            if FS.exists(target) {
+                throw EngineError.conflict("checkpoint \(name) already exists for container \(c.name)")
+            }
+            let parent = FS.parent(target)
+            let temp = parent + "/.incomplete-" + name
+            let rt = runtime
+            let began = Self.monotonic()
+            if exit { checkpointExits.insert(id) }
+            do {
+                try await blocking {
+                    try FS.mkdirAll(parent, mode: 0o700)
+                    try? FS.removeAll(temp)
+                    try FS.mkdirAll(temp, mode: 0o700)
+                    var criu = CRIUOptions(imagePath: temp)
+                    criu.workPath = temp
+                    criu.tcpEstablished = tcpEstablished
+                    var o = CheckpointOptions(criu: criu)
+                    o.leaveRunning = !exit
+                    try rt.checkpoint(id: id, o)
+                    try sys(rename(temp, target), "rename", target)
+                }
+            } catch {
+                checkpointExits.remove(id)
+                try? FS.removeAll(temp)
+                throw EngineError.internalError("checkpoint of container \(c.name) failed, the container keeps running: \(error)")
+            }
+            let elapsed = (Self.monotonic() - began) * 1000
+            if exit {
+                _ = await waitExit(id, timeout: 30)
+                checkpointExits.remove(id)
+            }
+            var written: UInt64 = 0
+            for f in (try? FS.listDirectory(target)) ?? [] where f.hasPrefix("pages-") {
+                var st = stat()
+                if stat(target + "/" + f, &st) == 0 { written += UInt64(st.st_size) }
+            }
+            let stats = (try? FS.readBytes(target + "/stats-dump")).flatMap(CRIUDumpStats.parse)
+            return CheckpointReport(name: name, container: c.name, directory: target, leftRunning: !exit,
+                                    durationMs: elapsed, bytesWritten: written, criu: stats)
+        }
+    }
+
+    public func checkpoints(_ ref: String, dir: String?) throws -> [String] {
+        let c = try resolve(ref)
+        let base = dir.flatMap { $0.isEmpty ? nil : FS.clean($0) } ?? paths.checkpoints(c.id)
+        return ((try? FS.listDirectory(base)) ?? [])
+            .filter { !$0.hasPrefix(".") && FS.exists(base + "/" + $0 + "/inventory.img") }
+            .sorted()
+    }
+
+    public func removeCheckpoint(_ ref: String, name: String, dir: String?) async throws {
+        try Names.validateCheckpoint(name)
+        let c = try resolve(ref)
+        let target = checkpointPath(c.id, name: name, dir: dir)
+        guard FS.exists(target) else {
+            throw EngineError(.notFound, "checkpoint \(name) does not exist for container \(c.name)")
+        }
+        try await blocking { try FS.removeAll(target) }
+    }
+
+    static func monotonic() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}

@@ -1,0 +1,328 @@
+import CryoImages
+import CryoLinux
+import CryoMonitor
+import CryoOCI
+import CryoRuntime
+import FoundationEssentials
+import Glibc
+
+extension Engine {
+    // MARK: create
+
+    public func create(name requested: String?, _ req: CreateContainerRequest) async throws -> String {
+        let name = try requested.map { try Names.validate($0) } ?? uniqueName()
+        if let other = containers.values.first(where: { $0.name == name }) {
+            throw EngineError.conflict("Conflict. The container name \"/\(name)\" is already in use by container \"\(other.id)\". You have to remove (or rename) that container to be able to reuse that name.")
+        }
+        guard let imageRef = req.config.Image, !imageRef.isEmpty else {
+            throw EngineError.bad("config.Image: an image is required")
+        }
+        let image: StoredImage
+        do { image = try images.inspect(imageRef) } catch { throw EngineError.noSuchImage(imageRef) }
+        let imageConfig = try images.config(of: image).config
+        let id = Names.randomID()
+        var input = SpecBuilder.Input(id: id, config: req.config, hostConfig: req.hostConfig, image: imageConfig)
+        let lowers = images.lowerDirs(for: image)
+        input.passwd = Self.readFromLayers(lowers, "etc/passwd")
+        input.group = Self.readFromLayers(lowers, "etc/group")
+        let spec = try SpecBuilder.build(input)
+
+        var config = req.config
+        config.Image = imageRef
+        if config.Env == nil { config.Env = spec.process?.env }
+        if config.Cmd == nil, req.config.Entrypoint == nil { config.Cmd = imageConfig?.Cmd }
+        if config.Entrypoint == nil { config.Entrypoint = imageConfig?.Entrypoint }
+        if config.WorkingDir == nil { config.WorkingDir = imageConfig?.WorkingDir }
+        if config.Hostname == nil || config.Hostname == "" { config.Hostname = spec.hostname }
+        var host = req.hostConfig
+        if host.LogConfig?.Type == nil || host.LogConfig?.Type == "" { host.LogConfig = LogConfig(type: "json-file") }
+        if host.NetworkMode == nil || host.NetworkMode == "" || host.NetworkMode == "default" { host.NetworkMode = "default" }
+        if host.RestartPolicy == nil { host.RestartPolicy = RestartPolicy() }
+        let argv = spec.process?.args ?? []
+        let record = StoredContainer(id: id, name: name, created: rfc3339Now(), imageRef: imageRef, imageID: image.id.description,
+                                     config: config, hostConfig: host, path: argv.first ?? "", args: Array(argv.dropFirst()))
+        let p = paths
+        try await blocking {
+            try FS.mkdirAll(p.bundle(id), mode: 0o711)
+            let data = try JSONEncoder().encode(spec)
+            try FS.atomicWrite(p.bundle(id) + "/config.json", Array(data), mode: 0o600)
+        }
+        do { try save(record) } catch {
+            try? FS.removeAll(paths.containerDir(id))
+            throw error
+        }
+        return id
+    }
+
+    func uniqueName() -> String {
+        while true {
+            let n = Names.randomName()
+            if !containers.values.contains(where: { $0.name == n }) { return n }
+        }
+    }
+
+    /// A file from the image's layers (top-most first), for user lookup at create.
+    static func readFromLayers(_ lowers: [String], _ rel: String) -> String {
+        for l in lowers {
+            let path = l + "/" + rel
+            var st = stat()
+            guard lstat(path, &st) == 0 else { continue }
+            if st.st_mode & S_IFMT != S_IFREG { return "" }   // whiteout or odd file: no such file
+            return (try? FS.readString(path)) ?? ""
+        }
+        return ""
+    }
+
+    // MARK: start / restore
+
+    /// Starts a created or exited container, or restores it from a checkpoint.
+    public func start(_ ref: String, checkpoint: String? = nil, checkpointDir: String? = nil) async throws {
+        let id = try resolve(ref).id
+        try await withLock(id) {
+            let c = try resolve(id)
+            if let e = StateMachine.check(checkpoint == nil ? .start : .restore, status: c.status, id: ref) { throw e }
+            var restore: RestoreRequest?
+            if let name = checkpoint {
+                try Names.validateCheckpoint(name)
+                let dir = checkpointPath(id, name: name, dir: checkpointDir)
+                guard FS.exists(dir + "/inventory.img") else {
+                    throw EngineError(.notFound, "checkpoint \(name) does not exist for container \(c.name)")
+                }
+                restore = RestoreRequest(imagePath: dir, workPath: paths.containerDir(id) + "/restore-work")
+            }
+            try await launch(c, restore: restore)
+        }
+    }
+
+    /// Mounts the root, starts the monitor (which creates or restores the container),
+    /// lets early attachers connect, then starts the init.
+    func launch(_ c: StoredContainer, restore: RestoreRequest?) async throws {
+        let id = c.id
+        let p = paths
+        let image = try? images.inspect(c.imageID)
+        guard let image else { throw EngineError.noSuchImage(c.imageRef) }
+        let lowers = images.lowerDirs(for: image)
+        let config = MonitorConfig(id: id, runtimeRoot: p.runtimeRoot, bundle: p.bundle(id), logPath: p.log(id),
+                                   exitPath: p.exitRecord(id), socketPath: p.monitorSocket(id),
+                                   tty: c.config.Tty ?? false, openStdin: c.config.OpenStdin ?? false,
+                                   stdinOnce: c.config.StdinOnce ?? false, restore: restore)
+        let binary = monitorBinary
+        let rt = runtime
+        let ready = try await blocking { () throws -> MonitorReady in
+            try RootfsMount.ensure(lowerDirs: lowers, upper: p.upper(id), work: p.work(id), target: p.rootfs(id))
+            unlink(p.exitRecord(id))
+            // A stale runtime state (monitor killed with the machine) would block the id.
+            if FS.exists(rt.store.dir(id)) { try? rt.delete(id: id, force: true) }
+            try FS.atomicWrite(p.monitorConfig(id), Array(try JSONEncoder().encode(config)), mode: 0o600)
+            return try MonitorLink.launch(binary: binary, configPath: p.monitorConfig(id))
+        }
+        if let e = ready.error {
+            let what = restore == nil ? "starting container" : "restoring container from \(restore!.imagePath)"
+            update(id) { $0.error = "\(what): \(e)" }
+            throw EngineError.internalError("\(what) \(c.name): \(e)")
+        }
+        let monitorPid = ready.monitorPid ?? 0
+        update(id) { s in
+            s.monitorPid = monitorPid
+            s.monitorStartTime = Processes.startTime(pid: monitorPid)
+            s.pid = ready.initPid ?? 0
+            s.error = ""
+        }
+        watch(id)
+        if restore == nil {
+            // `docker run` attaches before it starts: let those attachers connect first.
+            await releaseEarlyAttachers(id)
+            do {
+                try await blocking { try rt.start(id: id) }
+            } catch {
+                try? await blocking { try rt.kill(id: id, signal: SIGKILL, all: true) }
+                throw EngineError.internalError("starting container \(c.name): \(error)")
+            }
+        }
+        update(id) { s in
+            s.status = .running
+            s.startedAt = rfc3339Now()
+            s.exitCode = 0
+            s.finishedAt = "0001-01-01T00:00:00Z"
+        }
+    }
+
+    // MARK: early attach (attach before start, as `docker run` does)
+
+    /// Waits until the container has a monitor to attach to (it may not be started yet).
+    public func awaitMonitor(_ id: String) async {
+        if let c = containers[id], c.isRunning || c.monitorPid != 0 && c.status != .exited { return }
+        await withCheckedContinuation { pendingAttach[id, default: []].append($0) }
+    }
+
+    /// An early attacher has connected to the monitor (or given up).
+    public func attachedEarly(_ id: String) {
+        attachedBeforeStart[id, default: 0] -= 1
+    }
+
+    func releaseEarlyAttachers(_ id: String) async {
+        let waiting = pendingAttach.removeValue(forKey: id) ?? []
+        guard !waiting.isEmpty else { return }
+        attachedBeforeStart[id, default: 0] += waiting.count
+        for w in waiting { w.resume() }
+        // Give them up to 2 s to connect to the monitor before the container runs.
+        for _ in 0..<200 {
+            if attachedBeforeStart[id, default: 0] <= 0 { break }
+            try? await Task.sleep(nanoseconds: 10_000_000)
+        }
+        attachedBeforeStart[id] = nil
+    }
+
+    // MARK: signals and stop
+
+    public func kill(_ ref: String, signal: Int32) async throws {
+        let c = try resolve(ref)
+        if let e = StateMachine.check(.kill, status: c.status, id: c.name) { throw e }
+        let rt = runtime
+        let id = c.id
+        try await blocking { try rt.kill(id: id, signal: signal, all: false) }
+    }
+
+    /// Docker's stop: the stop signal, `timeout` seconds, then SIGKILL.
+    public func stop(_ ref: String, timeout: Int?, signal: Int32?) async throws {
+        let id = try resolve(ref).id
+        try await withLock(id) { try await stopLocked(id, timeout: timeout, signal: signal) }
+    }
+
+    func stopLocked(_ id: String, timeout: Int?, signal: Int32?) async throws {
+        let c = try resolve(id)
+        if let e = StateMachine.check(.stop, status: c.status, id: c.name) { throw e }
+        let sig = signal ?? c.config.StopSignal.flatMap { Signals.parse($0) } ?? SIGTERM
+        let wait = timeout ?? c.config.StopTimeout ?? 10
+        let rt = runtime
+        if c.status == .paused { try? await blocking { try rt.resume(id: id) } }
+        try? await blocking { try rt.kill(id: id, signal: sig, all: false) }
+        if wait < 0 { _ = await waitExit(id); return }
+        if await waitExit(id, timeout: Double(wait)) != nil { return }
+        try? await blocking { try rt.kill(id: id, signal: SIGKILL, all: true) }
+        _ = await waitExit(id, timeout: 30)
+    }
+
+    /// Waits for the container's next exit; nil on timeout.
+    func waitExit(_ id: String, timeout: Double? = nil) async -> Int32? {
+        guard let c = containers[id], c.isRunning || c.status == .restarting else { return containers[id]?.exitCode }
+        guard let timeout else {
+            return await withCheckedContinuation { exitWaiters[id, default: []].append($0) }
+        }
+        let deadline = timeout
+        return await withTaskGroup(of: Int32?.self) { g in
+            g.addTask { await self.waitExit(id) }
+            g.addTask {
+                try? await Task.sleep(nanoseconds: UInt64(deadline * 1e9))
+                return nil
+            }
+            let first = await g.next() ?? nil
+            g.cancelAll()
+            return first
+        }
+    }
+
+    public func restart(_ ref: String, timeout: Int?) async throws {
+        let id = try resolve(ref).id
+        let c = try resolve(id)
+        if let e = StateMachine.check(.restart, status: c.status, id: c.name) { throw e }
+        if c.isRunning { try await stop(id, timeout: timeout, signal: nil) }
+        try await start(id)
+        update(id) { $0.restartCount += 1 }
+    }
+
+    public func pause(_ ref: String) async throws {
+        let c = try resolve(ref)
+        if let e = StateMachine.check(.pause, status: c.status, id: c.name) { throw e }
+        let rt = runtime
+        let id = c.id
+        try await blocking { try rt.pause(id: id) }
+        update(id) { $0.status = .paused }
+    }
+
+    public func unpause(_ ref: String) async throws {
+        let c = try resolve(ref)
+        if let e = StateMachine.check(.unpause, status: c.status, id: c.name) { throw e }
+        let rt = runtime
+        let id = c.id
+        try await blocking { try rt.resume(id: id) }
+        update(id) { $0.status = .running }
+    }
+
+    // MARK: wait and remove
+
+    public enum WaitCondition: String, Sendable { case notRunning = "not-running", nextExit = "next-exit", removed }
+
+    /// Docker's wait. Returns the exit code (for `removed`, the last one).
+    public func wait(_ id: String, condition: WaitCondition) async -> Int32 {
+        switch condition {
+        case .notRunning:
+            guard let c = containers[id] else { return 0 }
+            if !c.isRunning && c.status != .restarting { return c.exitCode }
+            return await waitExit(id) ?? 0
+        case .nextExit:
+            return await withCheckedContinuation { exitWaiters[id, default: []].append($0) }
+        case .removed:
+            guard let c = containers[id] else { return 0 }
+            if c.isRunning { _ = await waitExit(id) }
+            let code = containers[id]?.exitCode ?? c.exitCode
+            if containers[id] != nil {
+                await withCheckedContinuation { removeWaiters[id, default: []].append($0) }
+            }
+            return code
+        }
+    }
+
+    public func remove(_ ref: String, force: Bool) async throws {
+        let id = try resolve(ref).id
+        try await withLock(id) {
+            let c = try resolve(id)
+            if let e = StateMachine.check(force ? .forceRemove : .remove, status: c.status, id: c.name) { throw e }
+            if c.isRunning {
+                let rt = runtime
+                if c.status == .paused { try? await blocking { try rt.resume(id: id) } }
+                try? await blocking { try rt.kill(id: id, signal: SIGKILL, all: true) }
+                _ = await waitExit(id, timeout: 30)
+            }
+            try await removeNow(id)
+        }
+    }
+
+    func removeNow(_ id: String) async throws {
+        update(id) { $0.status = .removing }
+        let p = paths
+        let rt = runtime
+        try await blocking {
+            if FS.exists(rt.store.dir(id)) { try? rt.delete(id: id, force: true) }
+            RootfsMount.release(p.rootfs(id))
+            try FS.removeAll(p.containerDir(id))
+            unlink(p.monitorSocket(id))
+        }
+        containers[id] = nil
+        for e in execs.values where e.containerID == id { execs[e.id] = nil }
+        for w in exitWaiters.removeValue(forKey: id) ?? [] { w.resume(returning: 0) }
+        for w in removeWaiters.removeValue(forKey: id) ?? [] { w.resume() }
+        for w in pendingAttach.removeValue(forKey: id) ?? [] { w.resume() }
+    }
+
+    // MARK: shutdown
+
+    /// Stops serving. With checkpointing on, every running container is checkpointed
+    /// (and so stopped) and marked to be restored at the next start; otherwise the
+    /// containers keep running under their monitors.
+    public func shutdown() async {
+        if options.checkpointOnShutdown {
+            for c in containers.values where c.status == .running {
+                let name = "cryod-shutdown"
+                do {
+                    try? FS.removeAll(checkpointPath(c.id, name: name, dir: nil))
+                    _ = try await checkpoint(c.id, name: name, dir: nil, exit: true)
+                    update(c.id) { $0.restoreOnStart = name }
+                } catch {
+                    update(c.id) { $0.error = "checkpoint at shutdown failed: \(error)" }
+                }
+            }
+        }
+        try? await pool.shutdownGracefully()
+    }
+}

@@ -1,0 +1,144 @@
+import CShim
+import CryoLinux
+import CryoOCI
+import FoundationEssentials
+import Glibc
+
+/// A `docker exec` instance: created, then started once.
+public struct ExecSession: Sendable {
+    public var id: String
+    public var containerID: String
+    public var request: ExecCreateRequest
+    public var running = false
+    public var started = false
+    public var exitCode: Int32?
+    public var pid: Int32 = 0
+    /// The pty master of a tty exec, for resize.
+    public var ptyMaster: Int32 = -1
+}
+
+/// A started exec process whose stdio cryod relays. For a tty, `stdout` is the pty
+/// master (read and write) and `stdin`/`stderr` are -1.
+public struct ExecProcess: Sendable {
+    public var runtimePid: pid_t
+    public var stdin: Int32
+    public var stdout: Int32
+    public var stderr: Int32
+    public var tty: Bool
+}
+
+extension Engine {
+    public func createExec(_ ref: String, _ req: ExecCreateRequest) throws -> String {
+        let c = try resolve(ref)
+        if let e = StateMachine.check(.exec, status: c.status, id: c.name) { throw e }
+        guard let cmd = req.Cmd, !cmd.isEmpty, !cmd[0].isEmpty else { throw EngineError.bad("Cmd: no exec command specified") }
+        let id = Names.randomID()
+        execs[id] = ExecSession(id: id, containerID: c.id, request: req)
+        return id
+    }
+
+    public func exec(_ id: String) throws -> ExecSession {
+        guard let e = execs[id] else { throw EngineError.noSuchExec(id) }
+        return e
+    }
+
+    /// Starts the exec through `cryo-runtime exec`, whose exit code is the process's.
+    /// Detached: returns nil and nobody waits on stdio.
+    public func startExec(_ id: String, detach: Bool, tty ttyOverride: Bool?) async throws -> ExecProcess? {
+        guard var session = execs[id] else { throw EngineError.noSuchExec(id) }
+        guard !session.started else { throw EngineError.conflict("exec instance \(id) has already been started") }
+        let c = try resolve(session.containerID)
+        if let e = StateMachine.check(.exec, status: c.status, id: c.name) { throw e }
+        let req = session.request
+        let tty = ttyOverride ?? req.Tty ?? false
+        let specBytes = try FS.readBytes(paths.bundle(c.id) + "/config.json")
+        let spec = try JSONDecoder().decode(Spec.self, from: Data(specBytes))
+        var process = spec.process ?? Spec.Process()
+        process.args = req.Cmd
+        process.terminal = tty
+        process.consoleSize = nil
+        if let w = req.WorkingDir, !w.isEmpty { process.cwd = w }
+        process.env = SpecBuilder.environment(request: req.Env, image: process.env, hostname: spec.hostname ?? "", tty: tty)
+        if let u = req.User, !u.isEmpty {
+            let lowers = (try? images.inspect(c.imageID)).map { images.lowerDirs(for: $0) } ?? []
+            process.user = try SpecBuilder.user(u, passwd: Self.readFromLayers([paths.rootfs(c.id)] + lowers, "etc/passwd"),
+                                                group: Self.readFromLayers([paths.rootfs(c.id)] + lowers, "etc/group"))
+        }
+        let processFile = paths.containerDir(c.id) + "/exec-\(id).json"
+        try FS.atomicWrite(processFile, Array(try JSONEncoder().encode(process)), mode: 0o600, durable: false)
+        session.started = true
+        session.running = true
+        execs[id] = session
+        let binary = runtimeBinary
+        let root = paths.runtimeRoot
+        let consolePath = paths.monitorSockets + "/exec-\(id.prefix(16)).sock"
+        let containerID = c.id
+        let detachNow = detach || (req.Detach ?? false)
+        do {
+            let p = try await blocking { () throws -> ExecProcess in
+                // cryo-runtime reads the process file after it starts: removed once it exits.
+                var args = ["cryo-runtime", "--root", root, "exec", "--process", processFile]
+                if detachNow { args.append("--detach") }
+                let null = try sys(open("/dev/null", O_RDWR | O_CLOEXEC), "open", "/dev/null")
+                defer { close(null) }
+                if tty {
+                    let listener = try UnixListener(path: consolePath)
+                    defer { listener.close() }
+                    args += ["--tty", "--console-socket", consolePath, containerID]
+                    let child = try Spawn.spawn(path: binary, args: args, env: MonitorLink.environment, fds: [null, null, null])
+                    if child.pidfd >= 0 { close(child.pidfd) }
+                    if detachNow { _ = try Spawn.wait(pid: child.pid); unlink(processFile) }
+                    let master = try listener.receiveFD(timeoutMs: 10_000)
+                    return ExecProcess(runtimePid: child.pid, stdin: -1, stdout: master, stderr: -1, tty: true)
+                }
+                args.append(containerID)
+                if detachNow {
+                    let child = try Spawn.spawn(path: binary, args: args, env: MonitorLink.environment, fds: [null, null, null])
+                    if child.pidfd >= 0 { close(child.pidfd) }
+                    let code = try Spawn.wait(pid: child.pid)
+                    unlink(processFile)
+                    if code != 0 { throw CryoError("cryo-runtime exec failed with exit code \(code)") }
+                    return ExecProcess(runtimePid: 0, stdin: -1, stdout: -1, stderr: -1, tty: false)
+                }
+                var pin: [Int32] = [0, 0], pout: [Int32] = [0, 0], perr: [Int32] = [0, 0]
+                try sys(cryo_pipe2(&pin, O_CLOEXEC), "pipe2")
+                try sys(cryo_pipe2(&pout, O_CLOEXEC), "pipe2")
+                try sys(cryo_pipe2(&perr, O_CLOEXEC), "pipe2")
+                let wantIn = req.AttachStdin ?? false
+                let child = try Spawn.spawn(path: binary, args: args, env: MonitorLink.environment,
+                                            fds: [wantIn ? pin[0] : null, pout[1], perr[1]])
+                if child.pidfd >= 0 { close(child.pidfd) }
+                close(pin[0]); close(pout[1]); close(perr[1])
+                if !wantIn { close(pin[1]) }
+                return ExecProcess(runtimePid: child.pid, stdin: wantIn ? pin[1] : -1, stdout: pout[0], stderr: perr[0], tty: false)
+            }
+            if detachNow {
+                execs[id]?.running = false
+                return nil
+            }
+            execs[id]?.pid = p.runtimePid
+            if p.tty { execs[id]?.ptyMaster = p.stdout }
+            return p
+        } catch {
+            unlink(processFile)
+            execs[id]?.running = false
+            execs[id]?.exitCode = 126
+            throw EngineError.internalError("exec in container \(c.name): \(error)")
+        }
+    }
+
+    /// Waits for the exec's `cryo-runtime exec` and records its exit code.
+    public func finishExec(_ id: String, runtimePid: pid_t) async -> Int32 {
+        let code = (try? await blocking { try Spawn.wait(pid: runtimePid) }) ?? 255
+        if let c = execs[id]?.containerID { unlink(paths.containerDir(c) + "/exec-\(id).json") }
+        execs[id]?.running = false
+        execs[id]?.exitCode = code
+        execs[id]?.ptyMaster = -1
+        return code
+    }
+
+    public func resizeExec(_ id: String, height: UInt16, width: UInt16) throws {
+        guard let e = execs[id] else { throw EngineError.noSuchExec(id) }
+        if e.ptyMaster >= 0 { _ = cryo_set_winsize(e.ptyMaster, height, width) }
+    }
+}

@@ -1,0 +1,193 @@
+import CryoImages
+import CryoLinux
+import CryoMonitor
+import CryoOCI
+import CryoRuntime
+import FoundationEssentials
+import Glibc
+import NIOCore
+import NIOPosix
+
+public struct EngineOptions: Sendable {
+    public var paths: EnginePaths
+    /// Directory holding cryo-monitor and cryo-runtime (default: next to cryod).
+    public var binDir: String
+    /// Checkpoint every running container at shutdown and restore it at the next start.
+    public var checkpointOnShutdown = false
+    public init(paths: EnginePaths, binDir: String) {
+        self.paths = paths
+        self.binDir = binDir
+    }
+}
+
+/// The engine: containers, their monitors, images and checkpoints. An actor: its state
+/// is only touched on it; slow work (mounts, spawning, CRIU) runs on `pool` threads, and
+/// per-container locks keep two operations on one container from interleaving.
+public actor Engine {
+    public nonisolated let options: EngineOptions
+    public nonisolated var paths: EnginePaths { options.paths }
+    public nonisolated let images: ImageStore
+    public nonisolated let group: EventLoopGroup
+    let pool: NIOThreadPool
+    let runtime: Runtime
+
+    var containers: [String: StoredContainer] = [:]
+    var locked: Set<String> = []
+    var lockWaiters: [String: [CheckedContinuation<Void, Never>]] = [:]
+    var exitWaiters: [String: [CheckedContinuation<Int32, Never>]] = [:]
+    var removeWaiters: [String: [CheckedContinuation<Void, Never>]] = [:]
+    /// Attach requests that arrived before their container's monitor existed.
+    var pendingAttach: [String: [CheckedContinuation<Void, Never>]] = [:]
+    var attachedBeforeStart: [String: Int] = [:]
+    /// Containers being checkpointed with exit: their monitor's exit is not a crash.
+    var checkpointExits: Set<String> = []
+    var execs: [String: ExecSession] = [:]
+
+    public init(options: EngineOptions, group: EventLoopGroup) throws {
+        self.options = options
+        for d in [options.paths.root, options.paths.containers, options.paths.execRoot, options.paths.runtimeRoot, options.paths.monitorSockets] {
+            try FS.mkdirAll(d, mode: 0o711)
+        }
+        self.images = try ImageStore(root: options.paths.images)
+        self.group = group
+        self.pool = NIOThreadPool(numberOfThreads: 16)
+        self.pool.start()
+        self.runtime = Runtime(root: options.paths.runtimeRoot)
+    }
+
+    var monitorBinary: String { options.binDir + "/cryo-monitor" }
+    var runtimeBinary: String { options.binDir + "/cryo-runtime" }
+
+    /// Runs blocking work on a pool thread.
+    public nonisolated func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await pool.runIfActive(body)
+    }
+
+    // MARK: lookup and persistence
+
+    /// By full id, name (with or without "/"), or unique id prefix — Docker's order.
+    public func resolve(_ ref: String) throws -> StoredContainer {
+        if let c = containers[ref] { return c }
+        let name = ref.hasPrefix("/") ? String(ref.dropFirst()) : ref
+        if let c = containers.values.first(where: { $0.name == name }) { return c }
+        let matches = containers.values.filter { $0.id.hasPrefix(ref) }
+        if matches.count == 1, !ref.isEmpty { return matches[0] }
+        if matches.count > 1 { throw EngineError.bad("multiple containers found with provided prefix: \(ref)") }
+        throw EngineError.noSuchContainer(ref)
+    }
+
+    public func container(_ ref: String) throws -> StoredContainer { try resolve(ref) }
+
+    public func list(all: Bool) -> [StoredContainer] {
+        containers.values.filter { all || $0.isRunning }.sorted { $0.created > $1.created }
+    }
+
+    func save(_ c: StoredContainer) throws {
+        containers[c.id] = c
+        let data = try JSONEncoder().encode(c)
+        try FS.atomicWrite(paths.record(c.id), Array(data), mode: 0o600)
+    }
+
+    func update(_ id: String, _ change: (inout StoredContainer) -> Void) {
+        guard var c = containers[id] else { return }
+        change(&c)
+        do { try save(c) } catch { containers[id] = c }
+    }
+
+    func lock(_ id: String) async {
+        if locked.contains(id) {
+            await withCheckedContinuation { lockWaiters[id, default: []].append($0) }
+        } else {
+            locked.insert(id)
+        }
+    }
+
+    func unlock(_ id: String) {
+        if var w = lockWaiters[id], !w.isEmpty {
+            let next = w.removeFirst()
+            lockWaiters[id] = w
+            next.resume()
+        } else {
+            locked.remove(id)
+        }
+    }
+
+    func withLock<T: Sendable>(_ id: String, _ body: () async throws -> T) async throws -> T {
+        await lock(id)
+        defer { unlock(id) }
+        return try await body()
+    }
+
+    // MARK: recovery
+
+    /// Loads every container record and reconciles it with what is really running:
+    /// live monitors are watched again, exits that happened meanwhile are recorded,
+    /// containers lost to a reboot are restored from their shutdown checkpoint.
+    public func recover() async {
+        for id in (try? FS.listDirectory(paths.containers)) ?? [] {
+            guard let bytes = try? FS.readBytes(paths.record(id)),
+                  let c = try? JSONDecoder().decode(StoredContainer.self, from: Data(bytes)) else { continue }
+            containers[c.id] = c
+        }
+        for c in containers.values where c.status == .removing {
+            try? await removeNow(c.id)
+        }
+        for c in containers.values {
+            if c.isRunning || c.status == .restarting {
+                if Processes.isAlive(pid: c.monitorPid, startTime: c.monitorStartTime) {
+                    watch(c.id)
+                } else {
+                    monitorGone(c.id)
+                }
+            }
+        }
+        for c in containers.values where c.restoreOnStart != nil && !c.isRunning {
+            let name = c.restoreOnStart!
+            do {
+                try await start(c.id, checkpoint: name, checkpointDir: nil)
+                try? FS.removeAll(paths.checkpoints(c.id) + "/" + name)
+                update(c.id) { $0.restoreOnStart = nil }
+            } catch {
+                update(c.id) { $0.error = "restore at start from checkpoint \(name) failed: \(error)" }
+            }
+        }
+    }
+
+    /// The monitor is gone: take its exit record, or note that the container was lost.
+    func monitorGone(_ id: String) {
+        let exitRec = (try? FS.readBytes(paths.exitRecord(id))).flatMap { try? JSONDecoder().decode(ExitRecord.self, from: Data($0)) }
+        let wasCheckpoint = checkpointExits.contains(id)
+        update(id) { c in
+            guard c.isRunning || c.status == .restarting else { return }
+            c.status = .exited
+            c.pid = 0
+            if wasCheckpoint {
+                c.exitCode = 0
+                c.finishedAt = exitRec?.finishedAt ?? rfc3339Now()
+            } else if let e = exitRec {
+                c.exitCode = e.exitCode
+                c.finishedAt = e.finishedAt
+            } else {
+                c.exitCode = 255
+                c.finishedAt = rfc3339Now()
+                c.error = "the container's monitor is gone without an exit record (host reboot or monitor killed)"
+            }
+            c.monitorPid = 0
+        }
+        let code = containers[id]?.exitCode ?? 255
+        for w in exitWaiters.removeValue(forKey: id) ?? [] { w.resume(returning: code) }
+        if let c = containers[id], c.hostConfig.AutoRemove == true, !wasCheckpoint {
+            Task { try? await self.remove(id, force: true) }
+        }
+    }
+
+    /// Follows a running container's monitor until it exits.
+    func watch(_ id: String) {
+        let path = paths.monitorSocket(id)
+        let group = self.group
+        Task.detached {
+            await MonitorLink.waitForExit(path: path, group: group)
+            await self.monitorGone(id)
+        }
+    }
+}

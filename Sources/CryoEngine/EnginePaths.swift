@@ -1,0 +1,28 @@
+/// Where cryod keeps things. `root` (/var/lib/cryo) survives reboots: images, container
+/// records, logs, overlay upper dirs, checkpoints. `execRoot` (/run/cryo) does not:
+/// the runtime's state and the monitors' sockets.
+public struct EnginePaths: Sendable {
+    public let root: String
+    public let execRoot: String
+    public init(root: String, execRoot: String) {
+        self.root = root
+        self.execRoot = execRoot
+    }
+
+    public var images: String { root + "/images" }
+    public var containers: String { root + "/containers" }
+    public var runtimeRoot: String { execRoot + "/runtime" }
+    public var monitorSockets: String { execRoot + "/mon" }
+
+    public func containerDir(_ id: String) -> String { containers + "/" + id }
+    public func record(_ id: String) -> String { containerDir(id) + "/container.json" }
+    public func log(_ id: String) -> String { containerDir(id) + "/\(id)-json.log" }
+    public func exitRecord(_ id: String) -> String { containerDir(id) + "/exit.json" }
+    public func monitorConfig(_ id: String) -> String { containerDir(id) + "/monitor.json" }
+    public func bundle(_ id: String) -> String { containerDir(id) + "/bundle" }
+    public func rootfs(_ id: String) -> String { bundle(id) + "/rootfs" }
+    public func upper(_ id: String) -> String { containerDir(id) + "/upper" }
+    public func work(_ id: String) -> String { containerDir(id) + "/work" }
+    public func checkpoints(_ id: String) -> String { containerDir(id) + "/checkpoints" }
+    public func monitorSocket(_ id: String) -> String { monitorSockets + "/\(id).sock" }
+}

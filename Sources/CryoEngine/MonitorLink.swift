@@ -1,0 +1,77 @@
+import CShim
+import CryoLinux
+import CryoMonitor
+import FoundationEssentials
+import Glibc
+import NIOCore
+import NIOPosix
+
+/// cryod's side of the per-container monitor: starting it, and talking to its socket.
+public enum MonitorLink {
+    static let environment = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+
+    /// Starts `cryo-monitor --detach CONFIG` and waits for its ready line: the container
+    /// exists (created, or restored and running) or the reason it does not. Blocking.
+    public static func launch(binary: String, configPath: String) throws -> MonitorReady {
+        var p: [Int32] = [0, 0]
+        try sys(cryo_pipe2(&p, O_CLOEXEC), "pipe2", "monitor ready pipe")
+        defer { close(p[0]) }
+        let null = try sys(open("/dev/null", O_RDWR | O_CLOEXEC), "open", "/dev/null")
+        defer { close(null) }
+        let child: SpawnedProcess
+        do {
+            child = try Spawn.spawn(path: binary, args: ["cryo-monitor", "--detach", configPath],
+                                    env: environment, fds: [null, null, null, p[1]])
+        } catch {
+            close(p[1])
+            throw error
+        }
+        close(p[1])
+        if child.pidfd >= 0 { close(child.pidfd) }
+        _ = try? Spawn.wait(pid: child.pid)
+        let out = try FS.readAll(fd: p[0], what: "monitor ready pipe")
+        guard let line = out.split(separator: 0x0a).first else {
+            throw CryoError("the container monitor exited without reporting (\(binary))")
+        }
+        return try JSONDecoder().decode(MonitorReady.self, from: Data(line))
+    }
+
+    /// Connects to a monitor's socket. Send `requestLine(...)` first; the monitor answers
+    /// "ok\n", then (attach) frames follow.
+    /// With `halfClosure`, finishing the outbound writer shuts down only our write side
+    /// (the attached client's stdin ended) and the monitor's output keeps coming.
+    public static func connect(path: String, group: EventLoopGroup, halfClosure: Bool = false) async throws
+        -> NIOAsyncChannel<ByteBuffer, ByteBuffer>
+    {
+        try await ClientBootstrap(group: group)
+            .channelOption(.allowRemoteHalfClosure, value: halfClosure)
+            .connect(unixDomainSocketPath: path) { ch in
+                ch.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(
+                        wrappingChannelSynchronously: ch,
+                        configuration: .init(isOutboundHalfClosureEnabled: halfClosure))
+                }
+            }
+    }
+
+    public static func requestLine(_ request: MonitorRequest) -> ByteBuffer {
+        ByteBuffer(bytes: ((try? JSONEncoder().encode(request)) ?? Data()) + [0x0a])
+    }
+
+    /// Returns when the monitor exits (its socket closes), or at once if it is gone.
+    public static func waitForExit(path: String, group: EventLoopGroup) async {
+        guard let ch = try? await connect(path: path, group: group) else { return }
+        _ = try? await ch.executeThenClose { inbound, outbound in
+            try await outbound.write(requestLine(MonitorRequest(op: .wait)))
+            for try await _ in inbound {}
+        }
+    }
+
+    public static func resize(path: String, height: UInt16, width: UInt16, group: EventLoopGroup) async throws {
+        let ch = try await connect(path: path, group: group)
+        try await ch.executeThenClose { inbound, outbound in
+            try await outbound.write(requestLine(MonitorRequest(op: .resize, height: height, width: width)))
+            for try await _ in inbound { break }
+        }
+    }
+}

@@ -1,0 +1,42 @@
+import FoundationEssentials
+
+/// Container names and ids, Docker's way.
+public enum Names {
+    static let adjectives = ["brave", "calm", "cool", "eager", "frosty", "gentle", "happy", "icy", "jolly", "keen",
+                             "lucid", "merry", "nifty", "polar", "quiet", "sharp", "stoic", "tender", "vivid", "wintry"]
+    static let nouns = ["curie", "darwin", "einstein", "fermi", "galileo", "hopper", "kepler", "lovelace", "meitner",
+                        "newton", "noether", "pascal", "ritchie", "shannon", "tesla", "thompson", "turing", "wozniak"]
+
+    public static func randomID() -> String {
+        var g = SystemRandomNumberGenerator()
+        return (0..<32).map { _ in
+            let b = UInt8.random(in: 0...255, using: &g)
+            let h = String(b, radix: 16)
+            return h.count == 1 ? "0" + h : h
+        }.joined()
+    }
+
+    public static func randomName() -> String {
+        "\(adjectives.randomElement()!)_\(nouns.randomElement()!)"
+    }
+
+    /// Docker's rule: [a-zA-Z0-9][a-zA-Z0-9_.-]+ (a leading "/" is dropped).
+    public static func validate(_ name: String) throws -> String {
+        let n = name.hasPrefix("/") ? String(name.dropFirst()) : name
+        let ok = n.count >= 2 && n.utf8.enumerated().allSatisfy { i, c in
+            let alnum = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a)
+            return alnum || (i > 0 && (c == 0x5f || c == 0x2e || c == 0x2d))
+        }
+        guard ok else { throw EngineError.bad("Invalid container name (\(name)), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed") }
+        return n
+    }
+
+    /// Checkpoint names become directory names.
+    public static func validateCheckpoint(_ name: String) throws {
+        let ok = !name.isEmpty && name.count <= 128 && name != "." && name != ".." && name.utf8.enumerated().allSatisfy { i, c in
+            let alnum = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a)
+            return alnum || (i > 0 && (c == 0x5f || c == 0x2e || c == 0x2d))
+        }
+        guard ok else { throw EngineError.bad("invalid checkpoint name \"\(name)\": use letters, digits, '_', '.' and '-'") }
+    }
+}

@@ -1,0 +1,199 @@
+import CryoImages
+import CryoLinux
+import CryoOCI
+
+/// Turns a Docker create request plus its image's config into an OCI spec for the
+/// runtime. Pure: the caller supplies the image's /etc/passwd and /etc/group text.
+public enum SpecBuilder {
+    public static let defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    /// Docker's default capability set.
+    public static let defaultCapabilities = [
+        "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+        "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+        "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+    ]
+
+    /// The process's argv: Docker's entrypoint/cmd rules. An `--entrypoint` drops the
+    /// image's Cmd; `[""]` as entrypoint means none.
+    public static func command(request: ContainerConfig, image: ImageConfiguration.Config?) throws -> [String] {
+        var entrypoint = image?.Entrypoint ?? []
+        var cmd = image?.Cmd ?? []
+        if let e = request.Entrypoint {
+            entrypoint = e == [""] ? [] : e
+            cmd = []
+        }
+        if let c = request.Cmd, !c.isEmpty { cmd = c }
+        let argv = entrypoint + cmd
+        guard let first = argv.first, !first.isEmpty else {
+            throw EngineError.bad("no command specified: the image has no Cmd or Entrypoint and none was given")
+        }
+        return argv
+    }
+
+    /// Image env, then the request's (same key replaces), PATH if missing, HOSTNAME, TERM for a tty.
+    public static func environment(request: [String]?, image: [String]?, hostname: String, tty: Bool) -> [String] {
+        var keys: [String] = []
+        var values: [String: String] = [:]
+        func add(_ e: String) {
+            let key = e.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? e
+            if values[key] == nil { keys.append(key) }
+            values[key] = e
+        }
+        add(defaultPath)
+        add("HOSTNAME=\(hostname)")
+        if tty { add("TERM=xterm") }
+        for e in image ?? [] { add(e) }
+        for e in request ?? [] { add(e) }
+        return keys.compactMap { values[$0] }
+    }
+
+    /// `-v SRC:DST[:OPTS]` → a bind mount. Only host paths: named volumes are not supported.
+    public static func bindMount(_ bind: String) throws -> Spec.Mount {
+        let parts = bind.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 2 || parts.count == 3, !parts[0].isEmpty, !parts[1].isEmpty else {
+            throw EngineError.bad("invalid HostConfig.Binds entry \"\(bind)\": want SOURCE:DESTINATION[:OPTIONS]")
+        }
+        guard parts[0].hasPrefix("/") else {
+            throw EngineError.bad("invalid HostConfig.Binds entry \"\(bind)\": source must be an absolute host path (named volumes are not supported)")
+        }
+        guard parts[1].hasPrefix("/") else {
+            throw EngineError.bad("invalid HostConfig.Binds entry \"\(bind)\": destination \"\(parts[1])\" must be an absolute path")
+        }
+        var options = ["rbind"]
+        var propagation = "rprivate"
+        for o in parts.count == 3 ? parts[2].split(separator: ",").map(String.init) : [] {
+            switch o {
+            case "ro", "rw": options.append(o)
+            case "z", "Z", "nocopy": break
+            case "private", "rprivate", "shared", "rshared", "slave", "rslave": propagation = o
+            default: throw EngineError.bad("invalid HostConfig.Binds entry \"\(bind)\": unknown option \"\(o)\"")
+            }
+        }
+        options.append(propagation)
+        return Spec.Mount(destination: parts[1], type: "bind", source: parts[0], options: options)
+    }
+
+    /// `user`, `uid`, `user:group`, `uid:gid` against the image's passwd and group files.
+    public static func user(_ spec: String?, passwd: String, group: String) throws -> Spec.User {
+        let s = spec ?? ""
+        if s.isEmpty { return Spec.User(uid: 0, gid: 0, additionalGids: groups(of: "root", gid: 0, group: group)) }
+        let parts = s.split(separator: ":", maxSplits: 1).map(String.init)
+        let users = parse(passwd)
+        var uid: UInt32
+        var gid: UInt32 = 0
+        var name: String?
+        if let n = UInt32(parts[0]) {
+            uid = n
+            if let u = users.first(where: { UInt32($0[safe: 2] ?? "") == n }) {
+                gid = UInt32(u[safe: 3] ?? "") ?? 0
+                name = u[0]
+            }
+        } else if let u = users.first(where: { $0[0] == parts[0] }), let n = UInt32(u[safe: 2] ?? "") {
+            uid = n
+            gid = UInt32(u[safe: 3] ?? "") ?? 0
+            name = u[0]
+        } else {
+            throw EngineError.bad("unable to find user \(parts[0]): no matching entries in passwd file")
+        }
+        if parts.count == 2 {
+            if let n = UInt32(parts[1]) {
+                gid = n
+            } else if let g = parse(group).first(where: { $0[0] == parts[1] }), let n = UInt32(g[safe: 2] ?? "") {
+                gid = n
+            } else {
+                throw EngineError.bad("unable to find group \(parts[1]): no matching entries in group file")
+            }
+        }
+        let extra = name.map { groups(of: $0, gid: gid, group: group) } ?? []
+        return Spec.User(uid: uid, gid: gid, additionalGids: extra.isEmpty ? nil : extra)
+    }
+
+    static func parse(_ text: String) -> [[String]] {
+        text.split(separator: "\n").filter { !$0.hasPrefix("#") }
+            .map { $0.split(separator: ":", omittingEmptySubsequences: false).map(String.init) }
+            .filter { $0.count >= 3 }
+    }
+
+    static func groups(of user: String, gid: UInt32, group: String) -> [UInt32] {
+        parse(group).compactMap { g in
+            guard let n = UInt32(g[2]), n != gid else { return nil }
+            let members = (g[safe: 3] ?? "").split(separator: ",").map(String.init)
+            return members.contains(user) ? n : nil
+        }
+    }
+
+    public struct Input: Sendable {
+        public var id: String
+        public var config: ContainerConfig
+        public var hostConfig: HostConfig
+        public var image: ImageConfiguration.Config?
+        public var passwd = ""
+        public var group = ""
+        public var cgroupParent = "/cryo"
+        public init(id: String, config: ContainerConfig, hostConfig: HostConfig, image: ImageConfiguration.Config?) {
+            self.id = id
+            self.config = config
+            self.hostConfig = hostConfig
+            self.image = image
+        }
+    }
+
+    public static func hostname(_ i: Input) -> String {
+        if let h = i.config.Hostname, !h.isEmpty { return h }
+        return String(i.id.prefix(12))
+    }
+
+    public static func build(_ i: Input) throws -> Spec {
+        let tty = i.config.Tty ?? false
+        let host = hostname(i)
+        var spec = Spec.defaultSpec(terminal: tty)
+        let privileged = i.hostConfig.Privileged ?? false
+        let caps = privileged ? Array(CryoLinux.Capabilities.names.prefix(CryoLinux.Capabilities.lastCap + 1)) : defaultCapabilities
+        spec.process = Spec.Process(
+            terminal: tty,
+            user: try user(i.config.User ?? i.image?.User, passwd: i.passwd, group: i.group),
+            args: try command(request: i.config, image: i.image),
+            env: environment(request: i.config.Env, image: i.image?.Env, hostname: host, tty: tty),
+            cwd: { let w = i.config.WorkingDir ?? i.image?.WorkingDir ?? ""; return w.isEmpty ? "/" : w }(),
+            capabilities: Spec.Capabilities(bounding: caps, effective: caps, permitted: caps),
+            noNewPrivileges: false)
+        if let cs = i.hostConfig.ConsoleSize, cs.count == 2, cs[0] > 0, cs[1] > 0 {
+            spec.process?.consoleSize = Spec.Box(height: UInt(cs[0]), width: UInt(cs[1]))
+        }
+        guard spec.process?.cwd.hasPrefix("/") == true else {
+            throw EngineError.bad("the working directory '\(spec.process?.cwd ?? "")' is invalid: it needs to be an absolute path")
+        }
+        spec.root = Spec.Root(path: "rootfs", readonly: i.hostConfig.ReadonlyRootfs ?? false)
+        spec.hostname = host
+        if let d = i.config.Domainname, !d.isEmpty { spec.domainname = d }
+        for b in i.hostConfig.Binds ?? [] { spec.mounts?.append(try bindMount(b)) }
+
+        var resources = spec.linux?.resources ?? Spec.Resources()
+        if let m = i.hostConfig.Memory, m > 0 {
+            guard m >= 6 * 1024 * 1024 else { throw EngineError.bad("Minimum memory limit allowed is 6MB") }
+            resources.memory = Spec.Memory(limit: m)
+        }
+        if let n = i.hostConfig.NanoCpus, n > 0 {
+            resources.cpu = Spec.CPU(quota: n * 100_000 / 1_000_000_000, period: 100_000)
+        } else if let q = i.hostConfig.CpuQuota, q > 0 {
+            resources.cpu = Spec.CPU(quota: q, period: UInt64(i.hostConfig.CpuPeriod ?? 100_000))
+        }
+        if let p = i.hostConfig.PidsLimit, p > 0 { resources.pids = Spec.Pids(limit: p) }
+        if privileged { resources.devices = [Spec.DeviceRule(allow: true, access: "rwm")] }
+        spec.linux?.resources = resources
+        spec.linux?.cgroupsPath = i.cgroupParent + "/" + i.id
+        if i.hostConfig.NetworkMode == "host" {
+            spec.linux?.namespaces?.removeAll { $0.type == "network" }
+        }
+        if privileged {
+            spec.linux?.maskedPaths = []
+            spec.linux?.readonlyPaths = []
+        }
+        spec.annotations = ["org.cryo.container.name": i.id]
+        return spec
+    }
+}
+
+extension Array {
+    subscript(safe i: Int) -> Element? { i < count ? self[i] : nil }
+}

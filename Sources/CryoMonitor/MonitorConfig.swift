@@ -1,0 +1,88 @@
+import FoundationEssentials
+
+/// What cryod asks of a container's monitor (`<dir>/monitor.json`, written before the
+/// monitor starts). The monitor owns the container's stdio, log and exit status.
+public struct MonitorConfig: Codable, Sendable {
+    public var id: String
+    /// cryo-runtime state root (under cryod's exec-root).
+    public var runtimeRoot: String
+    public var bundle: String
+    /// json-file log (Docker's format), appended to.
+    public var logPath: String
+    /// Where the exit record is written when the container's init ends.
+    public var exitPath: String
+    /// The monitor's control socket (attach, resize, wait).
+    public var socketPath: String
+    public var tty: Bool
+    public var openStdin: Bool
+    public var stdinOnce: Bool
+    /// Restore from a checkpoint instead of creating the container.
+    public var restore: RestoreRequest?
+
+    public init(id: String, runtimeRoot: String, bundle: String, logPath: String, exitPath: String,
+                socketPath: String, tty: Bool, openStdin: Bool, stdinOnce: Bool, restore: RestoreRequest? = nil) {
+        self.id = id
+        self.runtimeRoot = runtimeRoot
+        self.bundle = bundle
+        self.logPath = logPath
+        self.exitPath = exitPath
+        self.socketPath = socketPath
+        self.tty = tty
+        self.openStdin = openStdin
+        self.stdinOnce = stdinOnce
+        self.restore = restore
+    }
+}
+
+public struct RestoreRequest: Codable, Sendable {
+    public var imagePath: String
+    public var workPath: String?
+    public var tcpEstablished: Bool
+    public init(imagePath: String, workPath: String? = nil, tcpEstablished: Bool = false) {
+        self.imagePath = imagePath
+        self.workPath = workPath
+        self.tcpEstablished = tcpEstablished
+    }
+}
+
+/// The one line a monitor writes on its ready pipe: the container is created (its
+/// init waits to be started) or restored (running), or why not.
+public struct MonitorReady: Codable, Sendable {
+    public var monitorPid: Int32?
+    public var initPid: Int32?
+    public var error: String?
+    public init(monitorPid: Int32? = nil, initPid: Int32? = nil, error: String? = nil) {
+        self.monitorPid = monitorPid
+        self.initPid = initPid
+        self.error = error
+    }
+}
+
+/// How the container's init ended (`exit.json`, written atomically by the monitor).
+public struct ExitRecord: Codable, Sendable, Equatable {
+    public var exitCode: Int32
+    public var finishedAt: String
+    public init(exitCode: Int32, finishedAt: String) {
+        self.exitCode = exitCode
+        self.finishedAt = finishedAt
+    }
+}
+
+/// A request on the monitor's control socket: one JSON line, then (for attach) a stream.
+public struct MonitorRequest: Codable, Sendable {
+    public enum Op: String, Codable, Sendable { case attach, resize, wait }
+    public var op: Op
+    public var stdin: Bool?
+    public var stdout: Bool?
+    public var stderr: Bool?
+    public var height: UInt16?
+    public var width: UInt16?
+    public init(op: Op, stdin: Bool? = nil, stdout: Bool? = nil, stderr: Bool? = nil, height: UInt16? = nil, width: UInt16? = nil) {
+        self.op = op
+        self.stdin = stdin
+        self.stdout = stdout
+        self.stderr = stderr
+        self.height = height
+        self.width = width
+    }
+}

@@ -1,0 +1,133 @@
+import ArgumentParser
+import CryoAPI
+import CryoEngine
+import CryoHTTP
+import CryoLinux
+import Dispatch
+import FoundationEssentials
+import Glibc
+import NIOPosix
+
+/// Settings file (`--config`, JSON): `{"checkpoint-on-shutdown": true}`.
+struct DaemonConfigFile: Decodable {
+    var checkpointOnShutdown: Bool?
+    enum CodingKeys: String, CodingKey { case checkpointOnShutdown = "checkpoint-on-shutdown" }
+}
+
+@main
+struct Cryod: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cryod",
+        abstract: "The cryo daemon: a Docker-compatible container engine with checkpoint/restore.",
+        discussion: """
+        Serves the Docker Engine API (the subset the docker CLI and docker-py use, plus
+        checkpoints) on a unix socket. Each container has its own monitor process, so
+        stopping or upgrading cryod never touches a running container.
+        """)
+
+    @Option(help: "Persistent state: images, containers, logs, checkpoints.")
+    var root = "/var/lib/cryo"
+
+    @Option(name: .customLong("exec-root"), help: "Runtime state (lost at reboot): runtime state, monitor sockets.")
+    var execRoot = "/run/cryo"
+
+    @Option(name: [.customShort("H"), .long], help: "Where to listen: unix://PATH.")
+    var host = "unix:///run/cryo/cryo.sock"
+
+    @Flag(name: .customLong("checkpoint-on-shutdown"),
+          help: "At shutdown, checkpoint every running container; restore them when cryod starts again.")
+    var checkpointOnShutdown = false
+
+    @Option(help: "JSON settings file, e.g. {\"checkpoint-on-shutdown\": true}.")
+    var config: String?
+
+    func run() async throws {
+        guard getuid() == 0 else { throw ValidationError("cryod must run as root (it creates namespaces, cgroups and mounts)") }
+        guard host.hasPrefix("unix://"), host.count > 7 else {
+            throw ValidationError("--host must be unix://PATH, got \"\(host)\"")
+        }
+        let socketPath = String(host.dropFirst(7))
+        var shutdownCheckpoint = checkpointOnShutdown
+        if let path = config {
+            let file: DaemonConfigFile
+            do {
+                file = try JSONDecoder().decode(DaemonConfigFile.self, from: Data(try FS.readBytes(path)))
+            } catch {
+                throw ValidationError("--config \(path): \(error)")
+            }
+            if file.checkpointOnShutdown == true { shutdownCheckpoint = true }
+        }
+        signal(SIGPIPE, SIG_IGN)
+        let binDir = FS.parent(FS.readlink("/proc/self/exe") ?? CommandLine.arguments[0])
+        var options = EngineOptions(paths: EnginePaths(root: FS.absolute(root), execRoot: FS.absolute(execRoot)), binDir: binDir)
+        options.checkpointOnShutdown = shutdownCheckpoint
+        let engine = try Engine(options: options, group: MultiThreadedEventLoopGroup.singleton)
+        await engine.recover()
+
+        try FS.mkdirAll(FS.parent(socketPath), mode: 0o711)
+        let api = APIServer(engine: engine)
+        let server = HTTPServer(socketPath: socketPath, socketMode: 0o660, defaultHeaders: APIServer.defaultHeaders) { ex in
+            await api.handle(ex)
+        }
+        try await server.start()
+        log("cryod \(APIServer.engineVersion) listening on unix://\(socketPath) (root \(options.paths.root), exec-root \(options.paths.execRoot)\(shutdownCheckpoint ? ", checkpoint on shutdown" : ""))")
+
+        let signal = await Self.waitForTermination()
+        log("received \(signal == SIGINT ? "SIGINT" : "SIGTERM"): shutting down")
+        try? await server.shutdown()
+        await engine.shutdown()
+        log("stopped")
+    }
+
+    static func waitForTermination() async -> Int32 {
+        await withCheckedContinuation { (done: CheckedContinuation<Int32, Never>) in
+            let fired = ManagedFlag()
+            var sources: [DispatchSourceSignal] = []
+            for s in [SIGTERM, SIGINT] {
+                Glibc.signal(s, SIG_IGN)
+                let src = DispatchSource.makeSignalSource(signal: s, queue: .global())
+                src.setEventHandler {
+                    if fired.set() { done.resume(returning: s) }
+                }
+                src.resume()
+                sources.append(src)
+            }
+            Keep.sources = sources
+        }
+    }
+}
+
+func log(_ message: String) {
+    FileHandleStderr.write("cryod: \(message)\n")
+}
+
+enum FileHandleStderr {
+    static func write(_ s: String) {
+        let b = Array(s.utf8)
+        _ = b.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+    }
+}
+
+/// Keeps the signal sources alive for the life of the process.
+enum Keep {
+    nonisolated(unsafe) static var sources: [DispatchSourceSignal] = []
+}
+
+final class ManagedFlag: @unchecked Sendable {
+    private var value = false
+    private let lock = NSLockLike()
+    /// True the first time only.
+    func set() -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        if value { return false }
+        value = true
+        return true
+    }
+}
+
+final class NSLockLike: @unchecked Sendable {
+    private var m = pthread_mutex_t()
+    init() { pthread_mutex_init(&m, nil) }
+    func lock() { pthread_mutex_lock(&m) }
+    func unlock() { pthread_mutex_unlock(&m) }
+}
