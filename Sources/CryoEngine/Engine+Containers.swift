@@ -206,20 +206,29 @@ extension Engine {
     /// Waits for the container's next exit; nil on timeout.
     func waitExit(_ id: String, timeout: Double? = nil) async -> Int32? {
         guard let c = containers[id], c.isRunning || c.status == .restarting else { return containers[id]?.exitCode }
-        guard let timeout else {
-            return await withCheckedContinuation { exitWaiters[id, default: []].append($0) }
-        }
-        let deadline = timeout
-        return await withTaskGroup(of: Int32?.self) { g in
-            g.addTask { await self.waitExit(id) }
-            g.addTask {
-                try? await Task.sleep(nanoseconds: UInt64(deadline * 1e9))
-                return nil
+        return await nextExit(id, timeout: timeout)
+    }
+
+    /// The exit code of the container's next exit (nil on timeout or removal).
+    func nextExit(_ id: String, timeout: Double?) async -> Int32? {
+        nextWaiterToken += 1
+        let token = nextWaiterToken
+        return await withCheckedContinuation { (k: CheckedContinuation<Int32?, Never>) in
+            exitWaiters[id, default: []].append((token, k))
+            if let timeout {
+                Task {
+                    try? await Task.sleep(nanoseconds: UInt64(timeout * 1e9))
+                    self.expireWaiter(id, token)
+                }
             }
-            let first = await g.next() ?? nil
-            g.cancelAll()
-            return first
         }
+    }
+
+    func expireWaiter(_ id: String, _ token: Int) {
+        guard var list = exitWaiters[id], let i = list.firstIndex(where: { $0.token == token }) else { return }
+        let w = list.remove(at: i)
+        exitWaiters[id] = list.isEmpty ? nil : list
+        w.continuation.resume(returning: nil)
     }
 
     public func restart(_ ref: String, timeout: Int?) async throws {
@@ -261,7 +270,7 @@ extension Engine {
             if !c.isRunning && c.status != .restarting { return c.exitCode }
             return await waitExit(id) ?? 0
         case .nextExit:
-            return await withCheckedContinuation { exitWaiters[id, default: []].append($0) }
+            return await nextExit(id, timeout: nil) ?? containers[id]?.exitCode ?? 0
         case .removed:
             guard let c = containers[id] else { return 0 }
             if c.isRunning { _ = await waitExit(id) }
@@ -300,7 +309,7 @@ extension Engine {
         }
         containers[id] = nil
         for e in execs.values where e.containerID == id { execs[e.id] = nil }
-        for w in exitWaiters.removeValue(forKey: id) ?? [] { w.resume(returning: 0) }
+        for w in exitWaiters.removeValue(forKey: id) ?? [] { w.continuation.resume(returning: nil) }
         for w in removeWaiters.removeValue(forKey: id) ?? [] { w.resume() }
         for w in pendingAttach.removeValue(forKey: id) ?? [] { w.resume() }
     }

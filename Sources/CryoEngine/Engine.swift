@@ -34,7 +34,10 @@ public actor Engine {
     var containers: [String: StoredContainer] = [:]
     var locked: Set<String> = []
     var lockWaiters: [String: [CheckedContinuation<Void, Never>]] = [:]
-    var exitWaiters: [String: [CheckedContinuation<Int32, Never>]] = [:]
+    /// Waiters for a container's next exit, each with a token so a timeout can take
+    /// its own waiter out (a continuation must be resumed exactly once).
+    var exitWaiters: [String: [(token: Int, continuation: CheckedContinuation<Int32?, Never>)]] = [:]
+    var nextWaiterToken = 0
     var removeWaiters: [String: [CheckedContinuation<Void, Never>]] = [:]
     /// Attach requests that arrived before their container's monitor existed.
     var pendingAttach: [String: [CheckedContinuation<Void, Never>]] = [:]
@@ -175,7 +178,7 @@ public actor Engine {
             c.monitorPid = 0
         }
         let code = containers[id]?.exitCode ?? 255
-        for w in exitWaiters.removeValue(forKey: id) ?? [] { w.resume(returning: code) }
+        for w in exitWaiters.removeValue(forKey: id) ?? [] { w.continuation.resume(returning: code) }
         if let c = containers[id], c.hostConfig.AutoRemove == true, !wasCheckpoint {
             Task { try? await self.remove(id, force: true) }
         }
