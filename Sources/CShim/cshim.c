@@ -225,3 +225,24 @@ int cryo_set_winsize(int fd, unsigned short rows, unsigned short cols) {
     struct winsize ws = { .ws_row = rows, .ws_col = cols };
     return ioctl(fd, TIOCSWINSZ, &ws);
 }
+
+#include <net/if.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+int cryo_loopback_up(void) {
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0) return -1;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+    int rc = ioctl(s, SIOCGIFFLAGS, &ifr);
+    if (rc == 0) {
+        ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+        rc = ioctl(s, SIOCSIFFLAGS, &ifr);
+    }
+    int saved = errno;
+    close(s);
+    errno = saved;
+    return rc;
+}

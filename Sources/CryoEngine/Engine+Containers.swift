@@ -25,6 +25,7 @@ extension Engine {
         let lowers = images.lowerDirs(for: image)
         input.passwd = Self.readFromLayers(lowers, "etc/passwd")
         input.group = Self.readFromLayers(lowers, "etc/group")
+        input.networkNamespacePath = paths.netns(id)
         let spec = try SpecBuilder.build(input)
 
         var config = req.config
@@ -108,8 +109,10 @@ extension Engine {
                                    stdinOnce: c.config.StdinOnce ?? false, restore: restore)
         let binary = monitorBinary
         let rt = runtime
+        let ownNetwork = c.hostConfig.NetworkMode != "host"
         let ready = try await blocking { () throws -> MonitorReady in
             try RootfsMount.ensure(lowerDirs: lowers, upper: p.upper(id), work: p.work(id), target: p.rootfs(id))
+            if ownNetwork && !NetworkNamespace.exists(at: p.netns(id)) { try NetworkNamespace.create(at: p.netns(id)) }
             unlink(p.exitRecord(id))
             // A stale runtime state (monitor killed with the machine) would block the id.
             if FS.exists(rt.store.dir(id)) { try? rt.delete(id: id, force: true) }
@@ -117,6 +120,7 @@ extension Engine {
             return try MonitorLink.launch(binary: binary, configPath: p.monitorConfig(id))
         }
         if let e = ready.error {
+            NetworkNamespace.remove(at: p.netns(id))
             let what = restore == nil ? "starting container" : "restoring container from \(restore!.imagePath)"
             update(id) { $0.error = "\(what): \(e)" }
             throw EngineError.internalError("\(what) \(c.name): \(e)")
@@ -304,6 +308,7 @@ extension Engine {
         try await blocking {
             if FS.exists(rt.store.dir(id)) { try? rt.delete(id: id, force: true) }
             RootfsMount.release(p.rootfs(id))
+            NetworkNamespace.remove(at: p.netns(id))
             try FS.removeAll(p.containerDir(id))
             unlink(p.monitorSocket(id))
         }

@@ -177,6 +177,8 @@ public actor Engine {
             }
             c.monitorPid = 0
         }
+        // The network goes with the process (Docker tears it down at stop too).
+        NetworkNamespace.remove(at: paths.netns(id))
         let code = containers[id]?.exitCode ?? 255
         for w in exitWaiters.removeValue(forKey: id) ?? [] { w.continuation.resume(returning: code) }
         if let c = containers[id], c.hostConfig.AutoRemove == true, !wasCheckpoint {

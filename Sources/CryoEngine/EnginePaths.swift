@@ -25,4 +25,6 @@ public struct EnginePaths: Sendable {
     public func work(_ id: String) -> String { containerDir(id) + "/work" }
     public func checkpoints(_ id: String) -> String { containerDir(id) + "/checkpoints" }
     public func monitorSocket(_ id: String) -> String { monitorSockets + "/\(id).sock" }
+    /// The container's network namespace, bound to a file (recreated after a reboot).
+    public func netns(_ id: String) -> String { execRoot + "/netns/" + id }
 }

@@ -130,6 +130,8 @@ public enum SpecBuilder {
         public var passwd = ""
         public var group = ""
         public var cgroupParent = "/cryo"
+        /// Join this network namespace file instead of making an anonymous one.
+        public var networkNamespacePath: String?
         public init(id: String, config: ContainerConfig, hostConfig: HostConfig, image: ImageConfiguration.Config?) {
             self.id = id
             self.config = config
@@ -184,6 +186,9 @@ public enum SpecBuilder {
         spec.linux?.cgroupsPath = i.cgroupParent + "/" + i.id
         if i.hostConfig.NetworkMode == "host" {
             spec.linux?.namespaces?.removeAll { $0.type == "network" }
+        } else if let path = i.networkNamespacePath {
+            let namespaces = spec.linux?.namespaces?.map { $0.type == "network" ? Spec.Namespace(type: "network", path: path) : $0 }
+            spec.linux?.namespaces = namespaces
         }
         if privileged {
             spec.linux?.maskedPaths = []

@@ -49,6 +49,8 @@ int cryo_ioctl_int(int fd, unsigned long request, int *arg);
 int cryo_ioctl_noarg(int fd, unsigned long request, unsigned long arg);
 /// TIOCSWINSZ: resize a terminal (docker resize / exec resize).
 int cryo_set_winsize(int fd, unsigned short rows, unsigned short cols);
+/// Brings up "lo" in the calling thread's network namespace (SIOCSIFFLAGS).
+int cryo_loopback_up(void);
 unsigned long cryo_TIOCGPTN(void);
 unsigned long cryo_TIOCSPTLCK(void);
 unsigned long cryo_TIOCSCTTY(void);
