@@ -1,0 +1,359 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark of cryod against podman 4.3 (with runc), through their APIs (issue: engine speed).
+
+Both engines run on this machine at the same time, each with its own private state, and are
+driven over their unix-socket HTTP APIs with the same client code:
+  cryod:  Docker API  — POST /containers/create + /start, POST /containers/{id}/checkpoints,
+          POST /containers/{id}/start?checkpoint=NAME
+  podman: libpod API  — POST /libpod/containers/create + /start, /checkpoint, /restore
+          (`podman system service`, runc, cgroupfs, overlay storage, --network none)
+Metrics, alternating the engines round by round (A B A B ...) after warm-up rounds:
+  run         create+start of a small busybox container until start returns (it is running)
+  checkpoint  checkpoint with exit (the container stops), small container and N MiB one
+  restore     restore of that checkpoint until the call returns (running again)
+and, for the N MiB container, bare `criu dump` / `criu restore` of the same kind of process
+tree (memhog under cryo-runtime, images on the same filesystem as the engines') for the
+"within 1.2x of bare CRIU end to end" target. It also reports cryod's RSS idle and with 10
+running containers. Prints medians and ratios.
+
+Run as root after scripts/setup.sh:   sudo bench/engine-bench.py [--runs 7] [--big-mib 1024]
+"""
+import argparse, http.client, json, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def sh(*args, check=True, **kw):
+    return subprocess.run(list(args), check=check, **kw)
+
+
+class UnixHTTP(http.client.HTTPConnection):
+    def __init__(self, path):
+        super().__init__("localhost", timeout=600)
+        self.path = path
+
+    def connect(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(self.path)
+        self.sock = s
+
+
+class API:
+    def __init__(self, sock):
+        self.sock = sock
+
+    def call(self, method, path, body=None, ok=(200, 201, 204)):
+        c = UnixHTTP(self.sock)
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": "application/json"} if data is not None else {}
+        if data is None and method == "POST":
+            headers["Content-Length"] = "0"
+        c.request(method, path, body=data, headers=headers)
+        r = c.getresponse()
+        out = r.read()
+        c.close()
+        if r.status not in ok:
+            raise RuntimeError(f"{method} {path} -> {r.status}: {out[:400]!r}")
+        return json.loads(out) if out.strip().startswith((b"{", b"[")) else out
+
+    def upload(self, path, file):
+        c = UnixHTTP(self.sock)
+        with open(file, "rb") as f:
+            data = f.read()
+        c.request("POST", path, body=data, headers={"Content-Type": "application/x-tar"})
+        r = c.getresponse()
+        out = r.read()
+        c.close()
+        if r.status != 200:
+            raise RuntimeError(f"load -> {r.status}: {out[:400]!r}")
+
+
+def wait_socket(path, proc, timeout=60):
+    end = time.time() + timeout
+    while time.time() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}")
+        if os.path.exists(path):
+            try:
+                s = socket.socket(socket.AF_UNIX)
+                s.connect(path)
+                s.close()
+                return
+            except OSError:
+                pass
+        time.sleep(0.05)
+    raise RuntimeError(f"no socket at {path}")
+
+
+class Cryo:
+    name = "cryod"
+
+    def __init__(self, api, logs_of):
+        self.api, self.logs_of = api, logs_of
+
+    def run(self, name, image, cmd):
+        t0 = time.perf_counter()
+        r = self.api.call("POST", f"/v1.50/containers/create?name={name}", {"Image": image, "Cmd": cmd, "HostConfig": {"NetworkMode": "none"}})
+        self.api.call("POST", f"/v1.50/containers/{r['Id']}/start")
+        return time.perf_counter() - t0
+
+    def checkpoint(self, name, cp):
+        t0 = time.perf_counter()
+        self.api.call("POST", f"/v1.50/containers/{name}/checkpoints", {"CheckpointID": cp, "Exit": True})
+        return time.perf_counter() - t0
+
+    def restore(self, name, cp):
+        t0 = time.perf_counter()
+        self.api.call("POST", f"/v1.50/containers/{name}/start?checkpoint={cp}")
+        el = time.perf_counter() - t0
+        self.api.call("DELETE", f"/v1.50/containers/{name}/checkpoints/{cp}")
+        return el
+
+    def remove(self, name):
+        self.api.call("DELETE", f"/v1.50/containers/{name}?force=1", ok=(204, 404))
+
+    def logs(self, name):
+        return self.api.call("GET", f"/v1.50/containers/{name}/logs?stdout=1&stderr=1")
+
+
+class Podman:
+    name = "podman"
+
+    def __init__(self, api):
+        self.api = api
+
+    def run(self, name, image, cmd):
+        spec = {"name": name, "image": image, "command": cmd, "netns": {"nsmode": "none"},
+                "r_limits": [{"type": "nofile", "hard": 1024, "soft": 1024}, {"type": "nproc", "hard": 4096, "soft": 4096}]}
+        t0 = time.perf_counter()
+        r = self.api.call("POST", "/v4.3.1/libpod/containers/create", spec)
+        self.api.call("POST", f"/v4.3.1/libpod/containers/{r['Id']}/start")
+        return time.perf_counter() - t0
+
+    def checkpoint(self, name, cp):
+        t0 = time.perf_counter()
+        self.api.call("POST", f"/v4.3.1/libpod/containers/{name}/checkpoint")
+        return time.perf_counter() - t0
+
+    def restore(self, name, cp):
+        t0 = time.perf_counter()
+        self.api.call("POST", f"/v4.3.1/libpod/containers/{name}/restore")
+        return time.perf_counter() - t0
+
+    def remove(self, name):
+        self.api.call("DELETE", f"/v4.3.1/libpod/containers/{name}?force=true", ok=(200, 204, 404))
+
+    def logs(self, name):
+        return self.api.call("GET", f"/v4.3.1/libpod/containers/{name}/logs?stdout=true&stderr=true")
+
+
+def wait_ready(engine, name, timeout=300):
+    end = time.time() + timeout
+    while time.time() < end:
+        if b"ready" in engine.logs(name):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{engine.name}: {name} never printed ready")
+
+
+def rss_kib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def med(xs):
+    return statistics.median(xs) * 1000
+
+
+def build():
+    out = os.path.join(ROOT, ".build-release")
+    for p in ("cryod", "cryo-monitor", "cryo-runtime"):
+        sh("swift", "build", "-c", "release", "--static-swift-stdlib", "--scratch-path", out, "--product", p,
+           cwd=ROOT, stdout=subprocess.DEVNULL)
+    return os.path.join(out, "release")
+
+
+def bare_criu(work, big_mib, runs, warmup, images_dir, rootfs):
+    """criu dump / restore of memhog under cryo-runtime (minimal bundle), images on disk."""
+    rt = os.path.join(BIN, "cryo-runtime")
+    state = os.path.join(work, "rt-state")
+    b = os.path.join(work, "bare-bundle")
+    shutil.copytree(rootfs, os.path.join(b, "rootfs"), symlinks=True)
+    sh(rt, "spec", "--bundle", b)
+    c = json.load(open(os.path.join(b, "config.json")))
+    c["process"]["terminal"] = False
+    c["process"]["args"] = ["/memhog", str(big_mib)]
+    c["root"]["readonly"] = False
+    c["mounts"] = [m for m in c["mounts"] if m["destination"] in ("/proc", "/dev")]
+    c["linux"]["maskedPaths"] = []
+    c["linux"]["readonlyPaths"] = []
+    c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "cgroup"]
+    json.dump(c, open(os.path.join(b, "config.json"), "w"))
+    ready = os.path.join(b, "rootfs", "ready")
+    sh(rt, "--root", state, "run", "--detach", "--bundle", b, "bare", stdin=subprocess.DEVNULL,
+       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while not os.path.exists(ready):
+        time.sleep(0.05)
+    pid = json.loads(sh(rt, "--root", state, "state", "bare", capture_output=True).stdout)["pid"]
+    criu_root = os.path.join(work, "criu-root")
+    os.makedirs(criu_root)
+    sh("mount", "--bind", os.path.join(b, "rootfs"), criu_root)
+    dumps, restores = [], []
+    try:
+        for i in range(warmup + runs):
+            d = os.path.join(images_dir, f"bare-{i}")
+            os.makedirs(d)
+            t0 = time.perf_counter()
+            sh("criu", "dump", "-t", str(pid), "-D", d, "-o", "dump.log", "--root", os.path.join(b, "rootfs"), "--manage-cgroups")
+            t1 = time.perf_counter()
+            pf = os.path.join(d, "pidfile")
+            sh("criu", "restore", "-D", d, "-o", "restore.log", "--root", criu_root, "-d", "--manage-cgroups", "--pidfile", pf,
+               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            t2 = time.perf_counter()
+            pid = int(open(pf).read())
+            shutil.rmtree(d)
+            if i >= warmup:
+                dumps.append(t1 - t0)
+                restores.append(t2 - t1)
+    finally:
+        sh("kill", "-9", str(pid), check=False)
+        sh(rt, "--root", state, "delete", "--force", "bare", check=False, stderr=subprocess.DEVNULL)
+        sh("umount", "-l", criu_root, check=False)
+    return dumps, restores
+
+
+def main():
+    global BIN
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--big-mib", type=int, default=1024)
+    ap.add_argument("--skip-big", action="store_true")
+    ap.add_argument("--bin-dir", help="directory with cryod, cryo-monitor, cryo-runtime (default: build release)")
+    a = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("engine-bench: run as root")
+    BIN = a.bin_dir or build()
+    work = tempfile.mkdtemp(prefix="eb.", dir="/var/tmp")
+    procs = []
+    cryo = podman = None
+    names = []
+    try:
+        # One image for both: busybox + a static memhog.
+        rootfs = os.path.join(work, "rootfs")
+        sh("bash", os.path.join(ROOT, "scripts", "make-busybox-rootfs.sh"), rootfs, stdout=subprocess.DEVNULL)
+        sh("gcc", "-static", "-O2", "-o", os.path.join(rootfs, "memhog"), os.path.join(ROOT, "bench", "fixtures", "memhog.c"))
+        image_tar = os.path.join(work, "image.tar")
+        sh(sys.executable, os.path.join(ROOT, "scripts", "make-image.py"), "--rootfs", rootfs, "--tag", "benchbox:latest",
+           "-o", image_tar, stdout=subprocess.DEVNULL)
+        # cryod
+        csock = os.path.join(work, "c.sock")
+        cryod = subprocess.Popen([os.path.join(BIN, "cryod"), "--root", os.path.join(work, "croot"), "--exec-root",
+                                  os.path.join(work, "crun"), "-H", "unix://" + csock], stderr=subprocess.DEVNULL)
+        procs.append(cryod)
+        wait_socket(csock, cryod)
+        cryo = Cryo(API(csock), None)
+        cryo.api.upload("/v1.50/images/load?quiet=1", image_tar)
+        # podman
+        pbase = os.path.join(work, "podman")
+        for d in ("root", "runroot", "tmp", "net"):
+            os.makedirs(os.path.join(pbase, d))
+        with open(os.path.join(pbase, "containers.conf"), "w") as f:
+            f.write('[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]\nnetns = "none"\n'
+                    f'[network]\nnetwork_config_dir = "{pbase}/net"\ndefault_subnet = "198.18.0.0/24"\n'
+                    '[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\nruntime = "runc"\n')
+        env = dict(os.environ, CONTAINERS_CONF=os.path.join(pbase, "containers.conf"))
+        psock = os.path.join(work, "p.sock")
+        pglobal = ["podman", "--root", os.path.join(pbase, "root"), "--runroot", os.path.join(pbase, "runroot"),
+                   "--tmpdir", os.path.join(pbase, "tmp"), "--storage-driver", "overlay", "--cgroup-manager", "cgroupfs",
+                   "--events-backend", "file", "--runtime", "runc"]
+        sh(*pglobal, "load", "-i", image_tar, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        pserv = subprocess.Popen(pglobal + ["system", "service", "--time", "0", "unix://" + psock], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        procs.append(pserv)
+        wait_socket(psock, pserv)
+        podman = Podman(API(psock))
+        engines = [cryo, podman]
+
+        print(f"machine: {os.uname().release}, {os.cpu_count()} cpus; cryod {BIN}")
+        print(sh("criu", "--version", capture_output=True, text=True).stdout.strip().replace("\n", " "), "|",
+              sh("podman", "--version", capture_output=True, text=True).stdout.strip(), "|",
+              sh("runc", "--version", capture_output=True, text=True).stdout.splitlines()[0])
+        rss_idle = rss_kib(cryod.pid)
+        results = {}
+        # run
+        times = {e.name: [] for e in engines}
+        for i in range(a.warmup + a.runs):
+            for e in (engines if i % 2 == 0 else engines[::-1]):
+                n = f"run{i}"
+                el = e.run(n, "benchbox:latest", ["/bin/sleep", "1000000"])
+                e.remove(n)
+                if i >= a.warmup:
+                    times[e.name].append(el)
+        results["run -d (create+start)"] = times
+        # RSS with 10 running containers
+        for i in range(10):
+            cryo.run(f"rss{i}", "benchbox:latest", ["/bin/sleep", "1000000"])
+            names.append(f"rss{i}")
+        time.sleep(0.5)
+        rss_10 = rss_kib(cryod.pid)
+        for n in names:
+            cryo.remove(n)
+        names = []
+        # checkpoint / restore
+        sizes = [("small", ["/bin/sh", "-c", "echo ready; exec /bin/sleep 1000000"])]
+        if not a.skip_big:
+            sizes.append((f"{a.big_mib} MiB", ["/memhog", str(a.big_mib)]))
+        for label, cmd in sizes:
+            n = "cr-" + label.split()[0]
+            for e in engines:
+                e.run(n, "benchbox:latest", cmd)
+                wait_ready(e, n)
+            ck = {e.name: [] for e in engines}
+            rs = {e.name: [] for e in engines}
+            for i in range(a.warmup + a.runs):
+                for e in (engines if i % 2 == 0 else engines[::-1]):
+                    c = e.checkpoint(n, f"cp{i}")
+                    r = e.restore(n, f"cp{i}")
+                    if i >= a.warmup:
+                        ck[e.name].append(c)
+                        rs[e.name].append(r)
+            for e in engines:
+                e.remove(n)
+            results[f"checkpoint {label}"] = ck
+            results[f"restore {label}"] = rs
+        bare = None
+        if not a.skip_big:
+            imgs = os.path.join(work, "bare-images")
+            os.makedirs(imgs)
+            bare = bare_criu(work, a.big_mib, a.runs, a.warmup, imgs, rootfs)
+    finally:
+        for e, n in ((cryo, x) for x in names):
+            e.remove(n)
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        sh("bash", "-c", f"grep -o ' {work}[^ ]*' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l", check=False)
+        shutil.rmtree(work, ignore_errors=True)
+
+    print(f"\nmedians of {a.runs} rounds (after {a.warmup} warm-up), engines alternating each round")
+    print(f"{'metric':<24}{'cryod':>11}{'podman':>11}{'podman/cryod':>14}")
+    for metric, t in results.items():
+        c, p = med(t["cryod"]), med(t["podman"])
+        print(f"{metric:<24}{c:>9.1f}ms{p:>9.1f}ms{p / c:>13.2f}x")
+    if bare:
+        d, r = med(bare[0]), med(bare[1])
+        c_ck = med(results[f"checkpoint {a.big_mib} MiB"]["cryod"])
+        c_rs = med(results[f"restore {a.big_mib} MiB"]["cryod"])
+        print(f"\nbare CRIU, {a.big_mib} MiB: dump {d:.1f} ms, restore {r:.1f} ms; "
+              f"cryod/bare: checkpoint {c_ck / d:.2f}x, restore {c_rs / r:.2f}x")
+    print(f"\ncryod RSS: idle {rss_idle / 1024:.1f} MiB, with 10 running containers {rss_10 / 1024:.1f} MiB")
+
+
+if __name__ == "__main__":
+    main()
