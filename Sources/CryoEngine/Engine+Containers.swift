@@ -111,13 +111,18 @@ extension Engine {
         let rt = runtime
         let ownNetwork = c.hostConfig.NetworkMode != "host"
         let ready = try await blocking { () throws -> MonitorReady in
+            Trace.mark("launch \(id.prefix(12)): begin")
             try RootfsMount.ensure(lowerDirs: lowers, upper: p.upper(id), work: p.work(id), target: p.rootfs(id))
+            Trace.mark("launch \(id.prefix(12)): rootfs mounted")
             if ownNetwork && !NetworkNamespace.exists(at: p.netns(id)) { try NetworkNamespace.create(at: p.netns(id)) }
+            Trace.mark("launch \(id.prefix(12)): netns ready")
             unlink(p.exitRecord(id))
             // A stale runtime state (monitor killed with the machine) would block the id.
             if FS.exists(rt.store.dir(id)) { try? rt.delete(id: id, force: true) }
             try FS.atomicWrite(p.monitorConfig(id), Array(try JSONEncoder().encode(config)), mode: 0o600)
-            return try MonitorLink.launch(binary: binary, configPath: p.monitorConfig(id))
+            let ready = try MonitorLink.launch(binary: binary, configPath: p.monitorConfig(id))
+            Trace.mark("launch \(id.prefix(12)): monitor ready")
+            return ready
         }
         if let e = ready.error {
             NetworkNamespace.remove(at: p.netns(id))
@@ -138,6 +143,7 @@ extension Engine {
             await releaseEarlyAttachers(id)
             do {
                 try await blocking { try rt.start(id: id) }
+                Trace.mark("launch \(id.prefix(12)): started")
             } catch {
                 try? await blocking { try rt.kill(id: id, signal: SIGKILL, all: true) }
                 throw EngineError.internalError("starting container \(c.name): \(error)")
