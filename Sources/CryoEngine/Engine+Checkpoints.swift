@@ -56,8 +56,12 @@ extension Engine {
                 }
             } catch {
                 checkpointExits.remove(id)
+                // Keep CRIU's log where the message points; the half images go.
+                let kept = paths.containerDir(id) + "/checkpoint-\(name)-failed.log"
+                rename(temp + "/dump.log", kept)
                 try? FS.removeAll(temp)
-                throw EngineError.internalError("checkpoint of container \(c.name) failed, the container keeps running: \(error)")
+                let message = "\(error)".replacingOccurrences(of: temp + "/dump.log", with: kept)
+                throw EngineError.internalError("checkpoint of container \(c.name) failed, the container keeps running: \(message)")
             }
             let elapsed = (Self.monotonic() - began) * 1000
             if exit {
