@@ -46,7 +46,7 @@ extension Engine {
         try await blocking {
             try FS.mkdirAll(p.bundle(id), mode: 0o711)
             let data = try JSONEncoder().encode(spec)
-            try FS.atomicWrite(p.bundle(id) + "/config.json", Array(data), mode: 0o600)
+            try FS.atomicWrite(p.bundle(id) + "/config.json", Array(data), mode: 0o600, durable: false)
         }
         do { try save(record) } catch {
             try? FS.removeAll(paths.containerDir(id))
@@ -119,7 +119,7 @@ extension Engine {
             unlink(p.exitRecord(id))
             // A stale runtime state (monitor killed with the machine) would block the id.
             if FS.exists(rt.store.dir(id)) { try? rt.delete(id: id, force: true) }
-            try FS.atomicWrite(p.monitorConfig(id), Array(try JSONEncoder().encode(config)), mode: 0o600)
+            try FS.atomicWrite(p.monitorConfig(id), Array(try JSONEncoder().encode(config)), mode: 0o600, durable: false)
             let ready = try MonitorLink.launch(binary: binary, configPath: p.monitorConfig(id))
             Trace.mark("launch \(id.prefix(12)): monitor ready")
             return ready
@@ -343,6 +343,7 @@ extension Engine {
                 }
             }
         }
+        sync()
         try? await pool.shutdownGracefully()
     }
 }

@@ -88,7 +88,9 @@ public actor Engine {
     func save(_ c: StoredContainer) throws {
         containers[c.id] = c
         let data = try JSONEncoder().encode(c)
-        try FS.atomicWrite(paths.record(c.id), Array(data), mode: 0o600)
+        // Atomic (a cryod killed at any moment finds the old or the new record), not
+        // fsync'd on every change: the hot paths save several times; shutdown syncs.
+        try FS.atomicWrite(paths.record(c.id), Array(data), mode: 0o600, durable: false)
     }
 
     func update(_ id: String, _ change: (inout StoredContainer) -> Void) {

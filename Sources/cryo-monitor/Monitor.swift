@@ -322,10 +322,10 @@ final class Monitor {
         for (kind, var s) in splitters {
             if let rest = s.flush() { writeLog(kind, rest) }
         }
-        fsync(logFD)
+
         let record = ExitRecord(exitCode: exitCode ?? 255, finishedAt: rfc3339Now())
         if let data = try? JSONEncoder().encode(record) {
-            do { try FS.atomicWrite(config.exitPath, Array(data), mode: 0o644) } catch { }
+            do { try FS.atomicWrite(config.exitPath, Array(data), mode: 0o644, durable: false) } catch { }
         }
         // The runtime's state and cgroups go first, so whoever learns of the exit can
         // remove or restart the container at once.
