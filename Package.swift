@@ -53,6 +53,7 @@ let package = Package(
             dependencies: [
                 "CryoImages", "CryoRuntime", "CryoMonitor", "CryoOCI", "CryoLinux", "CShim",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),

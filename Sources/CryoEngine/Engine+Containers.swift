@@ -108,6 +108,7 @@ extension Engine {
                                    tty: c.config.Tty ?? false, openStdin: c.config.OpenStdin ?? false,
                                    stdinOnce: c.config.StdinOnce ?? false, restore: restore)
         let binary = monitorBinary
+        let reaper = self.reaper
         let rt = runtime
         let ownNetwork = c.hostConfig.NetworkMode != "host"
         let ready = try await blocking { () throws -> MonitorReady in
@@ -120,7 +121,7 @@ extension Engine {
             // A stale runtime state (monitor killed with the machine) would block the id.
             if FS.exists(rt.store.dir(id)) { try? rt.delete(id: id, force: true) }
             try FS.atomicWrite(p.monitorConfig(id), Array(try JSONEncoder().encode(config)), mode: 0o600, durable: false)
-            let ready = try MonitorLink.launch(binary: binary, configPath: p.monitorConfig(id))
+            let ready = try MonitorLink.launch(binary: binary, configPath: p.monitorConfig(id), reaper: reaper)
             Trace.mark("launch \(id.prefix(12)): monitor ready")
             return ready
         }

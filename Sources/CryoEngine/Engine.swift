@@ -29,6 +29,7 @@ public actor Engine {
     public nonisolated let images: ImageStore
     public nonisolated let group: EventLoopGroup
     let pool: NIOThreadPool
+    let reaper = ChildReaper()
     let runtime: Runtime
 
     var containers: [String: StoredContainer] = [:]

@@ -10,9 +10,10 @@ import NIOPosix
 public enum MonitorLink {
     static let environment = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
 
-    /// Starts `cryo-monitor --detach CONFIG` and waits for its ready line: the container
-    /// exists (created, or restored and running) or the reason it does not. Blocking.
-    public static func launch(binary: String, configPath: String) throws -> MonitorReady {
+    /// Starts `cryo-monitor CONFIG` in a session of its own and waits for its ready line:
+    /// the container exists (created, or restored and running) or the reason it does not.
+    /// The monitor stays cryod's child (collected by `reaper`) until cryod exits. Blocking.
+    static func launch(binary: String, configPath: String, reaper: ChildReaper) throws -> MonitorReady {
         var p: [Int32] = [0, 0]
         try sys(cryo_pipe2(&p, O_CLOEXEC), "pipe2", "monitor ready pipe")
         defer { close(p[0]) }
@@ -20,15 +21,14 @@ public enum MonitorLink {
         defer { close(null) }
         let child: SpawnedProcess
         do {
-            child = try Spawn.spawn(path: binary, args: ["cryo-monitor", "--detach", configPath],
-                                    env: environment, fds: [null, null, null, p[1]])
+            child = try Spawn.spawn(path: binary, args: ["cryo-monitor", configPath],
+                                    env: environment, fds: [null, null, null, p[1]], setsid: true)
         } catch {
             close(p[1])
             throw error
         }
         close(p[1])
-        if child.pidfd >= 0 { close(child.pidfd) }
-        _ = try? Spawn.wait(pid: child.pid)
+        reaper.add(pid: child.pid, pidfd: child.pidfd)
         let out = try FS.readAll(fd: p[0], what: "monitor ready pipe")
         guard let line = out.split(separator: 0x0a).first else {
             throw CryoError("the container monitor exited without reporting (\(binary))")

@@ -9,7 +9,8 @@ import Glibc
 // writes the json-file log, serves attach/resize/wait on a unix socket and records the
 // exit status. It outlives cryod: cryod can stop and start without touching a container.
 //
-//   cryo-monitor [--detach] CONFIG      fd 3: ready pipe (one JSON line: MonitorReady)
+//   cryo-monitor CONFIG                 fd 3: ready pipe (one JSON line: MonitorReady);
+//                                       cryod starts it in a session of its own
 //   cryo-monitor init FD                the container's init (the runtime re-execs us)
 
 let args = CommandLine.arguments
@@ -25,23 +26,8 @@ func report(_ ready: MonitorReady) {
 }
 
 guard args.count >= 2, args[1] != "--help", args[1] != "-h" else {
-    print("usage: cryo-monitor [--detach] CONFIG   (started by cryod; fd 3 is its ready pipe)")
+    print("usage: cryo-monitor CONFIG   (started by cryod; fd 3 is its ready pipe)")
     exit(args.count >= 2 ? 0 : 2)
-}
-
-if args[1] == "--detach" {
-    // Start the real monitor in its own session and return at once, so it is
-    // re-parented away from cryod and cryod's exit never touches it.
-    guard args.count == 3 else { report(MonitorReady(error: "cryo-monitor --detach: missing CONFIG")); exit(2) }
-    do {
-        let null = try sys(open("/dev/null", O_RDWR | O_CLOEXEC), "open", "/dev/null")
-        _ = try Spawn.spawn(path: "/proc/self/exe", args: ["cryo-monitor", args[2]], env: [],
-                            fds: [null, null, null, 3], setsid: true)
-        exit(0)
-    } catch {
-        report(MonitorReady(error: "starting the monitor: \(error)"))
-        exit(1)
-    }
 }
 
 let config: MonitorConfig
