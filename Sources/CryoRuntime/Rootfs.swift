@@ -115,8 +115,10 @@ struct RootfsBuilder {
             let named = h.controllers.first { $0.hasPrefix("name=") }
             let target = dest + "/" + (named.map { String($0.dropFirst(5)) } ?? h.name)
             try FS.mkdirAll(target)
-            try Mount.mount(named == nil ? "cgroup" : String(named!.dropFirst(5)), target, type: "cgroup", flags: flags,
-                            data: h.controllers.joined(separator: ","))
+            try Self.retryingBusy {
+                try Mount.mount(named == nil ? "cgroup" : String(named!.dropFirst(5)), target, type: "cgroup", flags: flags,
+                                data: h.controllers.joined(separator: ","))
+            }
         }
         for h in cgroup.layout.v1 where h.controllers.count > 1 {
             for c in h.controllers where !c.hasPrefix("name=") && c != h.name {
@@ -125,6 +127,20 @@ struct RootfsBuilder {
         }
         if options.isReadOnly {
             try Mount.mount("", dest, type: nil, flags: UInt(MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC))
+        }
+    }
+
+    /// A v1 cgroup mount can fail with EBUSY for a moment while the hierarchy's root is
+    /// being reconfigured elsewhere (seen here while CRIU mounted its cgroup yard and the
+    /// cgroup2 flags changed); it succeeds when retried.
+    static func retryingBusy(_ body: () throws -> Void) throws {
+        for attempt in 0..<50 {
+            do {
+                try body()
+                return
+            } catch let e as SyscallError where e.errno == EBUSY && attempt < 49 {
+                usleep(20_000)
+            }
         }
     }
 
