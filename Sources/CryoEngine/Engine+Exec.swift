@@ -57,6 +57,9 @@ extension Engine {
         process.args = req.Cmd
         process.terminal = tty
         process.consoleSize = nil
+        if let cs = req.ConsoleSize, cs.count == 2, cs[0] > 0, cs[1] > 0 {
+            process.consoleSize = Spec.Box(height: UInt(cs[0]), width: UInt(cs[1]))
+        }
         if let w = req.WorkingDir, !w.isEmpty { process.cwd = w }
         process.env = SpecBuilder.environment(request: req.Env, image: process.env, hostname: spec.hostname ?? "", tty: tty)
         if let u = req.User, !u.isEmpty {

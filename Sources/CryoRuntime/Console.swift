@@ -1,5 +1,6 @@
 import CShim
 import CryoLinux
+import CryoOCI
 import Glibc
 
 /// A pseudo-terminal made inside the container (its own devpts), whose master
@@ -16,8 +17,12 @@ enum Console {
     }
 
     /// Makes the slave our stdio and controlling terminal, and sends the master away.
-    static func setUp(consoleSocket: Int32, bindConsole: Bool) throws {
+    static func setUp(consoleSocket: Int32, bindConsole: Bool, size: Spec.Box? = nil) throws {
         let (master, slavePath) = try openPTY()
+        // process.consoleSize: the terminal starts with the caller's size (runc does the same).
+        if let s = size, s.height > 0, s.width > 0 {
+            _ = cryo_set_winsize(master, UInt16(clamping: s.height), UInt16(clamping: s.width))
+        }
         let slave = try sys(open(slavePath, O_RDWR | O_NOCTTY), "open", slavePath)
         if bindConsole {
             try FS.touch("/dev/console")

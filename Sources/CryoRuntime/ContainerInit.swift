@@ -78,7 +78,7 @@ public enum ContainerInit {
         }
         if process.terminal == true {
             guard c.consoleFD >= 0 else { throw CryoError("process.terminal is true but no --console-socket was given") }
-            try Console.setUp(consoleSocket: c.consoleFD, bindConsole: true)
+            try Console.setUp(consoleSocket: c.consoleFD, bindConsole: true, size: process.consoleSize)
         }
         try ProcessSetup.applyOOMScoreAdj(process.oomScoreAdj)
         try ProcessSetup.applyRlimits(process.rlimits ?? [])
@@ -118,7 +118,7 @@ public enum ContainerInit {
         _ = setsid()
         if process.terminal == true {
             guard c.consoleFD >= 0 else { throw CryoError("process.terminal is true but no --console-socket was given") }
-            try Console.setUp(consoleSocket: c.consoleFD, bindConsole: false)
+            try Console.setUp(consoleSocket: c.consoleFD, bindConsole: false, size: process.consoleSize)
         }
         try ProcessSetup.applyOOMScoreAdj(process.oomScoreAdj)
         try ProcessSetup.applyRlimits(process.rlimits ?? [])
