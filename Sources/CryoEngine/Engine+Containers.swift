@@ -91,7 +91,35 @@ extension Engine {
                 }
                 restore = RestoreRequest(imagePath: dir, workPath: paths.containerDir(id) + "/restore-work")
             }
-            try await launch(c, restore: restore)
+            do {
+                try await launch(c, restore: restore)
+            } catch {
+                failedStart(id, error)
+                throw error
+            }
+        }
+    }
+
+    /// A start or restore that failed: the container is exited with Docker's codes
+    /// (127 command not found, 126 not executable, 128 otherwise) and the error in its
+    /// state; whoever waits on it (attach, wait, --rm) is let go.
+    func failedStart(_ id: String, _ error: Error) {
+        let text = "\(error)"
+        let code: Int32 = text.contains("executable file not found") || text.contains("no such file or directory") ? 127
+            : text.contains("permission denied") ? 126 : 128
+        update(id) { c in
+            c.status = .exited
+            c.exitCode = code
+            c.pid = 0
+            c.monitorPid = 0
+            c.finishedAt = rfc3339Now()
+            if c.error.isEmpty { c.error = text }
+        }
+        NetworkNamespace.remove(at: paths.netns(id))
+        for w in pendingAttach.removeValue(forKey: id) ?? [] { w.resume() }
+        for w in exitWaiters.removeValue(forKey: id) ?? [] { w.continuation.resume(returning: code) }
+        if containers[id]?.hostConfig.AutoRemove == true {
+            Task { try? await self.remove(id, force: true) }
         }
     }
 

@@ -78,7 +78,9 @@ enum ProcessSetup {
         try sys(chdir(p.cwd), "chdir", p.cwd)
         let path = try lookPath(args[0], env: p.env ?? [])
         guard access(path, X_OK) == 0 else {
-            throw CryoError("exec: \"\(args[0])\": stat \(path): \(String(cString: strerror(errno)))")
+            // Lower-case errno text, as runc (Go) prints it: the docker CLI maps
+            // "permission denied" / "no such file or directory" to exit codes 126 / 127.
+            throw CryoError("exec: \"\(args[0])\": stat \(path): \(String(cString: strerror(errno)).lowercased())")
         }
     }
 
