@@ -289,7 +289,7 @@ public struct CNIRunner: Sendable {
         for n in names {
             guard let a = IPv4Address(n) else { continue }
             let text = (try? FS.readString(dir + "/" + n)) ?? ""
-            owners[a] = text.split(whereSeparator: { $0 == "\r" || $0 == "\n" }).first.map(String.init) ?? "?"
+            owners[a] = text.split(whereSeparator: \.isNewline).first.map(String.init) ?? "?"
         }
         return owners
     }

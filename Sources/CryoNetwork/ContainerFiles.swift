@@ -57,7 +57,7 @@ public enum ContainerFiles {
 
     public static func resolvConf(fromHost text: String) -> String {
         var servers: [String] = [], other: [String] = [], dropped: [String] = []
-        for raw in text.split(separator: "\n") {
+        for raw in text.split(whereSeparator: \.isNewline) {
             let line = String(raw).trimmingWhitespace()
             let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
             guard let key = fields.first, !key.hasPrefix("#"), !key.hasPrefix(";") else { continue }
