@@ -5,6 +5,7 @@ import PackageDescription
 //   CShim (C: what Swift cannot call) → CryoLinux (syscall wrappers)
 //   CryoOCI (spec models) · CRIURPC (generated protobuf)
 //   CArchive (libarchive) → CryoImages (image models, digests, safe tar extraction, image store)
+//   CryoNetwork (cryo networks, CNI plugins, /etc/hosts & co.)
 //   CryoHTTP (HTTP/1.1 over a unix socket, on SwiftNIO; for the daemon's Docker API)
 //   CryoCRIU (criu swrk client) → CryoRuntime (containers, cgroups, C/R) → cryo-runtime (CLI)
 let package = Package(
@@ -57,6 +58,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
+        .target(name: "CryoNetwork", dependencies: ["CryoLinux"]),
         .target(name: "CryoAPI", dependencies: ["CryoEngine", "CryoHTTP", "CryoMonitor", "CryoImages", "CryoLinux"]),
         .executableTarget(
             name: "cryod",
@@ -70,6 +72,7 @@ let package = Package(
         .testTarget(name: "CryoImageTests", dependencies: ["CryoImages", "CryoLinux", "CArchive"]),
         .testTarget(name: "CryoHTTPTests", dependencies: ["CryoHTTP"]),
         .testTarget(name: "CryoEngineTests", dependencies: ["CryoEngine", "CryoAPI", "CryoMonitor", "CryoImages", "CryoOCI"]),
+        .testTarget(name: "CryoNetworkTests", dependencies: ["CryoNetwork", "CryoLinux"]),
         .testTarget(name: "CryoIntegrationTests", dependencies: ["CryoOCI", "CryoLinux"]),
     ],
     swiftLanguageModes: [.v6]

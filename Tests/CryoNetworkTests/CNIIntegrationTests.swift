@@ -1,0 +1,286 @@
+import CryoLinux
+import Foundation
+import Glibc
+import XCTest
+@testable import CryoNetwork
+
+/// The real plugins (Debian's containernetworking-plugins in /usr/lib/cni) against network
+/// namespaces made by `NetworkNamespace.create`, on a bridge and subnet unique to the test
+/// (198.19.x.0/24). Needs root; fails without it. Everything is undone when a test ends,
+/// whether it passed or not.
+final class CNIIntegrationTests: XCTestCase {
+    nonisolated(unsafe) static var counter = 0
+
+    final class Env {
+        let scratch: Scratch
+        let store: NetworkStore
+        var runner: CNIRunner
+        let network: NetworkConfig
+        let subnet: IPv4Subnet
+        var netns: [String: String] = [:]   // container id → namespace file
+        var listeners: [SpawnedProcess] = []
+        let tag: String
+
+        init() throws {
+            CNIIntegrationTests.counter += 1
+            let n = CNIIntegrationTests.counter
+            let pid = Int(getpid())
+            tag = "cn\(pid % 100000)x\(n)"
+            scratch = try Scratch("cryo-net-it")
+            store = try NetworkStore(root: scratch.at("root"))
+            runner = try CNIRunner(root: scratch.at("root"))
+            let third = 16 + (pid % 30) * 8 + (n % 8)
+            network = try store.create(name: "it-\(tag)", subnet: "198.19.\(third).0/24", bridge: "cryt\(pid % 100000)x\(n)")
+            subnet = try network.parsedSubnet
+        }
+
+        /// A fresh network namespace for a container id.
+        func namespace(_ id: String) throws -> String {
+            let path = scratch.at("netns/" + id)
+            try NetworkNamespace.create(at: path)
+            netns[id] = path
+            return path
+        }
+
+        func containerID(_ short: String) -> String { "\(tag)-\(short)" }
+
+        func attach(_ id: String, ip: String? = nil, ports: [PortMapping] = []) throws -> Attachment {
+            try runner.attach(containerID: id, netnsPath: netns[id]!, network: network, ip: ip, ports: ports)
+        }
+
+        func detach(_ id: String) throws {
+            try runner.detach(containerID: id, netnsPath: netns[id] ?? scratch.at("netns/" + id), network: network)
+        }
+
+        /// Addresses host-local holds for this network, with their owners.
+        func allocations() -> [IPv4Address: String] {
+            CNIRunner.allocationOwners(in: runner.paths.ipamDir(network: network.name))
+        }
+
+        func links(in id: String) throws -> [String] {
+            let out = try inNetns(netns[id]!, ["ip", "-o", "link", "show"]).stdoutString
+            return out.split(separator: "\n").compactMap { line in
+                line.split(separator: ":").dropFirst().first.map { $0.trimmingCharacters(in: .whitespaces).split(separator: "@").first.map(String.init) ?? "" }
+            }
+        }
+
+        func bridgePorts() -> [String] { (try? FS.listDirectory("/sys/class/net/\(network.bridge)/brif")) ?? [] }
+
+        func ping(from id: String, _ ip: String) throws -> Bool {
+            try inNetns(netns[id]!, ["busybox", "ping", "-c", "1", "-W", "2", ip]).status == 0
+        }
+
+        func natRules() throws -> String { try sh(["iptables-save", "-t", "nat"]).stdoutString }
+
+        func cleanup() {
+            for l in listeners {
+                _ = cryo_kill_pidfd(l)
+                _ = try? Spawn.wait(pid: l.pid)
+                close(l.pidfd)
+            }
+            for id in netns.keys.sorted() { try? detach(id) }
+            for id in netns.keys.sorted() { NetworkNamespace.remove(at: netns[id]!) }
+            try? runner.deleteBridge(of: network)
+            scratch.remove()
+        }
+    }
+
+    func withEnv(_ body: (Env) throws -> Void) throws {
+        try requireRoot()
+        let env = try Env()
+        defer { env.cleanup() }
+        try body(env)
+    }
+
+    // MARK: -
+
+    func testTwoContainersReachEachOtherAndTheGateway() throws {
+        try withEnv { env in
+            let a = env.containerID("a"), b = env.containerID("b")
+            _ = try env.namespace(a)
+            _ = try env.namespace(b)
+            let atA = try env.attach(a)
+            let atB = try env.attach(b)
+            XCTAssertNotEqual(atA.ip, atB.ip)
+            for at in [atA, atB] {
+                XCTAssertTrue(env.subnet.isHost(IPv4Address(at.ip)!), at.ip)
+                XCTAssertEqual(at.gateway, env.network.gateway)
+                XCTAssertEqual(at.prefixLength, 24)
+                XCTAssertEqual(at.interface, "eth0")
+                XCTAssertEqual(at.mac.count, 17)
+                XCTAssertTrue(interfaceExists(at.hostInterface), "veth \(at.hostInterface) on the host")
+            }
+            XCTAssertEqual(Set(env.bridgePorts()), Set([atA.hostInterface, atB.hostInterface]))
+            XCTAssertTrue(try env.links(in: a).contains("eth0"))
+            let route = try inNetns(env.netns[a]!, ["ip", "route"]).stdoutString
+            XCTAssertTrue(route.contains("default via \(env.network.gateway)"), route)
+
+            XCTAssertTrue(try env.ping(from: a, atB.ip), "a → b")
+            XCTAssertTrue(try env.ping(from: b, atA.ip), "b → a")
+            XCTAssertTrue(try env.ping(from: a, env.network.gateway), "a → gateway")
+            XCTAssertEqual(try env.runner.attachment(containerID: a, network: env.network), atA)
+            XCTAssertEqual(Set(try env.runner.attachments().map(\.containerID)), [a, b])
+            XCTAssertEqual(env.allocations()[IPv4Address(atA.ip)!], a)
+
+            try env.detach(a)
+            XCTAssertFalse(interfaceExists(atA.hostInterface), "veth gone")
+            XCTAssertFalse(try env.links(in: a).contains("eth0"))
+            XCTAssertNil(env.allocations()[IPv4Address(atA.ip)!], "address released")
+            XCTAssertFalse(FS.exists(env.runner.paths.ipamDir(network: env.network.name) + "/" + atA.ip))
+            XCTAssertNil(try env.runner.attachment(containerID: a, network: env.network))
+            try env.detach(a)   // DEL twice succeeds
+            XCTAssertTrue(try env.ping(from: b, env.network.gateway), "b unaffected")
+        }
+    }
+
+    func testFixedIPAndRefusals() throws {
+        try withEnv { env in
+            let a = env.containerID("a"), b = env.containerID("b")
+            _ = try env.namespace(a)
+            _ = try env.namespace(b)
+            let base = env.subnet.network.value
+            let fixed = IPv4Address(base + 50).description
+            XCTAssertEqual(try env.attach(a, ip: fixed).ip, fixed)
+
+            func assertNothingFor(_ id: String, line: UInt = #line) throws {
+                XCTAssertFalse(env.allocations().values.contains(id), "no address for \(id)", line: line)
+                XCTAssertEqual(try env.links(in: id), ["lo"], "no interface in \(id)'s namespace", line: line)
+                XCTAssertNil(try env.runner.attachment(containerID: id, network: env.network), line: line)
+                XCTAssertEqual(env.bridgePorts().count, 1, "only a's veth on the bridge", line: line)
+            }
+            assertThrowsNetworkError(try env.attach(b, ip: fixed)) { $0 == .ipInUse(ip: fixed, network: env.network.name, container: a) }
+            try assertNothingFor(b)
+            assertThrowsNetworkError(try env.attach(b, ip: "198.18.255.9")) { if case .ipOutsideSubnet = $0 { return true }; return false }
+            assertThrowsNetworkError(try env.attach(b, ip: env.network.gateway)) { $0.description.contains("gateway") }
+            assertThrowsNetworkError(try env.attach(b, ip: env.subnet.broadcast.description)) { $0.description.contains("broadcast") }
+            assertThrowsNetworkError(try env.attach(b, ip: "198.19.1")) { if case .invalidIP = $0 { return true }; return false }
+            try assertNothingFor(b)
+            let other = IPv4Address(base + 51).description
+            XCTAssertEqual(try env.attach(b, ip: other).ip, other)
+            XCTAssertTrue(try env.ping(from: b, fixed))
+        }
+    }
+
+    func testPublishedPortReachesListenerInNamespace() throws {
+        try withEnv { env in
+            let a = env.containerID("a"), b = env.containerID("b")
+            let nsA = try env.namespace(a)
+            _ = try env.namespace(b)
+            let port = try freePort()
+            let at = try env.attach(a, ports: [PortMapping(hostPort: port, containerPort: 80)])
+            XCTAssertEqual(at.ports, [PortMapping(hostPort: port, containerPort: 80)])
+            let devnull = open("/dev/null", O_RDWR | O_CLOEXEC)
+            defer { close(devnull) }
+            let listener = try Spawn.spawn(path: "/usr/bin/nsenter",
+                                           args: ["nsenter", "--net=" + nsA, "busybox", "nc", "-l", "-p", "80", "-e", "echo", "hello-from-\(a)"],
+                                           env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], fds: [devnull, devnull, devnull])
+            env.listeners.append(listener)
+            XCTAssertEqual(tcpFetch(port: port), "hello-from-\(a)\n", "127.0.0.1:\(port) → \(at.ip):80")
+            XCTAssertTrue(try env.natRules().contains("id: \\\"\(a)\\\""), "portmap's DNAT chain exists")
+
+            // The same host port again (another cryo container), and a port a host process holds.
+            assertThrowsNetworkError(try env.attach(b, ports: [PortMapping(hostPort: port, containerPort: 81)])) {
+                if case .portInUse(port, "tcp", _, let why) = $0 { return why.contains(a) }; return false
+            }
+            let held = try HeldPort(udp: false, address: "127.0.0.1")
+            defer { held.close() }
+            assertThrowsNetworkError(try env.attach(b, ports: [PortMapping(hostPort: held.port, containerPort: 80)])) {
+                if case .portInUse(held.port, "tcp", _, let why) = $0 { return why.contains("already in use") }; return false
+            }
+            let heldUDP = try HeldPort(udp: true)
+            defer { heldUDP.close() }
+            assertThrowsNetworkError(try env.attach(b, ports: [PortMapping(hostPort: heldUDP.port, containerPort: 53, protocol: "udp")])) {
+                if case .portInUse(_, "udp", _, _) = $0 { return true }; return false
+            }
+            XCTAssertFalse(env.allocations().values.contains(b))
+            XCTAssertEqual(try env.links(in: b), ["lo"])
+
+            try env.detach(a)
+            XCTAssertFalse(try env.natRules().contains("id: \\\"\(a)\\\""), "portmap's rules removed by DEL")
+            try env.detach(a)
+        }
+    }
+
+    func testFailedAddLeavesNothingBehind() throws {
+        try withEnv { env in
+            // Real bridge and host-local, a portmap that refuses ADD.
+            let plugins = env.scratch.at("plugins")
+            try FS.mkdirAll(plugins)
+            for p in ["bridge", "host-local"] { XCTAssertEqual(symlink("/usr/lib/cni/" + p, plugins + "/" + p), 0) }
+            let fake = """
+                #!/bin/sh
+                cat >/dev/null
+                echo "$CNI_COMMAND" >> \(env.scratch.at("portmap.log"))
+                if [ "$CNI_COMMAND" = ADD ]; then echo '{"code":100,"msg":"no iptables today"}'; exit 1; fi
+                exit 0
+
+                """
+            try FS.atomicWrite(plugins + "/portmap", Array(fake.utf8), mode: 0o755)
+            env.runner = try CNIRunner(root: env.scratch.at("root"), pluginDirs: [plugins])
+            let a = env.containerID("a")
+            _ = try env.namespace(a)
+            assertThrowsNetworkError(try env.attach(a)) {
+                $0 == .plugin(plugin: "portmap", command: "ADD", code: 100, message: "no iptables today", details: "")
+            }
+            XCTAssertEqual(try FS.readString(env.scratch.at("portmap.log")), "ADD\nDEL\n", "DEL after the failed ADD")
+            XCTAssertEqual(try env.links(in: a), ["lo"], "veth removed")
+            XCTAssertEqual(env.bridgePorts(), [], "nothing on the bridge")
+            XCTAssertTrue(env.allocations().isEmpty, "address released")
+            XCTAssertNil(try env.runner.attachment(containerID: a, network: env.network))
+            XCTAssertEqual(try FS.listDirectory(env.runner.paths.attachmentsDir), [])
+        }
+    }
+
+    /// A reboot: the namespace is gone without a detach. DEL still succeeds (and frees the
+    /// address); and an attach of the same container with its old address (what a restore with
+    /// established TCP connections needs) works even when the stale attachment was never deleted.
+    func testReattachSameAddressAfterNamespaceLoss() throws {
+        try withEnv { env in
+            let a = env.containerID("a")
+            var ns = try env.namespace(a)
+            let first = try env.attach(a)
+            NetworkNamespace.remove(at: ns)
+            // The kernel tears a namespace down asynchronously (cleanup_net on a workqueue).
+            XCTAssertTrue(waitUntil { !interfaceExists(first.hostInterface) }, "the veth died with the namespace")
+            XCTAssertEqual(env.allocations()[IPv4Address(first.ip)!], a, "host-local still holds it")
+
+            ns = try env.namespace(a)
+            let again = try env.attach(a, ip: first.ip)   // stale attachment undone first
+            XCTAssertEqual(again.ip, first.ip)
+            XCTAssertTrue(try env.ping(from: a, env.network.gateway))
+
+            NetworkNamespace.remove(at: ns)
+            try env.detach(a)
+            XCTAssertTrue(env.allocations().isEmpty)
+            try env.detach(a)
+        }
+    }
+
+    func testNetworkRemovalWaitsForEndpoints() throws {
+        try withEnv { env in
+            let a = env.containerID("a")
+            _ = try env.namespace(a)
+            _ = try env.attach(a)
+            XCTAssertTrue(interfaceExists(env.network.bridge))
+            assertThrowsNetworkError(try env.store.remove(env.network.name)) {
+                $0 == .activeEndpoints(network: env.network.name, containers: [a])
+            }
+            try env.detach(a)
+            try env.store.remove(env.network.name)
+            try env.runner.deleteBridge(of: env.network)
+            XCTAssertFalse(interfaceExists(env.network.bridge))
+            assertThrowsNetworkError(try env.attach(a)) { $0 == .notFound(env.network.name) }
+            XCTAssertEqual(try env.links(in: a), ["lo"])
+        }
+    }
+}
+
+func cryo_kill_pidfd(_ p: SpawnedProcess) -> Int32 { kill(p.pid, SIGKILL) }
+
+func waitUntil(timeoutMs: Int = 5000, _ cond: () -> Bool) -> Bool {
+    for _ in 0..<(timeoutMs / 20) {
+        if cond() { return true }
+        usleep(20_000)
+    }
+    return cond()
+}

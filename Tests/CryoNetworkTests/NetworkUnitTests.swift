@@ -1,0 +1,389 @@
+import CryoLinux
+import Foundation
+import Glibc
+import XCTest
+@testable import CryoNetwork
+
+final class SubnetTests: XCTestCase {
+    func testParseAndOverlap() throws {
+        let a = try IPv4Subnet.parse("198.18.0.0/24")
+        XCTAssertEqual(a.firstHost.description, "198.18.0.1")
+        XCTAssertEqual(a.broadcast.description, "198.18.0.255")
+        XCTAssertTrue(a.contains(IPv4Address("198.18.0.77")!))
+        XCTAssertFalse(a.contains(IPv4Address("198.18.1.1")!))
+        let wide = try IPv4Subnet.parse("198.18.0.0/15")
+        XCTAssertTrue(wide.overlaps(a) && a.overlaps(wide))
+        XCTAssertFalse(a.overlaps(try IPv4Subnet.parse("198.18.1.0/24")))
+        XCTAssertTrue(try IPv4Subnet.parse("198.18.0.128/25").overlaps(a))
+    }
+
+    func testBadCIDR() {
+        for bad in ["198.18.0.0", "198.18.0.0/33", "198.18.0/24", "198.18.0.256/24", "x/24", "198.18.0.0/", "198.18.0.0/31", "198.018.0.0/24"] {
+            assertThrowsNetworkError(try IPv4Subnet.parse(bad)) { if case .invalidSubnet = $0 { return true }; return false }
+        }
+        assertThrowsNetworkError(try IPv4Subnet.parse("198.18.0.5/24")) {
+            $0.description.contains("did you mean 198.18.0.0/24")
+        }
+    }
+}
+
+final class NetworkStoreTests: XCTestCase {
+    func testCreateDefaultsAndOverlap() throws {
+        let s = try Scratch(); defer { s.remove() }
+        let store = try NetworkStore(root: s.path)
+        let def = try store.ensureDefault()
+        XCTAssertEqual(def.name, "cryo0")
+        XCTAssertEqual(def.bridge, "cryo0")
+        XCTAssertEqual(def.subnet, "198.18.0.0/24")
+        XCTAssertEqual(def.gateway, "198.18.0.1")
+        XCTAssertEqual(try store.ensureDefault().id, def.id, "ensureDefault is idempotent")
+
+        let n1 = try store.create(name: "web", labels: ["a": "b"])
+        XCTAssertEqual(n1.subnet, "198.18.1.0/24", "next free /24 inside 198.18.0.0/15")
+        XCTAssertEqual(n1.gateway, "198.18.1.1")
+        XCTAssertEqual(n1.bridge, "cryo-" + n1.id.prefix(10))
+        XCTAssertLessThanOrEqual(n1.bridge.count, 15)
+        XCTAssertEqual(n1.id.count, 64)
+        XCTAssertEqual(n1.driver, "bridge")
+
+        let n2 = try store.create(name: "db", subnet: "198.19.7.0/24", gateway: "198.19.7.254", internal: true)
+        XCTAssertEqual(n2.gateway, "198.19.7.254")
+        XCTAssertTrue(n2.internal)
+        XCTAssertEqual(try store.create(name: "next").subnet, "198.18.2.0/24")
+
+        let before = try FS.readBytes(store.paths.networksFile)
+        assertThrowsNetworkError(try store.create(name: "clash", subnet: "198.19.0.0/16")) {
+            if case .subnetOverlap(_, let net, _) = $0 { return net == "db" }; return false
+        }
+        assertThrowsNetworkError(try store.create(name: "clash", subnet: "198.18.0.128/25")) {
+            if case .subnetOverlap(_, let net, _) = $0 { return net == "cryo0" }; return false
+        }
+        assertThrowsNetworkError(try store.create(name: "web", subnet: "198.19.100.0/24")) { $0 == .nameInUse("web") }
+        assertThrowsNetworkError(try store.create(name: "bad", subnet: "198.19.100.0/24", gateway: "198.19.101.1")) {
+            if case .invalidGateway = $0 { return true }; return false
+        }
+        assertThrowsNetworkError(try store.create(name: "bad", subnet: "198.19.100.0/24", gateway: "198.19.100.255")) {
+            if case .invalidGateway = $0 { return true }; return false
+        }
+        assertThrowsNetworkError(try store.create(name: "bad", subnet: "not-a-cidr")) {
+            if case .invalidSubnet = $0 { return true }; return false
+        }
+        assertThrowsNetworkError(try store.create(name: "bad", subnet: "198.19.100.0/24", bridge: "a-very-long-bridge-name")) {
+            if case .invalidBridge = $0 { return true }; return false
+        }
+        assertThrowsNetworkError(try store.create(name: "bad", subnet: "198.19.100.0/24", bridge: "cryo0")) {
+            if case .bridgeInUse = $0 { return true }; return false
+        }
+        assertThrowsNetworkError(try store.create(name: "-bad")) { if case .invalidName = $0 { return true }; return false }
+        XCTAssertEqual(try FS.readBytes(store.paths.networksFile), before, "refusals write nothing")
+
+        XCTAssertEqual(try store.list().map(\.name), ["cryo0", "web", "db", "next"])
+        XCTAssertEqual(try store.inspect(String(n2.id.prefix(8))).name, "db")
+        XCTAssertEqual(try store.inspect("web").id, n1.id)
+        assertThrowsNetworkError(try store.inspect("nope")) { $0 == .notFound("nope") }
+    }
+
+    func testRemove() throws {
+        let s = try Scratch(); defer { s.remove() }
+        let store = try NetworkStore(root: s.path)
+        try store.ensureDefault()
+        let n = try store.create(name: "tmp", subnet: "198.19.9.0/24")
+        assertThrowsNetworkError(try store.remove("cryo0")) { $0 == .predefined("cryo0") }
+
+        // An address still allocated by host-local: removal refused, naming the container.
+        let dir = store.paths.ipamDir(network: "tmp")
+        try FS.mkdirAll(dir)
+        try FS.atomicWrite(dir + "/198.19.9.2", Array("c0ffee\r\neth0".utf8))
+        try FS.atomicWrite(dir + "/last_reserved_ip.0", Array("198.19.9.2".utf8))
+        assertThrowsNetworkError(try store.remove("tmp")) { $0 == .activeEndpoints(network: "tmp", containers: ["c0ffee"]) }
+        unlink(dir + "/198.19.9.2")
+        XCTAssertEqual(try store.remove(n.id).name, "tmp")
+        XCTAssertFalse(FS.exists(dir), "the network's IPAM directory goes with it")
+        XCTAssertEqual(try store.list().map(\.name), ["cryo0"])
+        // The subnet is free again.
+        XCTAssertEqual(try store.create(name: "again", subnet: "198.19.9.0/24").subnet, "198.19.9.0/24")
+    }
+
+    func testDefaultSubnetConfigurable() throws {
+        let s = try Scratch(); defer { s.remove() }
+        let store = try NetworkStore(root: s.path)
+        let d = try store.ensureDefault(subnet: "198.19.200.0/24")
+        XCTAssertEqual(d.gateway, "198.19.200.1")
+        let d2 = try store.ensureDefault(subnet: "198.19.201.0/24")
+        XCTAssertEqual(d2.id, d.id)
+        XCTAssertEqual(d2.subnet, "198.19.201.0/24")
+        XCTAssertEqual(try store.create(name: "u").subnet, "198.18.0.0/24", "first free /24 of the pool")
+    }
+
+    func testFreeSubnetSearch() throws {
+        let pool = try IPv4Subnet.parse("198.18.0.0/15")
+        let taken = [try IPv4Subnet.parse("198.18.0.0/16"), try IPv4Subnet.parse("198.19.0.0/24")]
+        XCTAssertEqual(NetworkStore.nextFreeSubnet(pool: pool, taken: taken)?.description, "198.19.1.0/24")
+        XCTAssertNil(NetworkStore.nextFreeSubnet(pool: pool, taken: [pool]))
+    }
+}
+
+final class CNIConfigTests: XCTestCase {
+    let net = NetworkConfig(name: "web", id: String(repeating: "ab", count: 32), subnet: "198.18.5.0/24",
+                            gateway: "198.18.5.1", bridge: "cryo-ababababab", created: "2025-01-01T00:00:00Z")
+
+    func testConflist() throws {
+        let c = CNIConfig.conflist(for: net, ipamDataDir: "/var/lib/cryo/networks/ipam")
+        let expected: JSONValue = [
+            "cniVersion": "1.0.0",
+            "name": "web",
+            "plugins": [
+                [
+                    "type": "bridge", "bridge": "cryo-ababababab", "isGateway": true, "ipMasq": false, "hairpinMode": true,
+                    "capabilities": ["ips": true],
+                    "ipam": [
+                        "type": "host-local", "dataDir": "/var/lib/cryo/networks/ipam",
+                        "ranges": [[["subnet": "198.18.5.0/24", "gateway": "198.18.5.1"]]],
+                        "routes": [["dst": "0.0.0.0/0"]],
+                    ],
+                ],
+                ["type": "portmap", "snat": true, "capabilities": ["portMappings": true]],
+            ],
+        ]
+        XCTAssertEqual(c, expected)
+        var internalNet = net
+        internalNet.internal = true
+        XCTAssertEqual(CNIConfig.conflist(for: internalNet, ipamDataDir: "/x")["plugins"]?.arrayValue?[0]["ipam"]?["routes"], [])
+    }
+
+    func testPluginConfigChainsAndFiltersCapabilities() throws {
+        let c = CNIConfig.conflist(for: net, ipamDataDir: "/d")
+        let args = CNIConfig.runtimeArgs(ip: IPv4Address("198.18.5.9"), ports: [PortMapping(hostPort: 8080, containerPort: 80)])
+        let bridge = CNIConfig.pluginConfig(c, index: 0, runtimeArgs: args, prevResult: nil)
+        XCTAssertEqual(bridge["name"], "web")
+        XCTAssertEqual(bridge["cniVersion"], "1.0.0")
+        XCTAssertEqual(bridge["runtimeConfig"], ["ips": ["198.18.5.9"]], "bridge only gets what it declared")
+        XCTAssertNil(bridge["prevResult"])
+        let prev: JSONValue = ["cniVersion": "1.0.0", "ips": [["address": "198.18.5.9/24"]]]
+        let pm = CNIConfig.pluginConfig(c, index: 1, runtimeArgs: args, prevResult: prev)
+        XCTAssertEqual(pm["runtimeConfig"], ["portMappings": [["hostPort": 8080, "containerPort": 80, "protocol": "tcp", "hostIP": ""]]])
+        XCTAssertEqual(pm["prevResult"], prev)
+        XCTAssertEqual(pm["type"], "portmap")
+        let noArgs = CNIConfig.pluginConfig(c, index: 1, runtimeArgs: [:], prevResult: nil)
+        XCTAssertNil(noArgs["runtimeConfig"])
+        // Encoded compactly with sorted keys and unescaped slashes.
+        let text = String(decoding: try bridge.encoded(), as: UTF8.self)
+        XCTAssertTrue(text.hasPrefix("{\"bridge\":\"cryo-ababababab\",\"capabilities\":{\"ips\":true},\"cniVersion\":\"1.0.0\""), text)
+        XCTAssertTrue(text.contains("\"dataDir\":\"/d\""), text)
+    }
+
+    func testPortMappingParse() throws {
+        XCTAssertEqual(try PortMapping.parse("8080:80"), PortMapping(hostPort: 8080, containerPort: 80))
+        XCTAssertEqual(try PortMapping.parse("53:53/udp"), PortMapping(hostPort: 53, containerPort: 53, protocol: "udp"))
+        XCTAssertEqual(try PortMapping.parse("127.0.0.1:9000:90/tcp"), PortMapping(hostPort: 9000, containerPort: 90, hostIP: "127.0.0.1"))
+        for bad in ["80", "0:80", "70000:80", "80:80/sctp", "x:80", "1.2.3:80:80"] {
+            assertThrowsNetworkError(try PortMapping.parse(bad)) { if case .invalidPort = $0 { return true }; return false }
+        }
+        let any = PortMapping(hostPort: 80, containerPort: 1)
+        XCTAssertTrue(any.clashes(with: PortMapping(hostPort: 80, containerPort: 2, hostIP: "127.0.0.1")))
+        XCTAssertFalse(any.clashes(with: PortMapping(hostPort: 80, containerPort: 2, protocol: "udp")))
+        XCTAssertFalse(PortMapping(hostPort: 80, containerPort: 1, hostIP: "127.0.0.1")
+            .clashes(with: PortMapping(hostPort: 80, containerPort: 1, hostIP: "127.0.0.2")))
+    }
+}
+
+final class CNIResultTests: XCTestCase {
+    let net = NetworkConfig(name: "web", id: String(repeating: "cd", count: 32), subnet: "198.18.5.0/24",
+                            gateway: "198.18.5.1", bridge: "cryo-cdcdcdcdcd", created: "")
+
+    /// As printed by Debian's bridge plugin 1.1.1.
+    let sample = """
+        {
+            "cniVersion": "1.0.0",
+            "interfaces": [
+                {"name": "cryo-cdcdcdcdcd", "mac": "9e:65:0f:55:52:7c"},
+                {"name": "vethc6437257", "mac": "42:0e:62:70:a9:5c"},
+                {"name": "eth0", "mac": "82:50:6e:fc:d0:a1", "sandbox": "/run/cryo/netns/c1"}
+            ],
+            "ips": [{"interface": 2, "address": "198.18.5.7/24", "gateway": "198.18.5.1"}],
+            "routes": [{"dst": "0.0.0.0/0"}],
+            "dns": {}
+        }
+        """
+
+    func testParseResult() throws {
+        let r = try CNIResult.parse(Array(sample.utf8))
+        XCTAssertEqual(r.cniVersion, "1.0.0")
+        XCTAssertEqual(r.interfaces?.count, 3)
+        XCTAssertEqual(r.routes, [CNIResult.Route(dst: "0.0.0.0/0", gw: nil)])
+        XCTAssertNotNil(r.dns)
+        let a = try Attachment.from(result: r, containerID: "c1", network: net, interface: "eth0",
+                                    ports: [PortMapping(hostPort: 1, containerPort: 2)])
+        XCTAssertEqual(a.ip, "198.18.5.7")
+        XCTAssertEqual(a.prefixLength, 24)
+        XCTAssertEqual(a.gateway, "198.18.5.1")
+        XCTAssertEqual(a.mac, "82:50:6e:fc:d0:a1")
+        XCTAssertEqual(a.interface, "eth0")
+        XCTAssertEqual(a.hostInterface, "vethc6437257")
+        XCTAssertEqual(a.bridge, "cryo-cdcdcdcdcd")
+        XCTAssertEqual(a.network, "web")
+
+        let empty = try CNIResult.parse(Array(#"{"cniVersion":"1.0.0","interfaces":[],"ips":[]}"#.utf8))
+        assertThrowsNetworkError(try Attachment.from(result: empty, containerID: "c1", network: net, interface: "eth0", ports: [])) {
+            $0.description.contains("no IPv4 address")
+        }
+    }
+
+    func testParseError() {
+        let e = CNIErrorResult.parse(Array(#"{"code": 999, "msg": "failed to allocate for range 0", "details": "more"}"#.utf8))
+        XCTAssertEqual(e, CNIErrorResult(code: 999, msg: "failed to allocate for range 0", details: "more"))
+        XCTAssertEqual(CNIErrorResult.parse(Array(#"{"code":7,"msg":"x"}"#.utf8))?.details, nil)
+        XCTAssertNil(CNIErrorResult.parse(Array("panic: oops".utf8)))
+        let err = NetworkError.plugin(plugin: "bridge", command: "ADD", code: 999, message: "boom", details: "")
+        XCTAssertEqual(err.description, "CNI plugin bridge failed (ADD): boom [code 999]")
+    }
+}
+
+final class PortCheckTests: XCTestCase {
+    func testBoundPortsAreRefused() throws {
+        let tcp = try HeldPort(udp: false)
+        defer { tcp.close() }
+        for ip in ["", "127.0.0.1"] {
+            assertThrowsNetworkError(try PortCheck.ensureFree(PortMapping(hostPort: tcp.port, containerPort: 80, hostIP: ip))) {
+                if case .portInUse(let p, "tcp", _, let why) = $0 { return p == tcp.port && why.contains("already in use") }
+                return false
+            }
+        }
+        let udp = try HeldPort(udp: true)
+        defer { udp.close() }
+        assertThrowsNetworkError(try PortCheck.ensureFree(PortMapping(hostPort: udp.port, containerPort: 53, protocol: "udp"))) {
+            if case .portInUse(_, "udp", _, _) = $0 { return true }; return false
+        }
+        // Another protocol on the same number is fine (unless something holds that one too).
+        let free = try freePort()
+        XCTAssertNoThrow(try PortCheck.ensureFree(PortMapping(hostPort: free, containerPort: 80)))
+        // An address the host does not have.
+        assertThrowsNetworkError(try PortCheck.ensureFree(PortMapping(hostPort: free, containerPort: 80, hostIP: "198.19.255.254"))) {
+            $0.description.contains("not an address of this host")
+        }
+    }
+}
+
+final class ContainerFilesTests: XCTestCase {
+    func testWrite() throws {
+        let s = try Scratch(); defer { s.remove() }
+        try FS.atomicWrite(s.at("host-resolv"), Array("""
+            # comment
+            nameserver 127.0.0.53
+            nameserver 198.18.0.53
+            nameserver ::1
+            search example.test
+            options edns0 trust-ad
+
+            """.utf8))
+        try ContainerFiles.write(dir: s.at("etc"), hostname: "web1", ip: "198.18.1.2",
+                                 peers: [(name: "db", ip: "198.18.1.3"), (name: "cache", ip: "198.18.1.4")],
+                                 hostResolvConf: s.at("host-resolv"))
+        XCTAssertEqual(try FS.readString(s.at("etc/hostname")), "web1\n")
+        let hosts = try FS.readString(s.at("etc/hosts"))
+        XCTAssertTrue(hosts.hasPrefix("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"), hosts)
+        XCTAssertTrue(hosts.hasSuffix("198.18.1.2\tweb1\n198.18.1.3\tdb\n198.18.1.4\tcache\n"), hosts)
+        let resolv = try FS.readString(s.at("etc/resolv.conf"))
+        XCTAssertTrue(resolv.contains("nameserver 198.18.0.53\n"), resolv)
+        XCTAssertFalse(resolv.contains("nameserver 127.0.0.53"), resolv)
+        XCTAssertFalse(resolv.contains("nameserver ::1"), resolv)
+        XCTAssertTrue(resolv.contains("search example.test\n"), resolv)
+        XCTAssertTrue(resolv.contains("options edns0 trust-ad\n"), resolv)
+        var st = stat()
+        stat(s.at("etc/hosts"), &st)
+        XCTAssertEqual(st.st_mode & 0o777, 0o644, "readable by any container user")
+
+        // Rewritten in place: the inode a bind mount shows stays the same.
+        let ino = st.st_ino
+        try ContainerFiles.updateHosts(dir: s.at("etc"), hostname: "web1", ip: "198.18.1.2", peers: [])
+        stat(s.at("etc/hosts"), &st)
+        XCTAssertEqual(st.st_ino, ino)
+        XCTAssertTrue(try FS.readString(s.at("etc/hosts")).hasSuffix("198.18.1.2\tweb1\n"))
+
+        // Only loopback nameservers on the host: none, with a comment saying why.
+        try FS.write(s.at("host-resolv"), "nameserver 127.0.0.53\n")
+        try ContainerFiles.write(dir: s.at("etc2"), hostname: "h", ip: nil, hostResolvConf: s.at("host-resolv"))
+        let r2 = try FS.readString(s.at("etc2/resolv.conf"))
+        XCTAssertFalse(r2.contains("\nnameserver"), r2)
+        XCTAssertTrue(r2.contains("# Left out (loopback on the host"), r2)
+        XCTAssertFalse(try FS.readString(s.at("etc2/hosts")).contains("\th\n"), "no address: no own line")
+
+        assertThrowsNetworkError(try ContainerFiles.write(dir: s.at("etc3"), hostname: "bad name\n1.2.3.4 evil", ip: nil)) {
+            if case .invalidName = $0 { return true }; return false
+        }
+    }
+}
+
+/// The runner's ADD/DEL sequencing against fake plugins (shell scripts) that log each call.
+final class CNISequencingTests: XCTestCase {
+    func makeFakePlugins(_ s: Scratch, failADD: String?) throws -> String {
+        let dir = s.at("plugins")
+        try FS.mkdirAll(dir)
+        for name in ["fakebridge", "fakeportmap"] {
+            let fail = name == failADD
+            let script = """
+                #!/bin/sh
+                cfg=$(cat)
+                echo "$CNI_COMMAND \(name) $CNI_CONTAINERID $CNI_IFNAME netns=$CNI_NETNS" >> \(s.at("calls.log"))
+                echo "$cfg" >> \(s.at("stdin-\(name).log"))
+                if [ "$CNI_COMMAND" = ADD ] && \(fail ? "true" : "false"); then
+                  echo '{"cniVersion":"1.0.0","code":11,"msg":"\(name) says no","details":"on purpose"}'
+                  exit 1
+                fi
+                if [ "$CNI_COMMAND" = ADD ]; then
+                  echo '{"cniVersion":"1.0.0","interfaces":[{"name":"eth0","sandbox":"/x"}],"ips":[{"interface":0,"address":"198.18.9.2/24"}]}'
+                fi
+                exit 0
+
+                """
+            try FS.atomicWrite(dir + "/" + name, Array(script.utf8), mode: 0o755)
+        }
+        return dir
+    }
+
+    func record(_ runner: CNIRunner) -> AttachmentRecord {
+        let conflist: JSONValue = [
+            "cniVersion": "1.0.0", "name": "fake",
+            "plugins": [["type": "fakebridge"], ["type": "fakeportmap", "capabilities": ["portMappings": true]]],
+        ]
+        return AttachmentRecord(containerID: "c1", networkID: "n", networkName: "fake", netnsPath: "/nonexistent/ns",
+                                interface: "eth0", conflist: conflist,
+                                runtimeArgs: CNIConfig.runtimeArgs(ip: nil, ports: [PortMapping(hostPort: 1, containerPort: 2)]),
+                                ports: [], result: nil, attachment: nil)
+    }
+
+    func testAddChainsAndDelReverses() throws {
+        let s = try Scratch(); defer { s.remove() }
+        let runner = try CNIRunner(root: s.at("root"), pluginDirs: [try makeFakePlugins(s, failADD: nil)])
+        var r = record(runner)
+        let result = try runner.runADD(r)
+        XCTAssertEqual(result["ips"]?.arrayValue?.first?["address"], "198.18.9.2/24")
+        r.result = result
+        try runner.runDEL(r)
+        let calls = try FS.readString(s.at("calls.log")).split(separator: "\n")
+        XCTAssertEqual(calls, [
+            "ADD fakebridge c1 eth0 netns=/nonexistent/ns", "ADD fakeportmap c1 eth0 netns=/nonexistent/ns",
+            // The namespace is gone: DEL gets an empty CNI_NETNS (the plugins then only release).
+            "DEL fakeportmap c1 eth0 netns=", "DEL fakebridge c1 eth0 netns=",
+        ])
+        let pmIn = try FS.readString(s.at("stdin-fakeportmap.log")).split(separator: "\n")
+        let addCfg = try JSONValue.decode(Array(pmIn[0].utf8))
+        XCTAssertEqual(addCfg["prevResult"]?["ips"]?.arrayValue?.first?["address"], "198.18.9.2/24", "prevResult chained")
+        XCTAssertEqual(addCfg["runtimeConfig"]?["portMappings"]?.arrayValue?.count, 1)
+        XCTAssertEqual(addCfg["name"], "fake")
+        let brIn = try FS.readString(s.at("stdin-fakebridge.log")).split(separator: "\n")
+        XCTAssertNil(try JSONValue.decode(Array(brIn[0].utf8))["runtimeConfig"], "no capability, no runtimeConfig")
+        XCTAssertNotNil(try JSONValue.decode(Array(brIn[1].utf8))["prevResult"], "DEL gets the cached result")
+    }
+
+    func testFailingPluginErrorNamesPlugin() throws {
+        let s = try Scratch(); defer { s.remove() }
+        let runner = try CNIRunner(root: s.at("root"), pluginDirs: [try makeFakePlugins(s, failADD: "fakeportmap")])
+        assertThrowsNetworkError(try runner.runADD(record(runner))) {
+            $0 == .plugin(plugin: "fakeportmap", command: "ADD", code: 11, message: "fakeportmap says no", details: "on purpose")
+        }
+        assertThrowsNetworkError(try runner.invoke(type: "nosuchplugin", command: "ADD", containerID: "c", netns: "", interface: "eth0", config: [:])) {
+            $0 == .pluginMissing("nosuchplugin")
+        }
+    }
+}
