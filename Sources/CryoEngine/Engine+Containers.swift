@@ -273,8 +273,9 @@ extension Engine {
             return await nextExit(id, timeout: nil) ?? containers[id]?.exitCode ?? 0
         case .removed:
             guard let c = containers[id] else { return 0 }
-            if c.isRunning { _ = await waitExit(id) }
-            let code = containers[id]?.exitCode ?? c.exitCode
+            var code = c.exitCode
+            // `docker run --rm` asks before start: a created container's exit is still to come.
+            if c.isRunning || c.status == .created { code = await nextExit(id, timeout: nil) ?? containers[id]?.exitCode ?? code }
             if containers[id] != nil {
                 await withCheckedContinuation { removeWaiters[id, default: []].append($0) }
             }
