@@ -110,6 +110,8 @@ extension Engine {
         let rt = runtime
         let ready = try await blocking { () throws -> MonitorReady in
             try RootfsMount.ensure(lowerDirs: lowers, upper: p.upper(id), work: p.work(id), target: p.rootfs(id))
+            // Docker creates a missing working directory (`docker run -w /new/dir`).
+            if restore == nil, let wd = c.config.WorkingDir, !wd.isEmpty { try FS.mkdirAll(try FS.secureJoin(root: p.rootfs(id), wd)) }
             unlink(p.exitRecord(id))
             // A stale runtime state (monitor killed with the machine) would block the id.
             if FS.exists(rt.store.dir(id)) { try? rt.delete(id: id, force: true) }
