@@ -76,7 +76,15 @@ extension Engine {
     // MARK: start / restore
 
     /// Starts a created or exited container, or restores it from a checkpoint.
+    /// Like Docker, a failed start removes an AutoRemove container (`docker run --rm` waits for that).
     public func start(_ ref: String, checkpoint: String? = nil, checkpointDir: String? = nil) async throws {
+        do { try await startOnce(ref, checkpoint: checkpoint, checkpointDir: checkpointDir) } catch {
+            if checkpoint == nil, let c = try? resolve(ref), c.hostConfig.AutoRemove == true, !c.isRunning { try? await remove(c.id, force: true) }
+            throw error
+        }
+    }
+
+    func startOnce(_ ref: String, checkpoint: String?, checkpointDir: String?) async throws {
         let id = try resolve(ref).id
         try await withLock(id) {
             let c = try resolve(id)
