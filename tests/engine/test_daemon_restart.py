@@ -70,11 +70,11 @@ def test_exit_while_daemon_down(docker_cli, daemon, restart_daemon, name, sig):
     assert d.ok("wait", name, timeout=30) == "42"
 
 
-def test_wait_and_attach_clients_survive_restart_of_other_containers(docker_cli, restart_daemon, name):
+def test_container_states_survive_daemon_kill(docker_cli, restart_daemon, name):
     """Several containers, stopped/running/created, all come back with the right state."""
     d = docker_cli
     d.ok("run", "-d", "--name", name + "r", "busybox", "sleep", "1000")
-    d.ok("run", "--name", name + "e", "busybox", "sh", "-c", "exit 3")
+    assert d.docker("run", "--name", name + "e", "busybox", "sh", "-c", "exit 3").returncode == 3
     d.ok("create", "--name", name + "c", "busybox", "true")
     d.ok("run", "-d", "--name", name + "p", "busybox", "sleep", "1000")
     d.ok("pause", name + "p")
