@@ -172,7 +172,7 @@ def test_errors(dpy, daemon):
     daemon.ok("import", IMAGES / "busybox-rootfs.tar.gz", "dpy-used:1", timeout=120)
     dpy.containers.create("dpy-used:1", "true")
     with pytest.raises(docker.errors.APIError) as ei:
-        dpy.images.remove("dpy-used:1")
+        dpy.images.remove(dpy.images.get("dpy-used:1").id)
     assert ei.value.status_code == 409
 
 
