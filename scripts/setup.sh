@@ -299,6 +299,27 @@ if [[ -n "$cg2" ]] && ! awk -v m="$cg2" '$2 == m { print $4 }' /proc/mounts | gr
 fi
 
 # ---------------------------------------------------------------------------------------------
+# f. Python test tools for tests/engine: pytest (Debian's python3-pytest) and docker-py 7.1.0
+# (from PyPI: Debian 12's python3-docker is 5.0, too old).
+
+if python3 -c 'import pytest' >/dev/null 2>&1; then
+    say "pytest already installed"
+else
+    say "installing pytest…"
+    apt_update
+    apt_install python3-pytest
+fi
+if [[ "$(python3 -c 'import docker; print(docker.__version__)' 2>/dev/null || true)" == 7.1.0 ]]; then
+    say "docker-py 7.1.0 already installed"
+else
+    say "installing docker-py 7.1.0 from PyPI…"
+    python3 -m pip --version >/dev/null 2>&1 || { apt_update; apt_install python3-pip; }
+    # Debian marks its python as externally managed (PEP 668).
+    python3 -m pip install -q docker==7.1.0 ||
+        python3 -m pip install -q --break-system-packages docker==7.1.0
+fi
+
+# ---------------------------------------------------------------------------------------------
 
 command -v swift >/dev/null 2>&1 ||
     say "warning: no 'swift' in PATH; a Swift 6 toolchain is needed to build cryo (not installed by this script)"

@@ -14,3 +14,9 @@ echo "test: building…"
 swift build --build-tests
 # Integration tests share cgroups, CRIU and the runtime state root: run them one at a time.
 swift test --skip-build --no-parallel "$@"
+
+# Engine integration tests: the real docker CLI and docker-py against a real cryod
+# (tests/engine; each docker call has its own subprocess timeout, so a hang fails).
+echo "test: engine tests (docker CLI, docker-py)…"
+bash scripts/make-test-images.sh
+python3 -m pytest -x -q -p no:cacheprovider tests/engine

@@ -125,7 +125,7 @@ extension APIServer {
         let e = try await engine.exec(id)
         let cmd = e.request.Cmd ?? []
         try await json(ex, 200, ExecInspect(
-            ID: e.id, Running: e.running, ExitCode: e.exitCode, ContainerID: e.containerID, Pid: e.pid,
+            ID: e.id, Running: e.running, ExitCode: .init(e.exitCode), ContainerID: e.containerID, Pid: e.pid,
             OpenStdin: e.request.AttachStdin ?? false, OpenStdout: e.request.AttachStdout ?? false,
             OpenStderr: e.request.AttachStderr ?? false,
             ProcessConfig: .init(tty: e.request.Tty ?? false, entrypoint: cmd.first ?? "", arguments: Array(cmd.dropFirst()),

@@ -32,7 +32,10 @@ extension APIServer {
                 out += Array(try JSONEncoder().encode(["stream": l + "\n"])) + [0x0a]
             }
         }
-        try await ex.respond(status: 200, headers: [("Content-Type", "application/json")], body: out)
+        // A stream, as Docker sends it: docker-py reads a non-chunked body as one JSON value.
+        try await ex.startStream(status: 200, headers: [("Content-Type", "application/json")])
+        try await ex.write(out)
+        try await ex.finish()
     }
 
     /// `docker import` (`fromSrc=-`, the tarball in the body). Pulling is not possible:

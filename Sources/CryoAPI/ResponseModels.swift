@@ -65,7 +65,7 @@ struct WaitResponse: Codable, Sendable {
 struct ExecInspect: Codable, Sendable {
     var ID: String
     var Running: Bool
-    var ExitCode: Int32?
+    var ExitCode: Nullable<Int32>
     var ContainerID: String
     var Pid: Int32
     var OpenStdin: Bool
@@ -87,4 +87,19 @@ struct CheckpointSummary: Codable, Sendable {
 struct CreateContainerResponse: Codable, Sendable {
     var Id: String
     var Warnings: [String]
+}
+
+/// Encodes nil as JSON null rather than leaving the key out: Docker always sends
+/// `"ExitCode": null` for a running exec, and docker-py's exec_run reads the key.
+struct Nullable<T: Codable & Sendable>: Codable, Sendable {
+    var value: T?
+    init(_ value: T?) { self.value = value }
+    init(from d: Decoder) throws {
+        let c = try d.singleValueContainer()
+        value = c.decodeNil() ? nil : try c.decode(T.self)
+    }
+    func encode(to e: Encoder) throws {
+        var c = e.singleValueContainer()
+        if let value { try c.encode(value) } else { try c.encodeNil() }
+    }
 }

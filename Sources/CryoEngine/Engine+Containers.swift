@@ -77,7 +77,15 @@ extension Engine {
     // MARK: start / restore
 
     /// Starts a created or exited container, or restores it from a checkpoint.
+    /// Like Docker, a failed start removes an AutoRemove container (`docker run --rm` waits for that).
     public func start(_ ref: String, checkpoint: String? = nil, checkpointDir: String? = nil) async throws {
+        do { try await startOnce(ref, checkpoint: checkpoint, checkpointDir: checkpointDir) } catch {
+            if checkpoint == nil, let c = try? resolve(ref), c.hostConfig.AutoRemove == true, !c.isRunning { try? await remove(c.id, force: true) }
+            throw error
+        }
+    }
+
+    func startOnce(_ ref: String, checkpoint: String?, checkpointDir: String?) async throws {
         let id = try resolve(ref).id
         try await withLock(id) {
             let c = try resolve(id)
@@ -102,7 +110,8 @@ extension Engine {
 
     /// A start or restore that failed: the container is exited with Docker's codes
     /// (127 command not found, 126 not executable, 128 otherwise) and the error in its
-    /// state; whoever waits on it (attach, wait, --rm) is let go.
+    /// state; whoever waits on it (attach, wait) is let go. (`start` removes an
+    /// AutoRemove container afterwards.)
     func failedStart(_ id: String, _ error: Error) {
         let text = "\(error)"
         let code: Int32 = text.contains("executable file not found") || text.contains("no such file or directory") ? 127
@@ -118,9 +127,6 @@ extension Engine {
         NetworkNamespace.remove(at: paths.netns(id))
         for w in pendingAttach.removeValue(forKey: id) ?? [] { w.resume() }
         for w in exitWaiters.removeValue(forKey: id) ?? [] { w.continuation.resume(returning: code) }
-        if containers[id]?.hostConfig.AutoRemove == true {
-            Task { try? await self.remove(id, force: true) }
-        }
     }
 
     /// Mounts the root, starts the monitor (which creates or restores the container),
@@ -143,6 +149,8 @@ extension Engine {
             Trace.mark("launch \(id.prefix(12)): begin")
             try RootfsMount.ensure(lowerDirs: lowers, upper: p.upper(id), work: p.work(id), target: p.rootfs(id))
             Trace.mark("launch \(id.prefix(12)): rootfs mounted")
+            // Docker creates a missing working directory (`docker run -w /new/dir`).
+            if restore == nil, let wd = c.config.WorkingDir, !wd.isEmpty { try FS.mkdirAll(try FS.secureJoin(root: p.rootfs(id), wd)) }
             if ownNetwork && !NetworkNamespace.exists(at: p.netns(id)) { try NetworkNamespace.create(at: p.netns(id)) }
             Trace.mark("launch \(id.prefix(12)): netns ready")
             unlink(p.exitRecord(id))
@@ -312,8 +320,9 @@ extension Engine {
             return await nextExit(id, timeout: nil) ?? containers[id]?.exitCode ?? 0
         case .removed:
             guard let c = containers[id] else { return 0 }
-            if c.isRunning { _ = await waitExit(id) }
-            let code = containers[id]?.exitCode ?? c.exitCode
+            var code = c.exitCode
+            // `docker run --rm` asks before start: a created container's exit is still to come.
+            if c.isRunning || c.status == .created { code = await nextExit(id, timeout: nil) ?? containers[id]?.exitCode ?? code }
             if containers[id] != nil {
                 await withCheckedContinuation { removeWaiters[id, default: []].append($0) }
             }

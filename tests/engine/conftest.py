@@ -1,0 +1,416 @@
+"""Fixtures for the engine integration tests: a real cryod on a fresh temp root, driven by
+the real docker CLI and docker-py.
+
+Environment:
+  CRYO_BIN_DIR      where cryod, cryo-monitor and cryo-runtime are (default: .build/debug)
+  CRYO_TEST_IMAGES  the test images (default: /var/cache/cryo/test-images; built by
+                    scripts/make-test-images.sh if missing)
+  CI=true           a missing requirement (root, CRIU, docker CLI, docker-py) fails instead
+                    of skipping
+
+Teardown always cleans up, even after failures: every container removed, cryod stopped,
+leftover cryo-monitor processes of this root killed, mounts under the temp root unmounted
+(deepest first, lazily as a fallback), the test's cgroups removed, the temp dir deleted.
+"""
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BIN_DIR = Path(os.environ.get("CRYO_BIN_DIR") or REPO / ".build" / "debug")
+IMAGES = Path(os.environ.get("CRYO_TEST_IMAGES") or "/var/cache/cryo/test-images")
+CI = os.environ.get("CI", "").lower() == "true"
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+# Default timeout for one docker CLI call: a hang fails the test instead of blocking CI.
+DOCKER_TIMEOUT = 60
+
+
+def unavailable(msg):
+    """Skip locally, fail under CI=true."""
+    if CI:
+        pytest.fail(f"required for the engine tests under CI=true: {msg}")
+    pytest.skip(msg)
+
+
+# --------------------------------------------------------------------------------------------
+# raw HTTP over the unix socket
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path, timeout=30):
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(self.timeout)
+        s.connect(self.unix_path)
+        self.sock = s
+
+
+def http_request(sock_path, method, path, body=None, headers=None, timeout=30):
+    """One request on a fresh connection: (status, headers dict, body bytes)."""
+    conn = UnixHTTPConnection(sock_path, timeout=timeout)
+    try:
+        hdrs = dict(headers or {})
+        if body is not None and not isinstance(body, (bytes, bytearray)):
+            body = body.encode()
+        conn.request(method, path, body=body, headers=hdrs)
+        r = conn.getresponse()
+        data = r.read()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+    finally:
+        conn.close()
+
+
+# --------------------------------------------------------------------------------------------
+# the daemon
+
+
+class Daemon:
+    def __init__(self, base):
+        self.base = Path(base)
+        self.root = self.base / "root"
+        self.run = self.base / "run"
+        self.sock = str(self.base / "d.sock")
+        self.host = "unix://" + self.sock
+        fd, self.log_path = tempfile.mkstemp(prefix="cryo-e2e-cryod-", suffix=".log")
+        os.close(fd)
+        self.proc = None
+        self.env = dict(os.environ, DOCKER_HOST=self.host)
+        self.env.pop("DOCKER_CONTEXT", None)
+        self.env.pop("DOCKER_API_VERSION", None)
+        # Keep the CLI from touching the real user's config (contexts, credentials).
+        self.env["DOCKER_CONFIG"] = str(self.base / "dockercfg")
+        self.seen_ids = set()
+
+    # --- lifecycle
+
+    def start(self, timeout=30):
+        assert self.proc is None or self.proc.poll() is not None, "cryod already running"
+        cryod = BIN_DIR / "cryod"
+        with open(self.log_path, "ab") as log:
+            log.write(f"==== cryod start {time.strftime('%H:%M:%S')}\n".encode())
+            log.flush()
+            self.proc = subprocess.Popen(
+                [str(cryod), "--root", str(self.root), "--exec-root", str(self.run), "-H", self.host],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"cryod exited with {self.proc.returncode} at start; log: {self.log_tail()}")
+            try:
+                st, _, body = http_request(self.sock, "GET", "/_ping", timeout=2)
+                if st == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"cryod did not answer /_ping within {timeout}s; log: {self.log_tail()}")
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        p = self.proc
+        if p is None or p.poll() is not None:
+            return
+        p.send_signal(sig)
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(timeout=10)
+            raise RuntimeError(f"cryod did not stop within {timeout}s after signal {sig}")
+
+    def restart(self, sig=signal.SIGTERM):
+        self.stop(sig)
+        self.start()
+
+    def log_tail(self, n=60):
+        try:
+            lines = Path(self.log_path).read_text(errors="replace").splitlines()
+        except OSError:
+            return "(no log)"
+        return "\n".join(lines[-n:])
+
+    # --- clients
+
+    def docker(self, *args, input=None, timeout=DOCKER_TIMEOUT, check=False):
+        """Runs the docker CLI; returns CompletedProcess with text stdout/stderr."""
+        try:
+            r = subprocess.run(["docker", *map(str, args)], env=self.env, input=input,
+                               capture_output=True, text=isinstance(input, str) or input is None,
+                               timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            pytest.fail(f"docker {' '.join(map(str, args))} did not finish within {timeout}s "
+                        f"(stdout={e.stdout!r} stderr={e.stderr!r})")
+        if check and r.returncode != 0:
+            pytest.fail(f"docker {' '.join(map(str, args))} failed rc={r.returncode}\n"
+                        f"stdout: {r.stdout}\nstderr: {r.stderr}")
+        return r
+
+    def ok(self, *args, **kw):
+        """docker CLI call that must succeed; returns stripped stdout."""
+        return self.docker(*args, check=True, **kw).stdout.strip()
+
+    def http(self, method, path, body=None, headers=None, timeout=30):
+        return http_request(self.sock, method, path, body=body, headers=headers, timeout=timeout)
+
+    def all_ids(self):
+        ids = set(self.seen_ids)
+        cdir = self.root / "containers"
+        if cdir.is_dir():
+            ids.update(p.name for p in cdir.iterdir())
+        return ids
+
+    def remove_all_containers(self):
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        try:
+            r = subprocess.run(["docker", "ps", "-aq", "--no-trunc"], env=self.env,
+                               capture_output=True, text=True, timeout=30)
+            ids = r.stdout.split()
+            self.seen_ids.update(ids)
+            if ids:
+                subprocess.run(["docker", "rm", "-f", *ids], env=self.env,
+                               capture_output=True, text=True, timeout=120)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def _proc_cmdline(pid):
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return []
+
+
+def kill_monitors(base):
+    """SIGKILL every cryo-monitor whose config path is under base."""
+    prefix = str(base).encode() + b"/"
+    killed = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        argv = _proc_cmdline(d.name)
+        if not argv or not argv[0].endswith(b"cryo-monitor"):
+            continue
+        if any(a.startswith(prefix) for a in argv[1:]):
+            try:
+                os.kill(int(d.name), signal.SIGKILL)
+                killed.append(int(d.name))
+            except ProcessLookupError:
+                pass
+    return killed
+
+
+def _unescape_mountinfo(s):
+    out, i = [], 0
+    while i < len(s):
+        if s[i] == "\\" and i + 3 < len(s) and s[i + 1:i + 4].isdigit():
+            out.append(chr(int(s[i + 1:i + 4], 8)))
+            i += 4
+        else:
+            out.append(s[i])
+            i += 1
+    return "".join(out)
+
+
+def mounts_under(base):
+    prefix = str(base).rstrip("/") + "/"
+    res = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        mp = _unescape_mountinfo(line.split()[4])
+        if mp.startswith(prefix) or mp == str(base):
+            res.append(mp)
+    return res
+
+
+def unmount_all(base):
+    for _ in range(5):
+        mps = mounts_under(base)
+        if not mps:
+            return
+        for mp in sorted(mps, key=lambda m: m.count("/"), reverse=True):
+            if subprocess.run(["umount", mp], capture_output=True).returncode != 0:
+                subprocess.run(["umount", "-l", mp], capture_output=True)
+
+
+def cgroup_dirs(ids):
+    """/sys/fs/cgroup/<hierarchy>/cryo/<id> for every id that exists."""
+    res = []
+    if not CGROUP_ROOT.is_dir():
+        return res
+    for h in CGROUP_ROOT.iterdir():
+        for cid in ids:
+            d = h / "cryo" / cid
+            if d.is_dir():
+                res.append(d)
+    return res
+
+
+def kill_cgroup_procs(ids):
+    for d in cgroup_dirs(ids):
+        freezer = d / "freezer.state"
+        if freezer.exists():
+            try:
+                freezer.write_text("THAWED")
+            except OSError:
+                pass
+        for sub, _, _ in os.walk(d):
+            try:
+                pids = Path(sub, "cgroup.procs").read_text().split()
+            except OSError:
+                continue
+            for pid in pids:
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (ProcessLookupError, ValueError):
+                    pass
+
+
+def remove_cgroups(ids):
+    for d in cgroup_dirs(ids):
+        for _ in range(20):
+            subs = sorted((Path(s) for s, _, _ in os.walk(d)), key=lambda p: len(p.parts), reverse=True)
+            try:
+                for s in subs:
+                    s.rmdir()
+                break
+            except OSError:
+                time.sleep(0.1)
+
+
+def cleanup(daemon):
+    daemon.remove_all_containers()
+    ids = daemon.all_ids()
+    try:
+        daemon.stop(signal.SIGTERM, timeout=20)
+    except Exception:
+        pass
+    if daemon.proc is not None and daemon.proc.poll() is None:
+        daemon.proc.kill()
+        daemon.proc.wait(timeout=10)
+    kill_monitors(daemon.base)
+    kill_cgroup_procs(ids)
+    time.sleep(0.2)
+    unmount_all(daemon.base)
+    remove_cgroups(ids)
+    shutil.rmtree(daemon.base, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------
+# fixtures
+
+
+def _check_requirements():
+    if os.geteuid() != 0:
+        unavailable("must run as root (cryod creates namespaces, cgroups and mounts)")
+    if shutil.which("docker") is None:
+        unavailable("the docker CLI is not installed")
+    for b in ("cryod", "cryo-monitor", "cryo-runtime"):
+        if not (BIN_DIR / b).is_file():
+            unavailable(f"{BIN_DIR / b} not found: run `swift build` first (or set CRYO_BIN_DIR)")
+    if not (IMAGES / "busybox.tar").is_file():
+        r = subprocess.run(["bash", str(REPO / "scripts" / "make-test-images.sh"), str(IMAGES)],
+                           capture_output=True, text=True, timeout=600)
+        if r.returncode != 0:
+            unavailable(f"scripts/make-test-images.sh failed: {r.stderr[-2000:]}")
+
+
+@pytest.fixture(scope="session")
+def daemon():
+    _check_requirements()
+    base = tempfile.mkdtemp(prefix="ce-", dir="/tmp")
+    # <run>/mon/<64 hex>.sock.console (tty containers) must fit in sun_path (107 + NUL).
+    assert len(base) + len("/run/mon/") + 64 + len(".sock.console") <= 107
+    d = Daemon(base)
+    try:
+        d.start()
+        d.ok("load", "-i", IMAGES / "busybox.tar", timeout=120)
+        yield d
+    finally:
+        cleanup(d)
+        print(f"\ncryod log: {d.log_path}")
+
+
+@pytest.fixture
+def docker_cli(daemon):
+    """The daemon, after each test every container is removed."""
+    yield daemon
+    daemon.remove_all_containers()
+
+
+@pytest.fixture
+def restart_daemon(daemon):
+    """restart_daemon(sig=signal.SIGTERM): stop cryod with sig (SIGTERM or SIGKILL) and start
+    it again with the same root, exec-root and socket."""
+    def restart(sig=signal.SIGTERM):
+        daemon.restart(sig)
+    yield restart
+    if daemon.proc is None or daemon.proc.poll() is not None:
+        daemon.start()
+
+
+@pytest.fixture
+def name():
+    """A unique container name for this test."""
+    return "t" + uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(scope="session")
+def criu():
+    if shutil.which("criu") is None:
+        unavailable("criu is not installed (run scripts/setup.sh)")
+    r = subprocess.run(["criu", "check"], capture_output=True, text=True, timeout=60)
+    if r.returncode != 0 or "Looks good" not in (r.stdout + r.stderr):
+        unavailable(f"criu check failed: {r.stdout}{r.stderr}")
+
+
+@pytest.fixture
+def dpy(daemon):
+    """A docker-py client on the daemon; every container removed afterwards."""
+    try:
+        import docker
+    except ImportError:
+        unavailable("docker-py is not installed (pip install docker==7.1.0)")
+    c = docker.DockerClient(base_url=daemon.host, timeout=60)
+    yield c
+    c.close()
+    daemon.remove_all_containers()
+
+
+# --------------------------------------------------------------------------------------------
+# helpers shared by the suites
+
+
+def wait_for(pred, timeout=15, interval=0.1, what="condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = pred()
+        if last:
+            return last
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def inspect(daemon, ref):
+    return json.loads(daemon.ok("inspect", ref))[0]
+
+
+def counter_values(text):
+    return [int(x) for x in text.split() if x.isdigit()]
+
+
+COUNTER = "i=0; while true; do echo $i; i=$((i+1)); sleep 0.1; done"
