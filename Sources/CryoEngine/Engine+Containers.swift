@@ -138,7 +138,7 @@ extension Engine {
         guard let image else { throw EngineError.noSuchImage(c.imageRef) }
         let lowers = images.lowerDirs(for: image)
         let config = MonitorConfig(id: id, runtimeRoot: p.runtimeRoot, bundle: p.bundle(id), logPath: p.log(id),
-                                   exitPath: p.exitRecord(id), socketPath: p.monitorSocket(id),
+                                   exitPath: p.exitRecord(id), socketPath: p.monitorSocket(id), consoleSocketPath: p.consoleSocket(id),
                                    tty: c.config.Tty ?? false, openStdin: c.config.OpenStdin ?? false,
                                    stdinOnce: c.config.StdinOnce ?? false, restore: restore)
         let binary = monitorBinary

@@ -48,6 +48,9 @@ public actor Engine {
     var execs: [String: ExecSession] = [:]
 
     public init(options: EngineOptions, group: EventLoopGroup) throws {
+        guard options.paths.longestSocketPath < 108 else {
+            throw CryoError("--exec-root \(options.paths.execRoot) is too long: monitor sockets under it would need \(options.paths.longestSocketPath) bytes, and unix socket paths hold 107")
+        }
         self.options = options
         for d in [options.paths.root, options.paths.containers, options.paths.execRoot, options.paths.runtimeRoot, options.paths.monitorSockets] {
             try FS.mkdirAll(d, mode: 0o711)

@@ -25,6 +25,11 @@ public struct EnginePaths: Sendable {
     public func work(_ id: String) -> String { containerDir(id) + "/work" }
     public func checkpoints(_ id: String) -> String { containerDir(id) + "/checkpoints" }
     public func monitorSocket(_ id: String) -> String { monitorSockets + "/\(id).sock" }
+    /// Where a tty container's init hands its pty master to the monitor (short: sun_path
+    /// holds 107 bytes).
+    public func consoleSocket(_ id: String) -> String { monitorSockets + "/\(id.prefix(24)).con" }
+    /// The longest socket path under this exec-root; it must fit in sun_path.
+    public var longestSocketPath: Int { monitorSocket(String(repeating: "0", count: 64)).utf8.count }
     /// The container's network namespace, bound to a file (recreated after a reboot).
     public func netns(_ id: String) -> String { execRoot + "/netns/" + id }
 }

@@ -42,6 +42,7 @@ public struct ImageStore: Sendable {
 
     /// Loads a `docker save` archive or an OCI image-layout archive (any compression).
     /// Every blob is verified before anything is stored; on any failure nothing new is kept.
+    /// Returns the images loaded, each with the tags the archive gave it.
     @discardableResult
     public func load(archive: String) throws -> [StoredImage] {
         let lock = try takeLock()
@@ -80,7 +81,10 @@ public struct ImageStore: Sendable {
                 if let i = index.images.firstIndex(where: { $0.id == image.id }) {
                     for t in tags where !index.images[i].repoTags.contains(t) { index.images[i].repoTags.append(t) }
                     if index.images[i].manifestDigest == nil { index.images[i].manifestDigest = image.manifestDigest }
-                    result.append(index.images[i])
+                    // Report what this archive loaded (its tags), not every tag the image has.
+                    var loaded = index.images[i]
+                    loaded.repoTags = tags
+                    result.append(loaded)
                 } else {
                     let s = StoredImage(id: image.id, manifestDigest: image.manifestDigest, repoTags: tags,
                                         layers: image.layers.map(\.diffID))

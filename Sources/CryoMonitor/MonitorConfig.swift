@@ -13,6 +13,8 @@ public struct MonitorConfig: Codable, Sendable {
     public var exitPath: String
     /// The monitor's control socket (attach, resize, wait).
     public var socketPath: String
+    /// Where a tty container's init sends its pty master (runc's console socket).
+    public var consoleSocketPath: String?
     public var tty: Bool
     public var openStdin: Bool
     public var stdinOnce: Bool
@@ -20,13 +22,15 @@ public struct MonitorConfig: Codable, Sendable {
     public var restore: RestoreRequest?
 
     public init(id: String, runtimeRoot: String, bundle: String, logPath: String, exitPath: String,
-                socketPath: String, tty: Bool, openStdin: Bool, stdinOnce: Bool, restore: RestoreRequest? = nil) {
+                socketPath: String, consoleSocketPath: String? = nil, tty: Bool, openStdin: Bool, stdinOnce: Bool,
+                restore: RestoreRequest? = nil) {
         self.id = id
         self.runtimeRoot = runtimeRoot
         self.bundle = bundle
         self.logPath = logPath
         self.exitPath = exitPath
         self.socketPath = socketPath
+        self.consoleSocketPath = consoleSocketPath
         self.tty = tty
         self.openStdin = openStdin
         self.stdinOnce = stdinOnce

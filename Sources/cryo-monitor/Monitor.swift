@@ -64,7 +64,7 @@ final class Monitor {
         defer { close(null) }
         var stdio: [Int32] = [null, null, null]
         if config.tty {
-            consolePath = config.socketPath + ".console"
+            consolePath = config.consoleSocketPath ?? config.socketPath + ".console"
             consoleListener = try UnixListener(path: consolePath!)
         } else {
             if config.openStdin {
