@@ -20,15 +20,22 @@ public struct LogEntry: Sendable {
     public var time: String
 }
 
-public struct LogReader: Sendable {
+/// Reads a container's log through one open descriptor, so a follower keeps reading
+/// what was written even after the container (and its log file) is removed — docker-py
+/// opens `logs?follow=1`, waits for the exit, removes the container, then reads.
+public final class LogReader: @unchecked Sendable {
     let path: String
-    public init(path: String) { self.path = path }
+    private var fd: Int32 = -1
+    public init(path: String) {
+        self.path = path
+        fd = open(path, O_RDONLY | O_CLOEXEC)
+    }
+    deinit { if fd >= 0 { close(fd) } }
 
-    /// Entries from byte `offset` on, the offset after the last whole line.
+    /// Entries from byte `offset` on, and the offset after the last whole line.
     public func read(from offset: Int, _ q: LogQuery) -> (entries: [LogEntry], next: Int) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { fd = open(path, O_RDONLY | O_CLOEXEC) }   // the monitor creates it at start
         guard fd >= 0 else { return ([], offset) }
-        defer { close(fd) }
         var data: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 1 << 16)
         var at = off_t(offset)
