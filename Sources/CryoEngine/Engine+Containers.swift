@@ -273,8 +273,12 @@ extension Engine {
             return await nextExit(id, timeout: nil) ?? containers[id]?.exitCode ?? 0
         case .removed:
             guard let c = containers[id] else { return 0 }
-            if c.isRunning { _ = await waitExit(id) }
-            let code = containers[id]?.exitCode ?? c.exitCode
+            var code = c.exitCode
+            // `docker run --rm` waits before it starts the container: a created container's
+            // next exit is the one to report (its removal before any exit resumes with nil).
+            if c.isRunning || c.status == .restarting || c.status == .created {
+                code = await nextExit(id, timeout: nil) ?? containers[id]?.exitCode ?? code
+            }
             if containers[id] != nil {
                 await withCheckedContinuation { removeWaiters[id, default: []].append($0) }
             }
