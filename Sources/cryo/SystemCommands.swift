@@ -39,6 +39,7 @@ struct Version: ParsableCommand {
          API version:       \(DaemonClient.apiVersion)
          OS/Arch:           linux/amd64
 
+
         """)
         do {
             let v = try daemon().get(LooseObject.self, "/version")
