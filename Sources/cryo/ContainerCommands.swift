@@ -286,10 +286,20 @@ struct PS: ParsableCommand {
         let labels = (c.Labels ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
         return try encode(Line(
             Command: "\"" + (noTrunc ? (c.Command ?? "") : Format.ellipsis(c.Command ?? "", 20)) + "\"",
-            CreatedAt: c.Created.map { String($0) } ?? "", ID: noTrunc ? c.Id : Format.shortID(c.Id), Image: image(c),
+            CreatedAt: c.Created.map(localTime) ?? "", ID: noTrunc ? c.Id : Format.shortID(c.Id), Image: image(c),
             Labels: labels, LocalVolumes: "0", Mounts: "", Names: names(c), Networks: "", Ports: "",
             RunningFor: created(c, now: now), Size: "", State: c.State ?? "", Status: c.Status ?? ""))
     }
+}
+
+/// docker's CreatedAt: "2025-06-01 12:00:00 +0000 UTC" (local time zone).
+func localTime(_ unix: Int64) -> String {
+    var t = time_t(unix)
+    var tm = tm()
+    localtime_r(&t, &tm)
+    var buf = [CChar](repeating: 0, count: 64)
+    let n = strftime(&buf, buf.count, "%Y-%m-%d %H:%M:%S %z %Z", &tm)
+    return String(decoding: buf.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
 struct Inspect: ParsableCommand {

@@ -125,13 +125,11 @@ struct Run: ParsableCommand {
     @Argument(parsing: .captureForPassthrough, help: "The command and its arguments.")
     var command: [String] = []
 
-    func validate() throws {
-        if flags.tty && flags.interactive && !detach && !Terminal.isTTY(0) {
-            throw ValidationError("the input device is not a TTY")
-        }
-    }
-
     func run() throws {
+        if flags.tty && flags.interactive && !detach && !Terminal.isTTY(0) {
+            err("the input device is not a TTY\n")
+            throw ExitCode(1)
+        }
         let o = flags.options(image: image, command: command, detach: detach, isRun: true)
         let client: DaemonClient
         let id: String

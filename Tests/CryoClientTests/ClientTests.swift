@@ -191,6 +191,6 @@ final class FormatTests: XCTestCase {
     func testCheckpointSummary() throws {
         let json = #"{"name":"cp1","container":"abc","directory":"/d","leftRunning":true,"durationMs":81.25,"bytesWritten":2048000,"criu":{"freezingTimeUs":1200,"frozenTimeUs":40000,"memdumpTimeUs":9000,"memwriteTimeUs":8000,"pagesScanned":5000,"pagesWritten":500}}"#
         let r = try JSONDecoder().decode(CheckpointReportJSON.self, from: Data(json.utf8))
-        XCTAssertEqual(r.summary, "checkpoint cp1: freeze 1.20 ms, frozen 40.0 ms, memory dump 9.00 ms, memory write 8.00 ms, 500 pages written of 5000 scanned, 2.05MB written; total 81.2 ms, container left running")
+        XCTAssertEqual(r.summary, "checkpoint cp1: freeze 1.20 ms, frozen 40.0 ms, memory dump 9.00 ms, memory write 8.00 ms, 500 pages written of 5000 scanned, 2.05MB written; total 81.3 ms, container left running")
     }
 }
