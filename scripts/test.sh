@@ -14,3 +14,6 @@ echo "test: building…"
 swift build --build-tests
 # Integration tests share cgroups, CRIU and the runtime state root: run them one at a time.
 swift test --skip-build --no-parallel "$@"
+# The `cryo` CLI against a real cryod (pytest; its fixture cleans up after itself).
+bash scripts/make-test-images.sh
+python3 -m pytest -q tests/engine/test_cryo_cli.py
