@@ -59,16 +59,25 @@ public struct OutputSink: Sendable {
     /// Writes what `bytes` completes; a system-error frame (type 3) throws its text.
     public mutating func feed(_ bytes: [UInt8]) throws {
         if tty {
-            writeFully(stdout, bytes)
+            emit(stdout, bytes)
             return
         }
         demux.feed(bytes)
         while let (kind, payload) = try demux.next() {
             switch kind {
-            case .stdout, .stdin: writeFully(stdout, payload)
-            case .stderr: writeFully(stderr, payload)
+            case .stdout, .stdin: emit(stdout, payload)
+            case .stderr: emit(stderr, payload)
             case .systemError: throw ClientError.io(String(decoding: payload, as: UTF8.self))
             }
+        }
+    }
+
+    /// A reader that went away (`cryo logs -f | head -1`) ends the process as SIGPIPE
+    /// would (as the Go CLI does), instead of reading the stream forever.
+    func emit(_ fd: Int32, _ bytes: [UInt8]) {
+        if !writeFully(fd, bytes) && errno == EPIPE {
+            signal(SIGPIPE, SIG_DFL)
+            raise(SIGPIPE)
         }
     }
 
