@@ -7,6 +7,7 @@ import PackageDescription
 //   CArchive (libarchive) → CryoImages (image models, digests, safe tar extraction, image store)
 //   CryoNetwork (cryo networks, CNI plugins, /etc/hosts & co.)
 //   CryoHTTP (HTTP/1.1 over a unix socket, on SwiftNIO; for the daemon's Docker API)
+//   CryoClient (blocking HTTP/1.1 client over a unix socket) → cryo (the docker-style CLI)
 //   CryoCRIU (criu swrk client) → CryoRuntime (containers, cgroups, C/R) → cryo-runtime (CLI)
 let package = Package(
     name: "cryo",
@@ -15,6 +16,7 @@ let package = Package(
         .executable(name: "cryo-runtime", targets: ["cryo-runtime"]),
         .executable(name: "cryo-monitor", targets: ["cryo-monitor"]),
         .executable(name: "cryod", targets: ["cryod"]),
+        .executable(name: "cryo", targets: ["cryo"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
@@ -68,6 +70,14 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // The `cryo` CLI: a blocking unix-socket HTTP client (CryoClient, no NIO) and the
+        // docker-style commands on top of it.
+        .target(name: "CryoClient"),
+        .executableTarget(
+            name: "cryo",
+            dependencies: ["CryoClient", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .testTarget(name: "CryoClientTests", dependencies: ["CryoClient", "cryo"]),
         .testTarget(name: "CryoUnitTests", dependencies: ["CryoOCI", "CryoRuntime", "CryoLinux"]),
         .testTarget(name: "CryoImageTests", dependencies: ["CryoImages", "CryoLinux", "CArchive"]),
         .testTarget(name: "CryoHTTPTests", dependencies: ["CryoHTTP"]),

@@ -321,8 +321,11 @@ extension Engine {
         case .removed:
             guard let c = containers[id] else { return 0 }
             var code = c.exitCode
-            // `docker run --rm` asks before start: a created container's exit is still to come.
-            if c.isRunning || c.status == .created { code = await nextExit(id, timeout: nil) ?? containers[id]?.exitCode ?? code }
+            // `docker run --rm` waits before it starts the container: a created container's
+            // next exit is the one to report (its removal before any exit resumes with nil).
+            if c.isRunning || c.status == .restarting || c.status == .created {
+                code = await nextExit(id, timeout: nil) ?? containers[id]?.exitCode ?? code
+            }
             if containers[id] != nil {
                 await withCheckedContinuation { removeWaiters[id, default: []].append($0) }
             }

@@ -1,0 +1,207 @@
+import FoundationEssentials
+
+/// The flags `run` and `create` share, as the user typed them (docker's names).
+public struct ContainerOptions: Sendable, Equatable {
+    public var image = ""
+    public var command: [String] = []
+    public var name: String?
+    public var detach = false
+    public var interactive = false
+    public var tty = false
+    public var autoRemove = false
+    public var env: [String] = []
+    public var workdir: String?
+    /// nil: flag not given; "": given empty (resets the image's entrypoint).
+    public var entrypoint: String?
+    public var volumes: [String] = []
+    public var memory: String?
+    public var cpus: String?
+    public var pidsLimit: Int64?
+    public var hostname: String?
+    public var network: String?
+    public var user: String?
+    /// The local terminal's size (`-t` with a terminal on stdin), as [height, width].
+    public var consoleSize: [Int]?
+    /// True for `run` (StdinOnce and the Attach* flags follow the attach), false for `create`.
+    public var isRun = true
+
+    public init() {}
+}
+
+/// Body of POST /containers/create: Config's fields at top level, plus HostConfig, in
+/// the shape docker's CLI sends (docker-api-subset.md §6).
+public struct CreateBody: Codable, Sendable, Equatable {
+    public var Hostname: String
+    public var Domainname: String
+    public var User: String
+    public var AttachStdin: Bool
+    public var AttachStdout: Bool
+    public var AttachStderr: Bool
+    public var Tty: Bool
+    public var OpenStdin: Bool
+    public var StdinOnce: Bool
+    public var Env: [String]?
+    public var Cmd: [String]?
+    public var Image: String
+    public var WorkingDir: String
+    public var Entrypoint: [String]?
+    public var Labels: [String: String]
+    public var HostConfig: Host
+
+    public struct Host: Codable, Sendable, Equatable {
+        public var Binds: [String]?
+        public var AutoRemove: Bool
+        public var NetworkMode: String
+        public var Memory: Int64
+        public var NanoCpus: Int64
+        public var PidsLimit: Int64?
+        public var RestartPolicy: [String: String]
+        public var LogConfig: LogConfigBody
+        public var ConsoleSize: [Int]
+    }
+
+    public struct LogConfigBody: Codable, Sendable, Equatable {
+        public var `Type`: String
+        public var Config: [String: String]
+    }
+
+    /// Maps the flags to the body; `environment` resolves `-e NAME` (no `=`) from the
+    /// local environment as docker does (unset names are left out).
+    public static func build(_ o: ContainerOptions, environment: [String: String] = [:]) throws -> CreateBody {
+        guard !o.image.isEmpty else { throw ClientError.usage("an image is required") }
+        var env: [String] = []
+        for e in o.env {
+            if e.contains("=") {
+                if e.hasPrefix("=") { throw ClientError.usage("invalid environment variable: \(e)") }
+                env.append(e)
+            } else if let v = environment[e] {
+                env.append("\(e)=\(v)")
+            }
+        }
+        let entrypoint: [String]? = o.entrypoint.map { $0.isEmpty ? [""] : [$0] }
+        for v in o.volumes {
+            let parts = v.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count >= 2, parts.count <= 3, !parts[0].isEmpty, !parts[1].isEmpty else {
+                throw ClientError.usage("invalid volume specification: '\(v)': use SOURCE:DESTINATION[:OPTIONS]")
+            }
+            guard parts[1].hasPrefix("/") else {
+                throw ClientError.usage("invalid volume specification: '\(v)': mount path must be absolute")
+            }
+        }
+        let memory = try o.memory.map(parseBytes) ?? 0
+        let nanoCpus = try o.cpus.map(parseCPUs) ?? 0
+        // docker run: without -d, stdout and stderr are attached (and stdin with -i);
+        // with -d nothing is. StdinOnce only when stdin is attached.
+        let attached = !(o.isRun && o.detach)
+        let attachStdin = attached && o.interactive
+        return CreateBody(
+            Hostname: o.hostname ?? "", Domainname: "", User: o.user ?? "",
+            AttachStdin: attachStdin, AttachStdout: attached, AttachStderr: attached,
+            Tty: o.tty, OpenStdin: o.interactive, StdinOnce: o.isRun && attachStdin,
+            Env: env.isEmpty ? nil : env, Cmd: o.command.isEmpty ? nil : o.command, Image: o.image,
+            WorkingDir: o.workdir ?? "", Entrypoint: entrypoint, Labels: [:],
+            HostConfig: Host(
+                Binds: o.volumes.isEmpty ? nil : o.volumes, AutoRemove: o.autoRemove,
+                NetworkMode: o.network.flatMap { $0.isEmpty ? nil : $0 } ?? "default",
+                Memory: memory, NanoCpus: nanoCpus, PidsLimit: o.pidsLimit,
+                RestartPolicy: ["Name": "no"], LogConfig: LogConfigBody(Type: "", Config: [:]),
+                ConsoleSize: o.consoleSize ?? [0, 0]))
+    }
+
+    public func encoded() throws -> [UInt8] {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Array(try e.encode(self))
+    }
+}
+
+/// docker's RAMInBytes: "64m", "1.5g", "512k", "100" (bytes), "1gb"; binary units.
+public func parseBytes(_ s: String) throws -> Int64 {
+    var t = s.lowercased().trimmingSpaces
+    if t.hasSuffix("b") && t.count > 1, let prev = t.dropLast().last, "kmgtp".contains(prev) { t.removeLast() }
+    var mult: Double = 1
+    if let last = t.last, let i = "bkmgtp".firstIndex(of: last) {
+        let exp = "bkmgtp".distance(from: "bkmgtp".startIndex, to: i)
+        mult = pow1024(exp)
+        t.removeLast()
+    }
+    guard !t.isEmpty, let v = Double(t), v >= 0, v.isFinite else {
+        throw ClientError.usage("invalid size: '\(s)'")
+    }
+    let bytes = v * mult
+    guard bytes < 9.2e18 else { throw ClientError.usage("invalid size: '\(s)': too large") }
+    return Int64(bytes)
+}
+
+func pow1024(_ n: Int) -> Double {
+    var r = 1.0
+    for _ in 0..<n { r *= 1024 }
+    return r
+}
+
+/// docker's --cpus: a decimal number of CPUs → NanoCpus (1.5 → 1_500_000_000).
+public func parseCPUs(_ s: String) throws -> Int64 {
+    let t = s.trimmingSpaces
+    let parts = t.split(separator: ".", omittingEmptySubsequences: false)
+    guard !t.isEmpty, parts.count <= 2, parts.allSatisfy({ $0.allSatisfy(\.isASCIIDigit) }),
+          !(parts.count == 2 && parts[0].isEmpty && parts[1].isEmpty) else {
+        throw ClientError.usage("invalid argument \"\(s)\" for \"--cpus\" flag: failed to parse \(s) as a rational number")
+    }
+    let whole = Int64(parts[0].isEmpty ? "0" : String(parts[0])) ?? 0
+    var frac: Int64 = 0
+    if parts.count == 2 {
+        let digits = String(parts[1])
+        guard digits.count <= 9 else { throw ClientError.usage("value is too precise: \(s)") }
+        frac = (Int64(digits.isEmpty ? "0" : digits) ?? 0) * Int64(pow10(9 - digits.count))
+    }
+    return whole * 1_000_000_000 + frac
+}
+
+func pow10(_ n: Int) -> Int { var r = 1; for _ in 0..<n { r *= 10 }; return r }
+
+extension Character {
+    var isASCIIDigit: Bool { ("0"..."9").contains(self) }
+}
+
+/// Bodies of the other requests the CLI sends.
+public struct ExecCreateBody: Codable, Sendable, Equatable {
+    public var User: String
+    public var Privileged: Bool
+    public var Tty: Bool
+    public var AttachStdin: Bool
+    public var AttachStderr: Bool
+    public var AttachStdout: Bool
+    public var Detach: Bool
+    public var DetachKeys: String
+    public var Env: [String]?
+    public var WorkingDir: String
+    public var Cmd: [String]
+    public var ConsoleSize: [Int]?
+
+    /// docker exec's mapping: -d attaches nothing; -i attaches stdin.
+    public static func build(cmd: [String], interactive: Bool, tty: Bool, detach: Bool, env: [String], workdir: String?,
+                             user: String?, consoleSize: [Int]?) -> ExecCreateBody {
+        ExecCreateBody(User: user ?? "", Privileged: false, Tty: tty, AttachStdin: !detach && interactive,
+                       AttachStderr: !detach, AttachStdout: !detach, Detach: detach, DetachKeys: "",
+                       Env: env.isEmpty ? nil : env, WorkingDir: workdir ?? "", Cmd: cmd,
+                       ConsoleSize: tty ? consoleSize : nil)
+    }
+}
+
+public struct CheckpointCreateBody: Codable, Sendable, Equatable {
+    public var CheckpointID: String
+    public var CheckpointDir: String
+    public var Exit: Bool
+
+    public init(CheckpointID: String, CheckpointDir: String, Exit: Bool) {
+        self.CheckpointID = CheckpointID
+        self.CheckpointDir = CheckpointDir
+        self.Exit = Exit
+    }
+}
+
+public func encodeJSON<T: Encodable>(_ v: T) throws -> [UInt8] {
+    let e = JSONEncoder()
+    e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    return Array(try e.encode(v))
+}

@@ -1,0 +1,104 @@
+import FoundationEssentials
+
+// What cryod answers, decoded leniently: only the fields the CLI shows.
+
+public struct ContainerSummaryJSON: Codable, Sendable {
+    public var Id: String
+    public var Names: [String]?
+    public var Image: String?
+    public var ImageID: String?
+    public var Command: String?
+    public var Created: Int64?
+    public var State: String?
+    public var Status: String?
+    public var Labels: [String: String]?
+}
+
+public struct ContainerInspectJSON: Codable, Sendable {
+    public struct Config: Codable, Sendable { public var Tty: Bool?; public var OpenStdin: Bool? }
+    public struct State: Codable, Sendable { public var Running: Bool?; public var Status: String?; public var ExitCode: Int32? }
+    public var Id: String
+    public var Name: String?
+    public var Config: Config?
+    public var State: State?
+}
+
+public struct CreateResponseJSON: Codable, Sendable {
+    public var Id: String
+    public var Warnings: [String]?
+}
+
+public struct WaitResponseJSON: Codable, Sendable {
+    public struct WaitError: Codable, Sendable { public var Message: String? }
+    public var StatusCode: Int32
+    public var Error: WaitError?
+}
+
+public struct ExecInspectJSON: Codable, Sendable {
+    public var Running: Bool?
+    public var ExitCode: Int32?
+}
+
+public struct ImageSummaryJSON: Codable, Sendable {
+    public var Id: String
+    public var RepoTags: [String]?
+    public var Created: Int64?
+    public var Size: Int64?
+}
+
+public struct ImageDeleteJSON: Codable, Sendable {
+    public var Untagged: String?
+    public var Deleted: String?
+}
+
+public struct CheckpointJSON: Codable, Sendable {
+    public var Name: String
+}
+
+/// cryod's answer to POST /containers/{id}/checkpoints (docker's is empty).
+public struct CheckpointReportJSON: Codable, Sendable, Equatable {
+    public struct CRIU: Codable, Sendable, Equatable {
+        public var freezingTimeUs: UInt64?
+        public var frozenTimeUs: UInt64?
+        public var memdumpTimeUs: UInt64?
+        public var memwriteTimeUs: UInt64?
+        public var pagesScanned: UInt64?
+        public var pagesWritten: UInt64?
+    }
+    public var name: String?
+    public var container: String?
+    public var directory: String?
+    public var leftRunning: Bool?
+    public var durationMs: Double?
+    public var bytesWritten: UInt64?
+    public var criu: CRIU?
+
+    /// One line for humans: what CRIU measured.
+    public var summary: String {
+        var parts: [String] = []
+        if let c = criu {
+            if let f = c.freezingTimeUs { parts.append("freeze \(Format.millis(Double(f) / 1000))") }
+            if let f = c.frozenTimeUs { parts.append("frozen \(Format.millis(Double(f) / 1000))") }
+            if let d = c.memdumpTimeUs { parts.append("memory dump \(Format.millis(Double(d) / 1000))") }
+            if let w = c.memwriteTimeUs { parts.append("memory write \(Format.millis(Double(w) / 1000))") }
+            if let p = c.pagesWritten {
+                parts.append("\(p) pages written" + (c.pagesScanned.map { " of \($0) scanned" } ?? ""))
+            }
+        } else {
+            parts.append("no CRIU statistics")
+        }
+        if let b = bytesWritten { parts.append("\(Format.size(Int64(b))) written") }
+        let total = durationMs.map { "total \(Format.millis($0))" } ?? "total unknown"
+        let left = (leftRunning ?? false) ? ", container left running" : ""
+        return "checkpoint \(name ?? "?"): " + parts.joined(separator: ", ") + "; \(total)\(left)"
+    }
+}
+
+public struct JSONMessage: Codable, Sendable {
+    public struct Detail: Codable, Sendable { public var message: String? }
+    public var stream: String?
+    public var status: String?
+    public var id: String?
+    public var error: String?
+    public var errorDetail: Detail?
+}

@@ -1,0 +1,181 @@
+import ArgumentParser
+import CryoClient
+import Dispatch
+import FoundationEssentials
+import Glibc
+
+/// Writes to stdout/stderr with write(2), so text and streamed container output never
+/// reorder through stdio buffers.
+func out(_ s: String) { writeFully(1, Array(s.utf8)) }
+func err(_ s: String) { writeFully(2, Array(s.utf8)) }
+
+/// The daemon client: `-H/--host` (main.swift puts it in CRYO_HOST), then CRYO_HOST,
+/// then /run/cryo/cryo.sock.
+func daemon() throws -> DaemonClient {
+    try DaemonClient(host: DaemonClient.resolveHost(flag: nil, environment: ProcessInfo.processInfo.environment))
+}
+
+/// Prints the error as the docker CLI does and exits with `code`.
+func fail(_ error: Error, code: Int32 = 1) -> ExitCode {
+    if let e = error as? ExitCode { return e }
+    err(errorText(error) + "\n")
+    return ExitCode(code)
+}
+
+func errorText(_ error: Error) -> String {
+    if let c = error as? ClientError { return c.description }
+    return "\(error)"
+}
+
+/// docker's `reportError` for run/create: "cryo: <message>" and a hint.
+func failRun(_ error: Error, command: String, code: Int32 = 125) -> ExitCode {
+    if let e = error as? ExitCode { return e }
+    var m = errorText(error)
+    if !m.hasSuffix(".") { m += "." }
+    err("cryo: \(m)\n\nRun 'cryo \(command) --help' for more information\n")
+    return ExitCode(code)
+}
+
+/// Runs `body` for every name, printing each failure on stderr; exit 1 if any failed
+/// (docker stop/kill/rm/... with several containers).
+func forEachTarget(_ names: [String], _ body: (String) throws -> Void) throws {
+    var failed = false
+    for n in names {
+        do { try body(n) } catch {
+            if let e = error as? ExitCode { throw e }
+            err(errorText(error) + "\n")
+            failed = true
+        }
+    }
+    if failed { throw ExitCode(1) }
+}
+
+func encode<T: Encodable>(_ v: T) throws -> [UInt8] { try encodeJSON(v) }
+
+func path(_ p: String) -> String {
+    DaemonClient.percentEncode(p)
+}
+
+/// Docker's signal names for kill queries: "SIGINT" → 2 etc. are resolved by the daemon;
+/// here we only need names for the signals we proxy.
+let proxiedSignals: [(Int32, String)] = [(SIGINT, "INT"), (SIGTERM, "TERM"), (SIGHUP, "HUP"), (SIGQUIT, "QUIT"),
+                                          (SIGUSR1, "USR1"), (SIGUSR2, "USR2")]
+
+/// Keeps signal sources alive while an attached session runs.
+final class SignalForwarder: @unchecked Sendable {
+    var sources: [DispatchSourceSignal] = []
+
+    /// docker's sig-proxy: signals the CLI receives become `kill` requests.
+    init(container: String, client: DaemonClient) {
+        for (sig, name) in proxiedSignals {
+            signal(sig, SIG_IGN)
+            let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            s.setEventHandler {
+                _ = try? client.call("POST", "/containers/\(path(container))/kill", query: [("signal", name)])
+            }
+            s.resume()
+            sources.append(s)
+        }
+    }
+
+    /// On SIGWINCH, tell the daemon the new terminal size.
+    init(resize: @escaping @Sendable () -> Void) {
+        signal(SIGWINCH, SIG_IGN)
+        let s = DispatchSource.makeSignalSource(signal: SIGWINCH, queue: .global())
+        s.setEventHandler { resize() }
+        s.resume()
+        sources.append(s)
+    }
+
+    func cancel() { for s in sources { s.cancel() } }
+}
+
+/// One attached session: a hijacked stream, stdin copied in (or closed at once), output
+/// copied out (demultiplexed unless tty), the terminal in raw mode for -t on a terminal.
+struct AttachedSession {
+    let stream: HijackedStream
+    let tty: Bool
+    let forwardStdin: Bool
+
+    /// Blocks until the daemon ends the output stream.
+    func run() throws {
+        var saved: termios?
+        if tty && forwardStdin && Terminal.isTTY(0) { saved = Terminal.makeRaw(0) }
+        defer { if let s = saved { Terminal.restore(0, s) } }
+        if forwardStdin {
+            let stream = self.stream
+            let t = Thread { copyStdin(to: stream) }
+            t.start()
+        } else {
+            stream.closeWrite()
+        }
+        var sink = OutputSink(tty: tty)
+        try sink.pump { try stream.read() }
+        stream.close()
+    }
+}
+
+/// Copies fd 0 into the hijacked stream, then half-closes it (the container sees EOF).
+func copyStdin(to stream: HijackedStream) {
+    var buf = [UInt8](repeating: 0, count: 32768)
+    while true {
+        let n = buf.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { break }
+        do { try stream.write(Array(buf[0..<n])) } catch { return }
+    }
+    stream.closeWrite()
+}
+
+/// A detached pthread running a closure (stdin copying must not block process exit).
+final class Thread: @unchecked Sendable {
+    let body: @Sendable () -> Void
+    init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+
+    func start() {
+        let box = Unmanaged.passRetained(self)
+        var tid = pthread_t()
+        let rc = pthread_create(&tid, nil, { arg in
+            let t = Unmanaged<Thread>.fromOpaque(arg!).takeRetainedValue()
+            t.body()
+            return nil
+        }, box.toOpaque())
+        if rc == 0 { pthread_detach(tid) } else { box.release(); body() }
+    }
+}
+
+/// Sends the local terminal size (stdout's) to a resize endpoint.
+func sendResize(_ client: DaemonClient, _ endpoint: String) {
+    guard let size = Terminal.size(1) ?? Terminal.size(0) else { return }
+    _ = try? client.call("POST", endpoint, query: [("h", String(size[0])), ("w", String(size[1]))])
+}
+
+/// The exit code from a wait response body (`{"StatusCode":N,"Error":...}`).
+func waitExitCode(fromWait stream: ResponseStream, client: DaemonClient) throws -> Int32 {
+    let body = try stream.readAll()
+    stream.close()
+    let r = try client.decode(WaitResponseJSON.self, body, what: "wait")
+    if let m = r.Error?.Message, !m.isEmpty {
+        err("Error waiting for container: \(m)\n")
+        return 125
+    }
+    return r.StatusCode
+}
+
+/// Formats JSON arrays the way `docker inspect` does.
+func printJSONArray(_ items: [[UInt8]]) {
+    if items.isEmpty {
+        out("[]\n")
+        return
+    }
+    var joined: [UInt8] = [UInt8(ascii: "[")]
+    for (i, it) in items.enumerated() {
+        if i > 0 { joined.append(UInt8(ascii: ",")) }
+        joined += it
+    }
+    joined.append(UInt8(ascii: "]"))
+    out(Format.indentJSON(joined) + "\n")
+}
+
+/// Unix seconds now.
+func now() -> Double { Double(time(nil)) }

@@ -1,0 +1,197 @@
+import ArgumentParser
+import CryoClient
+import FoundationEssentials
+import Glibc
+
+/// Prints a JSON-message stream (load, import): `stream` text as is, `status` lines,
+/// and an `error` ends the command with exit 1.
+func printMessages(_ s: ResponseStream) throws {
+    var failure: String?
+    try s.forEachLine { line in
+        guard let m = try? JSONDecoder().decode(JSONMessage.self, from: Data(line.utf8)) else {
+            out(line + "\n")
+            return
+        }
+        if let e = m.errorDetail?.message ?? m.error {
+            failure = e
+        } else if let text = m.stream {
+            out(text)
+        } else if let st = m.status {
+            out((m.id.map { "\($0): " } ?? "") + st + "\n")
+        }
+    }
+    if let f = failure {
+        err(f + "\n")
+        throw ExitCode(1)
+    }
+}
+
+/// Opens FILE for reading, or stdin for "-" / nil; refuses a terminal on stdin.
+func openInput(_ file: String?, what: String) throws -> Int32 {
+    guard let f = file, f != "-" else {
+        if Terminal.isTTY(0) {
+            throw ClientError.usage("requested \(what) from stdin, but stdin is empty (give a file, or redirect stdin)")
+        }
+        return 0
+    }
+    let fd = open(f, O_RDONLY | O_CLOEXEC)
+    if fd < 0 { throw ClientError.usage("open \(f): \(String(cString: strerror(errno)))") }
+    return fd
+}
+
+struct Load: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Load an image from a tar archive (docker save or OCI layout) or STDIN.",
+        discussion: "The archive is streamed to cryod (chunked upload); prints \"Loaded image: NAME\" per image.")
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("Read from tar archive file, instead of STDIN.", valueName: "string"))
+    var input: String?
+
+    @Flag(name: .shortAndLong, help: "Suppress the load output.")
+    var quiet = false
+
+    func run() throws {
+        do {
+            let fd = try openInput(input, what: "load")
+            defer { if fd != 0 { close(fd) } }
+            let client = try daemon()
+            let s = try client.upload("POST", "/images/load", query: [("quiet", quiet || !Terminal.isTTY(1) ? "1" : "0")],
+                                      contentType: "application/x-tar", source: .fileDescriptor(fd))
+            defer { s.close() }
+            if quiet { _ = try s.readAll() } else { try printMessages(s) }
+        } catch {
+            throw fail(error)
+        }
+    }
+}
+
+struct Import: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Import the contents from a tarball (plain, gzip or zstd) to create a filesystem image.",
+        discussion: "FILE is a path or \"-\" for STDIN. Prints the new image's ID.")
+
+    @Argument(help: "The tarball, or - for STDIN.")
+    var file: String
+
+    @Argument(help: "Repository and optional tag for the image: REPO[:TAG].")
+    var reference: String?
+
+    func run() throws {
+        do {
+            let fd = try openInput(file, what: "import")
+            defer { if fd != 0 { close(fd) } }
+            var q: [(String, String)] = [("fromSrc", "-")]
+            if let r = reference {
+                let (repo, tag) = Format.splitReference(r)
+                q += [("repo", repo), ("tag", tag)]
+            }
+            let s = try daemon().upload("POST", "/images/create", query: q, contentType: "application/x-tar", source: .fileDescriptor(fd))
+            defer { s.close() }
+            try printMessages(s)
+        } catch {
+            throw fail(error)
+        }
+    }
+}
+
+struct Images: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List images.")
+
+    @Flag(name: .shortAndLong, help: "Only show image IDs.")
+    var quiet = false
+
+    @Flag(name: .shortAndLong, help: "Show all images (accepted for compatibility).")
+    var all = false
+
+    @Flag(name: .customLong("no-trunc"), help: "Don't truncate output.")
+    var noTrunc = false
+
+    @Option(name: .long, help: ArgumentHelp("Output format: table (default) or json.", valueName: "string"))
+    var format: String?
+
+    func run() throws {
+        do {
+            let r = try daemon().call("GET", "/images/json", query: all ? [("all", "1")] : [])
+            let list = try JSONDecoder().decode([ImageSummaryJSON].self, from: Data(r.body))
+            func id(_ i: ImageSummaryJSON) -> String { noTrunc ? i.Id : Format.shortID(i.Id) }
+            if quiet {
+                var seen = Set<String>()
+                for i in list where seen.insert(id(i)).inserted { out(id(i) + "\n") }
+                return
+            }
+            let t = now()
+            var rows = [["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]]
+            var json: [String] = []
+            for i in list {
+                let created = i.Created.map { Format.duration(seconds: t - Double($0)) + " ago" } ?? ""
+                let size = Format.size(i.Size ?? 0)
+                let tags = (i.RepoTags ?? []).isEmpty ? ["<none>:<none>"] : i.RepoTags!
+                for tag in tags {
+                    let (repo, t) = tag == "<none>:<none>" ? ("<none>", "<none>") : Format.splitReference(tag)
+                    rows.append([repo, t, id(i), created, size])
+                    struct Line: Encodable { var Repository, Tag, ID, CreatedSince, Size: String }
+                    json.append(String(decoding: try encode(Line(Repository: repo, Tag: t, ID: id(i), CreatedSince: created, Size: size)), as: UTF8.self))
+                }
+            }
+            if format == "json" { for l in json { out(l + "\n") } } else { out(Format.table(rows)) }
+        } catch {
+            throw fail(error)
+        }
+    }
+}
+
+struct RemoveImage: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rmi",
+        abstract: "Remove one or more images (untag; the last tag deletes the image and its unused layers).")
+
+    @Flag(name: .shortAndLong, help: "Force removal of the image.")
+    var force = false
+
+    @Argument(help: "Images (name[:tag] or ID).")
+    var images: [String]
+
+    func run() throws {
+        let client = try daemon()
+        try forEachTarget(images) { name in
+            let r = try client.call("DELETE", "/images/\(name)", query: force ? [("force", "1")] : [])
+            let items = (try? JSONDecoder().decode([ImageDeleteJSON].self, from: Data(r.body))) ?? []
+            for i in items {
+                if let u = i.Untagged { out("Untagged: \(u)\n") }
+                if let d = i.Deleted { out("Deleted: \(d)\n") }
+            }
+        }
+    }
+}
+
+struct ImageCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "image",
+        abstract: "Manage images.",
+        subcommands: [ImageInspect.self, Images.self, Load.self, Import.self, RemoveImage.self])
+}
+
+struct ImageInspect: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "inspect", abstract: "Display detailed information on one or more images, as a JSON array.")
+
+    @Argument(help: "Images (name[:tag] or ID).")
+    var images: [String]
+
+    func run() throws {
+        let client = try daemon()
+        var found: [[UInt8]] = []
+        var failures: [String] = []
+        for n in images {
+            do {
+                found.append(trimmed(try client.call("GET", "/images/\(n)/json").body))
+            } catch let e as ClientError where e.isNotFound {
+                failures.append("Error response from daemon: No such image: \(n)")
+            } catch {
+                throw fail(error)
+            }
+        }
+        printJSONArray(found)
+        for f in failures { err(f + "\n") }
+        if !failures.isEmpty { throw ExitCode(1) }
+    }
+}

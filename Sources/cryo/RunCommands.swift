@@ -1,0 +1,216 @@
+import ArgumentParser
+import CryoClient
+import FoundationEssentials
+import Glibc
+
+/// The flags `run` and `create` share (docker's names). `-h` is --hostname, as in docker;
+/// help is `--help` only for these commands.
+struct ContainerFlags: ParsableArguments {
+    @Option(help: "Assign a name to the container.")
+    var name: String?
+
+    @Flag(name: .shortAndLong, help: "Keep STDIN open even if not attached.")
+    var interactive = false
+
+    @Flag(name: .shortAndLong, help: "Allocate a pseudo-TTY.")
+    var tty = false
+
+    @Flag(name: .customLong("rm"), help: "Automatically remove the container when it exits (HostConfig.AutoRemove).")
+    var autoRemove = false
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("Set environment variables (NAME=VALUE, or NAME to copy it from here).", valueName: "list"))
+    var env: [String] = []
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("Working directory inside the container.", valueName: "string"))
+    var workdir: String?
+
+    @Option(help: ArgumentHelp("Overwrite the default ENTRYPOINT of the image (\"\" resets it).", valueName: "string"))
+    var entrypoint: String?
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("Bind mount a host path: /host/path:/container/path[:ro].", valueName: "list"))
+    var volume: [String] = []
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("Memory limit (bytes, or with a unit: 64m, 1g).", valueName: "bytes"))
+    var memory: String?
+
+    @Option(help: ArgumentHelp("Number of CPUs (decimal, e.g. 1.5).", valueName: "decimal"))
+    var cpus: String?
+
+    @Option(name: .customLong("pids-limit"), help: ArgumentHelp("Tune container pids limit (-1 for unlimited).", valueName: "int"))
+    var pidsLimit: Int64?
+
+    @Option(name: [.customShort("h"), .long], help: ArgumentHelp("Container host name.", valueName: "string"))
+    var hostname: String?
+
+    @Option(name: [.customLong("network"), .customLong("net")], help: ArgumentHelp("Network mode, passed through as HostConfig.NetworkMode.", valueName: "network"))
+    var network: String?
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("Username or UID (format: <name|uid>[:<group|gid>]).", valueName: "string"))
+    var user: String?
+
+    func options(image: String, command: [String], detach: Bool, isRun: Bool) -> ContainerOptions {
+        var o = ContainerOptions()
+        o.image = image
+        o.command = command
+        o.name = name
+        o.detach = detach
+        o.interactive = interactive
+        o.tty = tty
+        o.autoRemove = autoRemove
+        o.env = env
+        o.workdir = workdir
+        o.entrypoint = entrypoint
+        o.volumes = volume
+        o.memory = memory
+        o.cpus = cpus
+        o.pidsLimit = pidsLimit
+        o.hostname = hostname
+        o.network = network
+        o.user = user
+        o.isRun = isRun
+        if tty, Terminal.isTTY(1) || Terminal.isTTY(0) { o.consoleSize = Terminal.size(1) ?? Terminal.size(0) }
+        return o
+    }
+}
+
+/// POST /containers/create; a 404 for the image prints docker's "Unable to find image".
+func createContainer(_ client: DaemonClient, _ o: ContainerOptions) throws -> String {
+    let body = try CreateBody.build(o, environment: ProcessInfo.processInfo.environment).encoded()
+    var query: [(String, String)] = []
+    if let n = o.name { query.append(("name", n)) }
+    do {
+        let r = try client.call("POST", "/containers/create", query: query, json: body)
+        let created = try client.decode(CreateResponseJSON.self, r.body, what: "create")
+        for w in created.Warnings ?? [] where !w.isEmpty { err("WARNING: \(w)\n") }
+        return created.Id
+    } catch let e as ClientError where e.isNotFound {
+        if case .daemon(_, let m) = e, m.contains("No such image") {
+            let (repo, tag) = Format.splitReference(o.image)
+            err("Unable to find image '\(repo):\(tag)' locally\n")
+            throw ClientError.daemon(status: 404, message: m + " (cryod has no registry: load the image with `cryo load -i FILE`)")
+        }
+        throw e
+    }
+}
+
+/// docker's runStartContainerErr: 127 for a missing executable, 126 for permission, 125 else.
+func startErrorCode(_ error: Error) -> Int32 {
+    let m = errorText(error)
+    if m.contains("executable file not found") || m.contains("no such file or directory") || m.contains("No such file or directory") { return 127 }
+    if m.contains("permission denied") || m.contains("Permission denied") || m.contains("is a directory") { return 126 }
+    return 125
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create and run a new container from an image.",
+        discussion: """
+        As docker run: create → attach (unless -d) → wait → start. Without -d the \
+        container's stdout and stderr are copied to ours (separately, unless -t), signals \
+        are forwarded as `kill` (unless -t), and cryo exits with the container's exit code. \
+        With -d the container's ID is printed. Errors before the container runs exit 125 \
+        (126/127 when the command cannot be run). There is no registry: a missing image is \
+        an error (load it with `cryo load -i FILE`).
+        """,
+        helpNames: [.long])
+
+    @OptionGroup var flags: ContainerFlags
+
+    @Flag(name: .shortAndLong, help: "Run container in background and print container ID.")
+    var detach = false
+
+    @Argument(help: "The image (name[:tag] or ID).")
+    var image: String
+
+    @Argument(parsing: .captureForPassthrough, help: "The command and its arguments.")
+    var command: [String] = []
+
+    func run() throws {
+        if flags.tty && flags.interactive && !detach && !Terminal.isTTY(0) {
+            err("the input device is not a TTY\n")
+            throw ExitCode(1)
+        }
+        let o = flags.options(image: image, command: command, detach: detach, isRun: true)
+        let client: DaemonClient
+        let id: String
+        do {
+            client = try daemon()
+            id = try createContainer(client, o)
+        } catch {
+            throw failRun(error, command: "run")
+        }
+        let path = "/containers/\(id)"
+        if detach {
+            // docker opens the wait too (and abandons it when it exits).
+            let wait = try? client.open("POST", path + "/wait", query: [("condition", o.autoRemove ? "removed" : "next-exit")])
+            do {
+                try client.call("POST", path + "/start")
+            } catch {
+                throw failRun(error, command: "run", code: startErrorCode(error))
+            }
+            wait?.close()
+            out(id + "\n")
+            return
+        }
+        var query: [(String, String)] = []
+        if o.interactive { query.append(("stdin", "1")) }
+        query += [("stdout", "1"), ("stderr", "1"), ("stream", "1")]
+        let stream: HijackedStream
+        let wait: ResponseStream
+        do {
+            stream = try client.hijack(path + "/attach", query: query)
+            wait = try client.open("POST", path + "/wait", query: [("condition", o.autoRemove ? "removed" : "next-exit")])
+        } catch {
+            throw failRun(error, command: "run")
+        }
+        do {
+            try client.call("POST", path + "/start")
+        } catch {
+            stream.close()
+            if o.autoRemove { _ = try? client.call("DELETE", path, query: [("force", "1")]) }
+            throw failRun(error, command: "run", code: startErrorCode(error))
+        }
+        var forwarder: SignalForwarder?
+        if o.tty {
+            if Terminal.isTTY(1) {
+                sendResize(client, path + "/resize")
+                forwarder = SignalForwarder { sendResize(client, path + "/resize") }
+            }
+        } else {
+            forwarder = SignalForwarder(container: id, client: client)
+        }
+        defer { forwarder?.cancel() }
+        do {
+            try AttachedSession(stream: stream, tty: o.tty, forwardStdin: o.interactive).run()
+        } catch {
+            err("cryo: \(errorText(error))\n")
+        }
+        let code = try waitExitCode(fromWait: wait, client: client)
+        throw ExitCode(code)
+    }
+}
+
+struct Create: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create a new container (without starting it); prints its ID.",
+        discussion: "Takes run's flags (except -d). Start it with `cryo start [-a] CONTAINER`.",
+        helpNames: [.long])
+
+    @OptionGroup var flags: ContainerFlags
+
+    @Argument(help: "The image (name[:tag] or ID).")
+    var image: String
+
+    @Argument(parsing: .captureForPassthrough, help: "The command and its arguments.")
+    var command: [String] = []
+
+    func run() throws {
+        let o = flags.options(image: image, command: command, detach: false, isRun: false)
+        do {
+            let id = try createContainer(try daemon(), o)
+            out(id + "\n")
+        } catch {
+            throw failRun(error, command: "create")
+        }
+    }
+}

@@ -1,0 +1,55 @@
+import ArgumentParser
+import CryoClient
+import Glibc
+
+// Global options come before the verb, as with docker (`cryo -H unix:///x ps`). They are
+// taken off here and handed on through CRYO_HOST, which every command reads.
+signal(SIGPIPE, SIG_IGN)
+var arguments = Array(CommandLine.arguments.dropFirst())
+while let first = arguments.first {
+    if first == "-H" || first == "--host" {
+        guard arguments.count >= 2 else {
+            err("flag needs an argument: \(first)\nSee 'cryo --help'.\n")
+            exit(125)
+        }
+        setenv("CRYO_HOST", arguments[1], 1)
+        arguments.removeFirst(2)
+    } else if first.hasPrefix("--host=") {
+        setenv("CRYO_HOST", String(first.dropFirst(7)), 1)
+        arguments.removeFirst()
+    } else if first.hasPrefix("-H=") {
+        setenv("CRYO_HOST", String(first.dropFirst(3)), 1)
+        arguments.removeFirst()
+    } else if first.hasPrefix("-H"), first.count > 2 {
+        setenv("CRYO_HOST", String(first.dropFirst(2)), 1)
+        arguments.removeFirst()
+    } else {
+        break
+    }
+}
+
+do {
+    var command = try Cryo.parseAsRoot(arguments)
+    try command.run()
+    exit(0)
+} catch let e as ExitCode {
+    exit(e.rawValue)
+} catch {
+    let code = Cryo.exitCode(for: error)
+    if code == .success {
+        // --help and friends.
+        Cryo.exit(withError: error)
+    }
+    if code == .validationFailure {
+        // Flag and argument errors: docker's shape and exit status 125.
+        var sub = arguments.prefix { !$0.hasPrefix("-") }.prefix(2).joined(separator: " ")
+        if sub.isEmpty { sub = "" } else { sub = " " + sub }
+        err("cryo: \(Cryo.message(for: error))\n\nRun 'cryo\(sub) --help' for more information\n")
+        exit(125)
+    }
+    if let c = error as? ClientError {
+        err(c.description + "\n")
+        exit(1)
+    }
+    Cryo.exit(withError: error)
+}
