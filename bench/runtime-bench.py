@@ -169,8 +169,7 @@ def main():
     try:
         print(f"machine: {os.uname().release}, {os.cpu_count()} cpus; cryo-runtime {CRYO}")
         cg2 = [l.split() for l in open("/proc/mounts") if l.split()[2] == "cgroup2"]
-        print("cgroup2 favordynmods:", "on" if cg2 and "favordynmods" in cg2[0][3] else "off",
-              "(scripts/setup.sh turns it on; see BENCHMARKS.md)")
+        print("cgroup2 favordynmods:", "on" if cg2 and "favordynmods" in cg2[0][3] else "off (as shown in /proc/mounts)")
         print(sh("criu", "--version", capture_output=True, text=True).stdout.strip().replace("\n", " "),
               "|", sh("runc", "--version", capture_output=True, text=True).stdout.splitlines()[0])
         # --- start latency

@@ -282,24 +282,7 @@ if [[ -d /etc/sysctl.d ]] && ! grep -qxF "$sysctl_line" "$SYSCTL_FILE" 2>/dev/nu
 fi
 
 # ---------------------------------------------------------------------------------------------
-# e. cgroup favordynmods. Moving a task into a cgroup takes the kernel's global
-# cgroup_threadgroup_rwsem for writing, and by default that first waits for an RCU grace
-# period (6-16 ms measured here, on every container start, for cryo-runtime and runc alike).
-# The cgroup2 mount option favordynmods (kernel >= 6.0; one flag for all hierarchies) keeps
-# the lock in its writer-friendly mode: the same write takes ~0.2 ms, at a small cost to
-# fork/exit. Container hosts are exactly the workload it is for. Not persistent across reboots.
-
-cg2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
-if [[ -n "$cg2" ]] && ! awk -v m="$cg2" '$2 == m { print $4 }' /proc/mounts | grep -q favordynmods; then
-    if mount -o remount,favordynmods "$cg2" 2>/dev/null; then
-        say "cgroup2 at $cg2: favordynmods on (task migrations no longer wait for an RCU grace period)"
-    else
-        say "warning: could not enable favordynmods on $cg2 (kernel < 6.0?): container starts pay an RCU grace period"
-    fi
-fi
-
-# ---------------------------------------------------------------------------------------------
-# f. Python test tools for tests/engine: pytest (Debian's python3-pytest) and docker-py 7.1.0
+# e. Python test tools for tests/engine: pytest (Debian's python3-pytest) and docker-py 7.1.0
 # (from PyPI: Debian 12's python3-docker is 5.0, too old).
 
 if python3 -c 'import pytest' >/dev/null 2>&1; then
