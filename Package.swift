@@ -54,14 +54,14 @@ let package = Package(
         .target(
             name: "CryoEngine",
             dependencies: [
-                "CryoImages", "CryoRuntime", "CryoMonitor", "CryoOCI", "CryoLinux", "CShim",
+                "CryoImages", "CryoRuntime", "CryoMonitor", "CryoOCI", "CryoLinux", "CryoNetwork", "CShim",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .target(name: "CryoNetwork", dependencies: ["CryoLinux"]),
-        .target(name: "CryoAPI", dependencies: ["CryoEngine", "CryoHTTP", "CryoMonitor", "CryoImages", "CryoLinux"]),
+        .target(name: "CryoAPI", dependencies: ["CryoEngine", "CryoHTTP", "CryoMonitor", "CryoImages", "CryoLinux", "CryoNetwork"]),
         .executableTarget(
             name: "cryod",
             dependencies: [

@@ -20,7 +20,7 @@ extension APIServer {
 
     func inspectContainer(_ ex: HTTPExchange, _ ref: String) async throws {
         let c = try await engine.container(ref)
-        try await json(ex, 200, Present.inspect(c, logPath: engine.paths.log(c.id)))
+        try await json(ex, 200, Present.inspect(c, logPath: engine.paths.log(c.id), sandbox: engine.paths.netns(c.id)))
     }
 
     func startContainer(_ ex: HTTPExchange, _ ref: String) async throws {

@@ -1,4 +1,5 @@
 import CryoEngine
+import CryoNetwork
 import FoundationEssentials
 import Glibc
 
@@ -11,7 +12,7 @@ enum Present {
                            StartedAt: c.startedAt, FinishedAt: c.finishedAt)
     }
 
-    static func inspect(_ c: StoredContainer, logPath: String) -> ContainerInspect {
+    static func inspect(_ c: StoredContainer, logPath: String, sandbox: String = "") -> ContainerInspect {
         let mounts = (c.hostConfig.Binds ?? []).compactMap { b -> MountPoint? in
             let p = b.split(separator: ":").map(String.init)
             guard p.count >= 2 else { return nil }
@@ -20,14 +21,53 @@ enum Present {
         }
         return ContainerInspect(Id: c.id, Created: c.created, Path: c.path, Args: c.args, State: state(c),
                                 Image: c.imageID, Name: "/" + c.name, RestartCount: c.restartCount, Driver: "overlay",
-                                Platform: "linux", LogPath: logPath, Config: c.config, HostConfig: c.hostConfig, Mounts: mounts)
+                                Platform: "linux", LogPath: logPath, Config: c.config, HostConfig: c.hostConfig, Mounts: mounts,
+                                NetworkSettings: networkSettings(c, sandbox: sandbox))
+    }
+
+    static func hostIP(_ m: PortMapping) -> String { m.hostIP.isEmpty ? "0.0.0.0" : m.hostIP }
+
+    static func networkSettings(_ c: StoredContainer, sandbox: String) -> NetworkSettingsJSON {
+        let e = c.endpoint
+        var ports: [String: [PortBindingJSON]] = [:]
+        for m in e?.ports ?? [] {
+            ports["\(m.containerPort)/\(m.protocol)", default: []].append(PortBindingJSON(HostIp: hostIP(m), HostPort: String(m.hostPort)))
+        }
+        var networks: [String: EndpointJSON] = [:]
+        if let name = c.networkName, let id = c.networkID {
+            networks[name] = EndpointJSON(NetworkID: id, EndpointID: e.map { _ in c.id } ?? "", Gateway: e?.gateway ?? "",
+                                          IPAddress: e?.ip ?? "", IPPrefixLen: e?.prefixLength ?? 0, MacAddress: e?.mac ?? "")
+        } else if c.hostConfig.NetworkMode == "host" || c.hostConfig.NetworkMode == "none" {
+            let mode = c.hostConfig.NetworkMode ?? ""
+            networks[mode] = EndpointJSON(NetworkID: mode, EndpointID: "", Gateway: "", IPAddress: "", IPPrefixLen: 0, MacAddress: "")
+        }
+        return NetworkSettingsJSON(Bridge: "", SandboxKey: c.isRunning && c.hostConfig.NetworkMode != "host" ? sandbox : "",
+                                   Ports: ports, Gateway: e?.gateway ?? "", IPAddress: e?.ip ?? "",
+                                   IPPrefixLen: e?.prefixLength ?? 0, MacAddress: e?.mac ?? "", Networks: networks)
+    }
+
+    static func network(_ n: NetworkConfig, endpoints: [StoredContainer]) -> NetworkJSON {
+        var containers: [String: NetworkJSON.ContainerJSON] = [:]
+        for c in endpoints {
+            guard let e = c.endpoint else { continue }
+            containers[c.id] = .init(Name: c.name, EndpointID: c.id, MacAddress: e.mac,
+                                     IPv4Address: "\(e.ip)/\(e.prefixLength)", IPv6Address: "")
+        }
+        return NetworkJSON(Name: n.name, Id: n.id, Created: n.created, Scope: "local", Driver: n.driver, EnableIPv4: true,
+                           EnableIPv6: false,
+                           IPAM: .init(Driver: "default", Options: [:], Config: [.init(Subnet: n.subnet, Gateway: n.gateway)]),
+                           Internal: n.internal, Attachable: false, Ingress: false, ConfigFrom: .init(Network: ""),
+                           ConfigOnly: false, Containers: containers,
+                           Options: ["com.docker.network.bridge.name": n.bridge], Labels: n.labels)
     }
 
     static func summary(_ c: StoredContainer) -> ContainerSummary {
         let cmd = ([c.path] + c.args).joined(separator: " ")
         return ContainerSummary(Id: c.id, Names: ["/" + c.name], Image: c.imageRef, ImageID: c.imageID, Command: cmd,
                                 Created: Int64(unix(c.created)), State: c.status.rawValue, Status: status(c),
-                                Ports: [], Labels: c.config.Labels ?? [:])
+                                Ports: (c.endpoint?.ports ?? []).map {
+                                    PortJSON(IP: hostIP($0), PrivatePort: $0.containerPort, PublicPort: $0.hostPort, Type: $0.protocol)
+                                }, Labels: c.config.Labels ?? [:])
     }
 
     static func unix(_ t: String) -> Double { LogReader.unixTime(t) ?? 0 }

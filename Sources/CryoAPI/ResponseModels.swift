@@ -32,6 +32,89 @@ struct ContainerInspect: Codable, Sendable {
     var Config: ContainerConfig
     var HostConfig: HostConfig
     var Mounts: [MountPoint]
+    var NetworkSettings: NetworkSettingsJSON
+}
+
+struct PortBindingJSON: Codable, Sendable {
+    var HostIp: String
+    var HostPort: String
+}
+
+struct EndpointJSON: Codable, Sendable {
+    var NetworkID: String
+    var EndpointID: String
+    var Gateway: String
+    var IPAddress: String
+    var IPPrefixLen: Int
+    var MacAddress: String
+}
+
+struct NetworkSettingsJSON: Codable, Sendable {
+    var Bridge: String
+    var SandboxKey: String
+    var Ports: [String: [PortBindingJSON]]
+    var Gateway: String
+    var IPAddress: String
+    var IPPrefixLen: Int
+    var MacAddress: String
+    var Networks: [String: EndpointJSON]
+}
+
+/// `ps`'s Ports entries (the CLI prints "0.0.0.0:8080->80/tcp").
+struct PortJSON: Codable, Sendable {
+    var IP: String?
+    var PrivatePort: Int
+    var PublicPort: Int?
+    var `Type`: String
+}
+
+struct NetworkJSON: Codable, Sendable {
+    struct IPAMConfigJSON: Codable, Sendable { var Subnet: String; var Gateway: String }
+    struct IPAMJSON: Codable, Sendable {
+        var Driver: String
+        var Options: [String: String]
+        var Config: [IPAMConfigJSON]
+    }
+    struct ContainerJSON: Codable, Sendable {
+        var Name: String
+        var EndpointID: String
+        var MacAddress: String
+        var IPv4Address: String
+        var IPv6Address: String
+    }
+    struct ConfigFromJSON: Codable, Sendable { var Network: String }
+    var Name: String
+    var Id: String
+    var Created: String
+    var Scope: String
+    var Driver: String
+    var EnableIPv4: Bool
+    var EnableIPv6: Bool
+    var IPAM: IPAMJSON
+    var Internal: Bool
+    var Attachable: Bool
+    var Ingress: Bool
+    var ConfigFrom: ConfigFromJSON
+    var ConfigOnly: Bool
+    var Containers: [String: ContainerJSON]
+    var Options: [String: String]
+    var Labels: [String: String]
+}
+
+struct NetworkCreateRequest: Codable, Sendable {
+    struct IPAMConfigReq: Codable, Sendable { var Subnet: String?; var Gateway: String?; var IPRange: String? }
+    struct IPAMReq: Codable, Sendable { var Driver: String?; var Config: [IPAMConfigReq]? }
+    var Name: String?
+    var Driver: String?
+    var Internal: Bool?
+    var EnableIPv6: Bool?
+    var IPAM: IPAMReq?
+    var Labels: [String: String]?
+}
+
+struct NetworkCreateResponse: Codable, Sendable {
+    var Id: String
+    var Warning: String
 }
 
 struct MountPoint: Codable, Sendable {
@@ -52,7 +135,7 @@ struct ContainerSummary: Codable, Sendable {
     var Created: Int64
     var State: String
     var Status: String
-    var Ports: [String]
+    var Ports: [PortJSON]
     var Labels: [String: String]
 }
 

@@ -1,3 +1,4 @@
+import CryoNetwork
 import FoundationEssentials
 
 /// A container's lifecycle as cryod tracks it (Docker's status words).
@@ -73,6 +74,18 @@ public struct StoredContainer: Codable, Sendable {
     public var monitorStartTime: UInt64?
     /// Set by a shutdown with checkpointing: restore from this checkpoint at start.
     public var restoreOnStart: String?
+
+    /// The cryo network the container joins at start (resolved at create; nil for
+    /// `--network none` and `host`).
+    public var networkName: String?
+    public var networkID: String?
+    /// `--ip`, and the published ports (`-p`), parsed at create.
+    public var requestedIP: String?
+    public var portMappings: [PortMapping]?
+    /// The current attachment: address, gateway, MAC (nil while not attached).
+    public var endpoint: Attachment?
+    /// The address of the last attachment, kept after the container stopped.
+    public var lastIP: String?
 
     public init(id: String, name: String, created: String, imageRef: String, imageID: String,
                 config: ContainerConfig, hostConfig: HostConfig, path: String, args: [String]) {

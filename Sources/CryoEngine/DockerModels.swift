@@ -53,29 +53,59 @@ public struct HostConfig: Codable, Sendable, Equatable {
     public var LogConfig: LogConfig?
     public var RestartPolicy: RestartPolicy?
     public var ConsoleSize: [Int]?
+    /// `-p`: {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}.
+    public var PortBindings: [String: [PortBinding]?]?
     public init() {}
+}
+
+public struct PortBinding: Codable, Sendable, Equatable {
+    public var HostIp: String?
+    public var HostPort: String?
+    public init(HostIp: String? = nil, HostPort: String? = nil) {
+        self.HostIp = HostIp
+        self.HostPort = HostPort
+    }
+}
+
+/// `NetworkingConfig` of a create request: `--ip` arrives as
+/// EndpointsConfig.<network>.IPAMConfig.IPv4Address.
+public struct NetworkingConfig: Codable, Sendable, Equatable {
+    public struct EndpointIPAMConfig: Codable, Sendable, Equatable {
+        public var IPv4Address: String?
+        public init(IPv4Address: String? = nil) { self.IPv4Address = IPv4Address }
+    }
+    public struct EndpointSettings: Codable, Sendable, Equatable {
+        public var IPAMConfig: EndpointIPAMConfig?
+        public init(IPAMConfig: EndpointIPAMConfig? = nil) { self.IPAMConfig = IPAMConfig }
+    }
+    public var EndpointsConfig: [String: EndpointSettings?]?
+    public init(EndpointsConfig: [String: EndpointSettings?]? = nil) { self.EndpointsConfig = EndpointsConfig }
 }
 
 /// Body of POST /containers/create: Config's fields at top level, plus HostConfig.
 public struct CreateContainerRequest: Codable, Sendable {
     public var config: ContainerConfig
     public var hostConfig: HostConfig
+    public var networkingConfig: NetworkingConfig?
 
-    public init(config: ContainerConfig, hostConfig: HostConfig) {
+    public init(config: ContainerConfig, hostConfig: HostConfig, networkingConfig: NetworkingConfig? = nil) {
         self.config = config
         self.hostConfig = hostConfig
+        self.networkingConfig = networkingConfig
     }
     public init(from decoder: Decoder) throws {
         config = try ContainerConfig(from: decoder)
         let c = try decoder.container(keyedBy: Key.self)
         hostConfig = try c.decodeIfPresent(HostConfig.self, forKey: .HostConfig) ?? HostConfig()
+        networkingConfig = try c.decodeIfPresent(NetworkingConfig.self, forKey: .NetworkingConfig)
     }
     public func encode(to encoder: Encoder) throws {
         try config.encode(to: encoder)
         var c = encoder.container(keyedBy: Key.self)
         try c.encode(hostConfig, forKey: .HostConfig)
+        try c.encodeIfPresent(networkingConfig, forKey: .NetworkingConfig)
     }
-    enum Key: String, CodingKey { case HostConfig }
+    enum Key: String, CodingKey { case HostConfig, NetworkingConfig }
 }
 
 

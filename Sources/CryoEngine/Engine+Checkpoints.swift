@@ -39,6 +39,7 @@ extension Engine {
             let parent = FS.parent(target)
             let temp = parent + "/.incomplete-" + name
             let rt = runtime
+            let netRecord = c.endpoint.map { CheckpointNetwork(network: $0.network, networkID: $0.networkID, ip: $0.ip) }
             let began = Self.monotonic()
             if exit { checkpointExits.insert(id) }
             do {
@@ -52,6 +53,9 @@ extension Engine {
                     var o = CheckpointOptions(criu: criu)
                     o.leaveRunning = !exit
                     try rt.checkpoint(id: id, o)
+                    if let netRecord {
+                        try FS.atomicWrite(temp + "/" + Engine.checkpointNetworkFile, Array(try JSONEncoder().encode(netRecord)), mode: 0o600)
+                    }
                     try sys(rename(temp, target), "rename", target)
                 }
             } catch {

@@ -1,6 +1,7 @@
 import CryoImages
 import CryoLinux
 import CryoMonitor
+import CryoNetwork
 import CryoOCI
 import CryoRuntime
 import FoundationEssentials
@@ -26,6 +27,14 @@ extension Engine {
         input.passwd = Self.readFromLayers(lowers, "etc/passwd")
         input.group = Self.readFromLayers(lowers, "etc/group")
         input.networkNamespacePath = paths.netns(id)
+        let net = try networkFor(mode: req.hostConfig.NetworkMode)
+        let ports = try Self.portMappings(req.hostConfig.PortBindings)
+        let ip = Self.requestedIP(req.networkingConfig, mode: req.hostConfig.NetworkMode, network: net)
+        if net == nil && (!ports.isEmpty || ip != nil) {
+            throw EngineError.bad("published ports and --ip need a network: not with network mode \(req.hostConfig.NetworkMode ?? "")")
+        }
+        let ownNetwork = req.hostConfig.NetworkMode != "host"
+        if ownNetwork { input.etcFilesDir = paths.containerDir(id) }
         let spec = try SpecBuilder.build(input)
 
         var config = req.config
@@ -40,11 +49,21 @@ extension Engine {
         if host.NetworkMode == nil || host.NetworkMode == "" || host.NetworkMode == "default" { host.NetworkMode = "default" }
         if host.RestartPolicy == nil { host.RestartPolicy = RestartPolicy() }
         let argv = spec.process?.args ?? []
-        let record = StoredContainer(id: id, name: name, created: rfc3339Now(), imageRef: imageRef, imageID: image.id.description,
+        var record = StoredContainer(id: id, name: name, created: rfc3339Now(), imageRef: imageRef, imageID: image.id.description,
                                      config: config, hostConfig: host, path: argv.first ?? "", args: Array(argv.dropFirst()))
+        record.networkName = net?.name
+        record.networkID = net?.id
+        record.requestedIP = ip
+        record.portMappings = ports.isEmpty ? nil : ports
         let p = paths
         try await blocking {
             try FS.mkdirAll(p.bundle(id), mode: 0o711)
+            if ownNetwork {
+                // Bind-mount sources: empty now, written at every start.
+                for f in [ContainerFiles.hostnameFile, ContainerFiles.hostsFile, ContainerFiles.resolvFile] {
+                    try FS.atomicWrite(p.containerDir(id) + "/" + f, [], mode: 0o644, durable: false)
+                }
+            }
             let data = try JSONEncoder().encode(spec)
             try FS.atomicWrite(p.bundle(id) + "/config.json", Array(data), mode: 0o600, durable: false)
         }
@@ -99,10 +118,13 @@ extension Engine {
                 }
                 restore = RestoreRequest(imagePath: dir, workPath: paths.containerDir(id) + "/restore-work")
             }
+            await awaitTeardown(id)
+            // A restore needs its old address: refused before anything is touched if it is taken.
+            let restoreIP = try restore.flatMap { try checkRestoreAddress(c, checkpointDir: $0.imagePath) }
             do {
-                try await launch(c, restore: restore)
+                try await launch(c, restore: restore, restoreIP: restoreIP)
             } catch {
-                failedStart(id, error)
+                await failedStart(id, error)
                 throw error
             }
         }
@@ -112,7 +134,7 @@ extension Engine {
     /// (127 command not found, 126 not executable, 128 otherwise) and the error in its
     /// state; whoever waits on it (attach, wait) is let go. (`start` removes an
     /// AutoRemove container afterwards.)
-    func failedStart(_ id: String, _ error: Error) {
+    func failedStart(_ id: String, _ error: Error) async {
         let text = "\(error)"
         let code: Int32 = text.contains("executable file not found") || text.contains("no such file or directory") ? 127
             : text.contains("permission denied") ? 126 : 128
@@ -124,14 +146,14 @@ extension Engine {
             c.finishedAt = rfc3339Now()
             if c.error.isEmpty { c.error = text }
         }
-        NetworkNamespace.remove(at: paths.netns(id))
+        await beginNetworkTeardown(id).value
         for w in pendingAttach.removeValue(forKey: id) ?? [] { w.resume() }
         for w in exitWaiters.removeValue(forKey: id) ?? [] { w.continuation.resume(returning: code) }
     }
 
     /// Mounts the root, starts the monitor (which creates or restores the container),
     /// lets early attachers connect, then starts the init.
-    func launch(_ c: StoredContainer, restore: RestoreRequest?) async throws {
+    func launch(_ c: StoredContainer, restore: RestoreRequest?, restoreIP: String? = nil) async throws {
         let id = c.id
         let p = paths
         let image = try? images.inspect(c.imageID)
@@ -145,7 +167,7 @@ extension Engine {
         let reaper = self.reaper
         let rt = runtime
         let ownNetwork = c.hostConfig.NetworkMode != "host"
-        let ready = try await blocking { () throws -> MonitorReady in
+        try await blocking { () throws -> Void in
             Trace.mark("launch \(id.prefix(12)): begin")
             try RootfsMount.ensure(lowerDirs: lowers, upper: p.upper(id), work: p.work(id), target: p.rootfs(id))
             Trace.mark("launch \(id.prefix(12)): rootfs mounted")
@@ -153,6 +175,11 @@ extension Engine {
             if restore == nil, let wd = c.config.WorkingDir, !wd.isEmpty { try FS.mkdirAll(try FS.secureJoin(root: p.rootfs(id), wd)) }
             if ownNetwork && !NetworkNamespace.exists(at: p.netns(id)) { try NetworkNamespace.create(at: p.netns(id)) }
             Trace.mark("launch \(id.prefix(12)): netns ready")
+        }
+        // The network before the monitor: a restored process finds its address in place.
+        try await attachNetwork(id, restoreIP: restoreIP)
+        Trace.mark("launch \(id.prefix(12)): network attached")
+        let ready = try await blocking { () throws -> MonitorReady in
             unlink(p.exitRecord(id))
             // A stale runtime state (monitor killed with the machine) would block the id.
             if FS.exists(rt.store.dir(id)) { try? rt.delete(id: id, force: true) }
@@ -162,7 +189,6 @@ extension Engine {
             return ready
         }
         if let e = ready.error {
-            NetworkNamespace.remove(at: p.netns(id))
             let what = restore == nil ? "starting container" : "restoring container from \(restore!.imagePath)"
             update(id) { $0.error = "\(what): \(e)" }
             throw EngineError.internalError("\(what) \(c.name): \(e)")
@@ -350,6 +376,8 @@ extension Engine {
 
     func removeNow(_ id: String) async throws {
         update(id) { $0.status = .removing }
+        await beginNetworkTeardown(id).value
+        await awaitTeardown(id)
         let p = paths
         let rt = runtime
         try await blocking {

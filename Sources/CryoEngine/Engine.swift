@@ -1,6 +1,7 @@
 import CryoImages
 import CryoLinux
 import CryoMonitor
+import CryoNetwork
 import CryoOCI
 import CryoRuntime
 import FoundationEssentials
@@ -14,6 +15,8 @@ public struct EngineOptions: Sendable {
     public var binDir: String
     /// Checkpoint every running container at shutdown and restore it at the next start.
     public var checkpointOnShutdown = false
+    /// Subnet of the default network cryo0 (nil: 198.18.0.0/24).
+    public var defaultSubnet: String?
     public init(paths: EnginePaths, binDir: String) {
         self.paths = paths
         self.binDir = binDir
@@ -46,6 +49,13 @@ public actor Engine {
     /// Containers being checkpointed with exit: their monitor's exit is not a crash.
     var checkpointExits: Set<String> = []
     var execs: [String: ExecSession] = [:]
+    /// Networks (`<root>/networks`) and the CNI plugins that attach containers to them.
+    public nonisolated let networks: NetworkStore
+    public nonisolated let cni: CNIRunner
+    /// Network teardowns in progress (detach, namespace removal); a start or removal of the
+    /// container waits for its container's.
+    var teardowns: [String: (token: Int, task: Task<Void, Never>)] = [:]
+    var nextTeardownToken = 0
 
     public init(options: EngineOptions, group: EventLoopGroup) throws {
         guard options.paths.longestSocketPath < 108 else {
@@ -60,6 +70,13 @@ public actor Engine {
         self.pool = NIOThreadPool(numberOfThreads: 16)
         self.pool.start()
         self.runtime = Runtime(root: options.paths.runtimeRoot)
+        self.networks = try NetworkStore(root: options.paths.root)
+        self.cni = try CNIRunner(root: options.paths.root)
+        do {
+            try networks.ensureDefault(subnet: options.defaultSubnet)
+        } catch {
+            throw CryoError("the default network \(NetworkDefaults.defaultName): \(error)")
+        }
     }
 
     var monitorBinary: String { options.binDir + "/cryo-monitor" }
@@ -146,7 +163,7 @@ public actor Engine {
                 if Processes.isAlive(pid: c.monitorPid, startTime: c.monitorStartTime) {
                     watch(c.id)
                 } else {
-                    monitorGone(c.id)
+                    await monitorGone(c.id)
                 }
             }
         }
@@ -163,7 +180,7 @@ public actor Engine {
     }
 
     /// The monitor is gone: take its exit record, or note that the container was lost.
-    func monitorGone(_ id: String) {
+    func monitorGone(_ id: String) async {
         let exitRec = (try? FS.readBytes(paths.exitRecord(id))).flatMap { try? JSONDecoder().decode(ExitRecord.self, from: Data($0)) }
         let wasCheckpoint = checkpointExits.contains(id)
         update(id) { c in
@@ -183,8 +200,9 @@ public actor Engine {
             }
             c.monitorPid = 0
         }
-        // The network goes with the process (Docker tears it down at stop too).
-        NetworkNamespace.remove(at: paths.netns(id))
+        // The network goes with the process (Docker tears it down at stop too): the address
+        // and published ports are released before anyone waiting for the exit goes on.
+        await beginNetworkTeardown(id).value
         let code = containers[id]?.exitCode ?? 255
         for w in exitWaiters.removeValue(forKey: id) ?? [] { w.continuation.resume(returning: code) }
         if let c = containers[id], c.hostConfig.AutoRemove == true, !wasCheckpoint {

@@ -132,6 +132,9 @@ public enum SpecBuilder {
         public var cgroupParent = "/cryo"
         /// Join this network namespace file instead of making an anonymous one.
         public var networkNamespacePath: String?
+        /// Directory holding the generated hostname, hosts and resolv.conf, bind-mounted
+        /// (rw, like Docker) over /etc/hostname, /etc/hosts and /etc/resolv.conf.
+        public var etcFilesDir: String?
         public init(id: String, config: ContainerConfig, hostConfig: HostConfig, image: ImageConfiguration.Config?) {
             self.id = id
             self.config = config
@@ -168,6 +171,11 @@ public enum SpecBuilder {
         spec.root = Spec.Root(path: "rootfs", readonly: i.hostConfig.ReadonlyRootfs ?? false)
         spec.hostname = host
         if let d = i.config.Domainname, !d.isEmpty { spec.domainname = d }
+        if let dir = i.etcFilesDir {
+            for f in ["hostname", "hosts", "resolv.conf"] {
+                spec.mounts?.append(Spec.Mount(destination: "/etc/" + f, type: "bind", source: dir + "/" + f, options: ["rbind", "rprivate"]))
+            }
+        }
         for b in i.hostConfig.Binds ?? [] { spec.mounts?.append(try bindMount(b)) }
 
         var resources = spec.linux?.resources ?? Spec.Resources()

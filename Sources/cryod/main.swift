@@ -38,6 +38,9 @@ struct Cryod: AsyncParsableCommand {
           help: "At shutdown, checkpoint every running container; restore them when cryod starts again.")
     var checkpointOnShutdown = false
 
+    @Option(name: .customLong("default-subnet"), help: ArgumentHelp("Subnet of the default network cryo0 (default 198.18.0.0/24).", valueName: "CIDR"))
+    var defaultSubnet: String?
+
     @Option(help: "JSON settings file, e.g. {\"checkpoint-on-shutdown\": true}.")
     var config: String?
 
@@ -61,6 +64,7 @@ struct Cryod: AsyncParsableCommand {
         let binDir = FS.parent(FS.readlink("/proc/self/exe") ?? CommandLine.arguments[0])
         var options = EngineOptions(paths: EnginePaths(root: FS.absolute(root), execRoot: FS.absolute(execRoot)), binDir: binDir)
         options.checkpointOnShutdown = shutdownCheckpoint
+        options.defaultSubnet = defaultSubnet
         let engine = try Engine(options: options, group: MultiThreadedEventLoopGroup.singleton)
         await engine.recover()
 

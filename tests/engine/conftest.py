@@ -291,9 +291,19 @@ def remove_cgroups(ids):
                 time.sleep(0.1)
 
 
+def network_bridges(root):
+    """Bridges of the networks cryod created under root, except the shared default cryo0."""
+    try:
+        nets = json.loads((Path(root) / "networks" / "networks.json").read_text())["networks"]
+    except (OSError, ValueError, KeyError):
+        return []
+    return [n["bridge"] for n in nets if n.get("bridge") and n.get("name") != "cryo0"]
+
+
 def cleanup(daemon):
     daemon.remove_all_containers()
     ids = daemon.all_ids()
+    bridges = network_bridges(daemon.root)
     try:
         daemon.stop(signal.SIGTERM, timeout=20)
     except Exception:
@@ -306,6 +316,9 @@ def cleanup(daemon):
     time.sleep(0.2)
     unmount_all(daemon.base)
     remove_cgroups(ids)
+    for br in bridges:
+        if Path("/sys/class/net", br).exists():
+            subprocess.run(["ip", "link", "del", br], capture_output=True)
     shutil.rmtree(daemon.base, ignore_errors=True)
 
 

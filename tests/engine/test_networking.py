@@ -1,0 +1,210 @@
+"""Networking through the docker CLI against cryod: user-defined networks, names between
+containers, --ip, published ports (also across checkpoint/restore), network rm, address
+release and persistence across a cryod restart.
+
+Addresses: only 198.19.x.0/24 subnets (random per test, so leftovers of an earlier run never
+collide) and 127.0.0.1 for published ports. Traffic never leaves this machine.
+"""
+
+import json
+import random
+import socket
+import time
+import uuid
+
+import pytest
+
+from conftest import inspect, wait_for
+
+
+@pytest.fixture
+def net(docker_cli):
+    """net(prefix="n") -> (name, "198.19.X") : a fresh network; removed after the test."""
+    d = docker_cli
+    made = []
+
+    def make(prefix="n"):
+        for _ in range(20):
+            octet = random.randint(1, 254)
+            name = f"{prefix}{uuid.uuid4().hex[:8]}"
+            r = d.docker("network", "create", "--subnet", f"198.19.{octet}.0/24", name)
+            if r.returncode == 0:
+                made.append(name)
+                return name, f"198.19.{octet}"
+            assert "overlaps" in r.stderr, r.stderr
+        pytest.fail("no free 198.19.x.0/24 subnet")
+
+    yield make
+    d.remove_all_containers()
+    for n in made:
+        d.docker("network", "rm", n)
+
+
+def ip_of(d, ref, network=None):
+    ns = inspect(d, ref)["NetworkSettings"]
+    if network:
+        return ns["Networks"][network]["IPAddress"]
+    return ns["IPAddress"]
+
+
+def fetch(port, timeout=5):
+    """Connects to 127.0.0.1:port and returns what the server sends."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.settimeout(timeout)
+        data = b""
+        while True:
+            chunk = s.recv(100)
+            if not chunk:
+                return data
+            data += chunk
+
+
+def free_port():
+    for _ in range(50):
+        p = random.randint(20000, 40000)
+        with socket.socket() as s:
+            try:
+                s.bind(("0.0.0.0", p))
+                return p
+            except OSError:
+                continue
+    pytest.fail("no free port")
+
+
+def serve_hi(port):
+    def ok():
+        try:
+            return fetch(port, timeout=2) == b"hi\n"
+        except OSError:
+            return False
+    return ok
+
+
+def test_network_create_ls_inspect(docker_cli, net):
+    d = docker_cli
+    n, pre = net()
+    assert n in d.ok("network", "ls", "--format", "{{.Name}}").split()
+    assert "cryo0" in d.ok("network", "ls", "--format", "{{.Name}}").split()
+    info = json.loads(d.ok("network", "inspect", n))[0]
+    assert info["Name"] == n and info["Driver"] == "bridge"
+    assert info["IPAM"]["Config"][0]["Subnet"] == f"{pre}.0/24"
+    # overlapping subnets and taken names are refused, nothing created
+    r = d.docker("network", "create", "--subnet", f"{pre}.128/25", n + "x")
+    assert r.returncode != 0 and "overlaps" in r.stderr
+    assert n + "x" not in d.ok("network", "ls", "--format", "{{.Name}}").split()
+    r = d.docker("network", "create", "--subnet", "198.19.255.0/24", n)
+    assert r.returncode != 0 and "already exists" in r.stderr
+    # cryo0 cannot be removed; unknown networks are 404
+    r = d.docker("network", "rm", "cryo0")
+    assert r.returncode != 0 and "pre-defined" in r.stderr
+    r = d.docker("run", "-d", "--network", "nosuchnet" + uuid.uuid4().hex[:6], "busybox", "true")
+    assert r.returncode != 0 and "not found" in r.stderr
+
+
+def test_default_network_and_none(docker_cli, name):
+    d = docker_cli
+    d.ok("run", "-d", "--name", name, "busybox", "sleep", "1000")
+    ip = ip_of(d, name)
+    assert ip.startswith("198.18.0."), ip
+    hosts = d.ok("exec", name, "cat", "/etc/hosts")
+    assert ip in hosts
+    assert d.ok("exec", name, "cat", "/etc/hostname") == inspect(d, name)["Config"]["Hostname"]
+    gw = inspect(d, name)["NetworkSettings"]["Gateway"]
+    d.ok("exec", name, "ping", "-c1", "-W3", gw)
+    d.ok("run", "-d", "--name", name + "n", "--network", "none", "busybox", "sleep", "1000")
+    assert ip_of(d, name + "n") == ""
+    links = d.ok("exec", name + "n", "ip", "-o", "link")
+    assert "eth0" not in links and "lo" in links
+
+
+def test_names_resolve_between_containers_on_a_network(docker_cli, net, name):
+    d = docker_cli
+    n, pre = net()
+    a, b = name + "a", name + "b"
+    d.ok("run", "-d", "--name", a, "--network", n, "busybox", "sleep", "1000")
+    d.ok("run", "-d", "--name", b, "--network", n, "busybox", "sleep", "1000")
+    assert ip_of(d, a, n).startswith(pre + ".")
+    d.ok("exec", a, "ping", "-c1", "-W3", b)
+    d.ok("exec", b, "ping", "-c1", "-W3", a)
+    # b goes away: a's /etc/hosts forgets it
+    assert b in d.ok("exec", a, "cat", "/etc/hosts")
+    d.ok("rm", "-f", b)
+    wait_for(lambda: b not in d.ok("exec", a, "cat", "/etc/hosts"), what="peer removed from /etc/hosts")
+    info = json.loads(d.ok("network", "inspect", n))[0]
+    assert [c["Name"] for c in info["Containers"].values()] == [a]
+
+
+def test_fixed_ip_taken_and_released(docker_cli, net, name):
+    d = docker_cli
+    n, pre = net()
+    ip = f"{pre}.50"
+    d.ok("run", "-d", "--name", name, "--network", n, "--ip", ip, "busybox", "sleep", "1000")
+    assert ip_of(d, name, n) == ip
+    assert ip in d.ok("exec", name, "ip", "-o", "addr")
+    r = d.docker("run", "-d", "--name", name + "2", "--network", n, "--ip", ip, "busybox", "sleep", "1000")
+    assert r.returncode != 0 and "already in use" in r.stderr, r.stderr
+    d.docker("rm", "-f", name + "2")
+    # network rm is refused while the container is attached
+    r = d.docker("network", "rm", n)
+    assert r.returncode != 0 and "active endpoints" in r.stderr, r.stderr
+    # removal releases the address
+    d.ok("rm", "-f", name)
+    d.ok("run", "-d", "--name", name + "3", "--network", n, "--ip", ip, "busybox", "sleep", "1000")
+    assert ip_of(d, name + "3", n) == ip
+    d.ok("rm", "-f", name + "3")
+    d.ok("network", "rm", n)
+    assert n not in d.ok("network", "ls", "--format", "{{.Name}}").split()
+
+
+def test_published_port_and_checkpoint_restore(docker_cli, net, name, criu):
+    d = docker_cli
+    n, pre = net()
+    port = free_port()
+    d.ok("run", "-d", "--name", name, "--network", n, "-p", f"{port}:8080", "busybox",
+         "nc", "-ll", "-p", "8080", "-e", "echo", "hi")
+    wait_for(serve_hi(port), what=f"server on 127.0.0.1:{port}")
+    info = inspect(d, name)
+    ip = info["NetworkSettings"]["Networks"][n]["IPAddress"]
+    assert info["NetworkSettings"]["Ports"] == {"8080/tcp": [{"HostIp": "0.0.0.0", "HostPort": str(port)}]}
+    assert f"0.0.0.0:{port}->8080/tcp" in d.ok("ps", "--format", "{{.Ports}}", "--filter", f"name={name}") or \
+        f"{port}->8080/tcp" in d.ok("ps")
+    # the same host port cannot be published twice
+    r = d.docker("run", "-d", "--name", name + "2", "--network", n, "-p", f"{port}:8080", "busybox", "sleep", "100")
+    assert r.returncode != 0 and f"{port}" in r.stderr and "not available" in r.stderr, r.stderr
+    d.docker("rm", "-f", name + "2")
+
+    d.ok("checkpoint", "create", name, "cp1", timeout=120)
+    assert not inspect(d, name)["State"]["Running"]
+    with pytest.raises(OSError):
+        fetch(port, timeout=1)
+    d.ok("start", "--checkpoint", "cp1", name, timeout=120)
+    assert ip_of(d, name, n) == ip
+    wait_for(serve_hi(port), what="server after restore")
+
+
+def test_restore_refused_when_address_taken(docker_cli, net, name, criu):
+    d = docker_cli
+    n, pre = net()
+    d.ok("run", "-d", "--name", name, "--network", n, "busybox", "sleep", "1000")
+    ip = ip_of(d, name, n)
+    d.ok("checkpoint", "create", name, "cp1", timeout=120)
+    d.ok("run", "-d", "--name", name + "x", "--network", n, "--ip", ip, "busybox", "sleep", "1000")
+    r = d.docker("start", "--checkpoint", "cp1", name, timeout=120)
+    assert r.returncode != 0 and "taken" in r.stderr and ip in r.stderr, r.stderr
+    d.ok("rm", "-f", name + "x")
+    d.ok("start", "--checkpoint", "cp1", name, timeout=120)
+    assert ip_of(d, name, n) == ip
+
+
+def test_daemon_restart_keeps_allocations(docker_cli, net, name, restart_daemon):
+    d = docker_cli
+    n, pre = net()
+    d.ok("run", "-d", "--name", name, "--network", n, "busybox", "sleep", "1000")
+    ip = ip_of(d, name, n)
+    restart_daemon()
+    assert ip_of(d, name, n) == ip
+    d.ok("run", "-d", "--name", name + "2", "--network", n, "busybox", "sleep", "1000")
+    assert ip_of(d, name + "2", n) not in ("", ip)
+    r = d.docker("run", "-d", "--name", name + "3", "--network", n, "--ip", ip, "busybox", "sleep", "100")
+    assert r.returncode != 0 and "already in use" in r.stderr
+    d.ok("exec", name + "2", "ping", "-c1", "-W3", name)
