@@ -199,3 +199,35 @@ final class LogAndStreamTests: XCTestCase {
         XCTAssertNil(CRIUDumpStats.parse(Array(bytes.prefix(20))))
     }
 }
+
+final class NetworkRequestTests: XCTestCase {
+    func testCLICreateBodyWithPortsAndIP() throws {
+        let body = """
+        {"Image":"busybox","HostConfig":{"NetworkMode":"n1","PortBindings":{"8080/tcp":[{"HostIp":"","HostPort":"18080"}],"53/udp":null}},
+         "NetworkingConfig":{"EndpointsConfig":{"n1":{"IPAMConfig":{"IPv4Address":"198.19.7.50","LinkLocalIPs":null},"Aliases":null,"MacAddress":""}}}}
+        """
+        let req = try JSONDecoder().decode(CreateContainerRequest.self, from: Data(body.utf8))
+        let ports = try Engine.portMappings(req.hostConfig.PortBindings)
+        XCTAssertEqual(ports.map(\.description), ["18080:8080/tcp"])
+        XCTAssertEqual(Engine.requestedIP(req.networkingConfig, mode: "n1", network: nil), "198.19.7.50")
+        XCTAssertNil(Engine.requestedIP(nil, mode: "n1", network: nil))
+    }
+
+    func testPortBindingsRefused() {
+        XCTAssertThrowsError(try Engine.portMappings(["80/tcp": [PortBinding(HostIp: "", HostPort: "")]]))
+        XCTAssertThrowsError(try Engine.portMappings(["80-90/tcp": [PortBinding(HostIp: "", HostPort: "8080")]]))
+        XCTAssertThrowsError(try Engine.portMappings(["80/sctp": [PortBinding(HostIp: "", HostPort: "8080")]]))
+    }
+
+    func testEtcFilesAreBindMounted() throws {
+        var input = SpecBuilder.Input(id: String(repeating: "a", count: 64), config: ContainerConfig(), hostConfig: HostConfig(), image: nil)
+        input.config.Cmd = ["sh"]
+        input.etcFilesDir = "/var/lib/cryo/containers/x"
+        let spec = try SpecBuilder.build(input)
+        for f in ["hostname", "hosts", "resolv.conf"] {
+            let m = spec.mounts?.first { $0.destination == "/etc/" + f }
+            XCTAssertEqual(m?.source, "/var/lib/cryo/containers/x/" + f)
+            XCTAssertEqual(m?.type, "bind")
+        }
+    }
+}
