@@ -53,6 +53,9 @@ extension Engine {
                     var o = CheckpointOptions(criu: criu)
                     o.leaveRunning = !exit
                     try rt.checkpoint(id: id, o)
+                    if tcpEstablished {
+                        try FS.atomicWrite(temp + "/" + Engine.checkpointOptionsFile, Array(#"{"tcpEstablished":true}"#.utf8), mode: 0o600)
+                    }
                     if let netRecord {
                         try FS.atomicWrite(temp + "/" + Engine.checkpointNetworkFile, Array(try JSONEncoder().encode(netRecord)), mode: 0o600)
                     }

@@ -116,7 +116,8 @@ extension Engine {
                 guard FS.exists(dir + "/inventory.img") else {
                     throw EngineError(.notFound, "checkpoint \(name) does not exist for container \(c.name)")
                 }
-                restore = RestoreRequest(imagePath: dir, workPath: paths.containerDir(id) + "/restore-work")
+                restore = RestoreRequest(imagePath: dir, workPath: paths.containerDir(id) + "/restore-work",
+                                         tcpEstablished: Self.checkpointHadTCP(dir))
             }
             await awaitTeardown(id)
             // A restore needs its old address: refused before anything is touched if it is taken.

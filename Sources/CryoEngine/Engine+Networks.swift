@@ -11,8 +11,21 @@ struct CheckpointNetwork: Codable {
     var ip: String
 }
 
+/// How a checkpoint was made (`<checkpoint>/cryo-options.json`), for its restore.
+struct CheckpointOptionsRecord: Codable {
+    var tcpEstablished: Bool?
+}
+
 extension Engine {
     static let checkpointNetworkFile = "cryo-network.json"
+    static let checkpointOptionsFile = "cryo-options.json"
+
+    /// Whether a checkpoint was taken with --tcp-established (its restore needs it too).
+    nonisolated static func checkpointHadTCP(_ dir: String) -> Bool {
+        guard let bytes = try? FS.readBytes(dir + "/" + checkpointOptionsFile),
+              let rec = try? JSONDecoder().decode(CheckpointOptionsRecord.self, from: Data(bytes)) else { return false }
+        return rec.tcpEstablished == true
+    }
 
     // MARK: errors
 

@@ -208,3 +208,39 @@ def test_daemon_restart_keeps_allocations(docker_cli, net, name, restart_daemon)
     r = d.docker("run", "-d", "--name", name + "3", "--network", n, "--ip", ip, "busybox", "sleep", "100")
     assert r.returncode != 0 and "already in use" in r.stderr
     d.ok("exec", name + "2", "ping", "-c1", "-W3", name)
+
+
+def test_tcp_connection_survives_checkpoint_restore(docker_cli, net, name, criu):
+    """--tcp-established (the API's ?tcp-established=1): a client's connection through the
+    published port carries on after checkpoint and restore; the socket never closes."""
+    d = docker_cli
+    n, pre = net()
+    port = free_port()
+    d.ok("run", "-d", "--name", name, "--network", n, "-p", f"{port}:8080", "busybox",
+         "nc", "-l", "-p", "8080", "-e", "cat")
+
+    def connect():
+        try:
+            return socket.create_connection(("127.0.0.1", port), timeout=2)
+        except OSError:
+            return None
+    s = wait_for(connect, what="echo server")
+    s.settimeout(10)
+    s.sendall(b"one\n")
+    assert s.recv(100) == b"one\n"
+    ip = ip_of(d, name, n)
+    # without --tcp-established CRIU refuses the established socket; the container keeps running
+    r = d.docker("checkpoint", "create", name, "plain", timeout=120)
+    assert r.returncode != 0 and "keeps running" in r.stderr, r.stderr
+    assert inspect(d, name)["State"]["Running"]
+    s.sendall(b"still\n")
+    assert s.recv(100) == b"still\n"
+    st, _, body = d.http("POST", f"/containers/{name}/checkpoints?tcp-established=1",
+                         body=json.dumps({"CheckpointID": "tcp1", "Exit": True}),
+                         headers={"Content-Type": "application/json"}, timeout=120)
+    assert st == 201, body
+    d.ok("start", "--checkpoint", "tcp1", name, timeout=120)
+    assert ip_of(d, name, n) == ip
+    s.sendall(b"two\n")
+    assert s.recv(100) == b"two\n"
+    s.close()
