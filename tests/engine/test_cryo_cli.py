@@ -168,7 +168,7 @@ def test_run_interactive_stdin_and_entrypoint(cryo_env):
 def test_detached_lifecycle_ps_logs_exec_stop_rm(cryo_env):
     cryo = cryo_env["cryo"]
     r = cryo.ok("run", "-d", "--name", "web", "--memory", "64m", "--pids-limit", "64", "busybox", "sh", "-c",
-                "echo started; echo warn >&2; while true; do sleep 1; done")
+                "echo warn >&2; sleep 0.3; echo started; while true; do sleep 1; done")
     cid = r.stdout.strip()
     assert re.fullmatch(r"[0-9a-f]{64}", cid), r.stdout
     ps = cryo.ok("ps").stdout.splitlines()
