@@ -166,8 +166,21 @@ def test_published_port_and_checkpoint_restore(docker_cli, net, name, criu):
     info = inspect(d, name)
     ip = info["NetworkSettings"]["Networks"][n]["IPAddress"]
     assert info["NetworkSettings"]["Ports"] == {"8080/tcp": [{"HostIp": "0.0.0.0", "HostPort": str(port)}]}
-    assert f"0.0.0.0:{port}->8080/tcp" in d.ok("ps", "--format", "{{.Ports}}", "--filter", f"name={name}") or \
-        f"{port}->8080/tcp" in d.ok("ps")
+    assert f"0.0.0.0:{port}->8080/tcp" in d.ok("ps", "--format", "{{.Names}} {{.Ports}}")
+    # a port some host process listens on is refused, and nothing is left allocated
+    busy = socket.socket()
+    busy.bind(("0.0.0.0", 0))
+    busy.listen(1)
+    taken = busy.getsockname()[1]
+    try:
+        r = d.docker("run", "-d", "--name", name + "h", "--network", n, "--ip", f"{pre}.77", "-p", f"{taken}:80",
+                     "busybox", "sleep", "100")
+        assert r.returncode != 0 and "already in use on the host" in r.stderr, r.stderr
+    finally:
+        busy.close()
+    d.ok("rm", "-f", name + "h")
+    d.ok("run", "-d", "--name", name + "h2", "--network", n, "--ip", f"{pre}.77", "busybox", "sleep", "100")
+    d.ok("rm", "-f", name + "h2")
     # the same host port cannot be published twice
     r = d.docker("run", "-d", "--name", name + "2", "--network", n, "-p", f"{port}:8080", "busybox", "sleep", "100")
     assert r.returncode != 0 and f"{port}" in r.stderr and "not available" in r.stderr, r.stderr
