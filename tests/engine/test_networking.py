@@ -257,3 +257,25 @@ def test_tcp_connection_survives_checkpoint_restore(docker_cli, net, name, criu)
     s.sendall(b"two\n")
     assert s.recv(100) == b"two\n"
     s.close()
+
+
+def test_docker_py_networks_and_ports(dpy, daemon, name):
+    import docker
+    octet = random.randint(1, 254)
+    ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=f"198.19.{octet}.0/24")])
+    n = dpy.networks.create("py" + uuid.uuid4().hex[:8], driver="bridge", ipam=ipam)
+    try:
+        assert n.name in [x.name for x in dpy.networks.list()]
+        port = free_port()
+        c = dpy.containers.run("busybox", ["nc", "-ll", "-p", "8080", "-e", "echo", "hi"], name=name, detach=True,
+                               network=n.name, ports={"8080/tcp": port})
+        wait_for(serve_hi(port), what="server via docker-py")
+        c.reload()
+        assert c.attrs["NetworkSettings"]["Networks"][n.name]["IPAddress"].startswith(f"198.19.{octet}.")
+        assert c.ports == {"8080/tcp": [{"HostIp": "0.0.0.0", "HostPort": str(port)}]}
+        n.reload()
+        assert [x.name for x in n.containers] == [name]
+        c.remove(force=True)
+    finally:
+        n.remove()
+    assert n.name not in [x.name for x in dpy.networks.list()]
