@@ -103,16 +103,3 @@ public enum RuntimeError: Error, CustomStringConvertible {
         }
     }
 }
-
-/// RFC 3339 with nanoseconds, UTC (what runc prints for "created").
-public func rfc3339Now() -> String {
-    var ts = timespec()
-    clock_gettime(CLOCK_REALTIME, &ts)
-    var t = ts.tv_sec
-    var tmv = tm()
-    gmtime_r(&t, &tmv)
-    func pad(_ v: Int32, _ w: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, w - s.count)) + s }
-    let ns = String(ts.tv_nsec)
-    let frac = String(repeating: "0", count: 9 - ns.count) + ns
-    return "\(pad(tmv.tm_year + 1900, 4))-\(pad(tmv.tm_mon + 1, 2))-\(pad(tmv.tm_mday, 2))T\(pad(tmv.tm_hour, 2)):\(pad(tmv.tm_min, 2)):\(pad(tmv.tm_sec, 2)).\(frac)Z"
-}
