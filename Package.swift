@@ -67,6 +67,7 @@ let package = Package(
             dependencies: [
                 "CryoAPI", "CryoEngine", "CryoHTTP", "CryoLinux",
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -168,16 +168,6 @@ extension APIServer {
         if earlyPending { await engine.attachedEarly(c.id) }
     }
 
-    static func withTimeout<T: Sendable>(seconds: Double, _ body: @escaping @Sendable () async throws -> T) async throws -> T? {
-        try await withThrowingTaskGroup(of: T?.self) { g in
-            g.addTask { try await body() }
-            g.addTask { try await Task.sleep(nanoseconds: UInt64(seconds * 1e9)); return nil }
-            let first = try await g.next() ?? nil
-            g.cancelAll()
-            return first
-        }
-    }
-
     // MARK: exec start
 
     func startExec(_ ex: HTTPExchange, _ id: String) async throws {

@@ -40,7 +40,7 @@ extension Engine {
             let temp = parent + "/.incomplete-" + name
             let rt = runtime
             let netRecord = c.endpoint.map { CheckpointNetwork(network: $0.network, networkID: $0.networkID, ip: $0.ip) }
-            let began = Self.monotonic()
+            let began = monotonicSeconds()
             if exit { checkpointExits.insert(id) }
             do {
                 try await blocking {
@@ -70,7 +70,7 @@ extension Engine {
                 let message = "\(error)".replacingOccurrences(of: temp + "/dump.log", with: kept)
                 throw EngineError.internalError("checkpoint of container \(c.name) failed, the container keeps running: \(message)")
             }
-            let elapsed = (Self.monotonic() - began) * 1000
+            let elapsed = (monotonicSeconds() - began) * 1000
             if exit {
                 _ = await waitExit(id, timeout: 30)
                 checkpointExits.remove(id)
@@ -102,11 +102,5 @@ extension Engine {
             throw EngineError(.notFound, "checkpoint \(name) does not exist for container \(c.name)")
         }
         try await blocking { try FS.removeAll(target) }
-    }
-
-    static func monotonic() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 }

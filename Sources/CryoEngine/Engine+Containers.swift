@@ -18,8 +18,7 @@ extension Engine {
         guard let imageRef = req.config.Image, !imageRef.isEmpty else {
             throw EngineError.bad("config.Image: an image is required")
         }
-        let image: StoredImage
-        do { image = try images.inspect(imageRef) } catch { throw EngineError.noSuchImage(imageRef) }
+        let image = try imageOrNotFound(imageRef)
         let imageConfig = try images.config(of: image).config
         let id = Names.randomID()
         var input = SpecBuilder.Input(id: id, config: req.config, hostConfig: req.hostConfig, image: imageConfig)
@@ -157,8 +156,8 @@ extension Engine {
     func launch(_ c: StoredContainer, restore: RestoreRequest?, restoreIP: String? = nil) async throws {
         let id = c.id
         let p = paths
-        let image = try? images.inspect(c.imageID)
-        guard let image else { throw EngineError.noSuchImage(c.imageRef) }
+        let image: StoredImage
+        do { image = try images.inspect(c.imageID) } catch { throw EngineError.noSuchImage(c.imageRef) }
         let lowers = images.lowerDirs(for: image)
         let config = MonitorConfig(id: id, runtimeRoot: p.runtimeRoot, bundle: p.bundle(id), logPath: p.log(id),
                                    exitPath: p.exitRecord(id), socketPath: p.monitorSocket(id), consoleSocketPath: p.consoleSocket(id),

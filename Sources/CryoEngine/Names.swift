@@ -1,3 +1,4 @@
+import CryoLinux
 import FoundationEssentials
 
 /// Container names and ids, Docker's way.
@@ -7,14 +8,7 @@ public enum Names {
     static let nouns = ["curie", "darwin", "einstein", "fermi", "galileo", "hopper", "kepler", "lovelace", "meitner",
                         "newton", "noether", "pascal", "ritchie", "shannon", "tesla", "thompson", "turing", "wozniak"]
 
-    public static func randomID() -> String {
-        var g = SystemRandomNumberGenerator()
-        return (0..<32).map { _ in
-            let b = UInt8.random(in: 0...255, using: &g)
-            let h = String(b, radix: 16)
-            return h.count == 1 ? "0" + h : h
-        }.joined()
-    }
+    public static func randomID() -> String { randomHexID() }
 
     public static func randomName() -> String {
         "\(adjectives.randomElement()!)_\(nouns.randomElement()!)"

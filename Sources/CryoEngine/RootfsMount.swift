@@ -7,14 +7,8 @@ import Glibc
 /// would flush the whole filesystem, checkpoint images included), remounted after a
 /// reboot, unmounted at removal.
 enum RootfsMount {
-    static func isMounted(_ target: String) -> Bool {
-        var a = stat(), b = stat()
-        guard stat(target, &a) == 0, stat(FS.parent(target), &b) == 0 else { return false }
-        return a.st_dev != b.st_dev || a.st_ino == b.st_ino
-    }
-
     static func ensure(lowerDirs: [String], upper: String, work: String, target: String) throws {
-        if isMounted(target) { return }
+        if FS.isMountPoint(target) { return }
         try FS.mkdirAll(upper, mode: 0o755)
         try FS.mkdirAll(work, mode: 0o700)
         try FS.mkdirAll(target, mode: 0o755)
@@ -22,7 +16,7 @@ enum RootfsMount {
     }
 
     static func release(_ target: String) {
-        guard isMounted(target) else { return }
+        guard FS.isMountPoint(target) else { return }
         try? OverlayRootfs.unmount(target: target)
     }
 }

@@ -11,6 +11,13 @@ public enum FS {
         return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
     }
 
+    /// True when `path` is a mount point: its device differs from its parent's (or it is "/").
+    public static func isMountPoint(_ path: String) -> Bool {
+        var a = stat(), b = stat()
+        guard stat(path, &a) == 0, stat(parent(path), &b) == 0 else { return false }
+        return a.st_dev != b.st_dev || a.st_ino == b.st_ino
+    }
+
     public static func lstatMode(_ path: String) -> mode_t? {
         var st = stat()
         return lstat(path, &st) == 0 ? st.st_mode & S_IFMT : nil

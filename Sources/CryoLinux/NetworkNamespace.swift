@@ -28,9 +28,5 @@ public enum NetworkNamespace {
         unlink(path)
     }
 
-    public static func exists(at path: String) -> Bool {
-        var a = stat(), b = stat()
-        guard stat(path, &a) == 0, stat(FS.parent(path), &b) == 0 else { return false }
-        return a.st_dev != b.st_dev
-    }
+    public static func exists(at path: String) -> Bool { FS.isMountPoint(path) }
 }

@@ -12,3 +12,17 @@ public func rfc3339Now() -> String {
     return "\(pad(Int(tmv.tm_year) + 1900, 4))-\(pad(Int(tmv.tm_mon) + 1, 2))-\(pad(Int(tmv.tm_mday), 2))T"
         + "\(pad(Int(tmv.tm_hour), 2)):\(pad(Int(tmv.tm_min), 2)):\(pad(Int(tmv.tm_sec), 2)).\(pad(ts.tv_nsec, 9))Z"
 }
+
+/// Seconds on the monotonic clock, for measuring durations.
+public func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+/// 64 random hex digits: Docker-style ids for containers, execs and networks.
+public func randomHexID() -> String {
+    var g = SystemRandomNumberGenerator()
+    let hex = Array("0123456789abcdef")
+    return String((0..<64).map { _ in hex[Int(g.next() % 16)] })
+}

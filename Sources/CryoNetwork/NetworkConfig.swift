@@ -83,10 +83,3 @@ struct FileLock {
 
     func close() { Glibc.close(fd) }
 }
-
-
-func randomHexID() -> String {
-    var g = SystemRandomNumberGenerator()
-    let hex = Array("0123456789abcdef")
-    return String((0..<64).map { _ in hex[Int(g.next() % 16)] })
-}

@@ -125,8 +125,8 @@ final class Monitor {
         while true {
             if exitCode != nil {
                 if outputs.isEmpty { break }
-                if let d = drainDeadline, now() > d { break }
-                if drainDeadline == nil { drainDeadline = now() + 2 }
+                if let d = drainDeadline, monotonicSeconds() > d { break }
+                if drainDeadline == nil { drainDeadline = monotonicSeconds() + 2 }
             }
             var pfds: [pollfd] = [pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0),
                                   pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)]
@@ -159,12 +159,6 @@ final class Monitor {
             if stdinIndex < pfds.count && pfds[stdinIndex].revents != 0 { writeStdin() }
         }
         finish()
-    }
-
-    func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 
     func handleSignals() {

@@ -6,6 +6,7 @@ import CryoLinux
 import Dispatch
 import FoundationEssentials
 import Glibc
+import NIOConcurrencyHelpers
 import NIOPosix
 
 /// Settings file (`--config`, JSON): `{"checkpoint-on-shutdown": true}`.
@@ -85,53 +86,25 @@ struct Cryod: AsyncParsableCommand {
 
     static func waitForTermination() async -> Int32 {
         await withCheckedContinuation { (done: CheckedContinuation<Int32, Never>) in
-            let fired = ManagedFlag()
-            var sources: [DispatchSourceSignal] = []
+            let fired = NIOLockedValueBox(false)
             for s in [SIGTERM, SIGINT] {
                 Glibc.signal(s, SIG_IGN)
                 let src = DispatchSource.makeSignalSource(signal: s, queue: .global())
                 src.setEventHandler {
-                    if fired.set() { done.resume(returning: s) }
+                    // The first signal resumes; a second one is ignored.
+                    if fired.withLockedValue({ f in defer { f = true }; return !f }) { done.resume(returning: s) }
                 }
                 src.resume()
-                sources.append(src)
+                signalSources.append(src)
             }
-            Keep.sources = sources
         }
     }
 }
 
+/// Keeps the signal sources alive for the life of the process (set once, at start).
+nonisolated(unsafe) var signalSources: [DispatchSourceSignal] = []
+
 func log(_ message: String) {
-    FileHandleStderr.write("cryod: \(message)\n")
-}
-
-enum FileHandleStderr {
-    static func write(_ s: String) {
-        let b = Array(s.utf8)
-        _ = b.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
-    }
-}
-
-/// Keeps the signal sources alive for the life of the process.
-enum Keep {
-    nonisolated(unsafe) static var sources: [DispatchSourceSignal] = []
-}
-
-final class ManagedFlag: @unchecked Sendable {
-    private var value = false
-    private let lock = NSLockLike()
-    /// True the first time only.
-    func set() -> Bool {
-        lock.lock(); defer { lock.unlock() }
-        if value { return false }
-        value = true
-        return true
-    }
-}
-
-final class NSLockLike: @unchecked Sendable {
-    private var m = pthread_mutex_t()
-    init() { pthread_mutex_init(&m, nil) }
-    func lock() { pthread_mutex_lock(&m) }
-    func unlock() { pthread_mutex_unlock(&m) }
+    let b = Array("cryod: \(message)\n".utf8)
+    _ = b.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
 }
