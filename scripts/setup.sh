@@ -282,7 +282,19 @@ if [[ -d /etc/sysctl.d ]] && ! grep -qxF "$sysctl_line" "$SYSCTL_FILE" 2>/dev/nu
 fi
 
 # ---------------------------------------------------------------------------------------------
-# e. Python test tools for tests/engine: pytest (Debian's python3-pytest) and docker-py 7.1.0
+# e. The docker CLI, the client the engine tests drive (this machine image ships one in
+# /usr/local/bin; elsewhere Debian trixie's docker-cli, client only, no engine).
+
+if command -v docker >/dev/null 2>&1; then
+    say "docker CLI already installed ($(docker --version 2>/dev/null | head -1))"
+else
+    say "installing the docker CLI (docker-cli from trixie)…"
+    apt_update
+    apt_install -t trixie docker-cli
+fi
+
+# ---------------------------------------------------------------------------------------------
+# f. Python test tools for tests/engine: pytest (Debian's python3-pytest) and docker-py 7.1.0
 # (from PyPI: Debian 12's python3-docker is 5.0, too old).
 
 if python3 -c 'import pytest' >/dev/null 2>&1; then
