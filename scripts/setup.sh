@@ -47,9 +47,10 @@ PIPE_MAX_SIZE_MIN=4194304
 # Packages from bookworm (the default release). runc before podman: see the note above.
 # containernetworking-plugins: bridge/host-local/portmap CNI plugins, which cryo's networking
 # uses (DESIGN.md) and which podman 4.3 needs for its default bridge network.
+# redis-tools: the redis-server binary (no service) for the Redis test/benchmark image.
 BOOKWORM_PACKAGES=(
     runc podman conmon containernetworking-plugins
-    busybox-static
+    busybox-static redis-tools
     libseccomp-dev libarchive-dev pkg-config
     iptables nftables iproute2
     gcc libc6-dev python3

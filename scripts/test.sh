@@ -19,4 +19,5 @@ swift test --skip-build --no-parallel "$@"
 # (tests/engine; each docker call has its own subprocess timeout, so a hang fails).
 echo "test: engine tests (docker CLI, docker-py)…"
 bash scripts/make-test-images.sh
+bash scripts/make-app-images.sh
 python3 -m pytest -x -q -p no:cacheprovider tests/engine
