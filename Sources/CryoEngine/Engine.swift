@@ -17,6 +17,9 @@ public struct EngineOptions: Sendable {
     public var checkpointOnShutdown = false
     /// Subnet of the default network cryo0 (nil: 198.18.0.0/24).
     public var defaultSubnet: String?
+    /// Bridge interface of the default network (nil: cryo0). Two cryods on one host need
+    /// different bridges and subnets: each keeps its own address allocations.
+    public var defaultBridge: String?
     public init(paths: EnginePaths, binDir: String) {
         self.paths = paths
         self.binDir = binDir
@@ -73,7 +76,7 @@ public actor Engine {
         self.networks = try NetworkStore(root: options.paths.root)
         self.cni = try CNIRunner(root: options.paths.root)
         do {
-            try networks.ensureDefault(subnet: options.defaultSubnet)
+            try networks.ensureDefault(subnet: options.defaultSubnet, bridge: options.defaultBridge)
         } catch {
             throw CryoError("the default network \(NetworkDefaults.defaultName): \(error)")
         }

@@ -56,24 +56,25 @@ public struct NetworkStore: Sendable {
         return net
     }
 
-    /// The default network `cryo0` (subnet 198.18.0.0/24 unless given). Returns the existing
-    /// one if it exists; a different `subnet` for an existing cryo0 is refused while
-    /// containers are attached, otherwise the record is replaced.
+    /// The default network `cryo0` (subnet 198.18.0.0/24 and bridge interface cryo0 unless
+    /// given). Returns the existing one if it matches; a different `subnet` or `bridge` for an
+    /// existing cryo0 is refused while containers are attached, otherwise the record is replaced.
     @discardableResult
-    public func ensureDefault(subnet: String? = nil, gateway: String? = nil) throws -> NetworkConfig {
+    public func ensureDefault(subnet: String? = nil, gateway: String? = nil, bridge: String? = nil) throws -> NetworkConfig {
         let lock = try FileLock.exclusive(paths.lockFile)
         defer { lock.close() }
         var file = try read()
         let name = NetworkDefaults.defaultName
         let wanted = subnet ?? NetworkDefaults.defaultSubnet
+        let wantedBridge = bridge ?? NetworkDefaults.defaultBridge
         if let i = file.networks.firstIndex(where: { $0.name == name }) {
             let current = file.networks[i]
             let sameSubnet = (try? IPv4Subnet.parse(wanted)) == (try? current.parsedSubnet)
-            if sameSubnet && (gateway == nil || gateway == current.gateway) { return current }
+            if sameSubnet && (gateway == nil || gateway == current.gateway) && current.bridge == wantedBridge { return current }
             let users = Self.allocations(in: paths.ipamDir(network: name))
             if !users.isEmpty { throw NetworkError.activeEndpoints(network: name, containers: users) }
             let others = file.networks.filter { $0.name != name }
-            var replaced = try Self.plan(name: name, subnet: wanted, gateway: gateway, bridge: NetworkDefaults.defaultBridge,
+            var replaced = try Self.plan(name: name, subnet: wanted, gateway: gateway, bridge: wantedBridge,
                                          internal: false, labels: [:], existing: others, checkHostInterface: false)
             replaced.id = current.id
             file.networks[i] = replaced
@@ -81,7 +82,7 @@ public struct NetworkStore: Sendable {
             try write(file)
             return replaced
         }
-        let net = try Self.plan(name: name, subnet: wanted, gateway: gateway, bridge: NetworkDefaults.defaultBridge,
+        let net = try Self.plan(name: name, subnet: wanted, gateway: gateway, bridge: wantedBridge,
                                 internal: false, labels: [:], existing: file.networks, checkHostInterface: false)
         file.networks.append(net)
         try write(file)

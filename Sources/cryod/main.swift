@@ -42,6 +42,10 @@ struct Cryod: AsyncParsableCommand {
     @Option(name: .customLong("default-subnet"), help: ArgumentHelp("Subnet of the default network cryo0 (default 198.18.0.0/24).", valueName: "CIDR"))
     var defaultSubnet: String?
 
+    @Option(name: [.customShort("b"), .customLong("bridge")],
+            help: ArgumentHelp("Bridge interface of the default network (default cryo0). A second cryod on the same host needs its own bridge and --default-subnet.", valueName: "NAME"))
+    var bridge: String?
+
     @Option(help: "JSON settings file, e.g. {\"checkpoint-on-shutdown\": true}.")
     var config: String?
 
@@ -66,6 +70,7 @@ struct Cryod: AsyncParsableCommand {
         var options = EngineOptions(paths: EnginePaths(root: FS.absolute(root), execRoot: FS.absolute(execRoot)), binDir: binDir)
         options.checkpointOnShutdown = shutdownCheckpoint
         options.defaultSubnet = defaultSubnet
+        options.defaultBridge = bridge
         let engine = try Engine(options: options, group: MultiThreadedEventLoopGroup.singleton)
         await engine.recover()
 

@@ -16,6 +16,7 @@ leftover cryo-monitor processes of this root killed, mounts under the temp root 
 import http.client
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -94,6 +95,10 @@ class Daemon:
         # Keep the CLI from touching the real user's config (contexts, credentials).
         self.env["DOCKER_CONFIG"] = str(self.base / "dockercfg")
         self.seen_ids = set()
+        # Its own default bridge and subnet, so that test runs beside another cryod (or another
+        # test session) never share a bridge while keeping separate address allocations.
+        self.bridge = "cryoe2e" + uuid.uuid4().hex[:6]
+        self.subnet_prefix = f"198.18.{random.randint(100, 250)}"
 
     # --- lifecycle
 
@@ -104,7 +109,8 @@ class Daemon:
             log.write(f"==== cryod start {time.strftime('%H:%M:%S')}\n".encode())
             log.flush()
             self.proc = subprocess.Popen(
-                [str(cryod), "--root", str(self.root), "--exec-root", str(self.run), "-H", self.host],
+                [str(cryod), "--root", str(self.root), "--exec-root", str(self.run), "-H", self.host,
+                 "--bridge", self.bridge, "--default-subnet", self.subnet_prefix + ".0/24"],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True)
         deadline = time.monotonic() + timeout
@@ -292,12 +298,13 @@ def remove_cgroups(ids):
 
 
 def network_bridges(root):
-    """Bridges of the networks cryod created under root, except the shared default cryo0."""
+    """Bridges of the networks cryod created under root (the default network's too: each test
+    daemon has its own)."""
     try:
         nets = json.loads((Path(root) / "networks" / "networks.json").read_text())["networks"]
     except (OSError, ValueError, KeyError):
         return []
-    return [n["bridge"] for n in nets if n.get("bridge") and n.get("name") != "cryo0"]
+    return [n["bridge"] for n in nets if n.get("bridge") and n["bridge"] != "cryo0"]
 
 
 def cleanup(daemon):

@@ -105,7 +105,7 @@ def test_default_network_and_none(docker_cli, name):
     d = docker_cli
     d.ok("run", "-d", "--name", name, "busybox", "sleep", "1000")
     ip = ip_of(d, name)
-    assert ip.startswith("198.18.0."), ip
+    assert ip.startswith(d.subnet_prefix + "."), ip
     hosts = d.ok("exec", name, "cat", "/etc/hosts")
     assert ip in hosts
     assert d.ok("exec", name, "cat", "/etc/hostname") == inspect(d, name)["Config"]["Hostname"]
