@@ -53,6 +53,12 @@ int cryo_spawn(const struct cryo_spawn_attr *attr, pid_t *pid_out, int *pidfd_ou
     args.flags = attr->clone_flags | (pidfd_out ? CLONE_PIDFD : 0);
     args.pidfd = (uint64_t)(uintptr_t)&pidfd;
     args.exit_signal = SIGCHLD;
+    if (attr->into_cgroup) {
+        // Born in its v2 cgroup: no migration later, so no wait for the global
+        // cgroup_threadgroup_rwsem (and its RCU grace period) that a cgroup.procs write takes.
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = (uint64_t)attr->cgroup_fd;
+    }
     long pid = syscall(SYS_clone3, &args, sizeof args);
     if (pid == 0) {
         // Child: async-signal-safe calls only.

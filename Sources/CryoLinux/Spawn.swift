@@ -13,10 +13,11 @@ public enum Spawn {
     ///   - fds: child fd i becomes a copy of fds[i]; -1 leaves i closed.
     ///   - exeFD: execveat this fd instead of `path` (our own binary, opened before
     ///     any namespace change).
+    ///   - cgroupFD: a cgroup-v2 directory the child is born in (CLONE_INTO_CGROUP); -1: the parent's.
     public static func spawn(
         path: String, exeFD: Int32 = -1, args: [String], env: [String],
         fds: [Int32] = [0, 1, 2], cloneFlags: UInt64 = 0, setsid: Bool = false,
-        pdeathsig: Int32 = 0, cwd: String? = nil
+        pdeathsig: Int32 = 0, cwd: String? = nil, cgroupFD: Int32 = -1
     ) throws -> SpawnedProcess {
         let cArgs = args.map { strdup($0) } + [nil]
         let cEnv = env.map { strdup($0) } + [nil]
@@ -45,6 +46,8 @@ public enum Spawn {
                     attr.setsid = setsid ? 1 : 0
                     attr.pdeathsig = pdeathsig
                     attr.cwd = cCwd.map { UnsafePointer($0) } ?? nil
+                    attr.into_cgroup = cgroupFD >= 0 ? 1 : 0
+                    attr.cgroup_fd = cgroupFD
                     return cryo_spawn(&attr, &pid, &pidfd, &step)
                 }
             }

@@ -147,6 +147,22 @@ public struct Cgroup: Sendable, Equatable {
         }
     }
 
+    /// The v1 `tasks` files a process writes "0" to, to move its calling thread here.
+    public var v1TasksFiles: [String] {
+        layout.v1.map { $0.mountPoint + path + "/tasks" }
+    }
+
+    /// Moves the calling thread into this cgroup in every v1 hierarchy (no global lock:
+    /// see InitProtocol.swift).
+    public static func placeCallingThread(tasksFiles: [String]) throws {
+        for f in tasksFiles { try FS.write(f, "0") }
+    }
+
+    /// Adds a process to the unified (v2) hierarchy only.
+    public func addProcessToUnified(_ pid: pid_t) throws {
+        if let d = unifiedDir { try FS.write(d + "/cgroup.procs", "\(pid)") }
+    }
+
     public func addProcess(_ pid: pid_t) throws {
         for (_, dir) in directories {
             try FS.write(dir + "/cgroup.procs", "\(pid)")

@@ -39,6 +39,8 @@ public enum ContainerInit {
     static func create(_ c: InitConfig, _ sock: PacketSocket) throws -> Never {
         let spec = c.spec
         guard let process = spec.process else { throw CryoError("config.json has no process") }
+        // Into the v1 cgroups first, while the host's cgroupfs is still in view.
+        try Cgroup.placeCallingThread(tasksFiles: c.selfPlaceTasksFiles)
         // Join namespaces given by path first (the others were created by clone3).
         for ns in c.joinNamespaces {
             guard let kind = NamespaceKind(rawValue: ns.type), let path = ns.path, kind != .pid else { continue }
@@ -56,7 +58,7 @@ public enum ContainerInit {
         if hasMountNS { try rootfs.prepare() }
         // Once the runtime has put us in the container cgroup, the new cgroup
         // namespace is rooted there, and cgroupfs mounts show that root.
-        try waitFor(.placed, sock)
+        if c.awaitPlaced { try waitFor(.placed, sock) }
         if c.newCgroupNamespace { try sys(cryo_unshare(NamespaceKind.cgroup.cloneFlag), "unshare(CLONE_NEWCGROUP)") }
         if hasMountNS { try rootfs.mountCgroupsDeferred() }
         Trace.mark("init: mounts done")

@@ -7,9 +7,14 @@ import Glibc
 // fresh single-threaded `cryo-runtime init` process, over a SEQPACKET socket:
 //
 //   parent                                   init (in new namespaces)
-//   ── spawn (clone3 + CLONE_NEW*) ───────▶
-//   ── InitConfig ────────────────────────▶  join ns by path, setsid, hostname,
-//   add init to cgroups (slow: RCU)          mounts except cgroupfs, devices
+//   ── spawn (clone3 + CLONE_NEW*,         
+//      CLONE_INTO_CGROUP: born in its v2 cgroup)
+//   ── InitConfig ────────────────────────▶  write "0" to the `tasks` file of each v1
+//                                            hierarchy (moves itself, see below), join ns
+//                                            by path, setsid, hostname, mounts except
+//                                            cgroupfs, devices
+//   (only when clone3 could not place it:
+//   add init to the v2 cgroup, slow: RCU)
 //   ── placed ────────────────────────────▶  unshare cgroupns, cgroupfs mounts
 //   ◀──────────────────────────── hooks ──  (create only)
 //   run prestart + createRuntime hooks
@@ -18,6 +23,13 @@ import Glibc
 //   ◀──────────────────────────── ready ──  (or "error" with the failed step)
 //   write state.json, exit                   block on exec.fifo until `start`,
 //                                            startContainer hooks, drop privileges, execve
+//
+// Why the init moves itself: writing a pid to cgroup.procs takes the global
+// cgroup_threadgroup_rwsem for writing, which first waits for an RCU grace period
+// (8–28 ms measured here; most of a container's start time). A thread moving *itself*
+// through a v1 `tasks` file ("0") needs no such lock, and a process born in its v2
+// cgroup (CLONE_INTO_CGROUP) is never migrated. The init is single-threaded until it
+// execs, so moving its one thread moves the process.
 //
 // For `exec` the same process joins the namespaces of the running container
 // instead (setns on a pidfd) and skips the rootfs steps.
@@ -32,6 +44,11 @@ public struct InitConfig: Codable, Sendable {
     public var joinNamespaces: [Spec.Namespace] = []   // create: setns by path
     public var newCgroupNamespace = false
     public var cgroupPath: String = ""
+    /// create: v1 `tasks` files the init writes "0" to, placing itself in its cgroups.
+    public var selfPlaceTasksFiles: [String] = []
+    /// create: whether the runtime still has to place the init (v2, when clone3 could not)
+    /// and will send `placed`.
+    public var awaitPlaced = true
     public var fifoFD: Int32 = -1
     public var consoleFD: Int32 = -1
     public var pidFD: Int32 = -1              // exec: the container init's pidfd

@@ -133,8 +133,20 @@ public struct Runtime: Sendable {
         if console >= 0 { fds.append(console) }
         let exe = try Spawn.openSelfExe()
         defer { close(exe) }
-        let p = try Spawn.spawn(path: "/proc/self/exe", exeFD: exe, args: ["cryo-runtime", "init", "\(3 + n)"],
-                                env: [], fds: fds, cloneFlags: cloneFlags)
+        // Born in its v2 cgroup when the kernel can (5.7+); otherwise placed below.
+        var bornInCgroup = false
+        var spawned: SpawnedProcess?
+        if let u = cgroup.unifiedDir {
+            let cgfd = open(u, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            if cgfd >= 0 {
+                spawned = try? Spawn.spawn(path: "/proc/self/exe", exeFD: exe, args: ["cryo-runtime", "init", "\(3 + n)"],
+                                           env: [], fds: fds, cloneFlags: cloneFlags, cgroupFD: cgfd)
+                bornInCgroup = spawned != nil
+                close(cgfd)
+            }
+        }
+        let p = try spawned ?? Spawn.spawn(path: "/proc/self/exe", exeFD: exe, args: ["cryo-runtime", "init", "\(3 + n)"],
+                                           env: [], fds: fds, cloneFlags: cloneFlags)
         started = p
         Trace.mark("create: init spawned")
         childSock.close()
@@ -144,18 +156,23 @@ public struct Runtime: Sendable {
         config.joinNamespaces = joins
         config.newCgroupNamespace = newCgroupNS
         config.cgroupPath = cgroup.path
+        config.selfPlaceTasksFiles = cgroup.v1TasksFiles
+        config.awaitPlaced = cgroup.unifiedDir != nil && !bornInCgroup
         config.fifoFD = 4 + n
         config.consoleFD = console >= 0 ? 5 + n : -1
         config.noPivot = o.noPivot
         config.preserveFDs = n
         try parentSock.sendJSON(config)
         Trace.mark("create: config sent")
-        // Moving a task between v1 cgroups waits for an RCU grace period (~10 ms
-        // here): init does its mounts meanwhile and waits for `placed` only before
-        // it needs the cgroup (its cgroup namespace).
-        try cgroup.addProcess(p.pid)
-        try parentSock.sendJSON(InitMessage(.placed))
-        Trace.mark("create: init placed in cgroups")
+        // The init places itself in the v1 hierarchies. Only when clone3 could not put it
+        // in its v2 cgroup does the runtime move it there: that waits for an RCU grace
+        // period, so the init does its mounts meanwhile and waits for `placed` only
+        // before it needs the cgroup (its cgroup namespace).
+        if config.awaitPlaced {
+            try cgroup.addProcessToUnified(p.pid)
+            try parentSock.sendJSON(InitMessage(.placed))
+            Trace.mark("create: init placed in the v2 cgroup")
+        }
 
         let hookState = HookState(ociVersion: spec.ociVersion, id: id, status: "creating", pid: p.pid, bundle: bundle, annotations: spec.annotations)
         loop: while true {

@@ -26,6 +26,8 @@ struct cryo_spawn_attr {
     int setsid;                    // call setsid() in the child
     int pdeathsig;                 // PR_SET_PDEATHSIG in the child (0: none)
     const char *cwd;               // chdir in the child (NULL: none)
+    int into_cgroup;               // 1: born in the cgroup-v2 directory cgroup_fd (CLONE_INTO_CGROUP)
+    int cgroup_fd;                 // used only when into_cgroup is 1
 };
 
 /// Starts a child. Returns 0 and sets *pid (and *pidfd when pidfd != NULL);
