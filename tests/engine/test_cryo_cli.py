@@ -447,7 +447,7 @@ def test_publish_ip_port_and_ps(cryo_env):
     r = cryo("run", "-d", "--name", "pub2", "--network", name, "--ip", f"{pre}.50", "busybox", "sleep", "100")
     assert r.returncode == 125 and "already in use" in r.stderr, r.stderr
     r = cryo("run", "-d", "--name", "pub3", "--network", name, "-p", f"127.0.0.1:{port}:80", "busybox", "sleep", "100")
-    assert r.returncode == 125 and "already" in r.stderr, r.stderr
+    assert r.returncode == 125 and "is not available" in r.stderr, r.stderr
     # Bad specs are flag errors (125) before anything reaches the daemon.
     for spec in ("80-90:80-90", "x:80", "80/sctp"):
         r = cryo("run", "-p", spec, "busybox", "true")
