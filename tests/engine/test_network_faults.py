@@ -72,7 +72,7 @@ def make_network(d):
 
 def leftovers(d, net, port):
     """Everything a half-made attachment could leave, as a dict of non-empty findings."""
-    info = json.loads(d.ok("network", "inspect", net).stdout)[0]
+    info = json.loads(d.ok("network", "inspect", net))[0]
     bridge = info["Options"]["com.docker.network.bridge.name"]
     found = {}
     brif = Path("/sys/class/net", bridge, "brif")
