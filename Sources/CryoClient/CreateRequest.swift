@@ -19,6 +19,12 @@ public struct ContainerOptions: Sendable, Equatable {
     public var pidsLimit: Int64?
     public var hostname: String?
     public var network: String?
+    /// `--ip`: the container's address on its (user-defined) network.
+    public var ip: String?
+    /// `-p/--publish`, `-P/--publish-all`, `--expose`, as typed.
+    public var publish: [String] = []
+    public var publishAll = false
+    public var expose: [String] = []
     public var user: String?
     /// The local terminal's size (`-t` with a terminal on stdin), as [height, width].
     public var consoleSize: [Int]?
@@ -46,7 +52,19 @@ public struct CreateBody: Codable, Sendable, Equatable {
     public var WorkingDir: String
     public var Entrypoint: [String]?
     public var Labels: [String: String]
+    /// {"80/tcp": {}} for every `-p` and `--expose` port (docker's CLI does the same).
+    public var ExposedPorts: [String: [String: String]]?
     public var HostConfig: Host
+    public var NetworkingConfig: Networking?
+
+    /// `--ip` travels as EndpointsConfig.<network>.IPAMConfig.IPv4Address.
+    public struct Networking: Codable, Sendable, Equatable {
+        public struct Endpoint: Codable, Sendable, Equatable {
+            public struct IPAM: Codable, Sendable, Equatable { public var IPv4Address: String }
+            public var IPAMConfig: IPAM?
+        }
+        public var EndpointsConfig: [String: Endpoint]
+    }
 
     public struct Host: Codable, Sendable, Equatable {
         public var Binds: [String]?
@@ -58,6 +76,13 @@ public struct CreateBody: Codable, Sendable, Equatable {
         public var RestartPolicy: [String: String]
         public var LogConfig: LogConfigBody
         public var ConsoleSize: [Int]
+        public var PortBindings: [String: [PortBindingBody]]?
+        public var PublishAllPorts: Bool
+    }
+
+    public struct PortBindingBody: Codable, Sendable, Equatable {
+        public var HostIp: String
+        public var HostPort: String
     }
 
     public struct LogConfigBody: Codable, Sendable, Equatable {
@@ -88,6 +113,20 @@ public struct CreateBody: Codable, Sendable, Equatable {
                 throw ClientError.usage("invalid volume specification: '\(v)': mount path must be absolute")
             }
         }
+        var exposed: [String: [String: String]] = [:]
+        var bindings: [String: [PortBindingBody]] = [:]
+        for raw in o.publish {
+            let p = try PortSpec.parse(raw)
+            exposed[p.key] = [:]
+            bindings[p.key, default: []].append(PortBindingBody(HostIp: p.hostIP, HostPort: p.hostPort))
+        }
+        for raw in o.expose { exposed[try PortSpec.parseExposed(raw)] = [:] }
+        let mode = o.network.flatMap { $0.isEmpty ? nil : $0 } ?? "default"
+        var networking: Networking?
+        if let ip = o.ip, !ip.isEmpty {
+            guard PortSpec.isIPv4(ip) else { throw ClientError.usage("invalid argument \"\(ip)\" for \"--ip\" flag: invalid IPv4 address") }
+            networking = Networking(EndpointsConfig: [mode: .init(IPAMConfig: .init(IPv4Address: ip))])
+        }
         let memory = try o.memory.map(parseBytes) ?? 0
         let nanoCpus = try o.cpus.map(parseCPUs) ?? 0
         // docker run: without -d, stdout and stderr are attached (and stdin with -i);
@@ -100,12 +139,15 @@ public struct CreateBody: Codable, Sendable, Equatable {
             Tty: o.tty, OpenStdin: o.interactive, StdinOnce: o.isRun && attachStdin,
             Env: env.isEmpty ? nil : env, Cmd: o.command.isEmpty ? nil : o.command, Image: o.image,
             WorkingDir: o.workdir ?? "", Entrypoint: entrypoint, Labels: [:],
+            ExposedPorts: exposed.isEmpty ? nil : exposed,
             HostConfig: Host(
                 Binds: o.volumes.isEmpty ? nil : o.volumes, AutoRemove: o.autoRemove,
-                NetworkMode: o.network.flatMap { $0.isEmpty ? nil : $0 } ?? "default",
+                NetworkMode: mode,
                 Memory: memory, NanoCpus: nanoCpus, PidsLimit: o.pidsLimit,
                 RestartPolicy: ["Name": "no"], LogConfig: LogConfigBody(Type: "", Config: [:]),
-                ConsoleSize: o.consoleSize ?? [0, 0]))
+                ConsoleSize: o.consoleSize ?? [0, 0],
+                PortBindings: bindings.isEmpty ? nil : bindings, PublishAllPorts: o.publishAll),
+            NetworkingConfig: networking)
     }
 
     public func encoded() throws -> [UInt8] {

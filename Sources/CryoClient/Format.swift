@@ -140,4 +140,16 @@ public enum Format {
         }
         return (ref, "latest")
     }
+
+    /// docker ps's PORTS column: "0.0.0.0:8080->80/tcp, 127.0.0.1:9000->90/udp" (sorted
+    /// by container port); an unpublished port is shown as "80/tcp".
+    public static func ports(_ ports: [PortJSON]) -> String {
+        ports.sorted { ($0.PrivatePort, $0.Type ?? "", $0.PublicPort ?? 0) < ($1.PrivatePort, $1.Type ?? "", $1.PublicPort ?? 0) }
+            .map { p in
+                let cont = "\(p.PrivatePort)/\(p.Type ?? "tcp")"
+                guard let pub = p.PublicPort, pub != 0 else { return cont }
+                return "\(p.IP.flatMap { $0.isEmpty ? nil : $0 } ?? "0.0.0.0"):\(pub)->\(cont)"
+            }
+            .joined(separator: ", ")
+    }
 }

@@ -12,6 +12,36 @@ public struct ContainerSummaryJSON: Codable, Sendable {
     public var State: String?
     public var Status: String?
     public var Labels: [String: String]?
+    public var Ports: [PortJSON]?
+}
+
+/// One published port of `GET /containers/json`.
+public struct PortJSON: Codable, Sendable, Equatable {
+    public var IP: String?
+    public var PrivatePort: Int
+    public var PublicPort: Int?
+    public var `Type`: String?
+    public init(IP: String?, PrivatePort: Int, PublicPort: Int?, Type: String?) {
+        self.IP = IP
+        self.PrivatePort = PrivatePort
+        self.PublicPort = PublicPort
+        self.Type = Type
+    }
+}
+
+public struct NetworkJSON: Codable, Sendable {
+    public var Name: String
+    public var Id: String
+    public var Created: String?
+    public var Scope: String?
+    public var Driver: String?
+    public var Internal: Bool?
+    public var Labels: [String: String]?
+}
+
+public struct NetworkCreateResponseJSON: Codable, Sendable {
+    public var Id: String
+    public var Warning: String?
 }
 
 public struct ContainerInspectJSON: Codable, Sendable {
@@ -21,6 +51,11 @@ public struct ContainerInspectJSON: Codable, Sendable {
     public var Name: String?
     public var Config: Config?
     public var State: State?
+    public struct NetworkSettings: Codable, Sendable {
+        public struct Binding: Codable, Sendable { public var HostIp: String?; public var HostPort: String? }
+        public var Ports: [String: [Binding]?]?
+    }
+    public var NetworkSettings: NetworkSettings?
 }
 
 public struct CreateResponseJSON: Codable, Sendable {

@@ -1,3 +1,4 @@
+import CryoImages
 import FoundationEssentials
 
 // The Docker Engine API's JSON, as much of it as cryo serves. Field names are Docker's.
@@ -23,6 +24,8 @@ public struct ContainerConfig: Codable, Sendable, Equatable {
     public var Labels: [String: String]?
     public var StopSignal: String?
     public var StopTimeout: Int?
+    /// `--expose` (and the image's EXPOSE): {"80/tcp": {}}; `-P` publishes these.
+    public var ExposedPorts: [String: EmptyObject]?
     public init() {}
 }
 
@@ -55,6 +58,8 @@ public struct HostConfig: Codable, Sendable, Equatable {
     public var ConsoleSize: [Int]?
     /// `-p`: {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}.
     public var PortBindings: [String: [PortBinding]?]?
+    /// `-P`: every exposed port on a free host port.
+    public var PublishAllPorts: Bool?
     public init() {}
 }
 

@@ -39,7 +39,7 @@ extension Engine {
             let parent = FS.parent(target)
             let temp = parent + "/.incomplete-" + name
             let rt = runtime
-            let netRecord = c.endpoint.map { CheckpointNetwork(network: $0.network, networkID: $0.networkID, ip: $0.ip) }
+            let netRecord = c.endpoint.map { CheckpointNetwork(network: $0.network, networkID: $0.networkID, ip: $0.ip, ports: $0.ports) }
             let began = monotonicSeconds()
             if exit { checkpointExits.insert(id) }
             do {

@@ -27,7 +27,9 @@ extension Engine {
         input.group = Self.readFromLayers(lowers, "etc/group")
         input.networkNamespacePath = paths.netns(id)
         let net = try networkFor(mode: req.hostConfig.NetworkMode)
-        let ports = try Self.portMappings(req.hostConfig.PortBindings)
+        let exposed = Array((req.config.ExposedPorts ?? [:]).keys) + Array((imageConfig?.ExposedPorts ?? [:]).keys)
+        let ports = try Self.portMappings(req.hostConfig.PortBindings, publishAll: req.hostConfig.PublishAllPorts ?? false,
+                                          exposed: exposed)
         let ip = Self.requestedIP(req.networkingConfig, mode: req.hostConfig.NetworkMode, network: net)
         if net == nil && (!ports.isEmpty || ip != nil) {
             throw EngineError.bad("published ports and --ip need a network: not with network mode \(req.hostConfig.NetworkMode ?? "")")
@@ -42,6 +44,7 @@ extension Engine {
         if config.Cmd == nil, req.config.Entrypoint == nil { config.Cmd = imageConfig?.Cmd }
         if config.Entrypoint == nil { config.Entrypoint = imageConfig?.Entrypoint }
         if config.WorkingDir == nil { config.WorkingDir = imageConfig?.WorkingDir }
+        if !exposed.isEmpty { config.ExposedPorts = Dictionary(exposed.map { ($0, EmptyObject()) }, uniquingKeysWith: { a, _ in a }) }
         if config.Hostname == nil || config.Hostname == "" { config.Hostname = spec.hostname }
         var host = req.hostConfig
         if host.LogConfig?.Type == nil || host.LogConfig?.Type == "" { host.LogConfig = LogConfig(type: "json-file") }
@@ -120,9 +123,9 @@ extension Engine {
             }
             await awaitTeardown(id)
             // A restore needs its old address: refused before anything is touched if it is taken.
-            let restoreIP = try restore.flatMap { try checkRestoreAddress(c, checkpointDir: $0.imagePath) }
+            let recorded = try restore.flatMap { try checkRestoreAddress(c, checkpointDir: $0.imagePath) }
             do {
-                try await launch(c, restore: restore, restoreIP: restoreIP)
+                try await launch(c, restore: restore, restoreIP: recorded?.ip, restorePorts: recorded?.ports)
             } catch {
                 await failedStart(id, error)
                 throw error
@@ -153,7 +156,7 @@ extension Engine {
 
     /// Mounts the root, starts the monitor (which creates or restores the container),
     /// lets early attachers connect, then starts the init.
-    func launch(_ c: StoredContainer, restore: RestoreRequest?, restoreIP: String? = nil) async throws {
+    func launch(_ c: StoredContainer, restore: RestoreRequest?, restoreIP: String? = nil, restorePorts: [PortMapping]? = nil) async throws {
         let id = c.id
         let p = paths
         let image: StoredImage
@@ -174,10 +177,13 @@ extension Engine {
             // Docker creates a missing working directory (`docker run -w /new/dir`).
             if restore == nil, let wd = c.config.WorkingDir, !wd.isEmpty { try FS.mkdirAll(try FS.secureJoin(root: p.rootfs(id), wd)) }
             if ownNetwork && !NetworkNamespace.exists(at: p.netns(id)) { try NetworkNamespace.create(at: p.netns(id)) }
+            // Locked before it gets an address; CRIU unlocks it when the restored tasks are
+            // about to run (see NetworkLock).
+            if ownNetwork && restore != nil { try NetworkLock.lock(netnsPath: p.netns(id)) }
             Trace.mark("launch \(id.prefix(12)): netns ready")
         }
         // The network before the monitor: a restored process finds its address in place.
-        try await attachNetwork(id, restoreIP: restoreIP)
+        try await attachNetwork(id, restoreIP: restoreIP, restorePorts: restorePorts)
         Trace.mark("launch \(id.prefix(12)): network attached")
         let ready = try await blocking { () throws -> MonitorReady in
             unlink(p.exitRecord(id))

@@ -9,6 +9,9 @@ struct CheckpointNetwork: Codable {
     var network: String
     var networkID: String
     var ip: String
+    /// The published ports as attached (random host ports resolved), so a restore
+    /// publishes the same host ports again.
+    var ports: [PortMapping]?
 }
 
 /// How a checkpoint was made (`<checkpoint>/cryo-options.json`), for its restore.
@@ -109,26 +112,48 @@ extension Engine {
         }
     }
 
-    /// `-p` as docker sends it ({"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}).
-    nonisolated static func portMappings(_ bindings: [String: [PortBinding]?]?) throws -> [PortMapping] {
+    /// `-p` as docker sends it ({"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}); an empty
+    /// or "0" HostPort means "any free port" (host port 0, chosen at attach). With
+    /// `publishAll` (`-P`) every port of `exposed` that has no binding gets a free one too.
+    nonisolated static func portMappings(_ bindings: [String: [PortBinding]?]?, publishAll: Bool = false,
+                                         exposed: [String] = []) throws -> [PortMapping] {
         var out: [PortMapping] = []
+        var bound = Set<String>()
         for (key, list) in (bindings ?? [:]).sorted(by: { $0.key < $1.key }) {
-            let parts = key.split(separator: "/", maxSplits: 1).map(String.init)
-            guard let cport = parts.first.flatMap({ Int($0) }) else {
-                throw EngineError.bad("invalid port \(key): want PORT[/tcp|udp] (port ranges are not supported)")
-            }
-            let proto = parts.count > 1 ? parts[1].lowercased() : "tcp"
+            let (cport, proto) = try containerPort(key)
+            bound.insert("\(cport)/\(proto)")
             for b in list ?? [] {
                 let hp = b.HostPort ?? ""
-                guard let hport = Int(hp) else {
-                    throw EngineError.bad("publishing \(key) needs an explicit host port (got \"\(hp)\"): random host ports and ranges are not supported by cryo")
+                guard let hport = hp.isEmpty ? 0 : Int(hp) else {
+                    throw EngineError.bad("invalid host port \"\(hp)\" for \(key): want a number (port ranges are not supported by cryo)")
                 }
                 let m = PortMapping(hostPort: hport, containerPort: cport, protocol: proto, hostIP: b.HostIp ?? "")
                 do { try m.validate() } catch { throw apiError(error) }
                 out.append(m)
             }
         }
+        if publishAll {
+            for key in exposed.sorted() {
+                let (cport, proto) = try containerPort(key)
+                if bound.insert("\(cport)/\(proto)").inserted {
+                    out.append(PortMapping(hostPort: 0, containerPort: cport, protocol: proto))
+                }
+            }
+        }
         return out
+    }
+
+    /// "80/tcp", "53/udp" or "80" → (80, "tcp").
+    nonisolated static func containerPort(_ key: String) throws -> (Int, String) {
+        let parts = key.split(separator: "/", maxSplits: 1).map(String.init)
+        guard let cport = parts.first.flatMap({ Int($0) }), (1...65535).contains(cport) else {
+            throw EngineError.bad("invalid port \(key): want PORT[/tcp|udp] (port ranges are not supported by cryo)")
+        }
+        let proto = parts.count > 1 ? parts[1].lowercased() : "tcp"
+        guard proto == "tcp" || proto == "udp" else {
+            throw EngineError.bad("invalid port \(key): protocol \"\(proto)\" is not tcp or udp")
+        }
+        return (cport, proto)
     }
 
     /// `--ip`: the IPv4Address of the endpoint for `network` (or of the only endpoint given).
@@ -226,7 +251,7 @@ extension Engine {
     /// At start or restore, after the namespace exists: attach to the container's network
     /// (`ip`: the restore's recorded address, else `--ip`), then write its /etc files and
     /// tell the peers. A failed attach leaves nothing behind (CNIRunner undoes it).
-    func attachNetwork(_ id: String, restoreIP: String?) async throws {
+    func attachNetwork(_ id: String, restoreIP: String?, restorePorts: [PortMapping]? = nil) async throws {
         guard let c = containers[id] else { return }
         if c.hostConfig.NetworkMode == "host" { return }
         if let netID = c.networkID {
@@ -236,7 +261,7 @@ extension Engine {
             }
             let cni = cni, netns = paths.netns(id)
             let ip = restoreIP ?? c.requestedIP
-            let ports = c.portMappings ?? []
+            let ports = restorePorts ?? c.portMappings ?? []
             let att: Attachment
             do {
                 att = try await blocking { try cni.attach(containerID: id, netnsPath: netns, network: net, ip: ip, ports: ports) }
@@ -255,7 +280,8 @@ extension Engine {
     }
 
     /// Before a restore: the checkpoint's address must still be free on its network.
-    func checkRestoreAddress(_ c: StoredContainer, checkpointDir dir: String) throws -> String? {
+    /// Returns what the checkpoint recorded (nil: it had no network).
+    func checkRestoreAddress(_ c: StoredContainer, checkpointDir dir: String) throws -> CheckpointNetwork? {
         guard let bytes = try? FS.readBytes(dir + "/" + Self.checkpointNetworkFile),
               let rec = try? JSONDecoder().decode(CheckpointNetwork.self, from: Data(bytes)) else { return nil }
         guard c.networkID == rec.networkID, (try? networks.inspect(rec.networkID)) != nil else {
@@ -266,7 +292,7 @@ extension Engine {
             let who = containers[other.containerID]?.name ?? other.containerID
             throw EngineError.conflict("cannot restore container \(c.name): its address \(rec.ip) on network \(rec.network) is taken by container \(who); the checkpoint needs the same address")
         }
-        return rec.ip
+        return rec
     }
 }
 

@@ -20,6 +20,8 @@ public struct EngineOptions: Sendable {
     /// Bridge interface of the default network (nil: cryo0). Two cryods on one host need
     /// different bridges and subnets: each keeps its own address allocations.
     public var defaultBridge: String?
+    /// Where the CNI plugin binaries are (nil: /usr/lib/cni, then /opt/cni/bin).
+    public var cniPluginDirs: [String]?
     public init(paths: EnginePaths, binDir: String) {
         self.paths = paths
         self.binDir = binDir
@@ -74,7 +76,11 @@ public actor Engine {
         self.pool.start()
         self.runtime = Runtime(root: options.paths.runtimeRoot)
         self.networks = try NetworkStore(root: options.paths.root)
-        self.cni = try CNIRunner(root: options.paths.root)
+        if let dirs = options.cniPluginDirs {
+            self.cni = try CNIRunner(root: options.paths.root, pluginDirs: dirs)
+        } else {
+            self.cni = try CNIRunner(root: options.paths.root)
+        }
         do {
             try networks.ensureDefault(subnet: options.defaultSubnet, bridge: options.defaultBridge)
         } catch {

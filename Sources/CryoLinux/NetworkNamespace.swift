@@ -22,6 +22,20 @@ public enum NetworkNamespace {
         try Mount.mount("/proc/thread-self/ns/net", path, type: nil, flags: UInt(MS_BIND))
     }
 
+    /// Runs `body` with the calling thread in the namespace at `path` (so helpers it spawns
+    /// start there), then switches back. Same rule as `create`: a thread of its own only.
+    public static func withThread<T>(in path: String, _ body: () throws -> T) throws -> T {
+        let original = try sys(open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC), "open", "/proc/thread-self/ns/net")
+        defer { close(original) }
+        let target = try sys(open(path, O_RDONLY | O_CLOEXEC), "open", path)
+        defer { close(target) }
+        try sys(cryo_setns(target, NamespaceKind.network.cloneFlag), "setns(CLONE_NEWNET)", path)
+        defer {
+            if cryo_setns(original, NamespaceKind.network.cloneFlag) != 0 { fatalError("setns back to the original network namespace failed: errno \(errno)") }
+        }
+        return try body()
+    }
+
     /// Unmounts and removes a namespace file; the namespace dies with its last user.
     public static func remove(at path: String) {
         _ = umount2(path, Int32(MNT_DETACH))

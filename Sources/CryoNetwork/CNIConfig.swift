@@ -1,5 +1,6 @@
 /// A published port: `-p [HOSTIP:]HOSTPORT:CONTAINERPORT[/udp]`.
 public struct PortMapping: Codable, Equatable, Hashable, Sendable, CustomStringConvertible {
+    /// 0: not chosen yet — `CNIRunner.attach` picks a free port (docker's `-p 80`, `-P`).
     public var hostPort: Int
     public var containerPort: Int
     /// "tcp" or "udp".
@@ -22,7 +23,7 @@ public struct PortMapping: Codable, Equatable, Hashable, Sendable, CustomStringC
             spec = spec[..<slash]
         }
         let parts = spec.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-        guard parts.count == 2 || parts.count == 3, let hp = Int(parts[parts.count - 2]), let cp = Int(parts[parts.count - 1]) else {
+        guard parts.count == 2 || parts.count == 3, let hp = Int(parts[parts.count - 2]), hp != 0, let cp = Int(parts[parts.count - 1]) else {
             throw NetworkError.invalidPort("\"\(text)\" is not [HOSTIP:]HOSTPORT:CONTAINERPORT[/udp]")
         }
         let m = PortMapping(hostPort: hp, containerPort: cp, protocol: proto, hostIP: parts.count == 3 ? parts[0] : "")
@@ -31,7 +32,7 @@ public struct PortMapping: Codable, Equatable, Hashable, Sendable, CustomStringC
     }
 
     public func validate() throws {
-        guard (1...65535).contains(hostPort) else { throw NetworkError.invalidPort("host port \(hostPort) is not in 1-65535") }
+        guard (0...65535).contains(hostPort) else { throw NetworkError.invalidPort("host port \(hostPort) is not in 1-65535") }
         guard (1...65535).contains(containerPort) else { throw NetworkError.invalidPort("container port \(containerPort) is not in 1-65535") }
         guard `protocol` == "tcp" || `protocol` == "udp" else { throw NetworkError.invalidPort("protocol \"\(`protocol`)\" is not tcp or udp") }
         guard hostIP.isEmpty || IPv4Address(hostIP) != nil else { throw NetworkError.invalidPort("host IP \"\(hostIP)\" is not an IPv4 address") }
@@ -39,7 +40,7 @@ public struct PortMapping: Codable, Equatable, Hashable, Sendable, CustomStringC
 
     /// Whether two mappings want the same host socket.
     public func clashes(with other: PortMapping) -> Bool {
-        guard hostPort == other.hostPort, `protocol` == other.protocol else { return false }
+        guard hostPort != 0, hostPort == other.hostPort, `protocol` == other.protocol else { return false }
         func any(_ ip: String) -> Bool { ip.isEmpty || ip == "0.0.0.0" }
         return any(hostIP) || any(other.hostIP) || hostIP == other.hostIP
     }

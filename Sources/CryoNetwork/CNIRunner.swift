@@ -46,7 +46,7 @@ public struct CNIRunner: Sendable {
     ///
     /// Refused before any plugin runs (nothing allocated): an `ip` outside the subnet, the
     /// network/broadcast/gateway address, or held by another container; a port published by
-    /// another cryo container or bound on the host. A stale attachment of the same container
+    /// another cryo container or bound on the host. Ports with host port 0 get a free one. A stale attachment of the same container
     /// (after a reboot, or an ADD that was never undone) is deleted first, so the container can
     /// get its old address back. A failing ADD is undone with DEL before the error is thrown.
     public func attach(containerID: String, netnsPath: String, network: NetworkConfig, ip: String? = nil,
@@ -94,8 +94,9 @@ public struct CNIRunner: Sendable {
             fixed = a
         }
 
-        for p in ports {
-            for other in try records() where other.containerID != containerID || other.networkID != network.id {
+        let others = try records().filter { $0.containerID != containerID || $0.networkID != network.id }
+        for p in ports where p.hostPort != 0 {
+            for other in others {
                 if let q = other.ports.first(where: { $0.clashes(with: p) }) {
                     throw NetworkError.portInUse(port: p.hostPort, proto: p.protocol, hostIP: p.hostIP,
                                                  reason: "published as \(q) by container \(other.containerID)")
@@ -103,10 +104,18 @@ public struct CNIRunner: Sendable {
             }
             try PortCheck.ensureFree(p)
         }
+        // Host port 0 (`-p 80`, `-P`): pick free ones now, under the lock, so two attaches
+        // never choose the same; the record and the attachment hold the chosen ports.
+        var chosen = ports
+        for i in chosen.indices where chosen[i].hostPort == 0 {
+            let proto = chosen[i].protocol
+            let taken = Set((others.flatMap(\.ports) + chosen).filter { $0.protocol == proto }.map(\.hostPort))
+            chosen[i].hostPort = try PortCheck.pickFree(chosen[i], taken: taken)
+        }
 
         // The record goes first: a crash during ADD leaves what DEL needs to clean up.
         var record = freshRecord(containerID: containerID, netnsPath: netnsPath, network: network,
-                                 interface: interface, ip: fixed, ports: ports)
+                                 interface: interface, ip: fixed, ports: chosen)
         try writeRecord(record, recordPath)
         let result: JSONValue
         do {
@@ -130,7 +139,7 @@ public struct CNIRunner: Sendable {
             throw NetworkError.pluginOutput(plugin: "portmap", command: "ADD", "unreadable result: \(error)")
         }
         let att = try Attachment.from(result: parsed, containerID: containerID, network: network,
-                                      interface: interface, ports: ports)
+                                      interface: interface, ports: chosen)
         record.result = result
         record.attachment = att
         try writeRecord(record, recordPath)

@@ -187,6 +187,9 @@ extension Runtime {
         let resp: criu_resp
         do {
             resp = try worker.call(req) { script, _, _ in
+                // network-lock/unlock: CRIU itself locks the container's namespace (iptables
+                // rules inside it) after the ack, and unlocks it on failure or leave-running.
+                Trace.mark("checkpoint: notification \(script)")
                 if script == "status-ready", let fd = o.statusFD {
                     var zero: UInt8 = 0
                     _ = write(fd, &zero, 1)

@@ -181,7 +181,9 @@ extension Runtime {
                     let r = Array("/dev/ptmx".utf8).withUnsafeBytes { p in cryo_send_fd(s, fd, p.baseAddress, p.count) }
                     if r < 0 { throw SyscallError("sendmsg(console master)", cs) }
                 default:
-                    break
+                    // network-unlock among them: CRIU removes the lock cryo's engine put
+                    // on the namespace (NetworkLock) right after acking it.
+                    Trace.mark("restore: notification \(script)")
                 }
             }
         } catch {

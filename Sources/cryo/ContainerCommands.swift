@@ -241,7 +241,7 @@ struct PS: ParsableCommand {
                     "\"" + (noTrunc ? cmd : Format.ellipsis(cmd, 20)) + "\"",
                     created(c, now: t),
                     c.Status ?? "",
-                    "",
+                    Format.ports(c.Ports ?? []),
                     names(c),
                 ])
             }
@@ -287,7 +287,7 @@ struct PS: ParsableCommand {
         return try encode(Line(
             Command: "\"" + (noTrunc ? (c.Command ?? "") : Format.ellipsis(c.Command ?? "", 20)) + "\"",
             CreatedAt: c.Created.map(localTime) ?? "", ID: noTrunc ? c.Id : Format.shortID(c.Id), Image: image(c),
-            Labels: labels, LocalVolumes: "0", Mounts: "", Names: names(c), Networks: "", Ports: "",
+            Labels: labels, LocalVolumes: "0", Mounts: "", Names: names(c), Networks: "", Ports: Format.ports(c.Ports ?? []),
             RunningFor: created(c, now: now), Size: "", State: c.State ?? "", Status: c.Status ?? ""))
     }
 }
@@ -447,6 +447,47 @@ struct Attach: ParsableCommand {
             throw ExitCode(try waitExitCode(fromWait: wait, client: client))
         } catch {
             throw fail(error)
+        }
+    }
+}
+
+struct Port: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List port mappings or a specific mapping for the container.",
+        discussion: """
+        Prints "80/tcp -> 0.0.0.0:8080" per published port, or with PRIVATE_PORT[/PROTO] only \
+        its host addresses; a port that is not published: exit 1.
+        """)
+
+    @Argument(help: "The container.") var container: String
+    @Argument(help: "A container port: PORT[/tcp|udp].") var privatePort: String?
+
+    func run() throws {
+        let c: ContainerInspectJSON
+        do {
+            c = try daemon().get(ContainerInspectJSON.self, "/containers/\(path(container))/json")
+        } catch {
+            throw fail(error)
+        }
+        let ports = (c.NetworkSettings?.Ports ?? [:]).compactMapValues { $0 }
+        func order(_ k: String) -> (Int, String) {
+            let p = k.split(separator: "/")
+            return (Int(p.first ?? "") ?? 0, p.count > 1 ? String(p[1]) : "tcp")
+        }
+        func host(_ b: ContainerInspectJSON.NetworkSettings.Binding) -> String {
+            "\(b.HostIp.flatMap { $0.isEmpty ? nil : $0 } ?? "0.0.0.0"):\(b.HostPort ?? "")"
+        }
+        if let want = privatePort {
+            let key = want.contains("/") ? want.lowercased() : want + "/tcp"
+            guard let list = ports[key], !list.isEmpty else {
+                err("Error: No public port '\(key)' published for \(container)\n")
+                throw ExitCode(1)
+            }
+            for b in list { out(host(b) + "\n") }
+            return
+        }
+        for key in ports.keys.sorted(by: { order($0) < order($1) }) {
+            for b in ports[key] ?? [] { out("\(key) -> \(host(b))\n") }
         }
     }
 }

@@ -42,8 +42,20 @@ struct ContainerFlags: ParsableArguments {
     @Option(name: [.customShort("h"), .long], help: ArgumentHelp("Container host name.", valueName: "string"))
     var hostname: String?
 
-    @Option(name: [.customLong("network"), .customLong("net")], help: ArgumentHelp("Network mode, passed through as HostConfig.NetworkMode.", valueName: "network"))
+    @Option(name: [.customLong("network"), .customLong("net")], help: ArgumentHelp("Connect a container to a network: a network name or ID, bridge (cryo0, the default), none or host.", valueName: "network"))
     var network: String?
+
+    @Option(name: .customLong("ip"), help: ArgumentHelp("IPv4 address (e.g., 198.19.5.10) on the container's network.", valueName: "string"))
+    var ip: String?
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("Publish a container's port(s) to the host: [[HOST_IP:]HOST_PORT:]CONTAINER_PORT[/udp] (no host port: a free one).", valueName: "list"))
+    var publish: [String] = []
+
+    @Flag(name: [.customShort("P"), .customLong("publish-all")], help: "Publish all exposed ports to random ports.")
+    var publishAll = false
+
+    @Option(help: ArgumentHelp("Expose a port without publishing it: PORT[/udp] (-P publishes it).", valueName: "list"))
+    var expose: [String] = []
 
     @Option(name: .shortAndLong, help: ArgumentHelp("Username or UID (format: <name|uid>[:<group|gid>]).", valueName: "string"))
     var user: String?
@@ -66,6 +78,10 @@ struct ContainerFlags: ParsableArguments {
         o.pidsLimit = pidsLimit
         o.hostname = hostname
         o.network = network
+        o.ip = ip
+        o.publish = publish
+        o.publishAll = publishAll
+        o.expose = expose
         o.user = user
         o.isRun = isRun
         if tty, Terminal.isTTY(1) || Terminal.isTTY(0) { o.consoleSize = Terminal.size(1) ?? Terminal.size(0) }

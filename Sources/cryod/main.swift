@@ -46,6 +46,10 @@ struct Cryod: AsyncParsableCommand {
             help: ArgumentHelp("Bridge interface of the default network (default cryo0). A second cryod on the same host needs its own bridge and --default-subnet.", valueName: "NAME"))
     var bridge: String?
 
+    @Option(name: .customLong("cni-bin-dir"),
+            help: ArgumentHelp("Directories of the CNI plugin binaries, separated by ':' (default /usr/lib/cni:/opt/cni/bin; also $CRYO_CNI_BIN_DIR).", valueName: "DIRS"))
+    var cniBinDir: String?
+
     @Option(help: "JSON settings file, e.g. {\"checkpoint-on-shutdown\": true}.")
     var config: String?
 
@@ -71,6 +75,9 @@ struct Cryod: AsyncParsableCommand {
         options.checkpointOnShutdown = shutdownCheckpoint
         options.defaultSubnet = defaultSubnet
         options.defaultBridge = bridge
+        if let dirs = cniBinDir ?? ProcessInfo.processInfo.environment["CRYO_CNI_BIN_DIR"], !dirs.isEmpty {
+            options.cniPluginDirs = dirs.split(separator: ":").map { FS.absolute(String($0)) }
+        }
         let engine = try Engine(options: options, group: MultiThreadedEventLoopGroup.singleton)
         await engine.recover()
 

@@ -2,6 +2,7 @@
 @testable import CryoEngine
 import CryoImages
 import CryoMonitor
+import CryoNetwork
 import CryoOCI
 import FoundationEssentials
 import XCTest
@@ -213,8 +214,20 @@ final class NetworkRequestTests: XCTestCase {
         XCTAssertNil(Engine.requestedIP(nil, mode: "n1", network: nil))
     }
 
+    func testRandomHostPortsAndPublishAll() throws {
+        // An empty HostPort (`-p 80`) is a free port chosen at attach: host port 0 until then.
+        let some = try Engine.portMappings(["80/tcp": [PortBinding(HostIp: "127.0.0.1", HostPort: "")]])
+        XCTAssertEqual(some, [PortMapping(hostPort: 0, containerPort: 80, hostIP: "127.0.0.1")])
+        // -P: every exposed port without a binding of its own.
+        let all = try Engine.portMappings(["80/tcp": [PortBinding(HostIp: "", HostPort: "8080")]], publishAll: true,
+                                          exposed: ["80/tcp", "53/udp", "90"])
+        XCTAssertEqual(all.map(\.description), ["8080:80/tcp", "0:53/udp", "0:90/tcp"])
+        XCTAssertFalse(PortMapping(hostPort: 0, containerPort: 1).clashes(with: PortMapping(hostPort: 0, containerPort: 2)))
+        XCTAssertThrowsError(try Engine.portMappings(nil, publishAll: true, exposed: ["80/sctp"]))
+    }
+
     func testPortBindingsRefused() {
-        XCTAssertThrowsError(try Engine.portMappings(["80/tcp": [PortBinding(HostIp: "", HostPort: "")]]))
+        XCTAssertThrowsError(try Engine.portMappings(["80/tcp": [PortBinding(HostIp: "", HostPort: "x")]]))
         XCTAssertThrowsError(try Engine.portMappings(["80-90/tcp": [PortBinding(HostIp: "", HostPort: "8080")]]))
         XCTAssertThrowsError(try Engine.portMappings(["80/sctp": [PortBinding(HostIp: "", HostPort: "8080")]]))
     }

@@ -13,12 +13,15 @@ images from scripts/make-test-images.sh (CRYO_TEST_IMAGES, default
 
 import json
 import os
+import random
 import re
+import socket
 import shutil
 import signal
 import subprocess
 import tempfile
 import time
+import uuid
 
 import pytest
 
@@ -85,9 +88,11 @@ def cryo_env():
     tmp = tempfile.mkdtemp(prefix="cryo-cli-", dir="/tmp")
     sock = os.path.join(tmp, "d.sock")
     log = open(os.path.join(tmp, "cryod.log"), "w")
+    # Its own default bridge and subnet: other cryods on this host keep their own allocations.
+    bridge = "cryocli" + uuid.uuid4().hex[:6]
     daemon = subprocess.Popen(
         [os.path.join(BIN, "cryod"), "--root", os.path.join(tmp, "root"), "--exec-root", os.path.join(tmp, "run"),
-         "-H", "unix://" + sock],
+         "-H", "unix://" + sock, "--bridge", bridge, "--default-subnet", f"198.18.{random.randint(100, 250)}.0/24"],
         stdout=log, stderr=subprocess.STDOUT)
     cryo = Cryo("unix://" + sock)
     try:
@@ -107,6 +112,10 @@ def cryo_env():
             ids = cryo("ps", "-aq", timeout=30).stdout.split()
             if ids:
                 cryo("rm", "-f", *ids, timeout=120)
+            nets = [n for n in cryo("network", "ls", "--format", "json", timeout=30).stdout.splitlines() if n.strip()]
+            for n in nets:
+                if json.loads(n)["Name"] != "cryo0":
+                    cryo("network", "rm", json.loads(n)["Name"], timeout=60)
         except Exception:
             pass
         daemon.send_signal(signal.SIGTERM)
@@ -123,7 +132,18 @@ def cryo_env():
                 pass
         for mp in mounts_under(tmp):
             subprocess.run(["umount", "-l", mp], capture_output=True)
+        for br in network_bridges(os.path.join(tmp, "root")):
+            subprocess.run(["ip", "link", "del", br], capture_output=True)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def network_bridges(root):
+    """Every bridge of the daemon's networks (its cryo0 bridge too: it is the test's own)."""
+    try:
+        with open(os.path.join(root, "networks", "networks.json")) as f:
+            return [n["bridge"] for n in json.load(f)["networks"] if n.get("bridge") and n["bridge"] != "cryo0"]
+    except (OSError, ValueError, KeyError):
+        return []
 
 
 def wait_until(pred, timeout=10, step=0.1):
@@ -140,7 +160,8 @@ def test_help_for_every_command(cryo_env):
     for cmd in (["run"], ["create"], ["start"], ["stop"], ["restart"], ["kill"], ["pause"], ["unpause"], ["rm"],
                 ["ps"], ["inspect"], ["logs"], ["wait"], ["exec"], ["attach"], ["checkpoint", "create"],
                 ["checkpoint", "ls"], ["checkpoint", "rm"], ["images"], ["load"], ["import"], ["rmi"],
-                ["image", "inspect"], ["version"], ["info"]):
+                ["image", "inspect"], ["version"], ["info"], ["port"], ["network", "create"], ["network", "ls"],
+                ["network", "inspect"], ["network", "rm"]):
         r = cryo(*cmd, "--help", host=False)
         assert r.returncode == 0, (cmd, r.stderr)
         assert "USAGE: cryo " + " ".join(cmd) in r.stdout, (cmd, r.stdout)
@@ -325,3 +346,152 @@ def test_images_load_stdin_import_inspect_rmi(cryo_env):
     assert "Untagged: imported:v1" in r.stdout
     r = cryo("image", "inspect", "imported:v1")
     assert r.returncode == 1 and "No such image" in r.stderr
+
+
+# --- networking: network create/ls/inspect/rm, -p/-P/--ip/--network, port, ps PORTS,
+# checkpoint --tcp-established. Networks on random 198.19.x.0/24 subnets, ports on 127.0.0.1.
+
+
+def make_network(cryo, *extra):
+    for _ in range(20):
+        name = "cli" + uuid.uuid4().hex[:8]
+        pre = f"198.19.{random.randint(1, 254)}"
+        r = cryo("network", "create", "--subnet", f"{pre}.0/24", *extra, name)
+        if r.returncode == 0:
+            return name, pre, r.stdout.strip()
+        assert "overlaps" in r.stderr, r.stderr
+    pytest.fail("no free 198.19.x.0/24 subnet")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fetch(port, timeout=2):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+            s.settimeout(timeout)
+            data = b""
+            while True:
+                chunk = s.recv(100)
+                if not chunk:
+                    return data
+                data += chunk
+    except OSError:
+        return None
+
+
+def test_network_create_ls_inspect_rm(cryo_env):
+    cryo = cryo_env["cryo"]
+    name, pre, nid = make_network(cryo, "--label", "team=a", "--internal")
+    assert re.fullmatch(r"[0-9a-f]{64}", nid), nid
+    table = cryo.ok("network", "ls").stdout.splitlines()
+    assert table[0].split() == ["NETWORK", "ID", "NAME", "DRIVER", "SCOPE"]
+    assert any(l.split()[:4] == [nid[:12], name, "bridge", "local"] for l in table[1:]), table
+    assert nid[:12] in cryo.ok("network", "ls", "-q").stdout.split()
+    lines = [json.loads(l) for l in cryo.ok("network", "ls", "--format", "json").stdout.splitlines()]
+    mine = [l for l in lines if l["Name"] == name]
+    assert mine and mine[0]["Labels"] == "team=a" and mine[0]["Internal"] == "true", lines
+    assert "cryo0" in [l["Name"] for l in lines]
+    info = json.loads(cryo.ok("network", "inspect", name).stdout)
+    assert info[0]["Id"] == nid and info[0]["IPAM"]["Config"][0]["Subnet"] == f"{pre}.0/24"
+    assert info[0]["Internal"] is True and info[0]["Labels"] == {"team": "a"}
+    # Refusals: overlapping subnet (nothing created), unknown names, cryo0, a gateway without subnet.
+    r = cryo("network", "create", "--subnet", f"{pre}.128/25", name + "x")
+    assert r.returncode == 1 and "overlaps" in r.stderr and r.stderr.startswith("Error response from daemon:"), r.stderr
+    assert name + "x" not in cryo.ok("network", "ls").stdout
+    r = cryo("network", "inspect", name, "nosuchnet")
+    assert r.returncode == 1 and "Error: No such network: nosuchnet" in r.stderr
+    assert json.loads(r.stdout)[0]["Name"] == name
+    r = cryo("network", "rm", "cryo0")
+    assert r.returncode == 1 and "Error response from daemon" in r.stderr
+    r = cryo("network", "create", "--gateway", "198.19.0.1", name + "y")
+    assert r.returncode == 125, r.stderr
+    assert cryo.ok("network", "rm", name).stdout.split() == [name]
+    r = cryo("network", "rm", name)
+    assert r.returncode == 1 and "not found" in r.stderr, r.stderr
+
+
+def test_publish_ip_port_and_ps(cryo_env):
+    cryo = cryo_env["cryo"]
+    name, pre, _ = make_network(cryo)
+    port = free_port()
+    server = "while true; do echo hi | nc -l -p 80; done & while true; do echo ho | nc -l -p 81; done"
+    cid = cryo.ok("run", "-d", "--name", "pub1", "--network", name, "--ip", f"{pre}.50", "--hostname", "web",
+                  "-p", f"127.0.0.1:{port}:80", "--publish", "127.0.0.1::81", "--expose", "82", "-P",
+                  "busybox", "sh", "-c", server).stdout.strip()
+    info = json.loads(cryo.ok("inspect", cid).stdout)[0]
+    assert info["NetworkSettings"]["Networks"][name]["IPAddress"] == f"{pre}.50"
+    ports = info["NetworkSettings"]["Ports"]
+    assert ports["80/tcp"] == [{"HostIp": "127.0.0.1", "HostPort": str(port)}], ports
+    random81 = int(ports["81/tcp"][0]["HostPort"])
+    random82 = int(ports["82/tcp"][0]["HostPort"])
+    assert random81 > 0 and random82 > 0 and len({port, random81, random82}) == 3, ports
+    assert wait_until(lambda: fetch(port) == b"hi\n", timeout=15)
+    assert wait_until(lambda: fetch(random81) == b"ho\n", timeout=15)
+    # cryo port: every mapping, or one.
+    lines = cryo.ok("port", "pub1").stdout.splitlines()
+    assert lines == [f"80/tcp -> 127.0.0.1:{port}", f"81/tcp -> 127.0.0.1:{random81}", f"82/tcp -> 0.0.0.0:{random82}"], lines
+    assert cryo.ok("port", "pub1", "81").stdout.strip() == f"127.0.0.1:{random81}"
+    r = cryo("port", "pub1", "9999/udp")
+    assert r.returncode == 1 and "No public port '9999/udp' published for pub1" in r.stderr
+    # ps PORTS (table and json).
+    row = [l for l in cryo.ok("ps").stdout.splitlines() if l.endswith("pub1")]
+    assert row and f"127.0.0.1:{port}->80/tcp, 127.0.0.1:{random81}->81/tcp, 0.0.0.0:{random82}->82/tcp" in row[0], row
+    js = [json.loads(l) for l in cryo.ok("ps", "--format", "json").stdout.splitlines()]
+    assert [j["Ports"] for j in js if j["Names"] == "pub1"] == [f"127.0.0.1:{port}->80/tcp, 127.0.0.1:{random81}->81/tcp, 0.0.0.0:{random82}->82/tcp"]
+    assert cryo.ok("exec", "pub1", "hostname").stdout.strip() == "web"
+    # The same fixed address and host port are refused for a second container, nothing allocated.
+    r = cryo("run", "-d", "--name", "pub2", "--network", name, "--ip", f"{pre}.50", "busybox", "sleep", "100")
+    assert r.returncode == 125 and "already in use" in r.stderr, r.stderr
+    r = cryo("run", "-d", "--name", "pub3", "--network", name, "-p", f"127.0.0.1:{port}:80", "busybox", "sleep", "100")
+    assert r.returncode == 125 and "is not available" in r.stderr, r.stderr
+    # Bad specs are flag errors (125) before anything reaches the daemon.
+    for spec in ("80-90:80-90", "x:80", "80/sctp"):
+        r = cryo("run", "-p", spec, "busybox", "true")
+        assert r.returncode == 125 and "invalid port specification" in r.stderr, (spec, r.stderr)
+    cryo.ok("rm", "-f", "pub1", "pub2", "pub3")
+    # Released: the address and the host port can be had again.
+    cryo.ok("run", "-d", "--name", "pub4", "--network", name, "--ip", f"{pre}.50", "-p", f"127.0.0.1:{port}:80",
+            "busybox", "sleep", "100")
+    cryo.ok("rm", "-f", "pub4")
+    cryo.ok("network", "rm", name)
+
+
+def test_checkpoint_tcp_established_keeps_a_connection(cryo_env):
+    cryo = cryo_env["cryo"]
+    name, pre, _ = make_network(cryo)
+    port = free_port()
+    cryo.ok("run", "-d", "--name", "tcp1", "--network", name, "-p", f"127.0.0.1:{port}:7000",
+            "busybox", "sh", "-c", "while true; do nc -l -p 7000 -e cat; done")
+    sock = None
+    for _ in range(100):
+        try:
+            sock = socket.create_connection(("127.0.0.1", port), timeout=2)
+            sock.settimeout(30)
+            sock.sendall(b"one\n")
+            if sock.recv(100) == b"one\n":
+                break
+        except OSError:
+            pass
+        if sock:
+            sock.close()
+            sock = None
+        time.sleep(0.1)
+    assert sock is not None, "the echo server never answered"
+    try:
+        # Without --tcp-established CRIU refuses the established connection; the container runs on.
+        r = cryo("checkpoint", "create", "tcp1", "nocp")
+        assert r.returncode == 1 and "Error response from daemon" in r.stderr, r.stderr
+        assert json.loads(cryo.ok("inspect", "tcp1").stdout)[0]["State"]["Running"] is True
+        r = cryo.ok("checkpoint", "create", "--tcp-established", "tcp1", "cp1", timeout=120)
+        assert r.stdout.strip() == "cp1"
+        assert cryo.ok("start", "--checkpoint", "cp1", "tcp1", timeout=120).stdout == ""
+        sock.sendall(b"two\n")
+        assert sock.recv(100) == b"two\n"
+    finally:
+        sock.close()
+    cryo.ok("rm", "-f", "tcp1")
+    cryo.ok("network", "rm", name)
