@@ -16,24 +16,32 @@ public struct CgroupLayout: Sendable, Equatable {
 
     public var isPureV2: Bool { v1.isEmpty && unified != nil }
 
-    /// Parses /proc/self/mountinfo text.
+    /// Parses /proc/self/mountinfo text. A hierarchy can be mounted more than once (CRIU
+    /// mounts each one again in a temporary "cgyard" while it restores, and those mounts
+    /// come and go under our feet): one entry per hierarchy, the mount under /sys/fs/cgroup
+    /// when there is one, else the first; only mounts of the hierarchy's root count.
     public static func parse(mountinfo: String) -> CgroupLayout {
         var v1: [Hierarchy] = []
         var unified: String?
+        func preferred(_ new: String, over old: String) -> Bool {
+            new.hasPrefix("/sys/fs/cgroup") && !old.hasPrefix("/sys/fs/cgroup")
+        }
         for line in mountinfo.split(separator: "\n") {
             let halves = String(line).components(separatedBy: " - ")
             guard halves.count == 2 else { continue }
             let left = halves[0].split(separator: " ")
             let right = halves[1].split(separator: " ")
-            guard left.count > 4, right.count > 2 else { continue }
+            guard left.count > 4, right.count > 2, left[3] == "/" else { continue }
             let mountPoint = String(left[4])
             if right[0] == "cgroup2" {
-                if unified == nil { unified = mountPoint }
+                if unified == nil || preferred(mountPoint, over: unified!) { unified = mountPoint }
             } else if right[0] == "cgroup" {
                 let opts = right[2].split(separator: ",").map(String.init)
                 let known: Set<String> = ["rw", "ro", "nosuid", "nodev", "noexec", "relatime", "xattr", "clone_children", "noprefix"]
                 let ctrls = opts.filter { !known.contains($0) && !$0.hasPrefix("release_agent=") }
-                if !v1.contains(where: { $0.mountPoint == mountPoint }) {
+                if let i = v1.firstIndex(where: { Set($0.controllers) == Set(ctrls) }) {
+                    if preferred(mountPoint, over: v1[i].mountPoint) { v1[i].mountPoint = mountPoint }
+                } else {
                     v1.append(Hierarchy(mountPoint: mountPoint, controllers: ctrls))
                 }
             }

@@ -74,6 +74,24 @@ let pureV2Mountinfo = """
         #expect(l.unified == "/sys/fs/cgroup")                  // the first cgroup2 mount wins
     }
 
+    /// While CRIU restores, it mounts each hierarchy again in a temporary "cgyard"; those
+    /// mounts appear in the host's mountinfo and vanish again. They must not be taken for
+    /// hierarchies of their own, nor win over the /sys/fs/cgroup mounts.
+    @Test func criuCgyardMountsAreNotHierarchies() {
+        let yard = "/var/tmp/x/restore-work/.criu.cgyard.daRleR"
+        let before = "99 28 0:36 / \(yard)/pids rw,relatime shared:50 - cgroup cgroup rw,pids\n"
+            + "98 28 0:28 / \(yard)/unified rw,relatime shared:51 - cgroup2 cgroup2 rw\n"
+        let after = "100 28 0:32 / \(yard)/cpu,cpuacct rw,relatime shared:52 - cgroup cgroup rw,cpuacct,cpu\n"
+            + "101 28 0:34 /cryo /mnt/memview rw,relatime shared:53 - cgroup cgroup rw,memory\n"
+        let l = CgroupLayout.parse(mountinfo: before + hybridMountinfo + after)
+        #expect(l.unified == "/sys/fs/cgroup/unified")
+        #expect(l.v1.count == 13)
+        #expect(l.hierarchy(with: "pids")?.mountPoint == "/sys/fs/cgroup/pids")
+        #expect(l.hierarchy(with: "cpu")?.mountPoint == "/sys/fs/cgroup/cpu,cpuacct")
+        #expect(l.hierarchy(with: "memory")?.mountPoint == "/sys/fs/cgroup/memory")
+        #expect(!l.v1.contains { $0.mountPoint.hasPrefix(yard) || $0.mountPoint == "/mnt/memview" })
+    }
+
     @Test func pureV1AndEmptyLayouts() {
         let v1Only = hybridMountinfo.split(separator: "\n").filter { !$0.contains(" - cgroup2 ") }.joined(separator: "\n")
         let l = CgroupLayout.parse(mountinfo: v1Only)
