@@ -21,7 +21,7 @@ ratios per connection count, against issue 4's target (cryod at least 2x faster)
 Run as root after scripts/setup.sh and scripts/make-app-images.sh:
     sudo bench/net-bench.py --runs 7 --warmup 2 --conns 1,100
 """
-import argparse, json, os, random, socket, subprocess, sys, tempfile, time
+import argparse, json, os, random, shutil, socket, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import PODMAN_API, PodmanService, build, med, remove_work, sh, start_cryod, stop, versions_line  # noqa: E402
@@ -113,11 +113,16 @@ def wait_redis(ip, timeout=60):
         time.sleep(0.05)
 
 
+def keep(src, dest):
+    if os.path.exists(src):
+        shutil.copy(src, dest)
+
+
 class Cryo:
     name = "cryod"
 
-    def __init__(self, api):
-        self.api = api
+    def __init__(self, api, root):
+        self.api, self.root = api, root
 
     def run(self, name):
         r = self.api.call("POST", f"/v1.50/containers/create?name={name}", {"Image": IMAGE, "HostConfig": {"NetworkMode": "bridge"}})
@@ -135,7 +140,11 @@ class Cryo:
         self.api.call("POST", f"/v1.50/containers/{name}/start?checkpoint={cp}")
         return time.perf_counter() - t0
 
-    def after_restore(self, name, cp):
+    def after_restore(self, name, cp, logs=None):
+        if logs:
+            cid = self.api.call("GET", f"/v1.50/containers/{name}/json")["Id"]
+            keep(f"{self.root}/containers/{cid}/checkpoints/{cp}/dump.log", f"{logs}/cryod-{name}-dump.log")
+            keep(f"{self.root}/containers/{cid}/restore-work/restore.log", f"{logs}/cryod-{name}-restore.log")
         self.api.call("DELETE", f"/v1.50/containers/{name}/checkpoints/{cp}")
 
     def remove(self, name):
@@ -156,18 +165,26 @@ class Podman:
         nets = self.api.call("GET", f"{PODMAN_API}/containers/{name}/json")["NetworkSettings"]["Networks"]
         return nets[self.network]["IPAddress"]
 
+    keep_logs = False
+
     def checkpoint(self, name, cp):
+        k = "&keep=true" if self.keep_logs else ""
         t0 = time.perf_counter()
-        self.api.call("POST", f"{PODMAN_API}/containers/{name}/checkpoint?tcpEstablished=true")
+        self.api.call("POST", f"{PODMAN_API}/containers/{name}/checkpoint?tcpEstablished=true{k}")
         return time.perf_counter() - t0
 
     def restore(self, name, cp):
+        k = "&keep=true" if self.keep_logs else ""
         t0 = time.perf_counter()
-        self.api.call("POST", f"{PODMAN_API}/containers/{name}/restore?tcpEstablished=true")
+        self.api.call("POST", f"{PODMAN_API}/containers/{name}/restore?tcpEstablished=true{k}")
         return time.perf_counter() - t0
 
-    def after_restore(self, name, cp):
-        pass   # podman's restore removes the checkpoint files itself (no keep=true)
+    def after_restore(self, name, cp, logs=None):
+        # Without keep=true podman's restore removes the checkpoint files itself.
+        if logs:
+            d = self.api.call("GET", f"{PODMAN_API}/containers/{name}/json")["StaticDir"]
+            keep(f"{d}/dump.log", f"{logs}/podman-{name}-dump.log")
+            keep(f"{d}/restore.log", f"{logs}/podman-{name}-restore.log")
 
     def remove(self, name):
         self.api.call("DELETE", f"{PODMAN_API}/containers/{name}?force=true", ok=(200, 204, 404))
@@ -190,6 +207,10 @@ def main():
     ap.add_argument("--cryod-env", action="append", default=[], metavar="K=V",
                     help="extra environment for cryod (e.g. CRYO_TRACE=1); its stderr then goes to --cryod-log")
     ap.add_argument("--only", choices=("cryod", "podman"), help="run one engine alone (to debug; no ratios)")
+    ap.add_argument("--settle-ms", type=int, default=0,
+                    help="untimed pause between checkpoint and restore (default 0: back to back), to see how much "
+                         "of a restore is work left over from the checkpoint")
+    ap.add_argument("--keep-logs", metavar="DIR", help="copy CRIU's dump.log and restore.log of each engine's last round to DIR")
     ap.add_argument("--cryod-log", help="file for cryod's stderr (default: discarded)")
     a = ap.parse_args()
     if os.geteuid() != 0:
@@ -213,7 +234,7 @@ def main():
             cryod, capi = start_cryod(bin_dir, work, ["-b", cbridge, "--default-subnet", f"{csub}.0/24"], env=env, log=a.cryod_log)
             procs.append(cryod)
             capi.upload("/v1.50/images/load?quiet=1", a.image)
-            engines.append(Cryo(capi))
+            engines.append(Cryo(capi, os.path.join(work, "croot")))
         if use_podman:
             pod = PodmanService(work, netns="bridge")
             pod.run("load", "-i", a.image, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -223,6 +244,9 @@ def main():
             pserv, papi = pod.start()
             procs.append(pserv)
             engines.append(Podman(papi, pnet))
+            engines[-1].keep_logs = bool(a.keep_logs)
+        if a.keep_logs:
+            os.makedirs(a.keep_logs, exist_ok=True)
         print(f"machine: {os.uname().release}, {os.cpu_count()} cpus; cryod {bin_dir}")
         print(versions_line())
         print(f"networks: cryod {csub}.0/24 on {cbridge}, podman {psub}.0/24 on {pbridge}; client in the host netns")
@@ -238,21 +262,23 @@ def main():
             ck = {e.name: [] for e in engines}
             rs = {e.name: [] for e in engines}
             for i in range(a.warmup + a.runs):
+                got = {}
                 for e in (engines if i % 2 == 0 else engines[::-1]):
                     cl = clients[e.name]
                     cl.set_round(i)
                     cp = f"cp{i}"
                     c = e.checkpoint(name, cp)
+                    if a.settle_ms:
+                        time.sleep(a.settle_ms / 1000)
                     r = e.restore(name, cp)
                     cl.verify_round(i)
-                    e.after_restore(name, cp)
+                    e.after_restore(name, cp, a.keep_logs if i == a.warmup + a.runs - 1 else None)
+                    got[e.name] = (c, r)
                     if i >= a.warmup:
                         ck[e.name].append(c)
                         rs[e.name].append(r)
-                print(f"  {n} conn(s), round {i}{' (warm-up)' if i < a.warmup else ''}: " +
-                      ", ".join(f"{e.name} {ck[e.name][-1] * 1000 if i >= a.warmup else c * 1000:.0f}/"
-                                f"{rs[e.name][-1] * 1000 if i >= a.warmup else r * 1000:.0f} ms" for e in engines),
-                      flush=True)
+                print(f"  {n} conn(s), round {i}{' (warm-up)' if i < a.warmup else ''}, checkpoint/restore: " +
+                      ", ".join(f"{k} {c * 1000:.0f}/{r * 1000:.0f} ms" for k, (c, r) in got.items()), flush=True)
             for e in engines:
                 clients[e.name].close()
                 e.remove(name)
@@ -277,8 +303,8 @@ def main():
         for n, (ck, rs) in results.items():
             print(f"{n} conn(s), {a.only}: checkpoint {med(ck[a.only]):.1f} ms, restore {med(rs[a.only]):.1f} ms")
         return
-    print(f"\nmedians of {a.runs} rounds (after {a.warmup} warm-up), engines alternating each round; "
-          "target: podman/cryod >= 2x")
+    print(f"\nmedians of {a.runs} rounds (after {a.warmup} warm-up), engines alternating each round"
+          f"{f', {a.settle_ms} ms pause before each restore' if a.settle_ms else ''}; target: podman/cryod >= 2x")
     for n, (ck, rs) in results.items():
         print(f"\n{n} established connection{'s' if n != 1 else ''}")
         print(f"{'metric':<14}{'cryod':>11}{'podman':>11}{'podman/cryod':>14}  target 2x")
