@@ -18,71 +18,11 @@ running containers. Prints medians and ratios.
 
 Run as root after scripts/setup.sh:   sudo bench/engine-bench.py [--runs 7] [--big-mib 1024]
 """
-import argparse, http.client, json, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, shutil, subprocess, sys, tempfile, time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def sh(*args, check=True, **kw):
-    return subprocess.run(list(args), check=check, **kw)
-
-
-class UnixHTTP(http.client.HTTPConnection):
-    def __init__(self, path):
-        super().__init__("localhost", timeout=600)
-        self.path = path
-
-    def connect(self):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.connect(self.path)
-        self.sock = s
-
-
-class API:
-    def __init__(self, sock):
-        self.sock = sock
-
-    def call(self, method, path, body=None, ok=(200, 201, 204)):
-        c = UnixHTTP(self.sock)
-        data = json.dumps(body).encode() if body is not None else None
-        headers = {"Content-Type": "application/json"} if data is not None else {}
-        if data is None and method == "POST":
-            headers["Content-Length"] = "0"
-        c.request(method, path, body=data, headers=headers)
-        r = c.getresponse()
-        out = r.read()
-        c.close()
-        if r.status not in ok:
-            raise RuntimeError(f"{method} {path} -> {r.status}: {out[:400]!r}")
-        return json.loads(out) if out.strip().startswith((b"{", b"[")) else out
-
-    def upload(self, path, file):
-        c = UnixHTTP(self.sock)
-        with open(file, "rb") as f:
-            data = f.read()
-        c.request("POST", path, body=data, headers={"Content-Type": "application/x-tar"})
-        r = c.getresponse()
-        out = r.read()
-        c.close()
-        if r.status != 200:
-            raise RuntimeError(f"load -> {r.status}: {out[:400]!r}")
-
-
-def wait_socket(path, proc, timeout=60):
-    end = time.time() + timeout
-    while time.time() < end:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}")
-        if os.path.exists(path):
-            try:
-                s = socket.socket(socket.AF_UNIX)
-                s.connect(path)
-                s.close()
-                return
-            except OSError:
-                pass
-        time.sleep(0.05)
-    raise RuntimeError(f"no socket at {path}")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import (PODMAN_API, ROOT, PodmanService, build, med, remove_work, sh, start_cryod, stop,  # noqa: E402
+                      versions_line)
 
 
 class Cryo:
@@ -126,25 +66,25 @@ class Podman:
         spec = {"name": name, "image": image, "command": cmd, "netns": {"nsmode": "none"},
                 "r_limits": [{"type": "nofile", "hard": 1024, "soft": 1024}, {"type": "nproc", "hard": 4096, "soft": 4096}]}
         t0 = time.perf_counter()
-        r = self.api.call("POST", "/v4.3.1/libpod/containers/create", spec)
-        self.api.call("POST", f"/v4.3.1/libpod/containers/{r['Id']}/start")
+        r = self.api.call("POST", f"{PODMAN_API}/containers/create", spec)
+        self.api.call("POST", f"{PODMAN_API}/containers/{r['Id']}/start")
         return time.perf_counter() - t0
 
     def checkpoint(self, name, cp):
         t0 = time.perf_counter()
-        self.api.call("POST", f"/v4.3.1/libpod/containers/{name}/checkpoint")
+        self.api.call("POST", f"{PODMAN_API}/containers/{name}/checkpoint")
         return time.perf_counter() - t0
 
     def restore(self, name, cp):
         t0 = time.perf_counter()
-        self.api.call("POST", f"/v4.3.1/libpod/containers/{name}/restore")
+        self.api.call("POST", f"{PODMAN_API}/containers/{name}/restore")
         return time.perf_counter() - t0
 
     def remove(self, name):
-        self.api.call("DELETE", f"/v4.3.1/libpod/containers/{name}?force=true", ok=(200, 204, 404))
+        self.api.call("DELETE", f"{PODMAN_API}/containers/{name}?force=true", ok=(200, 204, 404))
 
     def logs(self, name):
-        return self.api.call("GET", f"/v4.3.1/libpod/containers/{name}/logs?stdout=true&stderr=true")
+        return self.api.call("GET", f"{PODMAN_API}/containers/{name}/logs?stdout=true&stderr=true")
 
 
 def wait_ready(engine, name, timeout=300):
@@ -161,18 +101,6 @@ def rss_kib(pid):
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
-
-
-def med(xs):
-    return statistics.median(xs) * 1000
-
-
-def build():
-    out = os.path.join(ROOT, ".build-release")
-    for p in ("cryod", "cryo-monitor", "cryo-runtime"):
-        sh("swift", "build", "-c", "release", "--static-swift-stdlib", "--scratch-path", out, "--product", p,
-           cwd=ROOT, stdout=subprocess.DEVNULL)
-    return os.path.join(out, "release")
 
 
 def bare_criu(work, big_mib, runs, warmup, images_dir, rootfs):
@@ -248,39 +176,19 @@ def main():
         image_tar = os.path.join(work, "image.tar")
         sh(sys.executable, os.path.join(ROOT, "scripts", "make-image.py"), "--rootfs", rootfs, "--tag", "benchbox:latest",
            "-o", image_tar, stdout=subprocess.DEVNULL)
-        # cryod
-        csock = os.path.join(work, "c.sock")
-        cryod = subprocess.Popen([os.path.join(BIN, "cryod"), "--root", os.path.join(work, "croot"), "--exec-root",
-                                  os.path.join(work, "crun"), "-H", "unix://" + csock], stderr=subprocess.DEVNULL)
+        cryod, capi = start_cryod(BIN, work)
         procs.append(cryod)
-        wait_socket(csock, cryod)
-        cryo = Cryo(API(csock), None)
+        cryo = Cryo(capi, None)
         cryo.api.upload("/v1.50/images/load?quiet=1", image_tar)
-        # podman
-        pbase = os.path.join(work, "podman")
-        for d in ("root", "runroot", "tmp", "net"):
-            os.makedirs(os.path.join(pbase, d))
-        with open(os.path.join(pbase, "containers.conf"), "w") as f:
-            f.write('[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]\nnetns = "none"\n'
-                    f'[network]\nnetwork_config_dir = "{pbase}/net"\ndefault_subnet = "198.18.0.0/24"\n'
-                    '[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\nruntime = "runc"\n')
-        env = dict(os.environ, CONTAINERS_CONF=os.path.join(pbase, "containers.conf"))
-        psock = os.path.join(work, "p.sock")
-        pglobal = ["podman", "--root", os.path.join(pbase, "root"), "--runroot", os.path.join(pbase, "runroot"),
-                   "--tmpdir", os.path.join(pbase, "tmp"), "--storage-driver", "overlay", "--cgroup-manager", "cgroupfs",
-                   "--events-backend", "file", "--runtime", "runc"]
-        sh(*pglobal, "load", "-i", image_tar, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        pserv = subprocess.Popen(pglobal + ["system", "service", "--time", "0", "unix://" + psock], env=env,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        pod = PodmanService(work)
+        pod.run("load", "-i", image_tar, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        pserv, papi = pod.start()
         procs.append(pserv)
-        wait_socket(psock, pserv)
-        podman = Podman(API(psock))
+        podman = Podman(papi)
         engines = [cryo, podman]
 
         print(f"machine: {os.uname().release}, {os.cpu_count()} cpus; cryod {BIN}")
-        print(sh("criu", "--version", capture_output=True, text=True).stdout.strip().replace("\n", " "), "|",
-              sh("podman", "--version", capture_output=True, text=True).stdout.strip(), "|",
-              sh("runc", "--version", capture_output=True, text=True).stdout.splitlines()[0])
+        print(versions_line())
         rss_idle = rss_kib(cryod.pid)
         results = {}
         # run
@@ -332,14 +240,8 @@ def main():
     finally:
         for e, n in ((cryo, x) for x in names):
             e.remove(n)
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        sh("bash", "-c", f"grep -o ' {work}[^ ]*' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l", check=False)
-        shutil.rmtree(work, ignore_errors=True)
+        stop(procs)
+        remove_work(work)
 
     print(f"\nmedians of {a.runs} rounds (after {a.warmup} warm-up), engines alternating each round")
     print(f"{'metric':<24}{'cryod':>11}{'podman':>11}{'podman/cryod':>14}")
