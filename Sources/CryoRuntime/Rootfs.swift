@@ -55,12 +55,8 @@ struct RootfsBuilder {
             var data = opts.dataString
             // A read-only mqueue/sysfs etc. is fine; devpts needs no special case.
             if m.type == "tmpfs" && data.isEmpty { data = "mode=755" }
-            // A network namespace joined by path is still the container's own: a fresh sysfs
-            // shows its interfaces (runc does the same). Binding the host's /sys instead would
-            // drag the host's /sys submounts (its cgroup tmpfs and hierarchies) into the
-            // container, which CRIU then has to dump and restore one by one.
-            if m.type == "sysfs" && !(spec.linux?.namespaces ?? []).contains(where: { $0.type == "network" }) {
-                // sysfs of the host's network namespace can only be bind-mounted.
+            if m.type == "sysfs" && !(spec.linux?.namespaces ?? []).contains(where: { $0.type == "network" && $0.path == nil }) {
+                // sysfs of a shared network namespace can only be bind-mounted.
                 try Mount.mount("/sys", dest, type: nil, flags: UInt(MS_BIND | MS_REC))
                 flags &= ~UInt(MS_BIND)
                 if flags != 0 { try? Mount.mount("", dest, type: nil, flags: UInt(MS_REMOUNT | MS_BIND) | flags) }
