@@ -2,6 +2,7 @@
 #include "cshim.h"
 
 #include <errno.h>
+#include <sys/vfs.h>
 #include <fcntl.h>
 #include <linux/sched.h>
 #include <sched.h>
@@ -224,6 +225,11 @@ ssize_t cryo_peek_size(int sock) {
 
 
 int cryo_pipe2(int fds[2], int flags) { return pipe2(fds, flags); }
+long cryo_fs_type(const char *path) {
+    struct statfs s;
+    if (statfs(path, &s) != 0) return -1;
+    return (long)s.f_type;
+}
 int cryo_setresuid(uid_t r, uid_t e, uid_t s) { return setresuid(r, e, s); }
 int cryo_setresgid(gid_t r, gid_t e, gid_t s) { return setresgid(r, e, s); }
 

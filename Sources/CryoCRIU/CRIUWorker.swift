@@ -15,6 +15,7 @@ public final class CRIUWorker {
     public init(criuPath: String, stdio: [Int32] = [0, 1, 2], extraFDs: [Int32] = []) throws {
         let (client, server) = try PacketSocket.pair()
         let path = try CRIUWorker.resolve(criuPath)
+        KerndatCache.ensure(criuPath: path)
         do {
             let p = try Spawn.spawn(path: path, args: [path, "swrk", "3"], env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
                                     fds: stdio + [server.fd] + extraFDs)

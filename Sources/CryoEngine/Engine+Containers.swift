@@ -26,6 +26,7 @@ extension Engine {
         input.passwd = Self.readFromLayers(lowers, "etc/passwd")
         input.group = Self.readFromLayers(lowers, "etc/group")
         input.networkNamespacePath = paths.netns(id)
+        input.shmDir = paths.shm(id)
         let net = try networkFor(mode: req.hostConfig.NetworkMode)
         let exposed = Array((req.config.ExposedPorts ?? [:]).keys) + Array((imageConfig?.ExposedPorts ?? [:]).keys)
         let ports = try Self.portMappings(req.hostConfig.PortBindings, publishAll: req.hostConfig.PublishAllPorts ?? false,
@@ -174,6 +175,7 @@ extension Engine {
             Trace.mark("launch \(id.prefix(12)): begin")
             try RootfsMount.ensure(lowerDirs: lowers, upper: p.upper(id), work: p.work(id), target: p.rootfs(id))
             Trace.mark("launch \(id.prefix(12)): rootfs mounted")
+            try ShmMount.prepare(p.shm(id), fresh: restore == nil)
             // Docker creates a missing working directory (`docker run -w /new/dir`).
             if restore == nil, let wd = c.config.WorkingDir, !wd.isEmpty { try FS.mkdirAll(try FS.secureJoin(root: p.rootfs(id), wd)) }
             if ownNetwork && !NetworkNamespace.exists(at: p.netns(id)) { try NetworkNamespace.create(at: p.netns(id)) }
@@ -389,6 +391,7 @@ extension Engine {
         try await blocking {
             if FS.exists(rt.store.dir(id)) { try? rt.delete(id: id, force: true) }
             RootfsMount.release(p.rootfs(id))
+            ShmMount.release(p.shm(id))
             NetworkNamespace.remove(at: p.netns(id))
             try FS.removeAll(p.containerDir(id))
             unlink(p.monitorSocket(id))

@@ -24,6 +24,8 @@ public struct EnginePaths: Sendable {
     public func upper(_ id: String) -> String { containerDir(id) + "/upper" }
     public func work(_ id: String) -> String { containerDir(id) + "/work" }
     public func checkpoints(_ id: String) -> String { containerDir(id) + "/checkpoints" }
+    /// The host tmpfs bind-mounted at the container's /dev/shm (see ShmMount).
+    public func shm(_ id: String) -> String { containerDir(id) + "/shm" }
     public func monitorSocket(_ id: String) -> String { monitorSockets + "/\(id).sock" }
     /// Where a tty container's init hands its pty master to the monitor (short: sun_path
     /// holds 107 bytes).

@@ -135,6 +135,8 @@ public enum SpecBuilder {
         /// Directory holding the generated hostname, hosts and resolv.conf, bind-mounted
         /// (rw, like Docker) over /etc/hostname, /etc/hosts and /etc/resolv.conf.
         public var etcFilesDir: String?
+        /// A host tmpfs to bind at /dev/shm in place of a tmpfs mounted inside the container.
+        public var shmDir: String?
         public init(id: String, config: ContainerConfig, hostConfig: HostConfig, image: ImageConfiguration.Config?) {
             self.id = id
             self.config = config
@@ -175,6 +177,10 @@ public enum SpecBuilder {
             for f in ["hostname", "hosts", "resolv.conf"] {
                 spec.mounts?.append(Spec.Mount(destination: "/etc/" + f, type: "bind", source: dir + "/" + f, options: ["rbind", "rprivate"]))
             }
+        }
+        if let shm = i.shmDir {
+            let bind = Spec.Mount(destination: "/dev/shm", type: "bind", source: shm, options: ["rbind", "nosuid", "noexec", "nodev", "rprivate"])
+            spec.mounts = spec.mounts?.map { $0.destination == "/dev/shm" ? bind : $0 }
         }
         for b in i.hostConfig.Binds ?? [] { spec.mounts?.append(try bindMount(b)) }
 

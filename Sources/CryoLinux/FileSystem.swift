@@ -1,4 +1,5 @@
 import Glibc
+import CShim
 
 /// Small, synchronous file helpers over raw syscalls (no Foundation in the init path).
 public enum FS {
@@ -16,6 +17,12 @@ public enum FS {
         var a = stat(), b = stat()
         guard stat(path, &a) == 0, stat(parent(path), &b) == 0 else { return false }
         return a.st_dev != b.st_dev || a.st_ino == b.st_ino
+    }
+
+    /// statfs(2)'s f_type (e.g. 0x01021994 for tmpfs), nil if the path cannot be reached.
+    public static func fileSystemType(_ path: String) -> Int? {
+        let t = cryo_fs_type(path)
+        return t < 0 ? nil : t
     }
 
     public static func lstatMode(_ path: String) -> mode_t? {

@@ -243,4 +243,16 @@ final class NetworkRequestTests: XCTestCase {
             XCTAssertEqual(m?.type, "bind")
         }
     }
+
+    func testShmIsAHostTmpfsBoundIn() throws {
+        var input = SpecBuilder.Input(id: String(repeating: "a", count: 64), config: ContainerConfig(), hostConfig: HostConfig(), image: nil)
+        input.config.Cmd = ["sh"]
+        XCTAssertEqual(try SpecBuilder.build(input).mounts?.first { $0.destination == "/dev/shm" }?.type, "tmpfs")
+        input.shmDir = "/var/lib/cryo/containers/x/shm"
+        let shm = try SpecBuilder.build(input).mounts?.filter { $0.destination == "/dev/shm" }
+        XCTAssertEqual(shm?.count, 1)
+        XCTAssertEqual(shm?.first?.type, "bind")
+        XCTAssertEqual(shm?.first?.source, "/var/lib/cryo/containers/x/shm")
+        XCTAssertEqual(Set(shm?.first?.options ?? []).isSuperset(of: ["nosuid", "noexec", "nodev"]), true)
+    }
 }

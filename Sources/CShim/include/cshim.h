@@ -70,6 +70,8 @@ ssize_t cryo_peek_size(int sock);
 
 /// GNU-only calls the Glibc module does not export.
 int cryo_pipe2(int fds[2], int flags);
+/* statfs(2)'s f_type of the file system holding path, or -1 with errno. */
+long cryo_fs_type(const char *path);
 int cryo_setresuid(uid_t r, uid_t e, uid_t s);
 int cryo_setresgid(gid_t r, gid_t e, gid_t s);
 
