@@ -174,6 +174,11 @@ extension Engine {
             // Docker creates a missing working directory (`docker run -w /new/dir`).
             if restore == nil, let wd = c.config.WorkingDir, !wd.isEmpty { try FS.mkdirAll(try FS.secureJoin(root: p.rootfs(id), wd)) }
             if ownNetwork && !NetworkNamespace.exists(at: p.netns(id)) { try NetworkNamespace.create(at: p.netns(id)) }
+            // Before the attach makes the address reachable: CRIU locks only namespaces it
+            // creates, and a client's retransmission meeting no socket yet would be reset.
+            if ownNetwork, restore?.tcpEstablished == true {
+                do { try CRIUNetworkLock.lock(netnsPath: p.netns(id)) } catch { throw Engine.apiError(error) }
+            }
             Trace.mark("launch \(id.prefix(12)): netns ready")
         }
         // The network before the monitor: a restored process finds its address in place.

@@ -39,7 +39,7 @@ extension Engine {
             return EngineError.conflict(n.description)
         case .invalidName, .invalidSubnet, .invalidGateway, .invalidBridge, .invalidIP, .ipOutsideSubnet, .ipNotAssignable, .invalidPort:
             return EngineError.bad(n.description)
-        case .plugin, .pluginOutput, .pluginMissing, .corruptState:
+        case .plugin, .pluginOutput, .pluginMissing, .corruptState, .lockFailed:
             return EngineError.internalError(n.description)
         }
     }

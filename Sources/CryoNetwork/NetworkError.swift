@@ -22,6 +22,7 @@ public enum NetworkError: Error, CustomStringConvertible, Sendable, Equatable {
     case pluginOutput(plugin: String, command: String, String)
     case pluginMissing(String)
     case corruptState(String, String)
+    case lockFailed(String, String)
 
     public var description: String {
         switch self {
@@ -51,6 +52,8 @@ public enum NetworkError: Error, CustomStringConvertible, Sendable, Equatable {
         case .pluginOutput(let p, let cmd, let why): return "CNI plugin \(p) (\(cmd)): \(why)"
         case .pluginMissing(let p): return "CNI plugin \(p) is not installed (looked in the CNI path); install containernetworking-plugins"
         case .corruptState(let path, let why): return "cannot read \(path): \(why)"
+        case .lockFailed(let path, let why):
+            return "locking network namespace \(path) for the restore of established TCP connections (iptables-restore) failed: \(why)"
         }
     }
 }
