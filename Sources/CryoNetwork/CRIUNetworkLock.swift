@@ -10,7 +10,9 @@ import CryoLinux
 /// socket and the kernel answers with a RST, which kills the connection being restored.
 /// `lock` installs the same chain before the attach; CRIU's own unlock at the end of the
 /// restore (right before it takes the sockets out of repair mode) deletes it, as it would
-/// delete its own. IPv4 only: cryo's networks carry no IPv6.
+/// delete its own. That is CRIU's default lock method (iptables), the one cryod's checkpoints
+/// and restores use; with the nftables method CRIU would remove its nft table instead.
+/// IPv4 only: cryo's networks carry no IPv6.
 public enum CRIUNetworkLock {
     /// CRIU's chain, word for word what its unlock deletes (`-D INPUT -j CRIU`, `-X CRIU`);
     /// 0xC114 is libsoccr's SOCCR_MARK, set on CRIU's own repair traffic.
