@@ -125,6 +125,15 @@ def ping(port):
         return False
 
 
+def dbsize(port):
+    """DBSIZE over a new connection."""
+    c = Resp(port, timeout=10)
+    try:
+        return c.command("DBSIZE")
+    finally:
+        c.close()
+
+
 class Writer(threading.Thread):
     """Keeps doing SET key:N N on one connection; N counts as acknowledged only once +OK was
     read, and N+1 is sent only after that, so keys 0..acked-1 are exactly the acknowledged
@@ -199,7 +208,7 @@ def redis_cycles(d, name, port, ip, network, cycles, checkpoint, restore, remove
     over one connection; every odd cycle uses --leave-running.
 
     A restore brings back the state of its image. After a --leave-running dump the container
-    goes on serving, so whatever the client is acknowledged after that dump is not in the
+    goes on serving, so whatever is acknowledged to the client after that dump is not in the
     image: restoring it would lose those keys and rewind the connection's TCP sequence
     numbers behind what the client already received. So the leave-running cycles go:
       pause the client between two commands (nothing in flight)
@@ -219,13 +228,14 @@ def redis_cycles(d, name, port, ip, network, cycles, checkpoint, restore, remove
     w.wait_progress(20)
     for i in range(cycles):
         if i % 2 == 1:
-            w.pause()
+            paused_at = w.pause()
             checkpoint(f"lr{i}", leave_running=True)
             assert running(d, name), f"cycle {i}: --leave-running stopped the container"
             assert ping(port), f"cycle {i}: a new connection got no PONG after the --leave-running dump"
             checkpoint(f"stop{i}", leave_running=False)
             assert not running(d, name)
             restore(f"lr{i}")
+            assert dbsize(port) == paused_at, f"cycle {i}: the restored image does not hold the {paused_at} keys"
             remove(f"stop{i}")
             remove(f"lr{i}")
             w.resume()
