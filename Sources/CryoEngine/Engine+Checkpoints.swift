@@ -9,6 +9,8 @@ public struct CheckpointReport: Codable, Sendable {
     public var container: String
     public var directory: String
     public var leftRunning: Bool
+    /// Whether established TCP connections were dumped (asked for, or by the container's label).
+    public var tcpEstablished: Bool
     public var durationMs: Double
     public var bytesWritten: UInt64
     public var criu: CRIUDumpStats?
@@ -23,6 +25,8 @@ extension Engine {
     /// Docker's `checkpoint create`. The images are written under a temporary name and
     /// renamed into place only when CRIU succeeded, so a failed checkpoint is never
     /// listed; CRIU's failure leaves the container running (the runtime thaws it).
+    /// Established TCP connections are included when asked (`?tcp-established=1`) or when
+    /// the container has the `io.cryo.checkpoint.tcp-established` label.
     public func checkpoint(_ ref: String, name: String, dir: String?, exit: Bool, tcpEstablished: Bool = false) async throws -> CheckpointReport {
         try Names.validateCheckpoint(name)
         if let d = dir, !d.isEmpty, !d.hasPrefix("/") {
@@ -39,6 +43,7 @@ extension Engine {
             let parent = FS.parent(target)
             let temp = parent + "/.incomplete-" + name
             let rt = runtime
+            let tcpEstablished = CheckpointLabels.includesTCP(requested: tcpEstablished, labels: c.config.Labels)
             let netRecord = c.endpoint.map { CheckpointNetwork(network: $0.network, networkID: $0.networkID, ip: $0.ip, ports: $0.ports) }
             let began = monotonicSeconds()
             if exit { checkpointExits.insert(id) }
@@ -82,7 +87,7 @@ extension Engine {
             }
             let stats = (try? FS.readBytes(target + "/stats-dump")).flatMap(CRIUDumpStats.parse)
             return CheckpointReport(name: name, container: c.name, directory: target, leftRunning: !exit,
-                                    durationMs: elapsed, bytesWritten: written, criu: stats)
+                                    tcpEstablished: tcpEstablished, durationMs: elapsed, bytesWritten: written, criu: stats)
         }
     }
 

@@ -18,6 +18,7 @@ extension Engine {
         guard let imageRef = req.config.Image, !imageRef.isEmpty else {
             throw EngineError.bad("config.Image: an image is required")
         }
+        try CheckpointLabels.validate(req.config.Labels)
         let image = try imageOrNotFound(imageRef)
         let imageConfig = try images.config(of: image).config
         let id = Names.randomID()
