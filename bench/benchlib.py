@@ -78,12 +78,9 @@ def med(xs):
 
 
 def build():
-    """Release cryod, cryo-monitor and cryo-runtime with the static stdlib, in .build-release."""
-    out = os.path.join(ROOT, ".build-release")
-    for p in ("cryod", "cryo-monitor", "cryo-runtime"):
-        sh("swift", "build", "-c", "release", "--static-swift-stdlib", "--scratch-path", out, "--product", p,
-           cwd=ROOT, stdout=subprocess.DEVNULL)
-    return os.path.join(out, "release")
+    """The release binaries as scripts/build-release.sh makes them, in .build-release/dist."""
+    sh("bash", os.path.join(ROOT, "scripts", "build-release.sh"), cwd=ROOT, stdout=subprocess.DEVNULL)
+    return os.path.join(ROOT, ".build-release", "dist")
 
 
 def start_cryod(bin_dir, work, extra_args=(), env=None, log=None):

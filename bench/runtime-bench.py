@@ -19,9 +19,9 @@ def sh(*args, check=True, **kw):
 
 
 def build():
-    sh("swift", "build", "-c", "release", "--static-swift-stdlib", "--scratch-path", os.path.join(ROOT, ".build-release"),
-       "--product", "cryo-runtime", cwd=ROOT, stdout=subprocess.DEVNULL)
-    return os.path.join(ROOT, ".build-release", "release", "cryo-runtime")
+    """The release binaries as scripts/build-release.sh makes them (cryo-runtime: a static executable)."""
+    sh("bash", os.path.join(ROOT, "scripts", "build-release.sh"), cwd=ROOT, stdout=subprocess.DEVNULL)
+    return os.path.join(ROOT, ".build-release", "dist", "cryo-runtime")
 
 
 def make_bundle(work, name, args, rootfs_src):

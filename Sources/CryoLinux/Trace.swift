@@ -1,8 +1,8 @@
 import Glibc
 
 /// Step timings for profiling the runtime's hot paths: with CRYO_TRACE=1 in the
-/// environment, `Trace.mark("step")` prints the milliseconds since the previous
-/// mark (and since start) to stderr. Costs one getenv when off.
+/// environment, `Trace.mark("step")` prints the monotonic clock (@, ms, to line up
+/// processes), the milliseconds since the previous mark and since start to stderr. Costs one getenv when off.
 public enum Trace {
     nonisolated(unsafe) static var enabled: Bool = getenv("CRYO_TRACE") != nil
     nonisolated(unsafe) static var start: Double = now()
@@ -14,11 +14,14 @@ public enum Trace {
         return Double(ts.tv_sec) * 1000 + Double(ts.tv_nsec) / 1e6
     }
 
+    /// The environment of a child that should trace too (the container's init).
+    public static var childEnvironment: [String] { enabled ? ["CRYO_TRACE=1"] : [] }
+
     @inline(__always)
     public static func mark(_ step: @autoclosure () -> String) {
         guard enabled else { return }
         let t = now()
-        let line = "trace[\(getpid())] +\(fmt(t - last)) ms (\(fmt(t - start)) ms) \(step())\n"
+        let line = "trace[\(getpid())] @\(fmt(t)) +\(fmt(t - last)) ms (\(fmt(t - start)) ms) \(step())\n"
         last = t
         _ = line.withCString { write(2, $0, strlen($0)) }
     }

@@ -117,13 +117,23 @@ public struct Cgroup: Sendable, Equatable {
     var unifiedDir: String? { layout.unified.map { $0 + path } }
 
     public func create() throws {
-        for h in layout.v1 {
-            try FS.mkdirAll(h.mountPoint + path)
-            if h.controllers.contains("cpuset") { try initCpuset(mount: h.mountPoint) }
-        }
+        try createUnified()
+        try createV1()
+    }
+
+    /// The v2 directory alone: what a process born into its cgroup (CLONE_INTO_CGROUP) needs first.
+    public func createUnified() throws {
         if let u = layout.unified {
             if layout.isPureV2 { try enableV2Controllers(mount: u) }
             try FS.mkdirAll(u + path)
+        }
+    }
+
+    /// The v1 directories (all of them on a hybrid host: ~1.5 ms, done while the init boots).
+    public func createV1() throws {
+        for h in layout.v1 {
+            try FS.mkdirAll(h.mountPoint + path)
+            if h.controllers.contains("cpuset") { try initCpuset(mount: h.mountPoint) }
         }
     }
 

@@ -66,11 +66,16 @@ public struct Runtime: Sendable {
         let cgroup = Cgroup(path: Self.cgroupPath(spec, id: id))
         var initProcess: SpawnedProcess?
         do {
-            try cgroup.create()
-            try cgroup.apply(spec.linux?.resources)
-            Trace.mark("create: cgroups ready")
-            let (record, p) = try startInit(id: id, spec: spec, bundle: bundle, rootfs: rootfs, cgroup: cgroup, o, started: &initProcess)
+            // The v1 cgroups and the limits are made while the init process boots (it needs
+            // them only once it reads its config).
+            try cgroup.createUnified()
+            let (record, p) = try startInit(id: id, spec: spec, bundle: bundle, rootfs: rootfs, cgroup: cgroup, o, started: &initProcess) {
+                try cgroup.createV1()
+                try cgroup.apply(spec.linux?.resources)
+                Trace.mark("create: cgroups ready")
+            }
             try store.save(record)
+            try store.saveStartHint(record)
             if let pf = o.pidFile { try FS.atomicWrite(FS.absolute(pf), Array("\(p.pid)".utf8), mode: 0o644, durable: false) }
             return (record, p)
         } catch {
@@ -85,7 +90,8 @@ public struct Runtime: Sendable {
     }
 
     private func startInit(id: String, spec: Spec, bundle: String, rootfs: String, cgroup: Cgroup,
-                           _ o: CreateOptions, started: inout SpawnedProcess?) throws -> (ContainerRecord, SpawnedProcess) {
+                           _ o: CreateOptions, started: inout SpawnedProcess?,
+                           whileInitBoots: () throws -> Void) throws -> (ContainerRecord, SpawnedProcess) {
         let fifoPath = store.fifoPath(id)
         try sys(mkfifo(fifoPath, 0o622), "mkfifo", fifoPath)
         let fifo = try sys(open(fifoPath, CRYO_O_PATH | O_CLOEXEC), "open", fifoPath)
@@ -140,18 +146,19 @@ public struct Runtime: Sendable {
             let cgfd = open(u, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             if cgfd >= 0 {
                 spawned = try? Spawn.spawn(path: "/proc/self/exe", exeFD: exe, args: ["cryo-runtime", "init", "\(3 + n)"],
-                                           env: [], fds: fds, cloneFlags: cloneFlags, cgroupFD: cgfd)
+                                           env: Trace.childEnvironment, fds: fds, cloneFlags: cloneFlags, cgroupFD: cgfd)
                 bornInCgroup = spawned != nil
                 close(cgfd)
             }
         }
         let p = try spawned ?? Spawn.spawn(path: "/proc/self/exe", exeFD: exe, args: ["cryo-runtime", "init", "\(3 + n)"],
-                                           env: [], fds: fds, cloneFlags: cloneFlags)
+                                           env: Trace.childEnvironment, fds: fds, cloneFlags: cloneFlags)
         started = p
         Trace.mark("create: init spawned")
         childSock.close()
         if p.pidfd >= 0 { close(p.pidfd) }
 
+        try whileInitBoots()
         var config = InitConfig(mode: .create, id: id, bundle: bundle, rootfs: rootfs, spec: spec)
         config.joinNamespaces = joins
         config.newCgroupNamespace = newCgroupNS
@@ -204,9 +211,18 @@ public struct Runtime: Sendable {
     // MARK: start, state, kill, pause, resume, delete
 
     public func start(id: String) throws {
-        let r = try store.load(id)
+        try ContainerStore.validate(id: id)
+        // The hint saves decoding state.json; without one (poststart hooks) the full record.
+        let hint = store.loadStartHint(id)
+        let r = hint == nil ? try store.load(id) : nil
+        let initPid = hint?.pid ?? r!.initPid
+        let initStartTime = hint.map { $0.startTime } ?? r!.initStartTime
         Trace.mark("start: state loaded")
-        let status = store.status(r)
+        let status: ContainerStatus
+        if let r { status = store.status(r) } else {
+            status = !Processes.isAlive(pid: initPid, startTime: initStartTime) ? .stopped
+                : FS.exists(store.fifoPath(id)) ? .created : .running
+        }
         Trace.mark("start: status")
         guard status == .created else {
             throw RuntimeError.wrongState(id, status, status == .stopped ? "cannot start a container that has stopped" : "cannot start an already running container")
@@ -222,11 +238,13 @@ public struct Runtime: Sendable {
                 var b: UInt8 = 0
                 if read(fd, &b, 1) == 1 { break }
             }
-            if !Processes.isAlive(pid: r.initPid, startTime: r.initStartTime) {
+            if !Processes.isAlive(pid: initPid, startTime: initStartTime) {
                 throw CryoError("cannot start container \(id): its init process exited")
             }
         }
         unlink(path)
+        unlink(store.startHintPath(id))
+        guard let r else { return }
         let st = HookState(ociVersion: r.spec.ociVersion, id: id, status: "running", pid: r.initPid, bundle: r.bundle, annotations: r.annotations)
         for h in r.spec.hooks?.poststart ?? [] {
             do { try Hooks.run(h, kind: "poststart", state: st) } catch { Log.warn("\(error)") }

@@ -422,7 +422,7 @@ extension CryoIntegration {
 
         // MARK: hooks
 
-        @Test("prestart and poststop hooks run and receive the container state")
+        @Test("prestart, poststart and poststop hooks run and receive the container state")
         func hooks() throws {
             guard requireRoot() else { return }
             try withEnv { env in
@@ -430,9 +430,11 @@ extension CryoIntegration {
                 try writeFile(script, "#!/bin/sh\n/bin/cat > \"$1\"\n", mode: 0o755)
                 let prestartOut = env.path("prestart.json")
                 let poststopOut = env.path("poststop.json")
+                let poststartOut = env.path("poststart.json")
                 let bundle = try env.makeBundle(args: ["sleep", "1000"]) { c in
                     c["hooks"] = [
                         "prestart": [["path": script, "args": [script, prestartOut], "env": ["PATH=/usr/bin:/bin"]]],
+                        "poststart": [["path": script, "args": [script, poststartOut], "env": ["PATH=/usr/bin:/bin"]]],
                         "poststop": [["path": script, "args": [script, poststopOut], "env": ["PATH=/usr/bin:/bin"]]],
                     ]
                 }
@@ -446,6 +448,11 @@ extension CryoIntegration {
                 #expect((preState["pid"] as? NSNumber)?.int32Value == pid, "\(pre)")
                 #expect(preState["bundle"] as? String == bundle.path, "\(pre)")
                 #expect(!FileManager.default.fileExists(atPath: poststopOut), "poststop ran before delete")
+                // poststart runs from `start`, which then reads the whole state (no start hint).
+                let postStart = try #require(readFile(poststartOut), "poststart hook did not run")
+                let postStartState = try #require(parseJSON(postStart) as? JSONObject, "poststart stdin is not JSON: \(postStart)")
+                #expect(postStartState["status"] as? String == "running", "\(postStart)")
+                #expect((postStartState["pid"] as? NSNumber)?.int32Value == pid, "\(postStart)")
 
                 try env.cryoOK(["delete", "--force", id])
                 let post = try #require(readFile(poststopOut), "poststop hook did not run")
