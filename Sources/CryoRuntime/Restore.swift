@@ -137,6 +137,7 @@ extension Runtime {
         opts.rstSibling = true
         opts.evasiveDevices = true
         o.criu.apply(to: &opts)
+        if Self.networkNamespaceIsExternal(spec) { opts.emptyNs |= UInt32(NamespaceKind.network.cloneFlag) }
         for m in CRIUMounts.forRestore(spec: spec, rootfs: rootfs, cgroup: cgroup) {
             var e = ext_mount_map()
             e.key = m.key
