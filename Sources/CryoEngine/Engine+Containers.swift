@@ -28,6 +28,8 @@ extension Engine {
         input.group = Self.readFromLayers(lowers, "etc/group")
         input.networkNamespacePath = paths.netns(id)
         input.shmDir = paths.shm(id)
+        input.tmpfsDir = paths.tmpfs(id)
+        input.maskedDirectories = Spec.defaultMaskedPaths.filter { FS.isDirectory($0) }
         let net = try networkFor(mode: req.hostConfig.NetworkMode)
         let exposed = Array((req.config.ExposedPorts ?? [:]).keys) + Array((imageConfig?.ExposedPorts ?? [:]).keys)
         let ports = try Self.portMappings(req.hostConfig.PortBindings, publishAll: req.hostConfig.PublishAllPorts ?? false,
@@ -177,6 +179,7 @@ extension Engine {
             try RootfsMount.ensure(lowerDirs: lowers, upper: p.upper(id), work: p.work(id), target: p.rootfs(id))
             Trace.mark("launch \(id.prefix(12)): rootfs mounted")
             try ShmMount.prepare(p.shm(id), fresh: restore == nil)
+            try ContainerTmpfs.prepare(p.tmpfs(id), fresh: restore == nil, tty: c.config.Tty ?? false)
             // Docker creates a missing working directory (`docker run -w /new/dir`).
             if restore == nil, let wd = c.config.WorkingDir, !wd.isEmpty { try FS.mkdirAll(try FS.secureJoin(root: p.rootfs(id), wd)) }
             if ownNetwork && !NetworkNamespace.exists(at: p.netns(id)) { try NetworkNamespace.create(at: p.netns(id)) }
@@ -393,6 +396,7 @@ extension Engine {
             if FS.exists(rt.store.dir(id)) { try? rt.delete(id: id, force: true) }
             RootfsMount.release(p.rootfs(id))
             ShmMount.release(p.shm(id))
+            ContainerTmpfs.release(p.tmpfs(id))
             NetworkNamespace.remove(at: p.netns(id))
             try FS.removeAll(p.containerDir(id))
             unlink(p.monitorSocket(id))

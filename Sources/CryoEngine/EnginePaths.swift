@@ -26,6 +26,9 @@ public struct EnginePaths: Sendable {
     public func checkpoints(_ id: String) -> String { containerDir(id) + "/checkpoints" }
     /// The host tmpfs bind-mounted at the container's /dev/shm (see ShmMount).
     public func shm(_ id: String) -> String { containerDir(id) + "/shm" }
+    /// The host tmpfs holding the container's /dev, /sys/fs/cgroup holder and masked
+    /// directory (see ContainerTmpfs).
+    public func tmpfs(_ id: String) -> String { containerDir(id) + "/tmpfs" }
     public func monitorSocket(_ id: String) -> String { monitorSockets + "/\(id).sock" }
     /// Where a tty container's init hands its pty master to the monitor (short: sun_path
     /// holds 107 bytes).

@@ -1,6 +1,7 @@
 import CryoImages
 import CryoLinux
 import CryoOCI
+import CryoRuntime
 
 /// Turns a Docker create request plus its image's config into an OCI spec for the
 /// runtime. Pure: the caller supplies the image's /etc/passwd and /etc/group text.
@@ -137,6 +138,12 @@ public enum SpecBuilder {
         public var etcFilesDir: String?
         /// A host tmpfs to bind at /dev/shm in place of a tmpfs mounted inside the container.
         public var shmDir: String?
+        /// A host tmpfs laid out by ContainerTmpfs: its `dev/` is bound at /dev, its `cgroup/`
+        /// holds the v1 cgroup hierarchies, its empty `masked/` is bound read-only over the
+        /// masked paths listed in `maskedDirectories` (those that are directories on this
+        /// host; the others stay masked paths for the runtime).
+        public var tmpfsDir: String?
+        public var maskedDirectories: [String] = []
         public init(id: String, config: ContainerConfig, hostConfig: HostConfig, image: ImageConfiguration.Config?) {
             self.id = id
             self.config = config
@@ -182,6 +189,11 @@ public enum SpecBuilder {
             let bind = Spec.Mount(destination: "/dev/shm", type: "bind", source: shm, options: ["rbind", "nosuid", "noexec", "nodev", "rprivate"])
             spec.mounts = spec.mounts?.map { $0.destination == "/dev/shm" ? bind : $0 }
         }
+        if let dir = i.tmpfsDir {
+            let dev = Spec.Mount(destination: "/dev", type: "bind", source: dir + "/dev", options: ["bind", "nosuid", "rprivate"])
+            spec.mounts = spec.mounts?.map { $0.destination == "/dev" ? dev : $0 }
+            spec.annotations = [RuntimeAnnotations.cgroupHolder: dir + "/cgroup"]
+        }
         for b in i.hostConfig.Binds ?? [] { spec.mounts?.append(try bindMount(b)) }
 
         var resources = spec.linux?.resources ?? Spec.Resources()
@@ -207,8 +219,17 @@ public enum SpecBuilder {
         if privileged {
             spec.linux?.maskedPaths = []
             spec.linux?.readonlyPaths = []
+        } else if let dir = i.tmpfsDir {
+            // Masked directories: a read-only bind of one empty host directory (an external
+            // mount for CRIU) instead of a read-only tmpfs each (archived by CRIU).
+            let masked = spec.linux?.maskedPaths ?? []
+            for p in masked where i.maskedDirectories.contains(p) {
+                spec.mounts?.append(Spec.Mount(destination: p, type: "bind", source: dir + "/masked",
+                                               options: ["bind", "ro", "nosuid", "nodev", "noexec", "rprivate"]))
+            }
+            spec.linux?.maskedPaths = masked.filter { !i.maskedDirectories.contains($0) }
         }
-        spec.annotations = ["org.cryo.container.name": i.id]
+        spec.annotations = (spec.annotations ?? [:]).merging(["org.cryo.container.name": i.id]) { _, new in new }
         return spec
     }
 }

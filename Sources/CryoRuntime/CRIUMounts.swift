@@ -13,15 +13,17 @@ public enum CRIUMounts {
     static let devNullKey = "/dev/null"
 
     /// Dump side: bind mounts (key = destination), masked files (→ "/dev/null"),
-    /// and the cgroup binds of /sys/fs/cgroup.
+    /// the cgroup binds of /sys/fs/cgroup and its holder when an engine gave one.
     public static func forDump(spec: Spec, rootfs: String, cgroup: Cgroup) -> [Mapping] {
         var out: [Mapping] = []
         for m in spec.mounts ?? [] {
             if m.isBind {
                 let dest = containerPath(m.destination, rootfs: rootfs)
                 out.append(Mapping(key: dest, value: dest))
-            } else if (m.type == "cgroup" || m.type == "cgroup2") && !RootfsBuilder.hasCgroupNamespace(spec) {
+            } else if m.type == "cgroup" || m.type == "cgroup2" {
                 let dest = containerPath(m.destination, rootfs: rootfs)
+                if RootfsBuilder.cgroupHolder(spec, cgroup.layout) != nil { out.append(Mapping(key: dest, value: dest)) }
+                guard !RootfsBuilder.hasCgroupNamespace(spec) else { continue }
                 for b in RootfsBuilder.cgroupBinds(cgroup) where !b.isTmpfsRoot {
                     out.append(Mapping(key: dest + b.relative, value: dest + b.relative))
                 }
@@ -44,8 +46,10 @@ public enum CRIUMounts {
         for m in spec.mounts ?? [] {
             if m.isBind {
                 out.append(Mapping(key: containerPath(m.destination, rootfs: rootfs), value: m.source ?? ""))
-            } else if (m.type == "cgroup" || m.type == "cgroup2") && !RootfsBuilder.hasCgroupNamespace(spec) {
+            } else if m.type == "cgroup" || m.type == "cgroup2" {
                 let dest = containerPath(m.destination, rootfs: rootfs)
+                if let holder = RootfsBuilder.cgroupHolder(spec, cgroup.layout) { out.append(Mapping(key: dest, value: holder)) }
+                guard !RootfsBuilder.hasCgroupNamespace(spec) else { continue }
                 for b in RootfsBuilder.cgroupBinds(cgroup) where !b.isTmpfsRoot {
                     out.append(Mapping(key: dest + b.relative, value: b.source))
                 }

@@ -59,7 +59,7 @@ extension Runtime {
             // paths, and moving the worker too would cost a second RCU grace period.
             if o.criu.cgroupsMode == .ignore { try cgroup.addProcess(worker.pid) }
             Trace.mark("restore: cgroups ready")
-            try prepareMountpoints(spec: spec, rootfs: rootfs)
+            try prepareMountpoints(spec: spec, rootfs: rootfs, cgroup: cgroup)
             // CRIU wants the root to be a mount point whose parent is not overmounted.
             try FS.mkdirAll(criuRoot)
             try Mount.mount(rootfs, criuRoot, type: nil, flags: UInt(MS_BIND | MS_REC))
@@ -96,9 +96,15 @@ extension Runtime {
     }
 
     /// Mountpoints CRIU will mount on must exist in the rootfs (a fresh rootfs
-    /// copy may lack a file bind target such as /etc/hostname).
-    func prepareMountpoints(spec: Spec, rootfs: String) throws {
+    /// copy may lack a file bind target such as /etc/hostname). Mounts inside /proc or
+    /// /sys (an engine's binds over masked directories) find theirs in the restored
+    /// filesystem, so nothing is made for them in the rootfs. A cgroup holder gets the
+    /// hierarchies' mount points (after a reboot it is empty).
+    func prepareMountpoints(spec: Spec, rootfs: String, cgroup: Cgroup) throws {
+        let kernelFS = (spec.mounts ?? []).filter { $0.type == "proc" || $0.type == "sysfs" }.map { FS.clean($0.destination) }
         for m in spec.mounts ?? [] {
+            let clean = FS.clean(m.destination)
+            if kernelFS.contains(where: { clean.hasPrefix($0 + "/") }) { continue }
             let dest = try FS.secureJoin(root: rootfs, m.destination)
             if m.isBind, let src = m.source, FS.exists(src), !FS.isDirectory(src) {
                 try FS.touch(dest)
@@ -106,6 +112,7 @@ extension Runtime {
                 try FS.mkdirAll(dest)
             }
         }
+        try RootfsBuilder.populateCgroupHolder(spec, cgroup.layout)
     }
 
     private func runCRIURestore(_ worker: CRIUWorker, nsKeys: [String], id: String, spec: Spec, rootfs: String, criuRoot: String,

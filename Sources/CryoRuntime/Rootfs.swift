@@ -3,6 +3,13 @@ import CryoLinux
 import CryoOCI
 import Glibc
 
+/// Annotations engines can put in a spec to ask for cryo-runtime specific behaviour.
+public enum RuntimeAnnotations {
+    /// A host directory bound at a v1 /sys/fs/cgroup in place of the tmpfs holding the
+    /// hierarchies (see `RootfsBuilder.mountCgroupHolder`).
+    public static let cgroupHolder = "org.cryo.runtime.cgroup-holder"
+}
+
 /// Builds the container's mount namespace inside the init process (runs after
 /// the mount namespace was unshared; everything is relative to `rootfs` until
 /// pivot_root).
@@ -56,8 +63,11 @@ struct RootfsBuilder {
             // A read-only mqueue/sysfs etc. is fine; devpts needs no special case.
             if m.type == "tmpfs" && data.isEmpty { data = "mode=755" }
             if m.type == "sysfs" && !(spec.linux?.namespaces ?? []).contains(where: { $0.type == "network" && $0.path == nil }) {
-                // sysfs of a shared network namespace can only be bind-mounted.
-                try Mount.mount("/sys", dest, type: nil, flags: UInt(MS_BIND | MS_REC))
+                // sysfs of a shared network namespace can only be bind-mounted. Not
+                // recursively: a sysfs mount has no submounts, and the host's (its cgroup
+                // tmpfs and hierarchies, debugfs, securityfs, …) would sit hidden under the
+                // container's /sys/fs/cgroup, for CRIU to dump and restore at every C/R.
+                try Mount.mount("/sys", dest, type: nil, flags: UInt(MS_BIND))
                 flags &= ~UInt(MS_BIND)
                 if flags != 0 { try? Mount.mount("", dest, type: nil, flags: UInt(MS_REMOUNT | MS_BIND) | flags) }
                 return
@@ -78,7 +88,7 @@ struct RootfsBuilder {
         }
         for bind in cgroupBinds() {
             if bind.isTmpfsRoot {
-                try Mount.mount("tmpfs", dest, type: "tmpfs", flags: UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC), data: "mode=755")
+                try mountCgroupHolder(at: dest)
                 continue
             }
             let target = dest + bind.relative
@@ -88,14 +98,75 @@ struct RootfsBuilder {
             try Mount.mount("", target, type: nil, flags: UInt(MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | MS_NOEXEC) | ro)
         }
         // Combined hierarchies get the usual symlinks (cpu -> cpu,cpuacct).
-        for h in cgroup.layout.v1 where h.controllers.count > 1 {
-            for c in h.controllers where !c.hasPrefix("name=") && c != h.name {
-                _ = symlink(h.name, dest + "/" + c)
+        for (target, name) in Self.cgroupHolderEntries(cgroup.layout, cgroupns: false).links {
+            _ = symlink(target, dest + "/" + name)
+        }
+        if options.isReadOnly && !cgroup.layout.isPureV2 { try remountCgroupHolderReadOnly(dest) }
+    }
+
+    /// An engine's opt-in, as an annotation: a host directory bound at a v1 /sys/fs/cgroup in
+    /// place of the tmpfs that holds the hierarchies (ignored on pure cgroup v2, which has no
+    /// holder). CRIU then sees an external bind mount (CRIUMounts declares it) instead of a
+    /// tmpfs it archives with tar at every dump and unpacks at every restore.
+    static let cgroupHolderAnnotation = RuntimeAnnotations.cgroupHolder
+
+    /// The holder directory the spec asks for, if it applies to this host.
+    static func cgroupHolder(_ spec: Spec, _ layout: CgroupLayout) -> String? {
+        guard !layout.isPureV2, !layout.v1.isEmpty, let dir = spec.annotations?[cgroupHolderAnnotation], dir.hasPrefix("/") else {
+            return nil
+        }
+        return dir
+    }
+
+    /// What a v1 /sys/fs/cgroup holds, relative to it: one directory per hierarchy shown and
+    /// the symlinks of combined controllers (cpu -> cpu,cpuacct).
+    static func cgroupHolderEntries(_ layout: CgroupLayout, cgroupns: Bool) -> (dirs: [String], links: [(target: String, name: String)]) {
+        var dirs: [String] = []
+        for h in layout.v1 {
+            let named = h.controllers.first { $0.hasPrefix("name=") }
+            if let named {
+                if cgroupns { dirs.append(String(named.dropFirst(5))) }
+            } else {
+                dirs.append(h.name)
             }
         }
-        if options.isReadOnly && !cgroup.layout.isPureV2 {
-            try Mount.mount("", dest, type: nil, flags: UInt(MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC))
+        var links: [(String, String)] = []
+        for h in layout.v1 where h.controllers.count > 1 {
+            for c in h.controllers where !c.hasPrefix("name=") && c != h.name { links.append((h.name, c)) }
         }
+        return (dirs, links)
+    }
+
+    /// Makes the mount points a restore needs in a holder directory (after a reboot the
+    /// engine's host tmpfs comes back empty).
+    static func populateCgroupHolder(_ spec: Spec, _ layout: CgroupLayout) throws {
+        guard let dir = cgroupHolder(spec, layout) else { return }
+        let entries = cgroupHolderEntries(layout, cgroupns: hasCgroupNamespace(spec))
+        for d in entries.dirs { try FS.mkdirAll(dir + "/" + d) }
+        for (target, name) in entries.links where FS.lstatMode(dir + "/" + name) == nil {
+            try sys(symlink(target, dir + "/" + name), "symlink", dir + "/" + name)
+        }
+    }
+
+    /// /sys/fs/cgroup's holder of the v1 hierarchies: a tmpfs, or the directory an engine asked for.
+    func mountCgroupHolder(at dest: String) throws {
+        guard let src = Self.cgroupHolder(spec, cgroup.layout) else {
+            try Mount.mount("tmpfs", dest, type: "tmpfs", flags: UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC), data: "mode=755")
+            return
+        }
+        guard FS.isDirectory(src) else {
+            throw CryoError("cgroup holder \(src) (annotation \(Self.cgroupHolderAnnotation)) is not a directory")
+        }
+        try Mount.mount(src, dest, type: nil, flags: UInt(MS_BIND))
+        // Private: the hierarchies mounted in it must not propagate anywhere.
+        try Mount.mount("", dest, type: nil, flags: UInt(MS_PRIVATE))
+        try Mount.mount("", dest, type: nil, flags: UInt(MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | MS_NOEXEC))
+    }
+
+    /// A bind must be remounted as a bind: a plain remount would make the host's tmpfs read-only.
+    func remountCgroupHolderReadOnly(_ dest: String) throws {
+        let bind = Self.cgroupHolder(spec, cgroup.layout) != nil ? UInt(MS_BIND) : 0
+        try Mount.mount("", dest, type: nil, flags: UInt(MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC) | bind)
     }
 
     static func hasCgroupNamespace(_ spec: Spec) -> Bool {
@@ -110,7 +181,7 @@ struct RootfsBuilder {
             try Mount.mount("cgroup2", dest, type: "cgroup2", flags: flags)
             return
         }
-        try Mount.mount("tmpfs", dest, type: "tmpfs", flags: UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC), data: "mode=755")
+        try mountCgroupHolder(at: dest)
         for h in cgroup.layout.v1 {
             let named = h.controllers.first { $0.hasPrefix("name=") }
             let target = dest + "/" + (named.map { String($0.dropFirst(5)) } ?? h.name)
@@ -120,14 +191,10 @@ struct RootfsBuilder {
                                 data: h.controllers.joined(separator: ","))
             }
         }
-        for h in cgroup.layout.v1 where h.controllers.count > 1 {
-            for c in h.controllers where !c.hasPrefix("name=") && c != h.name {
-                _ = symlink(h.name, dest + "/" + c)
-            }
+        for (target, name) in Self.cgroupHolderEntries(cgroup.layout, cgroupns: true).links {
+            _ = symlink(target, dest + "/" + name)
         }
-        if options.isReadOnly {
-            try Mount.mount("", dest, type: nil, flags: UInt(MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC))
-        }
+        if options.isReadOnly { try remountCgroupHolderReadOnly(dest) }
     }
 
     /// A v1 cgroup mount can fail with EBUSY for a moment while the hierarchy's root is

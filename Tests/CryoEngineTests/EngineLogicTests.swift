@@ -4,6 +4,7 @@ import CryoImages
 import CryoMonitor
 import CryoNetwork
 import CryoOCI
+import CryoRuntime
 import FoundationEssentials
 import XCTest
 
@@ -254,5 +255,43 @@ final class NetworkRequestTests: XCTestCase {
         XCTAssertEqual(shm?.first?.type, "bind")
         XCTAssertEqual(shm?.first?.source, "/var/lib/cryo/containers/x/shm")
         XCTAssertEqual(Set(shm?.first?.options ?? []).isSuperset(of: ["nosuid", "noexec", "nodev"]), true)
+    }
+
+    func testDevCgroupHolderAndMaskedDirectoriesFromTheHostTmpfs() throws {
+        var input = SpecBuilder.Input(id: String(repeating: "a", count: 64), config: ContainerConfig(), hostConfig: HostConfig(), image: nil)
+        input.config.Cmd = ["sh"]
+        let plain = try SpecBuilder.build(input)
+        XCTAssertEqual(plain.mounts?.first { $0.destination == "/dev" }?.type, "tmpfs")
+        XCTAssertNil(plain.annotations?[RuntimeAnnotations.cgroupHolder])
+
+        input.tmpfsDir = "/r/containers/x/tmpfs"
+        input.maskedDirectories = ["/proc/acpi", "/sys/firmware", "/not/masked"]
+        let spec = try SpecBuilder.build(input)
+        let dev = spec.mounts?.filter { $0.destination == "/dev" }
+        XCTAssertEqual(dev?.count, 1)
+        XCTAssertEqual(dev?.first?.source, "/r/containers/x/tmpfs/dev")
+        XCTAssertEqual(dev?.first?.isBind, true)
+        XCTAssertFalse(dev?.first?.options?.contains("nodev") ?? true, "the device nodes must work")
+        // /dev comes before the mounts inside it.
+        let order = spec.mounts?.map(\.destination) ?? []
+        XCTAssertLessThan(order.firstIndex(of: "/dev")!, order.firstIndex(of: "/dev/pts")!)
+        XCTAssertEqual(spec.annotations?[RuntimeAnnotations.cgroupHolder], "/r/containers/x/tmpfs/cgroup")
+        XCTAssertEqual(spec.annotations?["org.cryo.container.name"], input.id)
+        // Masked directories: read-only binds of the empty directory, after /proc and /sys.
+        for p in ["/proc/acpi", "/sys/firmware"] {
+            let m = spec.mounts?.first { $0.destination == p }
+            XCTAssertEqual(m?.source, "/r/containers/x/tmpfs/masked")
+            XCTAssertEqual(m?.options?.contains("ro"), true)
+            XCTAssertGreaterThan(order.firstIndex(of: p)!, order.firstIndex(of: "/" + String(p.split(separator: "/")[0]))!)
+            XCTAssertFalse(spec.linux?.maskedPaths?.contains(p) ?? true)
+        }
+        XCTAssertNil(spec.mounts?.first { $0.destination == "/not/masked" })
+        XCTAssertEqual(spec.linux?.maskedPaths?.contains("/proc/kcore"), true, "files stay masked paths")
+        XCTAssertEqual(spec.linux?.maskedPaths?.contains("/proc/scsi"), true, "not a directory here: left to the runtime")
+
+        input.hostConfig.Privileged = true
+        let privileged = try SpecBuilder.build(input)
+        XCTAssertNil(privileged.mounts?.first { $0.destination == "/proc/acpi" })
+        XCTAssertEqual(privileged.linux?.maskedPaths, [])
     }
 }

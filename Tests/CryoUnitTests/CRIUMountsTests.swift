@@ -101,6 +101,40 @@ import Testing
         checkDumpAndRestoreAgree(dump, restore)
     }
 
+    @Test func cgroupHolderIsExternalOnHybridHosts() throws {
+        // An engine's annotation: /sys/fs/cgroup is a bind of a host directory, declared
+        // external (dump: key = destination; restore: the holder), with or without cgroupns.
+        let t = try makeRootfs()
+        defer { t.remove() }
+        let cgroup = Cgroup(path: "/cryo/web", layout: CgroupLayout.parse(mountinfo: hybridMountinfo))
+        for ns in [true, false] {
+            var s = spec(cgroupNamespace: ns)
+            s.annotations = [RootfsBuilder.cgroupHolderAnnotation: "/var/lib/cryo/containers/x/tmpfs/cgroup"]
+            let dump = CRIUMounts.forDump(spec: s, rootfs: t.path, cgroup: cgroup)
+            let restore = CRIUMounts.forRestore(spec: s, rootfs: t.path, cgroup: cgroup)
+            #expect(dump.first == M(key: "/sys/fs/cgroup", value: "/sys/fs/cgroup"))
+            #expect(restore.first == M(key: "/sys/fs/cgroup", value: "/var/lib/cryo/containers/x/tmpfs/cgroup"))
+            #expect(dump.filter { $0.key.hasPrefix("/sys/fs/cgroup") }.count == (ns ? 1 : 1 + hybridV1Names.count))
+            checkDumpAndRestoreAgree(dump, restore)
+        }
+        // Pure v2 has no holder: the annotation changes nothing.
+        let v2 = Cgroup(path: "/cryo/web", layout: CgroupLayout.parse(mountinfo: pureV2Mountinfo))
+        var s = spec(cgroupNamespace: true)
+        #expect(CRIUMounts.forDump(spec: s, rootfs: t.path, cgroup: v2).allSatisfy { !$0.key.hasPrefix("/sys/fs/cgroup") })
+        s.annotations = [RootfsBuilder.cgroupHolderAnnotation: "/holder"]
+        #expect(CRIUMounts.forDump(spec: s, rootfs: t.path, cgroup: v2).allSatisfy { !$0.key.hasPrefix("/sys/fs/cgroup") })
+    }
+
+    @Test func cgroupHolderEntries() {
+        let layout = CgroupLayout.parse(mountinfo: hybridMountinfo)
+        let withNS = RootfsBuilder.cgroupHolderEntries(layout, cgroupns: true)
+        let without = RootfsBuilder.cgroupHolderEntries(layout, cgroupns: false)
+        #expect(Set(without.dirs) == Set(hybridV1Names))
+        #expect(Set(withNS.dirs) == Set(hybridV1Names + ["systemd"]))
+        #expect(withNS.links.contains { $0.target == "cpu,cpuacct" && $0.name == "cpu" })
+        #expect(withNS.links.contains { $0.target == "cpu,cpuacct" && $0.name == "cpuacct" })
+    }
+
     @Test func devNullIsAlwaysMappedOnRestore() throws {
         let t = try makeRootfs()
         defer { t.remove() }
