@@ -12,7 +12,7 @@ with `nsenter --net=FILE iptables -S CRIU` while CRIU works, and CRIU's own logs
   no failed iptables-restore ("Bad rule") — the line every restore printed before cryo locked
   the namespace — and afterwards the namespace holds no CRIU chain.
 
-The windows are short (tenths of seconds), so the container holds ~96 MB of memory to make
+The windows are short (tenths of seconds), so the container holds ~250 MB of memory to make
 the dump and restore last long enough to be seen; if the poller never sees the chain in the
 dump window the test fails (it says so), it never passes on an unobserved lock. Addresses:
 a 198.19.x.0/24 network; traffic only between the host and that bridge.
@@ -31,7 +31,7 @@ from test_networking import ip_of, net  # noqa: F401  (the `net` fixture)
 
 # 7000: an echo server for the established connection; 7001: a listener left idle, whose
 # SYN-ACKs the kernel would send even for frozen tasks — unless the namespace is locked.
-HOG = ("x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo ready; "
+HOG = ("x=$(head -c 250000000 /dev/zero | tr '\\0' a); echo ready; "
        "while true; do nc -l -p 7001 </dev/null; done & while true; do nc -l -p 7000 -e cat; done")
 
 
@@ -111,7 +111,7 @@ def test_dump_locks_the_namespace_and_leave_running_unlocks(docker_cli, net, nam
             seen = rules
             # A new connection while the lock is in place must get no answer at all (no
             # SYN-ACK, no RST). Count the probe only if the lock was still there after it.
-            outcome = probe(ip, 0.3)
+            outcome = probe(ip, 0.1)
             if locked(criu_chain(sandbox)):
                 probes.append(outcome)
     t.join()
