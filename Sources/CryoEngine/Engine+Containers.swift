@@ -159,21 +159,38 @@ extension Engine {
     }
 
     /// Mounts the root, starts the monitor (which creates or restores the container),
-    /// lets early attachers connect, then starts the init.
+    /// lets early attachers connect, then starts the init. A start attaches the network
+    /// before the monitor; a restore attaches it while the monitor and CRIU work, CRIU
+    /// held before the sockets by a `ReadyGate` (see `RestoreOptions.networkReadyFD`).
     func launch(_ c: StoredContainer, restore: RestoreRequest?, restoreIP: String? = nil, restorePorts: [PortMapping]? = nil) async throws {
         let id = c.id
         let p = paths
         let image: StoredImage
         do { image = try images.inspect(c.imageID) } catch { throw EngineError.noSuchImage(c.imageRef) }
         let lowers = images.lowerDirs(for: image)
+        let ownNetwork = c.hostConfig.NetworkMode != "host"
+        // A restore with a network of its own does not wait for the attach: the monitor and
+        // CRIU start at once, and the runtime holds CRIU before it restores sockets until
+        // this gate opens (or fails, and CRIU aborts).
+        let gate = restore != nil && ownNetwork ? try ReadyGate.make() : nil
+        var restoreRequest = restore
+        if gate != nil { restoreRequest?.networkReadyFD = 4 }
         let config = MonitorConfig(id: id, runtimeRoot: p.runtimeRoot, bundle: p.bundle(id), logPath: p.log(id),
                                    exitPath: p.exitRecord(id), socketPath: p.monitorSocket(id), consoleSocketPath: p.consoleSocket(id),
                                    tty: c.config.Tty ?? false, openStdin: c.config.OpenStdin ?? false,
-                                   stdinOnce: c.config.StdinOnce ?? false, restore: restore)
+                                   stdinOnce: c.config.StdinOnce ?? false, restore: restoreRequest)
         let binary = monitorBinary
         let reaper = self.reaper
         let rt = runtime
-        let ownNetwork = c.hostConfig.NetworkMode != "host"
+        // Both ends closed on every path: the write end by `attach` below (or here, if it
+        // never starts), the read end once the attach is over (so opening never hits EPIPE).
+        var gateWriteOwned = gate != nil
+        defer {
+            if let gate {
+                if gateWriteOwned { ReadyGate.fail(gate.write) }
+                close(gate.read)
+            }
+        }
         try await blocking { () throws -> Void in
             Trace.mark("launch \(id.prefix(12)): begin")
             try RootfsMount.ensure(lowerDirs: lowers, upper: p.upper(id), work: p.work(id), target: p.rootfs(id))
@@ -188,18 +205,55 @@ extension Engine {
             if ownNetwork && restore != nil { try NetworkLock.lock(netnsPath: p.netns(id)) }
             Trace.mark("launch \(id.prefix(12)): netns ready")
         }
-        // The network before the monitor: a restored process finds its address in place.
-        try await attachNetwork(id, restoreIP: restoreIP, restorePorts: restorePorts)
-        Trace.mark("launch \(id.prefix(12)): network attached")
-        let ready = try await blocking { () throws -> MonitorReady in
-            unlink(p.exitRecord(id))
-            // A stale runtime state (monitor killed with the machine) would block the id.
-            if FS.exists(rt.store.dir(id)) { try? rt.delete(id: id, force: true) }
-            try FS.atomicWrite(p.monitorConfig(id), Array(try JSONEncoder().encode(config)), mode: 0o600, durable: false)
-            let ready = try MonitorLink.launch(binary: binary, configPath: p.monitorConfig(id), reaper: reaper)
-            Trace.mark("launch \(id.prefix(12)): monitor ready")
-            return ready
+        // A fresh start: the network before the monitor. A restore: the attach runs alongside
+        // the monitor's start and CRIU's early work, and opens the gate when it is done.
+        let attach: Task<Error?, Never>
+        if let gate {
+            gateWriteOwned = false
+            attach = Task {
+                do {
+                    try await self.attachNetwork(id, restoreIP: restoreIP, restorePorts: restorePorts)
+                } catch {
+                    ReadyGate.fail(gate.write)
+                    Trace.mark("launch \(id.prefix(12)): network attach failed")
+                    return error
+                }
+                ReadyGate.open(gate.write)
+                Trace.mark("launch \(id.prefix(12)): network attached, gate open")
+                return nil
+            }
+        } else {
+            try await attachNetwork(id, restoreIP: restoreIP, restorePorts: restorePorts)
+            Trace.mark("launch \(id.prefix(12)): network attached")
+            attach = Task { nil }
         }
+        let launched: Result<MonitorReady, Error>
+        do {
+            let extra = gate.map { [$0.read] } ?? []
+            launched = .success(try await blocking { () throws -> MonitorReady in
+                unlink(p.exitRecord(id))
+                // A stale runtime state (monitor killed with the machine) would block the id.
+                if FS.exists(rt.store.dir(id)) { try? rt.delete(id: id, force: true) }
+                try FS.atomicWrite(p.monitorConfig(id), Array(try JSONEncoder().encode(config)), mode: 0o600, durable: false)
+                let ready = try MonitorLink.launch(binary: binary, configPath: p.monitorConfig(id), reaper: reaper, extraFDs: extra)
+                Trace.mark("launch \(id.prefix(12)): monitor ready")
+                return ready
+            })
+        } catch {
+            launched = .failure(error)
+        }
+        // The attach is always over before this returns or throws: a failed start's teardown
+        // (failedStart) must find the attachment in its final state.
+        if let attachError = await attach.value {
+            // The restore was stopped at the gate (the monitor reports that, and has cleaned
+            // up); the CNI error is the one to report. Should the restore have finished
+            // anyway, its container goes.
+            if case .success(let r) = launched, r.error == nil {
+                try? await blocking { try rt.kill(id: id, signal: SIGKILL, all: true) }
+            }
+            throw attachError
+        }
+        let ready = try launched.get()
         if let e = ready.error {
             let what = restore == nil ? "starting container" : "restoring container from \(restore!.imagePath)"
             update(id) { $0.error = "\(what): \(e)" }

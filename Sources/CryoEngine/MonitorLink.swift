@@ -13,7 +13,8 @@ public enum MonitorLink {
     /// Starts `cryo-monitor CONFIG` in a session of its own and waits for its ready line:
     /// the container exists (created, or restored and running) or the reason it does not.
     /// The monitor stays cryod's child (collected by `reaper`) until cryod exits. Blocking.
-    static func launch(binary: String, configPath: String, reaper: ChildReaper) throws -> MonitorReady {
+    /// `extraFDs` become the monitor's fds 4, 5, ... (a restore's network gate).
+    static func launch(binary: String, configPath: String, reaper: ChildReaper, extraFDs: [Int32] = []) throws -> MonitorReady {
         var p: [Int32] = [0, 0]
         try sys(cryo_pipe2(&p, O_CLOEXEC), "pipe2", "monitor ready pipe")
         defer { close(p[0]) }
@@ -22,7 +23,7 @@ public enum MonitorLink {
         let child: SpawnedProcess
         do {
             child = try Spawn.spawn(path: binary, args: ["cryo-monitor", configPath],
-                                    env: environment, fds: [null, null, null, p[1]], setsid: true)
+                                    env: environment, fds: [null, null, null, p[1]] + extraFDs, setsid: true)
         } catch {
             close(p[1])
             throw error

@@ -42,10 +42,15 @@ public struct RestoreRequest: Codable, Sendable {
     public var imagePath: String
     public var workPath: String?
     public var tcpEstablished: Bool
-    public init(imagePath: String, workPath: String? = nil, tcpEstablished: Bool = false) {
+    /// The monitor's fd holding the read end of cryod's network gate (`ReadyGate`): the
+    /// restore runs while cryod attaches the network, and CRIU is held before it restores
+    /// sockets until the gate opens. nil: the network is in place before the monitor starts.
+    public var networkReadyFD: Int32?
+    public init(imagePath: String, workPath: String? = nil, tcpEstablished: Bool = false, networkReadyFD: Int32? = nil) {
         self.imagePath = imagePath
         self.workPath = workPath
         self.tcpEstablished = tcpEstablished
+        self.networkReadyFD = networkReadyFD
     }
 }
 

@@ -11,6 +11,12 @@ public struct RestoreOptions: Sendable {
     public var bundle: String
     public var pidFile: String?
     public var consoleSocket: String?
+    /// The read end of a `ReadyGate`: CRIU is held at its `post-setup-namespaces`
+    /// notification (namespaces set up and mounts restored, no socket restored yet) until
+    /// the gate opens — cryod attaches the container's network meanwhile. A gate that
+    /// fails or stays shut for `networkReadyTimeoutMs` aborts the restore.
+    public var networkReadyFD: Int32?
+    public var networkReadyTimeoutMs: Int32 = 60_000
     public init(criu: CRIUOptions, bundle: String) {
         self.criu = criu
         self.bundle = bundle
@@ -171,14 +177,34 @@ extension Runtime {
         let hookState = { (pid: pid_t) in
             HookState(ociVersion: spec.ociVersion, id: id, status: "creating", pid: pid, bundle: bundle, annotations: spec.annotations)
         }
+        // Held once, at the first of these: post-setup-namespaces precedes the sockets' restore;
+        // post-restore is the fallback for a restore without namespaces (no such notification).
+        var networkAwaited = o.networkReadyFD == nil
+        func awaitNetwork(at script: String) throws {
+            guard !networkAwaited, let fd = o.networkReadyFD else { return }
+            networkAwaited = true
+            Trace.mark("restore: \(script): waiting for the network")
+            let outcome = try ReadyGate.wait(fd, timeoutMs: o.networkReadyTimeoutMs)
+            Trace.mark("restore: \(script): network \(outcome)")
+            switch outcome {
+            case .opened: return
+            case .failed:
+                throw CryoError("the container's network could not be attached (the engine gave up); restore stopped at CRIU's \(script) notification")
+            case .timedOut:
+                throw CryoError("timed out after \(o.networkReadyTimeoutMs / 1000) s waiting for the container's network at CRIU's \(script) notification")
+            }
+        }
         let resp: criu_resp
         do {
             resp = try worker.call(req) { script, pid, fd in
                 switch script {
+                case "post-setup-namespaces":
+                    try awaitNetwork(at: script)
                 case "setup-namespaces":
                     try Hooks.runAll(spec.hooks?.prestart, kind: "prestart", state: hookState(pid))
                     try Hooks.runAll(spec.hooks?.createRuntime, kind: "createRuntime", state: hookState(pid))
                 case "post-restore":
+                    try awaitNetwork(at: script)
                     restoredPid = pid
                 case "orphan-pts-master":
                     guard let cs = o.consoleSocket else {

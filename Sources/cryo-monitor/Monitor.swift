@@ -90,6 +90,7 @@ final class Monitor {
             criu.tcpEstablished = r.tcpEstablished
             var o = RestoreOptions(criu: criu, bundle: config.bundle)
             o.consoleSocket = consolePath
+            o.networkReadyFD = r.networkReadyFD
             initPid = try runtime.restore(id: config.id, o).1
         } else {
             var o = CreateOptions(bundle: config.bundle)

@@ -10,6 +10,8 @@ import Glibc
 // exit status. It outlives cryod: cryod can stop and start without touching a container.
 //
 //   cryo-monitor CONFIG                 fd 3: ready pipe (one JSON line: MonitorReady);
+//                                       fd 4 (restore): cryod's network gate, see
+//                                       RestoreRequest.networkReadyFD;
 //                                       cryod starts it in a session of its own
 //   cryo-monitor init FD                the container's init (the runtime re-execs us)
 
@@ -37,6 +39,8 @@ do {
     report(MonitorReady(error: "reading monitor config \(args[1]): \(error)"))
     exit(1)
 }
+// The network gate's read end (if any) is ours alone: never inherited by CRIU or init.
+if let fd = config.restore?.networkReadyFD { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
 let monitor = Monitor(config: config)
 do {
     let initPid = try monitor.setUp()
