@@ -55,6 +55,7 @@ extension Engine {
                     var criu = CRIUOptions(imagePath: temp)
                     criu.workPath = temp
                     criu.tcpEstablished = tcpEstablished
+                    criu.lockNetworkItself = true      // NetworkLock: one nft run, not CRIU's iptables
                     var o = CheckpointOptions(criu: criu)
                     o.leaveRunning = !exit
                     try rt.checkpoint(id: id, o)

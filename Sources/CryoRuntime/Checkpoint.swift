@@ -58,6 +58,10 @@ public struct CRIUOptions: Sendable {
     public var autoDedup = false
     public var lazyPages = false
     public var networkLock: NetworkLockMethod?
+    /// Lock the container's network namespace with cryo's own nft table (NetworkLock) at
+    /// CRIU's network-lock/unlock notifications, instead of CRIU's iptables lock. For a
+    /// namespace joined by path only (the engine's); a no-op for others.
+    public var lockNetworkItself = false
     public init(imagePath: String) { self.imagePath = imagePath }
 }
 
@@ -85,6 +89,7 @@ extension CRIUOptions {
         opts.autoDedup = autoDedup
         opts.lazyPages = lazyPages
         if let m = networkLock { opts.networkLock = m.criu }
+        if lockNetworkItself { opts.networkLock = .skip }
         if emptyNetworkNS { opts.emptyNs = UInt32(NamespaceKind.network.cloneFlag) }
     }
 }
@@ -198,9 +203,14 @@ extension Runtime {
         let resp: criu_resp
         do {
             resp = try worker.call(req) { script, _, _ in
-                // network-lock/unlock: CRIU itself locks the container's namespace (iptables
-                // rules inside it) after the ack, and unlocks it on failure or leave-running.
+                // network-lock/unlock: CRIU locks the container's namespace itself after the
+                // ack (iptables rules inside it) and unlocks it on failure or leave-running —
+                // unless cryo does it (lockNetworkItself: CRIU skips its own lock).
                 Trace.mark("checkpoint: notification \(script)")
+                if o.criu.lockNetworkItself, let netns = r.namespacePaths["network"] {
+                    if script == "network-lock" { try NetworkLock.lock(netnsPath: netns) }
+                    if script == "network-unlock" { try NetworkLock.unlock(netnsPath: netns) }
+                }
                 if script == "status-ready", let fd = o.statusFD {
                     var zero: UInt8 = 0
                     _ = write(fd, &zero, 1)

@@ -214,9 +214,14 @@ extension Runtime {
                     defer { close(s) }
                     let r = Array("/dev/ptmx".utf8).withUnsafeBytes { p in cryo_send_fd(s, fd, p.baseAddress, p.count) }
                     if r < 0 { throw SyscallError("sendmsg(console master)", cs) }
+                case "network-unlock":
+                    // Right before the restored tasks run: the lock the engine put on the fresh
+                    // namespace (NetworkLock) goes; with CRIU's own lock, CRIU removes it.
+                    if o.criu.lockNetworkItself, let netns = spec.linux?.namespaces?.first(where: { $0.type == "network" })?.path, !netns.isEmpty {
+                        try NetworkLock.unlock(netnsPath: netns)
+                    }
+                    Trace.mark("restore: notification \(script)")
                 default:
-                    // network-unlock among them: CRIU removes the lock cryo's engine put
-                    // on the namespace (NetworkLock) right after acking it.
                     Trace.mark("restore: notification \(script)")
                 }
             }

@@ -88,6 +88,7 @@ final class Monitor {
             var criu = CRIUOptions(imagePath: r.imagePath)
             criu.workPath = r.workPath
             criu.tcpEstablished = r.tcpEstablished
+            criu.lockNetworkItself = true          // the engine locked the namespace (NetworkLock)
             var o = RestoreOptions(criu: criu, bundle: config.bundle)
             o.consoleSocket = consolePath
             o.networkReadyFD = r.networkReadyFD

@@ -1,19 +1,20 @@
-"""CRIU's network lock around a --tcp-established checkpoint and its restore, observed from
+"""The network lock around a --tcp-established checkpoint and its restore, observed from
 outside: the container's namespace (NetworkSettings.SandboxKey, a file cryod binds) is read
-with `nsenter --net=FILE iptables -S CRIU` while CRIU works, and CRIU's own logs are read after.
+with `nsenter --net=FILE nft list table inet cryo-lock` while CRIU works, and CRIU's own logs
+are read after.
 
-- Dump: CRIU locks the namespace itself after freezing (an iptables chain CRIU dropping every
-  packet but CRIU's own), so while the chain is there a new connection to the container's
-  listening port gets no answer; the --leave-running dump ends unlocked and the connection
-  carries on. The notifications are acked (the log shows the network-lock and
-  network-unlock scripts ran and no "script error").
-- Restore: cryod locks the fresh namespace before the CNI plugins give it an address
-  (NetworkLock), and CRIU's unlock at the end finds and removes that lock: restore.log has
-  no failed iptables-restore ("Bad rule") — the line every restore printed before cryo locked
-  the namespace — and afterwards the namespace holds no CRIU chain.
+- Dump: at CRIU's network-lock notification (after freezing) the runtime locks the namespace
+  with cryo's nft table (NetworkLock: input and output dropped but for CRIU's mark; CRIU's
+  own iptables lock is skipped), so while the table is there a new connection to the
+  container's listening port gets no answer; the --leave-running dump ends unlocked (the
+  network-unlock notification) and the connection carries on. The log shows CRIU's lock
+  step and both notifications, and no "script error".
+- Restore: cryod locks the fresh namespace before the CNI plugins give it an address, and
+  the runtime removes the lock at CRIU's network-unlock, right before the tasks run:
+  restore.log has no iptables run at all, and afterwards the namespace holds no lock.
 
 The windows are short (tenths of seconds), so the container holds ~250 MB of memory to make
-the dump and restore last long enough to be seen; if the poller never sees the chain in the
+the dump and restore last long enough to be seen; if the poller never sees the lock in the
 dump window the test fails (it says so), it never passes on an unobserved lock. Addresses:
 a 198.19.x.0/24 network; traffic only between the host and that bridge.
 """
@@ -36,14 +37,15 @@ HOG = ("x=$(head -c 250000000 /dev/zero | tr '\\0' a); echo ready; "
 
 
 def criu_chain(sandbox):
-    """The CRIU chain's rules in the namespace (empty list: no lock)."""
-    r = subprocess.run(["nsenter", f"--net={sandbox}", "iptables", "-S", "CRIU"], capture_output=True, text=True)
-    return r.stdout.splitlines() if r.returncode == 0 else []
+    """The lock's rules in the namespace: cryo's nft table `inet cryo-lock` (empty list: no lock)."""
+    r = subprocess.run(["nsenter", f"--net={sandbox}", "nft", "list", "table", "inet", "cryo-lock"],
+                       capture_output=True, text=True)
+    return [l.strip() for l in r.stdout.splitlines() if l.strip()] if r.returncode == 0 else []
 
 
 def locked(rules):
-    """Whether the CRIU chain holds its DROP rule (the lock is complete)."""
-    return any("-j DROP" in r for r in rules)
+    """Whether the table's chains drop by policy (the lock is complete)."""
+    return sum("policy drop" in r for r in rules) == 2
 
 
 def probe(ip, timeout):
@@ -105,8 +107,7 @@ def test_dump_locks_the_namespace_and_leave_running_unlocks(docker_cli, net, nam
     seen, probes = [], []
     while t.is_alive():
         rules = criu_chain(sandbox)
-        # iptables-restore creates the chain before it fills it: a chain without its DROP
-        # rule is not the lock yet.
+        # Only a table whose two chains drop by policy is the whole lock.
         if locked(rules):
             seen = rules
             # A new connection while the lock is in place must get no answer at all (no
@@ -117,7 +118,7 @@ def test_dump_locks_the_namespace_and_leave_running_unlocks(docker_cli, net, nam
     t.join()
     status = result["r"][0]
     assert status == 201, result["r"]
-    assert seen, "the CRIU chain was never seen in the container's namespace during the dump"
+    assert seen, "the lock was never seen in the container's namespace during the dump"
     assert probes and all(p == "timeout" for p in probes), f"probes while the namespace was locked: {probes}"
     # Unlocked after a --leave-running dump: no chain, the old connection and new ones work.
     assert criu_chain(sandbox) == []
@@ -151,7 +152,7 @@ def test_restore_keeps_the_namespace_locked_until_criu_unlocks(docker_cli, net, 
     log = (d.root / "containers" / cid / "restore-work" / "restore.log").read_text(errors="replace")
     assert "Unlock network" in log
     assert "Bad rule" not in log and "iptables-restore" not in log, \
-        "CRIU's unlock found no lock to remove:\n" + "\n".join(l for l in log.splitlines() if "rror" in l or "iptables" in l)
+        "CRIU ran iptables at restore:\n" + "\n".join(l for l in log.splitlines() if "rror" in l or "iptables" in l)
     assert criu_chain(sandbox) == [], "the restored namespace is still locked"
     assert client.echo("b\n") == "b\n"
     print(f"lock seen by the poller during the restore: {bool(seen)}")
