@@ -31,7 +31,11 @@ for p in cryo-runtime cryo-monitor; do
     fi
 done
 for p in cryod cryo; do
-    swift build -c release --static-swift-stdlib --scratch-path .build-release --product "$p" >/dev/null
+    if ! log=$(swift build -c release --static-swift-stdlib --scratch-path .build-release --product "$p" 2>&1); then
+        printf '%s\n' "$log" >&2
+        echo "build-release: $p did not build" >&2
+        exit 1
+    fi
 done
 mkdir -p "$out"
 for p in cryo-runtime cryo-monitor; do install -m 0755 ".build-static/release/$p" "$out/$p"; done

@@ -1,3 +1,4 @@
+import CShim
 import CryoLinux
 import Glibc
 
