@@ -2,6 +2,7 @@ import CryoImages
 import CryoLinux
 import CryoOCI
 import CryoRuntime
+import Glibc
 
 /// Turns a Docker create request plus its image's config into an OCI spec for the
 /// runtime. Pure: the caller supplies the image's /etc/passwd and /etc/group text.
@@ -152,8 +153,17 @@ public enum SpecBuilder {
         }
     }
 
+    /// The request's hostname; else, like Docker, the host's own with `--network host` and
+    /// the short id otherwise.
     public static func hostname(_ i: Input) -> String {
         if let h = i.config.Hostname, !h.isEmpty { return h }
+        if i.hostConfig.NetworkMode == "host" {
+            var buf = [CChar](repeating: 0, count: 256)
+            if gethostname(&buf, buf.count - 1) == 0 {
+                let h = String(decoding: buf.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                if !h.isEmpty { return h }
+            }
+        }
         return String(i.id.prefix(12))
     }
 

@@ -8,6 +8,7 @@ ports, picked at random; traffic never leaves this machine.
 """
 
 import json
+import os
 import random
 import socket
 import subprocess
@@ -416,3 +417,54 @@ def test_python_http_keepalive_connection_across_restore(app_images, net, name, 
     assert http_get(port) == HELLO
     assert s.getsockname() == local
     s.close()
+
+
+UDP_ECHO = ("import socket\n"
+            "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+            "s.bind(('0.0.0.0', 5000))\n"
+            "while True:\n"
+            "    data, peer = s.recvfrom(512)\n"
+            "    s.sendto(b'echo:' + data, peer)\n")
+
+
+def udp_ask(port, text, timeout=0.5):
+    """One datagram to 127.0.0.1:port; the reply, or None."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(timeout)
+        try:
+            s.sendto(text, ("127.0.0.1", port))
+            return s.recvfrom(512)[0]
+        except OSError:
+            return None
+
+
+def test_udp_published_port_before_and_after_restore(app_images, name, criu):
+    """-p HOST:CONTAINER/udp: a UDP echo server answers on the host port (portmap DNAT for
+    UDP), and again after a checkpoint and restore."""
+    d = app_images
+    for _ in range(10):
+        port = free_port()
+        r = d.docker("run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:5000/udp",
+                     "python-http", "python3", "-c", UDP_ECHO)
+        if r.returncode == 0:
+            break
+        assert "is not available" in r.stderr or "already" in r.stderr, r.stderr
+        d.docker("rm", "-f", name)
+    else:
+        pytest.fail("no free UDP host port")
+    assert f"5000/udp -> 127.0.0.1:{port}" in d.ok("port", name)
+    wait_for(lambda: udp_ask(port, b"one") == b"echo:one", what="the UDP echo through the published port")
+    d.ok("checkpoint", "create", name, "u1", timeout=CRIU_TIMEOUT)
+    assert udp_ask(port, b"down", timeout=0.3) is None
+    d.ok("start", "--checkpoint", "u1", name, timeout=CRIU_TIMEOUT)
+    wait_for(lambda: udp_ask(port, b"two") == b"echo:two", what="the UDP echo after the restore")
+
+
+def test_network_host_shares_the_host_namespace_and_name(app_images, name):
+    """--network host: the container is in the host's network namespace and, as with Docker,
+    carries the host's hostname."""
+    d = app_images
+    out = d.ok("run", "--rm", "--name", name, "--network", "host", "busybox",
+               "sh", "-c", "readlink /proc/self/ns/net; hostname").split()
+    assert out[0] == os.readlink("/proc/self/ns/net"), out
+    assert out[1] == socket.gethostname(), out
