@@ -41,7 +41,7 @@ struct CheckpointCreate: ParsableCommand {
             let r = try daemon().call("POST", "/containers/\(path(container))/checkpoints",
                                       query: tcpEstablished ? [("tcp-established", "1")] : [], json: try encode(body))
             let raw = trimmed(r.body)
-            if format == "json" || format == "{{json .}}" {
+            if ListFormat.isJSON(format) {
                 out((raw.isEmpty ? "{}" : String(decoding: raw, as: UTF8.self)) + "\n")
                 return
             }
@@ -70,7 +70,7 @@ struct CheckpointList: ParsableCommand {
         do {
             let r = try daemon().call("GET", "/containers/\(path(container))/checkpoints",
                                       query: checkpointDir.map { [("dir", $0)] } ?? [])
-            if format == "json" || format == "{{json .}}" {
+            if ListFormat.isJSON(format) {
                 out(String(decoding: trimmed(r.body), as: UTF8.self) + "\n")
                 return
             }

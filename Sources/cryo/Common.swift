@@ -179,3 +179,15 @@ func printJSONArray(_ items: [[UInt8]]) {
 
 /// Unix seconds now.
 func now() -> Double { Double(time(nil)) }
+
+/// `--format` of the listing commands (ps, images, network ls): docker's Go templates are not
+/// supported, only its two common cases.
+enum ListFormat {
+    static func validate(_ format: String?) throws {
+        if let f = format, !["json", "table", "{{json .}}"].contains(f) {
+            throw ValidationError("unsupported --format \"\(f)\": cryo supports table and json")
+        }
+    }
+
+    static func isJSON(_ format: String?) -> Bool { format == "json" || format == "{{json .}}" }
+}

@@ -213,11 +213,7 @@ struct PS: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Output format: table (default) or json.", valueName: "string"))
     var format: String?
 
-    func validate() throws {
-        if let f = format, !["json", "table", "{{json .}}"].contains(f) {
-            throw ValidationError("unsupported --format \"\(f)\": cryo supports table and json")
-        }
-    }
+    func validate() throws { try ListFormat.validate(format) }
 
     func run() throws {
         do {
@@ -228,7 +224,7 @@ struct PS: ParsableCommand {
                 return
             }
             let t = now()
-            if format == "json" || format == "{{json .}}" {
+            if ListFormat.isJSON(format) {
                 for c in list { out(String(decoding: try psJSON(c, now: t), as: UTF8.self) + "\n") }
                 return
             }

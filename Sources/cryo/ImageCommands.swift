@@ -109,6 +109,8 @@ struct Images: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Output format: table (default) or json.", valueName: "string"))
     var format: String?
 
+    func validate() throws { try ListFormat.validate(format) }
+
     func run() throws {
         do {
             let r = try daemon().call("GET", "/images/json", query: all ? [("all", "1")] : [])
@@ -133,7 +135,7 @@ struct Images: ParsableCommand {
                     json.append(String(decoding: try encode(Line(Repository: repo, Tag: t, ID: id(i), CreatedSince: created, Size: size)), as: UTF8.self))
                 }
             }
-            if format == "json" { for l in json { out(l + "\n") } } else { out(Format.table(rows)) }
+            if ListFormat.isJSON(format) { for l in json { out(l + "\n") } } else { out(Format.table(rows)) }
         } catch {
             throw fail(error)
         }

@@ -87,11 +87,7 @@ struct NetworkList: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Output format: table (default) or json (one object per line, docker's keys).", valueName: "string"))
     var format: String?
 
-    func validate() throws {
-        if let f = format, !["json", "table", "{{json .}}"].contains(f) {
-            throw ValidationError("unsupported --format \"\(f)\": cryo supports table and json")
-        }
-    }
+    func validate() throws { try ListFormat.validate(format) }
 
     func run() throws {
         do {
@@ -101,7 +97,7 @@ struct NetworkList: ParsableCommand {
                 for n in list { out(id(n) + "\n") }
                 return
             }
-            if format == "json" || format == "{{json .}}" {
+            if ListFormat.isJSON(format) {
                 struct Line: Encodable {
                     var CreatedAt, Driver, ID, IPv4, IPv6, Internal, Labels, Name, Scope: String
                 }

@@ -69,7 +69,7 @@ struct Info: ParsableCommand {
         do {
             let client = try daemon()
             let r = try client.call("GET", "/info")
-            if format == "json" || format == "{{json .}}" {
+            if ListFormat.isJSON(format) {
                 out(String(decoding: trimmed(r.body), as: UTF8.self) + "\n")
                 return
             }
