@@ -70,9 +70,5 @@ enum ContainerTmpfs {
     }
 
     /// MNT_DETACH takes the nested masked/ tmpfs along.
-    static func release(_ dir: String) {
-        while FS.isMountPoint(dir) {
-            if umount2(dir, Int32(MNT_DETACH)) != 0 { return }
-        }
-    }
+    static func release(_ dir: String) { Mount.detachAll(dir) }
 }

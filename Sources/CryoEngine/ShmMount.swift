@@ -23,9 +23,5 @@ enum ShmMount {
         try Mount.mount("shm", dir, type: "tmpfs", flags: UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC), data: data)
     }
 
-    static func release(_ dir: String) {
-        while FS.isMountPoint(dir) {
-            if umount2(dir, Int32(MNT_DETACH)) != 0 { return }
-        }
-    }
+    static func release(_ dir: String) { Mount.detachAll(dir) }
 }

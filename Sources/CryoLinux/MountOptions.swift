@@ -75,6 +75,14 @@ public enum Mount {
         if umount2(target, flags) != 0 { throw SyscallError("umount", target) }
     }
 
+    /// Lazily detaches everything mounted at `target` (mounts stacked there too, and the
+    /// mounts below it with them). Best effort: stops at the first failure.
+    public static func detachAll(_ target: String) {
+        while FS.isMountPoint(target) {
+            if umount2(target, Int32(MNT_DETACH)) != 0 { return }
+        }
+    }
+
     /// Mount points of the calling process, parsed from /proc/self/mountinfo.
     public static func mountPoints() -> [String] {
         guard let text = try? FS.readString("/proc/self/mountinfo") else { return [] }

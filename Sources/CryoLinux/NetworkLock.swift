@@ -35,17 +35,11 @@ public enum NetworkLock {
         try nft(["-f", "-"], input: rules, in: netnsPath, what: "locking")
     }
 
-    /// Removes the lock; a namespace without one is left as it is.
+    /// Removes the lock; a namespace without one is left as it is. One nft run: `add table`
+    /// of an existing table changes nothing, so the delete after it always has a table to
+    /// delete (this is on the path of every restore).
     public static func unlock(netnsPath: String) throws {
-        guard try isLocked(netnsPath: netnsPath) else { return }
-        try nft(["delete", "table", "inet", table], input: nil, in: netnsPath, what: "unlocking")
-    }
-
-    public static func isLocked(netnsPath: String) throws -> Bool {
-        let r = try NetworkNamespace.withThread(in: netnsPath) {
-            try Spawn.run(path: try nftPath(), args: ["nft", "list", "table", "inet", table], env: env, timeoutMs: 30_000)
-        }
-        return r.status == 0
+        try nft(["-f", "-"], input: "add table inet \(table)\ndelete table inet \(table)\n", in: netnsPath, what: "unlocking")
     }
 
     static let env = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]

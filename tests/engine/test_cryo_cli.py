@@ -25,6 +25,8 @@ import uuid
 
 import pytest
 
+from test_networking import fetch_or_none
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("CRYO_BIN_DIR", os.path.join(REPO, ".build", "debug"))
 IMAGES = os.environ.get("CRYO_TEST_IMAGES", "/var/cache/cryo/test-images")
@@ -369,20 +371,6 @@ def free_port():
         return s.getsockname()[1]
 
 
-def fetch(port, timeout=2):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-            s.settimeout(timeout)
-            data = b""
-            while True:
-                chunk = s.recv(100)
-                if not chunk:
-                    return data
-                data += chunk
-    except OSError:
-        return None
-
-
 def test_network_create_ls_inspect_rm(cryo_env):
     cryo = cryo_env["cryo"]
     name, pre, nid = make_network(cryo, "--label", "team=a", "--internal")
@@ -429,8 +417,8 @@ def test_publish_ip_port_and_ps(cryo_env):
     random81 = int(ports["81/tcp"][0]["HostPort"])
     random82 = int(ports["82/tcp"][0]["HostPort"])
     assert random81 > 0 and random82 > 0 and len({port, random81, random82}) == 3, ports
-    assert wait_until(lambda: fetch(port) == b"hi\n", timeout=15)
-    assert wait_until(lambda: fetch(random81) == b"ho\n", timeout=15)
+    assert wait_until(lambda: fetch_or_none(port) == b"hi\n", timeout=15)
+    assert wait_until(lambda: fetch_or_none(random81) == b"ho\n", timeout=15)
     # cryo port: every mapping, or one.
     lines = cryo.ok("port", "pub1").stdout.splitlines()
     assert lines == [f"80/tcp -> 127.0.0.1:{port}", f"81/tcp -> 127.0.0.1:{random81}", f"82/tcp -> 0.0.0.0:{random82}"], lines

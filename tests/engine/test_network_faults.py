@@ -24,16 +24,7 @@ from pathlib import Path
 import pytest
 
 from conftest import IMAGES, _check_requirements, cleanup, inspect, wait_for
-from test_networking import fetch, free_port
-
-
-def answer(port):
-    """What the server on 127.0.0.1:port sends, or None while it refuses (the nc loop has no
-    listener between two connections, and none before the restore is done)."""
-    try:
-        return fetch(port, timeout=2)
-    except OSError:
-        return None
+from test_networking import fetch_or_none, free_port
 from test_reboot_and_faults import OwnDaemon
 
 REAL_PLUGINS = "/usr/lib/cni"
@@ -133,7 +124,7 @@ def test_plugin_failure_during_restore_leaves_nothing(faulty):
     port = free_port()
     d.ok("run", "-d", "--name", "nf2", "--network", net, "-p", f"127.0.0.1:{port}:80", "busybox",
          "sh", "-c", "while true; do echo hi | nc -l -p 80; done")
-    wait_for(lambda: answer(port) == b"hi\n", what="the published port")
+    wait_for(lambda: fetch_or_none(port) == b"hi\n", what="the published port")
     d.ok("checkpoint", "create", "nf2", "cp1", timeout=120)
     wait_for(lambda: leftovers(d, net, port) == {}, what="the network torn down after the checkpoint")
     marker.touch()
@@ -144,7 +135,7 @@ def test_plugin_failure_during_restore_leaves_nothing(faulty):
     # The checkpoint is intact: with the plugin fixed, the restore works and serves again.
     marker.unlink()
     d.ok("start", "--checkpoint", "cp1", "nf2", timeout=120)
-    wait_for(lambda: answer(port) == b"hi\n", what="the restored container's port")
+    wait_for(lambda: fetch_or_none(port) == b"hi\n", what="the restored container's port")
     d.ok("rm", "-f", "nf2")
     assert leftovers(d, net, port) == {}
     d.ok("network", "rm", net)

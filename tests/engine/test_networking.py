@@ -59,6 +59,14 @@ def fetch(port, timeout=5):
             data += chunk
 
 
+def fetch_or_none(port, timeout=2):
+    """fetch, or None while nothing answers (refused, reset, timed out): for polling."""
+    try:
+        return fetch(port, timeout=timeout)
+    except OSError:
+        return None
+
+
 def free_port():
     for _ in range(50):
         p = random.randint(20000, 40000)
