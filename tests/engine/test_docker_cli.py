@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import COUNTER, IMAGES, counter_values, inspect, wait_for
+from conftest import COUNTER, IMAGES, counter_values, inspect, unavailable, wait_for
 
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z ")
 
@@ -135,7 +135,7 @@ def test_run_i_pipes_stdin(docker_cli):
 def test_run_tty_via_script(docker_cli):
     """`docker run -t` needs a terminal: `script` provides one."""
     if shutil.which("script") is None:
-        pytest.skip("script (util-linux) not installed")
+        unavailable("script (util-linux) not installed")
     d = docker_cli
     cmd = f"docker run --rm -t busybox sh -c 'tty; exit 2'"
     r = subprocess.run(["script", "-qefc", cmd, "/dev/null"], env=d.env, capture_output=True,
@@ -444,7 +444,7 @@ def test_exec(docker_cli, name):
 
 def test_exec_tty_via_script(docker_cli, name):
     if shutil.which("script") is None:
-        pytest.skip("script (util-linux) not installed")
+        unavailable("script (util-linux) not installed")
     d = docker_cli
     d.ok("run", "-d", "--name", name, "busybox", "sleep", "1000")
     r = subprocess.run(["script", "-qefc", f"docker exec -t {name} sh -c 'tty; exit 3'", "/dev/null"],
