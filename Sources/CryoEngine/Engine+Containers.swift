@@ -175,6 +175,9 @@ extension Engine {
         let gate = restore != nil && ownNetwork ? try ReadyGate.make() : nil
         var restoreRequest = restore
         if gate != nil { restoreRequest?.networkReadyFD = 4 }
+        // Network mode none: a loopback only, which nothing outside can reach — no lock.
+        let isolated = ownNetwork && c.networkID == nil
+        restoreRequest?.networkIsolated = isolated
         let config = MonitorConfig(id: id, runtimeRoot: p.runtimeRoot, bundle: p.bundle(id), logPath: p.log(id),
                                    exitPath: p.exitRecord(id), socketPath: p.monitorSocket(id), consoleSocketPath: p.consoleSocket(id),
                                    tty: c.config.Tty ?? false, openStdin: c.config.OpenStdin ?? false,
@@ -202,7 +205,7 @@ extension Engine {
             if ownNetwork && !NetworkNamespace.exists(at: p.netns(id)) { try NetworkNamespace.create(at: p.netns(id)) }
             // Locked before it gets an address; CRIU unlocks it when the restored tasks are
             // about to run (see NetworkLock).
-            if ownNetwork && restore != nil { try NetworkLock.lock(netnsPath: p.netns(id)) }
+            if ownNetwork && !isolated && restore != nil { try NetworkLock.lock(netnsPath: p.netns(id)) }
             Trace.mark("launch \(id.prefix(12)): netns ready")
         }
         // A fresh start: the network before the monitor. A restore: the attach runs alongside

@@ -46,11 +46,16 @@ public struct RestoreRequest: Codable, Sendable {
     /// restore runs while cryod attaches the network, and CRIU is held before it restores
     /// sockets until the gate opens. nil: the network is in place before the monitor starts.
     public var networkReadyFD: Int32?
-    public init(imagePath: String, workPath: String? = nil, tcpEstablished: Bool = false, networkReadyFD: Int32? = nil) {
+    /// The container's namespace has only its loopback (network mode none): it is not
+    /// locked during the restore (`CRIUOptions.networkIsolated`). nil: false.
+    public var networkIsolated: Bool?
+    public init(imagePath: String, workPath: String? = nil, tcpEstablished: Bool = false, networkReadyFD: Int32? = nil,
+                networkIsolated: Bool? = nil) {
         self.imagePath = imagePath
         self.workPath = workPath
         self.tcpEstablished = tcpEstablished
         self.networkReadyFD = networkReadyFD
+        self.networkIsolated = networkIsolated
     }
 }
 

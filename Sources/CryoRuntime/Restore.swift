@@ -151,6 +151,9 @@ extension Runtime {
         opts.evasiveDevices = true
         o.criu.apply(to: &opts)
         if Self.networkNamespaceIsExternal(spec) { opts.emptyNs |= UInt32(NamespaceKind.network.cloneFlag) }
+        if o.criu.cgroupsMode != .ignore {
+            opts.cgroupYard = try CRIUCgroupYard.ensure(layout: cgroup.layout)
+        }
         for m in CRIUMounts.forRestore(spec: spec, rootfs: rootfs, cgroup: cgroup) {
             var e = ext_mount_map()
             e.key = m.key
@@ -217,7 +220,7 @@ extension Runtime {
                 case "network-unlock":
                     // Right before the restored tasks run: the lock the engine put on the fresh
                     // namespace (NetworkLock) goes; with CRIU's own lock, CRIU removes it.
-                    if o.criu.lockNetworkItself, let netns = spec.linux?.namespaces?.first(where: { $0.type == "network" })?.path, !netns.isEmpty {
+                    if o.criu.lockNetworkItself, !o.criu.networkIsolated, let netns = spec.linux?.namespaces?.first(where: { $0.type == "network" })?.path, !netns.isEmpty {
                         try NetworkLock.unlock(netnsPath: netns)
                     }
                     Trace.mark("restore: notification \(script)")

@@ -89,6 +89,7 @@ final class Monitor {
             criu.workPath = r.workPath
             criu.tcpEstablished = r.tcpEstablished
             criu.lockNetworkItself = true          // the engine locked the namespace (NetworkLock)
+            criu.networkIsolated = r.networkIsolated ?? false
             var o = RestoreOptions(criu: criu, bundle: config.bundle)
             o.consoleSocket = consolePath
             o.networkReadyFD = r.networkReadyFD

@@ -1,5 +1,7 @@
 import Testing
+import Glibc
 @testable import CryoRuntime
+import CryoLinux
 
 /// /proc/self/mountinfo of a systemd hybrid host (Debian 10 / Ubuntu 20.04 style):
 /// v1 controllers under /sys/fs/cgroup, cgroup2 at /sys/fs/cgroup/unified.
@@ -174,5 +176,48 @@ let pureV2Mountinfo = """
         #expect(Cgroup.deviceRuleLine(.init(allow: true, type: "c", major: 136, access: "rw")) == "c 136:* rw")
         #expect(Cgroup.deviceRuleLine(.init(allow: true, type: "b", major: -1, minor: -1, access: "m")) == "b *:* m")
         #expect(Cgroup.defaultAllowedDevices.contains { $0.major == 1 && $0.minor == 3 })
+    }
+}
+
+/// CRIU's cgroup yard: one entry per hierarchy, named as CRIU names it (criu/cgroup.c), so
+/// CRIU mounts nothing itself.
+@Suite struct CRIUCgroupYardTests {
+    @Test func hybridYardNamesFollowCRIU() {
+        let l = CgroupLayout.parse(mountinfo: hybridMountinfo)
+        let entries = Dictionary(uniqueKeysWithValues: CRIUCgroupYard.entries(l).map { ($0.name, $0.target) })
+        #expect(entries["systemd"] == "/sys/fs/cgroup/systemd")             // "name=" dropped
+        #expect(entries["cpu,cpuacct"] == "/sys/fs/cgroup/cpu,cpuacct")     // co-mounted: comma-joined
+        #expect(entries["unified"] == "/sys/fs/cgroup/unified")             // cgroup2
+        #expect(entries["name=systemd"] == nil)
+        #expect(entries.count == l.v1.count + 1)
+    }
+
+    @Test func pureV2YardHasOnlyUnified() {
+        let l = CgroupLayout.parse(mountinfo: pureV2Mountinfo)
+        #expect(CRIUCgroupYard.entries(l).map(\.name) == ["unified"])
+    }
+
+    /// Needs root (bind mounts), like every test here under CI; the yard is made in a
+    /// private directory and unmounted again.
+    @Test func ensureBindsEveryHierarchyOnce() throws {
+        let t = try TempDir()
+        let yard = t.at("yard")
+        let layout = CgroupLayout.current()
+        let want = CRIUCgroupYard.entries(layout)
+        defer {
+            for e in want { while umount2(yard + "/" + e.name, Int32(MNT_DETACH)) == 0 {} }
+            t.remove()
+        }
+        try #require(!want.isEmpty, "this machine has no cgroup hierarchy mounted")
+        _ = try CRIUCgroupYard.ensure(at: yard, layout: layout)
+        _ = try CRIUCgroupYard.ensure(at: yard, layout: layout)     // again: nothing mounted twice
+        for e in want {
+            var a = stat(), b = stat()
+            #expect(stat(yard + "/" + e.name, &a) == 0 && stat(e.target, &b) == 0)
+            #expect(a.st_dev == b.st_dev && a.st_ino == b.st_ino, "\(e.name) is not a bind of \(e.target)")
+            let mounts = try FS.readString("/proc/self/mountinfo").split(separator: "\n")
+                .filter { $0.split(separator: " ").dropFirst(4).first.map(String.init) == yard + "/" + e.name }
+            #expect(mounts.count == 1, "\(e.name) mounted \(mounts.count) times")
+        }
     }
 }
