@@ -58,6 +58,7 @@ extension Engine {
                     criu.tcpEstablished = tcpEstablished
                     criu.lockNetworkItself = true      // NetworkLock: one nft run, not CRIU's iptables
                     criu.networkIsolated = isolated    // network mode none: no lock needed
+                    criu.dumpInsideNetworkNamespace = true   // cryod restores what it dumps
                     var o = CheckpointOptions(criu: criu)
                     o.leaveRunning = !exit
                     try rt.checkpoint(id: id, o)

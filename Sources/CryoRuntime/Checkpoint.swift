@@ -67,6 +67,16 @@ public struct CRIUOptions: Sendable {
     /// nft table is made (each nft run costs ~5 ms, and removing the table waits out an RCU
     /// grace period, ~15 ms of every restore).
     public var networkIsolated = false
+    /// Dump with CRIU started inside the container's network namespace (one joined by
+    /// path), so that CRIU takes it for its own and leaves it out of the images. Dumping a
+    /// namespace, even an external one, walks the whole conntrack table (~12 ms with the
+    /// kernel's 262144 buckets) and mounts and drops a sysfs: ~25 ms of a ~55 ms dump. Such
+    /// images restore only into a namespace CRIU is started in, which cryo's restore does
+    /// whenever the images hold no network namespace; runc would restore them into its own
+    /// namespace, so only the engine asks for this and the runtime's CLI keeps runc's format.
+    /// The lock (`lockNetworkItself`) is then taken before CRIU is asked to dump, and CRIU
+    /// sends no network-lock/unlock notifications.
+    public var dumpInsideNetworkNamespace = false
     public init(imagePath: String) { self.imagePath = imagePath }
 }
 
@@ -76,7 +86,19 @@ extension Runtime {
     /// told to leave them out (empty_ns), as runc does — it still dumps and restores the
     /// sockets, and still locks the namespace. Dumping them cost ~65 ms of every checkpoint.
     static func networkNamespaceIsExternal(_ spec: Spec) -> Bool {
-        (spec.linux?.namespaces ?? []).contains { $0.type == "network" && !($0.path ?? "").isEmpty }
+        networkNamespacePath(spec) != nil
+    }
+
+    /// The network namespace the spec joins by path, if any.
+    static func networkNamespacePath(_ spec: Spec) -> String? {
+        guard let p = spec.linux?.namespaces?.first(where: { $0.type == "network" })?.path, !p.isEmpty else { return nil }
+        return p
+    }
+
+    /// Whether CRIU dumped a network namespace into `imageDir` (netns-ID.img): not when it
+    /// dumped from inside the container's (CRIUOptions.dumpInsideNetworkNamespace).
+    static func imagesHoldNetworkNamespace(_ imageDir: String) -> Bool {
+        ((try? FS.listDirectory(imageDir)) ?? []).contains { $0.hasPrefix("netns-") && $0.hasSuffix(".img") }
     }
 }
 
@@ -113,15 +135,19 @@ extension Runtime {
     /// Checkpoints a running (or paused) container into opts.imagePath.
     /// On failure the container keeps running and CRIU's reasons are in the error.
     public func checkpoint(id: String, _ o: CheckpointOptions) throws {
-        // CRIU initialises while we load the state and freeze the container.
-        let worker = try CRIUWorker(criuPath: o.criu.criuPath)
-        try worker.requestVersion()
-        Trace.mark("checkpoint: criu swrk started")
         let r = try store.load(id)
         let status = store.status(r)
         guard status == .running || status == .paused else {
             throw RuntimeError.wrongState(id, status, "only a running or paused container can be checkpointed")
         }
+        let netnsPath = r.namespacePaths["network"]
+        let insideNetns = o.criu.dumpInsideNetworkNamespace && netnsPath != nil && !o.preDump && o.pageServer == nil
+        // We lock the namespace (no notification comes when CRIU dumps from inside it).
+        let lockNetns = o.criu.lockNetworkItself && !o.criu.networkIsolated ? netnsPath : nil
+        // CRIU initialises while we prepare and freeze the container.
+        let worker = try CRIUWorker(criuPath: o.criu.criuPath, networkNamespace: insideNetns ? netnsPath : nil)
+        try worker.requestVersion()
+        Trace.mark("checkpoint: criu swrk started")
         let imageDir = FS.absolute(o.criu.imagePath)
         try FS.mkdirAll(imageDir, mode: 0o700)
         let workDir = FS.absolute(o.criu.workPath ?? imageDir)
@@ -180,11 +206,11 @@ extension Runtime {
             }
         }
         for kind in [NamespaceKind.network, .pid] {
-            guard let path = r.namespacePaths[kind.rawValue] else { continue }
+            guard let path = r.namespacePaths[kind.rawValue], !(kind == .network && insideNetns) else { continue }
             let ino = try FS.statInode(path).ino
             opts.external.append("\(kind.procName)[\(ino)]:extRoot\(kind == .network ? "Net" : "Pid")NS")
         }
-        if r.namespacePaths["network"] != nil { opts.emptyNs |= UInt32(NamespaceKind.network.cloneFlag) }
+        if netnsPath != nil && !insideNetns { opts.emptyNs |= UInt32(NamespaceKind.network.cloneFlag) }
 
         // runc's descriptors.json: what fds 0-2 were, so restore can re-plumb them.
         if !o.preDump {
@@ -195,12 +221,22 @@ extension Runtime {
         let wasPaused = status == .paused
         if !wasPaused { try cgroup.freeze() }
         Trace.mark("checkpoint: frozen")
+        // Undone below wherever the container goes on running.
+        func unlockNetwork() { if insideNetns, let p = lockNetns { try? NetworkLock.unlock(netnsPath: p) } }
+        if insideNetns, let p = lockNetns {
+            do { try NetworkLock.lock(netnsPath: p) } catch {
+                if !wasPaused { try? cgroup.thaw() }
+                throw error
+            }
+            Trace.mark("checkpoint: network locked")
+        }
         if !(o.preDump || o.parentPath != nil) {
             do {
                 let version = try worker.receiveVersion()
                 try version.checkSupported()
                 Trace.mark("checkpoint: criu version \(version)")
             } catch {
+                unlockNetwork()
                 if !wasPaused { try? cgroup.thaw() }
                 throw error
             }
@@ -215,7 +251,7 @@ extension Runtime {
                 // ack (iptables rules inside it) and unlocks it on failure or leave-running —
                 // unless cryo does it (lockNetworkItself: CRIU skips its own lock).
                 Trace.mark("checkpoint: notification \(script)")
-                if o.criu.lockNetworkItself, !o.criu.networkIsolated, let netns = r.namespacePaths["network"] {
+                if !insideNetns, let netns = lockNetns {
                     if script == "network-lock" { try NetworkLock.lock(netnsPath: netns) }
                     if script == "network-unlock" { try NetworkLock.unlock(netnsPath: netns) }
                 }
@@ -226,6 +262,7 @@ extension Runtime {
                 }
             }
         } catch {
+            unlockNetwork()
             if !wasPaused { try? cgroup.thaw() }
             throw CryoError("checkpoint of \(id) failed: \(error)\n\(CRIULog.excerpt(logPath: workDir + "/" + opts.logFile))")
         }
@@ -233,6 +270,7 @@ extension Runtime {
         worker.finish()
         Trace.mark("checkpoint: criu exited")
         guard resp.success else {
+            unlockNetwork()
             if !wasPaused { try? cgroup.thaw() }
             // A failed dump leaves no half checkpoint that could be mistaken for a good one.
             unlink(imageDir + "/inventory.img")
@@ -240,6 +278,7 @@ extension Runtime {
             throw CryoError("checkpoint of \(id) failed: CRIU: \(msg)\n\(CRIULog.excerpt(logPath: workDir + "/" + opts.logFile))")
         }
         if opts.leaveRunning {
+            unlockNetwork()
             if !wasPaused { try cgroup.thaw() }
             return
         }

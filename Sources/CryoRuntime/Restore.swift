@@ -46,15 +46,22 @@ extension Runtime {
         // Namespaces joined by path are handed to CRIU as inherited fds (4, 5, ...).
         var nsFDs: [(key: String, fd: Int32)] = []
         defer { nsFDs.forEach { close($0.fd) } }
+        // Images dumped from inside the container's network namespace (no namespace in
+        // them, see CRIUOptions.dumpInsideNetworkNamespace) are restored by a CRIU started
+        // inside the new one; others get it as an external namespace, as runc does.
+        let netnsPath = Self.networkNamespacePath(spec)
+        let insideNetns = netnsPath != nil && !Self.imagesHoldNetworkNamespace(imageDir)
         do {
             Trace.mark("restore: spec loaded")
             for ns in spec.linux?.namespaces ?? [] {
                 guard let path = ns.path, ns.type == "network" || ns.type == "pid" else { continue }
+                if ns.type == "network" && insideNetns { continue }
                 let fd = try sys(open(path, O_RDONLY | O_CLOEXEC), "open", path)
                 nsFDs.append((ns.type == "network" ? "extRootNetNS" : "extRootPidNS", fd))
             }
             // CRIU initialises while we prepare cgroups and the root.
-            let worker = try CRIUWorker(criuPath: o.criu.criuPath, extraFDs: nsFDs.map(\.fd))
+            let worker = try CRIUWorker(criuPath: o.criu.criuPath, extraFDs: nsFDs.map(\.fd),
+                                        networkNamespace: insideNetns ? netnsPath : nil)
             try worker.requestVersion()
             Trace.mark("restore: criu swrk started")
             try cgroup.create()
@@ -72,7 +79,7 @@ extension Runtime {
             mounted = true
             Trace.mark("restore: criu-root mounted")
             defer { if mounted { _ = umount2(criuRoot, Int32(MNT_DETACH)); rmdir(criuRoot) } }
-            let (pid, descriptors) = try runCRIURestore(worker, nsKeys: nsFDs.map(\.key), id: id, spec: spec, rootfs: rootfs,
+            let (pid, descriptors) = try runCRIURestore(worker, nsKeys: nsFDs.map(\.key), insideNetns: insideNetns, id: id, spec: spec, rootfs: rootfs,
                                                         criuRoot: criuRoot, imageDir: imageDir, workDir: workDir,
                                                         cgroup: cgroup, bundle: bundle, o)
             var nsPaths: [String: String] = [:]
@@ -121,7 +128,7 @@ extension Runtime {
         try RootfsBuilder.populateCgroupHolder(spec, cgroup.layout)
     }
 
-    private func runCRIURestore(_ worker: CRIUWorker, nsKeys: [String], id: String, spec: Spec, rootfs: String, criuRoot: String,
+    private func runCRIURestore(_ worker: CRIUWorker, nsKeys: [String], insideNetns: Bool, id: String, spec: Spec, rootfs: String, criuRoot: String,
                                 imageDir: String, workDir: String, cgroup: Cgroup, bundle: String,
                                 _ o: RestoreOptions) throws -> (pid_t, [String]) {
         try FS.mkdirAll(workDir, mode: 0o700)
@@ -150,7 +157,7 @@ extension Runtime {
         opts.rstSibling = true
         opts.evasiveDevices = true
         o.criu.apply(to: &opts)
-        if Self.networkNamespaceIsExternal(spec) { opts.emptyNs |= UInt32(NamespaceKind.network.cloneFlag) }
+        if Self.networkNamespaceIsExternal(spec) && !insideNetns { opts.emptyNs |= UInt32(NamespaceKind.network.cloneFlag) }
         if o.criu.cgroupsMode != .ignore {
             opts.cgroupYard = try CRIUCgroupYard.ensure(layout: cgroup.layout)
         }
@@ -217,10 +224,11 @@ extension Runtime {
                     defer { close(s) }
                     let r = Array("/dev/ptmx".utf8).withUnsafeBytes { p in cryo_send_fd(s, fd, p.baseAddress, p.count) }
                     if r < 0 { throw SyscallError("sendmsg(console master)", cs) }
-                case "network-unlock":
+                case "network-unlock" where !insideNetns, "pre-resume" where insideNetns:
                     // Right before the restored tasks run: the lock the engine put on the fresh
-                    // namespace (NetworkLock) goes; with CRIU's own lock, CRIU removes it.
-                    if o.criu.lockNetworkItself, !o.criu.networkIsolated, let netns = spec.linux?.namespaces?.first(where: { $0.type == "network" })?.path, !netns.isEmpty {
+                    // namespace (NetworkLock) goes; with CRIU's own lock, CRIU removes it. A
+                    // CRIU inside the namespace sends no network-unlock: pre-resume comes next.
+                    if o.criu.lockNetworkItself, !o.criu.networkIsolated, let netns = Self.networkNamespacePath(spec) {
                         try NetworkLock.unlock(netnsPath: netns)
                     }
                     Trace.mark("restore: notification \(script)")
