@@ -522,6 +522,27 @@ def test_checkpoint_leave_running_then_restore(docker_cli, name, criu):
     assert after == list(range(after[0], after[0] + len(after)))
 
 
+def test_network_none_loopback_server_survives_restore(docker_cli, name, criu):
+    """--network none: cryod dumps with CRIU inside the container's namespace (the images hold
+    no network namespace) and takes no lock; the restored namespace's loopback carries the
+    restored listening socket."""
+    d = docker_cli
+    d.ok("run", "-d", "--name", name, "--network", "none", "busybox",
+         "sh", "-c", "mkdir -p /www && echo hello-lo > /www/index.html && exec httpd -f -p 127.0.0.1:8080 -h /www")
+    get = ("exec", name, "wget", "-qO-", "http://127.0.0.1:8080/index.html")
+    wait_for(lambda: d.docker(*get).stdout.strip() == "hello-lo", what="httpd on the loopback")
+    cpdir = d.root / "cpdirs" / name          # a --checkpoint-dir must be inside cryod's root
+    cpdir.mkdir(parents=True)
+    d.ok("checkpoint", "create", "--checkpoint-dir", cpdir, name, "lo1", timeout=120)
+    images = sorted(p.name for p in (cpdir / "lo1").iterdir())
+    assert "inventory.img" in images, images
+    assert not [f for f in images if f.startswith("netns-")], f"a network namespace was dumped: {images}"
+    d.ok("start", "--checkpoint", "lo1", "--checkpoint-dir", cpdir, name, timeout=120)
+    assert running(d, name)
+    assert d.ok(*get) == "hello-lo"
+    assert d.ok("exec", name, "ls", "/sys/class/net").split() == ["lo"]
+
+
 def test_checkpoint_ls_rm_and_conflict(docker_cli, name, criu):
     d = docker_cli
     _counter(d, name, at_least=2)
