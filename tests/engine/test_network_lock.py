@@ -3,14 +3,14 @@ outside: the container's namespace (NetworkSettings.SandboxKey, a file cryod bin
 with `nsenter --net=FILE nft list table inet cryo-lock` while CRIU works, and CRIU's own logs
 are read after.
 
-- Dump: at CRIU's network-lock notification (after freezing) the runtime locks the namespace
-  with cryo's nft table (NetworkLock: input and output dropped but for CRIU's mark; CRIU's
-  own iptables lock is skipped), so while the table is there a new connection to the
-  container's listening port gets no answer; the --leave-running dump ends unlocked (the
-  network-unlock notification) and the connection carries on. The log shows CRIU's lock
-  step and both notifications, and no "script error".
+- Dump: cryod's CRIU runs inside the container's namespace (so the images hold no network
+  namespace); right after freezing, the runtime locks the namespace with cryo's nft table
+  (NetworkLock: input and output dropped but for CRIU's mark; CRIU's own lock is skipped), so
+  while the table is there a new connection to the container's listening port gets no
+  answer; the --leave-running dump ends unlocked and the connection carries on. The log
+  shows CRIU's lock and unlock steps, no lock scripts and no "script error".
 - Restore: cryod locks the fresh namespace before the CNI plugins give it an address, and
-  the runtime removes the lock at CRIU's network-unlock, right before the tasks run:
+  the runtime removes the lock at CRIU's pre-resume, right before the tasks run:
   restore.log has no iptables run at all, and afterwards the namespace holds no lock.
 
 The windows are short (tenths of seconds), so the container holds ~250 MB of memory to make
@@ -125,9 +125,13 @@ def test_dump_locks_the_namespace_and_leave_running_unlocks(docker_cli, net, nam
     assert client.echo("b\n") == "b\n"
     assert answers(ip, 5)
     cid = inspect(d, name)["Id"]
-    log = (d.root / "containers" / cid / "checkpoints" / "lk1" / "dump.log").read_text(errors="replace")
-    for line in ("Lock network", "Running network-lock scripts", "Unlock network", "Running network-unlock scripts"):
+    images = d.root / "containers" / cid / "checkpoints" / "lk1"
+    assert not list(images.glob("netns-*.img")), "CRIU dumped the network namespace: it ran outside it"
+    log = (images / "dump.log").read_text(errors="replace")
+    for line in ("Lock network", "Unlock network"):
         assert line in log, line
+    # Inside the namespace CRIU neither locks it nor asks us to (no notification).
+    assert "Running network-lock scripts" not in log and "iptables" not in log
     assert "script error" not in log
 
 
