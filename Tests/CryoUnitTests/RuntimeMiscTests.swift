@@ -196,3 +196,30 @@ import Testing
         #expect(throws: CryoError.self) { try ProcessSetup.lookPath("sh", env: ["PATH="]) }
     }
 }
+
+/// Which way a restore goes: images with a network namespace (runc's, older cryod's) get it
+/// as an external one; images dumped from inside the namespace get a CRIU started inside.
+@Suite struct RestoreNetworkModeTests {
+    @Test func imagesWithANetnsImageHoldANetworkNamespace() throws {
+        let t = try TempDir()
+        defer { t.remove() }
+        try t.file("inventory.img")
+        try t.file("pstree.img")
+        #expect(!Runtime.imagesHoldNetworkNamespace(t.path))
+        try t.file("netns-11.img")
+        #expect(Runtime.imagesHoldNetworkNamespace(t.path))
+        #expect(!Runtime.imagesHoldNetworkNamespace(t.at("missing")))
+    }
+
+    @Test func networkNamespacePathOnlyForAPathJoinedNamespace() throws {
+        func spec(_ ns: [[String: String]]) throws -> Spec {
+            let list = ns.map { "{" + $0.map { "\"\($0.key)\":\"\($0.value)\"" }.joined(separator: ",") + "}" }
+            let json = #"{"ociVersion":"1.0.2","linux":{"namespaces":["# + list.joined(separator: ",") + "]}}"
+            return try JSONDecoder().decode(Spec.self, from: Data(json.utf8))
+        }
+        #expect(Runtime.networkNamespacePath(try spec([["type": "network", "path": "/run/netns/x"]])) == "/run/netns/x")
+        #expect(Runtime.networkNamespacePath(try spec([["type": "network"]])) == nil)
+        #expect(Runtime.networkNamespacePath(try spec([["type": "network", "path": ""]])) == nil)
+        #expect(Runtime.networkNamespacePath(try spec([["type": "pid", "path": "/proc/1/ns/pid"]])) == nil)
+    }
+}
