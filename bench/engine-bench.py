@@ -7,13 +7,14 @@ driven over their unix-socket HTTP APIs with the same client code:
           POST /containers/{id}/start?checkpoint=NAME
   podman: libpod API  — POST /libpod/containers/create + /start, /checkpoint, /restore
           (`podman system service`, runc, cgroupfs, overlay storage, --network none)
-Metrics, alternating the engines round by round (A B A B ...) after warm-up rounds:
+Metrics, rotating the order round by round (A B, B A, ...) after warm-up rounds:
   run         create+start of a small busybox container until start returns (it is running)
   checkpoint  checkpoint with exit (the container stops), small container and N MiB one
   restore     restore of that checkpoint until the call returns (running again)
 and, for the N MiB container, bare `criu dump` / `criu restore` of the same kind of process
-tree (memhog under cryo-runtime, images on the same filesystem as the engines') for the
-"within 1.2x of bare CRIU end to end" target. It also reports cryod's RSS idle and with 10
+tree (memhog under cryo-runtime, images on the same filesystem as the engines'), in the same
+rounds as the engines' big-container ones (A B C, B C A, C A B, ...), for the "within 1.2x of
+bare CRIU end to end" target. It also reports cryod's RSS idle and with 10
 running containers. Prints medians and ratios.
 
 Run as root after scripts/setup.sh:   sudo bench/engine-bench.py [--runs 7] [--big-mib 1024]
@@ -103,53 +104,63 @@ def rss_kib(pid):
     return 0
 
 
-def bare_criu(work, big_mib, runs, warmup, images_dir, rootfs):
-    """criu dump / restore of memhog under cryo-runtime (minimal bundle), images on disk."""
-    rt = os.path.join(BIN, "cryo-runtime")
-    state = os.path.join(work, "rt-state")
-    b = os.path.join(work, "bare-bundle")
-    shutil.copytree(rootfs, os.path.join(b, "rootfs"), symlinks=True)
-    sh(rt, "spec", "--bundle", b)
-    c = json.load(open(os.path.join(b, "config.json")))
-    c["process"]["terminal"] = False
-    c["process"]["args"] = ["/memhog", str(big_mib)]
-    c["root"]["readonly"] = False
-    c["mounts"] = [m for m in c["mounts"] if m["destination"] in ("/proc", "/dev")]
-    c["linux"]["maskedPaths"] = []
-    c["linux"]["readonlyPaths"] = []
-    c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "cgroup"]
-    json.dump(c, open(os.path.join(b, "config.json"), "w"))
-    ready = os.path.join(b, "rootfs", "ready")
-    sh(rt, "--root", state, "run", "--detach", "--bundle", b, "bare", stdin=subprocess.DEVNULL,
-       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    while not os.path.exists(ready):
-        time.sleep(0.05)
-    pid = json.loads(sh(rt, "--root", state, "state", "bare", capture_output=True).stdout)["pid"]
-    criu_root = os.path.join(work, "criu-root")
-    os.makedirs(criu_root)
-    sh("mount", "--bind", os.path.join(b, "rootfs"), criu_root)
-    dumps, restores = [], []
-    try:
-        for i in range(warmup + runs):
-            d = os.path.join(images_dir, f"bare-{i}")
-            os.makedirs(d)
-            t0 = time.perf_counter()
-            sh("criu", "dump", "-t", str(pid), "-D", d, "-o", "dump.log", "--root", os.path.join(b, "rootfs"), "--manage-cgroups")
-            t1 = time.perf_counter()
-            pf = os.path.join(d, "pidfile")
-            sh("criu", "restore", "-D", d, "-o", "restore.log", "--root", criu_root, "-d", "--manage-cgroups", "--pidfile", pf,
-               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            t2 = time.perf_counter()
-            pid = int(open(pf).read())
-            shutil.rmtree(d)
-            if i >= warmup:
-                dumps.append(t1 - t0)
-                restores.append(t2 - t1)
-    finally:
-        sh("kill", "-9", str(pid), check=False)
-        sh(rt, "--root", state, "delete", "--force", "bare", check=False, stderr=subprocess.DEVNULL)
-        sh("umount", "-l", criu_root, check=False)
-    return dumps, restores
+class BareCRIU:
+    """criu dump / restore of memhog under cryo-runtime (minimal bundle), images on disk: the
+    "bare CRIU" anchor for the big container. Its rounds run interleaved with the engines'
+    (same machine conditions: this VM's memory and disk speed drift over minutes)."""
+
+    name = "bare CRIU"
+
+    def __init__(self, work, big_mib, images_dir, rootfs):
+        self.work, self.images_dir = work, images_dir
+        self.rt = os.path.join(BIN, "cryo-runtime")
+        self.state = os.path.join(work, "rt-state")
+        b = self.bundle = os.path.join(work, "bare-bundle")
+        shutil.copytree(rootfs, os.path.join(b, "rootfs"), symlinks=True)
+        sh(self.rt, "spec", "--bundle", b)
+        c = json.load(open(os.path.join(b, "config.json")))
+        c["process"]["terminal"] = False
+        c["process"]["args"] = ["/memhog", str(big_mib)]
+        c["root"]["readonly"] = False
+        c["mounts"] = [m for m in c["mounts"] if m["destination"] in ("/proc", "/dev")]
+        c["linux"]["maskedPaths"] = []
+        c["linux"]["readonlyPaths"] = []
+        c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "cgroup"]
+        json.dump(c, open(os.path.join(b, "config.json"), "w"))
+        self.criu_root = os.path.join(work, "criu-root")
+        self.pid = None
+
+    def start(self):
+        ready = os.path.join(self.bundle, "rootfs", "ready")
+        sh(self.rt, "--root", self.state, "run", "--detach", "--bundle", self.bundle, "bare", stdin=subprocess.DEVNULL,
+           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while not os.path.exists(ready):
+            time.sleep(0.05)
+        self.pid = json.loads(sh(self.rt, "--root", self.state, "state", "bare", capture_output=True).stdout)["pid"]
+        os.makedirs(self.criu_root)
+        sh("mount", "--bind", os.path.join(self.bundle, "rootfs"), self.criu_root)
+
+    def cycle(self, i):
+        """One dump and restore; returns (dump seconds, restore seconds)."""
+        d = os.path.join(self.images_dir, f"bare-{i}")
+        os.makedirs(d)
+        t0 = time.perf_counter()
+        sh("criu", "dump", "-t", str(self.pid), "-D", d, "-o", "dump.log", "--root", os.path.join(self.bundle, "rootfs"),
+           "--manage-cgroups")
+        t1 = time.perf_counter()
+        pf = os.path.join(d, "pidfile")
+        sh("criu", "restore", "-D", d, "-o", "restore.log", "--root", self.criu_root, "-d", "--manage-cgroups", "--pidfile", pf,
+           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        t2 = time.perf_counter()
+        self.pid = int(open(pf).read())
+        shutil.rmtree(d)
+        return t1 - t0, t2 - t1
+
+    def stop(self):
+        if self.pid:
+            sh("kill", "-9", str(self.pid), check=False)
+        sh(self.rt, "--root", self.state, "delete", "--force", "bare", check=False, stderr=subprocess.DEVNULL)
+        sh("umount", "-l", self.criu_root, check=False)
 
 
 def main():
@@ -166,6 +177,7 @@ def main():
     BIN = a.bin_dir or build()
     work = tempfile.mkdtemp(prefix="eb.", dir="/var/tmp")
     procs = []
+    bare_procs = []
     cryo = podman = None
     names = []
     try:
@@ -214,15 +226,33 @@ def main():
         sizes = [("small", ["/bin/sh", "-c", "echo ready; exec /bin/sleep 1000000"])]
         if not a.skip_big:
             sizes.append((f"{a.big_mib} MiB", ["/memhog", str(a.big_mib)]))
+        bare = None
         for label, cmd in sizes:
             n = "cr-" + label.split()[0]
             for e in engines:
                 e.run(n, "benchbox:latest", cmd)
                 wait_ready(e, n)
+            # The big container's rounds include bare CRIU, in the same rotation.
+            anchor = None
+            if label != "small":
+                imgs = os.path.join(work, "bare-images")
+                os.makedirs(imgs)
+                anchor = BareCRIU(work, a.big_mib, imgs, rootfs)
+                bare_procs.append(anchor)
+                anchor.start()
+                bare = ([], [])
             ck = {e.name: [] for e in engines}
             rs = {e.name: [] for e in engines}
             for i in range(a.warmup + a.runs):
-                for e in (engines if i % 2 == 0 else engines[::-1]):
+                order = engines + ([anchor] if anchor else [])
+                k = i % len(order)
+                for e in order[k:] + order[:k]:
+                    if e is anchor:
+                        c, r = anchor.cycle(i)
+                        if i >= a.warmup:
+                            bare[0].append(c)
+                            bare[1].append(r)
+                        continue
                     c = e.checkpoint(n, f"cp{i}")
                     r = e.restore(n, f"cp{i}")
                     if i >= a.warmup:
@@ -230,16 +260,16 @@ def main():
                         rs[e.name].append(r)
             for e in engines:
                 e.remove(n)
+            if anchor:
+                anchor.stop()
+                bare_procs.remove(anchor)
             results[f"checkpoint {label}"] = ck
             results[f"restore {label}"] = rs
-        bare = None
-        if not a.skip_big:
-            imgs = os.path.join(work, "bare-images")
-            os.makedirs(imgs)
-            bare = bare_criu(work, a.big_mib, a.runs, a.warmup, imgs, rootfs)
     finally:
         for e, n in ((cryo, x) for x in names):
             e.remove(n)
+        for b in bare_procs:
+            b.stop()
         stop(procs)
         remove_work(work)
 
