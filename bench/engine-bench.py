@@ -285,6 +285,15 @@ def main():
         print(f"\nbare CRIU, {a.big_mib} MiB: dump {d:.1f} ms, restore {r:.1f} ms; "
               f"cryod/bare: checkpoint {c_ck / d:.2f}x, restore {c_rs / r:.2f}x")
     print(f"\ncryod RSS: idle {rss_idle / 1024:.1f} MiB, with 10 running containers {rss_10 / 1024:.1f} MiB")
+    # Every sample, in round order: on this VM a big dump or restore is either fast or, when
+    # the memory it writes to must first be faulted in by the host, two to four times slower.
+    print("\nsamples (ms, round order):")
+    for metric, t in results.items():
+        for who, xs in t.items():
+            print(f"  {metric:<22}{who:<8}" + " ".join(f"{x * 1000:.0f}" for x in xs))
+    if bare:
+        for what, xs in (("dump", bare[0]), ("restore", bare[1])):
+            print(f"  {'bare CRIU ' + what:<30}" + " ".join(f"{x * 1000:.0f}" for x in xs))
 
 
 if __name__ == "__main__":
