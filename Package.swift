@@ -76,7 +76,7 @@ let package = Package(
         .target(name: "CryoClient"),
         .executableTarget(
             name: "cryo",
-            dependencies: ["CryoClient", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["CryoClient", "CryoLinux", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(name: "CryoClientTests", dependencies: ["CryoClient", "cryo"]),
         .testTarget(name: "CryoUnitTests", dependencies: ["CryoOCI", "CryoRuntime", "CryoLinux"]),

@@ -9,7 +9,7 @@ import Glibc
 /// ip6tables-restore at lock and again at unlock, ~85 ms of a ~180 ms restore here, and at
 /// restore it re-locks only namespaces it creates (cryo's are joined by path). So cryo asks
 /// CRIU to skip its lock (`network_lock = SKIP`: the notifications still come) and does it
-/// with one `nft` run each way: at dump, `network-lock` locks and `network-unlock` (failed
+/// with one `nft` run to lock and one netlink request to unlock: at dump, `network-lock` locks and `network-unlock` (failed
 /// dump, --leave-running) unlocks; for a restore the engine locks the fresh namespace before
 /// the CNI plugins give it an address, and `network-unlock` — right before the restored
 /// tasks run — unlocks. A stopping checkpoint leaves the namespace locked until it is
@@ -35,11 +35,15 @@ public enum NetworkLock {
         try nft(["-f", "-"], input: rules, in: netnsPath, what: "locking")
     }
 
-    /// Removes the lock; a namespace without one is left as it is. One nft run: `add table`
-    /// of an existing table changes nothing, so the delete after it always has a table to
-    /// delete (this is on the path of every restore).
+    /// Removes the lock; a namespace without one is left as it is. This is on the path of
+    /// every restore of a networked container, so it is one netlink request rather than an
+    /// `nft` run (see NFTablesNetlink: ~15 ms less).
     public static func unlock(netnsPath: String) throws {
-        try nft(["-f", "-"], input: "add table inet \(table)\ndelete table inet \(table)\n", in: netnsPath, what: "unlocking")
+        do {
+            try NFTablesNetlink.deleteTable(family: NFTablesNetlink.familyInet, name: table, netnsPath: netnsPath)
+        } catch {
+            throw CryoError("unlocking the network of \(netnsPath): \(error)")
+        }
     }
 
     static let env = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CryoClient
+import CryoLinux
 import Dispatch
 import FoundationEssentials
 import Glibc
@@ -104,7 +105,7 @@ struct AttachedSession {
         defer { if let s = saved { Terminal.restore(0, s) } }
         if forwardStdin {
             let stream = self.stream
-            let t = Thread { copyStdin(to: stream) }
+            let t = DetachedThread { copyStdin(to: stream) }
             t.start()
         } else {
             stream.closeWrite()
@@ -125,23 +126,6 @@ func copyStdin(to stream: HijackedStream) {
         do { try stream.write(Array(buf[0..<n])) } catch { return }
     }
     stream.closeWrite()
-}
-
-/// A detached pthread running a closure (stdin copying must not block process exit).
-final class Thread: @unchecked Sendable {
-    let body: @Sendable () -> Void
-    init(_ body: @escaping @Sendable () -> Void) { self.body = body }
-
-    func start() {
-        let box = Unmanaged.passRetained(self)
-        var tid = pthread_t()
-        let rc = pthread_create(&tid, nil, { arg in
-            let t = Unmanaged<Thread>.fromOpaque(arg!).takeRetainedValue()
-            t.body()
-            return nil
-        }, box.toOpaque())
-        if rc == 0 { pthread_detach(tid) } else { box.release(); body() }
-    }
 }
 
 /// Sends the local terminal size (stdout's) to a resize endpoint.
