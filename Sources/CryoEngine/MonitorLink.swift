@@ -22,8 +22,11 @@ public enum MonitorLink {
         defer { close(null) }
         let child: SpawnedProcess
         do {
+            // With CRYO_TRACE, the monitor (and the runtime and CRIU steps in it) traces to our stderr.
+            let tracing = !Trace.childEnvironment.isEmpty
             child = try Spawn.spawn(path: binary, args: ["cryo-monitor", configPath],
-                                    env: environment, fds: [null, null, null, p[1]] + extraFDs, setsid: true)
+                                    env: environment + Trace.childEnvironment, fds: [null, null, tracing ? 2 : null, p[1]] + extraFDs,
+                                    setsid: true)
         } catch {
             close(p[1])
             throw error

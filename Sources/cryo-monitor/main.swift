@@ -20,6 +20,8 @@ if args.count >= 3 && args[1] == "init" {
     ContainerInit.main(syncFD: Int32(args[2]) ?? 3)
 }
 
+Trace.keepOutput()
+
 func report(_ ready: MonitorReady) {
     if let data = try? JSONEncoder().encode(ready) {
         try? FS.writeAll(fd: 3, Array(data) + [0x0a], what: "ready pipe")
