@@ -6,7 +6,7 @@ import Glibc
 /// hierarchies while it dumps and restores cgroups.
 ///
 /// Why: without one, CRIU mounts every hierarchy itself on each dump and each restore, and
-/// on kernels from 6.16 every cgroup2 mount made in the initial cgroup namespace takes a
+/// on this kernel (6.18) every cgroup2 mount made in the initial cgroup namespace takes a
 /// write lock on `cgroup_threadgroup_rwsem` (`cgroup_favor_dynmods`), that is, waits out an
 /// RCU grace period: ~10 ms per dump and ~17 ms per restore on the test machine, plus the
 /// unmount of the tmpfs CRIU puts its yard on. Given a yard, CRIU mounts and unmounts nothing.
