@@ -44,6 +44,12 @@ class API:
             raise RuntimeError(f"{method} {path} -> {r.status}: {out[:400]!r}")
         return json.loads(out) if out.strip().startswith((b"{", b"[")) else out
 
+    def timed(self, method, path, body=None):
+        """The call's duration in seconds, from request sent to response read."""
+        t0 = time.perf_counter()
+        self.call(method, path, body)
+        return time.perf_counter() - t0
+
     def upload(self, path, file):
         c = UnixHTTP(self.sock)
         with open(file, "rb") as f:

@@ -39,14 +39,10 @@ class Cryo:
         return time.perf_counter() - t0
 
     def checkpoint(self, name, cp):
-        t0 = time.perf_counter()
-        self.api.call("POST", f"/v1.50/containers/{name}/checkpoints", {"CheckpointID": cp, "Exit": True})
-        return time.perf_counter() - t0
+        return self.api.timed("POST", f"/v1.50/containers/{name}/checkpoints", {"CheckpointID": cp, "Exit": True})
 
     def restore(self, name, cp):
-        t0 = time.perf_counter()
-        self.api.call("POST", f"/v1.50/containers/{name}/start?checkpoint={cp}")
-        el = time.perf_counter() - t0
+        el = self.api.timed("POST", f"/v1.50/containers/{name}/start?checkpoint={cp}")
         self.api.call("DELETE", f"/v1.50/containers/{name}/checkpoints/{cp}")
         return el
 
@@ -72,14 +68,10 @@ class Podman:
         return time.perf_counter() - t0
 
     def checkpoint(self, name, cp):
-        t0 = time.perf_counter()
-        self.api.call("POST", f"{PODMAN_API}/containers/{name}/checkpoint")
-        return time.perf_counter() - t0
+        return self.api.timed("POST", f"{PODMAN_API}/containers/{name}/checkpoint")
 
     def restore(self, name, cp):
-        t0 = time.perf_counter()
-        self.api.call("POST", f"{PODMAN_API}/containers/{name}/restore")
-        return time.perf_counter() - t0
+        return self.api.timed("POST", f"{PODMAN_API}/containers/{name}/restore")
 
     def remove(self, name):
         self.api.call("DELETE", f"{PODMAN_API}/containers/{name}?force=true", ok=(200, 204, 404))

@@ -131,14 +131,10 @@ class Cryo:
         return next(iter(nets.values()))["IPAddress"]
 
     def checkpoint(self, name, cp):
-        t0 = time.perf_counter()
-        self.api.call("POST", f"/v1.50/containers/{name}/checkpoints?tcp-established=1", {"CheckpointID": cp, "Exit": True})
-        return time.perf_counter() - t0
+        return self.api.timed("POST", f"/v1.50/containers/{name}/checkpoints?tcp-established=1", {"CheckpointID": cp, "Exit": True})
 
     def restore(self, name, cp):
-        t0 = time.perf_counter()
-        self.api.call("POST", f"/v1.50/containers/{name}/start?checkpoint={cp}")
-        return time.perf_counter() - t0
+        return self.api.timed("POST", f"/v1.50/containers/{name}/start?checkpoint={cp}")
 
     def after_restore(self, name, cp, logs=None):
         if logs:
@@ -169,15 +165,11 @@ class Podman:
 
     def checkpoint(self, name, cp):
         k = "&keep=true" if self.keep_logs else ""
-        t0 = time.perf_counter()
-        self.api.call("POST", f"{PODMAN_API}/containers/{name}/checkpoint?tcpEstablished=true{k}")
-        return time.perf_counter() - t0
+        return self.api.timed("POST", f"{PODMAN_API}/containers/{name}/checkpoint?tcpEstablished=true{k}")
 
     def restore(self, name, cp):
         k = "&keep=true" if self.keep_logs else ""
-        t0 = time.perf_counter()
-        self.api.call("POST", f"{PODMAN_API}/containers/{name}/restore?tcpEstablished=true{k}")
-        return time.perf_counter() - t0
+        return self.api.timed("POST", f"{PODMAN_API}/containers/{name}/restore?tcpEstablished=true{k}")
 
     def after_restore(self, name, cp, logs=None):
         # Without keep=true podman's restore removes the checkpoint files itself.

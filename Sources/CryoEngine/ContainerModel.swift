@@ -101,4 +101,8 @@ public struct StoredContainer: Codable, Sendable {
     }
 
     public var isRunning: Bool { status == .running || status == .paused }
+
+    /// Network mode none: a namespace of its own with a loopback only, which nothing outside
+    /// can reach (no lock needed while CRIU works on it).
+    public var networkIsIsolated: Bool { hostConfig.NetworkMode != "host" && networkID == nil }
 }

@@ -44,7 +44,6 @@ extension Engine {
             let temp = parent + "/.incomplete-" + name
             let rt = runtime
             let tcpEstablished = CheckpointLabels.includesTCP(requested: tcpEstablished, labels: c.config.Labels)
-            let isolated = c.hostConfig.NetworkMode != "host" && c.networkID == nil
             let netRecord = c.endpoint.map { CheckpointNetwork(network: $0.network, networkID: $0.networkID, ip: $0.ip, ports: $0.ports) }
             let began = monotonicSeconds()
             if exit { checkpointExits.insert(id) }
@@ -57,7 +56,7 @@ extension Engine {
                     criu.workPath = temp
                     criu.tcpEstablished = tcpEstablished
                     criu.lockNetworkItself = true      // NetworkLock: one nft run, not CRIU's iptables
-                    criu.networkIsolated = isolated    // network mode none: no lock needed
+                    criu.networkIsolated = c.networkIsIsolated
                     criu.dumpInsideNetworkNamespace = true   // cryod restores what it dumps
                     var o = CheckpointOptions(criu: criu)
                     o.leaveRunning = !exit

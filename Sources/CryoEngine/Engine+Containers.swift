@@ -175,8 +175,7 @@ extension Engine {
         let gate = restore != nil && ownNetwork ? try ReadyGate.make() : nil
         var restoreRequest = restore
         if gate != nil { restoreRequest?.networkReadyFD = 4 }
-        // Network mode none: a loopback only, which nothing outside can reach — no lock.
-        let isolated = ownNetwork && c.networkID == nil
+        let isolated = c.networkIsIsolated
         restoreRequest?.networkIsolated = isolated
         let config = MonitorConfig(id: id, runtimeRoot: p.runtimeRoot, bundle: p.bundle(id), logPath: p.log(id),
                                    exitPath: p.exitRecord(id), socketPath: p.monitorSocket(id), consoleSocketPath: p.consoleSocket(id),

@@ -51,13 +51,13 @@ public enum NFTablesNetlink {
     static func reply(to seq: UInt32, in buf: [UInt8]) -> Int32? {
         var off = 0
         while off + 16 <= buf.count {
-            let len = Int(read(UInt32.self, buf, off))
-            let type = read(UInt16.self, buf, off + 4)
-            let mseq = read(UInt32.self, buf, off + 8)
+            let len = Int(field(UInt32.self, buf, off))
+            let type = field(UInt16.self, buf, off + 4)
+            let mseq = field(UInt32.self, buf, off + 8)
             guard len >= 16, off + len <= buf.count else { return nil }
             // An error for any message of the batch fails it; the ACK names the delete.
             if type == nlmsgError, off + 20 <= buf.count {
-                let code = read(Int32.self, buf, off + 16)
+                let code = field(Int32.self, buf, off + 16)
                 if code != 0 || mseq == seq { return code }
             }
             off += (len + 3) & ~3
@@ -65,7 +65,8 @@ public enum NFTablesNetlink {
         return nil
     }
 
-    static func read<T: FixedWidthInteger>(_: T.Type, _ buf: [UInt8], _ off: Int) -> T {
+    /// A native-order integer at byte `off` of a netlink buffer.
+    static func field<T: FixedWidthInteger>(_: T.Type, _ buf: [UInt8], _ off: Int) -> T {
         var v: T = 0
         withUnsafeMutableBytes(of: &v) { dst in
             for i in 0..<MemoryLayout<T>.size { dst[i] = buf[off + i] }

@@ -8,12 +8,14 @@ import Glibc
 /// Why not CRIU's own lock: CRIU's iptables method runs iptables-restore and
 /// ip6tables-restore at lock and again at unlock, ~85 ms of a ~180 ms restore here, and at
 /// restore it re-locks only namespaces it creates (cryo's are joined by path). So cryo asks
-/// CRIU to skip its lock (`network_lock = SKIP`: the notifications still come) and does it
-/// with one `nft` run to lock and one netlink request to unlock: at dump, `network-lock` locks and `network-unlock` (failed
-/// dump, --leave-running) unlocks; for a restore the engine locks the fresh namespace before
-/// the CNI plugins give it an address, and `network-unlock` — right before the restored
-/// tasks run — unlocks. A stopping checkpoint leaves the namespace locked until it is
-/// removed. No CNI plugin does this job.
+/// CRIU to skip its lock (`network_lock = SKIP`) and locks with one `nft` run, unlocks with
+/// one netlink request. At dump: right after the runtime's freeze when CRIU runs inside the
+/// namespace (the engine's way), else at CRIU's `network-lock` notification; unlocked again
+/// if the dump fails or leaves the container running. At restore the engine locks the fresh
+/// namespace before the CNI plugins give it an address, and the runtime unlocks right before
+/// the restored tasks run (`pre-resume`, or `network-unlock` when CRIU runs outside the
+/// namespace). A stopping checkpoint leaves the namespace locked until it is removed. No CNI
+/// plugin does this job.
 public enum NetworkLock {
     public static let table = "cryo-lock"
     /// criu/net.c's SOCCR_MARK: packets CRIU itself sends carry it and pass the lock.

@@ -81,15 +81,10 @@ public struct CRIUOptions: Sendable {
 }
 
 extension Runtime {
-    /// A network namespace joined by path belongs to whoever made it (CNI, podman, cryod):
-    /// its links, addresses, routes and firewall rules are theirs to set up again, so CRIU is
-    /// told to leave them out (empty_ns), as runc does — it still dumps and restores the
-    /// sockets, and still locks the namespace. Dumping them cost ~65 ms of every checkpoint.
-    static func networkNamespaceIsExternal(_ spec: Spec) -> Bool {
-        networkNamespacePath(spec) != nil
-    }
-
-    /// The network namespace the spec joins by path, if any.
+    /// The network namespace the spec joins by path, if any. Such a namespace belongs to
+    /// whoever made it (CNI, podman, cryod): its links, addresses, routes and firewall rules
+    /// are theirs to set up again, so CRIU is told to leave them out (empty_ns), as runc does
+    /// — it still dumps and restores the sockets. Dumping them cost ~65 ms of every checkpoint.
     static func networkNamespacePath(_ spec: Spec) -> String? {
         guard let p = spec.linux?.namespaces?.first(where: { $0.type == "network" })?.path, !p.isEmpty else { return nil }
         return p
@@ -223,9 +218,14 @@ extension Runtime {
         Trace.mark("checkpoint: frozen")
         // Undone below wherever the container goes on running.
         func unlockNetwork() { if insideNetns, let p = lockNetns { try? NetworkLock.unlock(netnsPath: p) } }
+        /// After a failure: the container runs on as it was (unlocked, thawed unless paused).
+        func resumeAfterFailure() {
+            unlockNetwork()
+            if !wasPaused { try? cgroup.thaw() }
+        }
         if insideNetns, let p = lockNetns {
             do { try NetworkLock.lock(netnsPath: p) } catch {
-                if !wasPaused { try? cgroup.thaw() }
+                resumeAfterFailure()
                 throw error
             }
             Trace.mark("checkpoint: network locked")
@@ -236,8 +236,7 @@ extension Runtime {
                 try version.checkSupported()
                 Trace.mark("checkpoint: criu version \(version)")
             } catch {
-                unlockNetwork()
-                if !wasPaused { try? cgroup.thaw() }
+                resumeAfterFailure()
                 throw error
             }
         }
@@ -262,16 +261,14 @@ extension Runtime {
                 }
             }
         } catch {
-            unlockNetwork()
-            if !wasPaused { try? cgroup.thaw() }
+            resumeAfterFailure()
             throw CryoError("checkpoint of \(id) failed: \(error)\n\(CRIULog.excerpt(logPath: workDir + "/" + opts.logFile))")
         }
         Trace.mark("checkpoint: criu dump done")
         worker.finish()
         Trace.mark("checkpoint: criu exited")
         guard resp.success else {
-            unlockNetwork()
-            if !wasPaused { try? cgroup.thaw() }
+            resumeAfterFailure()
             // A failed dump leaves no half checkpoint that could be mistaken for a good one.
             unlink(imageDir + "/inventory.img")
             let msg = CRIULog.reason(resp, logPath: workDir + "/" + opts.logFile)

@@ -79,7 +79,7 @@ extension Runtime {
             mounted = true
             Trace.mark("restore: criu-root mounted")
             defer { if mounted { _ = umount2(criuRoot, Int32(MNT_DETACH)); rmdir(criuRoot) } }
-            let (pid, descriptors) = try runCRIURestore(worker, nsKeys: nsFDs.map(\.key), insideNetns: insideNetns, id: id, spec: spec, rootfs: rootfs,
+            let (pid, descriptors) = try runCRIURestore(worker, nsKeys: nsFDs.map(\.key), netnsPath: netnsPath, insideNetns: insideNetns, id: id, spec: spec, rootfs: rootfs,
                                                         criuRoot: criuRoot, imageDir: imageDir, workDir: workDir,
                                                         cgroup: cgroup, bundle: bundle, o)
             var nsPaths: [String: String] = [:]
@@ -128,7 +128,7 @@ extension Runtime {
         try RootfsBuilder.populateCgroupHolder(spec, cgroup.layout)
     }
 
-    private func runCRIURestore(_ worker: CRIUWorker, nsKeys: [String], insideNetns: Bool, id: String, spec: Spec, rootfs: String, criuRoot: String,
+    private func runCRIURestore(_ worker: CRIUWorker, nsKeys: [String], netnsPath: String?, insideNetns: Bool, id: String, spec: Spec, rootfs: String, criuRoot: String,
                                 imageDir: String, workDir: String, cgroup: Cgroup, bundle: String,
                                 _ o: RestoreOptions) throws -> (pid_t, [String]) {
         try FS.mkdirAll(workDir, mode: 0o700)
@@ -157,7 +157,7 @@ extension Runtime {
         opts.rstSibling = true
         opts.evasiveDevices = true
         o.criu.apply(to: &opts)
-        if Self.networkNamespaceIsExternal(spec) && !insideNetns { opts.emptyNs |= UInt32(NamespaceKind.network.cloneFlag) }
+        if netnsPath != nil && !insideNetns { opts.emptyNs |= UInt32(NamespaceKind.network.cloneFlag) }
         if o.criu.cgroupsMode != .ignore {
             opts.cgroupYard = try CRIUCgroupYard.ensure(layout: cgroup.layout)
         }
@@ -228,7 +228,7 @@ extension Runtime {
                     // Right before the restored tasks run: the lock the engine put on the fresh
                     // namespace (NetworkLock) goes; with CRIU's own lock, CRIU removes it. A
                     // CRIU inside the namespace sends no network-unlock: pre-resume comes next.
-                    if o.criu.lockNetworkItself, !o.criu.networkIsolated, let netns = Self.networkNamespacePath(spec) {
+                    if o.criu.lockNetworkItself, !o.criu.networkIsolated, let netns = netnsPath {
                         try NetworkLock.unlock(netnsPath: netns)
                     }
                     Trace.mark("restore: notification \(script)")

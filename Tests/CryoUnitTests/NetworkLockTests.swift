@@ -7,8 +7,8 @@ import Testing
 @Suite struct NFTablesNetlinkTests {
     @Test func deleteTableBatchLayout() {
         let b = NFTablesNetlink.deleteTableBatch(family: NFTablesNetlink.familyInet, table: "cryo-lock", seq: 100)
-        func u16(_ o: Int) -> UInt16 { NFTablesNetlink.read(UInt16.self, b, o) }
-        func u32(_ o: Int) -> UInt32 { NFTablesNetlink.read(UInt32.self, b, o) }
+        func u16(_ o: Int) -> UInt16 { NFTablesNetlink.field(UInt16.self, b, o) }
+        func u32(_ o: Int) -> UInt32 { NFTablesNetlink.field(UInt32.self, b, o) }
         #expect(b.count == 20 + 36 + 20)
         // batch begin: nlmsghdr + nfgenmsg(AF_UNSPEC, v0, res_id = NFNL_SUBSYS_NFTABLES big-endian)
         #expect(u32(0) == 20 && u16(4) == 16 && u16(6) == 1 && u32(8) == 100)
