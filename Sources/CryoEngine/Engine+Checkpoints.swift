@@ -17,9 +17,16 @@ public struct CheckpointReport: Codable, Sendable {
 }
 
 extension Engine {
-    func checkpointPath(_ id: String, name: String, dir: String?) -> String {
-        if let d = dir, !d.isEmpty { return FS.clean(d) + "/" + name }
-        return paths.checkpoints(id) + "/" + name
+    /// Where checkpoint `name` of container `id` lives: in the container's own
+    /// `checkpoints/`, or in a client-chosen directory checked by `CheckpointDirectory`
+    /// (made when `create`). The checkpoint itself must not be a symlink either.
+    func checkpointPath(_ id: String, name: String, dir: String?, create: Bool = false) throws -> String {
+        guard let d = dir, !d.isEmpty else { return paths.checkpoints(id) + "/" + name }
+        let target = try CheckpointDirectory.resolve(d, paths: paths, create: create) + "/" + name
+        if FS.lstatMode(target) == S_IFLNK {
+            throw EngineError.bad("checkpoint \(target) is a symbolic link: refused")
+        }
+        return target
     }
 
     /// Docker's `checkpoint create`. The images are written under a temporary name and
@@ -29,15 +36,13 @@ extension Engine {
     /// the container has the `io.cryo.checkpoint.tcp-established` label.
     public func checkpoint(_ ref: String, name: String, dir: String?, exit: Bool, tcpEstablished: Bool = false) async throws -> CheckpointReport {
         try Names.validateCheckpoint(name)
-        if let d = dir, !d.isEmpty, !d.hasPrefix("/") {
-            throw EngineError.bad("CheckpointDir \"\(d)\" must be an absolute path")
-        }
+        if let d = dir, !d.isEmpty { _ = try CheckpointDirectory.lexicalCheck(d, paths: paths) }
         let id = try resolve(ref).id
         return try await withLock(id) {
             let c = try resolve(id)
             if let e = StateMachine.check(.checkpoint, status: c.status, id: c.name) { throw e }
-            let target = checkpointPath(id, name: name, dir: dir)
-            if FS.exists(target) {
+            let target = try checkpointPath(id, name: name, dir: dir, create: true)
+            if FS.lstatMode(target) != nil {
                 throw EngineError.conflict("checkpoint \(name) already exists for container \(c.name)")
             }
             let parent = FS.parent(target)
@@ -96,7 +101,7 @@ extension Engine {
 
     public func checkpoints(_ ref: String, dir: String?) throws -> [String] {
         let c = try resolve(ref)
-        let base = dir.flatMap { $0.isEmpty ? nil : FS.clean($0) } ?? paths.checkpoints(c.id)
+        let base = try dir.flatMap { $0.isEmpty ? nil : try CheckpointDirectory.resolve($0, paths: paths, create: false) } ?? paths.checkpoints(c.id)
         return ((try? FS.listDirectory(base)) ?? [])
             .filter { !$0.hasPrefix(".") && FS.exists(base + "/" + $0 + "/inventory.img") }
             .sorted()
@@ -105,8 +110,9 @@ extension Engine {
     public func removeCheckpoint(_ ref: String, name: String, dir: String?) async throws {
         try Names.validateCheckpoint(name)
         let c = try resolve(ref)
-        let target = checkpointPath(c.id, name: name, dir: dir)
-        guard FS.exists(target) else {
+        let target = try checkpointPath(c.id, name: name, dir: dir)
+        // Only a checkpoint is removed: a directory with CRIU's inventory in it.
+        guard FS.lstatMode(target) == S_IFDIR, FS.lstatMode(target + "/inventory.img") == S_IFREG else {
             throw EngineError(.notFound, "checkpoint \(name) does not exist for container \(c.name)")
         }
         try await blocking { try FS.removeAll(target) }

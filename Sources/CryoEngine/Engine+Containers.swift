@@ -63,7 +63,7 @@ extension Engine {
         record.portMappings = ports.isEmpty ? nil : ports
         let p = paths
         try await blocking {
-            try FS.mkdirAll(p.bundle(id), mode: 0o711)
+            try FS.mkdirAll(p.bundle(id), mode: 0o700)
             if ownNetwork {
                 // Bind-mount sources: empty now, written at every start.
                 for f in [ContainerFiles.hostnameFile, ContainerFiles.hostsFile, ContainerFiles.resolvFile] {
@@ -118,7 +118,7 @@ extension Engine {
             var restore: RestoreRequest?
             if let name = checkpoint {
                 try Names.validateCheckpoint(name)
-                let dir = checkpointPath(id, name: name, dir: checkpointDir)
+                let dir = try checkpointPath(id, name: name, dir: checkpointDir)
                 guard FS.exists(dir + "/inventory.img") else {
                     throw EngineError(.notFound, "checkpoint \(name) does not exist for container \(c.name)")
                 }

@@ -67,8 +67,13 @@ public actor Engine {
             throw CryoError("--exec-root \(options.paths.execRoot) is too long: monitor sockets under it would need \(options.paths.longestSocketPath) bytes, and unix socket paths hold 107")
         }
         self.options = options
+        // Root only, like dockerd's state: containers' upper dirs and image layers hold
+        // files a container or an image made setuid-root or device nodes, and overlay
+        // rootfs mounts cannot be nosuid/nodev (the container needs them), so no other
+        // host user may reach them by path. Existing directories are tightened too.
         for d in [options.paths.root, options.paths.containers, options.paths.execRoot, options.paths.runtimeRoot, options.paths.monitorSockets] {
-            try FS.mkdirAll(d, mode: 0o711)
+            try FS.mkdirAll(d, mode: 0o700)
+            try sys(chmod(d, 0o700), "chmod 0700", d)
         }
         self.images = try ImageStore(root: options.paths.images)
         self.group = group

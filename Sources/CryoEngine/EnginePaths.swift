@@ -9,6 +9,10 @@ public struct EnginePaths: Sendable {
         self.execRoot = execRoot
     }
 
+    /// The directories directly under `root` that hold cryod's own state: no client-chosen
+    /// path (a checkpoint directory) may lie in one of them.
+    public static let stateDirectoryNames: Set<String> = ["images", "containers", "networks", "tmp", "volumes"]
+
     public var images: String { root + "/images" }
     public var containers: String { root + "/containers" }
     public var runtimeRoot: String { execRoot + "/runtime" }

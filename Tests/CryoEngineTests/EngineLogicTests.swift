@@ -295,3 +295,23 @@ final class NetworkRequestTests: XCTestCase {
         XCTAssertEqual(privileged.linux?.maskedPaths, [])
     }
 }
+
+final class CheckpointDirectoryTests: XCTestCase {
+    let paths = EnginePaths(root: "/var/lib/cryo", execRoot: "/run/cryo")
+
+    func testAcceptsOrdinaryDirectoriesUnderTheRoot() throws {
+        XCTAssertEqual(try CheckpointDirectory.lexicalCheck("/var/lib/cryo/cpdirs/web", paths: paths), "/var/lib/cryo/cpdirs/web")
+        XCTAssertEqual(try CheckpointDirectory.lexicalCheck("/var/lib/cryo//saved/./x/", paths: paths), "/var/lib/cryo/saved/x")
+    }
+
+    func testRefusesOutsideStateAndTraversal() {
+        for bad in ["relative/x", "/tmp/x", "/var/lib/cryo", "/var/lib/cryo/", "/var/lib/cryox/a",
+                    "/var/lib/cryo/containers/abc", "/var/lib/cryo/images/layers/sha256/x",
+                    "/var/lib/cryo/networks", "/var/lib/cryo/.hidden/x", "/var/lib/cryo/a/../containers/x",
+                    "/var/lib/cryo/a/../../../etc"] {
+            XCTAssertThrowsError(try CheckpointDirectory.lexicalCheck(bad, paths: paths), bad)
+        }
+        let inside = EnginePaths(root: "/var/lib/cryo", execRoot: "/var/lib/cryo/run")
+        XCTAssertThrowsError(try CheckpointDirectory.lexicalCheck("/var/lib/cryo/run/x", paths: inside))
+    }
+}
