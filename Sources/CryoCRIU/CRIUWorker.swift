@@ -9,6 +9,10 @@ public final class CRIUWorker {
     public let pid: pid_t
     private let sock: PacketSocket
     private var reaped = false
+    /// `finish` closes the socket; `deinit` must not close that number again: by then it may
+    /// be another thread's descriptor (an accepted API connection: NIO then trapped on
+    /// EBADF, tests/engine/test_load.py).
+    private var sockClosed = false
 
     /// Spawns `criu swrk 3`. `stdio` become the worker's fds 0-2 (on restore, the
     /// restored process's new stdio); `extraFDs` become 4, 5, ... (for inherit_fd).
@@ -37,7 +41,7 @@ public final class CRIUWorker {
     }
 
     deinit {
-        sock.close()
+        if !sockClosed { sock.close() }
         if !reaped { _ = try? Spawn.wait(pid: pid) }
     }
 
@@ -95,7 +99,8 @@ public final class CRIUWorker {
     /// Closes our end and reaps the worker; returns its exit code.
     @discardableResult
     public func finish() -> Int32 {
-        sock.close()
+        if !sockClosed { sock.close() }
+        sockClosed = true
         reaped = true
         return (try? Spawn.wait(pid: pid)) ?? -1
     }

@@ -44,7 +44,10 @@ public final class HTTPServer: Sendable {
         }
         let context = self.context
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(ChannelOptions.backlog, value: 128)
+            // A burst of clients (200 at once in tests/engine/test_load.py) must queue, not be
+            // refused: a unix socket whose backlog is full fails connect() with EAGAIN at once.
+            // The kernel caps this at net.core.somaxconn.
+            .serverChannelOption(ChannelOptions.backlog, value: 4096)
             .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { [weak self] channel in
                 channel.eventLoop.makeCompletedFuture {
