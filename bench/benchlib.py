@@ -155,3 +155,17 @@ def versions_line():
         sh("criu", "--version", capture_output=True, text=True).stdout.strip().replace("\n", " "),
         sh("podman", "--version", capture_output=True, text=True).stdout.strip(),
         sh("runc", "--version", capture_output=True, text=True).stdout.splitlines()[0]])
+
+
+def write_json(path, bench, command, rows, notes=()):
+    """Results for bench/all: one row per metric with each tool's median (ms), the ratio the
+    target is about and whether it is met. `rows`: dicts with metric, values {tool: ms},
+    ratio_name, ratio, target, met."""
+    if not path:
+        return
+    import datetime
+    doc = {"bench": bench, "command": command, "date": datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC"),
+           "kernel": os.uname().release, "cpus": os.cpu_count(), "versions": versions_line(),
+           "rows": rows, "notes": list(notes)}
+    with open(path, "w") as f:
+        json.dump(doc, f, indent=1)

@@ -23,7 +23,7 @@ import argparse, json, os, shutil, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (PODMAN_API, ROOT, PodmanService, build, med, remove_work, sh, start_cryod, stop,  # noqa: E402
-                      versions_line)
+                      versions_line, write_json)
 
 
 class Cryo:
@@ -163,6 +163,7 @@ def main():
     ap.add_argument("--big-mib", type=int, default=1024)
     ap.add_argument("--skip-big", action="store_true")
     ap.add_argument("--bin-dir", help="directory with cryod, cryo-monitor, cryo-runtime (default: build release)")
+    ap.add_argument("--json", help="also write the medians, ratios and targets to this file (bench/all)")
     a = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("engine-bench: run as root")
@@ -277,6 +278,22 @@ def main():
         print(f"\nbare CRIU, {a.big_mib} MiB: dump {d:.1f} ms, restore {r:.1f} ms; "
               f"cryod/bare: checkpoint {c_ck / d:.2f}x, restore {c_rs / r:.2f}x")
     print(f"\ncryod RSS: idle {rss_idle / 1024:.1f} MiB, with 10 running containers {rss_10 / 1024:.1f} MiB")
+    rows = []
+    for metric, t in results.items():
+        vals = {k: med(v) for k, v in t.items()}
+        if bare and metric.startswith(("checkpoint", "restore")) and "MiB" in metric:
+            b = med(bare[0] if metric.startswith("checkpoint") else bare[1])
+            vals["bare criu"] = b
+            ratio = vals["cryod"] / b
+            rows.append({"metric": metric, "values": vals, "ratio_name": "cryod/criu", "ratio": ratio,
+                         "target": "<= 1.2x bare CRIU", "met": ratio <= 1.2})
+        else:
+            ratio = vals["podman"] / vals["cryod"]
+            rows.append({"metric": metric, "values": vals, "ratio_name": "podman/cryod", "ratio": ratio,
+                         "target": ">= 3x faster than podman", "met": ratio >= 3})
+    write_json(a.json, "engine", f"bench/engine-bench.py --runs {a.runs} --warmup {a.warmup}" + (" --skip-big" if a.skip_big else ""), rows,
+               [f"medians of {a.runs} rounds after {a.warmup} warm-up, engines alternating",
+                f"cryod RSS: idle {rss_idle / 1024:.1f} MiB, with 10 running containers {rss_10 / 1024:.1f} MiB"])
     # Every sample, in round order: on this VM a big dump or restore is either fast or, when
     # the memory it writes to must first be faulted in by the host, two to four times slower.
     print("\nsamples (ms, round order):")

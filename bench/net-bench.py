@@ -24,7 +24,7 @@ Run as root after scripts/setup.sh and scripts/make-app-images.sh:
 import argparse, json, os, random, shutil, socket, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import PODMAN_API, PodmanService, build, med, remove_work, sh, start_cryod, stop, versions_line  # noqa: E402
+from benchlib import PODMAN_API, PodmanService, build, med, remove_work, sh, start_cryod, stop, versions_line, write_json  # noqa: E402
 
 IMAGE = "redis:latest"
 PORT = 6379
@@ -204,6 +204,7 @@ def main():
                          "of a restore is work left over from the checkpoint")
     ap.add_argument("--keep-logs", metavar="DIR", help="copy CRIU's dump.log and restore.log of each engine's last round to DIR")
     ap.add_argument("--cryod-log", help="file for cryod's stderr (default: discarded)")
+    ap.add_argument("--json", help="also write the medians, ratios and targets to this file (bench/all)")
     a = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("net-bench: run as root")
@@ -304,6 +305,15 @@ def main():
                          ("both", {k: [x + y for x, y in zip(ck[k], rs[k])] for k in ck})):
             c, p = med(t["cryod"]), med(t["podman"])
             print(f"{label:<14}{c:>9.1f}ms{p:>9.1f}ms{p / c:>13.2f}x  {'met' if p / c >= 2 else 'NOT met'}")
+    rows = []
+    for n, (ck, rs) in results.items():
+        for label, t in (("checkpoint", ck), ("restore", rs)):
+            vals = {k: med(v) for k, v in t.items()}
+            ratio = vals["podman"] / vals["cryod"]
+            rows.append({"metric": f"Redis, {n} conn{'s' if n != 1 else ''}: {label}", "values": vals,
+                         "ratio_name": "podman/cryod", "ratio": ratio, "target": ">= 2x faster than podman", "met": ratio >= 2})
+    write_json(a.json, "net", f"bench/net-bench.py --runs {a.runs} --warmup {a.warmup} --conns {a.conns}", rows,
+               [f"medians of {a.runs} rounds after {a.warmup} warm-up, engines alternating"])
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ Needs: scripts/setup.sh done, a release build (the script builds one with the st
 import argparse, json, os, shutil, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import write_json  # noqa: E402
 
 
 def sh(*args, check=True, **kw):
@@ -148,6 +150,7 @@ def main():
     ap.add_argument("--big-mib", type=int, default=1024, help="memory of the big container in MiB")
     ap.add_argument("--binary", help="cryo-runtime binary (default: build a release one)")
     ap.add_argument("--skip-big", action="store_true")
+    ap.add_argument("--json", help="also write the medians, ratios and targets to this file (bench/all)")
     a = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("runtime-bench: run as root")
@@ -236,6 +239,18 @@ def main():
         b = med(t["criu"]) if "criu" in t else None
         print(f"{metric:<22}{c:>12.1f}ms{r:>8.1f}ms" + (f"{b:>9.1f}ms" if b else f"{'-':>11}")
               + f"{c / r:>10.2f}x" + (f"{c / b:>10.2f}x" if b else f"{'-':>11}"))
+    rows = []
+    for metric, t in results.items():
+        vals = {k: med(v) for k, v in t.items()}
+        if metric == "start":
+            ratio, name, target, met = vals["cryo-runtime"] / vals["runc"], "cryo/runc", "<= 0.5x runc", None
+            met = ratio <= 0.5
+        else:
+            ratio, name, target = vals["cryo-runtime"] / vals["criu"], "cryo/criu", "<= 1.1x bare CRIU"
+            met = ratio <= 1.1
+        rows.append({"metric": metric, "values": vals, "ratio_name": name, "ratio": ratio, "target": target, "met": met})
+    write_json(a.json, "runtime", f"bench/runtime-bench.py --runs {a.runs} --warmup {a.warmup}" + (" --skip-big" if a.skip_big else ""), rows,
+               [f"medians of {a.runs} rounds after {a.warmup} warm-up, tools alternating"])
 
 
 if __name__ == "__main__":
