@@ -184,42 +184,39 @@ extension APIServer {
             stream = try await ex.hijack(contentType: tty ? Self.raw : Self.multiplexed)
         } catch {
             for fd in [p.stdin, p.stdout, p.stderr] where fd >= 0 { close(fd) }
-            _ = await engine.finishExec(id, runtimePid: p.runtimePid)
+            _ = await engine.finishExec(id, process: p)
             throw error
         }
         let engine = self.engine
+        let group = engine.group
         let wantOut = session.request.AttachStdout ?? true
         let wantErr = session.request.AttachStderr ?? true
+        let wantIn = session.request.AttachStdin ?? false
+        // Every copy runs on NIO's event loops (PipeRelay): an attached exec session parks no
+        // thread, however long its process lives.
         await withTaskGroup(of: Void.self) { g in
-            // Client → process stdin (for a tty, the pty master).
-            let inFD = tty ? p.stdout : p.stdin
-            if inFD >= 0 && (session.request.AttachStdin ?? false) {
-                g.addTask {
-                    while let bytes = try? await stream.read() {
-                        let ok = (try? await engine.blocking { try FS.writeAll(fd: inFD, bytes, what: "exec stdin") }) != nil
-                        if !ok { break }
+            // Client → process stdin (for a tty, a copy of the pty master).
+            let inFD: Int32 = tty ? (wantIn ? dup(p.stdout) : -1) : p.stdin
+            if inFD >= 0 {
+                if wantIn {
+                    g.addTask {
+                        await PipeRelay.feed(fd: inFD, group: group) { try? await stream.read() }
                     }
-                    if !tty { close(inFD) }
+                } else {
+                    close(inFD)
                 }
             }
             let outputs: [(Int32, StreamKind, Bool)] = [(p.stdout, .stdout, wantOut), (p.stderr, .stderr, wantErr)]
             await withTaskGroup(of: Void.self) { readers in
                 for (fd, kind, want) in outputs where fd >= 0 {
                     readers.addTask {
-                        while true {
-                            let chunk: [UInt8]? = try? await engine.blocking {
-                                var buf = [UInt8](repeating: 0, count: 32768)
-                                let n = retryingEINTR { read(fd, &buf, buf.count) }
-                                return n > 0 ? Array(buf[0..<n]) : nil
-                            }
-                            guard let chunk else { break }
+                        await PipeRelay.drain(fd: fd, group: group) { chunk in
                             if want { try? await stream.write(tty ? chunk : StreamFrame.encode(kind, chunk)) }
                         }
                     }
                 }
             }
-            _ = await engine.finishExec(id, runtimePid: p.runtimePid)
-            for fd in [p.stdout, p.stderr] where fd >= 0 { close(fd) }
+            _ = await engine.finishExec(id, process: p)
             await stream.closeWrite()
             g.addTask { try? await Task.sleep(nanoseconds: 2_000_000_000) }
             _ = await g.next()

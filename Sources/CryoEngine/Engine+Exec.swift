@@ -21,6 +21,8 @@ public struct ExecSession: Sendable {
 /// master (read and write) and `stdin`/`stderr` are -1.
 public struct ExecProcess: Sendable {
     public var runtimePid: pid_t
+    /// The pidfd of `cryo-runtime exec` (owned by `finishExec`, which waits on it).
+    public var runtimePidfd: Int32 = -1
     public var stdin: Int32
     public var stdout: Int32
     public var stderr: Int32
@@ -89,10 +91,14 @@ extension Engine {
                     defer { listener.close() }
                     args += ["--tty", "--console-socket", consolePath, containerID]
                     let child = try Spawn.spawn(path: binary, args: args, env: MonitorLink.environment, fds: [null, null, null])
-                    if child.pidfd >= 0 { close(child.pidfd) }
-                    if detachNow { _ = try Spawn.wait(pid: child.pid); unlink(processFile) }
+                    if detachNow {
+                        if child.pidfd >= 0 { close(child.pidfd) }
+                        _ = try Spawn.wait(pid: child.pid)
+                        unlink(processFile)
+                    }
                     let master = try listener.receiveFD(timeoutMs: 10_000)
-                    return ExecProcess(runtimePid: child.pid, stdin: -1, stdout: master, stderr: -1, tty: true)
+                    return ExecProcess(runtimePid: child.pid, runtimePidfd: detachNow ? -1 : child.pidfd,
+                                       stdin: -1, stdout: master, stderr: -1, tty: true)
                 }
                 args.append(containerID)
                 if detachNow {
@@ -110,17 +116,19 @@ extension Engine {
                 let wantIn = req.AttachStdin ?? false
                 let child = try Spawn.spawn(path: binary, args: args, env: MonitorLink.environment,
                                             fds: [wantIn ? pin[0] : null, pout[1], perr[1]])
-                if child.pidfd >= 0 { close(child.pidfd) }
                 close(pin[0]); close(pout[1]); close(perr[1])
                 if !wantIn { close(pin[1]) }
-                return ExecProcess(runtimePid: child.pid, stdin: wantIn ? pin[1] : -1, stdout: pout[0], stderr: perr[0], tty: false)
+                return ExecProcess(runtimePid: child.pid, runtimePidfd: child.pidfd,
+                                   stdin: wantIn ? pin[1] : -1, stdout: pout[0], stderr: perr[0], tty: false)
             }
             if detachNow {
                 execs[id]?.running = false
                 return nil
             }
             execs[id]?.pid = p.runtimePid
-            if p.tty { execs[id]?.ptyMaster = p.stdout }
+            // The relay owns the master (and closes it); resize uses a copy of its own, so it
+            // never touches a descriptor number the relay has already given back.
+            if p.tty { execs[id]?.ptyMaster = dup(p.stdout) }
             return p
         } catch {
             unlink(processFile)
@@ -130,12 +138,14 @@ extension Engine {
         }
     }
 
-    /// Waits for the exec's `cryo-runtime exec` and records its exit code.
-    public func finishExec(_ id: String, runtimePid: pid_t) async -> Int32 {
-        let code = (try? await blocking { try Spawn.wait(pid: runtimePid) }) ?? 255
+    /// Waits for the exec's `cryo-runtime exec` (through the reaper's pidfd poll: no thread
+    /// parked) and records its exit code.
+    public func finishExec(_ id: String, process p: ExecProcess) async -> Int32 {
+        let code = await reaper.wait(pid: p.runtimePid, pidfd: p.runtimePidfd)
         if let c = execs[id]?.containerID { unlink(paths.containerDir(c) + "/exec-\(id).json") }
         execs[id]?.running = false
         execs[id]?.exitCode = code
+        if let m = execs[id]?.ptyMaster, m >= 0 { close(m) }
         execs[id]?.ptyMaster = -1
         return code
     }
