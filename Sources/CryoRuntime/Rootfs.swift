@@ -118,14 +118,15 @@ struct RootfsBuilder {
         return dir
     }
 
-    /// What a v1 /sys/fs/cgroup holds, relative to it: one directory per hierarchy shown and
-    /// the symlinks of combined controllers (cpu -> cpu,cpuacct).
+    /// What a v1 /sys/fs/cgroup holds, relative to it: one directory per hierarchy and the
+    /// symlinks of combined controllers (cpu -> cpu,cpuacct). A named hierarchy's directory is
+    /// its name under a cgroup namespace (a real mount), else the host's directory name (a bind).
     static func cgroupHolderEntries(_ layout: CgroupLayout, cgroupns: Bool) -> (dirs: [String], links: [(target: String, name: String)]) {
         var dirs: [String] = []
         for h in layout.v1 {
             let named = h.controllers.first { $0.hasPrefix("name=") }
-            if let named {
-                if cgroupns { dirs.append(String(named.dropFirst(5))) }
+            if let named, cgroupns {
+                dirs.append(String(named.dropFirst(5)))
             } else {
                 dirs.append(h.name)
             }
@@ -221,13 +222,15 @@ struct RootfsBuilder {
             return [CgroupBind(relative: "", source: u + cgroup.path)]
         }
         var out = [CgroupBind(relative: "", source: "", isTmpfsRoot: true)]
-        // Named hierarchies (name=systemd) are left out as runc does, for the same reason.
-        for h in cgroup.layout.v1 where !h.controllers.contains(where: { $0.hasPrefix("name=") }) {
+        // Every v1 hierarchy, named ones (name=systemd) included, under the host's directory
+        // name: runc (1.1) binds exactly these and declares each to CRIU by its mount point, so
+        // its images need a source for /sys/fs/cgroup/systemd too.
+        for h in cgroup.layout.v1 {
             out.append(CgroupBind(relative: "/" + h.name, source: h.mountPoint + cgroup.path))
         }
-        // Hybrid hosts: like runc, only the v1 hierarchies are shown. Adding the
-        // unified one would be an external mount runc cannot map at restore, so
-        // images would no longer move between the two runtimes.
+        // Hybrid hosts: like runc, the unified hierarchy is not shown. Adding it would be an
+        // external mount runc cannot map at restore, so images would no longer move between
+        // the two runtimes.
         return out
     }
 
