@@ -145,6 +145,8 @@ public enum SpecBuilder {
         /// host; the others stay masked paths for the runtime).
         public var tmpfsDir: String?
         public var maskedDirectories: [String] = []
+        /// CPUs cryod may run on: the bound of NanoCpus (as dockerd's NumCPU).
+        public var onlineCPUs = CreateValidation.onlineCPUs()
         public init(id: String, config: ContainerConfig, hostConfig: HostConfig, image: ImageConfiguration.Config?) {
             self.id = id
             self.config = config
@@ -168,6 +170,7 @@ public enum SpecBuilder {
     }
 
     public static func build(_ i: Input) throws -> Spec {
+        _ = try CreateValidation.validate(config: i.config, hostConfig: i.hostConfig)
         let tty = i.config.Tty ?? false
         let host = hostname(i)
         var spec = Spec.defaultSpec(terminal: tty)
@@ -207,16 +210,10 @@ public enum SpecBuilder {
         for b in i.hostConfig.Binds ?? [] { spec.mounts?.append(try bindMount(b)) }
 
         var resources = spec.linux?.resources ?? Spec.Resources()
-        if let m = i.hostConfig.Memory, m > 0 {
-            guard m >= 6 * 1024 * 1024 else { throw EngineError.bad("Minimum memory limit allowed is 6MB") }
-            resources.memory = Spec.Memory(limit: m)
-        }
-        if let n = i.hostConfig.NanoCpus, n > 0 {
-            resources.cpu = Spec.CPU(quota: n * 100_000 / 1_000_000_000, period: 100_000)
-        } else if let q = i.hostConfig.CpuQuota, q > 0 {
-            resources.cpu = Spec.CPU(quota: q, period: UInt64(i.hostConfig.CpuPeriod ?? 100_000))
-        }
-        if let p = i.hostConfig.PidsLimit, p > 0 { resources.pids = Spec.Pids(limit: p) }
+        let limits = try CreateValidation.resources(i.hostConfig, cpus: i.onlineCPUs)
+        resources.memory = limits.memory
+        resources.cpu = limits.cpu
+        resources.pids = limits.pids
         if privileged { resources.devices = [Spec.DeviceRule(allow: true, access: "rwm")] }
         spec.linux?.resources = resources
         spec.linux?.cgroupsPath = i.cgroupParent + "/" + i.id

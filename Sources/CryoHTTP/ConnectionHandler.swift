@@ -5,6 +5,7 @@ import NIOHTTP1
 struct ServerContext: Sendable {
     let defaultHeaders: [(String, String)]
     let handler: @Sendable (HTTPExchange) async -> Void
+    let connections: ConnectionTracker
 }
 
 /// Per-exchange state; only touched on the connection's event loop.
@@ -89,10 +90,46 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        becameIdle()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        cancelIdleTimer()
         self.context = nil
+    }
+
+    // MARK: idle connections
+
+    /// Closes the connection if it is still idle when it fires.
+    private var idleTimer: Scheduled<Void>?
+
+    /// Between requests, or reading the next request head: the server may close the
+    /// connection after its idle timeout, or to make room for a new one.
+    private func becameIdle() {
+        guard let context, !hijacked, !closed else { return }
+        server.connections.setIdle(context.channel, true)
+        cancelIdleTimer()
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        idleTimer = context.eventLoop.scheduleTask(in: server.connections.limits.idleTimeout) {
+            bound.value.idleTimeoutFired()
+        }
+    }
+
+    /// A request head arrived (or the stream was hijacked): no timeout while it is served.
+    private func becameBusy() {
+        cancelIdleTimer()
+        if let context { server.connections.setIdle(context.channel, false) }
+    }
+
+    private func cancelIdleTimer() {
+        idleTimer?.cancel()
+        idleTimer = nil
+    }
+
+    private func idleTimeoutFired() {
+        idleTimer = nil
+        guard current == nil, queued.isEmpty, !hijacked else { return }
+        closeNow()
     }
 
     // MARK: inbound
@@ -165,6 +202,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         let ex = ExchangeState(id: nextID, head: head)
         if inputClosed { ex.keepAlive = false }
         current = ex
+        becameBusy()
         let request = HTTPRequest(
             method: head.method.rawValue,
             uri: head.uri,
@@ -199,6 +237,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         queued = []
         queuedBytes = 0
         for part in parts { dispatch(part) }
+        if current == nil { becameIdle() }
         resumeReadingIfPossible()
     }
 
@@ -225,6 +264,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     func channelInactive(context: ChannelHandlerContext) {
         closed = true
+        cancelIdleTimer()
         gone.fire()
         if let ex = current {
             failBody(ex, .connectionClosed)
@@ -252,7 +292,18 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
                 dead = true
                 return
             }
-            if let ex = current { failBody(ex, .malformedBody("\(error)")) }
+            if let ex = current {
+                // A broken body (e.g. a bad chunk size): nothing more is read; the exchange
+                // is answered 400 unless its answer has begun, then the connection closes.
+                dead = true
+                ex.keepAlive = false
+                failBody(ex, .malformedBody("\(error)"))
+                if ex.response == .none && ex.hijackContinuation == nil {
+                    let body = Array(#"{"message":"malformed request body: \#(error)"}"#.utf8)
+                    _ = respond(ex.id, status: 400, headers: [("Content-Type", "application/json")], body: body)
+                    return
+                }
+            }
         }
         closeNow()
     }
@@ -536,6 +587,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         }
         ex.response = .hijacked
         hijacked = true
+        becameBusy()
         var head = "HTTP/1.1 101 UPGRADED\r\nContent-Type: \(contentType)\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
         for (name, value) in server.defaultHeaders + extraHeaders {
             head += "\(name): \(value)\r\n"
