@@ -143,6 +143,8 @@ final class APIModelTests: XCTestCase {
         XCTAssertEqual(try Names.validate("/web-1"), "web-1")
         XCTAssertThrowsError(try Names.validate("-bad"))
         XCTAssertThrowsError(try Names.validate("a/b"))
+        XCTAssertThrowsError(try Names.validate(String(repeating: "a", count: 254)), "fails at start on the network otherwise")
+        XCTAssertNoThrow(try Names.validate(String(repeating: "a", count: 253)))
         XCTAssertThrowsError(try Names.validateCheckpoint(".."))
         XCTAssertThrowsError(try Names.validateCheckpoint("a/b"))
         XCTAssertNoThrow(try Names.validateCheckpoint("cp1.v2"))
