@@ -4,6 +4,7 @@ checks /_ping (and that the process is still there) afterwards. Odd values get D
 answering when they pile up; image archives can neither read host files nor fill the disk."""
 
 import gzip
+import hashlib
 import io
 import json
 import os
@@ -293,3 +294,18 @@ def test_archive_expanding_past_the_limit_is_refused_and_cleaned_up(strict_daemo
         assert str(EXTRACT_LIMIT).encode() in out and b"refused" in out, out
         assert staging_leftovers(d) == [], staging_leftovers(d)
         alive(d)
+
+
+def test_layer_whiteout_of_dot_is_refused_not_a_crash(docker_cli):
+    # ".wh.." names "." as the file to delete: it trapped cryod while unpacking the layer.
+    layer = docker_save_tar({".wh..": b""})
+    diff_id = "sha256:" + hashlib.sha256(layer).hexdigest()
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+                         "rootfs": {"type": "layers", "diff_ids": [diff_id]}}).encode()
+    config_name = hashlib.sha256(config).hexdigest() + ".json"
+    manifest = json.dumps([{"Config": config_name, "RepoTags": ["hostile:wh"], "Layers": ["layer.tar"]}]).encode()
+    archive = docker_save_tar({"manifest.json": manifest, config_name: config, "layer.tar": layer})
+    st, _, out = docker_cli.http("POST", "/v1.50/images/load", body=archive, headers={"Content-Type": "application/x-tar"})
+    assert st == 400, out
+    assert b"refused" in out, out
+    alive(docker_cli)
