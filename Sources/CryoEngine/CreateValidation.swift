@@ -45,6 +45,16 @@ public enum CreateValidation {
         return host
     }
 
+    /// An exec's checks: the same sizes as a container's command and environment, a
+    /// terminal size that fits a winsize.
+    public static func execRequest(_ req: ExecCreateRequest) throws {
+        var c = ContainerConfig()
+        c.Cmd = req.Cmd
+        c.Env = req.Env
+        try sizes(c)
+        if let cs = req.ConsoleSize { try consoleSize(cs, field: "ConsoleSize") }
+    }
+
     /// Docker's hostname rule (RFC 1123 labels), and the kernel's 64-byte limit.
     public static func hostname(_ h: String) throws {
         guard isRFC1123(h) else { throw EngineError.bad("invalid hostname format: \(h)") }

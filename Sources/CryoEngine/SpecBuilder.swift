@@ -79,7 +79,11 @@ public enum SpecBuilder {
     public static func user(_ spec: String?, passwd: String, group: String) throws -> Spec.User {
         let s = spec ?? ""
         if s.isEmpty { return Spec.User(uid: 0, gid: 0, additionalGids: groups(of: "root", gid: 0, group: group)) }
-        let parts = s.split(separator: ":", maxSplits: 1).map(String.init)
+        // Never empty (a "User" of ":" split with empty parts dropped left nothing to index).
+        let parts = s.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        guard !parts[0].isEmpty, parts.count == 1 || !parts[1].isEmpty else {
+            throw EngineError.bad("invalid user \"\(s)\": want USER[:GROUP] or UID[:GID]")
+        }
         let users = parse(passwd)
         var uid: UInt32
         var gid: UInt32 = 0

@@ -110,4 +110,23 @@ final class CreateValidationTests: XCTestCase {
         c.Labels = ["l": "ok"]
         XCTAssertNoThrow(try build(HostConfig(), config: c))
     }
+
+    func testUsersThatLeftNothingToIndex() {
+        for bad in [":", "::", ":0", "0:", "root:"] {
+            XCTAssertNotNil(message { _ = try SpecBuilder.user(bad, passwd: "root:x:0:0::/root:/bin/sh\n", group: "root:x:0:\n") }, bad)
+        }
+        XCTAssertEqual(try? SpecBuilder.user("0:0", passwd: "", group: "").uid, 0)
+    }
+
+    func testExecRequests() {
+        var r = ExecCreateRequest()
+        r.Cmd = ["sh"]
+        r.ConsoleSize = [-1, -1]
+        XCTAssertNotNil(message { try CreateValidation.execRequest(r) })
+        r.ConsoleSize = [24, 80]
+        r.Env = ["X=" + String(repeating: "x", count: 200_000)]
+        XCTAssertNotNil(message { try CreateValidation.execRequest(r) })
+        r.Env = ["X=1"]
+        XCTAssertNoThrow(try CreateValidation.execRequest(r))
+    }
 }

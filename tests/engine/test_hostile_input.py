@@ -96,6 +96,7 @@ REFUSED = [
     ({"Env": ["BIG=" + "x" * 1000000]}, "Env"),
     ({"Cmd": ["echo", "y" * 200000]}, "Cmd"),
     ({"Labels": {"l": "z" * 300000}}, "Labels"),
+    ({"User": ":"}, "invalid user"),
 ]
 
 
@@ -109,6 +110,23 @@ def test_odd_values_are_refused_at_create(docker_cli, extra, message):
     assert message in out["message"], out
     assert container_dirs(docker_cli) == before, "a refused create left a directory behind"
     alive(docker_cli)
+
+
+def test_odd_exec_values_are_refused(docker_cli, name):
+    docker_cli.ok("run", "-d", "--name", name, "busybox", "sleep", "600")
+    for extra, message in (({"ConsoleSize": [-1, -1]}, "ConsoleSize"), ({"User": "::"}, "invalid user"),
+                           ({"Env": ["X=" + "x" * 200000]}, "Env")):
+        body = {"Cmd": ["true"], "AttachStdout": True}
+        body.update(extra)
+        st, _, out = docker_cli.http("POST", f"/v1.50/containers/{name}/exec", body=json.dumps(body),
+                                     headers={"Content-Type": "application/json"})
+        if st == 201:   # the user is only looked up at start
+            exec_id = json.loads(out)["Id"]
+            st, _, out = docker_cli.http("POST", f"/v1.50/exec/{exec_id}/start", body=json.dumps({"Detach": True}),
+                                         headers={"Content-Type": "application/json"})
+        assert st == 400, (extra, out)
+        assert message.encode() in out, out
+        alive(docker_cli)
 
 
 def test_overlong_name_is_refused_at_create(docker_cli):
