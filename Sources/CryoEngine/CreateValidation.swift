@@ -92,12 +92,26 @@ public enum CreateValidation {
                 total += n
             }
         }
-        guard total <= maxCommandAndEnvironmentBytes else {
-            throw EngineError.bad("Cmd, Entrypoint and Env together are \(total) bytes: at most \(maxCommandAndEnvironmentBytes) are allowed")
-        }
+        try commandSize(total)
         let labels = (config.Labels ?? [:]).reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count }
         guard labels <= maxLabelBytes else {
             throw EngineError.bad("Labels are \(labels) bytes: at most \(maxLabelBytes) are allowed")
+        }
+    }
+
+    /// The process's final argv and environment (the image's included): what execve gets.
+    public static func commandSize(argv: [String], env: [String]) throws {
+        for (field, list) in [("the command", argv), ("the environment", env)] {
+            if let big = list.first(where: { $0.utf8.count >= maxArgumentBytes }) {
+                throw EngineError.bad("\(field) has an entry of \(big.utf8.count) bytes (with the image's): over the kernel's limit of \(maxArgumentBytes - 1)")
+            }
+        }
+        try commandSize((argv + env).reduce(0) { $0 + $1.utf8.count + 1 })
+    }
+
+    static func commandSize(_ total: Int) throws {
+        guard total <= maxCommandAndEnvironmentBytes else {
+            throw EngineError.bad("Cmd, Entrypoint and Env together (with the image's) are \(total) bytes: at most \(maxCommandAndEnvironmentBytes) are allowed")
         }
     }
 

@@ -188,6 +188,7 @@ public enum SpecBuilder {
             cwd: { let w = i.config.WorkingDir ?? i.image?.WorkingDir ?? ""; return w.isEmpty ? "/" : w }(),
             capabilities: Spec.Capabilities(bounding: caps, effective: caps, permitted: caps),
             noNewPrivileges: false)
+        try CreateValidation.commandSize(argv: spec.process?.args ?? [], env: spec.process?.env ?? [])
         if let cs = i.hostConfig.ConsoleSize, cs.count == 2, cs[0] > 0, cs[1] > 0 {
             spec.process?.consoleSize = Spec.Box(height: UInt(cs[0]), width: UInt(cs[1]))
         }

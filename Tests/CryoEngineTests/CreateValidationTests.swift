@@ -1,4 +1,5 @@
 @testable import CryoEngine
+import CryoImages
 import CryoOCI
 import XCTest
 
@@ -109,6 +110,16 @@ final class CreateValidationTests: XCTestCase {
         XCTAssertNotNil(message { _ = try build(HostConfig(), config: c) })
         c.Labels = ["l": "ok"]
         XCTAssertNoThrow(try build(HostConfig(), config: c))
+        // The image's environment counts too: together with the request's, over the limit.
+        var image = ImageConfiguration.Config()
+        image.Env = (0..<8).map { "I\($0)=" + String(repeating: "i", count: 100_000) }
+        c.Env = (0..<4).map { "R\($0)=" + String(repeating: "r", count: 100_000) }
+        var input = SpecBuilder.Input(id: String(repeating: "c", count: 64), config: c, hostConfig: HostConfig(), image: image)
+        input.onlineCPUs = 2
+        XCTAssertNotNil(message { _ = try SpecBuilder.build(input) })
+        c.Env = nil
+        input.config = c
+        XCTAssertNoThrow(try SpecBuilder.build(input))
     }
 
     func testUsersThatLeftNothingToIndex() {
