@@ -168,7 +168,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     private func receiveBody(_ ex: ExchangeState, _ buffer: ByteBuffer) {
         if ex.discarding {
             ex.discarded += buffer.readableBytes
-            if ex.discarded > Self.discardLimit && ex.hijackContinuation == nil { closeNow() }
+            if ex.discarded > Self.discardLimit && ex.hijackContinuation == nil && !lingering { closeNow() }
             return
         }
         if let waiter = ex.bodyWaiter {
@@ -245,6 +245,10 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         if let event = event as? ChannelEvent, event == .inputClosed {
             inputClosed = true
             gone.fire()
+            if lingering {
+                closeNow()
+                return
+            }
             if let ex = current {
                 if ex.response == .none { ex.keepAlive = false }
                 if !ex.requestEnded {
@@ -319,6 +323,25 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     private func closeNow() {
         guard let context, !closed else { return }
         context.close(promise: nil)
+    }
+
+    // MARK: lingering close
+
+    /// The longest a client may go on sending a body nobody reads after its answer.
+    static let lingerLimit = TimeAmount.seconds(10)
+    /// Output is shut; input is read and thrown away until the client closes, or for at
+    /// most `lingerLimit`.
+    private var lingering = false
+
+    private func linger() {
+        guard let context, !closed, !lingering else { return }
+        lingering = true
+        context.close(mode: .output, promise: nil)
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.scheduleTask(in: min(Self.lingerLimit, server.connections.limits.idleTimeout)) {
+            bound.value.closeNow()
+        }
+        resumeReadingIfPossible()
     }
 
     // MARK: outbound / backpressure
@@ -513,7 +536,13 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     private func responseCompleted(_ ex: ExchangeState, written: EventLoopFuture<Void>) {
         if !ex.keepAlive || inputClosed {
             let bound = NIOLoopBound(self, eventLoop: written.eventLoop)
-            written.whenComplete { _ in bound.value.closeNow() }
+            if !ex.requestEnded && !inputClosed && ex.hijackContinuation == nil {
+                // Answered before the body was read (413, a refused upload): a client still
+                // sending would get EPIPE instead of the answer if the connection closed now.
+                written.whenComplete { _ in bound.value.linger() }
+            } else {
+                written.whenComplete { _ in bound.value.closeNow() }
+            }
         }
         if ex.requestEnded {
             advance()

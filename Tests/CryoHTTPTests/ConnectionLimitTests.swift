@@ -121,4 +121,23 @@ final class ConnectionLimitTests: XCTestCase {
         XCTAssertEqual(rest, [], "then the connection closes")
         try await server.shutdown()
     }
+
+    /// Answered before its (large) body was read: the client can still send it all and read
+    /// the answer (the server shuts its output and drains the input before closing).
+    func testAnEarlyAnswerToALargeUploadReachesTheClient() async throws {
+        let (server, path) = try await start(ConnectionLimits()) { ex in
+            try? await ex.respond(status: 413, body: bytes("too large"))
+        }
+        let answer = try await onThread { () -> String in
+            let c = try BlockingClient(path: path)
+            let size = 16 << 20
+            try c.send("POST /load HTTP/1.1\r\nHost: x\r\nContent-Length: \(size)\r\n\r\n")
+            try c.send([UInt8](repeating: 0, count: size))
+            let r = try c.readResponse()
+            return r.head + String(decoding: r.body, as: UTF8.self)
+        }
+        XCTAssertTrue(answer.hasPrefix("HTTP/1.1 413 Payload Too Large\r\n"), answer)
+        XCTAssertTrue(answer.hasSuffix("too large"), answer)
+        try await server.shutdown()
+    }
 }

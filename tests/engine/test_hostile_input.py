@@ -327,3 +327,12 @@ def test_layer_whiteout_of_dot_is_refused_not_a_crash(docker_cli):
     assert st == 400, out
     assert b"refused" in out, out
     alive(docker_cli)
+
+
+def test_upload_larger_than_the_limit_is_413(strict_daemon):
+    d = strict_daemon
+    body = bytes(EXTRACT_LIMIT + (1 << 20))
+    st, _, out = d.http("POST", "/v1.50/images/load", body=body, headers={"Content-Type": "application/x-tar"}, timeout=120)
+    assert st == 413, out
+    assert staging_leftovers(d) == [], staging_leftovers(d)
+    alive(d)
