@@ -78,10 +78,25 @@ extension Engine {
             }
             try save(record)
         } catch {
+            containers[id] = nil
             try? FS.removeAll(paths.containerDir(id))
             throw error
         }
         return id
+    }
+
+    /// Directories in `<root>/containers` without a record: creates that cryod did not
+    /// finish (killed between the directory and the record). Nothing in them was ever
+    /// started; one with anything mounted is left alone. Returns the ids removed.
+    @discardableResult
+    public func removeInterruptedCreates() -> [String] {
+        var removed: [String] = []
+        for id in (try? FS.listDirectory(paths.containers)) ?? [] where containers[id] == nil {
+            guard FS.lstatMode(paths.record(id)) == nil, FS.lstatMode(paths.containerDir(id)) == S_IFDIR else { continue }
+            if [paths.rootfs(id), paths.shm(id), paths.tmpfs(id)].contains(where: FS.isMountPoint) { continue }
+            if (try? FS.removeAll(paths.containerDir(id))) != nil { removed.append(id) }
+        }
+        return removed
     }
 
     func uniqueName() -> String {

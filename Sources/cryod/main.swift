@@ -101,6 +101,7 @@ struct Cryod: AsyncParsableCommand {
         }
         let engine = try Engine(options: options, group: MultiThreadedEventLoopGroup.singleton)
         await engine.recover()
+        for id in await engine.removeInterruptedCreates() { log("removed the unfinished create of container \(id)") }
 
         try FS.mkdirAll(FS.parent(socketPath), mode: 0o711)
         let api = APIServer(engine: engine)

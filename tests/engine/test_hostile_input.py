@@ -336,3 +336,23 @@ def test_upload_larger_than_the_limit_is_413(strict_daemon):
     assert st == 413, out
     assert staging_leftovers(d) == [], staging_leftovers(d)
     alive(d)
+
+
+def test_deeply_nested_json_is_400(docker_cli):
+    for body in ("[" * 200000 + "]" * 200000, '{"Image":' * 100000 + '"x"' + "}" * 100000):
+        st, _, out = docker_cli.http("POST", CREATE, body=body, headers={"Content-Type": "application/json"})
+        assert st == 400, out
+    alive(docker_cli)
+
+
+def test_unfinished_creates_are_removed_at_start(docker_cli, restart_daemon):
+    # What a create killed between its directory and its record leaves behind.
+    stray = docker_cli.root / "containers" / ("f" * 64)
+    (stray / "bundle").mkdir(parents=True)
+    (stray / "bundle" / "config.json").write_text("{}")
+    (stray / "hosts").write_text("")
+    kept = docker_cli.ok("create", "busybox", "true")
+    restart_daemon()
+    assert not stray.exists()
+    assert (docker_cli.root / "containers" / kept / "container.json").exists()
+    alive(docker_cli)
