@@ -201,6 +201,10 @@ final class LogAndStreamTests: XCTestCase {
         XCTAssertEqual(s?.pagesScanned, 48)
         XCTAssertEqual(s?.pagesWritten, 34)
         XCTAssertNil(CRIUDumpStats.parse(Array(bytes.prefix(20))))
+        // A length-delimited field claiming ~2^64 bytes (it trapped converting to Int).
+        let huge: [UInt8] = Array(bytes.prefix(8)) + [0x0b, 0x00, 0x00, 0x00,
+                                                       0x0a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x00]
+        XCTAssertNil(CRIUDumpStats.parse(huge))
     }
 }
 
