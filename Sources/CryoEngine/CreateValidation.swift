@@ -1,3 +1,4 @@
+import CryoLinux
 import CryoOCI
 import Glibc
 
@@ -36,6 +37,8 @@ public enum CreateValidation {
             }
         }
         try sizes(config)
+        try noNULs(config, hostConfig)
+        if let s = config.StopSignal, !s.isEmpty, Signals.parse(s) == nil { throw EngineError.bad("invalid signal: \(s)") }
         if let cs = hostConfig.ConsoleSize { try consoleSize(cs, field: "HostConfig.ConsoleSize") }
         if let s = hostConfig.ShmSize, s < 0 { throw EngineError.bad("SHM size can not be less than 0") }
         if let t = config.StopTimeout, t < -1 {
@@ -53,6 +56,19 @@ public enum CreateValidation {
         c.Env = req.Env
         try sizes(c)
         if let cs = req.ConsoleSize { try consoleSize(cs, field: "ConsoleSize") }
+    }
+
+    /// A NUL byte cannot reach the kernel: a C string stops there, so "/a\u{0}b" would
+    /// silently become "/a". Refused in everything that becomes a path, argument or variable.
+    static func noNULs(_ c: ContainerConfig, _ h: HostConfig) throws {
+        let fields: [(String, [String])] = [
+            ("Cmd", c.Cmd ?? []), ("Entrypoint", c.Entrypoint ?? []), ("Env", c.Env ?? []),
+            ("WorkingDir", c.WorkingDir.map { [$0] } ?? []), ("User", c.User.map { [$0] } ?? []),
+            ("HostConfig.Binds", h.Binds ?? []),
+        ]
+        for (field, values) in fields where values.contains(where: { $0.utf8.contains(0) }) {
+            throw EngineError.bad("invalid \(field): a value contains a NUL byte")
+        }
     }
 
     /// Docker's hostname rule (RFC 1123 labels), and the kernel's 64-byte limit.

@@ -140,4 +140,16 @@ final class CreateValidationTests: XCTestCase {
         r.Env = ["X=1"]
         XCTAssertNoThrow(try CreateValidation.execRequest(r))
     }
+
+    func testNULBytesAndStopSignal() {
+        var c = ContainerConfig()
+        c.Cmd = ["echo", "a\u{0}b"]
+        XCTAssertNotNil(message { _ = try build(HostConfig(), config: c) })
+        c.Cmd = ["echo"]
+        XCTAssertNotNil(message { _ = try build(host { $0.Binds = ["/tmp\u{0}/etc:/x"] }, config: c) })
+        c.StopSignal = "SIGNOPE"
+        XCTAssertEqual(message { _ = try build(HostConfig(), config: c) }, "invalid signal: SIGNOPE")
+        c.StopSignal = "SIGUSR1"
+        XCTAssertNoThrow(try build(HostConfig(), config: c))
+    }
 }
