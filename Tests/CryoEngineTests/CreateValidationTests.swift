@@ -1,3 +1,4 @@
+@testable import CryoAPI
 @testable import CryoEngine
 import CryoImages
 import CryoOCI
@@ -151,5 +152,14 @@ final class CreateValidationTests: XCTestCase {
         XCTAssertEqual(message { _ = try build(HostConfig(), config: c) }, "invalid signal: SIGNOPE")
         c.StopSignal = "SIGUSR1"
         XCTAssertNoThrow(try build(HostConfig(), config: c))
+    }
+
+    func testAStoredNegativeConsoleSizeIsNotShown() {
+        var h = HostConfig()
+        h.ConsoleSize = [-1, -1]
+        let c = StoredContainer(id: String(repeating: "d", count: 64), name: "old", created: "2026-01-01T00:00:00Z", imageRef: "busybox",
+                                imageID: "sha256:" + String(repeating: "0", count: 64), config: ContainerConfig(), hostConfig: h,
+                                path: "true", args: [])
+        XCTAssertEqual(Present.inspect(c, logPath: "/dev/null").HostConfig.ConsoleSize, [0, 0])
     }
 }
