@@ -89,7 +89,12 @@ struct Cryod: AsyncParsableCommand {
         }
         signal(SIGPIPE, SIG_IGN)
         // One descriptor per API connection: use all the hard limit allows.
-        let files = try ResourceLimits.raiseOpenFiles()
+        var openFiles = "open files unknown"
+        do {
+            openFiles = "open files \(try ResourceLimits.raiseOpenFiles().soft)"
+        } catch {
+            log("cannot raise RLIMIT_NOFILE: \(error)")
+        }
         let binDir = FS.parent(FS.readlink("/proc/self/exe") ?? CommandLine.arguments[0])
         var options = EngineOptions(paths: EnginePaths(root: FS.absolute(root), execRoot: FS.absolute(execRoot)), binDir: binDir)
         options.checkpointOnShutdown = shutdownCheckpoint
@@ -111,7 +116,7 @@ struct Cryod: AsyncParsableCommand {
             await api.handle(ex)
         }
         try await server.start()
-        log("cryod \(APIServer.engineVersion) listening on unix://\(socketPath) (root \(options.paths.root), exec-root \(options.paths.execRoot), open files \(files.soft)\(shutdownCheckpoint ? ", checkpoint on shutdown" : ""))")
+        log("cryod \(APIServer.engineVersion) listening on unix://\(socketPath) (root \(options.paths.root), exec-root \(options.paths.execRoot), \(openFiles)\(shutdownCheckpoint ? ", checkpoint on shutdown" : ""))")
 
         let signal = await Self.waitForTermination()
         log("received \(signal == SIGINT ? "SIGINT" : "SIGTERM"): shutting down")

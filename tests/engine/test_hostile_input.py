@@ -193,11 +193,22 @@ EXTRACT_LIMIT = 64 << 20
 def strict_daemon():
     base = tempfile.mkdtemp(prefix="ch-", dir="/tmp")
     d = Daemon(base, extra_args=["--idle-timeout", str(IDLE_SECONDS), "--image-extract-limit", str(EXTRACT_LIMIT)])
+    # Started with a low soft RLIMIT_NOFILE (inherited): cryod raises it to the hard one.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     try:
-        d.start()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, 256), hard))
+        try:
+            d.start()
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
         yield d
     finally:
         cleanup(d)
+
+
+def test_cryod_raises_its_open_file_limit(strict_daemon):
+    soft, hard = resource.prlimit(strict_daemon.proc.pid, resource.RLIMIT_NOFILE)
+    assert soft == hard, (soft, hard)
 
 
 def set_soft_nofile(pid, n):
