@@ -32,6 +32,8 @@ public struct APIServer: Sendable {
             await send(ex, e)
         } catch let e as DecodingError {
             await send(ex, EngineError.bad(describe(e)))
+        } catch let e as HTTPError {
+            await send(ex, e)
         } catch {
             await send(ex, EngineError.internalError("\(error)"))
         }
@@ -138,6 +140,21 @@ public struct APIServer: Sendable {
             return
         }
         try? await json(ex, e.status, Message(message: e.message))
+    }
+
+    /// A failure of the request itself: too large a body is a 413, a broken one a 400.
+    func send(_ ex: HTTPExchange, _ e: HTTPError) async {
+        struct Message: Encodable { var message: String }
+        switch e {
+        case .bodyTooLarge(let limit):
+            try? await json(ex, 413, Message(message: "request body is too large: this endpoint accepts at most \(limit) bytes"))
+        case .malformedBody(let why):
+            try? await json(ex, 400, Message(message: "malformed request body: \(why)"))
+        case .connectionClosed:
+            break
+        case .invalidState(let why):
+            try? await json(ex, 500, Message(message: why))
+        }
     }
 
     /// The JSON body, or a 400 that names the field that did not decode.

@@ -31,12 +31,17 @@ extension APIServer {
         try await noContent(ex)
     }
 
+    /// Stop and restart's `t`: an integer (seconds; -1 waits for ever). Absent or empty: the
+    /// container's StopTimeout.
+    func stopTimeout(_ q: [String: String]) throws -> Int? {
+        guard let v = q["t"], !v.isEmpty else { return nil }
+        guard let n = Int(v) else { throw EngineError.bad("invalid value for t: \"\(v)\" is not an integer") }
+        return n
+    }
+
     func stopContainer(_ ex: HTTPExchange, _ ref: String) async throws {
         let q = ex.request.query
-        let t = try q["t"].map { v -> Int in
-            guard let n = Int(v) else { throw EngineError.bad("invalid value for t: \"\(v)\" is not an integer") }
-            return n
-        }
+        let t = try stopTimeout(q)
         let sig = try q["signal"].map { v -> Int32 in
             guard let s = Signals.parse(v) else { throw EngineError.bad("invalid signal: \(v)") }
             return s
@@ -46,7 +51,7 @@ extension APIServer {
     }
 
     func restartContainer(_ ex: HTTPExchange, _ ref: String) async throws {
-        let t = ex.request.query["t"].flatMap { Int($0) }
+        let t = try stopTimeout(ex.request.query)
         try await engine.restart(ref, timeout: t)
         try await noContent(ex)
     }

@@ -69,12 +69,19 @@ extension APIServer {
         guard fd >= 0 else { throw SyscallError("mkstemp", dir) }
         let path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         var size = 0
+        // The upload is on disk too: it gets the same limit as what a load may unpack.
+        let limit = engine.images.extractionBudget().limit
         do {
             defer { close(fd) }
             for try await chunk in ex.bodyChunks() {
-                try FS.writeAll(fd: fd, chunk, what: "upload \(path)")
                 size += chunk.count
+                if size > limit { throw HTTPError.bodyTooLarge(Int(clamping: limit)) }
+                try FS.writeAll(fd: fd, chunk, what: "upload \(path)")
             }
+        } catch let e as HTTPError {
+            unlink(path)
+            if case .bodyTooLarge = e { throw e }
+            throw EngineError.bad("reading the \(what) from the request failed: \(e)")
         } catch {
             unlink(path)
             throw EngineError.bad("reading the \(what) from the request failed: \(error)")

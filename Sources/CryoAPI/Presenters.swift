@@ -19,9 +19,13 @@ enum Present {
             let ro = p.count > 2 && p[2].split(separator: ",").contains("ro")
             return MountPoint(Type: "bind", Source: p[0], Destination: p[1], Mode: p.count > 2 ? p[2] : "", RW: !ro, Propagation: "rprivate")
         }
+        // A record from before create checked ConsoleSize may hold negatives: the docker CLI
+        // (a Go [2]uint) then fails to read the whole container, so inspect and rm break.
+        var host = c.hostConfig
+        if let cs = host.ConsoleSize, cs.count != 2 || cs.contains(where: { $0 < 0 }) { host.ConsoleSize = [0, 0] }
         return ContainerInspect(Id: c.id, Created: c.created, Path: c.path, Args: c.args, State: state(c),
                                 Image: c.imageID, Name: "/" + c.name, RestartCount: c.restartCount, Driver: "overlay",
-                                Platform: "linux", LogPath: logPath, Config: c.config, HostConfig: c.hostConfig, Mounts: mounts,
+                                Platform: "linux", LogPath: logPath, Config: c.config, HostConfig: host, Mounts: mounts,
                                 NetworkSettings: networkSettings(c, sandbox: sandbox))
     }
 

@@ -66,9 +66,11 @@ struct ProtoReader {
             guard let v = varint() else { return nil }
             return (field, .varint(v))
         case 2:
-            guard let n = varint(), at + Int(n) <= bytes.count else { return nil }
-            defer { at += Int(n) }
-            return (field, .bytes(Array(bytes[at..<(at + Int(n))])))
+            // Compared as UInt64: a length near 2^64 must not trap in Int(n) or at + n.
+            guard let n = varint(), n <= UInt64(bytes.count - at) else { return nil }
+            let end = at + Int(n)
+            defer { at = end }
+            return (field, .bytes(Array(bytes[at..<end])))
         case 1:
             guard at + 8 <= bytes.count else { return nil }
             at += 8

@@ -56,6 +56,8 @@ public struct HostConfig: Codable, Sendable, Equatable {
     public var LogConfig: LogConfig?
     public var RestartPolicy: RestartPolicy?
     public var ConsoleSize: [Int]?
+    /// Bytes of the container's /dev/shm (0: Docker's default, 64 MiB).
+    public var ShmSize: Int64?
     /// `-p`: {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}.
     public var PortBindings: [String: [PortBinding]?]?
     /// `-P`: every exposed port on a free host port.

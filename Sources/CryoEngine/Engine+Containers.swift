@@ -12,6 +12,7 @@ extension Engine {
 
     public func create(name requested: String?, _ req: CreateContainerRequest) async throws -> String {
         let name = try requested.map { try Names.validate($0) } ?? uniqueName()
+        let checkedHost = try CreateValidation.validate(config: req.config, hostConfig: req.hostConfig)
         if let other = containers.values.first(where: { $0.name == name }) {
             throw EngineError.conflict("Conflict. The container name \"/\(name)\" is already in use by container \"\(other.id)\". You have to remove (or rename) that container to be able to reuse that name.")
         }
@@ -50,7 +51,7 @@ extension Engine {
         if config.WorkingDir == nil { config.WorkingDir = imageConfig?.WorkingDir }
         if !exposed.isEmpty { config.ExposedPorts = Dictionary(exposed.map { ($0, EmptyObject()) }, uniquingKeysWith: { a, _ in a }) }
         if config.Hostname == nil || config.Hostname == "" { config.Hostname = spec.hostname }
-        var host = req.hostConfig
+        var host = checkedHost
         if host.LogConfig?.Type == nil || host.LogConfig?.Type == "" { host.LogConfig = LogConfig(type: "json-file") }
         if host.NetworkMode == nil || host.NetworkMode == "" || host.NetworkMode == "default" { host.NetworkMode = "default" }
         if host.RestartPolicy == nil { host.RestartPolicy = RestartPolicy() }
@@ -62,22 +63,40 @@ extension Engine {
         record.requestedIP = ip
         record.portMappings = ports.isEmpty ? nil : ports
         let p = paths
-        try await blocking {
-            try FS.mkdirAll(p.bundle(id), mode: 0o700)
-            if ownNetwork {
-                // Bind-mount sources: empty now, written at every start.
-                for f in [ContainerFiles.hostnameFile, ContainerFiles.hostsFile, ContainerFiles.resolvFile] {
-                    try FS.atomicWrite(p.containerDir(id) + "/" + f, [], mode: 0o644, durable: false)
+        // A create that fails half-way leaves nothing behind in <root>/containers.
+        do {
+            try await blocking {
+                try FS.mkdirAll(p.bundle(id), mode: 0o700)
+                if ownNetwork {
+                    // Bind-mount sources: empty now, written at every start.
+                    for f in [ContainerFiles.hostnameFile, ContainerFiles.hostsFile, ContainerFiles.resolvFile] {
+                        try FS.atomicWrite(p.containerDir(id) + "/" + f, [], mode: 0o644, durable: false)
+                    }
                 }
+                let data = try JSONEncoder().encode(spec)
+                try FS.atomicWrite(p.bundle(id) + "/config.json", Array(data), mode: 0o600, durable: false)
             }
-            let data = try JSONEncoder().encode(spec)
-            try FS.atomicWrite(p.bundle(id) + "/config.json", Array(data), mode: 0o600, durable: false)
-        }
-        do { try save(record) } catch {
+            try save(record)
+        } catch {
+            containers[id] = nil
             try? FS.removeAll(paths.containerDir(id))
             throw error
         }
         return id
+    }
+
+    /// Directories in `<root>/containers` without a record: creates that cryod did not
+    /// finish (killed between the directory and the record). Nothing in them was ever
+    /// started; one with anything mounted is left alone. Returns the ids removed.
+    @discardableResult
+    public func removeInterruptedCreates() -> [String] {
+        var removed: [String] = []
+        for id in (try? FS.listDirectory(paths.containers)) ?? [] where containers[id] == nil {
+            guard FS.lstatMode(paths.record(id)) == nil, FS.lstatMode(paths.containerDir(id)) == S_IFDIR else { continue }
+            if [paths.rootfs(id), paths.shm(id), paths.tmpfs(id)].contains(where: FS.isMountPoint) { continue }
+            if (try? FS.removeAll(paths.containerDir(id))) != nil { removed.append(id) }
+        }
+        return removed
     }
 
     func uniqueName() -> String {
@@ -197,7 +216,7 @@ extension Engine {
             Trace.mark("launch \(id.prefix(12)): begin")
             try RootfsMount.ensure(lowerDirs: lowers, upper: p.upper(id), work: p.work(id), target: p.rootfs(id))
             Trace.mark("launch \(id.prefix(12)): rootfs mounted")
-            try ShmMount.prepare(p.shm(id), fresh: restore == nil)
+            try ShmMount.prepare(p.shm(id), fresh: restore == nil, size: c.hostConfig.ShmSize ?? 0)
             try ContainerTmpfs.prepare(p.tmpfs(id), fresh: restore == nil, tty: c.config.Tty ?? false)
             // Docker creates a missing working directory (`docker run -w /new/dir`).
             if restore == nil, let wd = c.config.WorkingDir, !wd.isEmpty { try FS.mkdirAll(try FS.secureJoin(root: p.rootfs(id), wd)) }
@@ -338,11 +357,16 @@ extension Engine {
         let rt = runtime
         if c.status == .paused { try? await blocking { try rt.resume(id: id) } }
         try? await blocking { try rt.kill(id: id, signal: sig, all: false) }
-        if wait < 0 { _ = await waitExit(id); return }
+        // Docker: -1 waits for ever; a timeout beyond any machine's uptime is the same.
+        if wait < 0 || wait > Self.longestStopTimeout { _ = await waitExit(id); return }
         if await waitExit(id, timeout: Double(wait)) != nil { return }
         try? await blocking { try rt.kill(id: id, signal: SIGKILL, all: true) }
         _ = await waitExit(id, timeout: 30)
     }
+
+    /// Stop timeouts above this (~317 years) mean "wait for ever": no conversion to
+    /// nanoseconds may overflow.
+    static let longestStopTimeout = 10_000_000_000
 
     /// Waits for the container's next exit; nil on timeout.
     func waitExit(_ id: String, timeout: Double? = nil) async -> Int32? {
@@ -356,9 +380,10 @@ extension Engine {
         let token = nextWaiterToken
         return await withCheckedContinuation { (k: CheckedContinuation<Int32?, Never>) in
             exitWaiters[id, default: []].append((token, k))
-            if let timeout {
+            // A timeout too large for a UInt64 of nanoseconds (or not a number) is no timeout.
+            if let timeout, timeout.isFinite, timeout * 1e9 < Double(UInt64.max) {
                 Task {
-                    try? await Task.sleep(nanoseconds: UInt64(timeout * 1e9))
+                    try? await Task.sleep(nanoseconds: UInt64(max(0, timeout) * 1e9))
                     self.expireWaiter(id, token)
                 }
             }

@@ -34,6 +34,7 @@ extension Engine {
         let c = try resolve(ref)
         if let e = StateMachine.check(.exec, status: c.status, id: c.name) { throw e }
         guard let cmd = req.Cmd, !cmd.isEmpty, !cmd[0].isEmpty else { throw EngineError.bad("Cmd: no exec command specified") }
+        try CreateValidation.execRequest(req)
         let id = Names.randomID()
         execs[id] = ExecSession(id: id, containerID: c.id, request: req)
         return id

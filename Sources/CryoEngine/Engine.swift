@@ -22,6 +22,8 @@ public struct EngineOptions: Sendable {
     public var defaultBridge: String?
     /// Where the CNI plugin binaries are (nil: /usr/lib/cni, then /opt/cni/bin).
     public var cniPluginDirs: [String]?
+    /// Bytes one image load or import may extract (nil: the free space, less a reserve).
+    public var maxImageExtractBytes: Int64?
     public init(paths: EnginePaths, binDir: String) {
         self.paths = paths
         self.binDir = binDir
@@ -75,7 +77,7 @@ public actor Engine {
             try FS.mkdirAll(d, mode: 0o700)
             try sys(chmod(d, 0o700), "chmod 0700", d)
         }
-        self.images = try ImageStore(root: options.paths.images)
+        self.images = try ImageStore(root: options.paths.images, maxExtractedBytes: options.maxImageExtractBytes)
         self.group = group
         self.pool = NIOThreadPool(numberOfThreads: 16)
         self.pool.start()

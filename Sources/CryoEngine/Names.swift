@@ -14,7 +14,10 @@ public enum Names {
         "\(adjectives.randomElement()!)_\(nouns.randomElement()!)"
     }
 
-    /// Docker's rule: [a-zA-Z0-9][a-zA-Z0-9_.-]+ (a leading "/" is dropped).
+    /// The longest name: a DNS name's limit.
+    public static let maxLength = 253
+
+    /// Docker's rule: [a-zA-Z0-9][a-zA-Z0-9_.-]+ (a leading "/" is dropped), at most 253 long.
     public static func validate(_ name: String) throws -> String {
         let n = name.hasPrefix("/") ? String(name.dropFirst()) : name
         let ok = n.count >= 2 && n.utf8.enumerated().allSatisfy { i, c in
@@ -22,6 +25,10 @@ public enum Names {
             return alnum || (i > 0 && (c == 0x5f || c == 0x2e || c == 0x2d))
         }
         guard ok else { throw EngineError.bad("Invalid container name (\(name)), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed") }
+        // The name is also the container's host name on its network (/etc/hosts, DNS).
+        guard n.utf8.count <= maxLength else {
+            throw EngineError.bad("Invalid container name (\(n.prefix(40))…): \(n.utf8.count) characters, at most \(maxLength) are allowed (it is the container's host name on its network)")
+        }
         return n
     }
 

@@ -11,16 +11,19 @@ import Glibc
 /// they are not part of the checkpoint, so after a reboot (or on another host) a restore
 /// starts with an empty /dev/shm — as with podman.
 enum ShmMount {
-    /// Docker's defaults: 64 MiB, world-writable with the sticky bit.
-    static let data = "mode=1777,size=65536k"
+    /// Docker's default size: 64 MiB.
+    static let defaultSize: Int64 = 64 << 20
 
-    static func prepare(_ dir: String, fresh: Bool) throws {
+    /// World-writable with the sticky bit, `size` bytes (≤ 0: the default).
+    static func data(size: Int64) -> String { "mode=1777,size=\(size > 0 ? size : defaultSize)" }
+
+    static func prepare(_ dir: String, fresh: Bool, size: Int64 = 0) throws {
         if FS.isMountPoint(dir) {
             if !fresh { return }
             try Mount.unmount(dir, flags: Int32(MNT_DETACH))
         }
         try FS.mkdirAll(dir, mode: 0o755)
-        try Mount.mount("shm", dir, type: "tmpfs", flags: UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC), data: data)
+        try Mount.mount("shm", dir, type: "tmpfs", flags: UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC), data: data(size: size))
     }
 
     static func release(_ dir: String) { Mount.detachAll(dir) }

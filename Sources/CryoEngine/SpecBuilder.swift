@@ -79,7 +79,11 @@ public enum SpecBuilder {
     public static func user(_ spec: String?, passwd: String, group: String) throws -> Spec.User {
         let s = spec ?? ""
         if s.isEmpty { return Spec.User(uid: 0, gid: 0, additionalGids: groups(of: "root", gid: 0, group: group)) }
-        let parts = s.split(separator: ":", maxSplits: 1).map(String.init)
+        // Never empty (a "User" of ":" split with empty parts dropped left nothing to index).
+        let parts = s.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        guard !parts[0].isEmpty, parts.count == 1 || !parts[1].isEmpty else {
+            throw EngineError.bad("invalid user \"\(s)\": want USER[:GROUP] or UID[:GID]")
+        }
         let users = parse(passwd)
         var uid: UInt32
         var gid: UInt32 = 0
@@ -145,6 +149,8 @@ public enum SpecBuilder {
         /// host; the others stay masked paths for the runtime).
         public var tmpfsDir: String?
         public var maskedDirectories: [String] = []
+        /// CPUs cryod may run on: the bound of NanoCpus (as dockerd's NumCPU).
+        public var onlineCPUs = CreateValidation.onlineCPUs()
         public init(id: String, config: ContainerConfig, hostConfig: HostConfig, image: ImageConfiguration.Config?) {
             self.id = id
             self.config = config
@@ -168,6 +174,7 @@ public enum SpecBuilder {
     }
 
     public static func build(_ i: Input) throws -> Spec {
+        _ = try CreateValidation.validate(config: i.config, hostConfig: i.hostConfig)
         let tty = i.config.Tty ?? false
         let host = hostname(i)
         var spec = Spec.defaultSpec(terminal: tty)
@@ -181,6 +188,7 @@ public enum SpecBuilder {
             cwd: { let w = i.config.WorkingDir ?? i.image?.WorkingDir ?? ""; return w.isEmpty ? "/" : w }(),
             capabilities: Spec.Capabilities(bounding: caps, effective: caps, permitted: caps),
             noNewPrivileges: false)
+        try CreateValidation.commandSize(argv: spec.process?.args ?? [], env: spec.process?.env ?? [])
         if let cs = i.hostConfig.ConsoleSize, cs.count == 2, cs[0] > 0, cs[1] > 0 {
             spec.process?.consoleSize = Spec.Box(height: UInt(cs[0]), width: UInt(cs[1]))
         }
@@ -207,16 +215,10 @@ public enum SpecBuilder {
         for b in i.hostConfig.Binds ?? [] { spec.mounts?.append(try bindMount(b)) }
 
         var resources = spec.linux?.resources ?? Spec.Resources()
-        if let m = i.hostConfig.Memory, m > 0 {
-            guard m >= 6 * 1024 * 1024 else { throw EngineError.bad("Minimum memory limit allowed is 6MB") }
-            resources.memory = Spec.Memory(limit: m)
-        }
-        if let n = i.hostConfig.NanoCpus, n > 0 {
-            resources.cpu = Spec.CPU(quota: n * 100_000 / 1_000_000_000, period: 100_000)
-        } else if let q = i.hostConfig.CpuQuota, q > 0 {
-            resources.cpu = Spec.CPU(quota: q, period: UInt64(i.hostConfig.CpuPeriod ?? 100_000))
-        }
-        if let p = i.hostConfig.PidsLimit, p > 0 { resources.pids = Spec.Pids(limit: p) }
+        let limits = try CreateValidation.resources(i.hostConfig, cpus: i.onlineCPUs)
+        resources.memory = limits.memory
+        resources.cpu = limits.cpu
+        resources.pids = limits.pids
         if privileged { resources.devices = [Spec.DeviceRule(allow: true, access: "rwm")] }
         spec.linux?.resources = resources
         spec.linux?.cgroupsPath = i.cgroupParent + "/" + i.id

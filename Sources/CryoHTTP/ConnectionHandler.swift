@@ -5,6 +5,7 @@ import NIOHTTP1
 struct ServerContext: Sendable {
     let defaultHeaders: [(String, String)]
     let handler: @Sendable (HTTPExchange) async -> Void
+    let connections: ConnectionTracker
 }
 
 /// Per-exchange state; only touched on the connection's event loop.
@@ -89,10 +90,46 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        becameIdle()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        cancelIdleTimer()
         self.context = nil
+    }
+
+    // MARK: idle connections
+
+    /// Closes the connection if it is still idle when it fires.
+    private var idleTimer: Scheduled<Void>?
+
+    /// Between requests, or reading the next request head: the server may close the
+    /// connection after its idle timeout, or to make room for a new one.
+    private func becameIdle() {
+        guard let context, !hijacked, !closed else { return }
+        server.connections.setIdle(context.channel, true)
+        cancelIdleTimer()
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        idleTimer = context.eventLoop.scheduleTask(in: server.connections.limits.idleTimeout) {
+            bound.value.idleTimeoutFired()
+        }
+    }
+
+    /// A request head arrived (or the stream was hijacked): no timeout while it is served.
+    private func becameBusy() {
+        cancelIdleTimer()
+        if let context { server.connections.setIdle(context.channel, false) }
+    }
+
+    private func cancelIdleTimer() {
+        idleTimer?.cancel()
+        idleTimer = nil
+    }
+
+    private func idleTimeoutFired() {
+        idleTimer = nil
+        guard current == nil, queued.isEmpty, !hijacked else { return }
+        closeNow()
     }
 
     // MARK: inbound
@@ -131,7 +168,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     private func receiveBody(_ ex: ExchangeState, _ buffer: ByteBuffer) {
         if ex.discarding {
             ex.discarded += buffer.readableBytes
-            if ex.discarded > Self.discardLimit && ex.hijackContinuation == nil { closeNow() }
+            if ex.discarded > Self.discardLimit && ex.hijackContinuation == nil && !lingering { closeNow() }
             return
         }
         if let waiter = ex.bodyWaiter {
@@ -165,6 +202,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         let ex = ExchangeState(id: nextID, head: head)
         if inputClosed { ex.keepAlive = false }
         current = ex
+        becameBusy()
         let request = HTTPRequest(
             method: head.method.rawValue,
             uri: head.uri,
@@ -199,6 +237,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         queued = []
         queuedBytes = 0
         for part in parts { dispatch(part) }
+        if current == nil { becameIdle() }
         resumeReadingIfPossible()
     }
 
@@ -206,6 +245,10 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         if let event = event as? ChannelEvent, event == .inputClosed {
             inputClosed = true
             gone.fire()
+            if lingering {
+                closeNow()
+                return
+            }
             if let ex = current {
                 if ex.response == .none { ex.keepAlive = false }
                 if !ex.requestEnded {
@@ -225,6 +268,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     func channelInactive(context: ChannelHandlerContext) {
         closed = true
+        cancelIdleTimer()
         gone.fire()
         if let ex = current {
             failBody(ex, .connectionClosed)
@@ -252,7 +296,18 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
                 dead = true
                 return
             }
-            if let ex = current { failBody(ex, .malformedBody("\(error)")) }
+            if let ex = current {
+                // A broken body (e.g. a bad chunk size): nothing more is read; the exchange
+                // is answered 400 unless its answer has begun, then the connection closes.
+                dead = true
+                ex.keepAlive = false
+                failBody(ex, .malformedBody("\(error)"))
+                if ex.response == .none && ex.hijackContinuation == nil {
+                    let body = Array(#"{"message":"malformed request body: \#(error)"}"#.utf8)
+                    _ = respond(ex.id, status: 400, headers: [("Content-Type", "application/json")], body: body)
+                    return
+                }
+            }
         }
         closeNow()
     }
@@ -268,6 +323,25 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     private func closeNow() {
         guard let context, !closed else { return }
         context.close(promise: nil)
+    }
+
+    // MARK: lingering close
+
+    /// The longest a client may go on sending a body nobody reads after its answer.
+    static let lingerLimit = TimeAmount.seconds(10)
+    /// Output is shut; input is read and thrown away until the client closes, or for at
+    /// most `lingerLimit`.
+    private var lingering = false
+
+    private func linger() {
+        guard let context, !closed, !lingering else { return }
+        lingering = true
+        context.close(mode: .output, promise: nil)
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.scheduleTask(in: min(Self.lingerLimit, server.connections.limits.idleTimeout)) {
+            bound.value.closeNow()
+        }
+        resumeReadingIfPossible()
     }
 
     // MARK: outbound / backpressure
@@ -462,7 +536,13 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     private func responseCompleted(_ ex: ExchangeState, written: EventLoopFuture<Void>) {
         if !ex.keepAlive || inputClosed {
             let bound = NIOLoopBound(self, eventLoop: written.eventLoop)
-            written.whenComplete { _ in bound.value.closeNow() }
+            if !ex.requestEnded && !inputClosed && ex.hijackContinuation == nil {
+                // Answered before the body was read (413, a refused upload): a client still
+                // sending would get EPIPE instead of the answer if the connection closed now.
+                written.whenComplete { _ in bound.value.linger() }
+            } else {
+                written.whenComplete { _ in bound.value.closeNow() }
+            }
         }
         if ex.requestEnded {
             advance()
@@ -536,6 +616,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         }
         ex.response = .hijacked
         hijacked = true
+        becameBusy()
         var head = "HTTP/1.1 101 UPGRADED\r\nContent-Type: \(contentType)\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
         for (name, value) in server.defaultHeaders + extraHeaders {
             head += "\(name): \(value)\r\n"

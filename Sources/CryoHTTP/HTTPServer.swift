@@ -14,13 +14,11 @@ public final class HTTPServer: Sendable {
     public let socketPath: String
     private let socketMode: mode_t
     private let context: ServerContext
-    private let state = Mutex(State())
+    private let listener = Mutex<Channel?>(nil)
+    private let connections: ConnectionTracker
 
-    private struct State {
-        var listener: Channel?
-        var connections: [ObjectIdentifier: Channel] = [:]
-        var shuttingDown = false
-    }
+    /// Open connections (for tests and diagnostics).
+    public var connectionCount: Int { connections.count }
 
     /// - Parameters:
     ///   - defaultHeaders: added to every response (e.g. Api-Version, Server).
@@ -29,11 +27,13 @@ public final class HTTPServer: Sendable {
         socketPath: String,
         socketMode: mode_t = 0o660,
         defaultHeaders: [(String, String)] = [],
+        limits: ConnectionLimits = ConnectionLimits(),
         handler: @escaping @Sendable (HTTPExchange) async -> Void
     ) {
         self.socketPath = socketPath
         self.socketMode = socketMode
-        self.context = ServerContext(defaultHeaders: defaultHeaders, handler: handler)
+        self.connections = ConnectionTracker(limits: limits)
+        self.context = ServerContext(defaultHeaders: defaultHeaders, handler: handler, connections: connections)
     }
 
     /// Removes a stale socket file first; binds; chmod to socketMode; returns once listening.
@@ -43,14 +43,28 @@ public final class HTTPServer: Sendable {
             unlink(socketPath)
         }
         let context = self.context
+        let connections = self.connections
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             // A burst of clients (200 at once in tests/engine/test_load.py) must queue, not be
             // refused: a unix socket whose backlog is full fails connect() with EAGAIN at once.
             // The kernel caps this at net.core.somaxconn.
             .serverChannelOption(ChannelOptions.backlog, value: 4096)
-            .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
-            .childChannelInitializer { [weak self] channel in
+            // accept() failing (EMFILE, ENFILE, ENOMEM) pauses accepting for a second
+            // instead of retrying at once in a busy loop.
+            .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(AcceptBackoffHandler(shouldForwardIOErrorCaught: false))
+                }
+            }
+            .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    // Over the limit with every other connection busy: closed at once.
+                    guard connections.admit(channel) else {
+                        channel.close(promise: nil)
+                        return
+                    }
+                    channel.closeFuture.whenComplete { _ in connections.remove(channel) }
                     let decoder = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes))
                     var config = HTTPResponseEncoder.Configuration()
                     config.automaticallySetFramingHeaders = false
@@ -65,7 +79,6 @@ public final class HTTPServer: Sendable {
                     try sync.addHandler(decoder)
                     try sync.addHandler(encoder)
                     try sync.addHandler(handler)
-                    self?.track(channel)
                 }
             }
         let listener = try await bootstrap.bind(unixDomainSocketPath: socketPath).get()
@@ -74,34 +87,17 @@ public final class HTTPServer: Sendable {
             try? await listener.close()
             throw IOError(errnoCode: err, reason: "chmod \(socketPath)")
         }
-        state.withLock { $0.listener = listener }
-    }
-
-    private func track(_ channel: Channel) {
-        let id = ObjectIdentifier(channel)
-        let refuse = state.withLock { s -> Bool in
-            if s.shuttingDown { return true }
-            s.connections[id] = channel
-            return false
-        }
-        if refuse {
-            channel.close(promise: nil)
-            return
-        }
-        channel.closeFuture.whenComplete { [weak self] _ in
-            _ = self?.state.withLock { $0.connections.removeValue(forKey: id) }
-        }
+        self.listener.withLock { $0 = listener }
     }
 
     /// Stops listening, closes every open connection (hijacked ones too) and removes the socket file.
     /// Handlers still running see `clientClosed()` return and their writes throw.
     public func shutdown() async throws {
-        let (listener, connections) = state.withLock { s -> (Channel?, [Channel]) in
-            s.shuttingDown = true
-            let l = s.listener
-            s.listener = nil
-            return (l, Array(s.connections.values))
+        let listener = self.listener.withLock { l -> Channel? in
+            defer { l = nil }
+            return l
         }
+        let connections = self.connections.beginShutdown()
         if let listener {
             try? await listener.close()
         }

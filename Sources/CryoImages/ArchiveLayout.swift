@@ -24,16 +24,18 @@ struct PendingImage {
 /// - OCI image layout: `index.json` → manifests → config and layer descriptors, each
 ///   blob checked against its descriptor (digest and size), layers also against diff_ids.
 enum ArchiveLayout {
-    static func read(_ dir: String) throws -> [PendingImage] {
-        if FS.exists(dir + "/manifest.json") { return try readDocker(dir) }
-        if FS.exists(dir + "/index.json") { return try readOCI(dir) }
+    /// `decompressLimit`: the most bytes a layer may decompress to while its diff_id is computed.
+    static func read(_ dir: String, decompressLimit: Int64? = nil) throws -> [PendingImage] {
+        // lstat, not stat: a symlink named manifest.json is refused by `member`, never followed.
+        if FS.lstatMode(dir + "/manifest.json") != nil { return try readDocker(dir, decompressLimit: decompressLimit) }
+        if FS.lstatMode(dir + "/index.json") != nil { return try readOCI(dir, decompressLimit: decompressLimit) }
         throw CryoError("not an image archive: it has neither manifest.json (docker save) nor index.json (OCI image layout)")
     }
 
     // MARK: docker save
 
-    static func readDocker(_ dir: String) throws -> [PendingImage] {
-        let entries = try decode([DockerArchiveManifestEntry].self, dir + "/manifest.json", what: "manifest.json")
+    static func readDocker(_ dir: String, decompressLimit: Int64?) throws -> [PendingImage] {
+        let entries = try decode([DockerArchiveManifestEntry].self, try member(dir, "manifest.json"), what: "manifest.json")
         if entries.isEmpty { throw CryoError("manifest.json lists no images") }
         return try entries.map { entry in
             let configFile = try member(dir, entry.Config)
@@ -41,7 +43,7 @@ enum ArchiveLayout {
             if let named = digestInName(entry.Config) { try named.verify(id, what: "config \(entry.Config)") }
             let config = try decode(ImageConfiguration.self, configFile, what: "config \(entry.Config)")
             let layers = try verifiedLayers(dir, names: entry.Layers, blobDigests: entry.Layers.map(digestInName),
-                                            sizes: nil, config: config)
+                                            sizes: nil, config: config, decompressLimit: decompressLimit)
             return PendingImage(id: id, configFile: configFile, manifestDigest: nil, manifestFile: nil,
                                 repoTags: entry.RepoTags ?? [], layers: layers)
         }
@@ -49,21 +51,22 @@ enum ArchiveLayout {
 
     // MARK: OCI layout
 
-    static func readOCI(_ dir: String) throws -> [PendingImage] {
-        let index = try decode(ImageIndex.self, dir + "/index.json", what: "index.json")
+    static func readOCI(_ dir: String, decompressLimit: Int64?) throws -> [PendingImage] {
+        let index = try decode(ImageIndex.self, try member(dir, "index.json"), what: "index.json")
         var out: [PendingImage] = []
-        try collect(index.manifests, dir: dir, into: &out, depth: 0)
+        try collect(index.manifests, dir: dir, into: &out, depth: 0, decompressLimit: decompressLimit)
         if out.isEmpty { throw CryoError("index.json lists no image manifests") }
         return out
     }
 
-    static func collect(_ descriptors: [Descriptor], dir: String, into out: inout [PendingImage], depth: Int) throws {
+    static func collect(_ descriptors: [Descriptor], dir: String, into out: inout [PendingImage], depth: Int,
+                        decompressLimit: Int64? = nil) throws {
         for d in descriptors {
             let file = try verifiedBlob(dir, d, what: "manifest \(d.digest)")
             if d.mediaType == MediaType.ociIndex || d.mediaType == MediaType.dockerManifestList {
                 guard depth < 4 else { throw CryoError("image indexes nested too deeply") }
                 let nested = try decode(ImageIndex.self, file, what: "index \(d.digest)")
-                try collect(nested.manifests, dir: dir, into: &out, depth: depth + 1)
+                try collect(nested.manifests, dir: dir, into: &out, depth: depth + 1, decompressLimit: decompressLimit)
                 continue
             }
             if let p = d.platform, p.os != "linux" { continue }
@@ -73,7 +76,7 @@ enum ArchiveLayout {
             let names = manifest.layers.map { "blobs/sha256/" + ((try? Digest($0.digest).hex) ?? $0.digest) }
             let layers = try verifiedLayers(dir, names: names, blobDigests: try manifest.layers.map { try Digest($0.digest) },
                                             sizes: manifest.layers.map(\.size), config: config,
-                                            labels: manifest.layers.map(\.digest))
+                                            labels: manifest.layers.map(\.digest), decompressLimit: decompressLimit)
             var tags: [String] = []
             if let name = d.annotations?["io.containerd.image.name"] ?? d.annotations?["org.opencontainers.image.ref.name"] {
                 tags.append(name)
@@ -95,7 +98,8 @@ enum ArchiveLayout {
     }
 
     static func verifiedLayers(_ dir: String, names: [String], blobDigests: [Digest?], sizes: [Int64]?,
-                               config: ImageConfiguration, labels: [String]? = nil) throws -> [PendingImage.Layer] {
+                               config: ImageConfiguration, labels: [String]? = nil,
+                               decompressLimit: Int64? = nil) throws -> [PendingImage.Layer] {
         let diffIDs = try config.rootfs.diff_ids.map { try Digest($0) }
         guard diffIDs.count == names.count else {
             throw CryoError("image has \(names.count) layers but its config lists \(diffIDs.count) diff_ids")
@@ -105,7 +109,7 @@ enum ArchiveLayout {
             let file = try member(dir, names[i])
             if let size = sizes?[i] { try checkSize(file, size, what: "layer \(label)") }
             if let blob = blobDigests[i] { try blob.verify(try Digest.of(file: file), what: "layer \(label)") }
-            let diffID = try ArchiveReader.uncompressedDigest(file)
+            let diffID = try ArchiveReader.uncompressedDigest(file, limit: decompressLimit)
             try diffIDs[i].verify(diffID, what: "layer \(label)")
             return PendingImage.Layer(file: file, diffID: diffID)
         }

@@ -58,7 +58,9 @@ public enum ArchiveReader {
     }
 
     /// Extracts `archivePath` into the existing directory `directory`.
-    public static func extract(_ archivePath: String, into directory: String, options: Options = []) throws {
+    /// With a `budget`, refuses (throws) as soon as the bytes written would exceed it.
+    public static func extract(_ archivePath: String, into directory: String, options: Options = [],
+                               budget: ExtractionBudget? = nil) throws {
         guard let resolved = realpath(directory, nil) else { throw SyscallError("realpath", directory) }
         let root = String(cString: resolved)
         free(resolved)
@@ -81,6 +83,8 @@ public enum ArchiveReader {
             }
             let rel = try safeRelative(raw, entry: raw, what: "path")
             if rel.isEmpty { return }  // "./" — the root itself
+            // Each entry costs a tar block (inode and metadata); its data is counted as written.
+            try budget?.spend(512, entry: raw)
 
             if options.contains(.overlayWhiteouts) {
                 let action = WhiteoutAction.of(path: rel)
@@ -105,7 +109,7 @@ public enum ArchiveReader {
             var hr = archive_write_header(w, entry)
             if hr < ARCHIVE_WARN { throw archiveError(w, "archive entry \"\(raw)\": refused or failed", "") }
             if archive_entry_size(entry) > 0 && archive_entry_hardlink(entry) == nil {
-                try copyData(from: a, to: w, entry: raw)
+                try copyData(from: a, to: w, entry: raw, budget: budget)
             }
             hr = archive_write_finish_entry(w)
             if hr < ARCHIVE_WARN { throw archiveError(w, "archive entry \"\(raw)\": finishing failed", "") }
@@ -114,7 +118,8 @@ public enum ArchiveReader {
     }
 
     /// sha256 of the archive's *decompressed* bytes (a layer's diff_id), streamed.
-    public static func uncompressedDigest(_ archivePath: String) throws -> Digest {
+    /// With `limit`, refuses a stream that decompresses to more than that many bytes.
+    public static func uncompressedDigest(_ archivePath: String, limit: Int64? = nil) throws -> Digest {
         guard let a = archive_read_new() else { throw CryoError("archive_read_new failed") }
         defer { archive_read_free(a) }
         archive_read_support_filter_all(a)
@@ -127,10 +132,15 @@ public enum ArchiveReader {
         let r = archive_read_next_header(a, &entry)
         if r == ARCHIVE_OK || r == ARCHIVE_WARN {
             var buf = [UInt8](repeating: 0, count: 1 << 20)
+            var total: Int64 = 0
             while true {
                 let n = buf.withUnsafeMutableBytes { archive_read_data(a, $0.baseAddress, $0.count) }
                 if n < 0 { throw archiveError(a, "decompressing", archivePath) }
                 if n == 0 { break }
+                total += Int64(n)
+                if let limit, total > limit {
+                    throw CryoError("\(archivePath) decompresses to more than \(limit) bytes (the limit): refused")
+                }
                 buf.withUnsafeBytes { h.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
             }
         } else if r != ARCHIVE_EOF {
@@ -186,7 +196,7 @@ public enum ArchiveReader {
         return a
     }
 
-    static func copyData(from a: OpaquePointer, to w: OpaquePointer, entry: String) throws {
+    static func copyData(from a: OpaquePointer, to w: OpaquePointer, entry: String, budget: ExtractionBudget? = nil) throws {
         var buf: UnsafeRawPointer?
         var size = 0
         var offset: la_int64_t = 0
@@ -194,6 +204,7 @@ public enum ArchiveReader {
             let r = archive_read_data_block(a, &buf, &size, &offset)
             if r == ARCHIVE_EOF { return }
             if r < ARCHIVE_WARN { throw archiveError(a, "archive entry \"\(entry)\": reading data failed", "") }
+            try budget?.spend(Int64(size), entry: entry)
             if archive_write_data_block(w, buf, size, offset) < ARCHIVE_WARN {
                 throw archiveError(w, "archive entry \"\(entry)\": writing data failed", "")
             }

@@ -13,9 +13,13 @@ import Glibc
 /// Writers take an exclusive `flock` on `lock`, so two processes do not race.
 public struct ImageStore: Sendable {
     public let root: String
+    /// Bytes one load or import may extract to disk (archive and layers together); nil:
+    /// the free space of the store's filesystem less a reserve (see `ExtractionBudget`).
+    public var maxExtractedBytes: Int64?
 
-    public init(root: String) throws {
+    public init(root: String, maxExtractedBytes: Int64? = nil) throws {
         self.root = FS.absolute(root)
+        self.maxExtractedBytes = maxExtractedBytes
         for dir in ["configs/sha256", "manifests/sha256", "layers/sha256", "tmp"] {
             try FS.mkdirAll(self.root + "/" + dir, mode: 0o700)
         }
@@ -51,14 +55,15 @@ public struct ImageStore: Sendable {
         defer { try? FS.removeAll(staging) }
         let unpacked = staging + "/archive"
         try FS.mkdirAll(unpacked)
-        try ArchiveReader.extract(archive, into: unpacked)
+        let budget = extractionBudget()
+        try ArchiveReader.extract(archive, into: unpacked, budget: budget)
 
-        let pending = try ArchiveLayout.read(unpacked)   // verifies every digest
+        let pending = try ArchiveLayout.read(unpacked, decompressLimit: budget.limit)   // verifies every digest
         var created: [String] = []
         do {
             for image in pending {
                 for layer in image.layers {
-                    if try storeLayer(layer.file, diffID: layer.diffID) { created.append(layerPath(layer.diffID)) }
+                    if try storeLayer(layer.file, diffID: layer.diffID, budget: budget) { created.append(layerPath(layer.diffID)) }
                 }
                 let cfg = configPath(image.id)
                 if !FS.exists(cfg) {
@@ -120,11 +125,12 @@ public struct ImageStore: Sendable {
         defer { try? FS.removeAll(staging) }
         let copy = staging + "/rootfs.tar"
         try copyFile(archive, to: copy)
-        let diffID = try ArchiveReader.uncompressedDigest(copy)
+        let budget = extractionBudget()
+        let diffID = try ArchiveReader.uncompressedDigest(copy, limit: budget.limit)
 
         var created: [String] = []
         do {
-            if try storeLayer(copy, diffID: diffID) { created.append(layerPath(diffID)) }
+            if try storeLayer(copy, diffID: diffID, budget: budget) { created.append(layerPath(diffID)) }
             let config = ImageConfiguration(created: Self.rfc3339(time(nil)), config: changes,
                                             rootfs: .init(diff_ids: [diffID.description]))
             let enc = JSONEncoder()
@@ -206,16 +212,22 @@ public struct ImageStore: Sendable {
 
     // MARK: - internals
 
+    /// The budget of one load or import.
+    public func extractionBudget() -> ExtractionBudget {
+        if let n = maxExtractedBytes { return ExtractionBudget(limit: n, source: "the image extraction limit (--image-extract-limit)") }
+        return ExtractionBudget.freeSpace(at: root)
+    }
+
     /// Unpacks a layer archive into `layers/sha256/<diffID>` unless it is there already
     /// (via a temp dir renamed into place). Returns true if it created the directory.
-    func storeLayer(_ file: String, diffID: Digest) throws -> Bool {
+    func storeLayer(_ file: String, diffID: Digest, budget: ExtractionBudget? = nil) throws -> Bool {
         let final = layerPath(diffID)
         if FS.isDirectory(final) { return false }
         let tmp = root + "/layers/sha256/.tmp-" + diffID.hex + "-\(getpid())"
         try? FS.removeAll(tmp)
         try FS.mkdirAll(tmp)
         do {
-            try ArchiveReader.extract(file, into: tmp, options: [.overlayWhiteouts, .owners])
+            try ArchiveReader.extract(file, into: tmp, options: [.overlayWhiteouts, .owners], budget: budget)
             try sys(rename(tmp, final), "rename", "\(tmp) -> \(final)")
         } catch {
             try? FS.removeAll(tmp)

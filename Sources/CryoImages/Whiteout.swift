@@ -40,9 +40,14 @@ enum OverlayWhiteout {
         case .extract:
             return
         case .whiteout(let rel):
+            // ".wh.." and ".wh..." would whiteout "." or "..": refused (no name to replace).
+            let name = rel.split(separator: "/", omittingEmptySubsequences: false).last.map(String.init) ?? ""
+            guard !name.isEmpty, name != ".", name != ".." else {
+                throw CryoError("layer entry \"\(entry)\": refused: a whiteout must name a file, not \"\(name)\"")
+            }
             let parent = try FS.secureJoin(root: root, FS.parent("/" + rel))
             try FS.mkdirAll(parent)
-            let path = parent + "/" + FS.clean("/" + rel).split(separator: "/").last.map(String.init)!
+            let path = parent + "/" + name
             if let mode = FS.lstatMode(path) {
                 if mode == S_IFDIR { try FS.removeAll(path) } else { unlink(path) }
             }

@@ -53,6 +53,24 @@ struct Cryod: AsyncParsableCommand {
     @Option(help: "JSON settings file, e.g. {\"checkpoint-on-shutdown\": true}.")
     var config: String?
 
+    @Option(name: .customLong("idle-timeout"),
+            help: ArgumentHelp("Close an API connection idle (between requests, or sending its request head) for this long (default 120).", valueName: "SECONDS"))
+    var idleTimeout: Int = 120
+
+    @Option(name: .customLong("max-connections"),
+            help: ArgumentHelp("At most this many API connections (default: three quarters of RLIMIT_NOFILE). When full, the longest-idle one is closed to make room.", valueName: "N"))
+    var maxConnections: Int?
+
+    @Option(name: .customLong("image-extract-limit"),
+            help: ArgumentHelp("Bytes one image load or import may unpack to disk (default: the free space of the root, less a reserve).", valueName: "BYTES"))
+    var imageExtractLimit: Int64?
+
+    func validate() throws {
+        if let n = imageExtractLimit, n < 1 { throw ValidationError("--image-extract-limit must be at least 1") }
+        guard (1...86_400).contains(idleTimeout) else { throw ValidationError("--idle-timeout must be from 1 to 86400 seconds") }
+        if let n = maxConnections, n < 1 { throw ValidationError("--max-connections must be at least 1") }
+    }
+
     func run() async throws {
         guard getuid() == 0 else { throw ValidationError("cryod must run as root (it creates namespaces, cgroups and mounts)") }
         guard host.hasPrefix("unix://"), host.count > 7 else {
@@ -70,24 +88,35 @@ struct Cryod: AsyncParsableCommand {
             if file.checkpointOnShutdown == true { shutdownCheckpoint = true }
         }
         signal(SIGPIPE, SIG_IGN)
+        // One descriptor per API connection: use all the hard limit allows.
+        var openFiles = "open files unknown"
+        do {
+            openFiles = "open files \(try ResourceLimits.raiseOpenFiles().soft)"
+        } catch {
+            log("cannot raise RLIMIT_NOFILE: \(error)")
+        }
         let binDir = FS.parent(FS.readlink("/proc/self/exe") ?? CommandLine.arguments[0])
         var options = EngineOptions(paths: EnginePaths(root: FS.absolute(root), execRoot: FS.absolute(execRoot)), binDir: binDir)
         options.checkpointOnShutdown = shutdownCheckpoint
         options.defaultSubnet = defaultSubnet
         options.defaultBridge = bridge
+        options.maxImageExtractBytes = imageExtractLimit
         if let dirs = cniBinDir ?? ProcessInfo.processInfo.environment["CRYO_CNI_BIN_DIR"], !dirs.isEmpty {
             options.cniPluginDirs = dirs.split(separator: ":").map { FS.absolute(String($0)) }
         }
         let engine = try Engine(options: options, group: MultiThreadedEventLoopGroup.singleton)
         await engine.recover()
+        for id in await engine.removeInterruptedCreates() { log("removed the unfinished create of container \(id)") }
 
         try FS.mkdirAll(FS.parent(socketPath), mode: 0o711)
         let api = APIServer(engine: engine)
-        let server = HTTPServer(socketPath: socketPath, socketMode: 0o660, defaultHeaders: APIServer.defaultHeaders) { ex in
+        let limits = ConnectionLimits(idleTimeout: .seconds(Int64(idleTimeout)), maxConnections: maxConnections)
+        let server = HTTPServer(socketPath: socketPath, socketMode: 0o660, defaultHeaders: APIServer.defaultHeaders,
+                                limits: limits) { ex in
             await api.handle(ex)
         }
         try await server.start()
-        log("cryod \(APIServer.engineVersion) listening on unix://\(socketPath) (root \(options.paths.root), exec-root \(options.paths.execRoot)\(shutdownCheckpoint ? ", checkpoint on shutdown" : ""))")
+        log("cryod \(APIServer.engineVersion) listening on unix://\(socketPath) (root \(options.paths.root), exec-root \(options.paths.execRoot), \(openFiles)\(shutdownCheckpoint ? ", checkpoint on shutdown" : ""))")
 
         let signal = await Self.waitForTermination()
         log("received \(signal == SIGINT ? "SIGINT" : "SIGTERM"): shutting down")

@@ -143,6 +143,8 @@ final class APIModelTests: XCTestCase {
         XCTAssertEqual(try Names.validate("/web-1"), "web-1")
         XCTAssertThrowsError(try Names.validate("-bad"))
         XCTAssertThrowsError(try Names.validate("a/b"))
+        XCTAssertThrowsError(try Names.validate(String(repeating: "a", count: 254)), "fails at start on the network otherwise")
+        XCTAssertNoThrow(try Names.validate(String(repeating: "a", count: 253)))
         XCTAssertThrowsError(try Names.validateCheckpoint(".."))
         XCTAssertThrowsError(try Names.validateCheckpoint("a/b"))
         XCTAssertNoThrow(try Names.validateCheckpoint("cp1.v2"))
@@ -199,6 +201,10 @@ final class LogAndStreamTests: XCTestCase {
         XCTAssertEqual(s?.pagesScanned, 48)
         XCTAssertEqual(s?.pagesWritten, 34)
         XCTAssertNil(CRIUDumpStats.parse(Array(bytes.prefix(20))))
+        // A length-delimited field claiming ~2^64 bytes (it trapped converting to Int).
+        let huge: [UInt8] = Array(bytes.prefix(8)) + [0x0b, 0x00, 0x00, 0x00,
+                                                       0x0a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x00]
+        XCTAssertNil(CRIUDumpStats.parse(huge))
     }
 }
 

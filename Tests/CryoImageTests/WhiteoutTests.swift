@@ -48,6 +48,18 @@ import Testing
         #expect(try FS.readString(root + "/var/cache/new") == "n")
     }
 
+    /// ".wh.." names "." (it trapped the daemon on a force unwrap): refused like any bad entry.
+    @Test(arguments: [".wh..", ".wh...", "a/.wh..", "a/.wh..."])
+    func whiteoutOfDotIsRefused(entry: String) throws {
+        let s = try Scratch()
+        defer { s.remove() }
+        try Tar.write(s.at("l.tar"), [.dir("a"), .file(entry, "")])
+        try FS.mkdirAll(s.at("root"))
+        #expect {
+            try ArchiveReader.extract(s.at("l.tar"), into: s.at("root"), options: [.overlayWhiteouts])
+        } throws: { "\($0)".contains("refused") }
+    }
+
     @Test func whiteoutThroughSymlinkedParentIsRefused() throws {
         let s = try Scratch()
         defer { s.remove() }

@@ -80,8 +80,10 @@ def http_request(sock_path, method, path, body=None, headers=None, timeout=30):
 
 
 class Daemon:
-    def __init__(self, base):
+    def __init__(self, base, extra_args=()):
         self.base = Path(base)
+        # More cryod flags (e.g. --idle-timeout for a test's own daemon).
+        self.extra_args = list(extra_args)
         self.root = self.base / "root"
         self.run = self.base / "run"
         self.sock = str(self.base / "d.sock")
@@ -110,7 +112,7 @@ class Daemon:
             log.flush()
             self.proc = subprocess.Popen(
                 [str(cryod), "--root", str(self.root), "--exec-root", str(self.run), "-H", self.host,
-                 "--bridge", self.bridge, "--default-subnet", self.subnet_prefix + ".0/24"],
+                 "--bridge", self.bridge, "--default-subnet", self.subnet_prefix + ".0/24", *self.extra_args],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True)
         deadline = time.monotonic() + timeout
