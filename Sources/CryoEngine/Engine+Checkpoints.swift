@@ -36,6 +36,9 @@ extension Engine {
         return try await withLock(id) {
             let c = try resolve(id)
             if let e = StateMachine.check(.checkpoint, status: c.status, id: c.name) { throw e }
+            if c.hostConfig.PidMode == "host" {
+                throw EngineError.bad("cannot checkpoint container \(c.name): it shares the host's PID namespace (--pid host), and CRIU can checkpoint only a process tree with a PID namespace of its own")
+            }
             let target = checkpointPath(id, name: name, dir: dir)
             if FS.exists(target) {
                 throw EngineError.conflict("checkpoint \(name) already exists for container \(c.name)")

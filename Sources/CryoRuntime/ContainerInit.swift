@@ -50,6 +50,8 @@ public enum ContainerInit {
         }
         // Our own session, so the container is not tied to the caller's terminal.
         _ = setsid()
+        // And our own session keyring, not the host's (keys are not namespaced).
+        try SessionKeyring.join(SessionKeyring.name(container: c.id))
         if let h = spec.hostname, !h.isEmpty {
             try sys(sethostname(h, h.utf8.count), "sethostname", h)
         }
@@ -118,6 +120,8 @@ public enum ContainerInit {
         // A session of its own: needed to take a controlling terminal, and keeps
         // the process away from the caller's job control.
         _ = setsid()
+        // The container's session keyring, found by name (the init made it).
+        try SessionKeyring.join(SessionKeyring.name(container: c.id))
         if process.terminal == true {
             guard c.consoleFD >= 0 else { throw CryoError("process.terminal is true but no --console-socket was given") }
             try Console.setUp(consoleSocket: c.consoleFD, bindConsole: false, size: process.consoleSize)

@@ -40,6 +40,17 @@ enum SeccompFilter {
         // (process.noNewPrivileges), and we load while still holding CAP_SYS_ADMIN.
         let nnp = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0)
         if nnp != 0 { throw SyscallError("seccomp_attr_set(CTL_NNP)", "", errno: -nnp) }
+        for flag in profile.flags ?? [] {
+            let attr: scmp_filter_attr
+            switch flag {
+            case "SECCOMP_FILTER_FLAG_TSYNC": attr = SCMP_FLTATR_CTL_TSYNC
+            case "SECCOMP_FILTER_FLAG_LOG": attr = SCMP_FLTATR_CTL_LOG
+            case "SECCOMP_FILTER_FLAG_SPEC_ALLOW": attr = SCMP_FLTATR_CTL_SSB
+            default: throw CryoError("seccomp flag \"\(flag)\" is not supported")
+            }
+            let r = seccomp_attr_set(ctx, attr, 1)
+            if r != 0 { throw SyscallError("seccomp_attr_set", flag, errno: -r) }
+        }
         for arch in profile.architectures ?? [] {
             let name = arch.hasPrefix("SCMP_ARCH_") ? String(arch.dropFirst(10)).lowercased() : arch.lowercased()
             let token = seccomp_arch_resolve_name(name)
