@@ -242,10 +242,17 @@ def test_containers_do_not_share_the_hosts_keyring(docker_cli, probe_dir, name):
     assert r.stdout.strip() == f"ERRNO {ENOKEY}", r.stdout
 
 
+def sleeping(d, ref):
+    """Waits until the container's init has exec'd its program (a checkpoint must not catch
+    it still in the runtime's code, between `start` and its execve)."""
+    wait_for(lambda: "sleep" in d.docker("exec", ref, "cat", "/proc/1/cmdline").stdout, what="the init to exec sleep")
+
+
 def test_checkpoint_and_restore_keep_the_filter_and_the_options(docker_cli, probe_dir, name, criu):
     d = docker_cli
     d.ok("run", "-d", "--name", name, "--network", "none", "--cap-drop", "CHOWN", "--security-opt", "no-new-privileges",
          "-e", "CRYO_PROBE_IN_CONTAINER=1", "-v", f"{probe_dir}:/probe:ro", "busybox", "sleep", "600")
+    sleeping(d, name)
     d.ok("checkpoint", "create", name, "cp1", timeout=120)
     d.ok("start", "--checkpoint", "cp1", name, timeout=120)
     for pid in ("1", "self"):
@@ -262,6 +269,7 @@ def test_checkpoint_and_restore_keep_the_filter_and_the_options(docker_cli, prob
     other = name + "k"
     cid = d.ok("run", "-d", "--name", other, "--network", "none", "--security-opt", "seccomp=unconfined",
                "-e", "CRYO_PROBE_IN_CONTAINER=1", "-v", f"{probe_dir}:/probe:ro", "busybox", "sleep", "600")
+    sleeping(d, other)
     d.ok("checkpoint", "create", other, "cp1", timeout=120)
     d.ok("start", "--checkpoint", "cp1", other, timeout=120)
     st = d.ok("exec", other, "cat", "/proc/1/status")
