@@ -37,6 +37,16 @@ static void child_fail(int pipe_fd, int step) {
     _exit(127);
 }
 
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+
+int cryo_seccomp_set_filter(const void *prog, unsigned int len, unsigned int flags) {
+    struct sock_fprog fp;
+    fp.len = (unsigned short)(len / sizeof(struct sock_filter));
+    fp.filter = (struct sock_filter *)prog;
+    return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &fp);
+}
+
 // keyctl(2) is variadic in libc's syscall(): these are its two calls cryo makes.
 #define CRYO_KEYCTL_SETPERM 5
 #define CRYO_KEYCTL_JOIN_SESSION_KEYRING 1

@@ -1,6 +1,7 @@
 import CShim
 import CryoLinux
 import CryoOCI
+import FoundationEssentials
 import Glibc
 
 /// The container side: runs as `cryo-runtime init <sync-fd>` in a freshly
@@ -39,6 +40,11 @@ public enum ContainerInit {
     static func create(_ c: InitConfig, _ sock: PacketSocket) throws -> Never {
         let spec = c.spec
         guard let process = spec.process else { throw CryoError("config.json has no process") }
+        var program: [UInt8]?
+        if let b64 = c.seccompProgram {
+            guard let d = Data(base64Encoded: b64) else { throw CryoError("init: the compiled seccomp program is not base64") }
+            program = Array(d)
+        }
         // Into the v1 cgroups first, while the host's cgroupfs is still in view.
         try Cgroup.placeCallingThread(tasksFiles: c.selfPlaceTasksFiles)
         // Join namespaces given by path first (the others were created by clone3).
@@ -101,7 +107,7 @@ public enum ContainerInit {
         for h in spec.hooks?.startContainer ?? [] {
             try Hooks.run(h, kind: "startContainer", state: HookState(ociVersion: spec.ociVersion, id: c.id, status: "running", pid: getpid(), bundle: c.bundle, annotations: spec.annotations))
         }
-        try ProcessSetup.finalizeAndExec(process, seccomp: spec.linux?.seccomp, preserveFDs: c.preserveFDs)
+        try ProcessSetup.finalizeAndExec(process, seccomp: spec.linux?.seccomp, program: program, preserveFDs: c.preserveFDs)
     }
 
     static func exec(_ c: InitConfig, _ sock: PacketSocket) throws -> Never {
@@ -132,7 +138,7 @@ public enum ContainerInit {
         try sock.sendJSON(InitMessage(.ready))
         // The socket is close-on-exec: the runtime sees EOF when execve succeeds,
         // or the error sent by main() when it fails.
-        try ProcessSetup.finalizeAndExec(process, seccomp: c.spec.linux?.seccomp, preserveFDs: c.preserveFDs)
+        try ProcessSetup.finalizeAndExec(process, seccomp: c.spec.linux?.seccomp, program: nil, preserveFDs: c.preserveFDs)
     }
 }
 

@@ -44,6 +44,10 @@ int cryo_setns(int fd, int nstype);
 int cryo_unshare(int flags);
 int cryo_close_range_cloexec(unsigned int first);
 
+/// seccomp(SECCOMP_SET_MODE_FILTER, flags, {len / 8, prog}): loads a compiled BPF program
+/// (`len` bytes of struct sock_filter). Returns 0, or -1 with errno.
+int cryo_seccomp_set_filter(const void *prog, unsigned int len, unsigned int flags);
+
 /// Joins the session keyring `name` (made when no keyring of that name is searchable)
 /// and sets its permissions to `perm`. Returns the keyring's serial, or -1 with errno.
 long cryo_join_session_keyring(const char *name, uint32_t perm);
