@@ -264,6 +264,10 @@ def test_checkpoint_and_restore_keep_the_filter_and_the_options(docker_cli, prob
     assert got == {"add_key": EPERM, "personality-read-implies-exec": EPERM, "getpid": 0}, got
     h = inspect(d, name)["HostConfig"]
     assert h["CapDrop"] == ["CAP_CHOWN"] and h["SecurityOpt"] == ["no-new-privileges"]
+    # docker exec --privileged: every capability the host has; the filter stays.
+    st = d.ok("exec", "--privileged", name, "cat", "/proc/self/status")
+    assert int(status_field(st, "CapEff"), 16) == int(status_field(host_status(), "CapBnd"), 16)
+    assert status_field(st, "Seccomp") == "2"
 
     # An unconfined container's restored tasks are in its own keyring, not the host's.
     other = name + "k"
