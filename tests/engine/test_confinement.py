@@ -359,3 +359,24 @@ def test_a_capability_the_host_lacks_is_refused_by_name(docker_cli):
         pytest.skip("this host's bounding set has CAP_SYS_RESOURCE")
     r = docker_cli.docker("create", "--cap-add", "SYS_RESOURCE", "busybox")
     assert r.returncode != 0 and "CAP_SYS_RESOURCE" in r.stderr and "bounding set" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("opts,check", [
+    (["--ipc", "host"], "readlink /proc/self/ns/ipc"),
+    (["--uts", "host"], "readlink /proc/self/ns/uts"),
+    (["--cgroupns", "host"], "readlink /proc/self/ns/cgroup"),
+    (["--device", "/dev/fuse:/dev/probe-fuse:r"], "ls -l /dev/probe-fuse"),
+    (["--privileged"], "grep Seccomp: /proc/1/status"),
+    (["--ipc", "none"], "test -e /dev/shm/x || echo no-shm-mount; grep -c ' /dev/shm ' /proc/self/mountinfo"),
+])
+def test_options_survive_checkpoint_and_restore(docker_cli, name, criu, opts, check):
+    d = docker_cli
+    d.ok("run", "-d", "--name", name, "--network", "none", *opts, "busybox", "sleep", "600")
+    sleeping(d, name)
+    before = d.docker("exec", name, "sh", "-c", check).stdout
+    d.ok("checkpoint", "create", name, "cp1", timeout=120)
+    d.ok("start", "--checkpoint", "cp1", name, timeout=120)
+    after = d.docker("exec", name, "sh", "-c", check).stdout
+    assert after == before, (before, after)
+    seccomp = status_field(d.ok("exec", name, "cat", "/proc/1/status"), "Seccomp")
+    assert seccomp == ("0" if "--privileged" in opts else "2")
