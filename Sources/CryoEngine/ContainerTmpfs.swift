@@ -68,6 +68,7 @@ enum ContainerTmpfs {
             try FS.mkdirAll(FS.parent(path), mode: 0o755)
             let kind: UInt32 = d.type == "b" ? 0o060000 : 0o020000
             try sys(cryo_mknod(path, kind | ((d.fileMode ?? 0o666) & 0o7777), UInt32(d.major ?? 0), UInt32(d.minor ?? 0)), "mknod", path)
+            try sys(chmod(path, mode_t((d.fileMode ?? 0o666) & 0o7777)), "chmod", path)   // not the umask's
             try sys(chown(path, d.uid ?? 0, d.gid ?? 0), "chown", path)
         }
         for l in links { try sys(symlink(l.target, dev + "/" + l.name), "symlink", dev + "/" + l.name) }

@@ -380,3 +380,23 @@ def test_options_survive_checkpoint_and_restore(docker_cli, name, criu, opts, ch
     assert after == before, (before, after)
     seccomp = status_field(d.ok("exec", name, "cat", "/proc/1/status"), "Seccomp")
     assert seccomp == ("0" if "--privileged" in opts else "2")
+
+
+from test_reboot_and_faults import own_daemon, simulate_reboot  # noqa: E402,F401 (a fixture)
+
+
+def test_device_node_comes_back_for_a_restore_after_a_reboot(own_daemon):
+    """/dev is a host tmpfs remade after a reboot: a --device node the container holds open
+    must be in it again before CRIU reopens it."""
+    d = own_daemon(["--checkpoint-on-shutdown"])
+    d.ok("run", "-d", "--name", "dev", "--network", "none", "--device", "/dev/null:/dev/probe-null",
+         "busybox", "sh", "-c", "exec 3>/dev/probe-null; exec sleep 600")
+    sleeping(d, "dev")
+    d.stop(timeout=60)
+    simulate_reboot(d)
+    d.start(timeout=60)
+    st = inspect(d, "dev")["State"]
+    assert st["Running"], st["Error"]
+    assert d.ok("exec", "dev", "readlink", "/proc/1/fd/3") == "/dev/probe-null"
+    assert re.search(r"^c.* 1,\s+3 .*/dev/probe-null$", d.ok("exec", "dev", "ls", "-l", "/dev/probe-null"), re.M)
+    d.ok("rm", "-f", "dev")
