@@ -32,6 +32,13 @@ public enum ContainerInit {
         }
     }
 
+    /// The profile compiled by the runtime (SeccompCache), if it sent one.
+    static func compiledSeccomp(_ c: InitConfig) throws -> [UInt8]? {
+        guard let b64 = c.seccompProgram else { return nil }
+        guard let d = Data(base64Encoded: b64) else { throw CryoError("init: the compiled seccomp program is not base64") }
+        return Array(d)
+    }
+
     static func waitFor(_ kind: InitMessage.Kind, _ sock: PacketSocket) throws {
         guard let m = try sock.receiveJSON(InitMessage.self) else { throw CryoError("runtime went away") }
         guard m.kind == kind else { throw CryoError("init: expected \(kind), got \(m.kind)") }
@@ -40,11 +47,7 @@ public enum ContainerInit {
     static func create(_ c: InitConfig, _ sock: PacketSocket) throws -> Never {
         let spec = c.spec
         guard let process = spec.process else { throw CryoError("config.json has no process") }
-        var program: [UInt8]?
-        if let b64 = c.seccompProgram {
-            guard let d = Data(base64Encoded: b64) else { throw CryoError("init: the compiled seccomp program is not base64") }
-            program = Array(d)
-        }
+        let program = try compiledSeccomp(c)
         // Into the v1 cgroups first, while the host's cgroupfs is still in view.
         try Cgroup.placeCallingThread(tasksFiles: c.selfPlaceTasksFiles)
         // Join namespaces given by path first (the others were created by clone3).
@@ -138,7 +141,7 @@ public enum ContainerInit {
         try sock.sendJSON(InitMessage(.ready))
         // The socket is close-on-exec: the runtime sees EOF when execve succeeds,
         // or the error sent by main() when it fails.
-        try ProcessSetup.finalizeAndExec(process, seccomp: c.spec.linux?.seccomp, program: nil, preserveFDs: c.preserveFDs)
+        try ProcessSetup.finalizeAndExec(process, seccomp: c.spec.linux?.seccomp, program: try compiledSeccomp(c), preserveFDs: c.preserveFDs)
     }
 }
 
