@@ -53,10 +53,8 @@ extension Runtime {
             config.pidFD = 4 + n
             config.consoleFD = console >= 0 ? 5 + n : -1
             config.preserveFDs = n
-            if let seccomp = spec.linux?.seccomp {
-                if SeccompCache.lookup(seccomp, root: store.root) == nil { try? SeccompCache.store(seccomp, root: store.root) }
-                config.seccompProgram = SeccompCache.lookup(seccomp, root: store.root).map { Data($0).base64EncodedString() }
-            }
+            config.seccompProgram = try spec.linux?.seccomp.flatMap { try SeccompCache.program(for: $0, root: store.root) }
+                .map { Data($0).base64EncodedString() }
             try parentSock.sendJSON(config)
             try parentSock.sendJSON(InitMessage(.placed))
             guard let m = try parentSock.receiveJSON(InitMessage.self) else {

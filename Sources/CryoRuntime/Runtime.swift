@@ -169,17 +169,10 @@ public struct Runtime: Sendable {
         config.consoleFD = console >= 0 ? 5 + n : -1
         config.noPivot = o.noPivot
         config.preserveFDs = n
-        let seccomp = spec.linux?.seccomp
-        let compiled = seccomp.flatMap { SeccompCache.lookup($0, root: store.root) }
-        config.seccompProgram = compiled.map { Data($0).base64EncodedString() }
+        config.seccompProgram = try spec.linux?.seccomp.flatMap { try SeccompCache.program(for: $0, root: store.root) }
+            .map { Data($0).base64EncodedString() }
         try parentSock.sendJSON(config)
         Trace.mark("create: config sent")
-        // Not compiled yet: the init compiles it this time; we store it for the next
-        // containers while the init boots (a failure here only costs them that time).
-        if let seccomp, compiled == nil {
-            try? SeccompCache.store(seccomp, root: store.root)
-            Trace.mark("create: seccomp program compiled and stored")
-        }
         // The init places itself in the v1 hierarchies. Only when clone3 could not put it
         // in its v2 cgroup does the runtime move it there: that waits for an RCU grace
         // period, so the init does its mounts meanwhile and waits for `placed` only

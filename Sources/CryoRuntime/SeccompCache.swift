@@ -7,6 +7,7 @@ import Glibc
 /// libseccomp takes ~10-15 ms to turn Docker's default profile into BPF, in every
 /// container's init, on the path of every `docker run`; a container whose profile was
 /// compiled before loads the stored program instead (one seccomp(2) call).
+/// The program is libseccomp's behind `SeccompStub`'s few instructions.
 /// A file holds the profile it was made from (canonical JSON) and the program; a lookup
 /// compares the profile byte for byte, so the name (a hash) only has to spread files out.
 enum SeccompCache {
@@ -41,6 +42,17 @@ enum SeccompCache {
         return program(from: file, profile: json)
     }
 
+    /// The program for this profile: the stored one, or compiled now (~10-15 ms, once per
+    /// profile) and stored. A root where nothing can be stored gets nil: the init then
+    /// compiles with libseccomp itself (without the stub).
+    static func program(for profile: Spec.Seccomp, root: String) throws -> [UInt8]? {
+        if let p = lookup(profile, root: root) { return p }
+        do { try store(profile, root: root) } catch let e as SyscallError where e.errno == EROFS || e.errno == EACCES {
+            return nil
+        }
+        return lookup(profile, root: root)
+    }
+
     /// Compiles the profile and stores it (atomically: concurrent creates write the same bytes).
     static func store(_ profile: Spec.Seccomp, root: String) throws {
         let json = try canonical(profile)
@@ -52,7 +64,7 @@ enum SeccompCache {
         do {
             var header = [UInt8](repeating: 0, count: 8)
             for i in 0..<8 { header[i] = UInt8((json.count >> (8 * i)) & 0xff) }
-            try FS.writeAll(fd: fd, header + json, what: tmp)
+            try FS.writeAll(fd: fd, header + json + SeccompStub.prefix(profile), what: tmp)
             try SeccompFilter.export(profile, to: fd)
             close(fd)
             try sys(rename(tmp, path), "rename", path)

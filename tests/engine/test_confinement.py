@@ -32,14 +32,17 @@ DOCKER_DEFAULT = {
     "reboot": EPERM, "finit_module": EPERM, "kcmp": EPERM, "pidfd_getfd": EPERM, "chroot": 0,
     "sethostname": EPERM, "acct": EPERM, "userfaultfd": EPERM, "vmsplice": EBADF, "name_to_handle_at": "allowed",
     "mbind": EPERM, "syslog": EPERM,
+    # Newer than libseccomp 2.5 knows: mseal is allowed by name, file_getattr (named by no
+    # profile, newer than all it names) answers ENOSYS as runc makes it.
+    "mseal": "allowed", "file_getattr": ENOSYS,
 }
 
 # Where podman 4.3's default profile differs from Docker's (so its outcome may differ): it
 # leaves namespaces, mount, keyctl, syslog, pidfd_getfd and the mempolicy calls to the
-# capabilities, allows AF_VSOCK sockets, blocks vmsplice, and answers ENOSYS (not EPERM) for
-# what it does not list.
+# capabilities, allows AF_VSOCK sockets, blocks vmsplice (and does not list mseal), and answers
+# ENOSYS (not EPERM) for what it does not list.
 PODMAN_DIFFERS = {"clone-newuser", "clone3", "unshare-user", "unshare-0", "setns", "mount", "socket-vsock", "keyctl",
-                  "syslog", "pidfd_getfd", "vmsplice", "mbind"}
+                  "syslog", "pidfd_getfd", "vmsplice", "mbind", "mseal"}
 
 
 def outcome_class(v):
