@@ -4,10 +4,11 @@ import FoundationEssentials
 import Glibc
 
 /// Compiled seccomp programs, one file per profile under `<runtime root>/seccomp/`.
-/// libseccomp takes ~10-15 ms to turn Docker's default profile into BPF, in every
-/// container's init, on the path of every `docker run`; a container whose profile was
-/// compiled before loads the stored program instead (one seccomp(2) call).
-/// The program is libseccomp's behind `SeccompStub`'s few instructions.
+/// libseccomp takes ~10-15 ms to turn Docker's default profile into BPF; done in every
+/// container's init it was on the path of every `docker run`. The runtime compiles a
+/// profile once (the first create or exec that uses it) and hands the init the stored
+/// program, which it loads with one seccomp(2) call. The program is libseccomp's behind
+/// `SeccompStub`'s few instructions.
 /// A file holds the profile it was made from (canonical JSON) and the program; a lookup
 /// compares the profile byte for byte, so the name (a hash) only has to spread files out.
 enum SeccompCache {
