@@ -27,6 +27,7 @@
 struct spawn_failure { int err; int step; };
 static const char *const spawn_steps[] = {
     "clone3", "setsid", "dup", "dup2", "prctl(PR_SET_PDEATHSIG)", "chdir", "execve", "pipe2", "sigprocmask",
+    "keyctl(KEYCTL_JOIN_SESSION_KEYRING)",
 };
 
 static void child_fail(int pipe_fd, int step) {
@@ -34,6 +35,27 @@ static void child_fail(int pipe_fd, int step) {
     ssize_t r = write(pipe_fd, &f, sizeof f);
     (void)r;
     _exit(127);
+}
+
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+
+int cryo_seccomp_set_filter(const void *prog, unsigned int len, unsigned int flags) {
+    struct sock_fprog fp;
+    fp.len = (unsigned short)(len / sizeof(struct sock_filter));
+    fp.filter = (struct sock_filter *)prog;
+    return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &fp);
+}
+
+// keyctl(2) is variadic in libc's syscall(): these are its two calls cryo makes.
+#define CRYO_KEYCTL_SETPERM 5
+#define CRYO_KEYCTL_JOIN_SESSION_KEYRING 1
+
+long cryo_join_session_keyring(const char *name, uint32_t perm) {
+    long key = syscall(SYS_keyctl, CRYO_KEYCTL_JOIN_SESSION_KEYRING, name, 0, 0, 0);
+    if (key < 0) return -1;
+    if (syscall(SYS_keyctl, CRYO_KEYCTL_SETPERM, key, (unsigned long)perm, 0, 0) != 0) return -1;
+    return key;
 }
 
 int cryo_spawn(const struct cryo_spawn_attr *attr, pid_t *pid_out, int *pidfd_out, const char **failed_step) {
@@ -71,6 +93,11 @@ int cryo_spawn(const struct cryo_spawn_attr *attr, pid_t *pid_out, int *pidfd_ou
         }
         if (attr->setsid && setsid() < 0) child_fail(ep, 1);
         if (attr->pdeathsig && prctl(PR_SET_PDEATHSIG, attr->pdeathsig, 0, 0, 0) != 0) child_fail(ep, 4);
+        // Possessor: everything; the owner (root): view, read, write, search (so an exec
+        // can join it by name). See CryoLinux's SessionKeyring.
+        // A kernel without keyrings (ENOSYS) has nothing to share.
+        if (attr->session_keyring && cryo_join_session_keyring(attr->session_keyring, 0x3f0f0000u) < 0 && errno != ENOSYS)
+            child_fail(ep, 9);
         // Move every source fd above the target range first, so dup2 never
         // clobbers a source that is still needed.
         int n = attr->nfds;

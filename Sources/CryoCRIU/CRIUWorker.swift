@@ -18,14 +18,17 @@ public final class CRIUWorker {
     /// restored process's new stdio); `extraFDs` become 4, 5, ... (for inherit_fd).
     /// With `networkNamespace` (a path), CRIU starts inside that network namespace (it is
     /// spawned from a thread switched into it), so CRIU takes it for its own.
-    public init(criuPath: String, stdio: [Int32] = [0, 1, 2], extraFDs: [Int32] = [], networkNamespace: String? = nil) throws {
+    /// With `sessionKeyring`, the worker (and so every task it restores) joins that named
+    /// session keyring.
+    public init(criuPath: String, stdio: [Int32] = [0, 1, 2], extraFDs: [Int32] = [], networkNamespace: String? = nil,
+                sessionKeyring: String? = nil) throws {
         let (client, server) = try PacketSocket.pair()
         let path = try CRIUWorker.resolve(criuPath)
         KerndatCache.ensure(criuPath: path)
         do {
             let spawn = {
                 try Spawn.spawn(path: path, args: [path, "swrk", "3"], env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
-                                fds: stdio + [server.fd] + extraFDs)
+                                fds: stdio + [server.fd] + extraFDs, sessionKeyring: sessionKeyring)
             }
             let p = try networkNamespace.map { try NetworkNamespace.withThread(in: $0, spawn) } ?? spawn()
             if p.pidfd >= 0 { close(p.pidfd) }

@@ -30,6 +30,18 @@ public struct ContainerOptions: Sendable, Equatable {
     public var consoleSize: [Int]?
     /// True for `run` (StdinOnce and the Attach* flags follow the attach), false for `create`.
     public var isRun = true
+    /// Confinement: `--cap-add/--cap-drop`, `--security-opt`, `--device`, `--privileged`,
+    /// and the namespace modes `--pid`, `--ipc`, `--uts`, `--cgroupns`, `--userns`.
+    public var capAdd: [String] = []
+    public var capDrop: [String] = []
+    public var securityOpt: [String] = []
+    public var devices: [String] = []
+    public var privileged = false
+    public var pid = ""
+    public var ipc = ""
+    public var uts = ""
+    public var cgroupns = ""
+    public var userns = ""
 
     public init() {}
 }
@@ -78,6 +90,24 @@ public struct CreateBody: Codable, Sendable, Equatable {
         public var ConsoleSize: [Int]
         public var PortBindings: [String: [PortBindingBody]]?
         public var PublishAllPorts: Bool
+        public var CapAdd: [String]?
+        public var CapDrop: [String]?
+        public var SecurityOpt: [String]?
+        public var MaskedPaths: [String]?
+        public var ReadonlyPaths: [String]?
+        public var Devices: [DeviceBody]?
+        public var Privileged: Bool
+        public var PidMode: String
+        public var IpcMode: String
+        public var UTSMode: String
+        public var CgroupnsMode: String
+        public var UsernsMode: String
+    }
+
+    public struct DeviceBody: Codable, Sendable, Equatable {
+        public var PathOnHost: String
+        public var PathInContainer: String
+        public var CgroupPermissions: String
     }
 
     public struct PortBindingBody: Codable, Sendable, Equatable {
@@ -92,7 +122,8 @@ public struct CreateBody: Codable, Sendable, Equatable {
 
     /// Maps the flags to the body; `environment` resolves `-e NAME` (no `=`) from the
     /// local environment as docker does (unset names are left out).
-    public static func build(_ o: ContainerOptions, environment: [String: String] = [:]) throws -> CreateBody {
+    public static func build(_ o: ContainerOptions, environment: [String: String] = [:],
+                             readFile: (String) throws -> String = SecurityFlags.readWholeFile) throws -> CreateBody {
         guard !o.image.isEmpty else { throw ClientError.usage("an image is required") }
         var env: [String] = []
         for e in o.env {
@@ -133,6 +164,24 @@ public struct CreateBody: Codable, Sendable, Equatable {
         // with -d nothing is. StdinOnce only when stdin is attached.
         let attached = !(o.isRun && o.detach)
         let attachStdin = attached && o.interactive
+        let caps = SecurityFlags.capabilities(add: o.capAdd, drop: o.capDrop)
+        let security = try SecurityFlags.securityOptions(o.securityOpt, readFile: readFile)
+        let devices = try o.devices.map(SecurityFlags.device)
+        if !o.cgroupns.isEmpty && o.cgroupns != "host" && o.cgroupns != "private" {
+            throw ClientError.usage("invalid argument \"\(o.cgroupns)\" for \"--cgroupns\" flag: want \"host\" or \"private\"")
+        }
+        var host = Host(
+            Binds: o.volumes.isEmpty ? nil : o.volumes, AutoRemove: o.autoRemove,
+            NetworkMode: mode,
+            Memory: memory, NanoCpus: nanoCpus, PidsLimit: o.pidsLimit,
+            RestartPolicy: ["Name": "no"], LogConfig: LogConfigBody(Type: "", Config: [:]),
+            ConsoleSize: o.consoleSize ?? [0, 0],
+            PortBindings: bindings.isEmpty ? nil : bindings, PublishAllPorts: o.publishAll,
+            CapAdd: caps.add, CapDrop: caps.drop, SecurityOpt: security.options,
+            Devices: devices.isEmpty ? nil : devices, Privileged: o.privileged,
+            PidMode: o.pid, IpcMode: o.ipc, UTSMode: o.uts, CgroupnsMode: o.cgroupns, UsernsMode: o.userns)
+        host.MaskedPaths = security.maskedPaths
+        host.ReadonlyPaths = security.readonlyPaths
         return CreateBody(
             Hostname: o.hostname ?? "", Domainname: "", User: o.user ?? "",
             AttachStdin: attachStdin, AttachStdout: attached, AttachStderr: attached,
@@ -140,13 +189,7 @@ public struct CreateBody: Codable, Sendable, Equatable {
             Env: env.isEmpty ? nil : env, Cmd: o.command.isEmpty ? nil : o.command, Image: o.image,
             WorkingDir: o.workdir ?? "", Entrypoint: entrypoint, Labels: [:],
             ExposedPorts: exposed.isEmpty ? nil : exposed,
-            HostConfig: Host(
-                Binds: o.volumes.isEmpty ? nil : o.volumes, AutoRemove: o.autoRemove,
-                NetworkMode: mode,
-                Memory: memory, NanoCpus: nanoCpus, PidsLimit: o.pidsLimit,
-                RestartPolicy: ["Name": "no"], LogConfig: LogConfigBody(Type: "", Config: [:]),
-                ConsoleSize: o.consoleSize ?? [0, 0],
-                PortBindings: bindings.isEmpty ? nil : bindings, PublishAllPorts: o.publishAll),
+            HostConfig: host,
             NetworkingConfig: networking)
     }
 

@@ -1,5 +1,6 @@
 import CShim
 import CryoLinux
+import CryoOCI
 import Glibc
 
 /// The container's tmpfs mounts that CRIU would otherwise archive, moved to the host:
@@ -35,7 +36,9 @@ enum ContainerTmpfs {
 
     /// Mounts and fills the tmpfs. `fresh` (a start) replaces one still mounted; otherwise
     /// (a restore) a mounted one is kept as it is.
-    static func prepare(_ dir: String, fresh: Bool, tty: Bool) throws {
+    /// `devices`: the spec's extra nodes (`--device`, `--privileged`) under /dev, which a start
+    /// gets from the runtime but a restore after a reboot must find here.
+    static func prepare(_ dir: String, fresh: Bool, tty: Bool, devices: [Spec.Device] = []) throws {
         if FS.isMountPoint(dir) {
             if !fresh { return }
             release(dir)
@@ -44,20 +47,29 @@ enum ContainerTmpfs {
         // Not nodev: the device nodes are used through the bind mount.
         try Mount.mount("cryo-tmpfs", dir, type: "tmpfs", flags: UInt(MS_NOSUID), data: data)
         do {
-            try populate(dir, tty: tty)
+            try populate(dir, tty: tty, devices: devices)
         } catch {
             release(dir)
             throw CryoError("preparing the container's host tmpfs \(dir): \(error)")
         }
     }
 
-    static func populate(_ dir: String, tty: Bool) throws {
+    static func populate(_ dir: String, tty: Bool, devices extra: [Spec.Device] = []) throws {
         let dev = dev(dir)
         try FS.mkdirAll(dev, mode: 0o755)
         for d in devices {
             let path = dev + "/" + d.name
             try sys(cryo_mknod(path, 0o020000 /* S_IFCHR */ | 0o666, d.major, d.minor), "mknod", path)
             try sys(chmod(path, 0o666), "chmod", path)
+        }
+        for d in extra where d.path.hasPrefix("/dev/") && !d.path.split(separator: "/").contains("..") {
+            let path = dev + String(d.path.dropFirst(4))
+            if FS.lstatMode(path) != nil { continue }
+            try FS.mkdirAll(FS.parent(path), mode: 0o755)
+            let kind: UInt32 = d.type == "b" ? 0o060000 : 0o020000
+            try sys(cryo_mknod(path, kind | ((d.fileMode ?? 0o666) & 0o7777), UInt32(d.major ?? 0), UInt32(d.minor ?? 0)), "mknod", path)
+            try sys(chmod(path, mode_t((d.fileMode ?? 0o666) & 0o7777)), "chmod", path)   // not the umask's
+            try sys(chown(path, d.uid ?? 0, d.gid ?? 0), "chown", path)
         }
         for l in links { try sys(symlink(l.target, dev + "/" + l.name), "symlink", dev + "/" + l.name) }
         for m in mountPoints { try FS.mkdirAll(dev + "/" + m, mode: 0o755) }

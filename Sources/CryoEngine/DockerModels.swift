@@ -62,7 +62,34 @@ public struct HostConfig: Codable, Sendable, Equatable {
     public var PortBindings: [String: [PortBinding]?]?
     /// `-P`: every exposed port on a free host port.
     public var PublishAllPorts: Bool?
+    // Confinement (see Confinement): capabilities, --security-opt, --device, namespaces.
+    public var CapAdd: [String]?
+    public var CapDrop: [String]?
+    public var SecurityOpt: [String]?
+    public var Devices: [DeviceMapping]?
+    /// `--device-cgroup-rule 'c 1:3 rwm'`.
+    public var DeviceCgroupRules: [String]?
+    public var PidMode: String?
+    public var IpcMode: String?
+    public var UTSMode: String?
+    public var CgroupnsMode: String?
+    public var UsernsMode: String?
+    /// `--security-opt systempaths=unconfined` arrives (from the docker CLI) as both empty.
+    public var MaskedPaths: [String]?
+    public var ReadonlyPaths: [String]?
     public init() {}
+}
+
+/// `--device HOST[:CONTAINER][:PERMISSIONS]`.
+public struct DeviceMapping: Codable, Sendable, Equatable {
+    public var PathOnHost: String?
+    public var PathInContainer: String?
+    public var CgroupPermissions: String?
+    public init(PathOnHost: String? = nil, PathInContainer: String? = nil, CgroupPermissions: String? = nil) {
+        self.PathOnHost = PathOnHost
+        self.PathInContainer = PathInContainer
+        self.CgroupPermissions = CgroupPermissions
+    }
 }
 
 public struct PortBinding: Codable, Sendable, Equatable {

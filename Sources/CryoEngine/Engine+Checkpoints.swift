@@ -41,6 +41,9 @@ extension Engine {
         return try await withLock(id) {
             let c = try resolve(id)
             if let e = StateMachine.check(.checkpoint, status: c.status, id: c.name) { throw e }
+            if c.hostConfig.PidMode == "host" {
+                throw EngineError.bad("cannot checkpoint container \(c.name): it shares the host's PID namespace (--pid host), and CRIU can checkpoint only a process tree with a PID namespace of its own")
+            }
             let target = try checkpointPath(id, name: name, dir: dir, create: true)
             if FS.lstatMode(target) != nil {
                 throw EngineError.conflict("checkpoint \(name) already exists for container \(c.name)")

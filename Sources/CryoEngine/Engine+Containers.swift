@@ -30,7 +30,8 @@ extension Engine {
         input.networkNamespacePath = paths.netns(id)
         input.shmDir = paths.shm(id)
         input.tmpfsDir = paths.tmpfs(id)
-        input.maskedDirectories = Spec.defaultMaskedPaths.filter { FS.isDirectory($0) }
+        input.maskedDirectories = (req.hostConfig.MaskedPaths ?? Spec.defaultMaskedPaths).filter { FS.isDirectory($0) }
+        input.confinement = try Confinement.from(req.hostConfig)
         let net = try networkFor(mode: req.hostConfig.NetworkMode)
         let exposed = Array((req.config.ExposedPorts ?? [:]).keys) + Array((imageConfig?.ExposedPorts ?? [:]).keys)
         let ports = try Self.portMappings(req.hostConfig.PortBindings, publishAll: req.hostConfig.PublishAllPorts ?? false,
@@ -55,6 +56,12 @@ extension Engine {
         if host.LogConfig?.Type == nil || host.LogConfig?.Type == "" { host.LogConfig = LogConfig(type: "json-file") }
         if host.NetworkMode == nil || host.NetworkMode == "" || host.NetworkMode == "default" { host.NetworkMode = "default" }
         if host.RestartPolicy == nil { host.RestartPolicy = RestartPolicy() }
+        // As Docker's inspect shows them (cryo's default cgroup namespace is private).
+        if host.IpcMode == nil || host.IpcMode == "" { host.IpcMode = "private" }
+        if host.CgroupnsMode == nil || host.CgroupnsMode == "" { host.CgroupnsMode = "private" }
+        if host.PidMode == nil { host.PidMode = "" }
+        if host.UsernsMode == nil { host.UsernsMode = "" }
+        if host.Privileged == nil { host.Privileged = false }
         let argv = spec.process?.args ?? []
         var record = StoredContainer(id: id, name: name, created: rfc3339Now(), imageRef: imageRef, imageID: image.id.description,
                                      config: config, hostConfig: host, path: argv.first ?? "", args: Array(argv.dropFirst()))
@@ -217,7 +224,10 @@ extension Engine {
             try RootfsMount.ensure(lowerDirs: lowers, upper: p.upper(id), work: p.work(id), target: p.rootfs(id))
             Trace.mark("launch \(id.prefix(12)): rootfs mounted")
             try ShmMount.prepare(p.shm(id), fresh: restore == nil, size: c.hostConfig.ShmSize ?? 0)
-            try ContainerTmpfs.prepare(p.tmpfs(id), fresh: restore == nil, tty: c.config.Tty ?? false)
+            // A restore after a reboot finds /dev remade: with the spec's extra device nodes.
+            let devices = restore != nil && (c.hostConfig.Privileged == true || !(c.hostConfig.Devices ?? []).isEmpty)
+                ? ((try? JSONDecoder().decode(Spec.self, from: Data(FS.readBytes(p.bundle(id) + "/config.json"))))?.linux?.devices ?? []) : []
+            try ContainerTmpfs.prepare(p.tmpfs(id), fresh: restore == nil, tty: c.config.Tty ?? false, devices: devices)
             // Docker creates a missing working directory (`docker run -w /new/dir`).
             if restore == nil, let wd = c.config.WorkingDir, !wd.isEmpty { try FS.mkdirAll(try FS.secureJoin(root: p.rootfs(id), wd)) }
             if ownNetwork && !NetworkNamespace.exists(at: p.netns(id)) { try NetworkNamespace.create(at: p.netns(id)) }

@@ -64,6 +64,12 @@ extension Engine {
             process.consoleSize = Spec.Box(height: UInt(cs[0]), width: UInt(cs[1]))
         }
         if let w = req.WorkingDir, !w.isEmpty { process.cwd = w }
+        // `docker exec --privileged`: every capability the host can give (the container's
+        // seccomp filter stays, as in Docker).
+        if req.Privileged == true {
+            let all = try Confinement.capabilities(add: [], drop: [], privileged: true, hostBounding: Confinement.hostBoundingSet())
+            process.capabilities = Spec.Capabilities(bounding: all, effective: all, permitted: all)
+        }
         process.env = SpecBuilder.environment(request: req.Env, image: process.env, hostname: spec.hostname ?? "", tty: tty)
         if let u = req.User, !u.isEmpty {
             let lowers = (try? images.inspect(c.imageID)).map { images.lowerDirs(for: $0) } ?? []

@@ -151,6 +151,8 @@ public enum SpecBuilder {
         public var maskedDirectories: [String] = []
         /// CPUs cryod may run on: the bound of NanoCpus (as dockerd's NumCPU).
         public var onlineCPUs = CreateValidation.onlineCPUs()
+        /// Capabilities, seccomp, devices, shared namespaces; nil: `Confinement.from(hostConfig)`.
+        public var confinement: Confinement?
         public init(id: String, config: ContainerConfig, hostConfig: HostConfig, image: ImageConfiguration.Config?) {
             self.id = id
             self.config = config
@@ -228,6 +230,9 @@ public enum SpecBuilder {
             let namespaces = spec.linux?.namespaces?.map { $0.type == "network" ? Spec.Namespace(type: "network", path: path) : $0 }
             spec.linux?.namespaces = namespaces
         }
+        // `--security-opt systempaths=unconfined` (the docker CLI sends both lists empty).
+        if let m = i.hostConfig.MaskedPaths { spec.linux?.maskedPaths = m }
+        if let r = i.hostConfig.ReadonlyPaths { spec.linux?.readonlyPaths = r }
         if privileged {
             spec.linux?.maskedPaths = []
             spec.linux?.readonlyPaths = []
@@ -241,6 +246,7 @@ public enum SpecBuilder {
             }
             spec.linux?.maskedPaths = masked.filter { !i.maskedDirectories.contains($0) }
         }
+        try (i.confinement ?? Confinement.from(i.hostConfig)).apply(to: &spec)
         spec.annotations = (spec.annotations ?? [:]).merging(["org.cryo.container.name": i.id]) { _, new in new }
         return spec
     }

@@ -14,16 +14,19 @@ public enum Spawn {
     ///   - exeFD: execveat this fd instead of `path` (our own binary, opened before
     ///     any namespace change).
     ///   - cgroupFD: a cgroup-v2 directory the child is born in (CLONE_INTO_CGROUP); -1: the parent's.
+    ///   - sessionKeyring: the child joins this named session keyring before exec (`SessionKeyring`).
     public static func spawn(
         path: String, exeFD: Int32 = -1, args: [String], env: [String],
         fds: [Int32] = [0, 1, 2], cloneFlags: UInt64 = 0, setsid: Bool = false,
-        pdeathsig: Int32 = 0, cwd: String? = nil, cgroupFD: Int32 = -1
+        pdeathsig: Int32 = 0, cwd: String? = nil, cgroupFD: Int32 = -1, sessionKeyring: String? = nil
     ) throws -> SpawnedProcess {
         let cArgs = args.map { strdup($0) } + [nil]
         let cEnv = env.map { strdup($0) } + [nil]
         let cPath = strdup(path)
         let cCwd = cwd.map { strdup($0) }
+        let cKeyring = sessionKeyring.map { strdup($0) }
         defer {
+            if let k = cKeyring { free(k) }
             cArgs.forEach { free($0) }
             cEnv.forEach { free($0) }
             free(cPath)
@@ -48,6 +51,7 @@ public enum Spawn {
                     attr.cwd = cCwd.map { UnsafePointer($0) } ?? nil
                     attr.into_cgroup = cgroupFD >= 0 ? 1 : 0
                     attr.cgroup_fd = cgroupFD
+                    attr.session_keyring = cKeyring.map { UnsafePointer($0) } ?? nil
                     return cryo_spawn(&attr, &pid, &pidfd, &step)
                 }
             }

@@ -188,6 +188,16 @@ public struct Spec: Codable, Sendable, Equatable {
         public var fileMode: UInt32?
         public var uid: UInt32?
         public var gid: UInt32?
+        public init(path: String, type: String, major: Int64?, minor: Int64?, fileMode: UInt32? = nil,
+                    uid: UInt32? = nil, gid: UInt32? = nil) {
+            self.path = path
+            self.type = type
+            self.major = major
+            self.minor = minor
+            self.fileMode = fileMode
+            self.uid = uid
+            self.gid = gid
+        }
     }
 
     public struct DeviceRule: Codable, Sendable, Equatable {
@@ -253,6 +263,14 @@ public struct Spec: Codable, Sendable, Equatable {
         public var architectures: [String]?
         public var flags: [String]?
         public var syscalls: [Syscall]?
+        public init(defaultAction: String, defaultErrnoRet: UInt32? = nil, architectures: [String]? = nil,
+                    flags: [String]? = nil, syscalls: [Syscall]? = nil) {
+            self.defaultAction = defaultAction
+            self.defaultErrnoRet = defaultErrnoRet
+            self.architectures = architectures
+            self.flags = flags
+            self.syscalls = syscalls
+        }
     }
 
     public struct Syscall: Codable, Sendable, Equatable {
@@ -260,6 +278,12 @@ public struct Spec: Codable, Sendable, Equatable {
         public var action: String
         public var errnoRet: UInt32?
         public var args: [SyscallArg]?
+        public init(names: [String], action: String, errnoRet: UInt32? = nil, args: [SyscallArg]? = nil) {
+            self.names = names
+            self.action = action
+            self.errnoRet = errnoRet
+            self.args = args
+        }
     }
 
     public struct SyscallArg: Codable, Sendable, Equatable {
@@ -267,5 +291,11 @@ public struct Spec: Codable, Sendable, Equatable {
         public var value: UInt64
         public var valueTwo: UInt64?
         public var op: String
+        public init(index: UInt32, value: UInt64, valueTwo: UInt64? = nil, op: String) {
+            self.index = index
+            self.value = value
+            self.valueTwo = valueTwo
+            self.op = op
+        }
     }
 }

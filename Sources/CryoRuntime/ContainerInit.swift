@@ -1,6 +1,7 @@
 import CShim
 import CryoLinux
 import CryoOCI
+import FoundationEssentials
 import Glibc
 
 /// The container side: runs as `cryo-runtime init <sync-fd>` in a freshly
@@ -31,6 +32,13 @@ public enum ContainerInit {
         }
     }
 
+    /// The profile compiled by the runtime (SeccompCache), if it sent one.
+    static func compiledSeccomp(_ c: InitConfig) throws -> [UInt8]? {
+        guard let b64 = c.seccompProgram else { return nil }
+        guard let d = Data(base64Encoded: b64) else { throw CryoError("init: the compiled seccomp program is not base64") }
+        return Array(d)
+    }
+
     static func waitFor(_ kind: InitMessage.Kind, _ sock: PacketSocket) throws {
         guard let m = try sock.receiveJSON(InitMessage.self) else { throw CryoError("runtime went away") }
         guard m.kind == kind else { throw CryoError("init: expected \(kind), got \(m.kind)") }
@@ -39,6 +47,7 @@ public enum ContainerInit {
     static func create(_ c: InitConfig, _ sock: PacketSocket) throws -> Never {
         let spec = c.spec
         guard let process = spec.process else { throw CryoError("config.json has no process") }
+        let program = try compiledSeccomp(c)
         // Into the v1 cgroups first, while the host's cgroupfs is still in view.
         try Cgroup.placeCallingThread(tasksFiles: c.selfPlaceTasksFiles)
         // Join namespaces given by path first (the others were created by clone3).
@@ -50,6 +59,8 @@ public enum ContainerInit {
         }
         // Our own session, so the container is not tied to the caller's terminal.
         _ = setsid()
+        // And our own session keyring, not the host's (keys are not namespaced).
+        try SessionKeyring.join(SessionKeyring.name(container: c.id))
         if let h = spec.hostname, !h.isEmpty {
             try sys(sethostname(h, h.utf8.count), "sethostname", h)
         }
@@ -99,7 +110,7 @@ public enum ContainerInit {
         for h in spec.hooks?.startContainer ?? [] {
             try Hooks.run(h, kind: "startContainer", state: HookState(ociVersion: spec.ociVersion, id: c.id, status: "running", pid: getpid(), bundle: c.bundle, annotations: spec.annotations))
         }
-        try ProcessSetup.finalizeAndExec(process, seccomp: spec.linux?.seccomp, preserveFDs: c.preserveFDs)
+        try ProcessSetup.finalizeAndExec(process, seccomp: spec.linux?.seccomp, program: program, preserveFDs: c.preserveFDs)
     }
 
     static func exec(_ c: InitConfig, _ sock: PacketSocket) throws -> Never {
@@ -118,6 +129,8 @@ public enum ContainerInit {
         // A session of its own: needed to take a controlling terminal, and keeps
         // the process away from the caller's job control.
         _ = setsid()
+        // The container's session keyring, found by name (the init made it).
+        try SessionKeyring.join(SessionKeyring.name(container: c.id))
         if process.terminal == true {
             guard c.consoleFD >= 0 else { throw CryoError("process.terminal is true but no --console-socket was given") }
             try Console.setUp(consoleSocket: c.consoleFD, bindConsole: false, size: process.consoleSize)
@@ -128,7 +141,7 @@ public enum ContainerInit {
         try sock.sendJSON(InitMessage(.ready))
         // The socket is close-on-exec: the runtime sees EOF when execve succeeds,
         // or the error sent by main() when it fails.
-        try ProcessSetup.finalizeAndExec(process, seccomp: c.spec.linux?.seccomp, preserveFDs: c.preserveFDs)
+        try ProcessSetup.finalizeAndExec(process, seccomp: c.spec.linux?.seccomp, program: try compiledSeccomp(c), preserveFDs: c.preserveFDs)
     }
 }
 

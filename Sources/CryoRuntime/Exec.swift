@@ -1,6 +1,7 @@
 import CShim
 import CryoLinux
 import CryoOCI
+import FoundationEssentials
 import Glibc
 
 public struct ExecOptions: Sendable {
@@ -52,6 +53,8 @@ extension Runtime {
             config.pidFD = 4 + n
             config.consoleFD = console >= 0 ? 5 + n : -1
             config.preserveFDs = n
+            config.seccompProgram = try spec.linux?.seccomp.flatMap { try SeccompCache.program(for: $0, root: store.root) }
+                .map { Data($0).base64EncodedString() }
             try parentSock.sendJSON(config)
             try parentSock.sendJSON(InitMessage(.placed))
             guard let m = try parentSock.receiveJSON(InitMessage.self) else {

@@ -55,6 +55,9 @@ public struct InitConfig: Codable, Sendable {
     public var noPivot = false
     /// Number of extra fds (3..3+n-1) the process inherits (--preserve-fds).
     public var preserveFDs: Int32 = 0
+    /// spec.linux.seccomp already compiled (base64 BPF, from `SeccompCache`): loaded
+    /// as it is instead of being compiled again by libseccomp.
+    public var seccompProgram: String?
 }
 
 public struct InitMessage: Codable, Sendable, Equatable {

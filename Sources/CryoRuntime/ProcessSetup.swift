@@ -29,8 +29,9 @@ enum ProcessSetup {
         try FS.write("/proc/self/oom_score_adj", "\(adj)")
     }
 
-    /// Drops to the configured user and capabilities, loads seccomp, and execs.
-    static func finalizeAndExec(_ p: Spec.Process, seccomp: Spec.Seccomp?, preserveFDs: Int32) throws -> Never {
+    /// Drops to the configured user and capabilities, loads seccomp (`program`: the profile
+    /// already compiled, see SeccompCache), and execs.
+    static func finalizeAndExec(_ p: Spec.Process, seccomp: Spec.Seccomp?, program: [UInt8]?, preserveFDs: Int32) throws -> Never {
         let env = p.env ?? []
         guard let args = p.args, !args.isEmpty else { throw CryoError("process.args is empty") }
         try sys(chdir(p.cwd), "chdir", p.cwd)
@@ -45,7 +46,10 @@ enum ProcessSetup {
 
         // Without no_new_privs, loading seccomp needs CAP_SYS_ADMIN: do it while we still have it.
         let nnp = p.noNewPrivileges == true
-        if let s = seccomp, !nnp { try SeccompFilter.load(s) }
+        func loadSeccomp(_ s: Spec.Seccomp) throws {
+            if let program { try SeccompFilter.load(program: program, flags: SeccompFilter.kernelFlags(s)) } else { try SeccompFilter.load(s) }
+        }
+        if let s = seccomp, !nnp { try loadSeccomp(s) }
 
         let groups = (p.user.additionalGids ?? []).map { gid_t($0) }
         try sys(setgroups(groups.count, groups), "setgroups", "\(groups)")
@@ -58,7 +62,7 @@ enum ProcessSetup {
         if !ambient.isEmpty { try Capabilities.setAmbient(ambient.intersection(permitted).intersection(inheritable)) }
         if let m = p.user.umask { umask(mode_t(m)) }
         if nnp { try sys(cryo_prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)") }
-        if let s = seccomp, nnp { try SeccompFilter.load(s) }
+        if let s = seccomp, nnp { try loadSeccomp(s) }
 
         // Our own descriptors must not leak into the container process.
         _ = cryo_close_range_cloexec(UInt32(3 + preserveFDs))

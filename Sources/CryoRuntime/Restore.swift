@@ -60,8 +60,11 @@ extension Runtime {
                 nsFDs.append((ns.type == "network" ? "extRootNetNS" : "extRootPidNS", fd))
             }
             // CRIU initialises while we prepare cgroups and the root.
+            // The restored tasks inherit CRIU's session keyring (keyrings are not dumped):
+            // the worker joins the container's own, as the init of a create does.
             let worker = try CRIUWorker(criuPath: o.criu.criuPath, extraFDs: nsFDs.map(\.fd),
-                                        networkNamespace: insideNetns ? netnsPath : nil)
+                                        networkNamespace: insideNetns ? netnsPath : nil,
+                                        sessionKeyring: SessionKeyring.name(container: id))
             try worker.requestVersion()
             Trace.mark("restore: criu swrk started")
             try cgroup.create()

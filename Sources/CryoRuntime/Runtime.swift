@@ -169,6 +169,8 @@ public struct Runtime: Sendable {
         config.consoleFD = console >= 0 ? 5 + n : -1
         config.noPivot = o.noPivot
         config.preserveFDs = n
+        config.seccompProgram = try spec.linux?.seccomp.flatMap { try SeccompCache.program(for: $0, root: store.root) }
+            .map { Data($0).base64EncodedString() }
         try parentSock.sendJSON(config)
         Trace.mark("create: config sent")
         // The init places itself in the v1 hierarchies. Only when clone3 could not put it

@@ -60,6 +60,36 @@ struct ContainerFlags: ParsableArguments {
     @Option(name: .shortAndLong, help: ArgumentHelp("Username or UID (format: <name|uid>[:<group|gid>]).", valueName: "string"))
     var user: String?
 
+    @Option(name: .customLong("cap-add"), help: ArgumentHelp("Add Linux capabilities (ALL: every one the host has).", valueName: "list"))
+    var capAdd: [String] = []
+
+    @Option(name: .customLong("cap-drop"), help: ArgumentHelp("Drop Linux capabilities (ALL: every one).", valueName: "list"))
+    var capDrop: [String] = []
+
+    @Option(name: .customLong("security-opt"), help: ArgumentHelp("Security options: no-new-privileges[:true|false], seccomp=unconfined|PROFILE.json, systempaths=unconfined, apparmor=unconfined, label=disable.", valueName: "list"))
+    var securityOpt: [String] = []
+
+    @Option(name: .customLong("device"), help: ArgumentHelp("Add a host device to the container: HOST[:CONTAINER][:rwm].", valueName: "list"))
+    var device: [String] = []
+
+    @Flag(help: "Give extended privileges to this container (every capability the host has, all devices, no seccomp, no masked paths).")
+    var privileged = false
+
+    @Option(name: .customLong("pid"), help: ArgumentHelp("PID namespace to use: host, or the container's own (default).", valueName: "string"))
+    var pid = ""
+
+    @Option(name: .customLong("ipc"), help: ArgumentHelp("IPC mode to use: private (default), shareable, none or host.", valueName: "string"))
+    var ipc = ""
+
+    @Option(name: .customLong("uts"), help: ArgumentHelp("UTS namespace to use: host, or the container's own (default).", valueName: "string"))
+    var uts = ""
+
+    @Option(name: .customLong("cgroupns"), help: ArgumentHelp("Cgroup namespace to use: host or private (default).", valueName: "string"))
+    var cgroupns = ""
+
+    @Option(name: .customLong("userns"), help: ArgumentHelp("User namespace to use: host (the only one cryo offers).", valueName: "string"))
+    var userns = ""
+
     func options(image: String, command: [String], detach: Bool, isRun: Bool) -> ContainerOptions {
         var o = ContainerOptions()
         o.image = image
@@ -83,6 +113,16 @@ struct ContainerFlags: ParsableArguments {
         o.publishAll = publishAll
         o.expose = expose
         o.user = user
+        o.capAdd = capAdd
+        o.capDrop = capDrop
+        o.securityOpt = securityOpt
+        o.devices = device
+        o.privileged = privileged
+        o.pid = pid
+        o.ipc = ipc
+        o.uts = uts
+        o.cgroupns = cgroupns
+        o.userns = userns
         o.isRun = isRun
         if tty, Terminal.isTTY(1) || Terminal.isTTY(0) { o.consoleSize = Terminal.size(1) ?? Terminal.size(0) }
         return o

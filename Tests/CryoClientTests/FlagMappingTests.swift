@@ -38,6 +38,41 @@ final class FlagMappingTests: XCTestCase {
         XCTAssertEqual((h["LogConfig"] as? [String: Any])?["Type"] as? String, "")
     }
 
+    func testConfinementFlagsToCreateBody() throws {
+        let profile = FileManager.default.temporaryDirectory.appendingPathComponent("cryo-flag-test-\(getpid()).json").path
+        try Data("  {\"defaultAction\": \"SCMP_ACT_ALLOW\"}\n".utf8).write(to: URL(fileURLWithPath: profile))
+        defer { try? FileManager.default.removeItem(atPath: profile) }
+        let b = try body(["--cap-add", "sys_admin", "--cap-add", "CAP_NET_ADMIN", "--cap-drop", "chown", "--cap-drop", "SYS_ADMIN",
+                          "--security-opt", "no-new-privileges", "--security-opt", "seccomp=" + profile,
+                          "--security-opt", "systempaths=unconfined", "--device", "/dev/fuse", "--device", "/dev/null:/dev/n2:r",
+                          "--device", "/dev/zero:rw", "--privileged", "--pid", "host", "--ipc", "host", "--uts", "host",
+                          "--cgroupns", "host", "--userns", "host", "busybox"])
+        let h = try XCTUnwrap(b["HostConfig"] as? [String: Any])
+        XCTAssertEqual(h["CapAdd"] as? [String], ["CAP_NET_ADMIN", "CAP_SYS_ADMIN"])
+        XCTAssertEqual(h["CapDrop"] as? [String], ["CAP_CHOWN"])
+        XCTAssertEqual(h["SecurityOpt"] as? [String], ["no-new-privileges", "seccomp={\"defaultAction\": \"SCMP_ACT_ALLOW\"}"])
+        XCTAssertEqual(h["MaskedPaths"] as? [String], [])
+        XCTAssertEqual(h["ReadonlyPaths"] as? [String], [])
+        let devices = try XCTUnwrap(h["Devices"] as? [[String: String]])
+        XCTAssertEqual(devices, [
+            ["PathOnHost": "/dev/fuse", "PathInContainer": "/dev/fuse", "CgroupPermissions": "rwm"],
+            ["PathOnHost": "/dev/null", "PathInContainer": "/dev/n2", "CgroupPermissions": "r"],
+            ["PathOnHost": "/dev/zero", "PathInContainer": "/dev/zero", "CgroupPermissions": "rw"],
+        ])
+        XCTAssertEqual(h["Privileged"] as? Bool, true)
+        XCTAssertEqual(h["PidMode"] as? String, "host")
+        XCTAssertEqual(h["IpcMode"] as? String, "host")
+        XCTAssertEqual(h["UTSMode"] as? String, "host")
+        XCTAssertEqual(h["CgroupnsMode"] as? String, "host")
+        XCTAssertEqual(h["UsernsMode"] as? String, "host")
+        let plain = try XCTUnwrap(try body(["busybox"])["HostConfig"] as? [String: Any])
+        XCTAssertNil(plain["CapAdd"])
+        XCTAssertNil(plain["SecurityOpt"])
+        XCTAssertEqual(plain["Privileged"] as? Bool, false)
+        XCTAssertThrowsError(try body(["--security-opt", "seccomp=/nonexistent/profile.json", "busybox"]))
+        XCTAssertThrowsError(try body(["--device", "/dev/null:/x:rwz", "busybox"]))
+    }
+
     func testInteractiveTtyAndDetach() throws {
         let it = try body(["-i", "-t", "busybox", "sh"])
         XCTAssertEqual(it["Tty"] as? Bool, true)

@@ -180,6 +180,25 @@ def test_run_rm_echo_separates_streams_and_exit_code(cryo_env):
     assert cryo.ok("ps", "-aq").stdout.strip() == ""
 
 
+def test_run_confinement_flags(cryo_env):
+    """cryo's run has docker's confinement flags, with the same effect."""
+    cryo = cryo_env["cryo"]
+    profile = os.path.join(cryo_env["tmp"], "profile.json")
+    with open(profile, "w") as f:
+        json.dump({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}, f)
+    r = cryo.ok("run", "--rm", "--network", "none", "--cap-drop", "ALL", "--cap-add", "kill", "--security-opt", "no-new-privileges",
+                "busybox", "grep", "-E", "^(CapEff|NoNewPrivs|Seccomp):", "/proc/self/status")
+    assert r.stdout.split() == ["CapEff:", "0000000000000020", "NoNewPrivs:", "1", "Seccomp:", "2"], r.stdout
+    r = cryo("run", "--rm", "--network", "none", "--security-opt", "seccomp=" + profile, "busybox", "mkdir", "/x")
+    assert r.returncode != 0 and "Operation not permitted" in r.stderr, r.stderr
+    r = cryo.ok("run", "--rm", "--network", "none", "--pid", "host", "--device", "/dev/fuse:/dev/f:r", "busybox", "sh", "-c",
+                "readlink /proc/self/ns/pid; ls -l /dev/f")
+    assert r.stdout.splitlines()[0] == os.readlink("/proc/self/ns/pid"), r.stdout
+    assert re.search(r" 10,\s+229 .*/dev/f$", r.stdout, re.M), r.stdout
+    r = cryo("run", "--rm", "--ipc", "container:x", "busybox", "true")
+    assert r.returncode == 125 and "IpcMode" in r.stderr, (r.returncode, r.stderr)
+
+
 def test_run_interactive_stdin_and_entrypoint(cryo_env):
     cryo = cryo_env["cryo"]
     r = cryo("run", "--rm", "-i", "busybox", "cat", input="line one\nline two\n")

@@ -28,6 +28,7 @@ struct cryo_spawn_attr {
     const char *cwd;               // chdir in the child (NULL: none)
     int into_cgroup;               // 1: born in the cgroup-v2 directory cgroup_fd (CLONE_INTO_CGROUP)
     int cgroup_fd;                 // used only when into_cgroup is 1
+    const char *session_keyring;   // join this named session keyring (NULL: keep the parent's)
 };
 
 /// Starts a child. Returns 0 and sets *pid (and *pidfd when pidfd != NULL);
@@ -42,6 +43,14 @@ int cryo_pidfd_send_signal(int pidfd, int sig);
 int cryo_setns(int fd, int nstype);
 int cryo_unshare(int flags);
 int cryo_close_range_cloexec(unsigned int first);
+
+/// seccomp(SECCOMP_SET_MODE_FILTER, flags, {len / 8, prog}): loads a compiled BPF program
+/// (`len` bytes of struct sock_filter). Returns 0, or -1 with errno.
+int cryo_seccomp_set_filter(const void *prog, unsigned int len, unsigned int flags);
+
+/// Joins the session keyring `name` (made when no keyring of that name is searchable)
+/// and sets its permissions to `perm`. Returns the keyring's serial, or -1 with errno.
+long cryo_join_session_keyring(const char *name, uint32_t perm);
 
 /// Capabilities: version-3 capget/capset on the calling thread.
 int cryo_capget(uint32_t eff[2], uint32_t perm[2], uint32_t inh[2]);
