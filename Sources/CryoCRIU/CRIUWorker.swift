@@ -8,6 +8,10 @@ import SwiftProtobuf
 public final class CRIUWorker {
     public let pid: pid_t
     private let sock: PacketSocket
+    /// The worker's pidfd: readable once it has exited. A restore's children inherit the
+    /// socket's other end, so a worker that dies mid-restore never gives EOF on it: its exit
+    /// is watched instead (otherwise the caller would wait forever).
+    private let pidfd: Int32
     private var reaped = false
 
     /// Spawns `criu swrk 3`. `stdio` become the worker's fds 0-2 (on restore, the
@@ -24,8 +28,8 @@ public final class CRIUWorker {
                                 fds: stdio + [server.fd] + extraFDs)
             }
             let p = try networkNamespace.map { try NetworkNamespace.withThread(in: $0, spawn) } ?? spawn()
-            if p.pidfd >= 0 { close(p.pidfd) }
             pid = p.pid
+            pidfd = p.pidfd
         } catch {
             client.close()
             server.close()
@@ -39,6 +43,7 @@ public final class CRIUWorker {
     deinit {
         sock.close()
         if !reaped { _ = try? Spawn.wait(pid: pid) }
+        if pidfd >= 0 { close(pidfd) }
     }
 
     static func resolve(_ name: String) throws -> String {
@@ -57,6 +62,7 @@ public final class CRIUWorker {
 
     /// Next response; `fd` is set when CRIU attached one (orphan-pts-master).
     public func receive() throws -> (resp: criu_resp, fd: Int32) {
+        try awaitMessage()
         guard let (bytes, fd) = try sock.receive() else {
             throw CryoError("criu (pid \(pid)) exited without answering")
         }
@@ -64,6 +70,29 @@ public final class CRIUWorker {
             return (try criu_resp(serializedBytes: bytes), fd)
         } catch {
             throw CryoError("decoding CRIU response: \(error)")
+        }
+    }
+
+    /// Waits until a message (or EOF) is there to read, or the worker has exited with
+    /// nothing left to say: then it is reaped and its end reported.
+    private func awaitMessage() throws {
+        guard pidfd >= 0 else { return }
+        while true {
+            var fds = [pollfd(fd: sock.fd, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)]
+            let n = poll(&fds, 2, -1)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw SyscallError("poll", "criu worker \(pid)")
+            }
+            // A last answer written before it exited is read first.
+            if fds[0].revents != 0 { return }
+            if fds[1].revents != 0 {
+                reaped = true
+                let code = (try? Spawn.wait(pid: pid)) ?? -1
+                let how = code > 128 ? "was killed by signal \(code - 128)" : "exited with status \(code)"
+                throw CryoError("criu (pid \(pid)) \(how) without answering")
+            }
         }
     }
 
@@ -96,6 +125,7 @@ public final class CRIUWorker {
     @discardableResult
     public func finish() -> Int32 {
         sock.close()
+        if reaped { return -1 }
         reaped = true
         return (try? Spawn.wait(pid: pid)) ?? -1
     }

@@ -51,6 +51,9 @@ extension Runtime {
         // inside the new one; others get it as an external namespace, as runc does.
         let netnsPath = Self.networkNamespacePath(spec)
         let insideNetns = netnsPath != nil && !Self.imagesHoldNetworkNamespace(imageDir)
+        // Whatever descends from us after this and is still there when the restore fails is
+        // what CRIU left (see killRestoreLeftovers).
+        let baseline = Set(Processes.descendants(of: getpid()))
         do {
             Trace.mark("restore: spec loaded")
             for ns in spec.linux?.namespaces ?? [] {
@@ -64,6 +67,7 @@ extension Runtime {
                                         networkNamespace: insideNetns ? netnsPath : nil)
             try worker.requestVersion()
             Trace.mark("restore: criu swrk started")
+            FaultPoint.hit("restore-criu-started", criu: worker.pid)
             try cgroup.create()
             try cgroup.apply(spec.linux?.resources)
             // In ignore mode CRIU leaves cgroups alone: the worker goes into the
@@ -93,9 +97,7 @@ extension Runtime {
             Trace.mark("restore: state saved")
             return (record, pid)
         } catch {
-            for p in cgroup.pids() { Glibc.kill(p, SIGKILL) }
-            try? cgroup.thaw()
-            for _ in 0..<500 where !cgroup.pids().isEmpty { usleep(2000) }
+            Self.killRestoreLeftovers(cgroup, baseline: baseline)
             cgroup.destroy()
             if mounted { _ = umount2(criuRoot, Int32(MNT_DETACH)) }
             // Keep CRIU's log for the post-mortem; drop the rest of the state dir.
@@ -105,6 +107,33 @@ extension Runtime {
             try? FS.removeAll(dir)
             if movedLog { throw CryoError("\(error)".replacing(log, with: kept)) }
             throw error
+        }
+    }
+
+    /// After a failed restore, everything CRIU left is killed and our children among it
+    /// reaped: the tasks in the container's cgroup, and our descendants that were not there
+    /// before the restore — a CRIU worker that died mid-restore leaves its forked,
+    /// half-restored children behind (the restored root is our child, rst_sibling), and they
+    /// may not be in the cgroup yet. Bounded: SIGKILL is not refused to any of them once the
+    /// cgroup is thawed.
+    static func killRestoreLeftovers(_ cgroup: Cgroup, baseline: Set<pid_t>) {
+        let me = getpid()
+        var killed: Set<pid_t> = []
+        for _ in 0..<2500 {
+            let left = Set(cgroup.pids()).union(Processes.descendants(of: me).filter { !baseline.contains($0) })
+            if left.isEmpty { break }
+            for p in left { Glibc.kill(p, SIGKILL) }
+            killed.formUnion(left)
+            try? cgroup.thaw()
+            for p in killed {
+                var st: Int32 = 0
+                _ = waitpid(p, &st, WNOHANG)
+            }
+            usleep(2000)
+        }
+        for p in killed {
+            var st: Int32 = 0
+            _ = waitpid(p, &st, WNOHANG)
         }
     }
 
@@ -207,6 +236,7 @@ extension Runtime {
         let resp: criu_resp
         do {
             resp = try worker.call(req) { script, pid, fd in
+                FaultPoint.hit("restore-notify-\(script)", criu: worker.pid)
                 switch script {
                 case "post-setup-namespaces":
                     try awaitNetwork(at: script)
