@@ -63,8 +63,10 @@ public final class CRIUWorker {
     /// Next response; `fd` is set when CRIU attached one (orphan-pts-master).
     public func receive() throws -> (resp: criu_resp, fd: Int32) {
         try awaitMessage()
-        guard let (bytes, fd) = try sock.receive() else {
-            throw CryoError("criu (pid \(pid)) exited without answering")
+        let message: (bytes: [UInt8], fd: Int32)?
+        do { message = try sock.receive() } catch { throw endError(wait: 200) ?? error }
+        guard let (bytes, fd) = message else {
+            throw endError(wait: 200) ?? CryoError("criu (pid \(pid)) exited without answering")
         }
         do {
             return (try criu_resp(serializedBytes: bytes), fd)
@@ -87,13 +89,19 @@ public final class CRIUWorker {
             }
             // A last answer written before it exited is read first.
             if fds[0].revents != 0 { return }
-            if fds[1].revents != 0 {
-                reaped = true
-                let code = (try? Spawn.wait(pid: pid)) ?? -1
-                let how = code > 128 ? "was killed by signal \(code - 128)" : "exited with status \(code)"
-                throw CryoError("criu (pid \(pid)) \(how) without answering")
-            }
+            if fds[1].revents != 0, let e = endError(wait: 0) { throw e }
         }
+    }
+
+    /// If the worker has exited (within `wait` ms): it is reaped, and the error says how it ended.
+    private func endError(wait ms: Int32) -> CryoError? {
+        guard pidfd >= 0, !reaped else { return nil }
+        var p = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+        guard poll(&p, 1, ms) == 1 else { return nil }
+        reaped = true
+        let code = (try? Spawn.wait(pid: pid)) ?? -1
+        let how = code > 128 ? "was killed by signal \(code - 128)" : "exited with status \(code)"
+        return CryoError("criu (pid \(pid)) \(how) without answering")
     }
 
     /// Sends `req` and answers notifications with `onNotify` until the final

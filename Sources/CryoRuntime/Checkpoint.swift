@@ -123,10 +123,12 @@ public struct CheckpointOptions: Sendable {
     public var parentPath: String?
     public var pageServer: String?
     public var statusFD: Int32?
-    /// A file written (durably) into the image directory at CRIU's `post-dump`
-    /// notification: every image is written and flushed, and CRIU has not yet let the
-    /// tasks go (nor killed them). Its presence proves the images complete to whoever finds
-    /// them after a crash — only then may a checkpoint that stops the container be kept.
+    /// A file written into the image directory at CRIU's `post-dump` notification: every
+    /// image is written and flushed, and CRIU has not yet let the tasks go (nor killed them).
+    /// Its presence proves the images complete to whoever finds them after a crash of cryod,
+    /// CRIU or the monitor — only then may a checkpoint that stops the container be kept.
+    /// Written atomically but not fsync'd, like the images (which CRIU does not fsync): it
+    /// guards against processes dying, not against the machine losing power.
     public var completionMarker: String?
     public init(criu: CRIUOptions) { self.criu = criu }
 }
@@ -275,7 +277,7 @@ extension Runtime {
                 if script == "post-dump", !o.preDump, let marker = o.completionMarker {
                     // CRIU's commit point: images complete, tasks still frozen. Marked before
                     // the ACK, so after a crash either the tasks live on or the mark is there.
-                    try FS.atomicWrite(imageDir + "/" + marker, Array("complete\n".utf8), mode: 0o600, durable: true)
+                    try FS.atomicWrite(imageDir + "/" + marker, Array("complete\n".utf8), mode: 0o600, durable: false)
                     FaultPoint.hit("checkpoint-dump-complete", criu: worker.pid)
                 }
                 if !insideNetns, let netns = lockNetns {

@@ -443,3 +443,84 @@ def test_restart_reports_a_frozen_container_as_paused(fd, ctr, name):
     fd.ok("unpause", name)
     assert_running_and_clean(fd, name, cid)
     OUTCOMES.append(("(cgroup frozen, cryod restarted)", "inspect / unpause", "paused, unpause works"))
+
+
+# ------------------------------------------------------------------------------------------
+# the tester's way: a 300 MB container, cryod SIGKILLed a moment into the operation
+
+
+HOG = "(head -c 300000000 /dev/zero; sleep 1000000) | tail -c 300000000 > /dev/null & "
+
+
+def rss_kb(pid):
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def big_container(fd, name):
+    cid = fd.ok("run", "-d", "--name", name, "busybox", "sh", "-c", HOG + COUNTER)
+    wait_for(lambda: any(rss_kb(p) > 280_000 for p in cgroup_pids(cid)), timeout=60, what="300 MB touched")
+    wait_for(lambda: len(counter_values(fd.ok("logs", name))) >= 3, what="counter output")
+    return cid
+
+
+def kill_cryod_during(fd, args, delay):
+    client = subprocess.Popen(["docker", *args], env=fd.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(delay)
+    fd.proc.kill()
+    fd.proc.wait(timeout=30)
+    client.communicate(timeout=60)
+    fd.without_fault()
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.3, 1.0])
+def test_sigkill_of_cryod_during_a_large_checkpoint(fd, name, delay):
+    try:
+        cid = big_container(fd, name)
+        kill_cryod_during(fd, ["checkpoint", "create", name, "cp1"], delay)
+        st = inspect(fd, name)["State"]
+        if st["Running"]:
+            assert_running_and_clean(fd, name, cid)
+            assert checkpoints(fd, name) == [], "never two: a running container and a checkpoint meant to stop it"
+            stop_works(fd, name, cid)
+            outcome = "container runs (thawed, unlocked), no checkpoint"
+        else:
+            assert st["Status"] == "exited" and cgroup_pids(cid) == set(), st
+            assert incomplete(fd, cid) == []
+            assert checkpoints(fd, name) == ["cp1"], "never zero: stopped, so the checkpoint must be there"
+            assert_restorable(fd, name, "cp1")
+            outcome = "checkpoint kept, container stopped; restores"
+        OUTCOMES.append((f"SIGKILL cryod after {delay} s (300 MB)", "checkpoint create", outcome))
+    finally:
+        fd.docker("rm", "-f", name, timeout=120)
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.3, 1.0])
+def test_sigkill_of_cryod_during_a_large_restore(fd, name, delay):
+    try:
+        cid = big_container(fd, name)
+        fd.ok("checkpoint", "create", name, "cp1", timeout=120)
+        kill_cryod_during(fd, ["start", "--checkpoint", "cp1", name], delay)
+        st = inspect(fd, name)["State"]
+        if st["Running"]:
+            assert st["Pid"] in cgroup_pids(cid), (st, cgroup_pids(cid))
+            vals = counter_values(fd.ok("logs", name))
+            assert fd.docker("start", "--checkpoint", "cp1", name).returncode != 0, "restore over a running container"
+            assert inspect(fd, name)["State"]["Pid"] == st["Pid"]
+            wait_for(lambda: len(counter_values(fd.ok("logs", name))) >= len(vals) + 3, what="counter going on")
+            after = counter_values(fd.ok("logs", name))
+            assert after == list(range(len(after))), "the state never goes backwards"
+            outcome = "restored, running with its pid; 2nd restore refused"
+        else:
+            assert st["Status"] == "exited" and cgroup_pids(cid) == set(), st
+            assert checkpoints(fd, name) == ["cp1"]
+            assert_restorable(fd, name, "cp1")
+            outcome = "restore failed; checkpoint intact and restores"
+        OUTCOMES.append((f"SIGKILL cryod after {delay} s (300 MB)", "start --checkpoint", outcome))
+    finally:
+        fd.docker("rm", "-f", name, timeout=120)
