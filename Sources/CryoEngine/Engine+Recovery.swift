@@ -108,6 +108,26 @@ extension Engine {
         note(id, why)
     }
 
+    /// A container that is not running by its record but has a live monitor: cryod was
+    /// killed while starting it (the monitor had created it, its init waiting for `start`).
+    /// It never ran for the user: it goes, with its monitor.
+    func stopUnrecordedStart(_ id: String) async {
+        guard let bytes = try? FS.readBytes(paths.monitorState(id)),
+              let s = try? JSONDecoder().decode(MonitorState.self, from: Data(bytes)),
+              Processes.isAlive(pid: s.monitorPid, startTime: s.monitorStartTime) else { return }
+        let rt = runtime
+        let bundle = paths.bundle(id)
+        let pid = s.monitorPid
+        try? await blocking {
+            try rt.discard(id: id, bundle: bundle)
+            // Its container gone, the monitor ends by itself; one still setting up is stopped.
+            for _ in 0..<250 where Processes.isAlive(pid: pid, startTime: s.monitorStartTime) { usleep(20_000) }
+            if Processes.isAlive(pid: pid, startTime: s.monitorStartTime) { Glibc.kill(pid, SIGKILL) }
+        }
+        await beginNetworkTeardown(id).value
+        note(id, "a start interrupted by a cryod crash was undone (monitor \(pid))")
+    }
+
     /// A process whose command line is `cryo-monitor CONFIG`.
     nonisolated static func monitorProcess(configPath: String) -> pid_t? {
         for name in (try? FS.listDirectory("/proc")) ?? [] {

@@ -200,6 +200,8 @@ public actor Engine {
                 } else {
                     await monitorGone(c.id)
                 }
+            } else {
+                await stopUnrecordedStart(c.id)
             }
         }
         for c in containers.values where c.restoreOnStart != nil && !c.isRunning {

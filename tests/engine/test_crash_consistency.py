@@ -177,6 +177,18 @@ def criu_descendants(d):
     return out
 
 
+def monitors_of(d, cid):
+    config = str(d.root / "containers" / cid / "monitor.json").encode()
+    out = []
+    for p in Path("/proc").iterdir():
+        try:
+            if p.name.isdigit() and config in (p / "cmdline").read_bytes().split(b"\0"):
+                out.append(int(p.name))
+        except OSError:
+            pass
+    return out
+
+
 def assert_running_and_clean(d, name, cid):
     st = inspect(d, name)["State"]
     assert st["Status"] == "running" and st["Running"], st
@@ -522,5 +534,25 @@ def test_sigkill_of_cryod_during_a_large_restore(fd, name, delay):
             assert_restorable(fd, name, "cp1")
             outcome = "restore failed; checkpoint intact and restores"
         OUTCOMES.append((f"SIGKILL cryod after {delay} s (300 MB)", "start --checkpoint", outcome))
+    finally:
+        fd.docker("rm", "-f", name, timeout=120)
+
+
+def test_cryod_killed_during_a_start_leaves_nothing_running(fd, name):
+    point = "start-monitor-ready"
+    try:
+        fd.ok("create", "--name", name, "busybox", "sh", "-c", COUNTER)
+        cid = inspect(fd, name)["Id"]
+        fd.with_fault(f"{point}:kill")
+        assert fd.docker("start", name).returncode != 0
+        fd.wait_killed(point)
+        fd.without_fault()
+        st = inspect(fd, name)["State"]
+        assert not st["Running"], st
+        assert cgroup_pids(cid) == set(), "a container nobody started must not be left waiting"
+        assert monitors_of(fd, cid) == [], "its monitor is gone"
+        fd.ok("start", name)
+        wait_for(lambda: len(counter_values(fd.ok("logs", name))) >= 3, what="counter output")
+        OUTCOMES.append((f"{point}:kill", "start", "nothing left running; start works"))
     finally:
         fd.docker("rm", "-f", name, timeout=120)
