@@ -104,7 +104,8 @@ def ctr(fd):
         return cid
 
     yield make
-    if fd.proc is None or fd.proc.poll() is not None:
+    # A test that failed early must not leave its fault to the next one.
+    if fd.fault or fd.proc is None or fd.proc.poll() is not None:
         fd.without_fault()
     for n in names:
         fd.docker("rm", "-f", n, timeout=120)
@@ -555,4 +556,6 @@ def test_cryod_killed_during_a_start_leaves_nothing_running(fd, name):
         wait_for(lambda: len(counter_values(fd.ok("logs", name))) >= 3, what="counter output")
         OUTCOMES.append((f"{point}:kill", "start", "nothing left running; start works"))
     finally:
+        if fd.fault or fd.proc.poll() is not None:
+            fd.without_fault()
         fd.docker("rm", "-f", name, timeout=120)
