@@ -128,6 +128,19 @@ extension Engine {
         note(id, "a start interrupted by a cryod crash was undone (monitor \(pid))")
     }
 
+    /// Half-written checkpoints that no operation accounts for (left by a cryod that did not
+    /// record its operations yet): nothing is writing them now that cryod starts.
+    func removeStrayIncompleteCheckpoints() {
+        for c in containers.values where c.operation == nil {
+            let dir = paths.checkpoints(c.id)
+            for name in (try? FS.listDirectory(dir)) ?? [] where name.hasPrefix(".incomplete-") {
+                if Runtime.checkpointWorker(workDir: dir + "/" + name) != nil { continue }
+                try? FS.removeAll(dir + "/" + name)
+                note(c.id, "removed the half-written checkpoint \(name)")
+            }
+        }
+    }
+
     /// A process whose command line is `cryo-monitor CONFIG`.
     nonisolated static func monitorProcess(configPath: String) -> pid_t? {
         for name in (try? FS.listDirectory("/proc")) ?? [] {

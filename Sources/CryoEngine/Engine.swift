@@ -192,6 +192,7 @@ public actor Engine {
         for c in containers.values where c.operation != nil {
             await resolveInterrupted(c.id)
         }
+        removeStrayIncompleteCheckpoints()
         for c in containers.values {
             if c.isRunning || c.status == .restarting {
                 if Processes.isAlive(pid: c.monitorPid, startTime: c.monitorStartTime) {

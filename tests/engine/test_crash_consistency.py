@@ -559,3 +559,16 @@ def test_cryod_killed_during_a_start_leaves_nothing_running(fd, name):
         if fd.fault or fd.proc.poll() is not None:
             fd.without_fault()
         fd.docker("rm", "-f", name, timeout=120)
+
+
+def test_restart_removes_half_checkpoints_no_operation_accounts_for(fd, ctr, name):
+    # What a cryod without operation records left behind (the tester's ~300 MB of them).
+    cid = ctr(name)
+    stray = fd.root / "containers" / cid / "checkpoints" / ".incomplete-old"
+    stray.mkdir(parents=True)
+    (stray / "pages-1.img").write_bytes(b"\0" * 4096)
+    fd.stop(signal.SIGKILL)
+    fd.without_fault()
+    assert incomplete(fd, cid) == []
+    assert inspect(fd, name)["State"]["Running"]
+    OUTCOMES.append(("(.incomplete-* from an older cryod)", "cryod start", "removed"))
