@@ -130,9 +130,7 @@ extension Engine {
             let recorded = try restore.flatMap { try checkRestoreAddress(c, checkpointDir: $0.imagePath) }
             // Processes of this container that cryod does not know of are never killed to make
             // room: a restore over them would leave the container twice, or step back in time.
-            let rt = runtime
-            let bundle = paths.bundle(id)
-            let live = try await blocking { rt.livePids(id: id, bundle: bundle) }
+            let live = runtime.livePids(id: id, bundle: paths.bundle(id))   // one stat unless something is left
             if !live.isEmpty {
                 throw EngineError.conflict("cannot \(checkpoint == nil ? "start" : "restore") container \(c.name): processes of it are still alive (pids \(live.map(String.init).joined(separator: " "))) though it is \(c.status.rawValue); remove it with rm -f")
             }

@@ -229,8 +229,11 @@ public actor Engine {
         let wasCheckpoint = checkpointExits.contains(id)
         checkpointExits.remove(id)
         // Whatever outlived the monitor (it was killed) goes: the record is about to say
-        // exited. (A checkpoint that stops the container cleans up after itself.)
-        if !wasCheckpoint { await discardRuntimeLeftovers(id) }
+        // exited. (A checkpoint that stops the container cleans up after itself; a monitor
+        // whose socket merely failed us is alive, and so is its container.)
+        if !wasCheckpoint, let c = containers[id], !Processes.isAlive(pid: c.monitorPid, startTime: c.monitorStartTime) {
+            await discardRuntimeLeftovers(id)
+        }
         let exitRec = (try? FS.readBytes(paths.exitRecord(id))).flatMap { try? JSONDecoder().decode(ExitRecord.self, from: Data($0)) }
         update(id) { c in
             guard c.isRunning || c.status == .restarting else { return }
