@@ -479,6 +479,7 @@ extension Engine {
             NetworkNamespace.remove(at: p.netns(id))
             try FS.removeAll(p.containerDir(id))
             unlink(p.monitorSocket(id))
+            unlink(p.monitorState(id))
         }
         containers[id] = nil
         for e in execs.values where e.containerID == id { execs[e.id] = nil }

@@ -231,7 +231,8 @@ public actor Engine {
         // Whatever outlived the monitor (it was killed) goes: the record is about to say
         // exited. (A checkpoint that stops the container cleans up after itself; a monitor
         // whose socket merely failed us is alive, and so is its container.)
-        if !wasCheckpoint, let c = containers[id], !Processes.isAlive(pid: c.monitorPid, startTime: c.monitorStartTime) {
+        // (A monitor that ended normally removed the runtime state first: no wait then.)
+        if !wasCheckpoint, FS.exists(runtime.store.dir(id)), let c = containers[id], await monitorHasExited(c) {
             await discardRuntimeLeftovers(id)
         }
         let exitRec = (try? FS.readBytes(paths.exitRecord(id))).flatMap { try? JSONDecoder().decode(ExitRecord.self, from: Data($0)) }
@@ -260,6 +261,16 @@ public actor Engine {
         if let c = containers[id], c.hostConfig.AutoRemove == true, !wasCheckpoint {
             Task { try? await self.remove(id, force: true) }
         }
+    }
+
+    /// Whether the monitor's process is gone, given a moment: a killed process closes its
+    /// socket before it is done exiting.
+    func monitorHasExited(_ c: StoredContainer) async -> Bool {
+        for _ in 0..<100 {
+            if !Processes.isAlive(pid: c.monitorPid, startTime: c.monitorStartTime) { return true }
+            try? await Task.sleep(nanoseconds: 20_000_000)
+        }
+        return false
     }
 
     /// Follows a running container's monitor until it exits.

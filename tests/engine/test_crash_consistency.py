@@ -572,3 +572,18 @@ def test_restart_removes_half_checkpoints_no_operation_accounts_for(fd, ctr, nam
     assert incomplete(fd, cid) == []
     assert inspect(fd, name)["State"]["Running"]
     OUTCOMES.append(("(.incomplete-* from an older cryod)", "cryod start", "removed"))
+
+
+def test_sigkill_of_a_running_containers_monitor_leaves_nothing_running(fd, ctr, name):
+    cid = ctr(name)
+    monitors = monitors_of(fd, cid)
+    assert len(monitors) == 1, monitors
+    os.kill(monitors[0], signal.SIGKILL)
+    wait_for(lambda: not inspect(fd, name)["State"]["Running"], what="the container reported exited")
+    st = inspect(fd, name)["State"]
+    assert "monitor" in st["Error"], st
+    # The record says exited: nothing of the container may run on without its monitor.
+    assert cgroup_pids(cid) == set()
+    fd.ok("start", name)
+    assert inspect(fd, name)["State"]["Running"]
+    OUTCOMES.append(("SIGKILL of the monitor", "(running)", "exited with the error, nothing left; start works"))
