@@ -8,6 +8,10 @@ import SwiftProtobuf
 public final class CRIUWorker {
     public let pid: pid_t
     private let sock: PacketSocket
+    /// The worker's pidfd: readable once it has exited. A restore's children inherit the
+    /// socket's other end, so a worker that dies mid-restore never gives EOF on it: its exit
+    /// is watched instead (otherwise the caller would wait forever).
+    private let pidfd: Int32
     private var reaped = false
     /// `finish` closes the socket; `deinit` must not close that number again: by then it may
     /// be another thread's descriptor (an accepted API connection: NIO then trapped on
@@ -31,8 +35,8 @@ public final class CRIUWorker {
                                 fds: stdio + [server.fd] + extraFDs, sessionKeyring: sessionKeyring)
             }
             let p = try networkNamespace.map { try NetworkNamespace.withThread(in: $0, spawn) } ?? spawn()
-            if p.pidfd >= 0 { close(p.pidfd) }
             pid = p.pid
+            pidfd = p.pidfd
         } catch {
             client.close()
             server.close()
@@ -46,6 +50,7 @@ public final class CRIUWorker {
     deinit {
         if !sockClosed { sock.close() }
         if !reaped { _ = try? Spawn.wait(pid: pid) }
+        if pidfd >= 0 { close(pidfd) }
     }
 
     static func resolve(_ name: String) throws -> String {
@@ -64,14 +69,46 @@ public final class CRIUWorker {
 
     /// Next response; `fd` is set when CRIU attached one (orphan-pts-master).
     public func receive() throws -> (resp: criu_resp, fd: Int32) {
-        guard let (bytes, fd) = try sock.receive() else {
-            throw CryoError("criu (pid \(pid)) exited without answering")
+        try awaitMessage()
+        let message: (bytes: [UInt8], fd: Int32)?
+        do { message = try sock.receive() } catch { throw endError(wait: 200) ?? error }
+        guard let (bytes, fd) = message else {
+            throw endError(wait: 200) ?? CryoError("criu (pid \(pid)) exited without answering")
         }
         do {
             return (try criu_resp(serializedBytes: bytes), fd)
         } catch {
             throw CryoError("decoding CRIU response: \(error)")
         }
+    }
+
+    /// Waits until a message (or EOF) is there to read, or the worker has exited with
+    /// nothing left to say: then it is reaped and its end reported.
+    private func awaitMessage() throws {
+        guard pidfd >= 0 else { return }
+        while true {
+            var fds = [pollfd(fd: sock.fd, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)]
+            let n = poll(&fds, 2, -1)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw SyscallError("poll", "criu worker \(pid)")
+            }
+            // A last answer written before it exited is read first.
+            if fds[0].revents != 0 { return }
+            if fds[1].revents != 0, let e = endError(wait: 0) { throw e }
+        }
+    }
+
+    /// If the worker has exited (within `wait` ms): it is reaped, and the error says how it ended.
+    private func endError(wait ms: Int32) -> CryoError? {
+        guard pidfd >= 0, !reaped else { return nil }
+        var p = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+        guard poll(&p, 1, ms) == 1 else { return nil }
+        reaped = true
+        let code = (try? Spawn.wait(pid: pid)) ?? -1
+        let how = code > 128 ? "was killed by signal \(code - 128)" : "exited with status \(code)"
+        return CryoError("criu (pid \(pid)) \(how) without answering")
     }
 
     /// Sends `req` and answers notifications with `onNotify` until the final
@@ -104,6 +141,7 @@ public final class CRIUWorker {
     public func finish() -> Int32 {
         if !sockClosed { sock.close() }
         sockClosed = true
+        if reaped { return -1 }
         reaped = true
         return (try? Spawn.wait(pid: pid)) ?? -1
     }

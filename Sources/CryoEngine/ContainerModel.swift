@@ -74,6 +74,10 @@ public struct StoredContainer: Codable, Sendable {
     public var monitorStartTime: UInt64?
     /// Set by a shutdown with checkpointing: restore from this checkpoint at start.
     public var restoreOnStart: String?
+    /// A checkpoint or restore in progress: written durably before its first step (freeze,
+    /// dump, restore) and cleared when it is over. A cryod that finds one at start was
+    /// killed during it, and resolves it to the truth (`Engine.resolveInterrupted`).
+    public var operation: PendingOperation?
 
     /// The cryo network the container joins at start (resolved at create; nil for
     /// `--network none` and `host`).
@@ -105,4 +109,35 @@ public struct StoredContainer: Codable, Sendable {
     /// Network mode none: a namespace of its own with a loopback only, which nothing outside
     /// can reach (no lock needed while CRIU works on it).
     public var networkIsIsolated: Bool { hostConfig.NetworkMode != "host" && networkID == nil }
+}
+
+/// An operation on a container that must never be left half done: a checkpoint (which
+/// freezes, locks the network and dumps) or a restore (a monitor and CRIU bring the
+/// container back). "Never zero copies, never two": after any crash either the container
+/// runs or a complete checkpoint of it exists, and never both where the checkpoint was
+/// meant to stop it.
+public struct PendingOperation: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable { case checkpoint, restore }
+    public var kind: Kind
+    /// The checkpoint's name and its final directory (for a checkpoint, its images are
+    /// written to `.incomplete-<name>` beside it first).
+    public var checkpoint: String
+    public var directory: String
+    /// checkpoint: the container runs on afterwards (`--leave-running`).
+    public var leaveRunning: Bool?
+    public var began: String
+
+    public init(kind: Kind, checkpoint: String, directory: String, leaveRunning: Bool? = nil, began: String) {
+        self.kind = kind
+        self.checkpoint = checkpoint
+        self.directory = directory
+        self.leaveRunning = leaveRunning
+        self.began = began
+    }
+
+    /// Where a checkpoint's images are written until they are complete.
+    public var incompleteDirectory: String {
+        let slash = directory.lastIndex(of: "/").map { String(directory[..<$0]) } ?? "."
+        return slash + "/.incomplete-" + checkpoint
+    }
 }

@@ -49,17 +49,26 @@ extension Engine {
                 throw EngineError.conflict("checkpoint \(name) already exists for container \(c.name)")
             }
             let parent = FS.parent(target)
-            let temp = parent + "/.incomplete-" + name
+            let op = PendingOperation(kind: .checkpoint, checkpoint: name, directory: target, leaveRunning: !exit, began: rfc3339Now())
+            let temp = op.incompleteDirectory
             let rt = runtime
             let tcpEstablished = CheckpointLabels.includesTCP(requested: tcpEstablished, labels: c.config.Labels)
             let netRecord = c.endpoint.map { CheckpointNetwork(network: $0.network, networkID: $0.networkID, ip: $0.ip, ports: $0.ports) }
             let began = monotonicSeconds()
+            try beginOperation(id, op)
             if exit { checkpointExits.insert(id) }
             do {
                 try await blocking {
                     try FS.mkdirAll(parent, mode: 0o700)
                     try? FS.removeAll(temp)
                     try FS.mkdirAll(temp, mode: 0o700)
+                    // cryo's own files go in first: a dump marked complete is a whole checkpoint.
+                    if tcpEstablished {
+                        try FS.atomicWrite(temp + "/" + Engine.checkpointOptionsFile, Array(#"{"tcpEstablished":true}"#.utf8), mode: 0o600, durable: false)
+                    }
+                    if let netRecord {
+                        try FS.atomicWrite(temp + "/" + Engine.checkpointNetworkFile, Array(try JSONEncoder().encode(netRecord)), mode: 0o600, durable: false)
+                    }
                     var criu = CRIUOptions(imagePath: temp)
                     criu.workPath = temp
                     criu.tcpEstablished = tcpEstablished
@@ -68,14 +77,11 @@ extension Engine {
                     criu.dumpInsideNetworkNamespace = true   // cryod restores what it dumps
                     var o = CheckpointOptions(criu: criu)
                     o.leaveRunning = !exit
+                    o.completionMarker = Engine.checkpointCompleteMarker
                     try rt.checkpoint(id: id, o)
-                    if tcpEstablished {
-                        try FS.atomicWrite(temp + "/" + Engine.checkpointOptionsFile, Array(#"{"tcpEstablished":true}"#.utf8), mode: 0o600)
-                    }
-                    if let netRecord {
-                        try FS.atomicWrite(temp + "/" + Engine.checkpointNetworkFile, Array(try JSONEncoder().encode(netRecord)), mode: 0o600)
-                    }
+                    FaultPoint.hit("checkpoint-before-rename")
                     try sys(rename(temp, target), "rename", target)
+                    FaultPoint.hit("checkpoint-renamed")
                 }
             } catch {
                 checkpointExits.remove(id)
@@ -83,9 +89,11 @@ extension Engine {
                 let kept = paths.containerDir(id) + "/checkpoint-\(name)-failed.log"
                 rename(temp + "/dump.log", kept)
                 try? FS.removeAll(temp)
+                endOperation(id)
                 let message = "\(error)".replacingOccurrences(of: temp + "/dump.log", with: kept)
                 throw EngineError.internalError("checkpoint of container \(c.name) failed, the container keeps running: \(message)")
             }
+            endOperation(id)
             let elapsed = (monotonicSeconds() - began) * 1000
             if exit {
                 _ = await waitExit(id, timeout: 30)

@@ -154,6 +154,16 @@ extension Engine {
             await awaitTeardown(id)
             // A restore needs its old address: refused before anything is touched if it is taken.
             let recorded = try restore.flatMap { try checkRestoreAddress(c, checkpointDir: $0.imagePath) }
+            // Processes of this container that cryod does not know of are never killed to make
+            // room: a restore over them would leave the container twice, or step back in time.
+            let live = runtime.livePids(id: id, bundle: paths.bundle(id))   // one stat unless something is left
+            if !live.isEmpty {
+                throw EngineError.conflict("cannot \(checkpoint == nil ? "start" : "restore") container \(c.name): processes of it are still alive (pids \(live.map(String.init).joined(separator: " "))) though it is \(c.status.rawValue); remove it with rm -f")
+            }
+            if let r = restore, let name = checkpoint {
+                try beginOperation(id, PendingOperation(kind: .restore, checkpoint: name, directory: r.imagePath, began: rfc3339Now()))
+            }
+            defer { if restore != nil { endOperation(id) } }
             do {
                 try await launch(c, restore: restore, restoreIP: recorded?.ip, restorePorts: recorded?.ports)
             } catch {
@@ -179,6 +189,9 @@ extension Engine {
             c.finishedAt = rfc3339Now()
             if c.error.isEmpty { c.error = text }
         }
+        // Nothing of a failed start runs on (a monitor that died after restoring leaves its
+        // container behind).
+        await discardRuntimeLeftovers(id)
         await beginNetworkTeardown(id).value
         for w in pendingAttach.removeValue(forKey: id) ?? [] { w.resume() }
         for w in exitWaiters.removeValue(forKey: id) ?? [] { w.continuation.resume(returning: code) }
@@ -206,7 +219,8 @@ extension Engine {
         let config = MonitorConfig(id: id, runtimeRoot: p.runtimeRoot, bundle: p.bundle(id), logPath: p.log(id),
                                    exitPath: p.exitRecord(id), socketPath: p.monitorSocket(id), consoleSocketPath: p.consoleSocket(id),
                                    tty: c.config.Tty ?? false, openStdin: c.config.OpenStdin ?? false,
-                                   stdinOnce: c.config.StdinOnce ?? false, restore: restoreRequest)
+                                   stdinOnce: c.config.StdinOnce ?? false, restore: restoreRequest,
+                                   statePath: p.monitorState(id))
         let binary = monitorBinary
         let reaper = self.reaper
         let rt = runtime
@@ -263,11 +277,14 @@ extension Engine {
             let extra = gate.map { [$0.read] } ?? []
             launched = .success(try await blocking { () throws -> MonitorReady in
                 unlink(p.exitRecord(id))
-                // A stale runtime state (monitor killed with the machine) would block the id.
-                if FS.exists(rt.store.dir(id)) { try? rt.delete(id: id, force: true) }
+                unlink(p.monitorState(id))
+                // A stale runtime state (monitor killed with the machine, or during a restore)
+                // would block the id; startOnce made sure nothing of it is alive.
+                try rt.discard(id: id, bundle: p.bundle(id))
                 try FS.atomicWrite(p.monitorConfig(id), Array(try JSONEncoder().encode(config)), mode: 0o600, durable: false)
                 let ready = try MonitorLink.launch(binary: binary, configPath: p.monitorConfig(id), reaper: reaper, extraFDs: extra)
                 Trace.mark("launch \(id.prefix(12)): monitor ready")
+                FaultPoint.hit(restore == nil ? "start-monitor-ready" : "restore-monitor-reported")
                 return ready
             })
         } catch {
@@ -365,13 +382,19 @@ extension Engine {
         let sig = signal ?? c.config.StopSignal.flatMap { Signals.parse($0) } ?? SIGTERM
         let wait = timeout ?? c.config.StopTimeout ?? 10
         let rt = runtime
-        if c.status == .paused { try? await blocking { try rt.resume(id: id) } }
+        // Paused, or left frozen by whatever froze it: the stop signal must be able to act.
+        try? await blocking { try rt.resume(id: id) }
         try? await blocking { try rt.kill(id: id, signal: sig, all: false) }
         // Docker: -1 waits for ever; a timeout beyond any machine's uptime is the same.
         if wait < 0 || wait > Self.longestStopTimeout { _ = await waitExit(id); return }
         if await waitExit(id, timeout: Double(wait)) != nil { return }
         try? await blocking { try rt.kill(id: id, signal: SIGKILL, all: true) }
-        _ = await waitExit(id, timeout: 30)
+        if await waitExit(id, timeout: 30) != nil { return }
+        // Never a success that changed nothing.
+        if let now = containers[id], now.isRunning {
+            let left = (try? await blocking { try rt.processes(id: id) }) ?? []
+            throw EngineError.internalError("cannot stop container \(now.name): its processes (\(left.map(String.init).joined(separator: " "))) are still alive 30 s after SIGKILL")
+        }
     }
 
     /// Stop timeouts above this (~317 years) mean "wait for ever": no conversion to
@@ -491,6 +514,7 @@ extension Engine {
             NetworkNamespace.remove(at: p.netns(id))
             try FS.removeAll(p.containerDir(id))
             unlink(p.monitorSocket(id))
+            unlink(p.monitorState(id))
         }
         containers[id] = nil
         for e in execs.values where e.containerID == id { execs[e.id] = nil }

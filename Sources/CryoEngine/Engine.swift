@@ -136,6 +136,27 @@ public actor Engine {
         do { try save(c) } catch { containers[id] = c }
     }
 
+    /// Records that `op` is about to begin, durably (temp file, fsync, rename, fsync of the
+    /// directory) — only then may it freeze, dump or restore anything. Throws when it cannot
+    /// be recorded, before anything is touched.
+    func beginOperation(_ id: String, _ op: PendingOperation) throws {
+        guard var c = containers[id] else { throw EngineError.noSuchContainer(id) }
+        c.operation = op
+        let data = try JSONEncoder().encode(c)
+        do {
+            try FS.atomicWrite(paths.record(id), Array(data), mode: 0o600, durable: true)
+        } catch {
+            throw EngineError.internalError("recording the \(op.kind.rawValue) of \(c.name) before it starts: \(error)")
+        }
+        containers[id] = c
+    }
+
+    /// The operation is over (done or undone). Not fsync'd: a record that still shows it after
+    /// a power loss is resolved again at start, to the same outcome.
+    func endOperation(_ id: String) {
+        update(id) { $0.operation = nil }
+    }
+
     func lock(_ id: String) async {
         if locked.contains(id) {
             await withCheckedContinuation { lockWaiters[id, default: []].append($0) }
@@ -174,13 +195,21 @@ public actor Engine {
         for c in containers.values where c.status == .removing {
             try? await removeNow(c.id)
         }
+        // Checkpoints and restores a killed cryod left in progress, before anything else.
+        for c in containers.values where c.operation != nil {
+            await resolveInterrupted(c.id)
+        }
+        removeStrayIncompleteCheckpoints()
         for c in containers.values {
             if c.isRunning || c.status == .restarting {
                 if Processes.isAlive(pid: c.monitorPid, startTime: c.monitorStartTime) {
+                    syncPausedState(c.id)
                     watch(c.id)
                 } else {
                     await monitorGone(c.id)
                 }
+            } else {
+                await stopUnrecordedStart(c.id)
             }
         }
         for c in containers.values where c.restoreOnStart != nil && !c.isRunning {
@@ -195,10 +224,25 @@ public actor Engine {
         }
     }
 
+    /// A running container's record says what its cgroup is: paused (frozen) or running.
+    func syncPausedState(_ id: String) {
+        guard let c = containers[id], c.isRunning, let st = try? runtime.state(id: id) else { return }
+        let status: ContainerStatus = st.status == "paused" ? .paused : .running
+        if status != c.status { update(id) { $0.status = status } }
+    }
+
     /// The monitor is gone: take its exit record, or note that the container was lost.
     func monitorGone(_ id: String) async {
-        let exitRec = (try? FS.readBytes(paths.exitRecord(id))).flatMap { try? JSONDecoder().decode(ExitRecord.self, from: Data($0)) }
         let wasCheckpoint = checkpointExits.contains(id)
+        checkpointExits.remove(id)
+        // Whatever outlived the monitor (it was killed) goes: the record is about to say
+        // exited. (A checkpoint that stops the container cleans up after itself; a monitor
+        // whose socket merely failed us is alive, and so is its container.)
+        // (A monitor that ended normally removed the runtime state first: no wait then.)
+        if !wasCheckpoint, FS.exists(runtime.store.dir(id)), let c = containers[id], await monitorHasExited(c) {
+            await discardRuntimeLeftovers(id)
+        }
+        let exitRec = (try? FS.readBytes(paths.exitRecord(id))).flatMap { try? JSONDecoder().decode(ExitRecord.self, from: Data($0)) }
         update(id) { c in
             guard c.isRunning || c.status == .restarting else { return }
             c.status = .exited
@@ -224,6 +268,16 @@ public actor Engine {
         if let c = containers[id], c.hostConfig.AutoRemove == true, !wasCheckpoint {
             Task { try? await self.remove(id, force: true) }
         }
+    }
+
+    /// Whether the monitor's process is gone, given a moment: a killed process closes its
+    /// socket before it is done exiting.
+    func monitorHasExited(_ c: StoredContainer) async -> Bool {
+        for _ in 0..<100 {
+            if !Processes.isAlive(pid: c.monitorPid, startTime: c.monitorStartTime) { return true }
+            try? await Task.sleep(nanoseconds: 20_000_000)
+        }
+        return false
     }
 
     /// Follows a running container's monitor until it exits.

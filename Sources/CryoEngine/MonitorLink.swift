@@ -25,7 +25,7 @@ public enum MonitorLink {
             // With CRYO_TRACE, the monitor (and the runtime and CRIU steps in it) traces to our stderr.
             let tracing = !Trace.childEnvironment.isEmpty
             child = try Spawn.spawn(path: binary, args: ["cryo-monitor", configPath],
-                                    env: environment + Trace.childEnvironment, fds: [null, null, tracing ? 2 : null, p[1]] + extraFDs,
+                                    env: environment + Trace.childEnvironment + FaultPoint.childEnvironment, fds: [null, null, tracing ? 2 : null, p[1]] + extraFDs,
                                     setsid: true)
         } catch {
             close(p[1])
@@ -33,6 +33,7 @@ public enum MonitorLink {
         }
         close(p[1])
         reaper.add(pid: child.pid, pidfd: child.pidfd)
+        FaultPoint.hit("monitor-spawned")
         let out = try FS.readAll(fd: p[0], what: "monitor ready pipe")
         guard let line = out.split(separator: 0x0a).first else {
             throw CryoError("the container monitor exited without reporting (\(binary))")

@@ -28,6 +28,27 @@ public enum Processes {
         return f[0].first != "Z"
     }
 
+    /// The parent pid of `pid` (field 4 of /proc/PID/stat); nil when it is gone.
+    public static func parent(pid: pid_t) -> pid_t? {
+        statFields(pid: pid).flatMap { pid_t($0[1]) }
+    }
+
+    /// Every live descendant of `pid` (children, their children, …), from one walk of /proc.
+    public static func descendants(of pid: pid_t) -> [pid_t] {
+        var children: [pid_t: [pid_t]] = [:]
+        for name in (try? FS.listDirectory("/proc")) ?? [] {
+            guard let p = pid_t(name), let f = statFields(pid: p), f[0].first != "Z", let pp = pid_t(f[1]) else { continue }
+            children[pp, default: []].append(p)
+        }
+        var out: [pid_t] = []
+        var queue = children[pid] ?? []
+        while let p = queue.popLast() {
+            out.append(p)
+            queue += children[p] ?? []
+        }
+        return out
+    }
+
     public static func setChildSubreaper() throws {
         try sys(cryo_prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "prctl(PR_SET_CHILD_SUBREAPER)")
     }

@@ -20,11 +20,15 @@ public struct MonitorConfig: Codable, Sendable {
     public var stdinOnce: Bool
     /// Restore from a checkpoint instead of creating the container.
     public var restore: RestoreRequest?
+    /// Where the monitor records itself (`MonitorState`) — for a cryod that restarted while
+    /// this monitor was creating or restoring the container and never read its ready line.
+    public var statePath: String?
 
     public init(id: String, runtimeRoot: String, bundle: String, logPath: String, exitPath: String,
                 socketPath: String, consoleSocketPath: String? = nil, tty: Bool, openStdin: Bool, stdinOnce: Bool,
-                restore: RestoreRequest? = nil) {
+                restore: RestoreRequest? = nil, statePath: String? = nil) {
         self.id = id
+        self.statePath = statePath
         self.runtimeRoot = runtimeRoot
         self.bundle = bundle
         self.logPath = logPath
@@ -69,6 +73,20 @@ public struct MonitorReady: Codable, Sendable {
         self.monitorPid = monitorPid
         self.initPid = initPid
         self.error = error
+    }
+}
+
+/// What a monitor records about itself (`MonitorConfig.statePath`, replaced atomically):
+/// its process as soon as it runs, then the outcome of creating or restoring the container.
+public struct MonitorState: Codable, Sendable {
+    public var monitorPid: Int32
+    public var monitorStartTime: UInt64?
+    /// nil while the container is still being created or restored.
+    public var ready: MonitorReady?
+    public init(monitorPid: Int32, monitorStartTime: UInt64?, ready: MonitorReady? = nil) {
+        self.monitorPid = monitorPid
+        self.monitorStartTime = monitorStartTime
+        self.ready = ready
     }
 }
 

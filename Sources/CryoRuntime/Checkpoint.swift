@@ -123,10 +123,28 @@ public struct CheckpointOptions: Sendable {
     public var parentPath: String?
     public var pageServer: String?
     public var statusFD: Int32?
+    /// A file written into the image directory at CRIU's `post-dump` notification: every
+    /// image is written and flushed, and CRIU has not yet let the tasks go (nor killed them).
+    /// Its presence proves the images complete to whoever finds them after a crash of cryod,
+    /// CRIU or the monitor — only then may a checkpoint that stops the container be kept.
+    /// Written atomically but not fsync'd, like the images (which CRIU does not fsync): it
+    /// guards against processes dying, not against the machine losing power.
+    public var completionMarker: String?
     public init(criu: CRIUOptions) { self.criu = criu }
 }
 
 extension Runtime {
+    /// In a checkpoint's work directory: "PID STARTTIME" of its CRIU worker.
+    public static let checkpointWorkerFile = "criu-worker.pid"
+
+    /// The CRIU worker of a checkpoint whose work directory is `workDir`, if it still runs.
+    public static func checkpointWorker(workDir: String) -> pid_t? {
+        guard let text = try? FS.readString(workDir + "/" + checkpointWorkerFile) else { return nil }
+        let f = text.split(separator: " ").map { $0.trimmed }
+        guard f.count == 2, let pid = pid_t(f[0]), let st = UInt64(f[1]) else { return nil }
+        return Processes.isAlive(pid: pid, startTime: st == 0 ? nil : st) ? pid : nil
+    }
+
     /// Checkpoints a running (or paused) container into opts.imagePath.
     /// On failure the container keeps running and CRIU's reasons are in the error.
     public func checkpoint(id: String, _ o: CheckpointOptions) throws {
@@ -151,6 +169,10 @@ extension Runtime {
         // (podman reuses <userdata>/checkpoint). CRIU rewrites every image it needs;
         // the old inventory goes first so a failed dump never looks like a good one.
         if !o.preDump { unlink(imageDir + "/inventory.img") }
+        // Whoever finds this dump interrupted (a cryod restarted after a crash) must let this
+        // worker finish before touching the container: CRIU puts the freezer back as it found it.
+        try FS.atomicWrite(workDir + "/" + Self.checkpointWorkerFile,
+                           Array("\(worker.pid) \(Processes.startTime(pid: worker.pid) ?? 0)\n".utf8), mode: 0o600, durable: false)
         let imagesFD = try sys(open(imageDir, O_DIRECTORY | O_RDONLY | O_CLOEXEC), "open", imageDir)
         defer { close(imagesFD) }
         let workFD = try sys(open(workDir, O_DIRECTORY | O_RDONLY | O_CLOEXEC), "open", workDir)
@@ -230,6 +252,7 @@ extension Runtime {
             }
             Trace.mark("checkpoint: network locked")
         }
+        FaultPoint.hit("checkpoint-frozen", criu: worker.pid)
         if !(o.preDump || o.parentPath != nil) {
             do {
                 let version = try worker.receiveVersion()
@@ -250,6 +273,13 @@ extension Runtime {
                 // ack (iptables rules inside it) and unlocks it on failure or leave-running —
                 // unless cryo does it (lockNetworkItself: CRIU skips its own lock).
                 Trace.mark("checkpoint: notification \(script)")
+                FaultPoint.hit("checkpoint-notify-\(script)", criu: worker.pid)
+                if script == "post-dump", !o.preDump, let marker = o.completionMarker {
+                    // CRIU's commit point: images complete, tasks still frozen. Marked before
+                    // the ACK, so after a crash either the tasks live on or the mark is there.
+                    try FS.atomicWrite(imageDir + "/" + marker, Array("complete\n".utf8), mode: 0o600, durable: false)
+                    FaultPoint.hit("checkpoint-dump-complete", criu: worker.pid)
+                }
                 if !insideNetns, let netns = lockNetns {
                     if script == "network-lock" { try NetworkLock.lock(netnsPath: netns) }
                     if script == "network-unlock" { try NetworkLock.unlock(netnsPath: netns) }
@@ -261,16 +291,30 @@ extension Runtime {
                 }
             }
         } catch {
-            resumeAfterFailure()
-            throw CryoError("checkpoint of \(id) failed: \(error)\n\(CRIULog.excerpt(logPath: workDir + "/" + opts.logFile))")
+            if let marker = o.completionMarker, FS.exists(imageDir + "/" + marker) {
+                // CRIU went away after its commit point: the images are complete, so the
+                // checkpoint stands and the container goes on as asked — what a cryod
+                // restarted after a crash at this point would also decide.
+                Trace.mark("checkpoint: criu gone after post-dump (\(error)): images complete")
+                var done = criu_resp()
+                done.success = true
+                resp = done
+            } else {
+                resumeAfterFailure()
+                unlink(imageDir + "/inventory.img")
+                throw CryoError("checkpoint of \(id) failed: \(error)\n\(CRIULog.excerpt(logPath: workDir + "/" + opts.logFile))")
+            }
         }
         Trace.mark("checkpoint: criu dump done")
+        FaultPoint.hit("checkpoint-dumped", criu: worker.pid)
         worker.finish()
+        unlink(workDir + "/" + Self.checkpointWorkerFile)
         Trace.mark("checkpoint: criu exited")
         guard resp.success else {
             resumeAfterFailure()
             // A failed dump leaves no half checkpoint that could be mistaken for a good one.
             unlink(imageDir + "/inventory.img")
+            if let marker = o.completionMarker { unlink(imageDir + "/" + marker) }
             let msg = CRIULog.reason(resp, logPath: workDir + "/" + opts.logFile)
             throw CryoError("checkpoint of \(id) failed: CRIU: \(msg)\n\(CRIULog.excerpt(logPath: workDir + "/" + opts.logFile))")
         }

@@ -51,6 +51,9 @@ extension Runtime {
         // inside the new one; others get it as an external namespace, as runc does.
         let netnsPath = Self.networkNamespacePath(spec)
         let insideNetns = netnsPath != nil && !Self.imagesHoldNetworkNamespace(imageDir)
+        // What descends from us, started no earlier than the CRIU worker, and is still there
+        // when the restore fails is what CRIU left (see killRestoreLeftovers).
+        var workerStarted: UInt64?
         do {
             Trace.mark("restore: spec loaded")
             for ns in spec.linux?.namespaces ?? [] {
@@ -65,8 +68,10 @@ extension Runtime {
             let worker = try CRIUWorker(criuPath: o.criu.criuPath, extraFDs: nsFDs.map(\.fd),
                                         networkNamespace: insideNetns ? netnsPath : nil,
                                         sessionKeyring: SessionKeyring.name(container: id))
+            workerStarted = Processes.startTime(pid: worker.pid)
             try worker.requestVersion()
             Trace.mark("restore: criu swrk started")
+            FaultPoint.hit("restore-criu-started", criu: worker.pid)
             try cgroup.create()
             try cgroup.apply(spec.linux?.resources)
             // In ignore mode CRIU leaves cgroups alone: the worker goes into the
@@ -96,9 +101,7 @@ extension Runtime {
             Trace.mark("restore: state saved")
             return (record, pid)
         } catch {
-            for p in cgroup.pids() { Glibc.kill(p, SIGKILL) }
-            try? cgroup.thaw()
-            for _ in 0..<500 where !cgroup.pids().isEmpty { usleep(2000) }
+            Self.killRestoreLeftovers(cgroup, since: workerStarted)
             cgroup.destroy()
             if mounted { _ = umount2(criuRoot, Int32(MNT_DETACH)) }
             // Keep CRIU's log for the post-mortem; drop the rest of the state dir.
@@ -108,6 +111,36 @@ extension Runtime {
             try? FS.removeAll(dir)
             if movedLog { throw CryoError("\(error)".replacing(log, with: kept)) }
             throw error
+        }
+    }
+
+    /// After a failed restore, everything CRIU left is killed and our children among it
+    /// reaped: the tasks in the container's cgroup, and our descendants started since the
+    /// CRIU worker (`since`, its start time) — a worker that died mid-restore leaves its
+    /// forked, half-restored children behind (the restored root is our child, rst_sibling;
+    /// the worker's orphans come to us, a subreaper, in the monitor), and they may not be in
+    /// the cgroup yet. Bounded: SIGKILL is not refused to any of them once the cgroup is thawed.
+    /// (A start time rather than a list taken beforehand: walking /proc costs milliseconds,
+    /// which the path of every restore is spared.)
+    static func killRestoreLeftovers(_ cgroup: Cgroup, since: UInt64?) {
+        let me = getpid()
+        var killed: Set<pid_t> = []
+        for _ in 0..<2500 {
+            let spawned = since.map { t in Processes.descendants(of: me).filter { (Processes.startTime(pid: $0) ?? 0) >= t } } ?? []
+            let left = Set(cgroup.pids()).union(spawned)
+            if left.isEmpty { break }
+            for p in left { Glibc.kill(p, SIGKILL) }
+            killed.formUnion(left)
+            try? cgroup.thaw()
+            for p in killed {
+                var st: Int32 = 0
+                _ = waitpid(p, &st, WNOHANG)
+            }
+            usleep(2000)
+        }
+        for p in killed {
+            var st: Int32 = 0
+            _ = waitpid(p, &st, WNOHANG)
         }
     }
 
@@ -210,6 +243,7 @@ extension Runtime {
         let resp: criu_resp
         do {
             resp = try worker.call(req) { script, pid, fd in
+                FaultPoint.hit("restore-notify-\(script)", criu: worker.pid)
                 switch script {
                 case "post-setup-namespaces":
                     try awaitNetwork(at: script)

@@ -265,8 +265,12 @@ public struct Runtime: Sendable {
         let r = try store.load(id)
         let status = store.status(r)
         guard status != .stopped else { throw RuntimeError.wrongState(id, status, "container not running") }
+        let cgroup = Cgroup(path: r.cgroupPath)
+        // A frozen task keeps a SIGKILL pending until it is thawed (cgroup v1 freezer): a
+        // killed container must not stay paused (or stuck frozen) and alive.
+        defer { if signal == SIGKILL && status == .paused { try? cgroup.thaw() } }
         if all {
-            for pid in Cgroup(path: r.cgroupPath).pids() { Glibc.kill(pid, signal) }
+            for pid in cgroup.pids() { Glibc.kill(pid, signal) }
             return
         }
         let pidfd = try sys(cryo_pidfd_open(r.initPid, 0), "pidfd_open", "pid \(r.initPid)")
@@ -312,6 +316,50 @@ public struct Runtime: Sendable {
             do { try Hooks.run(h, kind: "poststop", state: st) } catch { Log.warn("\(error)") }
         }
         try FS.removeAll(store.dir(id))
+    }
+
+    /// The cgroup of `id`: from its state, or — for a create or restore that never got as
+    /// far as saving one — from the bundle's spec.
+    func cgroupOf(_ id: String, bundle: String) -> Cgroup {
+        if let r = try? store.load(id) { return Cgroup(path: r.cgroupPath) }
+        let spec = try? Self.loadSpec(bundle: bundle)
+        return Cgroup(path: spec.map { Self.cgroupPath($0, id: id) } ?? "/cryo/\(id)")
+    }
+
+    /// Live processes of `id` (its cgroup's), whether or not it got as far as a state file.
+    public func livePids(id: String, bundle: String) -> [pid_t] {
+        guard FS.exists(store.dir(id)) else { return [] }
+        return cgroupOf(id, bundle: bundle).pids()
+    }
+
+    /// Removes whatever is left of `id` after its monitor died, including a create or restore
+    /// that never finished (no state file yet): every process in its cgroup is killed (thawed
+    /// if frozen), the cgroups, CRIU's root mount and the state directory removed.
+    public func discard(id: String, bundle: String) throws {
+        try ContainerStore.validate(id: id)
+        let dir = store.dir(id)
+        guard FS.exists(dir) else { return }
+        if FS.exists(store.statePath(id)) {
+            try delete(id: id, force: true)
+            return
+        }
+        let cgroup = cgroupOf(id, bundle: bundle)
+        for _ in 0..<2500 {
+            let pids = cgroup.pids()
+            if pids.isEmpty { break }
+            for p in pids { Glibc.kill(p, SIGKILL) }
+            try? cgroup.thaw()
+            usleep(2000)
+        }
+        if !cgroup.pids().isEmpty { throw CryoError("container \(id): processes \(cgroup.pids()) did not exit after SIGKILL") }
+        cgroup.destroy()
+        // The restore's bind of the rootfs goes before anything is deleted under it.
+        let criuRoot = dir + "/criu-root"
+        if FS.exists(criuRoot) {
+            _ = umount2(criuRoot, Int32(MNT_DETACH))
+            if rmdir(criuRoot) != 0 && errno != ENOENT { throw SyscallError("rmdir", criuRoot) }
+        }
+        try FS.removeAll(dir)
     }
 
     /// SIGKILL everything in the cgroup (a frozen cgroup must be thawed for the

@@ -22,6 +22,17 @@ if args.count >= 3 && args[1] == "init" {
 
 Trace.keepOutput()
 
+/// The monitor's own record (MonitorConfig.statePath): written before anything happens to
+/// the container, and again with the ready line before that line is sent.
+func record(_ path: String?, _ ready: MonitorReady?) {
+    guard let path else { return }
+    let me = getpid()
+    let state = MonitorState(monitorPid: me, monitorStartTime: Processes.startTime(pid: me), ready: ready)
+    if let data = try? JSONEncoder().encode(state) {
+        try? FS.atomicWrite(path, Array(data), mode: 0o600, durable: false)
+    }
+}
+
 func report(_ ready: MonitorReady) {
     if let data = try? JSONEncoder().encode(ready) {
         try? FS.writeAll(fd: 3, Array(data) + [0x0a], what: "ready pipe")
@@ -43,13 +54,19 @@ do {
 }
 // The network gate's read end (if any) is ours alone: never inherited by CRIU or init.
 if let fd = config.restore?.networkReadyFD { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+record(config.statePath, nil)
 let monitor = Monitor(config: config)
 do {
     let initPid = try monitor.setUp()
-    report(MonitorReady(monitorPid: getpid(), initPid: initPid))
+    let ready = MonitorReady(monitorPid: getpid(), initPid: initPid)
+    record(config.statePath, ready)
+    FaultPoint.hit(config.restore == nil ? "monitor-ready" : "restore-monitor-ready")
+    report(ready)
 } catch {
     monitor.abandon()
-    report(MonitorReady(error: "\(error)"))
+    let failed = MonitorReady(error: "\(error)")
+    record(config.statePath, failed)
+    report(failed)
     exit(1)
 }
 monitor.run()

@@ -37,3 +37,14 @@ final class CheckpointLabelTests: XCTestCase {
         XCTAssertTrue(CheckpointLabels.includesTCP(requested: false, labels: req.config.Labels))
     }
 }
+
+/// Where an interrupted checkpoint's images are, for the recovery at start.
+final class PendingOperationTests: XCTestCase {
+    func testIncompleteDirectoryIsBesideTheTarget() throws {
+        let op = PendingOperation(kind: .checkpoint, checkpoint: "cp1", directory: "/var/lib/cryo/containers/abc/checkpoints/cp1",
+                                  leaveRunning: false, began: "2026-01-01T00:00:00Z")
+        XCTAssertEqual(op.incompleteDirectory, "/var/lib/cryo/containers/abc/checkpoints/.incomplete-cp1")
+        let back = try JSONDecoder().decode(PendingOperation.self, from: try JSONEncoder().encode(op))
+        XCTAssertEqual(back, op)
+    }
+}
