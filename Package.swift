@@ -9,6 +9,7 @@ import PackageDescription
 //   CryoHTTP (HTTP/1.1 over a unix socket, on SwiftNIO; for the daemon's Docker API)
 //   CryoClient (blocking HTTP/1.1 client over a unix socket) → cryo (the docker-style CLI)
 //   CryoCRIU (criu swrk client) → CryoRuntime (containers, cgroups, C/R) → cryo-runtime (CLI)
+//   CryoFuzz (fuzz targets over CryoHTTP, CryoImages and CryoEngine's create path) → cryo-fuzz (libFuzzer entry / replay)
 let package = Package(
     name: "cryo",
     platforms: [.macOS(.v15)],
@@ -17,6 +18,7 @@ let package = Package(
         .executable(name: "cryo-monitor", targets: ["cryo-monitor"]),
         .executable(name: "cryod", targets: ["cryod"]),
         .executable(name: "cryo", targets: ["cryo"]),
+        .executable(name: "cryo-fuzz", targets: ["cryo-fuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
@@ -78,6 +80,10 @@ let package = Package(
             name: "cryo",
             dependencies: ["CryoClient", "CryoLinux", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        // Fuzz targets (libFuzzer through scripts/fuzz.sh; replayed by CryoFuzzTests).
+        .target(name: "CryoFuzz", dependencies: ["CryoHTTP", "CryoImages", "CryoEngine", "CryoLinux"]),
+        .executableTarget(name: "cryo-fuzz", dependencies: ["CryoFuzz", "CShim"]),
+        .testTarget(name: "CryoFuzzTests", dependencies: ["CryoFuzz"], exclude: ["Corpus"]),
         .testTarget(name: "CryoClientTests", dependencies: ["CryoClient", "cryo"]),
         .testTarget(name: "CryoUnitTests", dependencies: ["CryoOCI", "CryoRuntime", "CryoLinux"]),
         .testTarget(name: "CryoImageTests", dependencies: ["CryoImages", "CryoLinux", "CArchive"]),

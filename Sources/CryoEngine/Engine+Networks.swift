@@ -115,7 +115,7 @@ extension Engine {
     /// `-p` as docker sends it ({"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}); an empty
     /// or "0" HostPort means "any free port" (host port 0, chosen at attach). With
     /// `publishAll` (`-P`) every port of `exposed` that has no binding gets a free one too.
-    nonisolated static func portMappings(_ bindings: [String: [PortBinding]?]?, publishAll: Bool = false,
+    public nonisolated static func portMappings(_ bindings: [String: [PortBinding]?]?, publishAll: Bool = false,
                                          exposed: [String] = []) throws -> [PortMapping] {
         var out: [PortMapping] = []
         var bound = Set<String>()

@@ -84,4 +84,8 @@ long cryo_fs_type(const char *path);
 int cryo_setresuid(uid_t r, uid_t e, uid_t s);
 int cryo_setresgid(gid_t r, gid_t e, gid_t s);
 
+/// libFuzzer's driver: only the `-sanitize=fuzzer` build of cryo-fuzz (scripts/fuzz.sh)
+/// links and calls it; declared here because Swift cannot declare a C function itself.
+int LLVMFuzzerRunDriver(int *argc, char ***argv, int (*callback)(const uint8_t *data, size_t size));
+
 #endif
