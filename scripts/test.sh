@@ -10,14 +10,25 @@ if [[ $(id -u) -ne 0 ]]; then
     exit 1
 fi
 bash scripts/setup.sh
-echo "test: building…"
+started=$SECONDS
+phase() { echo "test: $1 (at $((SECONDS - started)) s)"; }
+phase "building…"
 swift build --build-tests
 # Integration tests share cgroups, CRIU and the runtime state root: run them one at a time.
+phase "unit and runtime integration tests (swift test)…"
 swift test --skip-build --no-parallel "$@"
 
 # Engine integration tests: the real docker CLI and docker-py against a real cryod
 # (tests/engine; each docker call has its own subprocess timeout, so a hang fails).
-echo "test: engine tests (docker CLI, docker-py)…"
+phase "engine tests (docker CLI, docker-py)…"
 bash scripts/make-test-images.sh
 bash scripts/make-app-images.sh
 python3 -m pytest -x -q -p no:cacheprovider tests/engine
+
+# A short, bounded fuzzing run of every target (scripts/fuzz.sh: a crash fails the run and
+# keeps the input in Tests/CryoFuzzTests/Corpus for the replay test). CRYO_FUZZ_SECONDS=0 skips.
+if [[ ${CRYO_FUZZ_SECONDS:-20} -gt 0 ]]; then
+    phase "fuzzing, ${CRYO_FUZZ_SECONDS:-20} s per target…"
+    bash scripts/fuzz.sh "${CRYO_FUZZ_SECONDS:-20}"
+fi
+phase "done"
