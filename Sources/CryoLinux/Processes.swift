@@ -33,6 +33,17 @@ public enum Processes {
         statFields(pid: pid).flatMap { pid_t($0[1]) }
     }
 
+    /// True when `pid` is `ancestor` or one of its descendants (its parent chain reaches it).
+    public static func descends(_ pid: pid_t, from ancestor: pid_t) -> Bool {
+        var p = pid
+        for _ in 0..<4096 {
+            if p == ancestor { return true }
+            guard p > 1, let up = parent(pid: p) else { return false }
+            p = up
+        }
+        return false
+    }
+
     /// Every live descendant of `pid` (children, their children, …), from one walk of /proc.
     public static func descendants(of pid: pid_t) -> [pid_t] {
         var children: [pid_t: [pid_t]] = [:]

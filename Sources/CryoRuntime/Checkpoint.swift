@@ -245,6 +245,21 @@ extension Runtime {
             unlockNetwork()
             if !wasPaused { try? cgroup.thaw() }
         }
+        // CRIU dumps the tree under init only. A process exec'd into the container (its parent
+        // is the runtime, outside) is in the container's cgroup but not in that tree: it would
+        // be silently left out, and killed or lost with a checkpoint that stops the container.
+        // Refused instead, naming it; with the tasks frozen, nothing new can appear meanwhile.
+        if !o.preDump {
+            let outside = cgroup.pids().filter { Processes.state(pid: $0) != "Z" && !Processes.descends($0, from: r.initPid) }
+            if !outside.isEmpty {
+                resumeAfterFailure()
+                let names = outside.prefix(8).map { pid -> String in
+                    let cmd = ((try? FS.readString("/proc/\(pid)/comm")) ?? "?").trimmingCharacters(in: .whitespacesAndNewlines)
+                    return "\(pid) (\(cmd))"
+                }.joined(separator: ", ")
+                throw CryoError("checkpoint of \(id) refused: process\(outside.count == 1 ? "" : "es") \(names)\(outside.count > 8 ? " and \(outside.count - 8) more" : "") started by exec \(outside.count == 1 ? "is" : "are") not descendants of the container's init, and CRIU dumps only that tree — \(outside.count == 1 ? "it" : "they") would be lost at restore. Let \(outside.count == 1 ? "it" : "them") finish (or kill \(outside.count == 1 ? "it" : "them")) and checkpoint again; the container keeps running")
+            }
+        }
         if insideNetns, let p = lockNetns {
             do { try NetworkLock.lock(netnsPath: p) } catch {
                 resumeAfterFailure()
@@ -274,6 +289,10 @@ extension Runtime {
                 // unless cryo does it (lockNetworkItself: CRIU skips its own lock).
                 Trace.mark("checkpoint: notification \(script)")
                 FaultPoint.hit("checkpoint-notify-\(script)", criu: worker.pid)
+                if script == "post-dump", !o.preDump {
+                    // Every image is written: their sizes, checked before any restore.
+                    try CheckpointImageSizes.record(imageDir: imageDir)
+                }
                 if script == "post-dump", !o.preDump, let marker = o.completionMarker {
                     // CRIU's commit point: images complete, tasks still frozen. Marked before
                     // the ACK, so after a crash either the tasks live on or the mark is there.

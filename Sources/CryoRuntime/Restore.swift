@@ -37,6 +37,7 @@ extension Runtime {
         guard FS.exists(imageDir + "/inventory.img") else {
             throw CryoError("image path \(imageDir) does not hold a checkpoint (inventory.img is missing)")
         }
+        try CheckpointImageSizes.verify(imageDir: imageDir)
         let dir = try store.makeDir(id)
         let cgroup = Cgroup(path: Self.cgroupPath(spec, id: id))
         let criuRoot = dir + "/criu-root"

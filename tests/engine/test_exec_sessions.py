@@ -66,3 +66,25 @@ def test_exec_exit_codes_and_streams(docker_cli, name):
     big = d.docker("exec", name, "sh", "-c", "i=0; while [ $i -lt 20000 ]; do echo line$i; i=$((i+1)); done")
     lines = big.stdout.splitlines()
     assert big.returncode == 0 and len(lines) == 20000 and lines[-1] == "line19999"
+
+
+def test_checkpoint_with_a_live_exec_process_is_refused_not_lossy(docker_cli, name, criu):
+    """CRIU dumps the tree under the container's init; an exec'd process hangs under the
+    runtime outside it, so a checkpoint used to leave it out silently (and kill it with the
+    container). It is refused, naming the process, and the container keeps running."""
+    d = docker_cli
+    d.ok("run", "-d", "--name", name, "busybox", "sh", "-c", COUNTER)
+    wait_for(lambda: len(counter_values(d.ok("logs", name))) >= 2, what="counter output")
+    d.ok("exec", "-d", name, "sh", "-c", "echo $$ > /tmp/up; while true; do sleep 1000; done")
+    wait_for(lambda: d.docker("exec", name, "test", "-e", "/tmp/up").returncode == 0, what="the exec'd loop")
+    for args in (["--leave-running"], []):
+        r = d.docker("checkpoint", "create", *args, name, "c1", timeout=60)
+        assert r.returncode != 0 and "started by exec" in r.stderr, r
+        assert inspect(d, name)["State"]["Running"]
+    assert "c1" not in d.ok("checkpoint", "ls", name).split()
+    n = len(counter_values(d.ok("logs", name)))
+    wait_for(lambda: len(counter_values(d.ok("logs", name))) > n, what="the counter going on")
+    # once the exec'd processes are gone, the checkpoint is taken
+    d.ok("exec", name, "sh", "-c", "kill $(cat /tmp/up); sleep 0.2; kill $(pidof sleep) 2>/dev/null; true")
+    wait_for(lambda: d.docker("checkpoint", "create", "--leave-running", name, "c2", timeout=60).returncode == 0,
+             timeout=30, interval=0.5, what="a checkpoint once the exec'd process is gone")
