@@ -4,6 +4,7 @@
 public enum FuzzTargets {
     public static let all: [String: @Sendable ([UInt8]) -> Void] = [
         "create-request": CreateRequestTarget.run,
+        "criu-stats": CRIUStatsTarget.run,
         "http-framing": HTTPFramingTarget.run,
         "image-archive": ImageArchiveTarget.run,
     ]
