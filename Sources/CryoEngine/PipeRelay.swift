@@ -10,17 +10,7 @@ public enum PipeRelay {
     /// Reads `fd` (taking ownership: it is closed at the end) until EOF or an error (a pty
     /// master reports EIO once the last slave is gone), handing each chunk to `sink`.
     public static func drain(fd: Int32, group: EventLoopGroup, _ sink: @Sendable ([UInt8]) async -> Void) async {
-        let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
-        do {
-            channel = try await NIOPipeBootstrap(group: group)
-                .channelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
-                .takingOwnershipOfDescriptor(input: fd) { ch in
-                    ch.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: ch) }
-                }
-        } catch {
-            close(fd)
-            return
-        }
+        guard let channel = await open(fd, reading: true, group: group) else { return }
         try? await channel.executeThenClose { inbound, _ in
             do {
                 for try await buffer in inbound { await sink(Array(buffer.readableBytesView)) }
@@ -33,21 +23,27 @@ public enum PipeRelay {
     /// Writes what `source` yields to `fd` (taking ownership) until `source` returns nil or
     /// a write fails (the reader is gone), then closes `fd`.
     public static func feed(fd: Int32, group: EventLoopGroup, _ source: @Sendable () async -> [UInt8]?) async {
-        let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
-        do {
-            channel = try await NIOPipeBootstrap(group: group)
-                .takingOwnershipOfDescriptor(output: fd) { ch in
-                    ch.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: ch) }
-                }
-        } catch {
-            close(fd)
-            return
-        }
+        guard let channel = await open(fd, reading: false, group: group) else { return }
         try? await channel.executeThenClose { _, outbound in
             while let bytes = await source() {
                 do { try await outbound.write(ByteBuffer(bytes: bytes)) } catch { break }
             }
             outbound.finish()
+        }
+    }
+
+    /// `fd` as an async channel that owns it; nil (and `fd` closed) if NIO refuses it.
+    private static func open(_ fd: Int32, reading: Bool, group: EventLoopGroup) async -> NIOAsyncChannel<ByteBuffer, ByteBuffer>? {
+        let wrap: @Sendable (Channel) -> EventLoopFuture<NIOAsyncChannel<ByteBuffer, ByteBuffer>> = { ch in
+            ch.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: ch) }
+        }
+        let bootstrap = NIOPipeBootstrap(group: group).channelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+        do {
+            return reading ? try await bootstrap.takingOwnershipOfDescriptor(input: fd, channelInitializer: wrap)
+                           : try await bootstrap.takingOwnershipOfDescriptor(output: fd, channelInitializer: wrap)
+        } catch {
+            close(fd)
+            return nil
         }
     }
 }

@@ -55,15 +55,7 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
             exit(2)
         }
         for file in args.dropFirst() {
-            guard let f = fopen(file, "rb") else { complain("cryo-fuzz: cannot open \(file)\n"); exit(1) }
-            var bytes: [UInt8] = []
-            var buf = [UInt8](repeating: 0, count: 65536)
-            while true {
-                let n = fread(&buf, 1, buf.count, f)
-                if n <= 0 { break }
-                bytes += buf[0..<n]
-            }
-            fclose(f)
+            guard let bytes = try? FuzzInput.read(file) else { complain("cryo-fuzz: cannot open \(file)\n"); exit(1) }
             t(bytes)
             print("ok \(file)")
         }

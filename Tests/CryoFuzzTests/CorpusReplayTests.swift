@@ -24,26 +24,11 @@ import Testing
         return out.sorted()
     }
 
-    static func read(_ path: String) throws -> [UInt8] {
-        guard let f = fopen(path, "rb") else { throw CorpusError(path: path) }
-        defer { fclose(f) }
-        var bytes: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = fread(&buf, 1, buf.count, f)
-            if n <= 0 { break }
-            bytes += buf[0..<n]
-        }
-        return bytes
-    }
-
-    struct CorpusError: Error { let path: String }
-
     @Test(arguments: FuzzTargets.all.keys.sorted())
     func replay(_ target: String) throws {
         let inputs = Self.files(target)
         #expect(!inputs.isEmpty, "no corpus for fuzz target \(target) in \(Self.corpus)")
         let run = try #require(FuzzTargets.all[target])
-        for path in inputs { run(try Self.read(path)) }
+        for path in inputs { run(try FuzzInput.read(path)) }
     }
 }

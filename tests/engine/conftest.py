@@ -104,6 +104,10 @@ class Daemon:
 
     # --- lifecycle
 
+    def cryod_env(self):
+        """cryod's environment (a subclass adds e.g. CRYO_FAULT)."""
+        return dict(os.environ)
+
     def start(self, timeout=30):
         assert self.proc is None or self.proc.poll() is not None, "cryod already running"
         cryod = BIN_DIR / "cryod"
@@ -114,7 +118,7 @@ class Daemon:
                 [str(cryod), "--root", str(self.root), "--exec-root", str(self.run), "-H", self.host,
                  "--bridge", self.bridge, "--default-subnet", self.subnet_prefix + ".0/24", *self.extra_args],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True)
+                env=self.cryod_env(), start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

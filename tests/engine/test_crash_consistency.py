@@ -34,24 +34,12 @@ class FaultDaemon(Daemon):
 
     fault = None
 
-    def start(self, timeout=30):
-        real = subprocess.Popen
-        fault = self.fault
-
-        def popen(args, *a, **kw):
-            if args and str(args[0]).endswith("/cryod"):
-                env = dict(os.environ)
-                env.pop("CRYO_FAULT", None)
-                if fault:
-                    env["CRYO_FAULT"] = fault
-                kw["env"] = env
-            return real(args, *a, **kw)
-
-        subprocess.Popen = popen
-        try:
-            super().start(timeout)
-        finally:
-            subprocess.Popen = real
+    def cryod_env(self):
+        env = dict(os.environ)
+        env.pop("CRYO_FAULT", None)
+        if self.fault:
+            env["CRYO_FAULT"] = self.fault
+        return env
 
     def with_fault(self, fault):
         self.stop()

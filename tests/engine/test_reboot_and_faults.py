@@ -30,22 +30,7 @@ class OwnDaemon(Daemon):
     """A cryod with extra flags (e.g. --checkpoint-on-shutdown)."""
 
     def __init__(self, base, extra=()):
-        super().__init__(base)
-        self.extra = list(extra)
-
-    def start(self, timeout=30):
-        real = subprocess.Popen
-
-        def popen(args, *a, **kw):
-            if args and str(args[0]).endswith("/cryod"):
-                args = list(args) + self.extra
-            return real(args, *a, **kw)
-
-        subprocess.Popen = popen
-        try:
-            super().start(timeout)
-        finally:
-            subprocess.Popen = real
+        super().__init__(base, extra_args=extra)
 
 
 @pytest.fixture
