@@ -439,22 +439,30 @@ extension Engine {
         update(id) { $0.restartCount += 1 }
     }
 
+    /// Under the container's lock, like every change of its state: a pause that came during
+    /// a `--leave-running` checkpoint used to be undone by the checkpoint's thaw while the
+    /// record said paused. (`kill` takes no lock, as in Docker: it must act during a long
+    /// `stop` or checkpoint.)
     public func pause(_ ref: String) async throws {
-        let c = try resolve(ref)
-        if let e = StateMachine.check(.pause, status: c.status, id: c.name) { throw e }
-        let rt = runtime
-        let id = c.id
-        try await blocking { try rt.pause(id: id) }
-        update(id) { $0.status = .paused }
+        let id = try resolve(ref).id
+        try await withLock(id) {
+            let c = try resolve(id)
+            if let e = StateMachine.check(.pause, status: c.status, id: c.name) { throw e }
+            let rt = runtime
+            try await blocking { try rt.pause(id: id) }
+            update(id) { $0.status = .paused }
+        }
     }
 
     public func unpause(_ ref: String) async throws {
-        let c = try resolve(ref)
-        if let e = StateMachine.check(.unpause, status: c.status, id: c.name) { throw e }
-        let rt = runtime
-        let id = c.id
-        try await blocking { try rt.resume(id: id) }
-        update(id) { $0.status = .running }
+        let id = try resolve(ref).id
+        try await withLock(id) {
+            let c = try resolve(id)
+            if let e = StateMachine.check(.unpause, status: c.status, id: c.name) { throw e }
+            let rt = runtime
+            try await blocking { try rt.resume(id: id) }
+            update(id) { $0.status = .running }
+        }
     }
 
     // MARK: wait and remove
