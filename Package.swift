@@ -2,13 +2,16 @@
 import PackageDescription
 
 // Layers, bottom up (each only calls down):
-//   CShim (C: what Swift cannot call) → CryoLinux (syscall wrappers)
+//   CShim (C: what Swift cannot call) → CryoLinux (syscall wrappers) · CSeccomp (libseccomp)
 //   CryoOCI (spec models) · CRIURPC (generated protobuf)
 //   CArchive (libarchive) → CryoImages (image models, digests, safe tar extraction, image store)
 //   CryoNetwork (cryo networks, CNI plugins, /etc/hosts & co.)
 //   CryoHTTP (HTTP/1.1 over a unix socket, on SwiftNIO; for the daemon's Docker API)
+//   CryoCRIU (criu swrk client) → CryoRuntime (containers, cgroups, seccomp, C/R) → cryo-runtime (CLI)
+//   CryoMonitor (what cryod and the monitor share) → cryo-monitor (one per container; also the init)
+//   CryoEngine (containers, images, networks, checkpoints, confinement, recovery)
+//     → CryoAPI (the Docker Engine API) → cryod (the daemon)
 //   CryoClient (blocking HTTP/1.1 client over a unix socket) → cryo (the docker-style CLI)
-//   CryoCRIU (criu swrk client) → CryoRuntime (containers, cgroups, C/R) → cryo-runtime (CLI)
 //   CryoFuzz (fuzz targets over CryoHTTP, CryoImages and CryoEngine's create path) → cryo-fuzz (libFuzzer entry / replay)
 let package = Package(
     name: "cryo",

@@ -16,8 +16,11 @@ final class Client {
     var wantsOutput: Bool { request?.op == .attach }
 }
 
-/// The monitor's single-threaded poll loop. Everything here runs after the container
-/// exists; no threads are ever started, so `Runtime`'s spawns stay simple.
+/// The monitor's poll loop, on one thread. Everything here runs after the container exists.
+/// The only other thread a monitor may see is short-lived: at a restore's network unlock,
+/// `NFTablesNetlink` closes its netlink socket on a detached thread (the close waits out an
+/// RCU grace period). Every spawn goes through `cryo_spawn` (clone3 + exec, C only between
+/// them), so no Swift runs between fork and exec either way.
 final class Monitor {
     let config: MonitorConfig
     let runtime: Runtime
