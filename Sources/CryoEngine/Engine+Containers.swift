@@ -443,25 +443,18 @@ extension Engine {
     /// a `--leave-running` checkpoint used to be undone by the checkpoint's thaw while the
     /// record said paused. (`kill` takes no lock, as in Docker: it must act during a long
     /// `stop` or checkpoint.)
-    public func pause(_ ref: String) async throws {
-        let id = try resolve(ref).id
-        try await withLock(id) {
-            let c = try resolve(id)
-            if let e = StateMachine.check(.pause, status: c.status, id: c.name) { throw e }
-            let rt = runtime
-            try await blocking { try rt.pause(id: id) }
-            update(id) { $0.status = .paused }
-        }
-    }
+    public func pause(_ ref: String) async throws { try await setPaused(ref, true) }
 
-    public func unpause(_ ref: String) async throws {
+    public func unpause(_ ref: String) async throws { try await setPaused(ref, false) }
+
+    func setPaused(_ ref: String, _ paused: Bool) async throws {
         let id = try resolve(ref).id
         try await withLock(id) {
             let c = try resolve(id)
-            if let e = StateMachine.check(.unpause, status: c.status, id: c.name) { throw e }
+            if let e = StateMachine.check(paused ? .pause : .unpause, status: c.status, id: c.name) { throw e }
             let rt = runtime
-            try await blocking { try rt.resume(id: id) }
-            update(id) { $0.status = .running }
+            try await blocking { paused ? try rt.pause(id: id) : try rt.resume(id: id) }
+            update(id) { $0.status = paused ? .paused : .running }
         }
     }
 

@@ -176,7 +176,6 @@ public enum SpecBuilder {
     }
 
     public static func build(_ i: Input) throws -> Spec {
-        _ = try CreateValidation.validate(config: i.config, hostConfig: i.hostConfig)
         let tty = i.config.Tty ?? false
         let host = hostname(i)
         var spec = Spec.defaultSpec(terminal: tty)

@@ -15,6 +15,8 @@ public enum CreateRequestTarget {
 
     public static func run(_ data: [UInt8]) {
         guard let req = try? JSONDecoder().decode(CreateContainerRequest.self, from: Data(data)) else { return }
+        // What Engine.create does before it builds the spec.
+        guard (try? CreateValidation.validate(config: req.config, hostConfig: req.hostConfig)) != nil else { return }
         _ = try? CheckpointLabels.validate(req.config.Labels)
         let exposed = Array((req.config.ExposedPorts ?? [:]).keys) + ["80/tcp"]
         _ = try? Engine.portMappings(req.hostConfig.PortBindings, publishAll: req.hostConfig.PublishAllPorts ?? false, exposed: exposed)

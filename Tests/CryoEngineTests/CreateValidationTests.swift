@@ -26,6 +26,8 @@ final class CreateValidationTests: XCTestCase {
         if c.Cmd == nil { c.Cmd = ["sh"] }
         var input = SpecBuilder.Input(id: String(repeating: "b", count: 64), config: c, hostConfig: h, image: nil)
         input.onlineCPUs = cpus
+        // What Engine.create does: the request's checks, then the spec.
+        _ = try CreateValidation.validate(config: c, hostConfig: h)
         return try SpecBuilder.build(input)
     }
 

@@ -42,21 +42,8 @@ extension CryoIntegration {
         func runcToCryo() throws {
             guard requireRootCRIUAndRunc() else { return }
             try withEnv { env in
-                let bundle = try env.makeBundle(args: Scripts.counter())
-                let rid = env.newRuncID("src")
-                let l = try env.launchRunc(["run", "--detach", "--bundle", bundle.path, rid])
-                let rr = l.result()
-                try #require(rr.succeeded, "runc run: \(rr)")
-                try #require(l.stdout.waitFor { numbers(in: $0).count >= 5 }, "runc container did not count: \(l.stdout.text) \(l.stderr.text)")
-
-                let image = env.path("image")
-                let cp = try env.runc(["checkpoint", "--image-path", image, rid], timeout: 120)
-                try #require(cp.succeeded, "runc checkpoint (environment problem, not cryo): \(cp)")
-                #expect(l.stdout.waitForEOF(), "runc container still running after checkpoint")
-                let last = try #require(numbers(in: l.stdout.text).last)
-
-                let restored = try env.restoreOK(env.newID("from-runc"), image: image, bundle: bundle)
-                expectCounterContinues(restored.stdout, after: last, what: "cryo-restored runc checkpoint")
+                try runcCheckpointCryoRestore(env, bundle: try env.makeBundle(args: Scripts.counter()),
+                                              tag: "", what: "cryo-restored runc checkpoint")
             }
         }
 
@@ -64,22 +51,28 @@ extension CryoIntegration {
         func runcToCryoRuncSpec() throws {
             guard requireRootCRIUAndRunc() else { return }
             try withEnv { env in
-                let bundle = try env.makeRuncSpecBundle("runc-spec")
-                let rid = env.newRuncID("spec-src")
-                let l = try env.launchRunc(["run", "--detach", "--bundle", bundle.path, rid])
-                let rr = l.result()
-                try #require(rr.succeeded, "runc run: \(rr)")
-                try #require(l.stdout.waitFor { numbers(in: $0).count >= 5 }, "runc container did not count: \(l.stdout.text) \(l.stderr.text)")
-
-                let image = env.path("image")
-                let cp = try env.runc(["checkpoint", "--image-path", image, "--work-path", env.path("runc-work"), rid], timeout: 120)
-                try #require(cp.succeeded, "runc checkpoint (environment problem, not cryo): \(cp)")
-                #expect(l.stdout.waitForEOF(), "runc container still running after checkpoint")
-                let last = try #require(numbers(in: l.stdout.text).last)
-
-                let restored = try env.restoreOK(env.newID("spec-from-runc"), image: image, bundle: bundle)
-                expectCounterContinues(restored.stdout, after: last, what: "cryo-restored runc checkpoint of a `runc spec` bundle")
+                try runcCheckpointCryoRestore(env, bundle: try env.makeRuncSpecBundle("runc-spec"),
+                                              tag: "spec-", what: "cryo-restored runc checkpoint of a `runc spec` bundle")
             }
+        }
+
+        /// runc runs the bundle's counter and checkpoints it; cryo-runtime restores the images
+        /// and the counter must go on from where runc stopped it.
+        func runcCheckpointCryoRestore(_ env: TestEnv, bundle: TestBundle, tag: String, what: String) throws {
+            let rid = env.newRuncID(tag + "src")
+            let l = try env.launchRunc(["run", "--detach", "--bundle", bundle.path, rid])
+            let rr = l.result()
+            try #require(rr.succeeded, "runc run: \(rr)")
+            try #require(l.stdout.waitFor { numbers(in: $0).count >= 5 }, "runc container did not count: \(l.stdout.text) \(l.stderr.text)")
+
+            let image = env.path("image")
+            let cp = try env.runc(["checkpoint", "--image-path", image, "--work-path", env.path("runc-work"), rid], timeout: 120)
+            try #require(cp.succeeded, "runc checkpoint (environment problem, not cryo): \(cp)")
+            #expect(l.stdout.waitForEOF(), "runc container still running after checkpoint")
+            let last = try #require(numbers(in: l.stdout.text).last)
+
+            let restored = try env.restoreOK(env.newID(tag + "from-runc"), image: image, bundle: bundle)
+            expectCounterContinues(restored.stdout, after: last, what: what)
         }
 
         @Test("a `runc spec` bundle gets the same /sys/fs/cgroup mounts from both runtimes")
