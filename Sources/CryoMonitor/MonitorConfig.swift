@@ -53,6 +53,9 @@ public struct RestoreRequest: Codable, Sendable {
     /// The container's namespace has only its loopback (network mode none): it is not
     /// locked during the restore (`CRIUOptions.networkIsolated`). nil: false.
     public var networkIsolated: Bool?
+    /// A migration's target: the network stays locked after the restore until cryod
+    /// unlocks it (`RestoreOptions.keepNetworkLocked`). nil: false.
+    public var keepNetworkLocked: Bool?
     public init(imagePath: String, workPath: String? = nil, tcpEstablished: Bool = false, networkReadyFD: Int32? = nil,
                 networkIsolated: Bool? = nil) {
         self.imagePath = imagePath

@@ -130,6 +130,15 @@ public struct CheckpointOptions: Sendable {
     /// Written atomically but not fsync'd, like the images (which CRIU does not fsync): it
     /// guards against processes dying, not against the machine losing power.
     public var completionMarker: String?
+    /// An already-connected socket to a CRIU page server (CRIU's `ps.fd`): the pages go
+    /// there instead of into the image directory — a migration's stream to the target,
+    /// which the caller relays. Inherited by the CRIU worker; the caller keeps and closes it.
+    public var pageServerSocket: Int32?
+    /// Run at CRIU's `post-dump` notification, after the completion marker: every image is
+    /// written (and every page sent), the tasks are still frozen and the network locked.
+    /// A throw answers CRIU "failed" — it then unlocks and resumes the tasks — a return lets
+    /// the dump finish (the tasks are killed unless leaveRunning). A migration's commit point.
+    public var atPostDump: (@Sendable () throws -> Void)?
     public init(criu: CRIUOptions) { self.criu = criu }
 }
 
@@ -158,7 +167,9 @@ extension Runtime {
         // We lock the namespace (no notification comes when CRIU dumps from inside it).
         let lockNetns = o.criu.lockNetworkItself && !o.criu.networkIsolated ? netnsPath : nil
         // CRIU initialises while we prepare and freeze the container.
-        let worker = try CRIUWorker(criuPath: o.criu.criuPath, networkNamespace: insideNetns ? netnsPath : nil)
+        // A page-server socket becomes the worker's fd 4 (after stdio and the RPC socket).
+        let worker = try CRIUWorker(criuPath: o.criu.criuPath, extraFDs: o.pageServerSocket.map { [$0] } ?? [],
+                                    networkNamespace: insideNetns ? netnsPath : nil)
         try worker.requestVersion()
         Trace.mark("checkpoint: criu swrk started")
         let imageDir = FS.absolute(o.criu.imagePath)
@@ -208,6 +219,11 @@ extension Runtime {
             var info = criu_page_server_info()
             info.address = String(ps[..<colon])
             info.port = port
+            opts.ps = info
+        }
+        if o.pageServerSocket != nil {
+            var info = criu_page_server_info()
+            info.fd = 4
             opts.ps = info
         }
         if let freezer = cgroup.freezerDir { opts.freezeCgroup = freezer }
@@ -299,6 +315,7 @@ extension Runtime {
                     try FS.atomicWrite(imageDir + "/" + marker, Array("complete\n".utf8), mode: 0o600, durable: false)
                     FaultPoint.hit("checkpoint-dump-complete", criu: worker.pid)
                 }
+                if script == "post-dump", !o.preDump, let hook = o.atPostDump { try hook() }
                 if !insideNetns, let netns = lockNetns {
                     if script == "network-lock" { try NetworkLock.lock(netnsPath: netns) }
                     if script == "network-unlock" { try NetworkLock.unlock(netnsPath: netns) }

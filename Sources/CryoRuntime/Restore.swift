@@ -17,6 +17,9 @@ public struct RestoreOptions: Sendable {
     /// fails or stays shut for `networkReadyTimeoutMs` aborts the restore.
     public var networkReadyFD: Int32?
     public var networkReadyTimeoutMs: Int32 = 60_000
+    /// Leave cryo's network lock (NetworkLock) on the namespace when the tasks resume: a
+    /// migration's target runs its copy cut off until the source has let its own go.
+    public var keepNetworkLocked = false
     public init(criu: CRIUOptions, bundle: String) {
         self.criu = criu
         self.bundle = bundle
@@ -266,7 +269,7 @@ extension Runtime {
                     // Right before the restored tasks run: the lock the engine put on the fresh
                     // namespace (NetworkLock) goes; with CRIU's own lock, CRIU removes it. A
                     // CRIU inside the namespace sends no network-unlock: pre-resume comes next.
-                    if o.criu.lockNetworkItself, !o.criu.networkIsolated, let netns = netnsPath {
+                    if o.criu.lockNetworkItself, !o.criu.networkIsolated, !o.keepNetworkLocked, let netns = netnsPath {
                         try NetworkLock.unlock(netnsPath: netns)
                     }
                     Trace.mark("restore: notification \(script)")

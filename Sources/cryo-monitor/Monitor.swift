@@ -96,6 +96,7 @@ final class Monitor {
             var o = RestoreOptions(criu: criu, bundle: config.bundle)
             o.consoleSocket = consolePath
             o.networkReadyFD = r.networkReadyFD
+            o.keepNetworkLocked = r.keepNetworkLocked ?? false
             initPid = try runtime.restore(id: config.id, o).1
         } else {
             var o = CreateOptions(bundle: config.bundle)
