@@ -10,7 +10,8 @@ import Glibc
 extension Engine {
     // MARK: create
 
-    public func create(name requested: String?, _ req: CreateContainerRequest) async throws -> String {
+    /// `fixedID`: a migrated container keeps the id it had on its source.
+    public func create(name requested: String?, _ req: CreateContainerRequest, fixedID: String? = nil) async throws -> String {
         let name = try requested.map { try Names.validate($0) } ?? uniqueName()
         let checkedHost = try CreateValidation.validate(config: req.config, hostConfig: req.hostConfig)
         if let other = containers.values.first(where: { $0.name == name }) {
@@ -22,13 +23,15 @@ extension Engine {
         try CheckpointLabels.validate(req.config.Labels)
         let image = try imageOrNotFound(imageRef)
         let imageConfig = try images.config(of: image).config
-        let id = Names.randomID()
+        let id = fixedID ?? Names.randomID()
+        if containers[id] != nil { throw EngineError.conflict("a container with id \(id) already exists") }
         var input = SpecBuilder.Input(id: id, config: req.config, hostConfig: req.hostConfig, image: imageConfig)
         let lowers = images.lowerDirs(for: image)
         input.passwd = Self.readFromLayers(lowers, "etc/passwd")
         input.group = Self.readFromLayers(lowers, "etc/group")
         input.networkNamespacePath = paths.netns(id)
         input.shmDir = paths.shm(id)
+        input.cgroupParent = options.cgroupParent
         input.tmpfsDir = paths.tmpfs(id)
         input.maskedDirectories = (req.hostConfig.MaskedPaths ?? Spec.defaultMaskedPaths).filter { FS.isDirectory($0) }
         input.confinement = try Confinement.from(req.hostConfig)

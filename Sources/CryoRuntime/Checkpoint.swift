@@ -139,6 +139,9 @@ public struct CheckpointOptions: Sendable {
     /// A throw answers CRIU "failed" — it then unlocks and resumes the tasks — a return lets
     /// the dump finish (the tasks are killed unless leaveRunning). A migration's commit point.
     public var atPostDump: (@Sendable () throws -> Void)?
+    /// Asked when the dump failed: true leaves the container frozen and its network locked
+    /// (a migration that cannot learn whether the target took over must not let both run).
+    public var keepFrozenAfterFailure: (@Sendable () -> Bool)?
     public init(criu: CRIUOptions) { self.criu = criu }
 }
 
@@ -258,6 +261,7 @@ extension Runtime {
         func unlockNetwork() { if insideNetns, let p = lockNetns { try? NetworkLock.unlock(netnsPath: p) } }
         /// After a failure: the container runs on as it was (unlocked, thawed unless paused).
         func resumeAfterFailure() {
+            if o.keepFrozenAfterFailure?() == true { return }
             unlockNetwork()
             if !wasPaused { try? cgroup.thaw() }
         }
