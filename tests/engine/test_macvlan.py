@@ -82,11 +82,20 @@ def _requirements():
             unavailable(f"the CNI plugin {plugin} is not in /usr/lib/cni (install containernetworking-plugins)")
 
 
-def start_daemon(lan, role):
+def start_daemon(lan, role, bridge=None, subnet_prefix=None):
     base = tempfile.mkdtemp(prefix="cm-", dir="/tmp")
     d = Daemon(base, netns=lan.ns(role))
+    # Hosts of a real LAN run cryod with the same defaults: the same default bridge name and
+    # subnet, each in its own namespace.
+    d.bridge = bridge or "cryo0"
+    if subnet_prefix:
+        d.subnet_prefix = subnet_prefix
     try:
         d.start()
+        # Never a macvlan on the machine's own eth0: cryod must be inside the host namespace.
+        assert os.stat(f"/proc/{d.proc.pid}/ns/net").st_ino == os.stat(f"/run/netns/{lan.ns(role)}").st_ino, \
+            "cryod is not in its host's network namespace"
+        assert os.readlink(f"/proc/{d.proc.pid}/exe").endswith("cryod")
         d.ok("load", "-i", IMAGES / "busybox.tar", timeout=120)
     except BaseException:
         cleanup(d)
@@ -108,7 +117,7 @@ def hosts(lan):
 
     def get(role):
         if role not in started:
-            started[role] = start_daemon(lan, role)
+            started[role] = start_daemon(lan, role, subnet_prefix=f"198.18.{lan.third}")
         return started[role]
     yield get
     for d in started.values():
@@ -273,6 +282,10 @@ def test_restore_keeps_ip_mac_and_tcp_and_announces(lan, hosts, name, criu):
     client.stdin.close()
 
 
+def ip_of_side(d):
+    return inspect(d, "side")["NetworkSettings"]["IPAddress"]
+
+
 def test_two_daemons_same_container_names(lan, hosts, criu):
     a, b = hosts("hostA"), hosts("hostB")
     macvlan(a, lan, "mv", host_index=0)
@@ -282,19 +295,44 @@ def test_two_daemons_same_container_names(lan, hosts, criu):
         ip, _ = serve(d, lan, "web", "mv")
         assert in_range(ip, lan.ip_range(i))
         ips[i] = ip
-        # And one on each daemon's default bridge, same name on both.
-        d.ok("run", "-d", "--name", "side", "busybox", "sleep", "1000")
+        # And one on each daemon's default bridge (same bridge name and subnet on both hosts),
+        # same name and same published host port on both.
+        d.ok("run", "-d", "--name", "side", "-p", "8080:7000", "busybox", "sh", "-c", SERVER)
     assert ips[0] != ips[1]
     for d in (a, b):
         assert inspect(d, "web")["State"]["Running"]
         assert d.ok("exec", "side", "echo", "ok") == "ok"
     ida, idb = inspect(a, "web")["Id"], inspect(b, "web")["Id"]
     assert ida != idb
-    # A checkpoint and restore on one host leaves the other's container alone.
-    checkpoint(a, "web", "c1")
-    a.ok("start", "--checkpoint", "c1", "web")
+    assert ip_of_side(a) == ip_of_side(b)
+    # A checkpoint and restore on each host, same container and checkpoint names.
+    for d in (a, b):
+        checkpoint(d, "web", "c1")
+    for d in (a, b):
+        d.ok("start", "--checkpoint", "c1", "web")
     for i, d in enumerate((a, b)):
         assert exchange(lan, ips[i], str(i)) == str(i)
     for d in (a, b):
         d.ok("rm", "-f", "web", "side")
         d.ok("network", "rm", "mv")
+
+
+def test_bridge_endpoint_keeps_its_mac_across_restart_and_restore(lan, hosts, name, criu):
+    """The default bridge network too: --mac-address is honoured, and a container without one
+    gets a MAC chosen once and kept by a restart and by a restore."""
+    d = hosts("hostA")
+    d.ok("run", "-d", "--name", name, "--mac-address", "02:42:c6:12:00:99", "busybox", "sleep", "1000")
+    assert inspect(d, name)["NetworkSettings"]["MacAddress"] == "02:42:c6:12:00:99"
+    assert "02:42:c6:12:00:99" in d.ok("exec", name, "ip", "link", "show", "eth0")
+    other = name + "b"
+    d.ok("run", "-d", "--name", other, "busybox", "sleep", "1000")
+    ip, mac = inspect(d, other)["NetworkSettings"]["IPAddress"], inspect(d, other)["NetworkSettings"]["MacAddress"]
+    assert mac and int(mac.split(":")[0], 16) & 3 == 2, mac   # locally administered unicast
+    d.ok("restart", "-t", "0", other)
+    assert inspect(d, other)["NetworkSettings"]["MacAddress"] == mac
+    ip = inspect(d, other)["NetworkSettings"]["IPAddress"]   # a restart may get another address
+    d.ok("checkpoint", "create", other, "c1")
+    d.ok("start", "--checkpoint", "c1", other)
+    ns = inspect(d, other)["NetworkSettings"]
+    assert (ns["IPAddress"], ns["MacAddress"]) == (ip, mac)
+    assert mac in d.ok("exec", other, "ip", "link", "show", "eth0")
