@@ -336,3 +336,52 @@ def test_bridge_endpoint_keeps_its_mac_across_restart_and_restore(lan, hosts, na
     ns = inspect(d, other)["NetworkSettings"]
     assert (ns["IPAddress"], ns["MacAddress"]) == (ip, mac)
     assert mac in d.ok("exec", other, "ip", "link", "show", "eth0")
+
+
+def test_cryo_cli_macvlan_and_mac_address(lan, hosts, name):
+    """The cryo CLI: network create -d macvlan -o … --ip-range, run --mac-address, inspect."""
+    from test_cryo_cli import Cryo
+    d = hosts("hostA")
+    cryo = Cryo(d.host)
+    cryo.ok("network", "create", "-d", "macvlan", "-o", "parent=eth0", "-o", "macvlan_mode=bridge",
+            "--subnet", lan.subnet, "--gateway", lan.addr(1), "--ip-range", lan.ip_range(0), "cm")
+    n = json.loads(cryo.ok("network", "inspect", "cm").stdout)[0]
+    assert (n["Driver"], n["Options"]["parent"], n["IPAM"]["Config"][0]["IPRange"]) == ("macvlan", "eth0", lan.ip_range(0))
+    assert any(l.split()[1:3] == ["cm", "macvlan"] for l in cryo.ok("network", "ls").stdout.splitlines()[1:])
+    r = cryo("network", "create", "-d", "macvlan", "-o", "parent=eth0", "-o", "bogus=1", "--subnet", "198.19.1.0/24", "cm2")
+    assert r.returncode != 0 and "does not support option bogus" in r.stderr, r.stderr
+    cryo.ok("run", "-d", "--name", name, "--network", "cm", "--mac-address", "02:42:c6:13:00:77", "busybox", "sh", "-c", SERVER)
+    ep = json.loads(cryo.ok("inspect", name).stdout)[0]["NetworkSettings"]
+    assert ep["MacAddress"] == "02:42:c6:13:00:77" == ep["Networks"]["cm"]["MacAddress"]
+    ip = ep["Networks"]["cm"]["IPAddress"]
+    wait_for(lambda: exchange(lan, ip, "cli") == "cli", timeout=30, what="the echo server")
+    assert lan.neighbor("client", ip) == "02:42:c6:13:00:77"
+    cryo.ok("rm", "-f", name)
+    cryo.ok("network", "rm", "cm")
+
+
+def test_docker_py_macvlan_network(lan, hosts, name):
+    try:
+        import docker
+    except ImportError:
+        unavailable("docker-py is not installed (pip install docker==7.1.0)")
+    d = hosts("hostA")
+    c = docker.DockerClient(base_url=d.host, timeout=60)
+    try:
+        pool = docker.types.IPAMPool(subnet=lan.subnet, gateway=lan.addr(1), iprange=lan.ip_range(0))
+        net = c.networks.create("pymv", driver="macvlan", options={"parent": "eth0"},
+                                ipam=docker.types.IPAMConfig(pool_configs=[pool]))
+        net.reload()
+        assert net.attrs["Driver"] == "macvlan" and net.attrs["Options"]["parent"] == "eth0"
+        ct = c.containers.run("busybox", ["sh", "-c", SERVER], name=name, detach=True, network="pymv",
+                              mac_address="02:42:c6:13:00:78")
+        ct.reload()
+        ep = ct.attrs["NetworkSettings"]["Networks"]["pymv"]
+        assert ep["MacAddress"] == "02:42:c6:13:00:78"
+        assert in_range(ep["IPAddress"], lan.ip_range(0))
+        with pytest.raises(docker.errors.APIError, match="ports cannot be published"):
+            c.containers.run("busybox", "true", detach=True, network="pymv", ports={"80/tcp": 8080})
+        ct.remove(force=True)
+        net.remove()
+    finally:
+        c.close()
