@@ -265,6 +265,11 @@ def test_restore_keeps_ip_mac_and_tcp_and_announces(lan, hosts, name, criu):
     assert lan.neighbor("client", ip) == mac
 
     checkpoint(d, name, "c1")
+    # As after a move to another host: the client's entry for the address points elsewhere
+    # (stale, as the kernel would have it). The announcements must set it right before the
+    # client sends anything.
+    lan.run("client", "ip", "neigh", "replace", ip, "lladdr", "02:00:00:00:00:01", "dev", "eth0", "nud", "stale")
+    assert lan.neighbor("client", ip) == "02:00:00:00:00:01"
     sniffer = lan.spawn("client", "python3", "-c", SNIFFER, ip, stdout=subprocess.PIPE, text=True)
     assert read_line(sniffer, "sniffer start") == "ready"
     d.ok("start", "--checkpoint", "c1", name)
@@ -277,6 +282,7 @@ def test_restore_keeps_ip_mac_and_tcp_and_announces(lan, hosts, name, criu):
     assert read_line(sniffer, f"gratuitous ARP for {ip}") == mac
     assert read_line(sniffer, f"a second gratuitous ARP for {ip} (cryo's announcement)") == mac
     sniffer.kill()
+    wait_for(lambda: lan.neighbor("client", ip) == mac, what=f"the client's neighbour entry for {ip} to be {mac} again")
     assert echo("two") == "echo two", "the client's connection did not survive the restore"
     assert lan.neighbor("client", ip) == mac
     client.stdin.close()
