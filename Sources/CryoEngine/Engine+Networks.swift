@@ -342,11 +342,19 @@ extension Engine {
     func checkRestoreAddress(_ c: StoredContainer, checkpointDir dir: String) throws -> CheckpointNetwork? {
         guard let bytes = try? FS.readBytes(dir + "/" + Self.checkpointNetworkFile),
               let rec = try? JSONDecoder().decode(CheckpointNetwork.self, from: Data(bytes)) else { return nil }
-        guard c.networkID == rec.networkID, (try? networks.inspect(rec.networkID)) != nil else {
+        // A checkpoint brought from another host (a migration) names that host's network id;
+        // here the segment's network has its own id: the container's network of the same
+        // name whose subnet holds the address is the same segment.
+        let local = c.networkID.flatMap { try? networks.inspect($0) }
+        let sameID = c.networkID == rec.networkID && local != nil
+        let sameSegment = local.map { n in
+            n.name == rec.network && IPv4Address(rec.ip).map { ((try? n.parsedSubnet)?.contains($0)) == true } == true
+        } ?? false
+        guard let local, sameID || sameSegment else {
             throw EngineError.conflict("cannot restore container \(c.name): it was checkpointed on network \(rec.network) with address \(rec.ip), and that network is gone or no longer the container's")
         }
         let holders = (try? cni.attachments()) ?? []
-        if let other = holders.first(where: { $0.networkID == rec.networkID && $0.ip == rec.ip && $0.containerID != c.id }) {
+        if let other = holders.first(where: { $0.networkID == local.id && $0.ip == rec.ip && $0.containerID != c.id }) {
             let who = containers[other.containerID]?.name ?? other.containerID
             throw EngineError.conflict("cannot restore container \(c.name): its address \(rec.ip) on network \(rec.network) is taken by container \(who); the checkpoint needs the same address")
         }

@@ -391,3 +391,41 @@ def test_docker_py_macvlan_network(lan, hosts, name):
         net.remove()
     finally:
         c.close()
+
+
+def test_restore_on_another_host_keeps_ip_mac_and_tcp(lan, hosts, criu):
+    """A checkpoint carried from hostA to hostB (the images copied; a container of the same
+    image and command created on hostB on its own macvlan network of the same name, with the
+    address and MAC it had) restores there: the client's TCP connection carries on, and the
+    LAN learns the new place of the MAC from the announcements."""
+    a, b = hosts("hostA"), hosts("hostB")
+    macvlan(a, lan, "mv", host_index=0)
+    macvlan(b, lan, "mv", host_index=1)
+    ip, mac = serve(a, lan, "web", "mv")
+    client = lan.spawn("client", "python3", "-c", CLIENT, ip, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert read_line(client, "connection to the server") == "connected"
+
+    def echo(text):
+        client.stdin.write(text + "\n")
+        client.stdin.flush()
+        return read_line(client, f"echo of {text!r}")
+    assert echo("on A") == "echo on A"
+
+    src = a.root / "migrate"
+    body = json.dumps({"CheckpointID": "m1", "Exit": True, "CheckpointDir": str(src)})
+    st, _, text = a.http("POST", "/containers/web/checkpoints?tcp-established=1", body=body,
+                         headers={"Content-Type": "application/json"}, timeout=300)
+    assert st == 201, text
+    dst = b.root / "migrate"
+    subprocess.run(["cp", "-a", str(src), str(dst)], check=True)
+    b.ok("create", "--name", "web", "--network", "mv", "--ip", ip, "--mac-address", mac, "busybox", "sh", "-c", SERVER)
+    sniffer = lan.spawn("client", "python3", "-c", SNIFFER, ip, stdout=subprocess.PIPE, text=True)
+    assert read_line(sniffer, "sniffer start") == "ready"
+    b.ok("start", "--checkpoint", "m1", "--checkpoint-dir", str(dst), "web")
+    assert endpoint(b, "web", "mv") == (ip, mac)
+    assert read_line(sniffer, f"gratuitous ARP for {ip}") == mac
+    assert read_line(sniffer, f"a second gratuitous ARP for {ip} (cryo's announcement)") == mac
+    sniffer.kill()
+    assert echo("on B") == "echo on B", "the client's connection did not follow the container to hostB"
+    assert lan.neighbor("client", ip) == mac
+    client.stdin.close()
