@@ -86,6 +86,9 @@ public struct StoredContainer: Codable, Sendable {
     /// `--ip`, and the published ports (`-p`), parsed at create.
     public var requestedIP: String?
     public var portMappings: [PortMapping]?
+    /// The endpoint's MAC: `--mac-address`, else chosen (random, locally administered) at the
+    /// first attach; every later start and restore reuses it (records without it get one then).
+    public var macAddress: String?
     /// The current attachment: address, gateway, MAC (nil while not attached).
     public var endpoint: Attachment?
     /// The address of the last attachment, kept after the container stopped.

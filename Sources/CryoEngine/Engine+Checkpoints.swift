@@ -53,7 +53,8 @@ extension Engine {
             let temp = op.incompleteDirectory
             let rt = runtime
             let tcpEstablished = CheckpointLabels.includesTCP(requested: tcpEstablished, labels: c.config.Labels)
-            let netRecord = c.endpoint.map { CheckpointNetwork(network: $0.network, networkID: $0.networkID, ip: $0.ip, ports: $0.ports) }
+            let netRecord = c.endpoint.map { CheckpointNetwork(network: $0.network, networkID: $0.networkID, ip: $0.ip, ports: $0.ports,
+                                                                  mac: $0.mac.isEmpty ? nil : $0.mac) }
             let began = monotonicSeconds()
             try beginOperation(id, op)
             if exit { checkpointExits.insert(id) }

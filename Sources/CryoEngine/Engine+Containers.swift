@@ -40,8 +40,13 @@ extension Engine {
         let ports = try Self.portMappings(req.hostConfig.PortBindings, publishAll: req.hostConfig.PublishAllPorts ?? false,
                                           exposed: exposed)
         let ip = Self.requestedIP(req.networkingConfig, mode: req.hostConfig.NetworkMode, network: net)
-        if net == nil && (!ports.isEmpty || ip != nil) {
-            throw EngineError.bad("published ports and --ip need a network: not with network mode \(req.hostConfig.NetworkMode ?? "")")
+        let mac = try Self.requestedMAC(req.networkingConfig, config: req.config, mode: req.hostConfig.NetworkMode, network: net)
+        if net == nil && (!ports.isEmpty || ip != nil || mac != nil) {
+            throw EngineError.bad("published ports, --ip and --mac-address need a network: not with network mode \(req.hostConfig.NetworkMode ?? "")")
+        }
+        // Docker publishes nothing on macvlan and says nothing; cryo refuses what it cannot honour.
+        if let net, net.isMacvlan, !ports.isEmpty {
+            throw EngineError.bad("network \(net.name) is a macvlan network: ports cannot be published (-p/-P); the container is reachable at its own address on the segment")
         }
         let ownNetwork = req.hostConfig.NetworkMode != "host"
         if ownNetwork { input.etcFilesDir = paths.containerDir(id) }
@@ -71,6 +76,7 @@ extension Engine {
         record.networkName = net?.name
         record.networkID = net?.id
         record.requestedIP = ip
+        record.macAddress = mac
         record.portMappings = ports.isEmpty ? nil : ports
         let p = paths
         // A create that fails half-way leaves nothing behind in <root>/containers.
@@ -168,7 +174,7 @@ extension Engine {
             }
             defer { if restore != nil { endOperation(id) } }
             do {
-                try await launch(c, restore: restore, restoreIP: recorded?.ip, restorePorts: recorded?.ports)
+                try await launch(c, restore: restore, restoreIP: recorded?.ip, restorePorts: recorded?.ports, restoreMAC: recorded?.mac)
             } catch {
                 await failedStart(id, error)
                 throw error
@@ -204,7 +210,8 @@ extension Engine {
     /// lets early attachers connect, then starts the init. A start attaches the network
     /// before the monitor; a restore attaches it while the monitor and CRIU work, CRIU
     /// held before the sockets by a `ReadyGate` (see `RestoreOptions.networkReadyFD`).
-    func launch(_ c: StoredContainer, restore: RestoreRequest?, restoreIP: String? = nil, restorePorts: [PortMapping]? = nil) async throws {
+    func launch(_ c: StoredContainer, restore: RestoreRequest?, restoreIP: String? = nil, restorePorts: [PortMapping]? = nil,
+                restoreMAC: String? = nil) async throws {
         let id = c.id
         let p = paths
         let image: StoredImage
@@ -260,7 +267,7 @@ extension Engine {
             gateWriteOwned = false
             attach = Task {
                 do {
-                    try await self.attachNetwork(id, restoreIP: restoreIP, restorePorts: restorePorts)
+                    try await self.attachNetwork(id, restoreIP: restoreIP, restorePorts: restorePorts, restoreMAC: restoreMAC)
                 } catch {
                     ReadyGate.fail(gate.write)
                     Trace.mark("launch \(id.prefix(12)): network attach failed")
@@ -271,7 +278,7 @@ extension Engine {
                 return nil
             }
         } else {
-            try await attachNetwork(id, restoreIP: restoreIP, restorePorts: restorePorts)
+            try await attachNetwork(id, restoreIP: restoreIP, restorePorts: restorePorts, restoreMAC: restoreMAC)
             Trace.mark("launch \(id.prefix(12)): network attached")
             attach = Task { nil }
         }
@@ -335,6 +342,24 @@ extension Engine {
             s.exitCode = 0
             s.finishedAt = "0001-01-01T00:00:00Z"
         }
+        if restore != nil, let e = containers[id]?.endpoint { announce(e, netns: p.netns(id)) }
+    }
+
+    /// After a restore, with the network unlocked (the runtime removed NetworkLock's table
+    /// before the tasks resumed): tell the segment where the address lives now (see
+    /// GratuitousARP). On a thread of its own (it switches namespaces and sleeps between
+    /// packets), so the start returns at once; a failure is logged, the container runs on.
+    nonisolated func announce(_ e: Attachment, netns: String) {
+        guard let ip = IPv4Address(e.ip), let mac = MACAddress(e.mac) else { return }
+        let octets = [UInt8(ip.value >> 24), UInt8(ip.value >> 16 & 0xff), UInt8(ip.value >> 8 & 0xff), UInt8(ip.value & 0xff)]
+        let interface = e.interface, id = e.containerID
+        DetachedThread {
+            do {
+                try GratuitousARP.announce(netnsPath: netns, interface: interface, ip: octets, mac: mac.bytes)
+            } catch {
+                FileHandleStderr.write("cryod: announcing container \(id.prefix(12))'s address \(e.ip) after its restore: \(error)\n")
+            }
+        }.start()
     }
 
     // MARK: early attach (attach before start, as `docker run` does)
