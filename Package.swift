@@ -97,6 +97,7 @@ let package = Package(
         .testTarget(name: "CryoUnitTests", dependencies: ["CryoOCI", "CryoRuntime", "CryoLinux"]),
         .testTarget(name: "CryoImageTests", dependencies: ["CryoImages", "CryoLinux", "CArchive"]),
         .testTarget(name: "CryoHTTPTests", dependencies: ["CryoHTTP"]),
+        .testTarget(name: "CryoMigrationTests", dependencies: ["CryoMigration", "CryoHTTP", .product(name: "NIOPosix", package: "swift-nio")]),
         .testTarget(name: "CryoEngineTests", dependencies: ["CryoEngine", "CryoAPI", "CryoMonitor", "CryoImages", "CryoNetwork", "CryoOCI"]),
         .testTarget(name: "CryoNetworkTests", dependencies: ["CryoNetwork", "CryoLinux"]),
         .testTarget(name: "CryoIntegrationTests", dependencies: ["CryoOCI", "CryoLinux"]),
