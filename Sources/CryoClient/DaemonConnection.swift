@@ -1,12 +1,28 @@
+import CryoTLS
 import Glibc
 
-/// A blocking connection to a unix stream socket, with a read buffer. Used by one thread
-/// at a time, except that after a hijack one thread may write while another reads.
-public final class UnixConnection: @unchecked Sendable {
-    public let fd: Int32
+/// A blocking connection to the daemon, with a read buffer: a unix stream socket, or TCP
+/// with mutual TLS (CryoTLS's blocking wrapper). Used by one thread at a time, except that
+/// after a hijack one thread may write while another reads.
+public final class DaemonConnection: @unchecked Sendable {
+    enum Transport {
+        case unix(fd: Int32)
+        case tls(BlockingTLSConnection)
+    }
+    let transport: Transport
     /// Bytes read from the socket but not consumed yet.
     var buffer: [UInt8] = []
     var closed = false
+
+    /// TCP with mutual TLS: fails with what went wrong in the handshake (unknown CA, a
+    /// certificate not valid for `host`, no client certificate accepted...).
+    public init(tlsHost host: String, port: Int, identity: TLSIdentity, display: String) throws {
+        do {
+            transport = .tls(try BlockingTLSConnection(host: host, port: port, identity: identity))
+        } catch {
+            throw ClientError.cannotConnect(host: display, reason: "\(error)")
+        }
+    }
 
     public init(path: String) throws {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -29,18 +45,30 @@ public final class UnixConnection: @unchecked Sendable {
             Glibc.close(fd)
             throw ClientError.cannotConnect(host: "unix://" + path, reason: "connect: \(text)")
         }
-        self.fd = fd
+        self.transport = .unix(fd: fd)
     }
 
-    deinit { if !closed { Glibc.close(fd) } }
+    deinit {
+        if !closed { close() }
+    }
 
     public func close() {
         guard !closed else { return }
         closed = true
-        Glibc.close(fd)
+        switch transport {
+        case .unix(let fd): Glibc.close(fd)
+        case .tls(let c): c.close()
+        }
     }
 
     public func writeAll(_ bytes: [UInt8]) throws {
+        let fd: Int32
+        switch transport {
+        case .unix(let f): fd = f
+        case .tls(let c):
+            do { try c.write(bytes) } catch { throw ClientError.io("write to daemon: \(error)") }
+            return
+        }
         var off = 0
         while off < bytes.count {
             let n = bytes.withUnsafeBytes { p in send(fd, p.baseAddress! + off, p.count - off, Int32(MSG_NOSIGNAL)) }
@@ -53,7 +81,32 @@ public final class UnixConnection: @unchecked Sendable {
     }
 
     /// Shuts down the write side (the daemon sees EOF on our stdin).
-    public func closeWrite() { _ = shutdown(fd, Int32(SHUT_WR)) }
+    public func closeWrite() {
+        switch transport {
+        case .unix(let fd): _ = shutdown(fd, Int32(SHUT_WR))
+        case .tls(let c): c.closeWrite()
+        }
+    }
+
+    /// One read from the transport (at most 64 KiB from a socket); nil at EOF.
+    func receive() throws -> [UInt8]? {
+        switch transport {
+        case .tls(let c):
+            do { return try c.read() } catch { throw ClientError.io("read from daemon: \(error)") }
+        case .unix(let fd):
+            var buf = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    if errno == ECONNRESET { return nil }
+                    throw ClientError.io("read from daemon: \(errnoText())")
+                }
+                if n == 0 { return nil }
+                return Array(buf[0..<n])
+            }
+        }
+    }
 
     /// Reads whatever the socket has (at most 64 KiB); nil at EOF.
     public func readSome() throws -> [UInt8]? {
@@ -62,17 +115,7 @@ public final class UnixConnection: @unchecked Sendable {
             buffer = []
             return b
         }
-        var buf = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                if errno == ECONNRESET { return nil }
-                throw ClientError.io("read from daemon: \(errnoText())")
-            }
-            if n == 0 { return nil }
-            return Array(buf[0..<n])
-        }
+        return try receive()
     }
 
     /// Reads until a whole response head is buffered, and returns it; the bytes after it
@@ -83,14 +126,10 @@ public final class UnixConnection: @unchecked Sendable {
                 buffer.removeFirst(used)
                 return head
             }
-            var more = [UInt8](repeating: 0, count: 65536)
-            let n = more.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw ClientError.io("read from daemon: \(errnoText())")
+            guard let more = try receive() else {
+                throw ClientError.io("the daemon closed the connection before answering")
             }
-            if n == 0 { throw ClientError.io("the daemon closed the connection before answering") }
-            buffer += more[0..<n]
+            buffer += more
         }
     }
 
