@@ -47,7 +47,10 @@ public final class TLSByteStream: Sendable {
         let handshake = loop.makePromise(of: Void.self)
         let bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(connectTimeout)
-            .channelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+            // No remote half-closure on this side: with it, NIOSSL (2.37) never finishes a
+            // close we started once the server's close_notify arrives, and every close
+            // waits out the shutdown timeout. The server's half-close reads as EOF all the same.
+            .channelOption(ChannelOptions.allowRemoteHalfClosure, value: false)
             .channelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -107,7 +110,8 @@ public final class TLSByteStream: Sendable {
 
     // MARK: async API
 
-    /// The next bytes from the server; nil at EOF (the server half-closed or closed) or
+    /// The next bytes from the server; nil at EOF (the server closed or half-closed: after
+    /// that, writes fail) or
     /// after `close()`. Cancelling the calling task makes it throw `CancellationError`.
     public func read() async throws -> [UInt8]? {
         let handler = self.handler
