@@ -17,18 +17,41 @@ public struct TLSServerSetup: Sendable {
     /// For `HTTPListener.tcp(host:port:secure:)`; runs on the channel's event loop.
     public func secure(_ channel: Channel) throws {
         let sync = channel.pipeline.syncOperations
+        try sync.addHandler(SocketCloser())
         try sync.addHandler(NIOSSLServerHandler(context: context))
         try sync.addHandler(HandshakeFailureLogger(log: log))
     }
 }
 
-/// Logs a failed server handshake once, with the peer's address, and closes the
-/// connection; after the handshake it only passes events on.
-final class HandshakeFailureLogger: ChannelInboundHandler, RemovableChannelHandler {
+/// Asks `SocketCloser` (in front of NIOSSL) to close the socket itself.
+struct CloseSocketEvent {}
+
+/// First in the pipeline: closes the socket directly when asked by `CloseSocketEvent`,
+/// past NIOSSL. See `HandshakeFailureLogger.userInboundEventTriggered`.
+final class SocketCloser: ChannelOutboundHandler, RemovableChannelHandler {
+    typealias OutboundIn = NIOAny
+
+    func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
+        if event is CloseSocketEvent {
+            context.close(mode: .all, promise: promise)
+            return
+        }
+        context.triggerUserOutboundEvent(event, promise: promise)
+    }
+}
+
+/// Right behind NIOSSL. Logs a failed server handshake once, with the peer's address, and
+/// closes the connection; after the handshake it passes events on. It also ends a close
+/// the server started (idle timeout, `Connection: close`, shutdown) once the client's
+/// close_notify arrives: with remote half-closure on, NIOSSL (2.37) does not finish that
+/// close by itself and would hold the connection for its shutdown timeout.
+final class HandshakeFailureLogger: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = NIOAny
+    typealias OutboundIn = NIOAny
     private let log: @Sendable (String) -> Void
     private var handshakeDone = false
     private var logged = false
+    private var closing = false
 
     init(log: @escaping @Sendable (String) -> Void) { self.log = log }
 
@@ -38,7 +61,16 @@ final class HandshakeFailureLogger: ChannelInboundHandler, RemovableChannelHandl
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case .handshakeCompleted = event as? TLSUserEvent { handshakeDone = true }
+        if closing, let e = event as? ChannelEvent, e == .inputClosed {
+            // Both close_notify alerts are exchanged: nothing is left to wait for.
+            context.triggerUserOutboundEvent(CloseSocketEvent(), promise: nil)
+        }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        if mode == .all { closing = true }
+        context.close(mode: mode, promise: promise)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
