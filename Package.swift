@@ -103,7 +103,7 @@ let package = Package(
         .target(name: "CryoFuzz", dependencies: ["CryoHTTP", "CryoImages", "CryoEngine", "CryoLinux"]),
         .executableTarget(name: "cryo-fuzz", dependencies: ["CryoFuzz", "CShim"]),
         .testTarget(name: "CryoFuzzTests", dependencies: ["CryoFuzz"], exclude: ["Corpus"]),
-        .testTarget(name: "CryoClientTests", dependencies: ["CryoClient", "cryo"]),
+        .testTarget(name: "CryoClientTests", dependencies: ["CryoClient", "cryo", "CryoTLS"]),
         .testTarget(name: "CryoUnitTests", dependencies: ["CryoOCI", "CryoRuntime", "CryoLinux"]),
         .testTarget(name: "CryoImageTests", dependencies: ["CryoImages", "CryoLinux", "CArchive"]),
         .testTarget(name: "CryoHTTPTests", dependencies: ["CryoHTTP"]),
