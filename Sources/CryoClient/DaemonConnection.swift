@@ -19,6 +19,9 @@ public final class DaemonConnection: @unchecked Sendable {
     public init(tlsHost host: String, port: Int, identity: TLSIdentity, display: String) throws {
         do {
             transport = .tls(try BlockingTLSConnection(host: host, port: port, identity: identity))
+        } catch let e as TLSError where e.kind != .connect {
+            // cryod answered, but TLS failed: "Is cryod running?" would mislead.
+            throw ClientError.io("error during connect to \(display): \(e)")
         } catch {
             throw ClientError.cannotConnect(host: display, reason: "\(error)")
         }

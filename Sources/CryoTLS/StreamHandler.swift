@@ -63,7 +63,7 @@ final class StreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func channelInactive(context: ChannelHandlerContext) {
         closed = true
         eof = true
-        settleHandshake(TLSError("TLS handshake with \(peer) failed: the server closed the connection"))
+        settleHandshake(TLSError("TLS handshake with \(peer) failed: the server closed the connection", kind: .handshake))
         if buffered.isEmpty { wakeWaiter(nil) }
         context.fireChannelInactive()
     }
@@ -71,11 +71,11 @@ final class StreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         // Before the handshake completes, this is why it failed; after, the stream is over
         // (an unclean shutdown reads as EOF, anything else as an error for the reader).
-        settleHandshake(TLSError("TLS handshake with \(peer) failed: \(TLSErrorText.describe(error))"))
+        settleHandshake(TLSError("TLS handshake with \(peer) failed: \(TLSErrorText.describe(error))", kind: .handshake))
         if case .uncleanShutdown = error as? NIOSSLError {
             eof = true
         } else if failure == nil {
-            failure = TLSError("TLS connection to \(peer): \(TLSErrorText.describe(error))")
+            failure = TLSError("TLS connection to \(peer): \(TLSErrorText.describe(error))", kind: .connection)
         }
         if buffered.isEmpty {
             if let waiter, let failure {
@@ -142,11 +142,11 @@ final class StreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func write(loop: EventLoop, bytes: [UInt8]) -> EventLoopFuture<Void> {
-        guard let context, !closed else { return loop.makeFailedFuture(TLSError("TLS connection to \(peer) is closed")) }
+        guard let context, !closed else { return loop.makeFailedFuture(TLSError("TLS connection to \(peer) is closed", kind: .connection)) }
         if bytes.isEmpty { return loop.makeSucceededVoidFuture() }
         let peer = self.peer
         return context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: bytes)))
-            .flatMapErrorThrowing { error in throw TLSError("write to \(peer): \(TLSErrorText.describe(error))") }
+            .flatMapErrorThrowing { error in throw TLSError("write to \(peer): \(TLSErrorText.describe(error))", kind: .connection) }
     }
 
     func closeWrite(loop: EventLoop) -> EventLoopFuture<Void> {

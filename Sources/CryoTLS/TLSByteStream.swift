@@ -61,13 +61,13 @@ public final class TLSByteStream: Sendable {
             }
         return bootstrap.connect(host: host, port: port)
             .flatMapErrorThrowing { error -> Channel in
-                let e = TLSError("cannot connect to \(peer): \(error)")
+                let e = TLSError("cannot connect to \(peer): \(error)", kind: .connect)
                 handshake.fail(e)
                 throw e
             }
             .flatMap { channel -> EventLoopFuture<TLSByteStream> in
                 let timeout = loop.scheduleTask(in: handshakeTimeout) {
-                    handshake.fail(TLSError("TLS handshake with \(peer) failed: no answer in \(handshakeTimeout.nanoseconds / 1_000_000_000) seconds"))
+                    handshake.fail(TLSError("TLS handshake with \(peer) failed: no answer in \(handshakeTimeout.nanoseconds / 1_000_000_000) seconds", kind: .handshake))
                 }
                 return handshake.futureResult
                     .flatMapErrorThrowing { error in

@@ -13,7 +13,7 @@ enum TLSErrorText {
             }
         }
         if let e = error as? NIOSSLExtraError, e == .failedToValidateHostname {
-            return "\(e) (the certificate's names do not include the host dialled)"
+            return "the server's certificate is not valid for the name or address dialled (see its subjectAltName)"
         }
         return "\(error)"
     }
