@@ -151,8 +151,10 @@ public final class HTTPServer: Sendable {
         for listener in listening {
             try? await listener.close()
         }
-        for channel in connections {
-            try? await channel.close()
+        // All at once: a TLS connection's close may wait a moment for the peer's close_notify.
+        let closing = connections.map { $0.close() }
+        for c in closing {
+            try? await c.get()
         }
         for l in listeners {
             if case .unix(let path, _) = l.address { unlink(path) }

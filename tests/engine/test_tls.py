@@ -191,6 +191,12 @@ def test_docker_py_over_tls(tls_daemon, monkeypatch):
     try:
         assert client.version()["ApiVersion"]
         assert client.containers.run("busybox", ["echo", "docker-py"], remove=True) == b"docker-py\n"
+        c = client.containers.run("busybox", ["sleep", "300"], detach=True)
+        try:
+            r = c.exec_run(["sh", "-c", "echo exec over tls"])
+            assert r.exit_code == 0 and r.output == b"exec over tls\n", r
+        finally:
+            c.remove(force=True)
     finally:
         client.close()
 
@@ -337,3 +343,28 @@ def test_server_certificate_for_another_name_is_refused_by_clients(tmp_path):
         stop.set()
         listener.close()
         th.join(timeout=10)
+
+
+def test_shutdown_closes_hijacked_tls_streams(tls_daemon):
+    """cryod stops with an exec stream open over TLS; the client sees its connection end.
+    (Last in this file: it restarts the module's daemon.)"""
+    t = tls_daemon
+    name = "tls" + uuid.uuid4().hex[:8]
+    t.docker_ok("run", "-d", "--name", name, "busybox", "sleep", "300")
+    env = dict(t.d.env)
+    env.pop("DOCKER_HOST", None)
+    p = subprocess.Popen(["docker", *map(str, t.docker_flags()), "exec", "-i", name, "cat"], env=env,
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        p.stdin.write(b"ping\n")
+        p.stdin.flush()
+        assert p.stdout.readline() == b"ping\n"
+        t.d.stop()  # fails the test if cryod does not stop
+        p.wait(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        if t.d.proc.poll() is not None:
+            t.d.start()
+    t.docker_ok("rm", "-f", name)
