@@ -19,7 +19,7 @@ public struct TLSServerSetup: Sendable {
         let sync = channel.pipeline.syncOperations
         try sync.addHandler(SocketCloser())
         try sync.addHandler(NIOSSLServerHandler(context: context))
-        try sync.addHandler(HandshakeFailureLogger(log: log))
+        try sync.addHandler(ServerTLSWatcher(log: log))
     }
 }
 
@@ -27,7 +27,7 @@ public struct TLSServerSetup: Sendable {
 struct CloseSocketEvent {}
 
 /// First in the pipeline: closes the socket directly when asked by `CloseSocketEvent`,
-/// past NIOSSL. See `HandshakeFailureLogger.userInboundEventTriggered`.
+/// past NIOSSL. See `ServerTLSWatcher.userInboundEventTriggered`.
 final class SocketCloser: ChannelOutboundHandler, RemovableChannelHandler {
     typealias OutboundIn = NIOAny
 
@@ -45,7 +45,7 @@ final class SocketCloser: ChannelOutboundHandler, RemovableChannelHandler {
 /// the server started (idle timeout, `Connection: close`, shutdown) once the client's
 /// close_notify arrives: with remote half-closure on, NIOSSL (2.37) does not finish that
 /// close by itself and would hold the connection for its shutdown timeout.
-final class HandshakeFailureLogger: ChannelDuplexHandler, RemovableChannelHandler {
+final class ServerTLSWatcher: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = NIOAny
     typealias OutboundIn = NIOAny
     private let log: @Sendable (String) -> Void

@@ -23,10 +23,13 @@ struct Cryod: AsyncParsableCommand {
         abstract: "The cryo daemon: a Docker-compatible container engine with checkpoint/restore.",
         discussion: """
         Serves the Docker Engine API (the subset the docker CLI and docker-py use, plus
-        checkpoints) on a unix socket, and on TCP with mutual TLS only: a tcp:// -H needs
-        --tlsverify with --tlscacert, --tlscert and --tlskey (see `cryo tls`); clients must
-        present a certificate signed by that CA. Each container has its own monitor
-        process, so stopping or upgrading cryod never touches a running container.
+        checkpoints) on a unix socket. Each container has its own monitor process, so
+        stopping or upgrading cryod never touches a running container.
+
+        TCP is served with mutual TLS only: a tcp:// -H needs --tlsverify with \
+        --tlscacert, --tlscert and --tlskey (`cryo tls init` and `cryo tls issue` make \
+        them), and every client must present a certificate signed by that CA. cryod \
+        refuses to start with a tcp:// -H and no TLS.
         """)
 
     @Option(help: "Persistent state: images, containers, logs, checkpoints.")
