@@ -257,7 +257,7 @@ def test_expired_client_certificate_is_refused(tls_daemon):
     assert r.returncode != 0 and "Server:" not in r.stdout, r
 
 
-def test_tls_1_1_is_refused_and_1_2_accepted(tls_daemon):
+def test_tls_1_1_and_cbc_suites_are_refused_and_1_2_accepted(tls_daemon):
     t = tls_daemon
     if shutil.which("openssl") is None:
         unavailable("openssl is not installed")
@@ -273,6 +273,11 @@ def test_tls_1_1_is_refused_and_1_2_accepted(tls_daemon):
     out = old.stdout + old.stderr
     assert "alert protocol version" in out and "Cipher is (NONE)" in out, out
     assert "failed: unsupported protocol" in t.d.log_tail(200)
+    # TLS 1.2 with a CBC suite (ECDHE, but not AEAD): no shared cipher.
+    cbc = subprocess.run([*map(str, base), "-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA"], input="",
+                         capture_output=True, text=True, timeout=30)
+    assert cbc.returncode != 0 and "Cipher is (NONE)" in cbc.stdout, cbc.stdout + cbc.stderr
+    assert "failed: no shared cipher" in t.d.log_tail(200)
 
 
 def test_idle_tcp_client_is_dropped(tls_daemon):
