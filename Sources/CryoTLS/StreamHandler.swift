@@ -23,10 +23,12 @@ final class StreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     let handshake: EventLoopPromise<Void>
     private var handshakeSettled = false
     private let peer: String
+    private let trusted: [NIOSSLCertificate]
 
-    init(handshake: EventLoopPromise<Void>, peer: String) {
+    init(handshake: EventLoopPromise<Void>, peer: String, trusted: [NIOSSLCertificate]) {
         self.handshake = handshake
         self.peer = peer
+        self.trusted = trusted
     }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
@@ -71,7 +73,10 @@ final class StreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         // Before the handshake completes, this is why it failed; after, the stream is over
         // (an unclean shutdown reads as EOF, anything else as an error for the reader).
-        settleHandshake(TLSError("TLS handshake with \(peer) failed: \(TLSErrorText.describe(error))", kind: .handshake))
+        if !handshakeSettled {
+            let why = PeerCertificateDiagnosis.describe(error, channel: context.channel, trusted: trusted)
+            settleHandshake(TLSError("TLS handshake with \(peer) failed: \(why)", kind: .handshake))
+        }
         if case .uncleanShutdown = error as? NIOSSLError {
             eof = true
         } else if failure == nil {

@@ -56,7 +56,7 @@ public final class TLSByteStream: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: serverHostname))
-                    try sync.addHandler(StreamHandler(handshake: handshake, peer: peer))
+                    try sync.addHandler(StreamHandler(handshake: handshake, peer: peer, trusted: identity.trustedCAs))
                 }
             }
         return bootstrap.connect(host: host, port: port)

@@ -7,10 +7,12 @@ import NIOTLS
 /// HTTP handlers behind it. One SSL context is shared by all connections.
 public struct TLSServerSetup: Sendable {
     let context: NIOSSLContext
+    let trusted: [NIOSSLCertificate]
     let log: @Sendable (String) -> Void
 
     public init(identity: TLSIdentity, log: @escaping @Sendable (String) -> Void) throws {
         self.context = try identity.makeServerContext()
+        self.trusted = identity.trustedCAs
         self.log = log
     }
 
@@ -19,7 +21,7 @@ public struct TLSServerSetup: Sendable {
         let sync = channel.pipeline.syncOperations
         try sync.addHandler(SocketCloser())
         try sync.addHandler(NIOSSLServerHandler(context: context))
-        try sync.addHandler(ServerTLSWatcher(log: log))
+        try sync.addHandler(ServerTLSWatcher(log: log, trusted: trusted))
     }
 }
 
@@ -49,11 +51,15 @@ final class ServerTLSWatcher: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = NIOAny
     typealias OutboundIn = NIOAny
     private let log: @Sendable (String) -> Void
+    private let trusted: [NIOSSLCertificate]
     private var handshakeDone = false
     private var logged = false
     private var closing = false
 
-    init(log: @escaping @Sendable (String) -> Void) { self.log = log }
+    init(log: @escaping @Sendable (String) -> Void, trusted: [NIOSSLCertificate]) {
+        self.log = log
+        self.trusted = trusted
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         context.fireChannelRead(data)
@@ -81,7 +87,7 @@ final class ServerTLSWatcher: ChannelDuplexHandler, RemovableChannelHandler {
         if !logged {
             logged = true
             let peer = context.channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown peer"
-            log("TLS handshake from \(peer) failed: \(TLSErrorText.describe(error))")
+            log("TLS handshake from \(peer) failed: \(PeerCertificateDiagnosis.describe(error, channel: context.channel, trusted: trusted))")
         }
         context.close(promise: nil)
     }
