@@ -15,7 +15,7 @@ enum PeerCertificateDiagnosis {
         let signedByTrusted = cas.contains { ca in
             ca.subject == cert.issuer && ca.publicKey.isValidSignature(cert.signature, for: cert)
         }
-        if !signedByTrusted { return "unknown CA: the certificate of \(cert.subject) is issued by \(cert.issuer)" }
+        if !signedByTrusted { return "unknown CA: the certificate of \(cert.subject) is not signed by a trusted CA (its issuer: \(cert.issuer))" }
         if cert.notValidAfter < now { return "the certificate of \(cert.subject) expired on \(cert.notValidAfter.formatted(.iso8601))" }
         if cert.notValidBefore > now { return "the certificate of \(cert.subject) is not valid before \(cert.notValidBefore.formatted(.iso8601))" }
         return nil

@@ -2,6 +2,7 @@ import ArgumentParser
 import CryoClient
 import CryoTLS
 import FoundationEssentials
+import Glibc
 
 struct TLSCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -60,8 +61,8 @@ struct TLSInit: ParsableCommand {
     @Option(help: ArgumentHelp("Directory to write ca.pem and ca-key.pem to.", valueName: "DIR"))
     var dir: String
 
-    @Option(help: ArgumentHelp("Common name of the CA.", valueName: "NAME"))
-    var name = "cryo CA"
+    @Option(help: ArgumentHelp("Common name of the CA (default \"cryo CA on HOSTNAME\": messages about another CA's certificates name their issuer).", valueName: "NAME"))
+    var name: String?
 
     @Option(help: ArgumentHelp("Days the CA certificate is valid.", valueName: "N"))
     var days = 3650
@@ -79,7 +80,7 @@ struct TLSInit: ParsableCommand {
 
     func run() throws {
         do {
-            let ca = try CertificateAuthority.create(commonName: name, days: days)
+            let ca = try CertificateAuthority.create(commonName: name ?? "cryo CA on \(hostName())", days: days)
             let (cert, key) = try ca.write(to: dir, force: force)
             try printWritten(TLSWritten(files: ["ca": cert, "caKey": key], certificate: CertificateSummary(ca.certificate)), format: format)
         } catch let e as TLSError {
@@ -146,4 +147,10 @@ struct TLSIssue: ParsableCommand {
             throw ClientError.usage("cryo tls issue: \(e)")
         }
     }
+}
+
+func hostName() -> String {
+    var buf = [CChar](repeating: 0, count: 256)
+    guard gethostname(&buf, buf.count - 1) == 0 else { return "localhost" }
+    return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
