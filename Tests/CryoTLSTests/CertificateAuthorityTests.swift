@@ -129,4 +129,18 @@ final class CertificateAuthorityTests: XCTestCase {
             XCTAssertTrue("\(e)".contains("private key"), "\(e)")
         }
     }
+
+    /// A key that does not belong to the certificate is caught when the TLS context is made
+    /// (cryod does this at start, so it fails there and not at the first client).
+    func testMismatchedKeyFailsAtContextCreation() throws {
+        let dir = try makeTempDir()
+        defer { removeTree(dir) }
+        let pki = try TestPKI(dir: dir)
+        _ = try pki.identity("a")
+        _ = try pki.identity("b")
+        let mixed = try TLSIdentity(caPath: dir + "/a/ca.pem", certPath: dir + "/a/cert.pem", keyPath: dir + "/b/key.pem")
+        XCTAssertThrowsError(try mixed.makeServerContext()) { e in
+            XCTAssertTrue("\(e)".contains("does the key match the certificate?"), "\(e)")
+        }
+    }
 }
