@@ -17,9 +17,9 @@ final class TLSByteStreamTests: XCTestCase {
     /// half-closes too; GET /big sends `bigSize` bytes.
     static let bigSize = 8 << 20
 
-    func startServer(_ identity: TLSIdentity, log: Log) async throws -> (HTTPServer, Int) {
+    func startServer(_ identity: TLSIdentity, log: Log, limits: ConnectionLimits = ConnectionLimits()) async throws -> (HTTPServer, Int) {
         let setup = try TLSServerSetup(identity: identity, log: { log.add($0) })
-        let server = HTTPServer(listeners: [.tcp(host: "127.0.0.1", port: 0, secure: { try setup.secure($0) })]) { ex in
+        let server = HTTPServer(listeners: [.tcp(host: "127.0.0.1", port: 0, secure: { try setup.secure($0) })], limits: limits) { ex in
             do {
                 switch ex.request.path {
                 case "/ping":
@@ -200,5 +200,26 @@ final class TLSByteStreamTests: XCTestCase {
         } catch {
             XCTAssertTrue("\(error)".contains("cannot connect to 127.0.0.1:\(port)"), "\(error)")
         }
+    }
+
+    /// The connection limit counts TLS connections: at the limit, the idle one is closed to
+    /// make room for the new one, which is served.
+    func testConnectionLimitEvictsAnIdleTLSConnection() async throws {
+        let dir = try makeTempDir()
+        defer { removeTree(dir) }
+        let pki = try TestPKI(dir: dir)
+        let client = try pki.identity("client")
+        let (server, port) = try await startServer(try pki.identity("server"), log: Log(),
+                                                   limits: ConnectionLimits(maxConnections: 1))
+        let idle = try await TLSByteStream.connect(host: "127.0.0.1", port: port, identity: client)
+        let fresh = try await TLSByteStream.connect(host: "127.0.0.1", port: port, identity: client)
+        try await fresh.write(Array("GET /ping HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+        let (head, _) = try await readResponseHead(fresh)
+        XCTAssertTrue(head.hasPrefix("HTTP/1.1 200"), head)
+        let r = try? await idle.read()
+        XCTAssertNil(r ?? nil, "the idle connection was not closed")
+        await idle.close()
+        await fresh.close()
+        try await server.shutdown()
     }
 }

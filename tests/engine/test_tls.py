@@ -213,6 +213,10 @@ def test_cryo_cli_over_tls(tls_daemon):
     try:
         assert name in cryo_ok("ps", env=env)
         assert cryo_ok("exec", "-i", name, "cat", env=env, input="cryo exec\n") == "cryo exec\n"
+        short = name + "l"
+        cryo_ok("run", "-d", "--name", short, "busybox", "sh", "-c", "echo one; echo two", env=env)
+        assert cryo_ok("logs", "-f", short, env=env).split() == ["one", "two"]
+        cryo("rm", "-f", short, env=env)
     finally:
         cryo("rm", "-f", name, env=env)
     # tcp:// without TLS material: refused before dialling, saying why.
