@@ -25,22 +25,37 @@ public struct TLSServerSetup: Sendable {
     }
 }
 
-/// Asks `SocketCloser` (in front of NIOSSL) to close the socket itself.
-struct CloseSocketEvent {}
+/// Asks `SocketCloser` (in front of NIOSSL) to close the socket itself, after writing
+/// `plaintext` (unencrypted) if given.
+struct CloseSocketEvent {
+    var plaintext: [UInt8] = []
+}
 
-/// First in the pipeline: closes the socket directly when asked by `CloseSocketEvent`,
-/// past NIOSSL. See `ServerTLSWatcher.userInboundEventTriggered`.
+/// First in the pipeline: acts on `CloseSocketEvent` past NIOSSL, on the raw socket.
+/// See `ServerTLSWatcher`.
 final class SocketCloser: ChannelOutboundHandler, RemovableChannelHandler {
     typealias OutboundIn = NIOAny
+    typealias OutboundOut = ByteBuffer
 
     func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
-        if event is CloseSocketEvent {
-            context.close(mode: .all, promise: promise)
+        guard let close = event as? CloseSocketEvent else {
+            context.triggerUserOutboundEvent(event, promise: promise)
             return
         }
-        context.triggerUserOutboundEvent(event, promise: promise)
+        if !close.plaintext.isEmpty {
+            context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: close.plaintext)), promise: nil)
+        }
+        context.close(mode: .all, promise: promise)
     }
 }
+
+/// The answer to a plain-HTTP request on the TLS port (a client without --tlsverify):
+/// readable by the docker CLI, which shows it, instead of a bare EOF.
+let plainHTTPAnswer: [UInt8] = {
+    let body = "Client sent an HTTP request to a TLS-only port: connect with TLS and a client certificate (docker --tlsverify, or DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH; cryo tls issue makes one).\n"
+    return Array(("HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n"
+        + "Content-Length: \(body.utf8.count)\r\n\r\n" + body).utf8)
+}()
 
 /// Right behind NIOSSL. Logs a failed server handshake once, with the peer's address, and
 /// closes the connection; after the handshake it passes events on. It also ends a close
@@ -84,10 +99,16 @@ final class ServerTLSWatcher: ChannelDuplexHandler, RemovableChannelHandler {
             context.fireErrorCaught(error)
             return
         }
+        let reason = PeerCertificateDiagnosis.describe(error, channel: context.channel, trusted: trusted)
         if !logged {
             logged = true
             let peer = context.channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown peer"
-            log("TLS handshake from \(peer) failed: \(PeerCertificateDiagnosis.describe(error, channel: context.channel, trusted: trusted))")
+            log("TLS handshake from \(peer) failed: \(reason)")
+            if reason == "http request" {
+                // Nothing was said in TLS yet: answer in plain HTTP, then close.
+                context.triggerUserOutboundEvent(CloseSocketEvent(plaintext: plainHTTPAnswer), promise: nil)
+                return
+            }
         }
         context.close(promise: nil)
     }

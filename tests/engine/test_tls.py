@@ -245,6 +245,13 @@ def test_client_of_another_ca_is_refused(tls_daemon, tmp_path):
     t.docker_ok("ps")
 
 
+def test_plain_http_client_is_told_to_use_tls(tls_daemon):
+    t = tls_daemon
+    r = t.docker("version", env={"DOCKER_HOST": t.tcp})
+    assert r.returncode != 0 and "Server:" not in r.stdout, r
+    assert "Client sent an HTTP request to a TLS-only port" in r.stderr, r.stderr
+
+
 def test_no_client_certificate_is_refused(tls_daemon):
     t = tls_daemon
     ctx = ssl.create_default_context(cafile=str(t.client / "ca.pem"))
