@@ -13,11 +13,13 @@ struct TLSCommand: ParsableCommand {
         cryo, another cryod) presents a certificate signed by the daemon's CA, and the \
         daemon presents one whose names match the address dialled.
 
-          cryo tls init --dir /etc/cryo/ca
-          cryo tls issue --ca /etc/cryo/ca --name node1 --ip 192.0.2.10 --out /etc/cryo/tls
-          cryod -H unix:///run/cryo/cryo.sock -H tcp://192.0.2.10:2376 --tlsverify \\
-                --tlscacert /etc/cryo/tls/ca.pem --tlscert /etc/cryo/tls/cert.pem --tlskey /etc/cryo/tls/key.pem
-          DOCKER_HOST=tcp://192.0.2.10:2376 DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=/etc/cryo/tls docker ps
+          cryo tls init --dir ca
+          cryo tls issue --ca ca --name node1 --ip 192.0.2.10 --out node1
+          cryod -H unix:///run/cryo/cryo.sock -H tcp://192.0.2.10:2376 \\
+                --tlsverify --tlscacert node1/ca.pem \\
+                --tlscert node1/cert.pem --tlskey node1/key.pem
+          cryo tls issue --ca ca --name me --out ~/.docker
+          DOCKER_HOST=tcp://192.0.2.10:2376 DOCKER_TLS_VERIFY=1 docker ps
 
         Keep the CA directory (ca-key.pem) off the daemons' hosts if you can: whoever holds \
         it can issue certificates every cryod of that CA accepts.
