@@ -37,7 +37,25 @@ extension Engine {
         guard let dial = options.dialPeer else {
             throw EngineError.bad("this cryod has no TLS identity (start it with --tlsverify --tlscacert --tlscert --tlskey): it cannot authenticate itself to \(target)")
         }
-        return try await dial(target)
+        do { return try await dial(target) } catch {
+            throw EngineError.bad("cannot connect to cryod at \(target): \(Self.explainTLS("\(error)"))")
+        }
+    }
+
+    /// A TLS alert from the peer in words (BoringSSL names only the alert).
+    nonisolated static func explainTLS(_ text: String) -> String {
+        let alerts: [(String, String)] = [
+            ("ALERT_CERTIFICATE_EXPIRED", "the target refused this daemon's certificate: it has expired (issue a new one with cryo tls issue)"),
+            ("ALERT_UNKNOWN_CA", "the target does not trust the CA that issued this daemon's certificate"),
+            ("ALERT_BAD_CERTIFICATE", "the target refused this daemon's certificate"),
+            ("ALERT_CERTIFICATE_REQUIRED", "the target requires a client certificate"),
+            ("ALERT_HANDSHAKE_FAILURE", "the TLS handshake failed (no common protocol version or cipher)"),
+        ]
+        for (key, words) in alerts where text.contains(key) { return words + " [\(text)]" }
+        if text.hasPrefix("TLS connection"), text.hasSuffix("is closed") {
+            return text + " (the target may have refused this daemon's certificate: its log says why)"
+        }
+        return text
     }
 
     private func migrateLocked(_ id: String, _ req: MigrationRequest,
@@ -119,7 +137,7 @@ extension Engine {
         } catch {
             await closeAll()
             if let e = error as? EngineError { throw e }
-            throw EngineError.internalError("migration of \(c.name) to \(req.target) failed before anything was frozen; it keeps running here: \(error)")
+            throw EngineError.internalError("migration of \(c.name) to \(req.target) failed before anything was frozen; it keeps running here: \(Self.explainTLS("\(error)"))")
         }
 
         // Freeze and dump, the pages going to B's page server through a second connection.

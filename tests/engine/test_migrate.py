@@ -42,11 +42,36 @@ class HostDaemon(Daemon):
         return env
 
 
-def start_host(lan, role):
+def tls_init(base, name="cluster"):
+    """A CA (cryo tls init) in base/NAME-ca; returns its directory."""
+    ca = os.path.join(base, name + "-ca")
+    r = subprocess.run([str(BIN_DIR / "cryo"), "tls", "init", "--dir", ca, "--name", name], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return ca
+
+
+def tls_issue(ca, out, name, ip, *extra):
+    r = subprocess.run([str(BIN_DIR / "cryo"), "tls", "issue", "--ca", ca, "--name", name, "--ip", ip, "--out", out, *extra],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def start_host(lan, role, ca=None, cert_args=()):
+    """A cryod in the host namespace `role`. With `ca`: also on tcp://ITS-LAN-IP:2376 with
+    mutual TLS, its certificate issued by that CA (`cert_args`: more `tls issue` options)."""
     base = tempfile.mkdtemp(prefix="cmig-", dir="/tmp")
     # Container ids repeat across the two daemons (a migrated container keeps its id): each
     # host has a cgroup parent of its own, as each machine of a real LAN would.
-    d = HostDaemon(base, extra_args=["--cgroup-parent", f"/cryo-{role}-{lan.suffix}"], netns=lan.ns(role))
+    extra = ["--cgroup-parent", f"/cryo-{role}-{lan.suffix}"]
+    tcp = None
+    if ca:
+        certs = tls_issue(ca, os.path.join(base, "tls"), role.lower(), lan.ip(role), *cert_args)
+        tcp = f"tcp://{lan.ip(role)}:2376"
+        extra += ["-H", tcp, "--tlsverify", "--tlscacert", certs + "/ca.pem", "--tlscert", certs + "/cert.pem",
+                  "--tlskey", certs + "/key.pem"]
+    d = HostDaemon(base, extra_args=extra, netns=lan.ns(role))
+    d.tcp = tcp
     d.bridge = "cryo0"
     d.subnet_prefix = f"198.18.{lan.third}"
     try:
@@ -67,7 +92,8 @@ def lan():
 
 @pytest.fixture
 def two(lan):
-    a, b = start_host(lan, "hostA"), start_host(lan, "hostB")
+    ca = tls_init(tempfile.mkdtemp(prefix="cmig-ca-", dir="/tmp"))
+    a, b = start_host(lan, "hostA", ca), start_host(lan, "hostB", ca)
     yield a, b
     for d in (a, b):
         d.fault = None
@@ -86,8 +112,9 @@ def cryo(d, *args, timeout=300):
                           timeout=timeout)
 
 
-def migrate(src, dst, name, *flags, ok=True):
-    r = cryo(src, "migrate", "--format", "json", *flags, name, dst.host)
+def migrate(src, dst, name, *flags, ok=True, tcp=True):
+    """cryo migrate NAME to dst: over tcp:// with mutual TLS unless tcp=False (unix://)."""
+    r = cryo(src, "migrate", "--format", "json", *flags, name, dst.tcp if tcp and dst.tcp else dst.host)
     if ok:
         assert r.returncode == 0, f"migrate {name} {src.host} -> {dst.host} failed: {r.stderr}\nA: {src.log_tail(20)}\nB: {dst.log_tail(20)}"
         return json.loads(r.stdout)
@@ -135,6 +162,7 @@ def test_migrate_back_and_forth_keeps_tcp_ip_mac_files_memory_and_log(lan, two, 
         assert read_line(sniffer, "sniffer start") == "ready"
         report = migrate(src, dst, "web", "--tcp-established")
         assert report["container"] == "web" and report["mode"] == "stop-and-copy"
+        assert report["target"] == dst.tcp, "not moved over tcp:// with mutual TLS"
         assert report["bytes"]["memory"] > 0 and report["bytes"]["images"] > 0
         assert report["downtimeMs"] > 0 and report["totalMs"] >= report["downtimeMs"]
         # The target announced the address once the source had let go.
@@ -158,7 +186,7 @@ def test_migrate_sends_missing_image_layers_and_the_log(lan, two, criu):
     a.ok("run", "-d", "--name", "c1", "--network", "none", "busybox", "sh", "-c", COUNTER)
     wait_for(lambda: "tick 3" in a.ok("logs", "c1"), timeout=30, what="the counter's log")
     b.ok("rmi", "busybox")
-    report = migrate(a, b, "c1")
+    report = migrate(a, b, "c1", tcp=False)   # a cryod on this machine, by its unix socket
     assert report["layersSent"] >= 1 and report["bytes"]["layers"] > 0
     assert "busybox:latest" in b.ok("images", "--format", "{{.Repository}}:{{.Tag}}")
     logs = b.ok("logs", "c1").splitlines()
@@ -206,7 +234,7 @@ def test_migrate_refused_before_anything_is_frozen(lan, two, criu, case):
     if case == "bind-missing":
         os.rmdir(src)   # gone on "B" (the same machine: it was only there for A's create)
     before = counter(a, "xx")
-    r = cryo(a, "migrate", "xx", target)
+    r = cryo(a, "migrate", "xx", b.tcp if target == b.host else target)
     assert r.returncode == 1, r.stdout
     assert want in r.stderr, r.stderr
     assert names(a)["xx"] == "running"
@@ -239,10 +267,10 @@ def test_migrate_failure_points_leave_exactly_one_copy(lan, two, criu, side, poi
         import threading
         t = threading.Thread(target=revive)
         t.start()
-        r = cryo(a, "migrate", "ff", b.host)
+        r = cryo(a, "migrate", "ff", b.tcp)
         t.join()
     else:
-        r = cryo(a, "migrate", "ff", b.host)
+        r = cryo(a, "migrate", "ff", b.tcp)
         if ":" not in point:
             # The victim died: bring it back (its recovery settles the migration).
             wait_for(lambda: victim.proc.poll() is not None, timeout=60,
@@ -263,3 +291,38 @@ def test_migrate_failure_points_leave_exactly_one_copy(lan, two, criu, side, poi
     wait_for(lambda: counter(holder, "ff") > n, timeout=10, what=f"the counter going on on {where}")
     other = b if where == "A" else a
     assert "ff" not in names(other), f"a copy is left on {'B' if where == 'A' else 'A'}: {names(other)}"
+
+
+@pytest.mark.parametrize("case", ["other-ca", "expired", "no-identity"])
+def test_migrate_refused_without_mutual_trust(lan, criu, case):
+    """The source must prove itself to the target and the target to the source: a certificate
+    of another CA, an expired one, or a source with no TLS identity at all get nothing
+    restored, and the container runs on in A."""
+    base = tempfile.mkdtemp(prefix="cmig-ca-", dir="/tmp")
+    ca = tls_init(base)
+    b = start_host(lan, "hostB", ca)
+    if case == "other-ca":
+        a = start_host(lan, "hostA", tls_init(base, "intruder"))
+        want = "unknown CA"
+    elif case == "expired":
+        a = start_host(lan, "hostA", ca, ("--days", "1", "--backdate", "3"))
+        want = "the target"   # B's alert arrives as the reason, or (TLS 1.3) as a closed connection
+    elif case == "no-identity":
+        a = start_host(lan, "hostA")
+        want = "no TLS identity"
+    try:
+        a.ok("run", "-d", "--name", "tt", "--network", "none", "busybox", "sh", "-c", COUNTER)
+        wait_for(lambda: counter(a, "tt") > 1, timeout=30, what="the counter")
+        r = cryo(a, "migrate", "tt", b.tcp)
+        assert r.returncode == 1, r.stdout
+        assert want in r.stderr, r.stderr
+        if case == "expired":
+            # The target says why it refused the source, in its log.
+            wait_for(lambda: "expired" in b.log_tail(40), timeout=10, what="cryod B logging the expired client certificate")
+        n = counter(a, "tt")
+        wait_for(lambda: counter(a, "tt") > n, timeout=10, what="the container still running on A")
+        assert names(a)["tt"] == "running"
+        assert "tt" not in names(b)
+    finally:
+        cleanup(a)
+        cleanup(b)
