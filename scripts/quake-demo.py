@@ -43,6 +43,7 @@ POLL_INTERVAL = 0.01
 # and the macvlan ranges of A and B (.64/27, .96/27). 100 of them: at one query per 10 ms
 # round-robin each address sends once a second, ioquake3's per-address budget.
 POLL_SOURCES = list(range(128, 200)) + list(range(203, 231))
+GAME_LOG = "/tmp/oa/baseoa/games.log"
 
 
 def say(msg=""):
@@ -243,6 +244,29 @@ def line(a, t0, where):
             f"{a['info'].get('g_timestamp')} | {sc}")
 
 
+def game_log(host):
+    """(level clock in seconds of the log's last line, number of level starts, the first line) of
+    the server's games.log, read in the container: each line begins with the level time as
+    "M:SS" (the game's clock, counted in server frames since the level started)."""
+    text = host.cryo("exec", NAME, "cat", GAME_LOG).stdout
+    lines = [l for l in text.splitlines() if l.strip()]
+    if not lines:
+        raise Failed(f"{GAME_LOG} on {host.role} is empty")
+    clock = None
+    for l in reversed(lines):
+        head = l.split()[0]
+        if ":" in head and head.replace(":", "").isdigit():
+            m, sec = head.split(":")
+            clock = int(m) * 60 + int(sec)
+            break
+    starts = sum(1 for l in lines if " InitGame:" in l or l.split(None, 1)[-1].startswith("InitGame:"))
+    return clock, starts, lines[0]
+
+
+def mmss(sec):
+    return f"{sec // 60}:{sec % 60:02d}" if sec is not None else "?"
+
+
 def summary(r):
     """cryo migrate's human report, from its JSON (the same text `cryo migrate` prints)."""
     def size(n):
@@ -304,6 +328,8 @@ def demo(args, lan, hosts, work):
 
     cmd = ["+set", "fs_homepath", "/tmp/oa", "+set", "dedicated", "1", "+set", "sv_hostname", "cryo-quake-demo",
            "+set", "bot_enable", "1", "+set", "sv_maxclients", "8", "+set", "fraglimit", "0", "+set", "timelimit", "0",
+           # The game's own log, flushed line by line: every line starts with the level clock.
+           "+set", "g_log", "games.log", "+set", "g_logsync", "1",
            "+map", "oa_dm1"]
     for bot in BOTS:
         cmd += ["+addbot", bot, str(BOT_SKILL)]
@@ -345,6 +371,8 @@ def play(args, lan, hosts, poller, ip, t0):
 
     say()
     say(f"quake-demo: cryo migrate {NAME} {b.url}")
+    clock_a, starts_a, head_a = game_log(a)
+    say(f"quake-demo: the game's clock on A (games.log): {mmss(clock_a)} since the level started")
     before = poller.last()
     m0 = time.monotonic()
     proc = subprocess.Popen([str(a.bin / "cryo"), "-H", a.url, "migrate", "--format", "json", NAME, b.url],
@@ -380,6 +408,8 @@ def play(args, lan, hosts, poller, ip, t0):
 
     # Where it runs now.
     on_a, on_b = a.containers(), b.containers()
+    clock_b, starts_b, head_b = game_log(b) if on_b.get(NAME) == "running" else (None, None, None)
+    say(f"quake-demo: the game's clock on B (games.log): {mmss(clock_b)} since the level started")
 
     window = [x for x in poller.since(before["t"])]
     gaps = [(q["t"] - p["t"], p, q) for p, q in zip(window, window[1:])]
@@ -403,6 +433,9 @@ def play(args, lan, hosts, poller, ip, t0):
          sum(sb.values()) > 0 and all(abs(sf.get(n, -99) - s) <= 2 for n, s in sb.items()),
          f"{sb} -> {sf}"),
         ("the game goes on on B (scores move after the migration)", sl != sf, f"{sf} -> {sl}"),
+        ("the game's clock went on (games.log: same first line, one level start, later time on B)",
+         head_b == head_a and starts_b == starts_a == 1 and clock_b is not None and clock_a is not None
+         and clock_b > clock_a, f"{mmss(clock_a)} -> {mmss(clock_b)}, level starts {starts_a} -> {starts_b}"),
     ]
     say("quake-demo: checks")
     ok = True
