@@ -352,27 +352,30 @@ def play(args, lan, hosts, poller, ip, t0):
     # The game is on when the bots are in and have scored a little.
     deadline = time.monotonic() + 90
     started = None
+    shown = 0.0
     while time.monotonic() < deadline:
         x = poller.last()
         if x and started is None:
             started = time.monotonic()
+        if x and x["t"] - shown >= 1.0:
+            say(line(x, t0, "A"))
+            shown = x["t"]
         if x and set(BOTS) <= set(scores(x)) and sum(scores(x).values()) >= 3 and \
                 time.monotonic() - started >= args.before:
             break
-        time.sleep(0.1)
+        time.sleep(0.05)
     else:
         x = poller.last()
         raise Failed(f"the game on A did not get going within 90 s (last status: {x and scores(x)})")
-    watch(poller, time.monotonic() + 0.01, t0, "A")
     answers = poller.since(started)
     steady = [q["t"] - p["t"] for p, q in zip(answers, answers[1:])]
     say(f"quake-demo: on A: {len(answers)} answers in {answers[-1]['t'] - answers[0]['t']:.1f} s, "
         f"median gap {statistics.median(steady) * 1000:.0f} ms, longest {max(steady) * 1000:.0f} ms")
 
-    say()
-    say(f"quake-demo: cryo migrate {NAME} {b.url}")
     clock_a, starts_a, head_a = game_log(a)
     say(f"quake-demo: the game's clock on A (games.log): {mmss(clock_a)} since the level started")
+    say()
+    say(f"quake-demo: cryo migrate {NAME} {b.url}")
     before = poller.last()
     m0 = time.monotonic()
     proc = subprocess.Popen([str(a.bin / "cryo"), "-H", a.url, "migrate", "--format", "json", NAME, b.url],
@@ -383,7 +386,8 @@ def play(args, lan, hosts, poller, ip, t0):
             say(f"  cryo: {l.rstrip()}")
     rt = threading.Thread(target=relay, daemon=True)
     rt.start()
-    out, _ = proc.communicate(timeout=600)
+    out = proc.stdout.read()     # stderr is the relay's alone: communicate() would take lines from it
+    proc.wait(timeout=600)
     rt.join(timeout=5)
     m1 = time.monotonic()
     if proc.returncode != 0:
@@ -393,27 +397,32 @@ def play(args, lan, hosts, poller, ip, t0):
         say("  " + l)
     say()
 
+    # The silence: the longest gap between two answers, from the last answer before the
+    # command on, once B has answered after the command returned (A's copy is gone by then).
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not poller.since(m1):
+        time.sleep(0.05)
+    window = poller.since(before["t"])
+    if not poller.since(m1) or len(window) < 2:
+        raise Failed(f"the server at {ip} did not answer within 30 s after the migration")
+    silence, before, first = max(((q["t"] - p["t"], p, q) for p, q in zip(window, window[1:])),
+                                 key=lambda g: g[0])
+    # Continuity as the client saw it.
+    say(line(before, t0, "A") + "   <- the last answer before the silence")
+    say(line(first, t0, "B") + "   <- the first answer after it")
     watch(poller, time.monotonic() + args.after, t0, "B")
     # The game must move on after the move: some score changes (bots frag every few seconds).
-    after = poller.since(m0)
-    if not after:
-        raise Failed(f"the server at {ip} never answered after the migration")
-    first = after[0]
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and scores(poller.last()) == scores(first):
         time.sleep(0.2)
     later = poller.last()
     if scores(later) != scores(first):
-        say(line(later, t0, "B") + "   <- scores moved on since the first answer from B")
+        say(line(later, t0, "B") + "   <- scores moved on since the first answer after the silence")
 
     # Where it runs now.
     on_a, on_b = a.containers(), b.containers()
     clock_b, starts_b, head_b = game_log(b) if on_b.get(NAME) == "running" else (None, None, None)
     say(f"quake-demo: the game's clock on B (games.log): {mmss(clock_b)} since the level started")
-
-    window = [x for x in poller.since(before["t"])]
-    gaps = [(q["t"] - p["t"], p, q) for p, q in zip(window, window[1:])]
-    silence, s_from, s_to = max(gaps, key=lambda g: g[0])
 
     sb, sf, sl = scores(before), scores(first), scores(later)
     checks = [
@@ -445,7 +454,7 @@ def play(args, lan, hosts, poller, ip, t0):
     say()
     say("quake-demo: numbers")
     say(f"  silence seen by the client:  {silence * 1000:.0f} ms (no status answer between "
-        f"{s_from['t'] - t0:.2f}s and {s_to['t'] - t0:.2f}s; the server answers ~10 times a second, "
+        f"{before['t'] - t0:.2f}s and {first['t'] - t0:.2f}s; the server answers ~10 times a second, "
         f"so this is within ~100 ms of the real silence)")
     say(f"  cryo's downtime:             {report['downtimeMs']:.0f} ms (freeze on A → B committed)")
     say(f"  cryo migrate, end to end:    {(m1 - m0):.1f} s (report: {report['totalMs'] / 1000:.1f} s)")
