@@ -15,10 +15,11 @@
 #               (no frag or time limit: the game never ends), home in /tmp/oa.
 #   debs/       the downloaded .deb files (`apt-get download`, the versions apt picks here).
 #
-# The data packages are ~420 MB; the server only opens what it needs, but it scans every pk3
-# of baseoa at start and refuses a map whose bot navigation (.aas) or entities are missing.
-# PAKS keeps the ones a dedicated server on the stock maps reads (engine patches, maps, misc
-# incl. bot files, the base pak); player models and textures (pak2-*, pak4) are for clients.
+# openarena-server depends on ~420 MB of data packages, most of it for clients: a running
+# server's sv_referencedPaks names pak6-patch088, pak6-patch085, pak6-misc and pak1-maps
+# (maps with their bot navigation files), and pak0 holds the base game's scripts. PACKAGES are
+# the packages holding those (~220 MB); player models and textures (openarena-081-players*,
+# openarena-081-textures: pak2-*, pak4) are neither downloaded nor packed.
 #
 # Idempotent: DIR/.stamp records the inputs (the .deb files, busybox-static's version, the
 # hashes of this script, make-image.py and make-busybox-rootfs.sh); when it matches and
@@ -52,7 +53,7 @@ for p in "${PACKAGES[@]}"; do
     compgen -G "$out/debs/${p}_*.deb" >/dev/null || missing+=("$p")
 done
 if ((${#missing[@]})); then
-    printf 'make-quake-image: downloading %s (~300 MB)\n' "${missing[*]}"
+    printf 'make-quake-image: downloading %s (~220 MB)\n' "${missing[*]}"
     # _apt cannot write into a root-only cache: download as root, quietly.
     (cd "$out/debs" && apt-get -q -o APT::Sandbox::User=root download "${missing[@]}" >/dev/null) ||
         die "apt-get download ${missing[*]} failed (run apt-get update?)"

@@ -9,7 +9,7 @@
 # client; tests/engine/lan.py), each with its own cryod; the container is on a macvlan network,
 # so its address and MAC are on the LAN and move with it. The image is built from Debian's
 # openarena-server packages by scripts/make-quake-image.sh (cached in /var/cache/cryo/quake;
-# the first run downloads ~300 MB). The stage itself is scripts/quake-demo.py.
+# the first run downloads ~220 MB of packages). The stage itself is scripts/quake-demo.py.
 #
 #   sudo scripts/quake-demo.sh [--before SECONDS] [--after SECONDS] [--json FILE]
 #
