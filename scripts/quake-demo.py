@@ -454,8 +454,8 @@ def play(args, lan, hosts, poller, ip, t0):
     say()
     say("quake-demo: numbers")
     say(f"  silence seen by the client:  {silence * 1000:.0f} ms (no status answer between "
-        f"{before['t'] - t0:.2f}s and {first['t'] - t0:.2f}s; the server answers ~10 times a second, "
-        f"so this is within ~100 ms of the real silence)")
+        f"{before['t'] - t0:.2f}s and {first['t'] - t0:.2f}s; answers come ~10 a second, so the "
+        f"server's own silence is up to ~100 ms shorter)")
     say(f"  cryo's downtime:             {report['downtimeMs']:.0f} ms (freeze on A → B committed)")
     say(f"  cryo migrate, end to end:    {(m1 - m0):.1f} s (report: {report['totalMs'] / 1000:.1f} s)")
     say(f"  memory sent:                 {report['bytes']['memory'] / 1048576:.1f} MiB")
