@@ -326,3 +326,168 @@ def test_migrate_refused_without_mutual_trust(lan, criu, case):
     finally:
         cleanup(a)
         cleanup(b)
+
+
+# A Redis client in the client namespace: one connection, a writer thread SETting key:N=N
+# and counting acknowledgements; each "check" line on stdin pauses it between two commands
+# and prints {acked, id (CLIENT ID), dbsize, lost (acknowledged keys missing)} as JSON.
+REDIS_CLIENT = r"""
+import json, socket, sys, threading
+s = socket.create_connection((sys.argv[1], 6379), timeout=120)
+buf = b""
+def line():
+    global buf
+    while b"\r\n" not in buf:
+        c = s.recv(65536)
+        if not c: raise ConnectionError("redis closed the connection")
+        buf += c
+    l, buf = buf.split(b"\r\n", 1)
+    return l
+def reply():
+    l = line(); k, rest = l[:1], l[1:].decode()
+    if k == b"+": return rest
+    if k == b":": return int(rest)
+    if k == b"-": raise RuntimeError(rest)
+    if k == b"$":
+        n = int(rest)
+        if n < 0: return None
+        global buf
+        while len(buf) < n + 2:
+            c = s.recv(65536)
+            if not c: raise ConnectionError("closed")
+            buf += c
+        d, buf = buf[:n], buf[n + 2:]
+        return d.decode()
+    if k == b"*": return [reply() for _ in range(int(rest))]
+def cmd(*a):
+    s.sendall(b"".join([b"*%d\r\n" % len(a)] + [b"$%d\r\n%s\r\n" % (len(str(x)), str(x).encode()) for x in a]))
+    return reply()
+cid = cmd("CLIENT", "ID")
+acked = 0
+lock = threading.Lock()
+stop = threading.Event()
+error = []
+def writer():
+    global acked
+    try:
+        while not stop.is_set():
+            with lock:
+                if cmd("SET", "key:%d" % acked, acked) == "OK":
+                    acked += 1
+    except Exception as e:
+        error.append(repr(e))
+threading.Thread(target=writer, daemon=True).start()
+print(json.dumps({"ready": cid}), flush=True)
+for l in sys.stdin:
+    with lock:
+        if error:
+            print(json.dumps({"error": error[0], "acked": acked}), flush=True)
+            continue
+        lost = 0
+        for start in range(0, acked, 1000):
+            keys = ["key:%d" % n for n in range(start, min(acked, start + 1000))]
+            vals = cmd("MGET", *keys)
+            lost += sum(1 for k, v in zip(keys, vals) if v != k.split(":")[1])
+        print(json.dumps({"acked": acked, "id": cmd("CLIENT", "ID"), "dbsize": cmd("DBSIZE"), "lost": lost}), flush=True)
+stop.set()
+"""
+
+
+def test_migrate_redis_with_a_writing_client_keeps_every_key_and_the_connection(lan, two, criu):
+    """Redis on a macvlan network, a client in the client namespace writing over one TCP
+    connection: A→B→A→B; after each move every acknowledged key is there, the client never
+    reconnected (same CLIENT ID) and it kept writing."""
+    a, b = two
+    for d in (a, b):
+        d.ok("load", "-i", IMAGES / "redis.tar", timeout=120)
+    macvlan(a, lan, "mv", host_index=0)
+    macvlan(b, lan, "mv", host_index=1)
+    a.ok("run", "-d", "--name", "kv", "--network", "mv", "--label", "io.cryo.checkpoint.tcp-established=true", "redis")
+    ip, _ = endpoint(a, "kv", "mv")
+    wait_for(lambda: lan.run("client", "python3", "-c",
+                             f"import socket; s=socket.create_connection(('{ip}', 6379), timeout=2); s.sendall(b'PING\\r\\n'); print(s.recv(10))",
+                             check=False).stdout.strip() == "b'+PONG\\r\\n'", timeout=60, what="redis answering PING")
+    client = lan.spawn("client", "python3", "-c", REDIS_CLIENT, ip, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    first = json.loads(read_line(client, "the redis client's start"))
+    cid = first["ready"]
+
+    def check():
+        client.stdin.write("check\n")
+        client.stdin.flush()
+        return json.loads(read_line(client, "the redis client's check", timeout=120))
+
+    last = 0
+    for hop, (src, dst) in enumerate([(a, b), (b, a), (a, b)]):
+        wait_for(lambda: check()["acked"] > last + 50, timeout=60, what=f"writes before hop {hop}")
+        migrate(src, dst, "kv")
+        r = check()
+        assert "error" not in r, f"hop {hop}: the client's connection failed: {r}"
+        assert r["id"] == cid, f"hop {hop}: the client reconnected (CLIENT ID {cid} → {r['id']})"
+        assert r["lost"] == 0 and r["dbsize"] >= r["acked"], f"hop {hop}: acknowledged keys lost: {r}"
+        wait_for(lambda: check()["acked"] > r["acked"] + 50, timeout=60, what=f"writes after hop {hop}")
+        last = check()["acked"]
+    client.stdin.close()
+
+
+# A UDP counter: each datagram is answered with the next number of a counter kept in memory.
+UDP_COUNTER = r"""
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 7001))
+n = 0
+while True:
+    data, peer = s.recvfrom(100)
+    n += 1
+    s.sendto(str(n).encode(), peer)
+"""
+
+UDP_ASK = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(0.5)
+for _ in range(20):
+    s.sendto(b"?", (sys.argv[1], 7001))
+    try:
+        print(s.recvfrom(100)[0].decode()); break
+    except socket.timeout:
+        pass
+"""
+
+
+def test_migrate_udp_server_keeps_its_state_and_memory_contents_arrive_exactly(lan, two, criu):
+    """A UDP counter server keeps counting across a move (its state is in memory), and 256 MiB
+    of random memory arrive byte for byte (the checksum computed on A and on B agree)."""
+    a, b = two
+    for d in (a, b):
+        d.ok("load", "-i", IMAGES / "python-http.tar", timeout=120)
+    macvlan(a, lan, "mv", host_index=0)
+    macvlan(b, lan, "mv", host_index=1)
+    prog = ("import hashlib, os, threading\n"
+            "blob = bytearray(os.urandom(256 << 20))\n"
+            "open('/tmp/sum.new', 'w').write(hashlib.sha256(blob).hexdigest()); os.rename('/tmp/sum.new', '/tmp/sum')\n"
+            "def again():\n"
+            "    import time\n"
+            "    while True:\n"
+            "        if os.path.exists('/tmp/recheck'):\n"
+            "            os.remove('/tmp/recheck')\n"
+            "            open('/tmp/sum2.new', 'w').write(hashlib.sha256(blob).hexdigest()); os.rename('/tmp/sum2.new', '/tmp/sum2')\n"
+            "        time.sleep(0.05)\n"
+            "threading.Thread(target=again, daemon=True).start()\n" + UDP_COUNTER)
+    a.ok("run", "-d", "--name", "udp", "--network", "mv", "python-http", "python3", "-c", prog)
+    ip, _ = endpoint(a, "udp", "mv")
+    wait_for(lambda: a.docker("exec", "udp", "cat", "/tmp/sum").returncode == 0, timeout=120, what="the 256 MiB blob")
+    digest = a.ok("exec", "udp", "cat", "/tmp/sum")
+
+    def ask():
+        out = lan.run("client", "python3", "-c", UDP_ASK, ip, check=False).stdout.strip()
+        return int(out) if out else None
+
+    counts = [ask() for _ in range(3)]
+    assert counts == sorted(counts) and None not in counts, counts
+    report = migrate(a, b, "udp")
+    assert report["bytes"]["memory"] > 256 << 20
+    after = ask()
+    assert after == counts[-1] + 1, f"the counter restarted or skipped: {counts} then {after}"
+    b.ok("exec", "udp", "touch", "/tmp/recheck")
+    wait_for(lambda: b.docker("exec", "udp", "cat", "/tmp/sum2").returncode == 0, timeout=60, what="the checksum on B")
+    assert b.ok("exec", "udp", "cat", "/tmp/sum2") == digest, "the memory that arrived on B differs from A's"
