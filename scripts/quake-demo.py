@@ -9,7 +9,7 @@ repeat across daemons after a migration), and a macvlan network `quake` of the s
 on both (disjoint --ip-range per host). The OpenArena server runs with six bots on A; a
 status poller in the client namespace (quake_status.py, from 100 source addresses) asks it
 for its status ~100 times a second and gets ~10 answers a second (ioquake3's rate limits).
-Then `cryo migrate quake unix://B.sock`, while the poller goes on; the demo checks that the
+Then `cryo migrate quake tcp://B:2376` (mutual TLS), while the poller goes on; the demo checks that the
 same game carries on on B — the same level start time (g_timestamp), the same players with
 the scores they had, scores moving on afterwards — and prints the silence the client saw next
 to the downtime cryo measured. Exit status 0 when the game carried on, 1 when not.
@@ -65,11 +65,17 @@ class Host:
         self.cgroup = f"/cryo-quake-{role}-{lan.suffix}"
         self.log = Path(logs) / f"cryod-{role}.log"
         self.proc = None
+        # The daemons talk over TCP with mutual TLS: tcp://ITS-LAN-ADDRESS:2376.
+        self.tcp = f"tcp://{lan.ip(role)}:2376"
 
-    def start(self):
+    def start(self, ca):
         self.base.mkdir(parents=True)
+        tls = f"{self.base}/tls"
+        subprocess.run([str(self.bin / "cryo"), "tls", "issue", "--ca", ca, "--name", self.role.lower(),
+                        "--ip", self.lan.ip(self.role), "--out", tls], check=True, capture_output=True)
         cmd = ["nsenter", f"--net=/run/netns/{self.lan.ns(self.role)}", str(self.bin / "cryod"),
-               "--root", f"{self.base}/root", "--exec-root", f"{self.base}/run", "-H", self.url,
+               "--root", f"{self.base}/root", "--exec-root", f"{self.base}/run", "-H", self.url, "-H", self.tcp,
+               "--tlsverify", "--tlscacert", f"{tls}/ca.pem", "--tlscert", f"{tls}/cert.pem", "--tlskey", f"{tls}/key.pem",
                "--bridge", "cryo0", "--default-subnet", f"198.18.{self.lan.third}.0/24",
                "--cgroup-parent", self.cgroup]
         with open(self.log, "ab") as log:
@@ -301,9 +307,12 @@ def demo(args, lan, hosts, work):
     a, b = hosts
     say(f"quake-demo: LAN {lan.subnet}: hostA {lan.ip('hostA')}, hostB {lan.ip('hostB')}, "
         f"client {lan.ip('client')} (namespaces *-{lan.suffix})")
+    # One cluster CA; each daemon gets its certificate (its LAN address as SAN).
+    ca = f"{work}/ca"
+    subprocess.run([str(a.bin / "cryo"), "tls", "init", "--dir", ca, "--name", "quake-demo CA"], check=True, capture_output=True)
     for h in hosts:
-        h.start()
-    say(f"quake-demo: cryod A at {a.url}, cryod B at {b.url}")
+        h.start(ca)
+    say(f"quake-demo: cryod A at {a.url} and {a.tcp}, cryod B at {b.url} and {b.tcp} (mutual TLS)")
     # Both hosts hold the image (as hosts that pulled it would): the migration sends no layers.
     say(f"quake-demo: loading {args.image} on both hosts …")
     errors = []
@@ -375,10 +384,10 @@ def play(args, lan, hosts, poller, ip, t0):
     clock_a, starts_a, head_a = game_log(a)
     say(f"quake-demo: the game's clock on A (games.log): {mmss(clock_a)} since the level started")
     say()
-    say(f"quake-demo: cryo migrate {NAME} {b.url}")
+    say(f"quake-demo: cryo migrate {NAME} {b.tcp}")
     before = poller.last()
     m0 = time.monotonic()
-    proc = subprocess.Popen([str(a.bin / "cryo"), "-H", a.url, "migrate", "--format", "json", NAME, b.url],
+    proc = subprocess.Popen([str(a.bin / "cryo"), "-H", a.url, "migrate", "--format", "json", NAME, b.tcp],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def relay():
