@@ -84,11 +84,7 @@ public struct PageServerProcess: Sendable {
 
     /// Waits for the page server to end: 0 means every page A sent is written.
     public func finish() async throws {
-        let p = process
-        let code = try await NIOThreadPool.singleton.runIfActive { () -> Int32 in
-            defer { if p.pidfd >= 0 { close(p.pidfd) } }
-            return try Spawn.wait(pid: p.pid)
-        }
+        let code = try await exitCode(of: process)
         guard code == 0 else {
             let log = ((try? FS.readString(logPath)) ?? "").split(separator: "\n").filter { $0.contains("Error") || $0.contains("rror (") }
                 .suffix(6).joined(separator: "\n")
@@ -100,5 +96,13 @@ public struct PageServerProcess: Sendable {
         kill(process.pid, SIGKILL)
         await stream.close()
         try? await finish()
+    }
+}
+
+/// Waits (on a pool thread: a short-lived helper) for `p` to end; its exit code.
+func exitCode(of p: SpawnedProcess) async throws -> Int32 {
+    try await NIOThreadPool.singleton.runIfActive { () -> Int32 in
+        defer { if p.pidfd >= 0 { close(p.pidfd) } }
+        return try Spawn.wait(pid: p.pid)
     }
 }

@@ -25,8 +25,7 @@ import time
 import pytest
 
 from conftest import BIN_DIR, IMAGES, Daemon, cleanup, wait_for
-from lan import Lan
-from test_macvlan import CLIENT, SERVER, SNIFFER, _requirements, endpoint, exchange, macvlan, read_line
+from test_macvlan import CLIENT, SERVER, SNIFFER, endpoint, exchange, lan, macvlan, read_line  # noqa: F401 (lan: the fixture)
 
 COUNTER = "i=0; while true; do i=$((i+1)); echo $i > /tmp/c.new; mv /tmp/c.new /tmp/count; echo tick $i; sleep 0.1; done"
 
@@ -81,13 +80,6 @@ def start_host(lan, role, ca=None, cert_args=()):
         cleanup(d)
         raise
     return d
-
-
-@pytest.fixture
-def lan():
-    _requirements()
-    with Lan(["hostA", "hostB"]) as l:
-        yield l
 
 
 @pytest.fixture
