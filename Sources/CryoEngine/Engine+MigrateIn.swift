@@ -210,6 +210,15 @@ extension Engine {
             try sys(rename(dir + "/rootfs", p.upper(id)), "rename", "\(dir)/rootfs -> \(p.upper(id))")
             let log = dir + "/log/" + src.id + "-json.log"
             if FS.exists(log) { try sys(rename(log, p.log(id)), "rename", "\(log) -> \(p.log(id))") }
+            // /dev/shm: a fresh tmpfs holding what the source's held (launch keeps a mounted one).
+            try ShmMount.prepare(p.shm(id), fresh: true, size: src.hostConfig.ShmSize ?? 0)
+            if FS.isDirectory(dir + "/shm") {
+                let cp = try Spawn.run(path: "/bin/cp", args: ["/bin/cp", "-a", dir + "/shm/.", p.shm(id) + "/"],
+                                       env: ["PATH=/usr/bin:/bin"], timeoutMs: 120_000)
+                guard cp.status == 0 else {
+                    throw CryoError("copying the migrated /dev/shm into \(p.shm(id)) failed: \(String(decoding: cp.stderr, as: UTF8.self))")
+                }
+            }
         }
         try beginOperation(id, PendingOperation(kind: .migrateIn, checkpoint: offer.session, directory: dir, began: rfc3339Now()))
         let c = try resolve(id)

@@ -87,6 +87,7 @@ extension Engine {
         // What B checks: CRIU's view of this CPU, our CRIU, the bytes it must hold.
         let local = try await blocking { () -> (cpuinfo: [UInt8], criu: String, bytes: UInt64) in
             try FS.mkdirAll(dir + "/images", mode: 0o700)
+            try FS.mkdirAll(dir + "/empty", mode: 0o700)   // what is sent for a /dev/shm that is not mounted
             let criu = try MigrationChecks.criuPath()
             try MigrationChecks.dumpCPUInfo(criu: criu, into: dir)
             let cpuinfo = try FS.readBytes(dir + "/cpuinfo.img")
@@ -204,6 +205,7 @@ extension Engine {
                 case .images: (dir + "/images", ["."])
                 case .rootfs: (p.upper(id), ["."])
                 case .log: (p.containerDir(id), [id + "-json.log"])
+                case .shm: (FS.isMountPoint(p.shm(id)) ? p.shm(id) : dir + "/empty", ["."])
                 }
                 try await ctl.send(.files(set))
                 let tar = try await TarProcess.create(dir: from, members: members, errorFile: tarErrors)
@@ -213,6 +215,7 @@ extension Engine {
                 case .images: bytes.images = n
                 case .rootfs: bytes.rootfs = n
                 case .log: bytes.log = n
+                case .shm: bytes.shm = n
                 }
             }
             phase("transfer")

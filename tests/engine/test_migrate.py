@@ -136,7 +136,7 @@ def test_migrate_back_and_forth_keeps_tcp_ip_mac_files_memory_and_log(lan, two, 
     ip, mac = endpoint(a, "web", "mv")
     wait_for(lambda: exchange(lan, ip, "hi") == "hi", timeout=30, what=f"the echo server at {ip}:7000")
     a.ok("exec", "web", "sh", "-c", "echo created > /new.txt; echo v1 > /changed.txt; rm /etc/group")
-    a.ok("exec", "web", "sh", "-c", "echo v2 > /changed.txt")
+    a.ok("exec", "web", "sh", "-c", "echo v2 > /changed.txt; echo in-shm > /dev/shm/seg")
     client = lan.spawn("client", "python3", "-c", CLIENT, ip, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert read_line(client, "connection to the server") == "connected"
 
@@ -168,6 +168,7 @@ def test_migrate_back_and_forth_keeps_tcp_ip_mac_files_memory_and_log(lan, two, 
         assert after >= before, f"the counter went back from {before} to {after}: memory was not carried"
         assert dst.ok("exec", "web", "cat", "/new.txt") == "created"
         assert dst.ok("exec", "web", "cat", "/changed.txt") == "v2"
+        assert dst.ok("exec", "web", "cat", "/dev/shm/seg") == "in-shm", "/dev/shm did not move"
         assert dst.docker("exec", "web", "ls", "/etc/group").returncode != 0, "a deleted file came back"
         assert lan.neighbor("client", ip) == mac
     client.stdin.close()
