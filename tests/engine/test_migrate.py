@@ -484,3 +484,27 @@ def test_migrate_udp_server_keeps_its_state_and_memory_contents_arrive_exactly(l
     b.ok("exec", "udp", "touch", "/tmp/recheck")
     wait_for(lambda: b.docker("exec", "udp", "cat", "/tmp/sum2").returncode == 0, timeout=60, what="the checksum on B")
     assert b.ok("exec", "udp", "cat", "/tmp/sum2") == digest, "the memory that arrived on B differs from A's"
+
+
+def test_migrate_outcome_unknown_leaves_the_source_frozen_never_two_running(lan, two, criu):
+    """The target dies right after committing and stays down: the source cannot learn whether
+    it took over, so its copy stays frozen (paused, network locked) with an Error saying what
+    to do — never resumed beside a copy that may run on the target."""
+    a, b = two
+    a.ok("run", "-d", "--name", "uu", "--network", "none", "busybox", "sh", "-c", COUNTER)
+    wait_for(lambda: counter(a, "uu") > 2, timeout=30, what="the counter")
+    b.fault = "migrate-in-committed:kill"
+    b.restart()
+    r = cryo(a, "migrate", "uu", b.tcp)
+    assert r.returncode == 1
+    assert "outcome unknown" in r.stderr, r.stderr
+    c = json.loads(a.ok("inspect", "uu"))[0]
+    assert c["State"]["Status"] == "paused", c["State"]
+    assert "remove it here" in c["State"]["Error"], c["State"]["Error"]
+    assert a.docker("exec", "uu", "true").returncode != 0   # exec is refused while paused
+    b.fault = None
+    b.start()
+    assert names(b)["uu"] == "running", "the committed copy on the target is gone"
+    # The operator's decision: the target runs it, so the source's frozen copy goes.
+    a.ok("rm", "-f", "uu")
+    assert "uu" not in names(a)
