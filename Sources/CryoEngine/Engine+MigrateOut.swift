@@ -200,23 +200,32 @@ extension Engine {
         var committed = false
         do {
             await progress(MigrationEvent(phase: "transfer", status: "sending images, rootfs changes and log"))
-            for set in FileSet.allCases {
-                let (from, members): (String, [String]) = switch set {
-                case .images: (dir + "/images", ["."])
-                case .rootfs: (p.upper(id), ["."])
-                case .log: (p.containerDir(id), [id + "-json.log"])
-                case .shm: (FS.isMountPoint(p.shm(id)) ? p.shm(id) : dir + "/empty", ["."])
+            // Every tar is started at once (their start-up overlaps); each is sent in turn.
+            var tars: [(FileSet, TarProcess)] = []
+            do {
+                for set in FileSet.allCases {
+                    let (from, members): (String, [String]) = switch set {
+                    case .images: (dir + "/images", ["."])
+                    case .rootfs: (p.upper(id), ["."])
+                    case .log: (p.containerDir(id), [id + "-json.log"])
+                    case .shm: (FS.isMountPoint(p.shm(id)) ? p.shm(id) : dir + "/empty", ["."])
+                    }
+                    tars.append((set, try await TarProcess.create(dir: from, members: members, errorFile: tarErrors + "." + set.rawValue)))
                 }
-                try await ctl.send(.files(set))
-                let tar = try await TarProcess.create(dir: from, members: members, errorFile: tarErrors)
-                let n = try await ctl.sendData(from: tar.stream).bytes
-                try await tar.finish()
-                switch set {
-                case .images: bytes.images = n
-                case .rootfs: bytes.rootfs = n
-                case .log: bytes.log = n
-                case .shm: bytes.shm = n
+                for (set, tar) in tars {
+                    try await ctl.send(.files(set))
+                    let n = try await ctl.sendData(from: tar.stream).bytes
+                    try await tar.finish()
+                    switch set {
+                    case .images: bytes.images = n
+                    case .rootfs: bytes.rootfs = n
+                    case .log: bytes.log = n
+                    case .shm: bytes.shm = n
+                    }
                 }
+            } catch {
+                for (_, tar) in tars { await tar.cancel() }
+                throw error
             }
             phase("transfer")
             await progress(MigrationEvent(phase: "restore", status: "restoring on \(req.target)"))
