@@ -56,6 +56,20 @@ def tls_issue(ca, out, name, ip, *extra):
     return out
 
 
+def remove_cgroup_parent(d):
+    """After the daemon's containers are gone: its --cgroup-parent in every hierarchy."""
+    parent = d.extra_args[d.extra_args.index("--cgroup-parent") + 1].strip("/")
+    for root, dirs, _ in os.walk("/sys/fs/cgroup"):
+        if parent in dirs:
+            for sub, _, _ in sorted(os.walk(os.path.join(root, parent)), key=lambda t: -len(t[0])):
+                try:
+                    os.rmdir(sub)
+                except OSError:
+                    pass
+        # Only the hierarchies' top levels hold it.
+        dirs[:] = [] if root != "/sys/fs/cgroup" else dirs
+
+
 def start_host(lan, role, ca=None, cert_args=()):
     """A cryod in the host namespace `role`. With `ca`: also on tcp://ITS-LAN-IP:2376 with
     mutual TLS, its certificate issued by that CA (`cert_args`: more `tls issue` options)."""
@@ -95,6 +109,7 @@ def two(lan):
             except Exception:
                 pass
         cleanup(d)
+        remove_cgroup_parent(d)
         print(f"\ncryod log: {d.log_path}")
 
 
@@ -317,8 +332,9 @@ def test_migrate_refused_without_mutual_trust(lan, criu, case):
         assert names(a)["tt"] == "running"
         assert "tt" not in names(b)
     finally:
-        cleanup(a)
-        cleanup(b)
+        for d in (a, b):
+            cleanup(d)
+            remove_cgroup_parent(d)
 
 
 # A Redis client in the client namespace: one connection, a writer thread SETting key:N=N
