@@ -8,7 +8,7 @@ import PackageDescription
 //   CryoNetwork (cryo networks, CNI plugins, /etc/hosts & co.)
 //   CryoHTTP (HTTP/1.1 over a unix socket, on SwiftNIO; for the daemon's Docker API)
 //   CryoCRIU (criu swrk client) → CryoRuntime (containers, cgroups, seccomp, C/R) → cryo-runtime (CLI)
-//   CryoMonitor (what cryod and the monitor share) → cryo-monitor (one per container; also the init)
+//   CryoMonitor (what cryod and the monitor share, the restore plan among it) → cryo-monitor (one per container; also the init)
 //   CryoEngine (containers, images, networks, checkpoints, confinement, recovery)
 //     → CryoAPI (the Docker Engine API) → cryod (the daemon)
 //   CryoClient (blocking HTTP/1.1 client over a unix socket) → cryo (the docker-style CLI)
@@ -54,7 +54,7 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "cryo-runtime", dependencies: ["CryoRuntime"]),
-        .target(name: "CryoMonitor"),
+        .target(name: "CryoMonitor", dependencies: ["CryoRuntime"]),
         .executableTarget(name: "cryo-monitor", dependencies: ["CryoMonitor", "CryoRuntime", "CryoLinux", "CShim"]),
         .target(
             name: "CryoEngine",
