@@ -35,6 +35,17 @@ public enum CRIURequestBuilder {
         }
     }
 
+    /// Where the CRIU worker finds a page-server socket (`PageServer.socket`): after stdio
+    /// and the RPC socket.
+    public static let pageServerWorkerFD: Int32 = 4
+
+    /// The descriptors of the checkpointing process the CRIU worker must inherit, in order
+    /// from its fd 4.
+    public static func dumpWorkerFDs(_ plan: CheckpointPlan) -> [Int32] {
+        if case .socket(let fd)? = plan.pageServer { return [fd] }
+        return []
+    }
+
     public static func dumpLogFile(_ plan: CheckpointPlan) -> String { plan.preDump ? "predump.log" : "dump.log" }
 
     /// The DUMP (or PRE_DUMP) request for `plan` on `target`.
@@ -60,6 +71,10 @@ public enum CRIURequestBuilder {
             var info = criu_page_server_info()
             info.address = host
             info.port = port
+            opts.ps = info
+        case .socket?:
+            var info = criu_page_server_info()
+            info.fd = pageServerWorkerFD
             opts.ps = info
         case nil:
             break
@@ -140,8 +155,8 @@ public enum CRIURequestBuilder {
     /// The RESTORE request for `plan` into `target`.
     public static func restore(_ plan: RestorePlan, _ target: RestoreTarget) throws -> criu_req {
         try plan.network.check(joinsNetworkNamespace: target.joinsNetworkNamespace, what: "restore")
-        if plan.keepNetworkLocked && plan.network.locker != .cryo {
-            throw CryoError("restore: the plan keeps the network locked after the restore, but cryo does not lock it (\(plan.network.locker))")
+        if plan.keepNetworkLocked, case .criu = plan.network.locker {
+            throw CryoError("restore: the plan keeps the network locked after the restore, but CRIU locks it, and CRIU unlocks it when the tasks resume")
         }
         var opts = criu_opts()
         opts.imagesDirFd = target.imagesDirFD

@@ -35,7 +35,7 @@ extension Runtime {
     /// Checkpoints a running (or paused) container as `plan` says: the freeze, the lock, the
     /// dump, and afterwards the thaw and unlock (the container goes on) or the clean-up (it
     /// stopped). On failure the container keeps running and CRIU's reasons are in the error.
-    public func checkpoint(id: String, plan: CheckpointPlan) throws {
+    public func checkpoint(id: String, plan: CheckpointPlan, hooks: CheckpointHooks = CheckpointHooks()) throws {
         let r = try store.load(id)
         let status = store.status(r)
         guard status == .running || status == .paused else {
@@ -44,7 +44,9 @@ extension Runtime {
         let netnsPath = r.namespacePaths["network"]
         try plan.network.check(joinsNetworkNamespace: netnsPath != nil, what: "checkpoint of \(id)")
         // CRIU initialises while we prepare and freeze the container.
-        let worker = try CRIUWorker(criuPath: plan.criuPath, networkNamespace: plan.network.criuInside ? netnsPath : nil)
+        // A page-server socket becomes the worker's fd 4 (after stdio and the RPC socket).
+        let worker = try CRIUWorker(criuPath: plan.criuPath, extraFDs: CRIURequestBuilder.dumpWorkerFDs(plan),
+                                    networkNamespace: plan.network.criuInside ? netnsPath : nil)
         try worker.requestVersion()
         Trace.mark("checkpoint: criu swrk started")
         let imageDir = FS.absolute(plan.imagePath)
@@ -151,6 +153,14 @@ extension Runtime {
                     // the ACK, so after a crash either the tasks live on or the mark is there.
                     try FS.atomicWrite(imageDir + "/" + marker, Array("complete\n".utf8), mode: 0o600, durable: false)
                     FaultPoint.hit("checkpoint-dump-complete", criu: worker.pid)
+                }
+                if script == "post-dump", !plan.preDump, let hook = hooks.atPostDump {
+                    do { try hook() } catch {
+                        // CRIU resumes the tasks at the NACK: the images must not pass for a
+                        // complete checkpoint, now or for a cryod recovering after a crash.
+                        if let marker = plan.completionMarker { unlink(imageDir + "/" + marker) }
+                        throw error
+                    }
                 }
                 if let netns = lockedAtNotification {
                     if script == "network-lock" { try NetworkLock.lock(netnsPath: netns) }

@@ -28,6 +28,11 @@ public enum PageServer: Codable, Sendable, Equatable {
     /// A page server CRIU connects to (runc's `--page-server ADDRESS:PORT`), from the host's
     /// network namespace.
     case address(host: String, port: Int32)
+    /// An already-connected socket to a page server, a descriptor of the checkpointing
+    /// process (CRIU's `ps.fd`): a migration's stream to its target, which the caller relays.
+    /// It becomes the CRIU worker's fd 4; the caller keeps and closes it. CRIU inside the
+    /// container's network namespace can use it (nothing is connected from there).
+    case socket(fd: Int32)
 
     /// Parses runc's `ADDRESS:PORT`.
     public static func parse(_ s: String) throws -> PageServer {
@@ -35,6 +40,20 @@ public enum PageServer: Codable, Sendable, Equatable {
             throw CryoError("--page-server must be ADDRESS:PORT, got \"\(s)\"")
         }
         return .address(host: String(s[..<colon]), port: port)
+    }
+}
+
+/// What the checkpointing process adds to a plan: its own code at CRIU's notifications.
+public struct CheckpointHooks: Sendable {
+    /// Run at CRIU's `post-dump` notification (not for a pre-dump), after the completion
+    /// marker: every image is written (and every page sent), the tasks are still frozen and
+    /// the network locked. A throw answers CRIU "failed" — it then resumes the tasks, the
+    /// marker is removed first and the checkpoint fails with the container running — a return
+    /// lets the dump finish (the tasks are killed unless the plan leaves them running). A
+    /// migration's commit point.
+    public var atPostDump: (@Sendable () throws -> Void)?
+    public init(atPostDump: (@Sendable () throws -> Void)? = nil) {
+        self.atPostDump = atPostDump
     }
 }
 

@@ -18,8 +18,10 @@ public struct RestorePlan: Codable, Sendable, Equatable {
     public var autoDedup = false
     public var lazyPages = false
     public var cgroupsMode: CgroupsMode = .soft
-    /// With `NetworkLocker.cryo`: the lock stays after the restore, for the caller to remove
-    /// (`NetworkLock.unlock`) — say, once a migration's source confirmed it let go.
+    /// With `NetworkLocker.cryo`: the lock stays on the namespace when the tasks resume, for
+    /// the caller to remove (`NetworkLock.unlock`) — a migration's target runs its copy cut off
+    /// until the source has let its own go. With `.nobody` there is no lock to keep; with
+    /// `.criu` it is refused (CRIU unlocks by itself).
     public var keepNetworkLocked = false
     /// The read end of a `ReadyGate`, a descriptor of the restoring process: CRIU is held at
     /// its `post-setup-namespaces` notification (namespaces set up and mounts restored, no

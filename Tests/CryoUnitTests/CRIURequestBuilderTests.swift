@@ -124,6 +124,16 @@ import Testing
         #expect(try PageServer.parse("[::1]:5") == .address(host: "[::1]", port: 5))
     }
 
+    @Test func pageServerSocketIsTheWorkersFD4() throws {
+        var plan = CheckpointPlan(imagePath: "/i", network: NetworkHandling(criuInside: true, locker: .cryo))
+        #expect(CRIURequestBuilder.dumpWorkerFDs(plan) == [])
+        plan.pageServer = .socket(fd: 17)
+        #expect(CRIURequestBuilder.dumpWorkerFDs(plan) == [17])
+        let o = try CRIURequestBuilder.dump(plan, target(netns: 1)).opts
+        #expect(o.ps.fd == 4 && !o.ps.hasAddress && !o.ps.hasPort)
+        #expect(o.external.isEmpty && o.networkLock == .skip)   // still dumped from inside
+    }
+
     @Test func cgroupsFreezerAndYard() throws {
         var plan = CheckpointPlan(imagePath: "/i", network: .runc(lock: nil, emptyNamespace: false))
         let o = try CRIURequestBuilder.dump(plan, target(yard: "/run/yard", freezer: "/sys/fs/cgroup/freezer/x")).opts
@@ -168,10 +178,11 @@ import Testing
         plan.keepNetworkLocked = true
         #expect(plan.cryoUnlockNotification == nil)
         #expect(try CRIURequestBuilder.restore(plan, restoreTarget(netns: true)).opts.networkLock == .skip)
-        plan.network.locker = .nobody
-        #expect(throws: CryoError.self) { try CRIURequestBuilder.restore(plan, restoreTarget(netns: true)) }
-        plan.keepNetworkLocked = false
+        plan.network.locker = .nobody            // nothing locked, nothing to keep
         #expect(plan.cryoUnlockNotification == nil)
+        _ = try CRIURequestBuilder.restore(plan, restoreTarget(netns: true))
+        plan.network.locker = .criu(nil)         // CRIU unlocks by itself: cannot be kept
+        #expect(throws: CryoError.self) { try CRIURequestBuilder.restore(plan, restoreTarget(netns: true)) }
         #expect(RestorePlan(imagePath: "/i", network: .runc(lock: .iptables, emptyNamespace: false)).cryoUnlockNotification == nil)
     }
 
