@@ -13,12 +13,18 @@ extension Engine {
 
     /// A checkpoint into `imagePath` (its work files beside the images): CRIU dumps from
     /// inside the container's namespace (cryod restores what it dumps), marked complete at
-    /// CRIU's post-dump.
-    nonisolated static func checkpointPlan(_ c: StoredContainer, imagePath: String, tcpEstablished: Bool, leaveRunning: Bool) -> CheckpointPlan {
-        var plan = CheckpointPlan(imagePath: imagePath, network: networkHandling(c, criuInside: true))
+    /// CRIU's post-dump. A pre-dump, or pages sent to a page server by address (reached from
+    /// the host's namespace), has CRIU outside the namespace, cryo locking at its notifications.
+    nonisolated static func checkpointPlan(_ c: StoredContainer, imagePath: String, tcpEstablished: Bool, leaveRunning: Bool,
+                                           preDump: Bool = false, pageServer: PageServer? = nil) -> CheckpointPlan {
+        var byAddress = false
+        if case .address? = pageServer { byAddress = true }
+        var plan = CheckpointPlan(imagePath: imagePath, network: networkHandling(c, criuInside: !preDump && !byAddress))
         plan.workPath = imagePath
         plan.tcpEstablished = tcpEstablished
         plan.leaveRunning = leaveRunning
+        plan.preDump = preDump
+        plan.pageServer = pageServer
         plan.completionMarker = checkpointCompleteMarker
         return plan
     }

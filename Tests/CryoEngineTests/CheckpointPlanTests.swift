@@ -42,6 +42,18 @@ final class CheckpointPlanTests: XCTestCase {
         XCTAssertEqual(plan.completionMarker, Engine.checkpointCompleteMarker)
         XCTAssertTrue(plan.cryoLocksBeforeDump)
         XCTAssertEqual(plan.network, NetworkHandling(criuInside: true, locker: .cryo))
+        // A page-server socket is already connected: CRIU still works from inside.
+        let socket = Engine.checkpointPlan(container(mode: "default", networkID: "n1"), imagePath: "/i", tcpEstablished: false,
+                                           leaveRunning: false, pageServer: .socket(fd: 9))
+        XCTAssertTrue(socket.cryoLocksBeforeDump)
+        XCTAssertEqual(socket.pageServer, .socket(fd: 9))
+        // A pre-dump, or a page server by address, has CRIU outside, cryo locking at its notifications.
+        let pre = Engine.checkpointPlan(container(mode: "default", networkID: "n1"), imagePath: "/i", tcpEstablished: false,
+                                        leaveRunning: true, preDump: true)
+        XCTAssertTrue(pre.cryoLocksAtNotification && pre.preDump)
+        let byAddress = Engine.checkpointPlan(container(mode: "none"), imagePath: "/i", tcpEstablished: false, leaveRunning: false,
+                                              pageServer: .address(host: "192.0.2.1", port: 1))
+        XCTAssertEqual(byAddress.network, NetworkHandling(criuInside: false, locker: .nobody))
     }
 
     func testMetadataRoundTripDecidesTheRestore() throws {
