@@ -93,7 +93,7 @@ let package = Package(
         .testTarget(name: "CryoHTTPTests", dependencies: ["CryoHTTP"]),
         .testTarget(name: "CryoEngineTests", dependencies: ["CryoEngine", "CryoAPI", "CryoMonitor", "CryoImages", "CryoNetwork", "CryoOCI"]),
         .testTarget(name: "CryoNetworkTests", dependencies: ["CryoNetwork", "CryoLinux"]),
-        .testTarget(name: "CryoIntegrationTests", dependencies: ["CryoOCI", "CryoLinux"]),
+        .testTarget(name: "CryoIntegrationTests", dependencies: ["CryoOCI", "CryoLinux", "CryoRuntime"]),
     ],
     swiftLanguageModes: [.v6]
 )
