@@ -6,6 +6,7 @@ import PackageDescription
 //   CryoOCI (spec models) · CRIURPC (generated protobuf)
 //   CArchive (libarchive) → CryoImages (image models, digests, safe tar extraction, image store)
 //   CryoNetwork (cryo networks, CNI plugins, /etc/hosts & co.)
+//   CryoMigration (cryod-to-cryod wire: frames, tar streams, CRIU's page stream, the commit gate)
 //   CryoHTTP (HTTP/1.1 over a unix socket, on SwiftNIO; for the daemon's Docker API)
 //   CryoCRIU (criu swrk client) → CryoRuntime (containers, cgroups, seccomp, C/R) → cryo-runtime (CLI)
 //   CryoMonitor (what cryod and the monitor share, the restore plan among it) → cryo-monitor (one per container; also the init)
@@ -59,14 +60,19 @@ let package = Package(
         .target(
             name: "CryoEngine",
             dependencies: [
-                "CryoImages", "CryoRuntime", "CryoMonitor", "CryoOCI", "CryoLinux", "CryoNetwork", "CShim",
+                "CryoImages", "CryoRuntime", "CryoMonitor", "CryoOCI", "CryoLinux", "CryoNetwork", "CryoMigration", "CShim",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .target(name: "CryoNetwork", dependencies: ["CryoLinux"]),
-        .target(name: "CryoAPI", dependencies: ["CryoEngine", "CryoHTTP", "CryoMonitor", "CryoImages", "CryoLinux", "CryoNetwork"]),
+        .target(
+            name: "CryoMigration",
+            dependencies: ["CryoHTTP", "CryoLinux", .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "NIOPosix", package: "swift-nio")]
+        ),
+        .target(name: "CryoAPI", dependencies: ["CryoEngine", "CryoHTTP", "CryoMigration", "CryoMonitor", "CryoImages", "CryoLinux", "CryoNetwork"]),
         .executableTarget(
             name: "cryod",
             dependencies: [

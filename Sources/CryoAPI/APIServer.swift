@@ -48,6 +48,7 @@ public struct APIServer: Sendable {
         case (_, _, "exec"): try await execRoute(ex, method, Array(p.dropFirst()))
         case (_, _, "images"): try await imageRoute(ex, method, Array(p.dropFirst()))
         case (_, _, "networks"): try await networkRoute(ex, method, Array(p.dropFirst()))
+        case (_, _, "cryo"): try await cryoRoute(ex, method, Array(p.dropFirst()))
         default: throw EngineError(.notFound, "page not found")
         }
     }
@@ -71,6 +72,7 @@ public struct APIServer: Sendable {
             case "resize": try await resizeContainer(ex, p[0])
             case "exec": try await createExec(ex, p[0])
             case "checkpoints": try await createCheckpoint(ex, p[0])
+            case "migrate": try await migrateContainer(ex, p[0])
             default: throw EngineError(.notFound, "page not found")
             }
         case ("GET", 2) where p[1] == "logs": try await logs(ex, p[0])

@@ -39,11 +39,11 @@ extension APIServer {
         let configs = req.IPAM?.Config ?? []
         if configs.count > 1 { throw EngineError.bad("only one IPAM config (subnet) per network is supported") }
         if let d = req.IPAM?.Driver, !d.isEmpty, d != "default" { throw EngineError.bad("IPAM driver \(d) is not supported") }
-        if let r = configs.first?.IPRange, !r.isEmpty { throw EngineError.bad("--ip-range is not supported by cryo") }
+        let ipRange = configs.first?.IPRange.flatMap { $0.isEmpty ? nil : $0 }
         let subnet = configs.first?.Subnet.flatMap { $0.isEmpty ? nil : $0 }
         let gateway = configs.first?.Gateway.flatMap { $0.isEmpty ? nil : $0 }
-        let n = try await engine.createNetwork(name: name, driver: req.Driver, subnet: subnet, gateway: gateway,
-                                               internal: req.Internal ?? false, labels: req.Labels ?? [:])
+        let n = try await engine.createNetwork(name: name, driver: req.Driver, subnet: subnet, gateway: gateway, ipRange: ipRange,
+                                               options: req.Options ?? [:], internal: req.Internal ?? false, labels: req.Labels ?? [:])
         try await json(ex, 201, NetworkCreateResponse(Id: n.id, Warning: ""))
     }
 }

@@ -59,10 +59,11 @@ enum Present {
         }
         return NetworkJSON(Name: n.name, Id: n.id, Created: n.created, Scope: "local", Driver: n.driver, EnableIPv4: true,
                            EnableIPv6: false,
-                           IPAM: .init(Driver: "default", Options: [:], Config: [.init(Subnet: n.subnet, Gateway: n.gateway)]),
+                           IPAM: .init(Driver: "default", Options: [:], Config: [.init(Subnet: n.subnet, Gateway: n.gateway, IPRange: n.ipRange)]),
                            Internal: n.internal, Attachable: false, Ingress: false, ConfigFrom: .init(Network: ""),
                            ConfigOnly: false, Containers: containers,
-                           Options: ["com.docker.network.bridge.name": n.bridge], Labels: n.labels)
+                           Options: n.isMacvlan ? ["parent": n.parent ?? "", "macvlan_mode": n.macvlanMode ?? "bridge"]
+                               : ["com.docker.network.bridge.name": n.bridge], Labels: n.labels)
     }
 
     static func summary(_ c: StoredContainer) -> ContainerSummary {

@@ -69,7 +69,7 @@ struct PortJSON: Codable, Sendable {
 }
 
 struct NetworkJSON: Codable, Sendable {
-    struct IPAMConfigJSON: Codable, Sendable { var Subnet: String; var Gateway: String }
+    struct IPAMConfigJSON: Codable, Sendable { var Subnet: String; var Gateway: String; var IPRange: String? }
     struct IPAMJSON: Codable, Sendable {
         var Driver: String
         var Options: [String: String]
@@ -109,6 +109,8 @@ struct NetworkCreateRequest: Codable, Sendable {
     var Internal: Bool?
     var EnableIPv6: Bool?
     var IPAM: IPAMReq?
+    /// Driver options (`-o`): macvlan's parent and macvlan_mode, the bridge's name.
+    var Options: [String: String]?
     var Labels: [String: String]?
 }
 

@@ -21,6 +21,8 @@ public struct ContainerOptions: Sendable, Equatable {
     public var network: String?
     /// `--ip`: the container's address on its (user-defined) network.
     public var ip: String?
+    /// `--mac-address`: the endpoint's MAC (kept across restores and migrations).
+    public var macAddress: String?
     /// `-p/--publish`, `-P/--publish-all`, `--expose`, as typed.
     public var publish: [String] = []
     public var publishAll = false
@@ -74,6 +76,8 @@ public struct CreateBody: Codable, Sendable, Equatable {
         public struct Endpoint: Codable, Sendable, Equatable {
             public struct IPAM: Codable, Sendable, Equatable { public var IPv4Address: String }
             public var IPAMConfig: IPAM?
+            /// `--mac-address`, as the docker CLI sends it to API 1.44 and later.
+            public var MacAddress: String?
         }
         public var EndpointsConfig: [String: Endpoint]
     }
@@ -157,6 +161,11 @@ public struct CreateBody: Codable, Sendable, Equatable {
         if let ip = o.ip, !ip.isEmpty {
             guard PortSpec.isIPv4(ip) else { throw ClientError.usage("invalid argument \"\(ip)\" for \"--ip\" flag: invalid IPv4 address") }
             networking = Networking(EndpointsConfig: [mode: .init(IPAMConfig: .init(IPv4Address: ip))])
+        }
+        if let mac = o.macAddress, !mac.isEmpty {
+            var n = networking ?? Networking(EndpointsConfig: [mode: .init()])
+            n.EndpointsConfig[mode, default: .init()].MacAddress = mac
+            networking = n
         }
         let memory = try o.memory.map(parseBytes) ?? 0
         let nanoCpus = try o.cpus.map(parseCPUs) ?? 0

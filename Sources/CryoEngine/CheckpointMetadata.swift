@@ -12,6 +12,9 @@ struct CheckpointNetwork: Codable, Equatable {
     /// The published ports as attached (random host ports resolved), so a restore
     /// publishes the same host ports again.
     var ports: [PortMapping]?
+    /// The interface's MAC (absent in checkpoints made before cryo recorded it): a restore
+    /// recreates the endpoint with it, so neighbours' ARP entries stay right.
+    var mac: String?
 }
 
 /// What cryod records in a checkpoint besides CRIU's images (`<checkpoint>/cryo-checkpoint.json`),
@@ -32,6 +35,12 @@ struct CheckpointMetadata: Codable, Equatable {
     /// namespace). nil: a checkpoint with the old sidecars.
     var network: NetworkHandling?
     var address: CheckpointNetwork?
+
+    init(tcpEstablished: Bool, network: NetworkHandling? = nil, address: CheckpointNetwork? = nil) {
+        self.tcpEstablished = tcpEstablished
+        self.network = network
+        self.address = address
+    }
 
     /// The metadata of the checkpoint in `dir`; a checkpoint with neither the file nor the old
     /// sidecars (say, made by cryo-runtime and copied in) has no TCP connections and no address.

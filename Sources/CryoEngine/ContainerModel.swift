@@ -86,10 +86,16 @@ public struct StoredContainer: Codable, Sendable {
     /// `--ip`, and the published ports (`-p`), parsed at create.
     public var requestedIP: String?
     public var portMappings: [PortMapping]?
+    /// The endpoint's MAC: `--mac-address`, else chosen (random, locally administered) at the
+    /// first attach; every later start and restore reuses it (records without it get one then).
+    public var macAddress: String?
     /// The current attachment: address, gateway, MAC (nil while not attached).
     public var endpoint: Attachment?
     /// The address of the last attachment, kept after the container stopped.
     public var lastIP: String?
+    /// The migration that brought the container here (its session), so that a source
+    /// whose answer to the commit was lost can ask how it ended.
+    public var migrationSession: String?
 
     public init(id: String, name: String, created: String, imageRef: String, imageID: String,
                 config: ContainerConfig, hostConfig: HostConfig, path: String, args: [String]) {
@@ -117,7 +123,14 @@ public struct StoredContainer: Codable, Sendable {
 /// runs or a complete checkpoint of it exists, and never both where the checkpoint was
 /// meant to stop it.
 public struct PendingOperation: Codable, Sendable, Equatable {
-    public enum Kind: String, Codable, Sendable { case checkpoint, restore }
+    public enum Kind: String, Codable, Sendable {
+        case checkpoint, restore
+        /// The source's side of `cryo migrate` (`checkpoint` holds the session): frozen and
+        /// dumped towards the target, resumed or removed by the target's answer.
+        case migrateOut = "migrate-out"
+        /// The target's side: restored from the source's images, kept only once committed.
+        case migrateIn = "migrate-in"
+    }
     public var kind: Kind
     /// The checkpoint's name and its final directory (for a checkpoint, its images are
     /// written to `.incomplete-<name>` beside it first).
@@ -126,9 +139,12 @@ public struct PendingOperation: Codable, Sendable, Equatable {
     /// checkpoint: the container runs on afterwards (`--leave-running`).
     public var leaveRunning: Bool?
     public var began: String
+    /// migrate-out: the target cryod (tcp://… or unix://…), asked after a crash how it ended.
+    public var peer: String?
 
-    public init(kind: Kind, checkpoint: String, directory: String, leaveRunning: Bool? = nil, began: String) {
+    public init(kind: Kind, checkpoint: String, directory: String, leaveRunning: Bool? = nil, began: String, peer: String? = nil) {
         self.kind = kind
+        self.peer = peer
         self.checkpoint = checkpoint
         self.directory = directory
         self.leaveRunning = leaveRunning

@@ -26,6 +26,8 @@ public struct ContainerConfig: Codable, Sendable, Equatable {
     public var StopTimeout: Int?
     /// `--expose` (and the image's EXPOSE): {"80/tcp": {}}; `-P` publishes these.
     public var ExposedPorts: [String: EmptyObject]?
+    /// `--mac-address` as API versions before 1.44 send it (newer ones: the endpoint's MacAddress).
+    public var MacAddress: String?
     public init() {}
 }
 
@@ -110,7 +112,12 @@ public struct NetworkingConfig: Codable, Sendable, Equatable {
     }
     public struct EndpointSettings: Codable, Sendable, Equatable {
         public var IPAMConfig: EndpointIPAMConfig?
-        public init(IPAMConfig: EndpointIPAMConfig? = nil) { self.IPAMConfig = IPAMConfig }
+        /// `--mac-address` (API 1.44 and later).
+        public var MacAddress: String?
+        public init(IPAMConfig: EndpointIPAMConfig? = nil, MacAddress: String? = nil) {
+            self.IPAMConfig = IPAMConfig
+            self.MacAddress = MacAddress
+        }
     }
     public var EndpointsConfig: [String: EndpointSettings?]?
     public init(EndpointsConfig: [String: EndpointSettings?]? = nil) { self.EndpointsConfig = EndpointsConfig }

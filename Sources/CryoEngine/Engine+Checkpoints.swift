@@ -56,7 +56,8 @@ extension Engine {
             let plan = Self.checkpointPlan(c, imagePath: temp, tcpEstablished: tcpEstablished, leaveRunning: !exit)
             let metadata = CheckpointMetadata(
                 tcpEstablished: tcpEstablished, network: plan.network,
-                address: c.endpoint.map { CheckpointNetwork(network: $0.network, networkID: $0.networkID, ip: $0.ip, ports: $0.ports) })
+                address: c.endpoint.map { CheckpointNetwork(network: $0.network, networkID: $0.networkID, ip: $0.ip, ports: $0.ports,
+                                                             mac: $0.mac.isEmpty ? nil : $0.mac) })
             let began = monotonicSeconds()
             try beginOperation(id, op)
             if exit { checkpointExits.insert(id) }

@@ -10,7 +10,8 @@ import Glibc
 extension Engine {
     // MARK: create
 
-    public func create(name requested: String?, _ req: CreateContainerRequest) async throws -> String {
+    /// `fixedID`: a migrated container keeps the id it had on its source.
+    public func create(name requested: String?, _ req: CreateContainerRequest, fixedID: String? = nil) async throws -> String {
         let name = try requested.map { try Names.validate($0) } ?? uniqueName()
         let checkedHost = try CreateValidation.validate(config: req.config, hostConfig: req.hostConfig)
         if let other = containers.values.first(where: { $0.name == name }) {
@@ -22,13 +23,15 @@ extension Engine {
         try CheckpointLabels.validate(req.config.Labels)
         let image = try imageOrNotFound(imageRef)
         let imageConfig = try images.config(of: image).config
-        let id = Names.randomID()
+        let id = fixedID ?? Names.randomID()
+        if containers[id] != nil { throw EngineError.conflict("a container with id \(id) already exists") }
         var input = SpecBuilder.Input(id: id, config: req.config, hostConfig: req.hostConfig, image: imageConfig)
         let lowers = images.lowerDirs(for: image)
         input.passwd = Self.readFromLayers(lowers, "etc/passwd")
         input.group = Self.readFromLayers(lowers, "etc/group")
         input.networkNamespacePath = paths.netns(id)
         input.shmDir = paths.shm(id)
+        input.cgroupParent = options.cgroupParent
         input.tmpfsDir = paths.tmpfs(id)
         input.maskedDirectories = (req.hostConfig.MaskedPaths ?? Spec.defaultMaskedPaths).filter { FS.isDirectory($0) }
         input.confinement = try Confinement.from(req.hostConfig)
@@ -37,8 +40,13 @@ extension Engine {
         let ports = try Self.portMappings(req.hostConfig.PortBindings, publishAll: req.hostConfig.PublishAllPorts ?? false,
                                           exposed: exposed)
         let ip = Self.requestedIP(req.networkingConfig, mode: req.hostConfig.NetworkMode, network: net)
-        if net == nil && (!ports.isEmpty || ip != nil) {
-            throw EngineError.bad("published ports and --ip need a network: not with network mode \(req.hostConfig.NetworkMode ?? "")")
+        let mac = try Self.requestedMAC(req.networkingConfig, config: req.config, mode: req.hostConfig.NetworkMode, network: net)
+        if net == nil && (!ports.isEmpty || ip != nil || mac != nil) {
+            throw EngineError.bad("published ports, --ip and --mac-address need a network: not with network mode \(req.hostConfig.NetworkMode ?? "")")
+        }
+        // Docker publishes nothing on macvlan and says nothing; cryo refuses what it cannot honour.
+        if let net, net.isMacvlan, !ports.isEmpty {
+            throw EngineError.bad("network \(net.name) is a macvlan network: ports cannot be published (-p/-P); the container is reachable at its own address on the segment")
         }
         let ownNetwork = req.hostConfig.NetworkMode != "host"
         if ownNetwork { input.etcFilesDir = paths.containerDir(id) }
@@ -68,6 +76,7 @@ extension Engine {
         record.networkName = net?.name
         record.networkID = net?.id
         record.requestedIP = ip
+        record.macAddress = mac
         record.portMappings = ports.isEmpty ? nil : ports
         let p = paths
         // A create that fails half-way leaves nothing behind in <root>/containers.
@@ -168,7 +177,7 @@ extension Engine {
             }
             defer { if restore != nil { endOperation(id) } }
             do {
-                try await launch(c, restore: restore, restoreIP: address?.ip, restorePorts: address?.ports)
+                try await launch(c, restore: restore, restoreIP: address?.ip, restorePorts: address?.ports, restoreMAC: address?.mac)
             } catch {
                 await failedStart(id, error)
                 throw error
@@ -204,7 +213,8 @@ extension Engine {
     /// lets early attachers connect, then starts the init. A start attaches the network
     /// before the monitor; a restore attaches it while the monitor and CRIU work, CRIU
     /// held before the sockets by a `ReadyGate` (see `RestorePlan.networkGateFD`).
-    func launch(_ c: StoredContainer, restore: RestorePlan?, restoreIP: String? = nil, restorePorts: [PortMapping]? = nil) async throws {
+    func launch(_ c: StoredContainer, restore: RestorePlan?, restoreIP: String? = nil, restorePorts: [PortMapping]? = nil,
+                restoreMAC: String? = nil) async throws {
         let id = c.id
         let p = paths
         let image: StoredImage
@@ -258,7 +268,7 @@ extension Engine {
             gateWriteOwned = false
             attach = Task {
                 do {
-                    try await self.attachNetwork(id, restoreIP: restoreIP, restorePorts: restorePorts)
+                    try await self.attachNetwork(id, restoreIP: restoreIP, restorePorts: restorePorts, restoreMAC: restoreMAC)
                 } catch {
                     ReadyGate.fail(gate.write)
                     Trace.mark("launch \(id.prefix(12)): network attach failed")
@@ -269,7 +279,7 @@ extension Engine {
                 return nil
             }
         } else {
-            try await attachNetwork(id, restoreIP: restoreIP, restorePorts: restorePorts)
+            try await attachNetwork(id, restoreIP: restoreIP, restorePorts: restorePorts, restoreMAC: restoreMAC)
             Trace.mark("launch \(id.prefix(12)): network attached")
             attach = Task { nil }
         }
@@ -333,6 +343,24 @@ extension Engine {
             s.exitCode = 0
             s.finishedAt = "0001-01-01T00:00:00Z"
         }
+        if restore != nil, let e = containers[id]?.endpoint { announce(e, netns: p.netns(id)) }
+    }
+
+    /// After a restore, with the network unlocked (the runtime removed NetworkLock's table
+    /// before the tasks resumed): tell the segment where the address lives now (see
+    /// GratuitousARP). On a thread of its own (it switches namespaces and sleeps between
+    /// packets), so the start returns at once; a failure is logged, the container runs on.
+    nonisolated func announce(_ e: Attachment, netns: String) {
+        guard let ip = IPv4Address(e.ip), let mac = MACAddress(e.mac) else { return }
+        let octets = [UInt8(ip.value >> 24), UInt8(ip.value >> 16 & 0xff), UInt8(ip.value >> 8 & 0xff), UInt8(ip.value & 0xff)]
+        let interface = e.interface, id = e.containerID
+        DetachedThread {
+            do {
+                try GratuitousARP.announce(netnsPath: netns, interface: interface, ip: octets, mac: mac.bytes)
+            } catch {
+                FileHandleStderr.write("cryod: announcing container \(id.prefix(12))'s address \(e.ip) after its restore: \(error)\n")
+            }
+        }.start()
     }
 
     // MARK: early attach (attach before start, as `docker run` does)

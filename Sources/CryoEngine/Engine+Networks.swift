@@ -18,6 +18,8 @@ extension Engine {
             return EngineError.bad(n.description)
         case .plugin, .pluginOutput, .pluginMissing, .corruptState:
             return EngineError.internalError(n.description)
+        case .invalidOption, .invalidParent, .invalidIPRange: return EngineError.bad(n.description)
+        case .parentInUse: return EngineError.conflict(n.description)
         }
     }
 
@@ -33,20 +35,57 @@ extension Engine {
         do { return try networks.list() } catch { throw Self.apiError(error) }
     }
 
-    public func createNetwork(name: String, driver: String?, subnet: String?, gateway: String?, internal: Bool,
+    /// `network create`: driver "bridge" (default) or "macvlan" with its Docker options
+    /// (`parent`, `macvlan_mode`; a bridge takes `com.docker.network.bridge.name`). Any other
+    /// driver or option is refused, never ignored.
+    public func createNetwork(name: String, driver: String?, subnet: String?, gateway: String?, ipRange: String? = nil,
+                              options: [String: String] = [:], internal: Bool,
                               labels: [String: String]) async throws -> NetworkConfig {
-        if let d = driver, !d.isEmpty, d != "bridge" {
-            throw EngineError.bad("network driver \(d) is not supported: cryo networks are bridges")
+        let d = (driver ?? "").isEmpty ? NetworkDriver.bridge : driver!
+        let known: Set<String>
+        switch d {
+        case NetworkDriver.bridge: known = ["com.docker.network.bridge.name"]
+        case NetworkDriver.macvlan: known = ["parent", "macvlan_mode"]
+        case "ipvlan": throw EngineError.bad("network driver ipvlan is not supported by cryo (this kernel has no ipvlan); use macvlan")
+        default: throw EngineError.bad("network driver \(d) is not supported by cryo: use bridge or macvlan")
+        }
+        if let unknown = options.keys.sorted().first(where: { !known.contains($0) }) {
+            throw EngineError.bad("network driver \(d) does not support option \(unknown) (supported: \(known.sorted().joined(separator: ", ")))")
         }
         if name == "bridge" || name == "host" || name == "none" || name == "default" {
             throw EngineError.conflict("network name \(name) is reserved (a pre-defined network mode)")
         }
+        if ipRange != nil && subnet == nil {
+            throw EngineError.bad("every ip-range or gateway must have a corresponding subnet")
+        }
         let store = networks
         do {
             return try await blocking {
-                try store.create(name: name, subnet: subnet, gateway: gateway, internal: `internal`, labels: labels)
+                try store.create(name: name, driver: d, subnet: subnet, gateway: gateway, ipRange: ipRange,
+                                 bridge: options["com.docker.network.bridge.name"], parent: options["parent"],
+                                 macvlanMode: options["macvlan_mode"], internal: `internal`, labels: labels)
             }
         } catch { throw Self.apiError(error) }
+    }
+
+    // MARK: addresses across hosts
+
+    /// Marks `ip` used on `network` in this host's IPAM for the container `owner` (its id) that
+    /// is about to be attached with it, e.g. one migrating here: no automatic allocation gets
+    /// it, and only `owner` may be attached with it. Refused (409) if another container or
+    /// reservation holds it, 400 for an address the network cannot give.
+    public func reserveAddress(network ref: String, ip: String, owner: String) async throws {
+        let net = try network(ref)
+        let cni = cni
+        do { try await blocking { try cni.reserve(network: net, ip: ip, owner: owner) } } catch { throw Self.apiError(error) }
+    }
+
+    /// Drops a reservation of `reserveAddress` (the migration did not happen). Refused (409)
+    /// while a container is attached with the address.
+    public func releaseAddress(network ref: String, ip: String) async throws {
+        let net = try network(ref)
+        let cni = cni
+        do { try await blocking { try cni.release(network: net, ip: ip) } } catch { throw Self.apiError(error) }
     }
 
     /// Removes a network and its bridge. Refused for cryo0 and while containers are attached.
@@ -139,6 +178,18 @@ extension Engine {
         return ip
     }
 
+    /// `--mac-address`: the endpoint's MacAddress (API ≥ 1.44), else Config.MacAddress.
+    /// Refuses an address no interface can have (400).
+    nonisolated static func requestedMAC(_ nc: NetworkingConfig?, config: ContainerConfig, mode: String?,
+                                         network: NetworkConfig?) throws -> String? {
+        let keys = [mode ?? "", network?.name ?? "", network?.id ?? ""].filter { !$0.isEmpty }
+        let eps = nc?.EndpointsConfig ?? [:]
+        let chosen = keys.lazy.compactMap { eps[$0] ?? nil }.first ?? (eps.count == 1 ? eps.first!.value : nil)
+        guard let text = [chosen?.MacAddress, config.MacAddress].compactMap({ $0 }).first(where: { !$0.isEmpty }) else { return nil }
+        if let why = MACAddress.problem(text) { throw EngineError.bad(why) }
+        return MACAddress(text)!.description
+    }
+
     /// Starts (or joins) the teardown of a container's network: detach from its network if
     /// attached (address, veth and port rules released), remove the namespace file, rewrite
     /// the peers' /etc/hosts.
@@ -225,7 +276,7 @@ extension Engine {
     /// At start or restore, after the namespace exists: attach to the container's network
     /// (`ip`: the restore's recorded address, else `--ip`), then write its /etc files and
     /// tell the peers. A failed attach leaves nothing behind (CNIRunner undoes it).
-    func attachNetwork(_ id: String, restoreIP: String?, restorePorts: [PortMapping]? = nil) async throws {
+    func attachNetwork(_ id: String, restoreIP: String?, restorePorts: [PortMapping]? = nil, restoreMAC: String? = nil) async throws {
         guard let c = containers[id] else { return }
         if c.hostConfig.NetworkMode == "host" { return }
         if let netID = c.networkID {
@@ -236,9 +287,12 @@ extension Engine {
             let cni = cni, netns = paths.netns(id)
             let ip = restoreIP ?? c.requestedIP
             let ports = restorePorts ?? c.portMappings ?? []
+            // The endpoint's MAC: the checkpoint's, else the container's own (--mac-address or
+            // the one cryo chose at create), so it stays the same across starts and restores.
+            let mac = (restoreMAC ?? c.macAddress).flatMap(MACAddress.init) ?? MACAddress.random()
             let att: Attachment
             do {
-                att = try await blocking { try cni.attach(containerID: id, netnsPath: netns, network: net, ip: ip, ports: ports) }
+                att = try await blocking { try cni.attach(containerID: id, netnsPath: netns, network: net, ip: ip, mac: mac, ports: ports) }
             } catch {
                 let e = Self.apiError(error)
                 if let ee = e as? EngineError { throw EngineError(ee.kind, "container \(c.name) on network \(net.name): \(ee.message)") }
@@ -247,6 +301,7 @@ extension Engine {
             update(id) { s in
                 s.endpoint = att
                 s.lastIP = att.ip
+                if s.macAddress == nil { s.macAddress = att.mac.isEmpty ? mac.description : att.mac }
             }
         }
         try await writeEtcFiles(id)
@@ -257,11 +312,19 @@ extension Engine {
     /// Returns what the checkpoint recorded (nil: it had no network).
     func checkRestoreAddress(_ c: StoredContainer, recorded: CheckpointNetwork?) throws -> CheckpointNetwork? {
         guard let rec = recorded else { return nil }
-        guard c.networkID == rec.networkID, (try? networks.inspect(rec.networkID)) != nil else {
+        // A checkpoint brought from another host (a migration) names that host's network id;
+        // here the segment's network has its own id: the container's network of the same
+        // name whose subnet holds the address is the same segment.
+        let local = c.networkID.flatMap { try? networks.inspect($0) }
+        let sameID = c.networkID == rec.networkID && local != nil
+        let sameSegment = local.map { n in
+            n.name == rec.network && IPv4Address(rec.ip).map { ((try? n.parsedSubnet)?.contains($0)) == true } == true
+        } ?? false
+        guard let local, sameID || sameSegment else {
             throw EngineError.conflict("cannot restore container \(c.name): it was checkpointed on network \(rec.network) with address \(rec.ip), and that network is gone or no longer the container's")
         }
         let holders = (try? cni.attachments()) ?? []
-        if let other = holders.first(where: { $0.networkID == rec.networkID && $0.ip == rec.ip && $0.containerID != c.id }) {
+        if let other = holders.first(where: { $0.networkID == local.id && $0.ip == rec.ip && $0.containerID != c.id }) {
             let who = containers[other.containerID]?.name ?? other.containerID
             throw EngineError.conflict("cannot restore container \(c.name): its address \(rec.ip) on network \(rec.network) is taken by container \(who); the checkpoint needs the same address")
         }

@@ -19,6 +19,8 @@ extension Engine {
         switch op.kind {
         case .checkpoint: await resolveInterruptedCheckpoint(id, op)
         case .restore: await resolveInterruptedRestore(id, op)
+        case .migrateOut: await resolveInterruptedMigrateOut(id, op)
+        case .migrateIn: await resolveInterruptedMigrateIn(id, op)
         }
         endOperation(id)
     }

@@ -1,5 +1,6 @@
 import CryoImages
 import CryoLinux
+import CryoMigration
 import CryoMonitor
 import CryoNetwork
 import CryoOCI
@@ -20,10 +21,15 @@ public struct EngineOptions: Sendable {
     /// Bridge interface of the default network (nil: cryo0). Two cryods on one host need
     /// different bridges and subnets: each keeps its own address allocations.
     public var defaultBridge: String?
+    /// Parent cgroup of the containers' cgroups (`--cgroup-parent`).
+    public var cgroupParent = "/cryo"
     /// Where the CNI plugin binaries are (nil: /usr/lib/cni, then /opt/cni/bin).
     public var cniPluginDirs: [String]?
     /// Bytes one image load or import may extract (nil: the free space, less a reserve).
     public var maxImageExtractBytes: Int64?
+    /// Opens a connection to another cryod for `migrate` (tcp://HOST:PORT over mutual TLS
+    /// with this daemon's certificate, set by cryod). nil: only unix:// targets.
+    public var dialPeer: (@Sendable (String) async throws -> any ByteStream)?
     public init(paths: EnginePaths, binDir: String) {
         self.paths = paths
         self.binDir = binDir
@@ -56,6 +62,8 @@ public actor Engine {
     /// Containers being checkpointed with exit: their monitor's exit is not a crash.
     var checkpointExits: Set<String> = []
     var execs: [String: ExecSession] = [:]
+    /// Migrations arriving here: their page-stream connections, handed to their sessions.
+    public nonisolated let migrationStreams = StreamRendezvous()
     /// Networks (`<root>/networks`) and the CNI plugins that attach containers to them.
     public nonisolated let networks: NetworkStore
     public nonisolated let cni: CNIRunner

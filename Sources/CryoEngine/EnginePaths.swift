@@ -11,10 +11,13 @@ public struct EnginePaths: Sendable {
 
     /// The directories directly under `root` that hold cryod's own state: no client-chosen
     /// path (a checkpoint directory) may lie in one of them.
-    public static let stateDirectoryNames: Set<String> = ["images", "containers", "networks", "tmp", "volumes"]
+    public static let stateDirectoryNames: Set<String> = ["images", "containers", "networks", "tmp", "volumes", "migrations"]
 
     public var images: String { root + "/images" }
     public var containers: String { root + "/containers" }
+    /// One directory per migration in progress (either side): CRIU's images on their way.
+    public var migrations: String { root + "/migrations" }
+    public func migration(_ session: String) -> String { migrations + "/" + session }
     public var runtimeRoot: String { execRoot + "/runtime" }
     public var monitorSockets: String { execRoot + "/mon" }
 

@@ -1,4 +1,5 @@
 import NIOCore
+import NIOPosix
 
 /// Raw bytes of a hijacked connection; replaces the HTTP handlers in the pipeline.
 final class RawHandler: ChannelDuplexHandler, RemovableChannelHandler {
@@ -24,8 +25,9 @@ final class RawHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        // The HTTP handler may have held back a read; ask for data ourselves.
-        if !eof { context.read() }
+        // The HTTP handler may have held back a read; ask for data ourselves. (A client
+        // channel not yet connected reads when it becomes active.)
+        if !eof && context.channel.isActive { context.read() }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -209,5 +211,46 @@ func onLoop<T: Sendable>(
         throw error
     } catch is EventLoopError {
         throw HTTPError.connectionClosed
+    }
+}
+
+// MARK: client side
+
+extension RawStream {
+    /// A raw stream over a channel cryod opens itself (a unix or TLS connection to another
+    /// cryod, one end of a socket pair). `setUp` (run on the channel's loop before it reads
+    /// anything) may put handlers first, a TLS handler say; the raw handler goes last. It is
+    /// in place before the first read, so no early byte is lost.
+    public static func client(
+        _ connect: (ClientBootstrap) -> EventLoopFuture<Channel>,
+        setUp: @escaping @Sendable (Channel) throws -> Void = { _ in }
+    ) async throws -> RawStream {
+        let gone = OneShotSignal()
+        let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try setUp(channel)
+                    try channel.pipeline.syncOperations.addHandler(RawHandler(gone: gone, inputClosed: false))
+                }
+            }
+        let channel = try await connect(bootstrap).get()
+        channel.closeFuture.whenComplete { _ in gone.fire() }
+        let loop = channel.eventLoop
+        return try await loop.submit {
+            let raw = try channel.pipeline.syncOperations.handler(type: RawHandler.self)
+            return RawStream(loop: loop, handler: NIOLoopBound(raw, eventLoop: loop), gone: gone)
+        }.get()
+    }
+
+    /// Connects to a unix socket (another cryod's API socket).
+    public static func connect(unixPath: String) async throws -> RawStream {
+        try await client { $0.connect(unixDomainSocketPath: unixPath) }
+    }
+
+    /// Takes over a connected stream socket descriptor (one end of a socket pair): it is
+    /// closed with the stream.
+    public static func adopt(socket fd: Int32) async throws -> RawStream {
+        try await client { $0.withConnectedSocket(fd) }
     }
 }

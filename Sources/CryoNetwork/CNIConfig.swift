@@ -62,21 +62,41 @@ public enum CNIConfig {
 
     /// bridge (gateway address on the bridge, no masquerade: traffic stays on this host;
     /// hairpin so a container reaches itself through a published port) with host-local IPAM
-    /// whose `dataDir` is under cryo's root, then portmap.
-    public static func conflist(for network: NetworkConfig, ipamDataDir: String) -> JSONValue {
+    /// whose `dataDir` is under cryo's root, then portmap. macvlan: one plugin, a macvlan link
+    /// on the parent (no port publishing: the container is on the segment with its own
+    /// address). `explicitIP`: the attach asks for an address, which may lie outside the
+    /// network's ip-range (as in Docker), so host-local gets the whole subnet.
+    public static func conflist(for network: NetworkConfig, ipamDataDir: String, explicitIP: Bool = false) -> JSONValue {
+        var range: [String: JSONValue] = ["subnet": .string(network.subnet), "gateway": .string(network.gateway)]
+        if !explicitIP, let r = network.ipRange, let sub = try? network.parsedSubnet,
+           let rs = try? IPv4Subnet.parseRange(r, in: sub) {
+            let (first, last) = sub.allocationBounds(rs)
+            range["rangeStart"] = .string(first.description)
+            range["rangeEnd"] = .string(last.description)
+        }
         var ipam: [String: JSONValue] = [
             "type": "host-local",
             "dataDir": .string(ipamDataDir),
-            "ranges": [[["subnet": .string(network.subnet), "gateway": .string(network.gateway)]]],
+            "ranges": [[.object(range)]],
         ]
         ipam["routes"] = network.internal ? [] : [["dst": "0.0.0.0/0"]]
+        if network.isMacvlan {
+            let macvlan: JSONValue = [
+                "type": "macvlan",
+                "master": .string(network.parent ?? ""),
+                "mode": .string(network.macvlanMode ?? "bridge"),
+                "capabilities": ["ips": true, "mac": true],
+                "ipam": .object(ipam),
+            ]
+            return ["cniVersion": .string(cniVersion), "name": .string(network.name), "plugins": [macvlan]]
+        }
         let bridge: JSONValue = [
             "type": "bridge",
             "bridge": .string(network.bridge),
             "isGateway": true,
             "ipMasq": false,
             "hairpinMode": true,
-            "capabilities": ["ips": true],
+            "capabilities": ["ips": true, "mac": true],
             "ipam": .object(ipam),
         ]
         let portmap: JSONValue = [
@@ -92,9 +112,10 @@ public enum CNIConfig {
     }
 
     /// Capability arguments of one attachment (CNI's `runtimeConfig`).
-    public static func runtimeArgs(ip: IPv4Address?, ports: [PortMapping]) -> [String: JSONValue] {
+    public static func runtimeArgs(ip: IPv4Address?, ports: [PortMapping], mac: MACAddress? = nil) -> [String: JSONValue] {
         var args: [String: JSONValue] = [:]
         if let ip { args["ips"] = [.string(ip.description)] }
+        if let mac { args["mac"] = .string(mac.description) }
         if !ports.isEmpty { args["portMappings"] = .array(ports.map(\.json)) }
         return args
     }

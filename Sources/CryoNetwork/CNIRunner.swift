@@ -50,8 +50,11 @@ public struct CNIRunner: Sendable {
     /// (after a reboot, or an ADD that was never undone) is deleted first, so the container can
     /// get its old address back. A failing ADD is undone with DEL before the error is thrown.
     public func attach(containerID: String, netnsPath: String, network: NetworkConfig, ip: String? = nil,
-                       ports: [PortMapping] = [], interface: String = "eth0") throws -> Attachment {
+                       mac: MACAddress? = nil, ports: [PortMapping] = [], interface: String = "eth0") throws -> Attachment {
         try Self.validateID(containerID)
+        if network.isMacvlan && !ports.isEmpty {
+            throw NetworkError.invalidOption("network \(network.name) is a macvlan network: ports cannot be published (the container has its own address on the segment; connect to it directly)")
+        }
         try Self.validateInterface(interface)
         for p in ports { try p.validate() }
         for (i, p) in ports.enumerated() {
@@ -115,7 +118,7 @@ public struct CNIRunner: Sendable {
 
         // The record goes first: a crash during ADD leaves what DEL needs to clean up.
         var record = freshRecord(containerID: containerID, netnsPath: netnsPath, network: network,
-                                 interface: interface, ip: fixed, ports: chosen)
+                                 interface: interface, ip: fixed, ports: chosen, mac: mac)
         try writeRecord(record, recordPath)
         let result: JSONValue
         do {
@@ -186,9 +189,9 @@ public struct CNIRunner: Sendable {
     public func attachments() throws -> [Attachment] { try records().compactMap(\.attachment) }
 
     /// Removes the bridge interface of a removed network (the bridge plugin never deletes it).
-    /// No error when it does not exist.
+    /// No error when it does not exist; nothing for macvlan (the parent is not cryo's).
     public func deleteBridge(of network: NetworkConfig) throws {
-        guard FS.exists("/sys/class/net/" + network.bridge) else { return }
+        guard !network.isMacvlan, !network.bridge.isEmpty, FS.exists("/sys/class/net/" + network.bridge) else { return }
         let ipPath = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"].first(where: FS.exists) ?? "/sbin/ip"
         let r = try Spawn.run(path: ipPath, args: ["ip", "link", "del", network.bridge], env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"])
         if r.status != 0 && FS.exists("/sys/class/net/" + network.bridge) {
@@ -199,10 +202,65 @@ public struct CNIRunner: Sendable {
     // MARK: - plugins
 
     func freshRecord(containerID: String, netnsPath: String, network: NetworkConfig, interface: String,
-                     ip: IPv4Address?, ports: [PortMapping]) -> AttachmentRecord {
+                     ip: IPv4Address?, ports: [PortMapping], mac: MACAddress? = nil) -> AttachmentRecord {
         AttachmentRecord(containerID: containerID, networkID: network.id, networkName: network.name, netnsPath: netnsPath,
-                         interface: interface, conflist: CNIConfig.conflist(for: network, ipamDataDir: paths.ipamDir),
-                         runtimeArgs: CNIConfig.runtimeArgs(ip: ip, ports: ports), ports: ports, result: nil, attachment: nil)
+                         interface: interface,
+                         conflist: CNIConfig.conflist(for: network, ipamDataDir: paths.ipamDir, explicitIP: ip != nil),
+                         runtimeArgs: CNIConfig.runtimeArgs(ip: ip, ports: ports, mac: mac), ports: ports, result: nil, attachment: nil)
+    }
+
+    // MARK: - reservations
+
+    /// Marks `ip` as used on `network` in host-local's data directory for `owner` (the id of
+    /// the container that will be attached with it, e.g. one migrating here): automatic
+    /// allocation skips it, and only `owner`'s attach may take it (its stale-allocation
+    /// cleanup releases the reservation right before its ADD). Idempotent for the same owner;
+    /// refuses an address outside the subnet, the network/broadcast/gateway address, or one
+    /// held by another container or reservation.
+    public func reserve(network: NetworkConfig, ip: String, owner: String, interface: String = "eth0") throws {
+        try Self.validateID(owner)
+        let subnet = try network.parsedSubnet
+        guard let a = IPv4Address(ip) else { throw NetworkError.invalidIP(ip, "not an IPv4 address") }
+        guard subnet.contains(a) else { throw NetworkError.ipOutsideSubnet(ip: ip, network: network.name, subnet: network.subnet) }
+        guard subnet.isHost(a) else { throw NetworkError.ipNotAssignable(ip: ip, network: network.name, reason: "it is the network or broadcast address") }
+        if a.description == network.gateway { throw NetworkError.ipNotAssignable(ip: ip, network: network.name, reason: "it is the gateway") }
+        let lock = try FileLock.exclusive(paths.lockFile)
+        defer { lock.close() }
+        let dir = paths.ipamDir(network: network.name)
+        if let holder = Self.allocationOwners(in: dir)[a] {
+            if holder == owner { return }
+            throw NetworkError.ipInUse(ip: ip, network: network.name, container: holder)
+        }
+        try FS.mkdirAll(dir, mode: 0o700)
+        // host-local's own file format, created exclusively as host-local does.
+        let path = dir + "/" + a.description
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        if fd < 0 {
+            if errno == EEXIST { throw NetworkError.ipInUse(ip: ip, network: network.name, container: Self.allocationOwners(in: dir)[a] ?? "?") }
+            throw NetworkError.corruptState(path, "reserving the address: \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        let text = Array("\(owner)\r\n\(interface)".utf8)
+        guard text.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == text.count else {
+            let e = String(cString: strerror(errno))
+            unlink(path)
+            throw NetworkError.corruptState(path, "writing the reservation: \(e)")
+        }
+    }
+
+    /// Drops a reservation made by `reserve` (no error if the address is free). Refused while
+    /// a container is attached with the address: detach it instead.
+    public func release(network: NetworkConfig, ip: String) throws {
+        guard let a = IPv4Address(ip) else { throw NetworkError.invalidIP(ip, "not an IPv4 address") }
+        let lock = try FileLock.exclusive(paths.lockFile)
+        defer { lock.close() }
+        if let att = try records().first(where: { $0.networkID == network.id && $0.attachment?.ip == a.description }) {
+            throw NetworkError.ipInUse(ip: ip, network: network.name, container: att.containerID)
+        }
+        let path = paths.ipamDir(network: network.name) + "/" + a.description
+        if unlink(path) != 0 && errno != ENOENT {
+            throw NetworkError.corruptState(path, "releasing the address: \(String(cString: strerror(errno)))")
+        }
     }
 
     /// ADD through every plugin in order, each getting the previous one's result.

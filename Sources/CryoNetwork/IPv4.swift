@@ -54,6 +54,26 @@ public struct IPv4Subnet: Hashable, Sendable, CustomStringConvertible {
         return subnet
     }
 
+    /// `--ip-range`: CIDR with host bits zero, any prefix 1...32, inside `subnet`.
+    public static func parseRange(_ text: String, in subnet: IPv4Subnet) throws -> IPv4Subnet {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, let addr = IPv4Address(String(parts[0])),
+              parts[1].allSatisfy({ $0.isASCII && $0.isNumber }), let prefix = Int(parts[1]), (1...32).contains(prefix)
+        else { throw NetworkError.invalidIPRange(text, "not IPv4 CIDR notation like 198.18.5.128/25") }
+        let r = IPv4Subnet(network: addr, prefix: prefix)
+        guard r.network == addr else { throw NetworkError.invalidIPRange(text, "host bits are set (did you mean \(r)?)") }
+        guard prefix >= subnet.prefix, subnet.contains(addr) else {
+            throw NetworkError.invalidIPRange(text, "not inside subnet \(subnet)")
+        }
+        return r
+    }
+
+    /// The addresses host-local may hand out from `range` (a sub-CIDR of this subnet): the
+    /// range without this subnet's network and broadcast addresses.
+    public func allocationBounds(_ range: IPv4Subnet) -> (first: IPv4Address, last: IPv4Address) {
+        (IPv4Address(max(range.network.value, firstHost.value)), IPv4Address(min(range.broadcast.value, lastHost.value)))
+    }
+
     static func mask(_ prefix: Int) -> UInt32 { prefix == 0 ? 0 : UInt32.max << UInt32(32 - prefix) }
 
     public var mask: UInt32 { IPv4Subnet.mask(prefix) }

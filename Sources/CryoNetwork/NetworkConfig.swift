@@ -1,19 +1,27 @@
 import CryoLinux
 import Glibc
 
-/// One cryo network (like `docker network inspect`): a Linux bridge with an IPv4 subnet.
+/// One cryo network (like `docker network inspect`): a Linux bridge, or macvlan interfaces on
+/// a host interface (`parent`), with an IPv4 subnet.
 public struct NetworkConfig: Codable, Equatable, Sendable {
     public var name: String
     /// 64 hex digits.
     public var id: String
-    /// Always "bridge".
+    /// "bridge" or "macvlan" (`NetworkDriver`).
     public var driver: String
     /// CIDR, host bits zero ("198.18.0.0/24").
     public var subnet: String
     /// Address of the bridge on the host and the containers' default route.
     public var gateway: String
-    /// Host interface name of the bridge (≤ 15 characters).
+    /// Host interface name of the bridge (≤ 15 characters); empty for macvlan.
     public var bridge: String
+    /// macvlan: the host interface the containers' macvlan links hang on (`-o parent=`).
+    public var parent: String?
+    /// macvlan: bridge (default), private, vepa or passthru (`-o macvlan_mode=`).
+    public var macvlanMode: String?
+    /// `--ip-range`: automatic allocation only from this CIDR inside the subnet; an explicit
+    /// `--ip` may be anywhere in the subnet. Hosts sharing a segment use disjoint ranges.
+    public var ipRange: String?
     /// No default route in containers: they reach the subnet and the host's bridge address only.
     public var `internal`: Bool
     public var labels: [String: String]
@@ -33,8 +41,18 @@ public struct NetworkConfig: Codable, Equatable, Sendable {
         self.created = created
     }
 
+    public var isMacvlan: Bool { driver == NetworkDriver.macvlan }
+
     public var parsedSubnet: IPv4Subnet { get throws { try IPv4Subnet.parse(subnet) } }
     public var prefixLength: Int { (try? parsedSubnet.prefix) ?? 24 }
+}
+
+/// The network drivers cryo has.
+public enum NetworkDriver {
+    public static let bridge = "bridge"
+    public static let macvlan = "macvlan"
+    /// The kernel's macvlan modes (ip-link(8)); Docker's `macvlan_mode` takes the same words.
+    public static let macvlanModes = ["bridge", "private", "vepa", "passthru"]
 }
 
 /// Where CryoNetwork keeps its state under cryo's root (for cryod: /var/lib/cryo, which

@@ -22,6 +22,10 @@ public enum NetworkError: Error, CustomStringConvertible, Sendable, Equatable {
     case pluginOutput(plugin: String, command: String, String)
     case pluginMissing(String)
     case corruptState(String, String)
+    case invalidOption(String)
+    case invalidParent(String, String)
+    case parentInUse(parent: String, network: String)
+    case invalidIPRange(String, String)
 
     public var description: String {
         switch self {
@@ -51,6 +55,10 @@ public enum NetworkError: Error, CustomStringConvertible, Sendable, Equatable {
         case .pluginOutput(let p, let cmd, let why): return "CNI plugin \(p) (\(cmd)): \(why)"
         case .pluginMissing(let p): return "CNI plugin \(p) is not installed (looked in the CNI path); install containernetworking-plugins"
         case .corruptState(let path, let why): return "cannot read \(path): \(why)"
+        case .invalidOption(let why): return why
+        case .invalidParent(let p, let why): return "-o parent interface \(p) \(why)"
+        case .parentInUse(let p, let n): return "network \(n) is already using parent interface \(p)"
+        case .invalidIPRange(let r, let why): return "invalid ip-range \"\(r)\": \(why)"
         }
     }
 }

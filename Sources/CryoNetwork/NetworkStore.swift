@@ -37,22 +37,82 @@ public struct NetworkStore: Sendable {
 
     // MARK: - writing
 
-    /// Creates a bridge network. Without `subnet`, the first /24 of 198.18.0.0/15 that overlaps
+    /// Creates a network. Bridge: without `subnet`, the first /24 of 198.18.0.0/15 that overlaps
     /// no existing network; without `gateway`, the subnet's first address; without `bridge`,
-    /// `cryo-<first 10 of the id>`. Refuses (writing nothing) a taken name, bad CIDR or gateway,
-    /// a subnet overlapping another cryo network, or a bridge name already used.
+    /// `cryo-<first 10 of the id>`. Macvlan: `subnet` and `parent` (an interface of this
+    /// network namespace, used by no other cryo macvlan network) are required. Refuses (writing
+    /// nothing) a taken name, bad CIDR, gateway or ip-range, a subnet overlapping another cryo
+    /// network, or a bridge name already used.
     @discardableResult
-    public func create(name: String, subnet: String? = nil, gateway: String? = nil, bridge: String? = nil,
+    public func create(name: String, driver: String = NetworkDriver.bridge, subnet: String? = nil, gateway: String? = nil,
+                       ipRange: String? = nil, bridge: String? = nil, parent: String? = nil, macvlanMode: String? = nil,
                        internal: Bool = false, labels: [String: String] = [:]) throws -> NetworkConfig {
         try Self.validateName(name)
         let lock = try FileLock.exclusive(paths.lockFile)
         defer { lock.close() }
         var file = try read()
         if file.networks.contains(where: { $0.name == name }) { throw NetworkError.nameInUse(name) }
-        let net = try Self.plan(name: name, subnet: subnet, gateway: gateway, bridge: bridge, internal: `internal`,
+        var net: NetworkConfig
+        if driver == NetworkDriver.macvlan {
+            net = try Self.planMacvlan(name: name, subnet: subnet, gateway: gateway, parent: parent, mode: macvlanMode,
+                                       internal: `internal`, labels: labels, existing: file.networks)
+        } else {
+            guard driver == NetworkDriver.bridge else { throw NetworkError.invalidOption("network driver \(driver) is not supported") }
+            net = try Self.plan(name: name, subnet: subnet, gateway: gateway, bridge: bridge, internal: `internal`,
                                 labels: labels, existing: file.networks, checkHostInterface: true)
+        }
+        if let ipRange {
+            let sub = try net.parsedSubnet
+            let r = try IPv4Subnet.parseRange(ipRange, in: sub)
+            let (first, last) = sub.allocationBounds(r)
+            let gw = IPv4Address(net.gateway)
+            let hosts = first.value <= last.value ? Int(last.value - first.value) + 1 - (gw.map { $0 >= first && $0 <= last } == true ? 1 : 0) : 0
+            guard hosts > 0 else { throw NetworkError.invalidIPRange(ipRange, "it leaves no address to allocate") }
+            net.ipRange = r.description
+        }
         file.networks.append(net)
         try write(file)
+        return net
+    }
+
+    /// A macvlan network's record: checks the subnet (required), gateway, parent and mode.
+    static func planMacvlan(name: String, subnet: String?, gateway: String?, parent: String?, mode: String?,
+                            internal: Bool, labels: [String: String], existing: [NetworkConfig]) throws -> NetworkConfig {
+        guard let subnet else {
+            throw NetworkError.invalidOption("a macvlan network needs --subnet (the segment's subnet, which cryo cannot guess)")
+        }
+        guard let parent, !parent.isEmpty else {
+            throw NetworkError.invalidOption("a macvlan network needs -o parent=INTERFACE (cryo makes no dummy parent)")
+        }
+        if `internal` { throw NetworkError.invalidOption("--internal is not supported for macvlan networks") }
+        guard parent.utf8.count <= 15, !parent.contains("/"), parent != ".", parent != ".." else {
+            throw NetworkError.invalidParent(parent, "is not a valid interface name")
+        }
+        // if_nametoindex asks the kernel in this thread's network namespace (cryod's), unlike
+        // /sys/class/net, which shows the namespace sysfs was mounted in.
+        guard if_nametoindex(parent) != 0 else { throw NetworkError.invalidParent(parent, "was not found on the host (in cryod's network namespace)") }
+        let m = mode ?? "bridge"
+        guard NetworkDriver.macvlanModes.contains(m) else {
+            throw NetworkError.invalidOption("macvlan_mode \(m) is not valid: one of \(NetworkDriver.macvlanModes.joined(separator: ", "))")
+        }
+        if let other = existing.first(where: { $0.isMacvlan && $0.parent == parent }) {
+            throw NetworkError.parentInUse(parent: parent, network: other.name)
+        }
+        let sub = try IPv4Subnet.parse(subnet)
+        let taken = existing.compactMap { n in (try? n.parsedSubnet).map { (n, $0) } }
+        if let clash = taken.first(where: { $0.1.overlaps(sub) }) {
+            throw NetworkError.subnetOverlap(subnet: sub.description, network: clash.0.name, existing: clash.1.description)
+        }
+        var gw = sub.firstHost
+        if let gateway {
+            guard let g = IPv4Address(gateway) else { throw NetworkError.invalidGateway(gateway, "not an IPv4 address") }
+            guard sub.isHost(g) else { throw NetworkError.invalidGateway(gateway, "not a host address of subnet \(sub)") }
+            gw = g
+        }
+        var net = NetworkConfig(name: name, id: randomHexID(), driver: NetworkDriver.macvlan, subnet: sub.description,
+                                gateway: gw.description, bridge: "", labels: labels, created: rfc3339Now())
+        net.parent = parent
+        net.macvlanMode = m
         return net
     }
 

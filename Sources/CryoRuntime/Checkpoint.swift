@@ -100,6 +100,7 @@ extension Runtime {
         func unlockNetwork() { if let p = lockedBeforeDump { try? NetworkLock.unlock(netnsPath: p) } }
         /// After a failure: the container runs on as it was (unlocked, thawed unless paused).
         func resumeAfterFailure() {
+            if hooks.keepFrozenAfterFailure?() == true { return }
             unlockNetwork()
             if !wasPaused { try? cgroup.thaw() }
         }

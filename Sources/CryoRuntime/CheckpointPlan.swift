@@ -52,8 +52,12 @@ public struct CheckpointHooks: Sendable {
     /// lets the dump finish (the tasks are killed unless the plan leaves them running). A
     /// migration's commit point.
     public var atPostDump: (@Sendable () throws -> Void)?
-    public init(atPostDump: (@Sendable () throws -> Void)? = nil) {
+    /// Asked when the dump failed: true leaves the container frozen and its network locked
+    /// (a migration that cannot learn whether the target took over must not let both run).
+    public var keepFrozenAfterFailure: (@Sendable () -> Bool)?
+    public init(atPostDump: (@Sendable () throws -> Void)? = nil, keepFrozenAfterFailure: (@Sendable () -> Bool)? = nil) {
         self.atPostDump = atPostDump
+        self.keepFrozenAfterFailure = keepFrozenAfterFailure
     }
 }
 

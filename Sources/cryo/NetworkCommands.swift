@@ -5,7 +5,7 @@ import FoundationEssentials
 struct NetworkCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "network",
-        abstract: "Manage networks (Linux bridges driven by the CNI plugins): create, ls, inspect, rm.",
+        abstract: "Manage networks (Linux bridges or macvlan, driven by the CNI plugins): create, ls, inspect, rm.",
         discussion: "Containers join one at create: `cryo run --network NAME [--ip ADDR]`. cryo0 (docker's \"bridge\") is the default.",
         subcommands: [NetworkCreate.self, NetworkList.self, NetworkInspect.self, NetworkRemove.self])
 }
@@ -15,13 +15,22 @@ struct NetworkCreate: ParsableCommand {
         commandName: "create",
         abstract: "Create a network; prints its ID.",
         discussion: """
-        Without --subnet cryod picks the first free /24 of 198.18.0.0/15. Refused (exit 1, \
-        nothing created): a taken name, a subnet overlapping another network, a gateway \
-        outside the subnet.
+        Without --subnet cryod picks the first free /24 of 198.18.0.0/15 (bridge only). \
+        macvlan: -d macvlan -o parent=IFACE --subnet S [--gateway G] [--ip-range R] \
+        [-o macvlan_mode=bridge|private|vepa|passthru]; containers get their own MAC and \
+        address on the parent's segment, no published ports. Refused (exit 1, nothing \
+        created): a taken name, a subnet overlapping another network, a gateway or ip-range \
+        outside the subnet, an unknown driver or option, a parent that does not exist.
         """)
 
-    @Option(name: .shortAndLong, help: ArgumentHelp("Driver to manage the Network (only bridge).", valueName: "string"))
+    @Option(name: .shortAndLong, help: ArgumentHelp("Driver to manage the Network: bridge or macvlan.", valueName: "string"))
     var driver: String = "bridge"
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("Set driver specific options (parent=IFACE, macvlan_mode=MODE; bridge: com.docker.network.bridge.name=NAME).", valueName: "map"))
+    var opt: [String] = []
+
+    @Option(name: .customLong("ip-range"), help: ArgumentHelp("Allocate container ip from a sub-range (CIDR inside the subnet).", valueName: "string"))
+    var ipRange: String?
 
     @Option(help: ArgumentHelp("Subnet in CIDR format (IPv4), e.g. 198.19.5.0/24.", valueName: "string"))
     var subnet: String?
@@ -38,14 +47,15 @@ struct NetworkCreate: ParsableCommand {
     @Argument(help: "The network name.") var name: String
 
     func validate() throws {
-        if gateway != nil && subnet == nil { throw ValidationError("every ip-range or gateway must have a corresponding subnet") }
+        if (gateway != nil || ipRange != nil) && subnet == nil { throw ValidationError("every ip-range or gateway must have a corresponding subnet") }
+        for o in opt where !o.contains("=") { throw ValidationError("invalid option \"\(o)\": want KEY=VALUE") }
         for l in label where l.hasPrefix("=") { throw ValidationError("invalid label \"\(l)\": empty key") }
     }
 
     func run() throws {
         struct Body: Encodable {
             struct IPAMBody: Encodable {
-                struct Pool: Encodable { var Subnet: String; var Gateway: String? }
+                struct Pool: Encodable { var Subnet: String; var Gateway: String?; var IPRange: String? }
                 var Driver = "default"
                 var Config: [Pool]
             }
@@ -53,6 +63,7 @@ struct NetworkCreate: ParsableCommand {
             var Driver: String
             var Internal: Bool
             var IPAM: IPAMBody
+            var Options: [String: String]
             var Labels: [String: String]
             var CheckDuplicate = true
         }
@@ -61,8 +72,14 @@ struct NetworkCreate: ParsableCommand {
             let kv = l.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             labels[kv[0]] = kv.count > 1 ? kv[1] : ""
         }
+        var options: [String: String] = [:]
+        for o in opt {
+            let kv = o.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            options[kv[0]] = kv[1]
+        }
         let body = Body(Name: name, Driver: driver, Internal: `internal`,
-                        IPAM: .init(Config: subnet.map { [.init(Subnet: $0, Gateway: gateway)] } ?? []), Labels: labels)
+                        IPAM: .init(Config: subnet.map { [.init(Subnet: $0, Gateway: gateway, IPRange: ipRange)] } ?? []),
+                        Options: options, Labels: labels)
         do {
             let client = try daemon()
             let r = try client.call("POST", "/networks/create", json: try encode(body))

@@ -48,6 +48,9 @@ struct ContainerFlags: ParsableArguments {
     @Option(name: .customLong("ip"), help: ArgumentHelp("IPv4 address (e.g., 198.19.5.10) on the container's network.", valueName: "string"))
     var ip: String?
 
+    @Option(name: .customLong("mac-address"), help: ArgumentHelp("Container MAC address (e.g., 02:42:c6:12:00:05), kept across restores.", valueName: "string"))
+    var macAddress: String?
+
     @Option(name: .shortAndLong, help: ArgumentHelp("Publish a container's port(s) to the host: [[HOST_IP:]HOST_PORT:]CONTAINER_PORT[/udp] (no host port: a free one).", valueName: "list"))
     var publish: [String] = []
 
@@ -109,6 +112,7 @@ struct ContainerFlags: ParsableArguments {
         o.hostname = hostname
         o.network = network
         o.ip = ip
+        o.macAddress = macAddress
         o.publish = publish
         o.publishAll = publishAll
         o.expose = expose

@@ -46,6 +46,10 @@ struct Cryod: AsyncParsableCommand {
             help: ArgumentHelp("Bridge interface of the default network (default cryo0). A second cryod on the same host needs its own bridge and --default-subnet.", valueName: "NAME"))
     var bridge: String?
 
+    @Option(name: .customLong("cgroup-parent"),
+            help: ArgumentHelp("Parent cgroup of the containers (default /cryo). A second cryod on the same host needs its own: container ids may repeat across daemons (a migrated container keeps its id).", valueName: "PATH"))
+    var cgroupParent: String?
+
     @Option(name: .customLong("cni-bin-dir"),
             help: ArgumentHelp("Directories of the CNI plugin binaries, separated by ':' (default /usr/lib/cni:/opt/cni/bin; also $CRYO_CNI_BIN_DIR).", valueName: "DIRS"))
     var cniBinDir: String?
@@ -100,6 +104,12 @@ struct Cryod: AsyncParsableCommand {
         options.checkpointOnShutdown = shutdownCheckpoint
         options.defaultSubnet = defaultSubnet
         options.defaultBridge = bridge
+        if let c = cgroupParent {
+            guard c.hasPrefix("/"), !c.contains(".."), c.count > 1 else {
+                throw ValidationError("--cgroup-parent \"\(c)\": an absolute cgroup path like /cryo-b")
+            }
+            options.cgroupParent = c.hasSuffix("/") ? String(c.dropLast()) : c
+        }
         options.maxImageExtractBytes = imageExtractLimit
         if let dirs = cniBinDir ?? ProcessInfo.processInfo.environment["CRYO_CNI_BIN_DIR"], !dirs.isEmpty {
             options.cniPluginDirs = dirs.split(separator: ":").map { FS.absolute(String($0)) }

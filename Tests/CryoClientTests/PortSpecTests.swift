@@ -48,6 +48,14 @@ final class PortSpecTests: XCTestCase {
         let eps = try XCTUnwrap((b["NetworkingConfig"] as? [String: Any])?["EndpointsConfig"] as? [String: Any])
         XCTAssertEqual(((eps["web"] as? [String: Any])?["IPAMConfig"] as? [String: String])?["IPv4Address"], "198.19.5.10")
 
+        let withMAC = try body(["--network", "lan", "--ip", "198.19.5.11", "--mac-address", "02:42:c6:13:05:0b", "busybox"])
+        let ep = try XCTUnwrap(((withMAC["NetworkingConfig"] as? [String: Any])?["EndpointsConfig"] as? [String: Any])?["lan"] as? [String: Any])
+        XCTAssertEqual(ep["MacAddress"] as? String, "02:42:c6:13:05:0b")
+        XCTAssertEqual((ep["IPAMConfig"] as? [String: String])?["IPv4Address"], "198.19.5.11")
+        let macOnly = try body(["--mac-address", "02:42:c6:13:05:0c", "busybox"])
+        let def = (macOnly["NetworkingConfig"] as? [String: Any])?["EndpointsConfig"] as? [String: Any]
+        XCTAssertEqual((def?["default"] as? [String: Any])?["MacAddress"] as? String, "02:42:c6:13:05:0c")
+
         let plain = try body(["busybox"])
         XCTAssertNil(plain["ExposedPorts"])
         XCTAssertNil(plain["NetworkingConfig"])

@@ -221,6 +221,34 @@ final class NetworkRequestTests: XCTestCase {
         XCTAssertNil(Engine.requestedIP(nil, mode: "n1", network: nil))
     }
 
+    func testMacAddressFromEndpointOrConfig() throws {
+        let cli = """
+        {"Image":"busybox","HostConfig":{"NetworkMode":"n1"},
+         "NetworkingConfig":{"EndpointsConfig":{"n1":{"MacAddress":"02:42:C6:13:00:2A"}}}}
+        """
+        let req = try JSONDecoder().decode(CreateContainerRequest.self, from: Data(cli.utf8))
+        XCTAssertEqual(try Engine.requestedMAC(req.networkingConfig, config: req.config, mode: "n1", network: nil), "02:42:c6:13:00:2a")
+        let old = try JSONDecoder().decode(CreateContainerRequest.self, from: Data(#"{"Image":"busybox","MacAddress":"02:42:c6:13:00:2b"}"#.utf8))
+        XCTAssertEqual(try Engine.requestedMAC(old.networkingConfig, config: old.config, mode: nil, network: nil), "02:42:c6:13:00:2b")
+        XCTAssertNil(try Engine.requestedMAC(nil, config: ContainerConfig(), mode: nil, network: nil))
+        var bad = ContainerConfig()
+        bad.MacAddress = "01:00:5e:00:00:01"
+        XCTAssertThrowsError(try Engine.requestedMAC(nil, config: bad, mode: nil, network: nil)) { e in
+            XCTAssertEqual((e as? EngineError)?.kind, .badRequest)
+        }
+    }
+
+    func testCheckpointNetworkRecordWithoutMAC() throws {
+        // cryo-network.json written before MACs were recorded still reads; the MAC is then nil.
+        let old = #"{"network":"n","networkID":"abc","ip":"198.19.7.5","ports":[]}"#
+        let rec = try JSONDecoder().decode(CheckpointNetwork.self, from: Data(old.utf8))
+        XCTAssertNil(rec.mac)
+        XCTAssertEqual(rec.ip, "198.19.7.5")
+        let new = try JSONDecoder().decode(CheckpointNetwork.self, from: JSONEncoder().encode(
+            CheckpointNetwork(network: "n", networkID: "abc", ip: "198.19.7.5", ports: nil, mac: "02:42:c6:13:00:05")))
+        XCTAssertEqual(new.mac, "02:42:c6:13:00:05")
+    }
+
     func testRandomHostPortsAndPublishAll() throws {
         // An empty HostPort (`-p 80`) is a free port chosen at attach: host port 0 until then.
         let some = try Engine.portMappings(["80/tcp": [PortBinding(HostIp: "127.0.0.1", HostPort: "")]])

@@ -161,6 +161,29 @@ final class CNIIntegrationTests: XCTestCase {
         }
     }
 
+    /// A migration's target: the address is reserved for the container-to-be, which then gets
+    /// it with the MAC it had on the source; nobody else gets it, automatically or by --ip.
+    func testReservedAddressGoesToItsOwnerWithItsMAC() throws {
+        try withEnv { env in
+            let a = env.containerID("a"), b = env.containerID("b"), c = env.containerID("c")
+            for id in [a, b, c] { _ = try env.namespace(id) }
+            let reserved = IPv4Address(env.subnet.network.value + 2).description   // host-local's first pick
+            try env.runner.reserve(network: env.network, ip: reserved, owner: a)
+            XCTAssertNotEqual(try env.attach(b).ip, reserved, "automatic allocation skips a reservation")
+            assertThrowsNetworkError(try env.attach(c, ip: reserved)) { $0 == .ipInUse(ip: reserved, network: env.network.name, container: a) }
+            let mac = MACAddress("02:42:c6:13:99:01")!
+            let at = try env.runner.attach(containerID: a, netnsPath: env.netns[a]!, network: env.network, ip: reserved, mac: mac)
+            XCTAssertEqual(at.ip, reserved)
+            XCTAssertEqual(at.mac, mac.description)
+            let link = try inNetns(env.netns[a]!, ["ip", "link", "show", "eth0"]).stdoutString
+            XCTAssertTrue(link.contains(mac.description), link)
+            XCTAssertEqual(env.allocations()[IPv4Address(reserved)!], a)
+            assertThrowsNetworkError(try env.runner.release(network: env.network, ip: reserved)) { if case .ipInUse = $0 { return true }; return false }
+            try env.detach(a)
+            XCTAssertNil(env.allocations()[IPv4Address(reserved)!], "the detach frees it like any address")
+        }
+    }
+
     func testPublishedPortReachesListenerInNamespace() throws {
         try withEnv { env in
             let a = env.containerID("a"), b = env.containerID("b")

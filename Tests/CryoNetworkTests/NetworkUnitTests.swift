@@ -104,6 +104,60 @@ final class NetworkStoreTests: XCTestCase {
         XCTAssertEqual(try store.create(name: "again", subnet: "198.19.9.0/24").subnet, "198.19.9.0/24")
     }
 
+    func testMacvlanCreateAndRefusals() throws {
+        let s = try Scratch(); defer { s.remove() }
+        let store = try NetworkStore(root: s.path)
+        try store.ensureDefault()
+        // "lo" exists in every network namespace: a parent the test can count on.
+        let mv = try store.create(name: "lan", driver: NetworkDriver.macvlan, subnet: "198.19.7.0/24", ipRange: "198.19.7.64/27",
+                                  parent: "lo")
+        XCTAssertEqual(mv.driver, "macvlan")
+        XCTAssertEqual(mv.parent, "lo")
+        XCTAssertEqual(mv.macvlanMode, "bridge")
+        XCTAssertEqual(mv.gateway, "198.19.7.1")
+        XCTAssertEqual(mv.ipRange, "198.19.7.64/27")
+        XCTAssertEqual(mv.bridge, "")
+        let before = try FS.readBytes(store.paths.networksFile)
+        func refused(_ f: @autoclosure () throws -> NetworkConfig, _ match: (NetworkError) -> Bool) {
+            assertThrowsNetworkError(try f(), match)
+        }
+        refused(try store.create(name: "a", driver: "macvlan", parent: "lo")) { if case .invalidOption(let m) = $0 { return m.contains("--subnet") }; return false }
+        refused(try store.create(name: "a", driver: "macvlan", subnet: "198.19.8.0/24")) { if case .invalidOption(let m) = $0 { return m.contains("parent") }; return false }
+        refused(try store.create(name: "a", driver: "macvlan", subnet: "198.19.8.0/24", parent: "nosuch-if0")) { if case .invalidParent = $0 { return true }; return false }
+        refused(try store.create(name: "a", driver: "macvlan", subnet: "198.19.8.0/24", parent: "lo")) { $0 == .parentInUse(parent: "lo", network: "lan") }
+        refused(try store.create(name: "a", driver: "ipvlan", subnet: "198.19.8.0/24")) { if case .invalidOption = $0 { return true }; return false }
+        refused(try store.create(name: "a", subnet: "198.19.8.0/24", ipRange: "198.19.9.0/28")) { if case .invalidIPRange = $0 { return true }; return false }
+        refused(try store.create(name: "a", subnet: "198.19.8.0/24", gateway: "198.19.8.5", ipRange: "198.19.8.5/32")) { if case .invalidIPRange = $0 { return true }; return false }
+        XCTAssertEqual(try FS.readBytes(store.paths.networksFile), before, "refusals write nothing")
+        // Records written before macvlan (no parent/macvlanMode/ipRange keys) still read.
+        let old = #"{"networks":[{"name":"n","id":"\#(String(repeating: "e", count: 64))","driver":"bridge","subnet":"198.19.3.0/24","gateway":"198.19.3.1","bridge":"cryo-eeeeeeeeee","internal":false,"labels":{},"created":"x"}]}"#
+        try FS.atomicWrite(store.paths.networksFile, Array(old.utf8))
+        XCTAssertNil(try store.inspect("n").parent)
+    }
+
+    func testReserveAndRelease() throws {
+        let s = try Scratch(); defer { s.remove() }
+        let store = try NetworkStore(root: s.path)
+        let net = try store.create(name: "lan", subnet: "198.19.7.0/24")
+        let cni = try CNIRunner(root: s.path)
+        try cni.reserve(network: net, ip: "198.19.7.70", owner: "migrant")
+        let file = store.paths.ipamDir(network: "lan") + "/198.19.7.70"
+        XCTAssertEqual(try FS.readString(file), "migrant\r\neth0", "host-local's own format: its allocation skips it")
+        try cni.reserve(network: net, ip: "198.19.7.70", owner: "migrant")   // idempotent
+        assertThrowsNetworkError(try cni.reserve(network: net, ip: "198.19.7.70", owner: "other")) {
+            $0 == .ipInUse(ip: "198.19.7.70", network: "lan", container: "migrant")
+        }
+        assertThrowsNetworkError(try cni.reserve(network: net, ip: "198.19.7.1", owner: "x")) { if case .ipNotAssignable = $0 { return true }; return false }
+        assertThrowsNetworkError(try cni.reserve(network: net, ip: "198.19.7.255", owner: "x")) { if case .ipNotAssignable = $0 { return true }; return false }
+        assertThrowsNetworkError(try cni.reserve(network: net, ip: "198.19.8.2", owner: "x")) { if case .ipOutsideSubnet = $0 { return true }; return false }
+        assertThrowsNetworkError(try cni.reserve(network: net, ip: "198.19.7.9", owner: "a/b")) { if case .invalidName = $0 { return true }; return false }
+        assertThrowsNetworkError(try store.remove("lan")) { $0 == .activeEndpoints(network: "lan", containers: ["migrant"]) }
+        try cni.release(network: net, ip: "198.19.7.70")
+        XCTAssertFalse(FS.exists(file))
+        try cni.release(network: net, ip: "198.19.7.70")   // nothing to release: fine
+        try cni.reserve(network: net, ip: "198.19.7.70", owner: "other")
+    }
+
     func testDefaultSubnetConfigurable() throws {
         let s = try Scratch(); defer { s.remove() }
         let store = try NetworkStore(root: s.path)
@@ -135,7 +189,7 @@ final class CNIConfigTests: XCTestCase {
             "plugins": [
                 [
                     "type": "bridge", "bridge": "cryo-ababababab", "isGateway": true, "ipMasq": false, "hairpinMode": true,
-                    "capabilities": ["ips": true],
+                    "capabilities": ["ips": true, "mac": true],
                     "ipam": [
                         "type": "host-local", "dataDir": "/var/lib/cryo/networks/ipam",
                         "ranges": [[["subnet": "198.18.5.0/24", "gateway": "198.18.5.1"]]],
@@ -168,8 +222,52 @@ final class CNIConfigTests: XCTestCase {
         XCTAssertNil(noArgs["runtimeConfig"])
         // Encoded compactly with sorted keys and unescaped slashes.
         let text = String(decoding: try bridge.encoded(), as: UTF8.self)
-        XCTAssertTrue(text.hasPrefix("{\"bridge\":\"cryo-ababababab\",\"capabilities\":{\"ips\":true},\"cniVersion\":\"1.0.0\""), text)
+        XCTAssertTrue(text.hasPrefix("{\"bridge\":\"cryo-ababababab\",\"capabilities\":{\"ips\":true,\"mac\":true},\"cniVersion\":\"1.0.0\""), text)
         XCTAssertTrue(text.contains("\"dataDir\":\"/d\""), text)
+    }
+
+    func testMacvlanConflistAndIPRange() throws {
+        var mv = NetworkConfig(name: "lan", id: String(repeating: "cd", count: 32), driver: NetworkDriver.macvlan,
+                               subnet: "198.19.7.0/24", gateway: "198.19.7.1", bridge: "", created: "2025-01-01T00:00:00Z")
+        mv.parent = "eth0"
+        mv.macvlanMode = "bridge"
+        mv.ipRange = "198.19.7.64/27"
+        let c = CNIConfig.conflist(for: mv, ipamDataDir: "/d")
+        XCTAssertEqual(CNIConfig.pluginTypes(c), ["macvlan"], "no portmap on macvlan")
+        let plugin = c["plugins"]?.arrayValue?[0]
+        XCTAssertEqual(plugin?["master"], "eth0")
+        XCTAssertEqual(plugin?["mode"], "bridge")
+        XCTAssertEqual(plugin?["capabilities"], ["ips": true, "mac": true])
+        XCTAssertEqual(plugin?["ipam"]?["ranges"],
+                       [[["subnet": "198.19.7.0/24", "gateway": "198.19.7.1", "rangeStart": "198.19.7.64", "rangeEnd": "198.19.7.95"]]])
+        // An explicit --ip may lie outside the range: host-local then gets the whole subnet.
+        let explicit = CNIConfig.conflist(for: mv, ipamDataDir: "/d", explicitIP: true)
+        XCTAssertEqual(explicit["plugins"]?.arrayValue?[0]["ipam"]?["ranges"], [[["subnet": "198.19.7.0/24", "gateway": "198.19.7.1"]]])
+        let args = CNIConfig.runtimeArgs(ip: IPv4Address("198.19.7.200"), ports: [], mac: MACAddress("02:42:c6:13:07:c8"))
+        XCTAssertEqual(CNIConfig.pluginConfig(c, index: 0, runtimeArgs: args, prevResult: nil)["runtimeConfig"],
+                       ["ips": ["198.19.7.200"], "mac": "02:42:c6:13:07:c8"])
+        // A range reaching the subnet's edges leaves out its network and broadcast addresses.
+        let sub = try IPv4Subnet.parse("198.19.7.0/24")
+        let (first, last) = sub.allocationBounds(try IPv4Subnet.parseRange("198.19.7.0/25", in: sub))
+        XCTAssertEqual("\(first)-\(last)", "198.19.7.1-198.19.7.127")
+        for bad in ["198.19.8.0/28", "198.19.7.0/23", "198.19.7.1/28", "x"] {
+            assertThrowsNetworkError(try IPv4Subnet.parseRange(bad, in: sub)) { if case .invalidIPRange = $0 { return true }; return false }
+        }
+    }
+
+    func testMACAddress() {
+        XCTAssertEqual(MACAddress("02:42:C6:13:00:2A")?.description, "02:42:c6:13:00:2a")
+        XCTAssertEqual(MACAddress("02-42-c6-13-00-2a")?.bytes, [0x02, 0x42, 0xc6, 0x13, 0x00, 0x2a])
+        for bad in ["01:00:5e:00:00:01", "00:00:00:00:00:00", "02:42:c6:13:00", "02:42:c6:13:00:2g", ""] {
+            XCTAssertNil(MACAddress(bad), bad)
+            XCTAssertNotNil(MACAddress.problem(bad), bad)
+        }
+        XCTAssertTrue(MACAddress.problem("01:00:5e:00:00:01")!.contains("multicast"))
+        for _ in 0..<50 {
+            let m = MACAddress.random()
+            XCTAssertEqual(m.bytes[0] & 0x03, 0x02, "locally administered unicast: \(m)")
+            XCTAssertEqual(MACAddress(m.description), m)
+        }
     }
 
     func testPortMappingParse() throws {

@@ -79,11 +79,32 @@ def http_request(sock_path, method, path, body=None, headers=None, timeout=30):
 # the daemon
 
 
+# Runs a command in a network namespace the way `ip netns exec` does (a mount namespace of its
+# own with a sysfs showing that namespace's links), but keeping the host's /sys/fs/cgroup:
+# `ip netns exec` replaces /sys, and with it the cgroup hierarchies cryod needs. The tree is
+# rbound aside before and moved back onto the new sysfs after. Every step execs (no fork), so
+# the process the test started is cryod itself.
+NETNS_WRAPPER = r"""
+ns=$1; shift
+t=$(mktemp -d /tmp/cryo-netns-cg.XXXXXX)
+mount --rbind /sys/fs/cgroup "$t"
+exec ip netns exec "$ns" sh -ec 't=$1; shift; mount --move "$t" /sys/fs/cgroup; rmdir "$t" 2>/dev/null || true; exec "$@"' sh "$t" "$@"
+"""
+
+
+def netns_command(ns, cmd):
+    """cmd run inside network namespace `ns` (see NETNS_WRAPPER)."""
+    return ["unshare", "--mount", "--propagation", "slave", "sh", "-ec", NETNS_WRAPPER, "sh", ns, *cmd]
+
+
 class Daemon:
-    def __init__(self, base, extra_args=()):
+    def __init__(self, base, extra_args=(), netns=None):
         self.base = Path(base)
         # More cryod flags (e.g. --idle-timeout for a test's own daemon).
         self.extra_args = list(extra_args)
+        # A network namespace (`ip netns` name) to run cryod in: a "host" of a Lan. Its
+        # mounts live in a mount namespace of its own; its socket is reachable from here.
+        self.netns = netns
         self.root = self.base / "root"
         self.run = self.base / "run"
         self.sock = str(self.base / "d.sock")
@@ -114,9 +135,12 @@ class Daemon:
         with open(self.log_path, "ab") as log:
             log.write(f"==== cryod start {time.strftime('%H:%M:%S')}\n".encode())
             log.flush()
+            cmd = [str(cryod), "--root", str(self.root), "--exec-root", str(self.run), "-H", self.host,
+                   "--bridge", self.bridge, "--default-subnet", self.subnet_prefix + ".0/24", *self.extra_args]
+            if self.netns:
+                cmd = netns_command(self.netns, cmd)
             self.proc = subprocess.Popen(
-                [str(cryod), "--root", str(self.root), "--exec-root", str(self.run), "-H", self.host,
-                 "--bridge", self.bridge, "--default-subnet", self.subnet_prefix + ".0/24", *self.extra_args],
+                cmd,
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env=self.cryod_env(), start_new_session=True)
         deadline = time.monotonic() + timeout

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sched.h>
+#include <netpacket/packet.h>   // struct sockaddr_ll, for GratuitousARP's packet socket
 
 #define CRYO_O_PATH 010000000
 

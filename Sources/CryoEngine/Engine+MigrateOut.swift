@@ -1,0 +1,284 @@
+import CryoImages
+import CryoLinux
+import CryoMigration
+import CryoNetwork
+import CryoRuntime
+import FoundationEssentials
+import Glibc
+
+/// The source's side of `cryo migrate` (stop-and-copy). The container is checked by the
+/// target before anything is frozen; then it is frozen and dumped with its pages going
+/// straight to the target's CRIU page server through cryod's connection, the other images,
+/// the rootfs changes and the log follow, the target restores it with its network locked,
+/// and only when the target has committed does CRIU (held at `post-dump`) kill the source's
+/// tasks. Any failure before that resumes the container here. See MigrationMessage for the
+/// conversation.
+extension Engine {
+    public func migrate(_ ref: String, _ req: MigrationRequest,
+                        progress: @escaping @Sendable (MigrationEvent) async -> Void) async throws -> MigrationReport {
+        if req.postCopy {
+            throw EngineError.bad("--post-copy (lazy pages) is not available yet in this cryod: migrate without it (stop-and-copy)")
+        }
+        let id = try resolve(ref).id
+        return try await withLock(id) { try await migrateLocked(id, req, progress) }
+    }
+
+    /// Connects to another cryod: unix:// here, tcp:// through the daemon's TLS dialer.
+    nonisolated func dial(_ target: String) async throws -> any ByteStream {
+        if target.hasPrefix("unix://") {
+            let path = String(target.dropFirst("unix://".count))
+            do { return try await connectUnixStream(path: path) } catch {
+                throw EngineError.bad("cannot reach cryod at \(target): \(error)")
+            }
+        }
+        guard target.hasPrefix("tcp://") else {
+            throw EngineError.bad("migration target \"\(target)\": use tcp://HOST:PORT (mutual TLS) or unix:///PATH")
+        }
+        guard let dial = options.dialPeer else {
+            throw EngineError.bad("this cryod has no TLS identity (start it with --tlsverify --tlscacert --tlscert --tlskey): it cannot authenticate itself to \(target)")
+        }
+        return try await dial(target)
+    }
+
+    private func migrateLocked(_ id: String, _ req: MigrationRequest,
+                               _ progress: @escaping @Sendable (MigrationEvent) async -> Void) async throws -> MigrationReport {
+        let began = monotonicSeconds()
+        var mark = began
+        var phases: [MigrationReport.Phase] = []
+        func phase(_ name: String) {
+            let now = monotonicSeconds()
+            phases.append(.init(name: name, ms: (now - mark) * 1000))
+            mark = now
+        }
+        var bytes = MigrationReport.Bytes()
+        let c = try resolve(id)
+        if let e = StateMachine.check(.checkpoint, status: c.status, id: c.name) { throw e }
+        if c.hostConfig.PidMode == "host" {
+            throw EngineError.bad("cannot migrate container \(c.name): it shares the host's PID namespace (--pid host)")
+        }
+        let tcp = CheckpointLabels.includesTCP(requested: req.tcpEstablished, labels: c.config.Labels)
+        let session = Names.randomID()
+        let dir = paths.migration(session)
+        let p = paths
+        let rt = runtime
+        let image = try images.inspect(c.imageID)
+        let net = c.networkID.flatMap { try? networks.inspect($0) }
+        let tarErrors = dir + "/tar.err"
+
+        await progress(MigrationEvent(phase: "check", status: "asking \(req.target)"))
+        // What B checks: CRIU's view of this CPU, our CRIU, the bytes it must hold.
+        let local = try await blocking { () -> (cpuinfo: [UInt8], criu: String, bytes: UInt64) in
+            try FS.mkdirAll(dir + "/images", mode: 0o700)
+            let criu = try MigrationChecks.criuPath()
+            try MigrationChecks.dumpCPUInfo(criu: criu, into: dir)
+            let cpuinfo = try FS.readBytes(dir + "/cpuinfo.img")
+            let version = try MigrationChecks.criuVersion(criu: criu)
+            let upper = MigrationChecks.treeBytes(p.upper(id))
+            let memory = MigrationChecks.residentBytes((try? rt.processes(id: id)) ?? [])
+            return (cpuinfo, version, upper + memory)
+        }
+        let layerBytes = image.layers.reduce(UInt64(0)) { $0 + MigrationChecks.treeBytes(images.layerPath($1)) }
+        let offer = MigrationOffer(
+            session: session, container: Array(try JSONEncoder().encode(c)), image: Array(try JSONEncoder().encode(image)),
+            imageConfig: try FS.readBytes(images.configPath(image.id)), layers: image.layers.map(\.description),
+            network: net?.name, driver: net?.driver, subnet: net?.subnet, ip: c.endpoint?.ip, mac: c.endpoint?.mac,
+            bindSources: MigrationChecks.bindSources(c.hostConfig), cpuinfo: local.cpuinfo, criuVersion: local.criu,
+            bytesNeeded: local.bytes + layerBytes, tcpEstablished: tcp, postCopy: req.postCopy)
+
+        let stream = try await dial(req.target)
+        var pageStream: (any ByteStream)?
+        func closeAll() async {
+            await stream.close()
+            await pageStream?.close()
+            try? FS.removeAll(dir)
+        }
+        let missing: [String]
+        let ctl: FrameChannel
+        do {
+            ctl = FrameChannel(stream, prefix: try await PeerUpgrade.open(stream, path: "/cryo/migrate", peer: req.target))
+            try await ctl.send(.offer(offer))
+            switch try await ctl.receive() {
+            case .accept(let m): missing = m
+            case .refuse(let reason):
+                throw EngineError.conflict("cryod at \(req.target) refused the migration of \(c.name): \(reason)")
+            case let other: throw MigrationWireError.unexpected(other.name)
+            }
+            phase("check")
+            // The image layers B lacks, while the container still runs.
+            for d in missing {
+                guard let digest = image.layers.first(where: { $0.description == d }) else {
+                    throw MigrationWireError.unexpected("the target asked for layer \(d), not one of the image's")
+                }
+                await progress(MigrationEvent(phase: "layers", status: "sending layer \(digest.hex.prefix(12))"))
+                try await ctl.send(.layer(diffID: d))
+                let tar = try await TarProcess.create(dir: images.layerPath(digest), errorFile: tarErrors)
+                bytes.layers += try await ctl.sendData(from: tar.stream).bytes
+                try await tar.finish()
+            }
+            phase("layers")
+        } catch {
+            await closeAll()
+            if let e = error as? EngineError { throw e }
+            throw EngineError.internalError("migration of \(c.name) to \(req.target) failed before anything was frozen; it keeps running here: \(error)")
+        }
+
+        // Freeze and dump, the pages going to B's page server through a second connection.
+        await progress(MigrationEvent(phase: "dump", status: "freezing and dumping"))
+        try beginOperation(id, PendingOperation(kind: .migrateOut, checkpoint: session, directory: dir, leaveRunning: false,
+                                                began: rfc3339Now(), peer: req.target))
+        let gate = CommitGate()
+        var criuFD: Int32 = -1
+        let relay: Task<(aToB: UInt64, bToA: UInt64), Error>
+        do {
+            try await ctl.send(.pages)
+            let ps = try await dial(req.target)
+            pageStream = ps
+            let rest = try await PeerUpgrade.open(ps, path: "/cryo/migrate/\(session)/pages", peer: req.target)
+            guard rest.isEmpty else { throw MigrationWireError.unexpected("bytes before the page stream began") }
+            let pair = try await PageStream.pair()
+            criuFD = pair.criu
+            relay = Task { try await PageStream.relay(pair.relay, ps) }
+        } catch {
+            endOperation(id)
+            if criuFD >= 0 { close(criuFD) }
+            await closeAll()
+            throw EngineError.internalError("migration of \(c.name) failed before anything was frozen; it keeps running here: \(error)")
+        }
+        var plan = Self.checkpointPlan(c, imagePath: dir + "/images", tcpEstablished: tcp, leaveRunning: false,
+                                       pageServer: .socket(fd: criuFD))
+        plan.completionMarker = nil   // the commit point is the gate's, not a marker's
+        let hooks = CheckpointHooks(atPostDump: { try gate.atPostDump() }, keepFrozenAfterFailure: { gate.keepsFrozen })
+        checkpointExits.insert(id)
+        let frozeAt = monotonicSeconds()
+        let dump = Task { [plan] in
+            defer { gate.dumpEnded() }
+            try await self.blocking { try rt.checkpoint(id: id, plan: plan, hooks: hooks) }
+        }
+        let reached = await gate.arrival()
+        close(criuFD)   // CRIU holds its own copy until it exits
+        guard reached else {
+            var why = "the dump ended early"
+            do { try await dump.value } catch { why = "\(error)" }
+            checkpointExits.remove(id)
+            endOperation(id)
+            try? await ctl.send(.abort(reason: "the dump failed on the source"))
+            relay.cancel()
+            await closeAll()
+            throw EngineError.internalError("migration of \(c.name) failed while dumping it; it keeps running here: \(why)")
+        }
+        phase("dump")
+
+        // Frozen, every page on B. The rest of the state, then B restores and commits.
+        var withdrawn = false
+        var committed = false
+        do {
+            await progress(MigrationEvent(phase: "transfer", status: "sending images, rootfs changes and log"))
+            for set in FileSet.allCases {
+                let (from, members): (String, [String]) = switch set {
+                case .images: (dir + "/images", ["."])
+                case .rootfs: (p.upper(id), ["."])
+                case .log: (p.containerDir(id), [id + "-json.log"])
+                }
+                try await ctl.send(.files(set))
+                let tar = try await TarProcess.create(dir: from, members: members, errorFile: tarErrors)
+                let n = try await ctl.sendData(from: tar.stream).bytes
+                try await tar.finish()
+                switch set {
+                case .images: bytes.images = n
+                case .rootfs: bytes.rootfs = n
+                case .log: bytes.log = n
+                }
+            }
+            phase("transfer")
+            await progress(MigrationEvent(phase: "restore", status: "restoring on \(req.target)"))
+            try await ctl.send(.restore)
+            switch try await ctl.receive() {
+            case .restored: break
+            case .failed(let reason): throw CryoError("the target could not restore it: \(reason)")
+            case let other: throw MigrationWireError.unexpected(other.name)
+            }
+            phase("restore")
+            // On a shared segment A's copy must be silent before B announces the address.
+            if net?.driver == "macvlan", let att = c.endpoint {
+                try await blocking { try MigrationChecks.setLink(up: false, netnsPath: p.netns(id), interface: att.interface) }
+                withdrawn = true
+            }
+            try await ctl.send(.commit)
+            committed = true
+            guard case .committed = try await ctl.receive() else { throw MigrationWireError.unexpected("no commit answer") }
+        } catch {
+            // Not committed (or the answer to the commit was lost: then B's durable record
+            // decides, and B is asked once more).
+            let outcome: MigrationOutcome = committed ? await askOutcome(req.target, session: session) : .notCommitted
+            if outcome == .unknown {
+                // B may run it, or may not: neither copy may be let go. Frozen here, locked,
+                // until someone who can see both hosts decides (docker rm -f, or unpause).
+                gate.decide(commit: false, reason: "outcome unknown", keepFrozen: true)
+                _ = try? await dump.value
+                checkpointExits.remove(id)
+                endOperation(id)
+                update(id) {
+                    $0.status = .paused
+                    $0.error = "migration to \(req.target) (session \(session)): the target's answer to the commit was lost and it cannot be asked; the container is frozen here with its network locked. If it runs on the target, remove it here (rm -f); if not, unpause it here"
+                }
+                relay.cancel()
+                await closeAll()
+                throw EngineError.internalError("migration of \(c.name) to \(req.target): outcome unknown (\(error)); the container is left frozen here, see its inspect Error")
+            }
+            if outcome == .notCommitted {
+                if withdrawn, let att = c.endpoint {
+                    try? await blocking { try MigrationChecks.setLink(up: true, netnsPath: p.netns(id), interface: att.interface) }
+                }
+                gate.decide(commit: false, reason: "migration to \(req.target) aborted: \(error)")
+                _ = try? await dump.value
+                checkpointExits.remove(id)
+                endOperation(id)
+                try? await ctl.send(.abort(reason: "\(error)"))
+                relay.cancel()
+                await closeAll()
+                throw EngineError.internalError("migration of \(c.name) to \(req.target) failed; it keeps running here: \(error)")
+            }
+        }
+        let downtime = (monotonicSeconds() - frozeAt) * 1000
+        phase("commit")
+        // B runs it: CRIU kills our copy, and the container is removed here.
+        gate.decide(commit: true)
+        do { try await dump.value } catch {
+            FileHandleStderr.write("cryod: migrate \(c.name): after the commit, the source's dump reported: \(error)\n")
+        }
+        _ = await waitExit(id, timeout: 30)
+        checkpointExits.remove(id)
+        endOperation(id)
+        bytes.memory = (try? await relay.value)?.aToB ?? 0
+        await stream.close()
+        await pageStream?.close()
+        try? await removeNow(id)
+        try? FS.removeAll(dir)
+        phase("cleanup")
+        let report = MigrationReport(container: c.name, id: id, target: req.target, session: session, mode: "stop-and-copy",
+                                     downtimeMs: downtime, totalMs: (monotonicSeconds() - began) * 1000, phases: phases,
+                                     bytes: bytes, layersSent: missing.count)
+        return report
+    }
+
+    /// After a commit whose answer was lost: asks B whether it committed session `session`.
+    /// Only "committed" lets the source's copy go; anything else resumes it.
+    nonisolated func askOutcome(_ target: String, session: String) async -> MigrationOutcome {
+        for attempt in 0..<10 {
+            if attempt > 0 { try? await Task.sleep(nanoseconds: 500_000_000) }
+            guard let s = try? await dial(target) else { continue }
+            defer { Task { await s.close() } }
+            guard let rest = try? await PeerUpgrade.open(s, path: "/cryo/migrate/\(session)/outcome", peer: target) else { continue }
+            let ch = FrameChannel(s, prefix: rest)
+            if let m = try? await ch.receive() {
+                if case .committed = m { return .committed }
+                return .notCommitted
+            }
+        }
+        return .unknown
+    }
+}
+
+enum MigrationOutcome: Sendable {
+    case committed, notCommitted, unknown
+}

@@ -1,0 +1,57 @@
+import CryoLinux
+import CryoMigration
+import CryoRuntime
+import FoundationEssentials
+import Glibc
+
+/// A migration a killed cryod left half done, settled at start so that exactly one copy of
+/// the container runs (or, when that cannot be known, none is let go).
+extension Engine {
+    /// Source side. CRIU (whose RPC partner died) leaves the tasks frozen in their cgroup,
+    /// with the network locked. Only the target knows whether it took over: committed → our
+    /// copy goes; not committed → ours runs on; the target unreachable → ours stays frozen,
+    /// with an error saying so.
+    func resolveInterruptedMigrateOut(_ id: String, _ op: PendingOperation) async {
+        guard let c = containers[id] else { return }
+        let rt = runtime
+        let netns = paths.netns(id)
+        // Its CRIU worker, if it still runs, is waited for (it answers nobody now).
+        let workDir = op.directory + "/images"
+        let limit = Self.interruptedWorkLimit
+        _ = try? await blocking { () -> Void in
+            let start = monotonicSeconds()
+            while Runtime.checkpointWorker(workDir: workDir) != nil, monotonicSeconds() - start < limit { usleep(50_000) }
+        }
+        let outcome: MigrationOutcome = op.peer.map { _ in .unknown } ?? .notCommitted
+        let asked = op.peer == nil ? outcome : await askOutcome(op.peer!, session: op.checkpoint)
+        let alive = !rt.livePids(id: id, bundle: paths.bundle(id)).isEmpty
+        switch asked {
+        case .committed:
+            if alive { try? await blocking { try rt.resume(id: id); try rt.kill(id: id, signal: SIGKILL, all: true) } }
+            FileHandleStderr.write("cryod: container \(c.name) was migrated to \(op.peer ?? "?") before cryod stopped: removed here\n")
+            try? await removeNow(id)
+            try? FS.removeAll(op.directory)
+        case .notCommitted:
+            if alive {
+                try? await blocking {
+                    if let att = c.endpoint { try? MigrationChecks.setLink(up: true, netnsPath: netns, interface: att.interface) }
+                    try? NetworkLock.unlock(netnsPath: netns)
+                    try rt.resume(id: id)
+                }
+            }
+            try? FS.removeAll(op.directory)
+        case .unknown:
+            update(id) {
+                $0.status = alive ? .paused : $0.status
+                $0.error = "migration to \(op.peer ?? "?") (session \(op.checkpoint)) was interrupted and the target cannot be asked: the container is left frozen here with its network locked. If it runs on the target, remove it here (rm -f); if not, unpause it here"
+            }
+        }
+    }
+
+    /// Target side: a container restored for a migration that was never committed goes.
+    func resolveInterruptedMigrateIn(_ id: String, _ op: PendingOperation) async {
+        FileHandleStderr.write("cryod: migration \(op.checkpoint.prefix(12)) into \(containers[id]?.name ?? id) was not committed before cryod stopped: removed\n")
+        await discardMigrated(id)
+        try? FS.removeAll(op.directory)
+    }
+}

@@ -1,0 +1,56 @@
+/// `cryo migrate`'s request, its progress lines and its final report.
+public struct MigrationRequest: Sendable {
+    /// The other cryod: tcp://HOST:PORT (mutual TLS with this daemon's certificate) or
+    /// unix:///PATH (a cryod on this machine).
+    public var target: String
+    public var postCopy = false
+    /// Dump and restore established TCP connections (also by the container's label).
+    public var tcpEstablished = false
+    public init(target: String) { self.target = target }
+}
+
+/// One line of the progress stream (`POST /containers/{id}/migrate` sends them as JSON
+/// lines, as `/images/create` does): a phase begins or ends, bytes moved, or the outcome.
+public struct MigrationEvent: Codable, Sendable {
+    public var phase: String
+    public var status: String
+    public var bytes: UInt64?
+    public var report: MigrationReport?
+    public var error: String?
+    public init(phase: String, status: String, bytes: UInt64? = nil, report: MigrationReport? = nil, error: String? = nil) {
+        self.phase = phase
+        self.status = status
+        self.bytes = bytes
+        self.report = report
+        self.error = error
+    }
+}
+
+public struct MigrationReport: Codable, Sendable {
+    public struct Phase: Codable, Sendable {
+        public var name: String
+        public var ms: Double
+    }
+    public struct Bytes: Codable, Sendable {
+        /// Memory pages (CRIU's page-server stream).
+        public var memory: UInt64 = 0
+        /// CRIU's other images.
+        public var images: UInt64 = 0
+        /// The writable layer's changes.
+        public var rootfs: UInt64 = 0
+        /// Image layers the target lacked.
+        public var layers: UInt64 = 0
+        public var log: UInt64 = 0
+    }
+    public var container: String
+    public var id: String
+    public var target: String
+    public var session: String
+    public var mode: String
+    /// From the freeze on the source to the copy running (unlocked) on the target.
+    public var downtimeMs: Double
+    public var totalMs: Double
+    public var phases: [Phase]
+    public var bytes: Bytes
+    public var layersSent: Int
+}

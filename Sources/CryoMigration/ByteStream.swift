@@ -1,0 +1,22 @@
+import CryoHTTP
+
+/// A reliable, ordered, two-way byte stream between two cryods: a hijacked API connection
+/// on the receiving side (`RawStream`), a TLS (or unix-socket) connection on the sending
+/// side. Migration speaks its framed protocol (`FrameChannel`) over one of these and relays
+/// CRIU's page-server stream over a second one.
+public protocol ByteStream: Sendable {
+    /// The next bytes; nil once the peer has closed its sending side.
+    func read() async throws -> [UInt8]?
+    /// Returns once the bytes are handed to the transport (with back-pressure).
+    func write(_ bytes: [UInt8]) async throws
+    /// Shuts our sending side; reading goes on.
+    func closeWrite() async
+    func close() async
+}
+
+extension RawStream: ByteStream {}
+
+/// A connection to a cryod's unix socket (a target on this machine).
+public func connectUnixStream(path: String) async throws -> any ByteStream {
+    try await RawStream.connect(unixPath: path)
+}

@@ -1,0 +1,104 @@
+import CryoHTTP
+import CryoLinux
+import Glibc
+import NIOPosix
+
+/// CRIU's page-server stream carried over a connection between two cryods. On A, CRIU's
+/// dump gets one end of a socket pair as its page-server socket (`ps.fd`) and cryod relays
+/// the other end to B; on B, `criu page-server --ps-socket` gets one end of another pair
+/// and writes the pages into the image directory. CRIU never dials anything itself, and its
+/// pages travel inside the connection cryod authenticated.
+public enum PageStream {
+    /// A socket pair: `criu` for CRIU (inheritable by the worker: no close-on-exec needed, the
+    /// spawn maps it), `relay` as a stream for cryod.
+    public static func pair() async throws -> (criu: Int32, relay: RawStream) {
+        var sv: [Int32] = [-1, -1]
+        try sys(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sv), "socketpair")
+        do {
+            return (sv[0], try await RawStream.adopt(socket: sv[1]))
+        } catch {
+            close(sv[0])
+            throw error
+        }
+    }
+
+    /// Copies `a` → `b` and `b` → `a` until both ends have closed, half-closing each side
+    /// as its source ends. Returns the bytes each way. A failure on either side closes both.
+    public static func relay(_ a: any ByteStream, _ b: any ByteStream) async throws -> (aToB: UInt64, bToA: UInt64) {
+        try await withThrowingTaskGroup(of: (Bool, UInt64).self) { group in
+            group.addTask { (true, try await copy(a, b)) }
+            group.addTask { (false, try await copy(b, a)) }
+            var result: (UInt64, UInt64) = (0, 0)
+            do {
+                for try await (forward, n) in group {
+                    if forward { result.0 = n } else { result.1 = n }
+                }
+            } catch {
+                await a.close()
+                await b.close()
+                throw error
+            }
+            return result
+        }
+    }
+
+    static func copy(_ from: any ByteStream, _ to: any ByteStream) async throws -> UInt64 {
+        var n: UInt64 = 0
+        while let bytes = try await from.read() {
+            try await to.write(bytes)
+            n += UInt64(bytes.count)
+        }
+        await to.closeWrite()
+        return n
+    }
+}
+
+/// B's `criu page-server`, receiving A's pages into an image directory.
+public struct PageServerProcess: Sendable {
+    public let stream: RawStream
+    let process: SpawnedProcess
+    let logPath: String
+
+    /// Starts it on a fresh socket pair; `stream` is cryod's end.
+    public static func start(criuPath: String, imagesDir: String) async throws -> PageServerProcess {
+        var sv: [Int32] = [-1, -1]
+        try sys(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sv), "socketpair")
+        let devnull = open("/dev/null", O_RDWR | O_CLOEXEC)
+        defer {
+            if devnull >= 0 { close(devnull) }
+            close(sv[1])
+        }
+        let args = [criuPath, "page-server", "--images-dir", imagesDir, "--ps-socket", "3",
+                    "--log-file", "page-server.log", "-v4"]
+        let p: SpawnedProcess
+        do {
+            p = try Spawn.spawn(path: criuPath, args: args, env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
+                                fds: [devnull, devnull, devnull, sv[1]])
+        } catch {
+            close(sv[0])
+            throw CryoError("cannot start criu page-server: \(error)")
+        }
+        return PageServerProcess(stream: try await RawStream.adopt(socket: sv[0]), process: p,
+                                 logPath: imagesDir + "/page-server.log")
+    }
+
+    /// Waits for the page server to end: 0 means every page A sent is written.
+    public func finish() async throws {
+        let p = process
+        let code = try await NIOThreadPool.singleton.runIfActive { () -> Int32 in
+            defer { if p.pidfd >= 0 { close(p.pidfd) } }
+            return try Spawn.wait(pid: p.pid)
+        }
+        guard code == 0 else {
+            let log = ((try? FS.readString(logPath)) ?? "").split(separator: "\n").filter { $0.contains("Error") || $0.contains("rror (") }
+                .suffix(6).joined(separator: "\n")
+            throw CryoError("criu page-server exited with status \(code) (log \(logPath)):\n\(log)")
+        }
+    }
+
+    public func cancel() async {
+        kill(process.pid, SIGKILL)
+        await stream.close()
+        try? await finish()
+    }
+}
