@@ -343,7 +343,8 @@ extension Engine {
             s.exitCode = 0
             s.finishedAt = "0001-01-01T00:00:00Z"
         }
-        if restore != nil, let e = containers[id]?.endpoint { announce(e, netns: p.netns(id)) }
+        // A migration's target announces only once the source has let go (commitMigrated).
+        if restore != nil, restore?.keepNetworkLocked != true, let e = containers[id]?.endpoint { announce(e, netns: p.netns(id)) }
     }
 
     /// After a restore, with the network unlocked (the runtime removed NetworkLock's table

@@ -19,6 +19,7 @@ extension Engine {
         var made: String?           // the container created here, until committed
         var committed = false
         var pageServer: PageServerProcess?
+        var reserved: (network: String, ip: String)?
         do {
             guard case .offer(let offer) = try await ch.receive() else {
                 throw MigrationWireError.unexpected("the first message must be an offer")
@@ -45,6 +46,16 @@ extension Engine {
                 await stream.close()
                 try? FS.removeAll(dir)
                 return
+            }
+            // The address is this container's here from now on: nobody else's attach takes it.
+            if let name = offer.network, let ip = offer.ip {
+                do { try await reserveAddress(network: name, ip: ip, owner: src.id) } catch {
+                    try await ch.send(.refuse(reason: "address \(ip) on network \(name) cannot be reserved here: \((error as? EngineError)?.message ?? "\(error)")"))
+                    await stream.close()
+                    try? FS.removeAll(dir)
+                    return
+                }
+                reserved = (name, ip)
             }
             let missing = (try? images.inspect(image.id.description)) != nil ? []
                 : image.layers.filter { !FS.isDirectory(images.layerPath($0)) }.map(\.description)
@@ -85,11 +96,13 @@ extension Engine {
                         try await ch.send(.failed(reason: "\(error)"))
                         break loop
                     }
+                    FaultPoint.hit("migrate-in-restored")
                     try await ch.send(.restored(initPid: containers[made!]?.pid ?? 0, restoreMs: 0))
                 case .commit:
                     guard let id = made else { throw MigrationWireError.unexpected("commit before a restore") }
                     try await commitMigrated(id)
                     committed = true
+                    FaultPoint.hit("migrate-in-committed")
                     try await ch.send(.committed)
                     break loop
                 case .abort(let reason):
@@ -105,6 +118,7 @@ extension Engine {
         if let s = session { migrationStreams.cancel(s) }
         if let server = pageServer { await server.cancel() }
         if !committed, let id = made { await discardMigrated(id) }
+        if !committed, let r = reserved { try? await releaseAddress(network: r.network, ip: r.ip) }
         await stream.close()
         if let s = session { try? FS.removeAll(paths.migration(s)) }
     }
@@ -187,6 +201,7 @@ extension Engine {
             c.restartCount = src.restartCount
             c.requestedIP = src.requestedIP
             c.migrationSession = offer.session
+            c.macAddress = src.macAddress ?? src.endpoint?.mac
         }
         let p = paths
         try await blocking {
@@ -221,6 +236,8 @@ extension Engine {
         let netns = paths.netns(id)
         if Self.networkHandling(c, criuInside: true).locker == .cryo {   // the restore plan's lock
             try await blocking { try NetworkLock.unlock(netnsPath: netns) }
+            // The segment learns where the address lives now (the source withdrew it).
+            if let e = c.endpoint { announce(e, netns: netns) }
         }
         guard var now = containers[id] else { throw EngineError.noSuchContainer(id) }
         now.operation = nil
@@ -231,10 +248,16 @@ extension Engine {
     /// A migrated container that was not committed: killed and removed.
     func discardMigrated(_ id: String) async {
         guard let c = containers[id] else { return }
-        if c.isRunning {
-            let rt = runtime
-            try? await blocking { try rt.kill(id: id, signal: SIGKILL, all: true) }
-            _ = await waitExit(id, timeout: 30)
+        let rt = runtime
+        let bundle = paths.bundle(id)
+        if c.isRunning || !rt.livePids(id: id, bundle: bundle).isEmpty {
+            // Polled, not waited for through the monitor: at recovery nobody watches it yet.
+            try? await blocking {
+                try? rt.resume(id: id)
+                try? rt.kill(id: id, signal: SIGKILL, all: true)
+                let start = monotonicSeconds()
+                while !rt.livePids(id: id, bundle: bundle).isEmpty, monotonicSeconds() - start < 10 { usleep(20_000) }
+            }
         }
         try? await removeNow(id)
     }

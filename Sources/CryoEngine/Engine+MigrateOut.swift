@@ -167,6 +167,7 @@ extension Engine {
             throw EngineError.internalError("migration of \(c.name) failed while dumping it; it keeps running here: \(why)")
         }
         phase("dump")
+        FaultPoint.hit("migrate-out-dumped")
 
         // Frozen, every page on B. The rest of the state, then B restores and commits.
         var withdrawn = false
@@ -205,6 +206,7 @@ extension Engine {
             }
             try await ctl.send(.commit)
             committed = true
+            FaultPoint.hit("migrate-out-committing")
             guard case .committed = try await ctl.receive() else { throw MigrationWireError.unexpected("no commit answer") }
         } catch {
             // Not committed (or the answer to the commit was lost: then B's durable record

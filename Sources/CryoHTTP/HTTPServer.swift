@@ -57,6 +57,8 @@ public final class HTTPServer: Sendable {
                 }
             }
             .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+            // A hijacked stream may carry bulk data (a migration's pages): reads grow up to 1 MiB.
+            .childChannelOption(ChannelOptions.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: 1 << 20))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     // Over the limit with every other connection busy: closed at once.

@@ -7,7 +7,7 @@ final class RawHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    static let highWater = 1 << 20
+    static let highWater = 4 << 20
 
     private var context: ChannelHandlerContext?
     private var buffered = CircularBuffer<ByteBuffer>()
@@ -123,6 +123,13 @@ final class RawHandler: ChannelDuplexHandler, RemovableChannelHandler {
             .flatMapErrorThrowing { _ in throw HTTPError.connectionClosed }
     }
 
+    func write(loop: EventLoop, buffer: ByteBuffer) -> EventLoopFuture<Void> {
+        guard let context, !closed else { return loop.makeFailedFuture(HTTPError.connectionClosed) }
+        if buffer.readableBytes == 0 { return loop.makeSucceededVoidFuture() }
+        return context.writeAndFlush(wrapOutboundOut(buffer))
+            .flatMapErrorThrowing { _ in throw HTTPError.connectionClosed }
+    }
+
     func closeWrite(loop: EventLoop) -> EventLoopFuture<Void> {
         guard let context, !closed else { return loop.makeSucceededVoidFuture() }
         let promise = loop.makePromise(of: Void.self)
@@ -163,6 +170,26 @@ public final class RawStream: Sendable {
             token.cancel()
             loop.execute { handler.value.cancelWait(token: token) }
         }
+    }
+
+    /// `read()` without the copy into an array.
+    public func readBuffer() async throws -> ByteBuffer? {
+        let token = CancelToken()
+        let handler = self.handler
+        let loop = self.loop
+        return try await withTaskCancellationHandler {
+            try await onLoop(loop) { handler.value.next(loop: loop, token: token) }
+        } onCancel: {
+            token.cancel()
+            loop.execute { handler.value.cancelWait(token: token) }
+        }
+    }
+
+    /// `write(_:)` of a buffer as it is.
+    public func writeBuffer(_ buffer: ByteBuffer) async throws {
+        let handler = self.handler
+        let loop = self.loop
+        try await onLoop(loop) { handler.value.write(loop: loop, buffer: buffer) }
     }
 
     /// Writes and flushes; returns once written to the socket. Throws `HTTPError.connectionClosed`.
@@ -228,6 +255,8 @@ extension RawStream {
         let gone = OneShotSignal()
         let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+            // Bulk streams (a migration's pages): reads of up to 1 MiB, not NIO's 64 KiB.
+            .channelOption(ChannelOptions.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 65536, maximum: 1 << 20))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try setUp(channel)

@@ -1,4 +1,5 @@
 import CryoHTTP
+import NIOCore
 
 /// A reliable, ordered, two-way byte stream between two cryods: a hijacked API connection
 /// on the receiving side (`RawStream`), a TLS (or unix-socket) connection on the sending
@@ -12,6 +13,18 @@ public protocol ByteStream: Sendable {
     /// Shuts our sending side; reading goes on.
     func closeWrite() async
     func close() async
+    /// The same as read/write without copying into arrays (the page relay's bulk path).
+    func readBuffer() async throws -> ByteBuffer?
+    func writeBuffer(_ buffer: ByteBuffer) async throws
+}
+
+extension ByteStream {
+    public func readBuffer() async throws -> ByteBuffer? {
+        try await read().map { ByteBuffer(bytes: $0) }
+    }
+    public func writeBuffer(_ buffer: ByteBuffer) async throws {
+        try await write(Array(buffer.readableBytesView))
+    }
 }
 
 extension RawStream: ByteStream {}

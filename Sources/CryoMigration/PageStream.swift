@@ -44,9 +44,9 @@ public enum PageStream {
 
     static func copy(_ from: any ByteStream, _ to: any ByteStream) async throws -> UInt64 {
         var n: UInt64 = 0
-        while let bytes = try await from.read() {
-            try await to.write(bytes)
-            n += UInt64(bytes.count)
+        while let buffer = try await from.readBuffer() {
+            n += UInt64(buffer.readableBytes)
+            try await to.writeBuffer(buffer)
         }
         await to.closeWrite()
         return n

@@ -79,22 +79,13 @@ def http_request(sock_path, method, path, body=None, headers=None, timeout=30):
 # the daemon
 
 
-# Runs a command in a network namespace the way `ip netns exec` does (a mount namespace of its
-# own with a sysfs showing that namespace's links), but keeping the host's /sys/fs/cgroup:
-# `ip netns exec` replaces /sys, and with it the cgroup hierarchies cryod needs. The tree is
-# rbound aside before and moved back onto the new sysfs after. Every step execs (no fork), so
-# the process the test started is cryod itself.
-NETNS_WRAPPER = r"""
-ns=$1; shift
-t=$(mktemp -d /tmp/cryo-netns-cg.XXXXXX)
-mount --rbind /sys/fs/cgroup "$t"
-exec ip netns exec "$ns" sh -ec 't=$1; shift; mount --move "$t" /sys/fs/cgroup; rmdir "$t" 2>/dev/null || true; exec "$@"' sh "$t" "$@"
-"""
-
-
+# Runs a command in a network namespace with nsenter: only the network namespace changes. (`ip
+# netns exec` also gives it a mount namespace of its own, whose mounts — every container's
+# rootfs and namespace binds — a restarted cryod would no longer see, as no cryod on a real host
+# loses its mounts by restarting.) nsenter execs, so the process the test started is cryod.
 def netns_command(ns, cmd):
-    """cmd run inside network namespace `ns` (see NETNS_WRAPPER)."""
-    return ["unshare", "--mount", "--propagation", "slave", "sh", "-ec", NETNS_WRAPPER, "sh", ns, *cmd]
+    """cmd run inside network namespace `ns` (an `ip netns` name)."""
+    return ["nsenter", f"--net=/run/netns/{ns}", *cmd]
 
 
 class Daemon:
