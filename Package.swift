@@ -7,12 +7,13 @@ import PackageDescription
 //   CArchive (libarchive) → CryoImages (image models, digests, safe tar extraction, image store)
 //   CryoNetwork (cryo networks, CNI plugins, /etc/hosts & co.)
 //   CryoMigration (cryod-to-cryod wire: frames, tar streams, CRIU's page stream, the commit gate)
-//   CryoHTTP (HTTP/1.1 over a unix socket, on SwiftNIO; for the daemon's Docker API)
+//   CryoHTTP (HTTP/1.1 over unix sockets and TLS-secured TCP, on SwiftNIO; for the daemon's Docker API)
+//   CryoTLS (mutual TLS on NIOSSL: the CA and `cryo tls`, identities, the server's TLS hook, client streams)
 //   CryoCRIU (criu swrk client) → CryoRuntime (containers, cgroups, seccomp, C/R) → cryo-runtime (CLI)
 //   CryoMonitor (what cryod and the monitor share, the restore plan among it) → cryo-monitor (one per container; also the init)
 //   CryoEngine (containers, images, networks, checkpoints, confinement, recovery)
 //     → CryoAPI (the Docker Engine API) → cryod (the daemon)
-//   CryoClient (blocking HTTP/1.1 client over a unix socket) → cryo (the docker-style CLI)
+//   CryoClient (blocking HTTP/1.1 client over a unix socket or TCP+TLS via CryoTLS) → cryo (the docker-style CLI)
 //   CryoFuzz (fuzz targets over CryoHTTP, CryoImages and CryoEngine's create path) → cryo-fuzz (libFuzzer entry / replay)
 let package = Package(
     name: "cryo",
@@ -29,6 +30,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.0"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
     ],
     targets: [
         .target(name: "CShim"),
@@ -72,31 +76,45 @@ let package = Package(
             dependencies: ["CryoHTTP", "CryoLinux", .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "NIOPosix", package: "swift-nio")]
         ),
-        .target(name: "CryoAPI", dependencies: ["CryoEngine", "CryoHTTP", "CryoMigration", "CryoMonitor", "CryoImages", "CryoLinux", "CryoNetwork"]),
+        .target(
+            name: "CryoTLS",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .target(name: "CryoAPI", dependencies: ["CryoEngine", "CryoHTTP", "CryoMigration", "CryoMonitor", "CryoImages", "CryoLinux", "CryoNetwork", "CryoTLS"]),
         .executableTarget(
             name: "cryod",
             dependencies: [
-                "CryoAPI", "CryoEngine", "CryoHTTP", "CryoLinux",
+                "CryoAPI", "CryoEngine", "CryoHTTP", "CryoLinux", "CryoTLS",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        // The `cryo` CLI: a blocking unix-socket HTTP client (CryoClient, no NIO) and the
-        // docker-style commands on top of it.
-        .target(name: "CryoClient"),
+        // The `cryo` CLI: a blocking HTTP client (CryoClient: unix sockets directly, TCP with
+        // mutual TLS through CryoTLS's blocking wrapper) and the docker-style commands on top of it.
+        .target(name: "CryoClient", dependencies: ["CryoTLS"]),
         .executableTarget(
             name: "cryo",
-            dependencies: ["CryoClient", "CryoLinux", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["CryoClient", "CryoLinux", "CryoTLS", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Fuzz targets (libFuzzer through scripts/fuzz.sh; replayed by CryoFuzzTests).
         .target(name: "CryoFuzz", dependencies: ["CryoHTTP", "CryoImages", "CryoEngine", "CryoLinux"]),
         .executableTarget(name: "cryo-fuzz", dependencies: ["CryoFuzz", "CShim"]),
         .testTarget(name: "CryoFuzzTests", dependencies: ["CryoFuzz"], exclude: ["Corpus"]),
-        .testTarget(name: "CryoClientTests", dependencies: ["CryoClient", "cryo"]),
+        .testTarget(name: "CryoClientTests", dependencies: ["CryoClient", "cryo", "CryoTLS"]),
         .testTarget(name: "CryoUnitTests", dependencies: ["CryoOCI", "CryoRuntime", "CryoLinux"]),
         .testTarget(name: "CryoImageTests", dependencies: ["CryoImages", "CryoLinux", "CArchive"]),
         .testTarget(name: "CryoHTTPTests", dependencies: ["CryoHTTP"]),
+        .testTarget(name: "CryoMigrationTests", dependencies: ["CryoMigration", "CryoHTTP", .product(name: "NIOPosix", package: "swift-nio")]),
+        .testTarget(name: "CryoTLSTests", dependencies: ["CryoTLS", "CryoHTTP"]),
         .testTarget(name: "CryoEngineTests", dependencies: ["CryoEngine", "CryoAPI", "CryoMonitor", "CryoImages", "CryoNetwork", "CryoOCI"]),
         .testTarget(name: "CryoNetworkTests", dependencies: ["CryoNetwork", "CryoLinux"]),
         .testTarget(name: "CryoIntegrationTests", dependencies: ["CryoOCI", "CryoLinux", "CryoRuntime"]),

@@ -316,6 +316,18 @@ else
 fi
 
 # ---------------------------------------------------------------------------------------------
+# g. openssl, whose s_client the TLS tests use (tests/engine/test_tls.py: TLS 1.1 and CBC
+# suites refused, TLS 1.2 accepted).
+
+if command -v openssl >/dev/null 2>&1; then
+    say "openssl already installed"
+else
+    say "installing openssl…"
+    apt_update
+    apt_install openssl
+fi
+
+# ---------------------------------------------------------------------------------------------
 
 command -v swift >/dev/null 2>&1 ||
     say "warning: no 'swift' in PATH; a Swift 6 toolchain is needed to build cryo (not installed by this script)"

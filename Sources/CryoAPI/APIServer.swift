@@ -1,5 +1,6 @@
 import CryoEngine
 import CryoHTTP
+import CryoTLS
 import FoundationEssentials
 
 /// The Docker Engine API subset (plus cryo's extensions) on top of the engine.
@@ -16,7 +17,15 @@ public struct APIServer: Sendable {
     ]
 
     let engine: Engine
-    public init(engine: Engine) { self.engine = engine }
+    /// cryod's own TLS identity (`--tlsverify --tlscacert --tlscert --tlskey`), nil without
+    /// TLS: its server certificate, and its client certificate when it dials another cryod
+    /// (`TLSByteStream.connect(host:port:identity:)`).
+    public let tlsIdentity: TLSIdentity?
+
+    public init(engine: Engine, tlsIdentity: TLSIdentity? = nil) {
+        self.engine = engine
+        self.tlsIdentity = tlsIdentity
+    }
 
     public func handle(_ ex: HTTPExchange) async {
         let req = ex.request

@@ -1,3 +1,4 @@
+import CryoTLS
 import FoundationEssentials
 import Glibc
 
@@ -12,13 +13,13 @@ public struct HTTPResponse: Sendable {
 /// A response whose body is read piece by piece (logs -f, wait, load progress).
 public final class ResponseStream: @unchecked Sendable {
     public let head: HTTPResponseHead
-    let connection: UnixConnection
+    let connection: DaemonConnection
     var framing: BodyFraming
     var remaining: Int
     var chunked = ChunkedDecoder()
     var finished = false
 
-    init(head: HTTPResponseHead, connection: UnixConnection, method: String) {
+    init(head: HTTPResponseHead, connection: DaemonConnection, method: String) {
         self.head = head
         self.connection = connection
         self.framing = head.framing(requestMethod: method)
@@ -79,10 +80,10 @@ public final class ResponseStream: @unchecked Sendable {
 
 /// A hijacked connection (attach, exec start): raw bytes both ways after `101 UPGRADED`.
 public final class HijackedStream: @unchecked Sendable {
-    public let connection: UnixConnection
+    public let connection: DaemonConnection
     var initial: [UInt8]
 
-    init(connection: UnixConnection, initial: [UInt8]) {
+    init(connection: DaemonConnection, initial: [UInt8]) {
         self.connection = connection
         self.initial = initial
     }
@@ -108,35 +109,81 @@ public enum UploadSource: Sendable {
     case fileDescriptor(Int32)
 }
 
-/// The Docker Engine API client for cryod over a unix socket. Every call opens its own
-/// connection (the CLI keeps several in flight at once: attach, wait, start).
+/// The Docker Engine API client for cryod over a unix socket, or over TCP with mutual TLS.
+/// Every call opens its own connection (the CLI keeps several in flight at once: attach,
+/// wait, start).
 public struct DaemonClient: Sendable {
     public static let apiVersion = "1.50"
     public static let defaultSocket = "/run/cryo/cryo.sock"
 
-    /// `unix://PATH` as the user gave it (for messages) and the socket path.
+    /// `unix://PATH` or `tcp://HOST:PORT` as the user gave it (for messages).
     public let host: String
+    /// The unix socket path ("" for TCP).
     public let socketPath: String
+    /// TCP: where to dial, and the identity to present and verify the daemon with.
+    let tcp: (host: String, port: Int, identity: TLSIdentity)?
     public var userAgent = "cryo-cli/0.1.0"
 
-    public init(host: String) throws {
-        guard host.hasPrefix("unix://"), host.count > 7 else {
-            throw ClientError.usage("unsupported host \"\(host)\": cryo speaks to cryod over unix://PATH only")
-        }
+    /// `unix://PATH`; `tcp://HOST:PORT` needs `tls` (there is no unauthenticated TCP).
+    public init(host: String, tls: TLSIdentity? = nil) throws {
         self.host = host
-        self.socketPath = String(host.dropFirst(7))
+        if host.hasPrefix("unix://"), host.count > 7 {
+            self.socketPath = String(host.dropFirst(7))
+            self.tcp = nil
+            return
+        }
+        guard host.hasPrefix("tcp://") else {
+            throw ClientError.usage("unsupported host \"\(host)\": cryo speaks to cryod over unix://PATH or tcp://HOST:PORT (with TLS)")
+        }
+        let (h, p) = try Self.parseTCP(host)
+        guard let tls else {
+            throw ClientError.usage("refusing to connect to \(host) without TLS: give --tlsverify with --tlscacert, --tlscert and --tlskey (or DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH holding ca.pem, cert.pem and key.pem)")
+        }
+        self.socketPath = ""
+        self.tcp = (h, p, tls)
     }
 
-    /// `-H/--host`, then `CRYO_HOST`, then the default socket.
+    /// tcp://HOST:PORT, tcp://[V6]:PORT; the port defaults to 2376 (Docker's TLS port).
+    static func parseTCP(_ host: String) throws -> (String, Int) {
+        var rest = Substring(host.dropFirst(6))
+        if rest.hasSuffix("/") { rest.removeLast() }
+        var name: Substring
+        var portText: Substring?
+        if rest.hasPrefix("["), let close = rest.firstIndex(of: "]") {
+            name = rest[rest.index(after: rest.startIndex)..<close]
+            let after = rest[rest.index(after: close)...]
+            if after.hasPrefix(":") { portText = after.dropFirst() }
+        } else if let colon = rest.lastIndex(of: ":") {
+            name = rest[..<colon]
+            portText = rest[rest.index(after: colon)...]
+        } else {
+            name = rest
+        }
+        guard !name.isEmpty else { throw ClientError.usage("\(host): no host name or address") }
+        var port = 2376
+        if let portText {
+            guard let n = Int(portText), (1...65535).contains(n) else {
+                throw ClientError.usage("\(host): the port must be a number from 1 to 65535")
+            }
+            port = n
+        }
+        return (String(name), port)
+    }
+
+    /// `-H/--host`, then `CRYO_HOST`, then `DOCKER_HOST`, then the default socket.
     public static func resolveHost(flag: String?, environment: [String: String]) -> String {
         if let f = flag, !f.isEmpty { return f }
         if let e = environment["CRYO_HOST"], !e.isEmpty { return e }
+        if let e = environment["DOCKER_HOST"], !e.isEmpty { return e }
         return "unix://" + defaultSocket
     }
 
-    public func connect() throws -> UnixConnection {
+    public func connect() throws -> DaemonConnection {
+        if let tcp {
+            return try DaemonConnection(tlsHost: tcp.host, port: tcp.port, identity: tcp.identity, display: host)
+        }
         do {
-            return try UnixConnection(path: socketPath)
+            return try DaemonConnection(path: socketPath)
         } catch ClientError.cannotConnect(_, let reason) {
             throw ClientError.cannotConnect(host: host, reason: reason)
         }

@@ -11,9 +11,11 @@ func out(_ s: String) { writeFully(1, Array(s.utf8)) }
 func err(_ s: String) { writeFully(2, Array(s.utf8)) }
 
 /// The daemon client: `-H/--host` (main.swift puts it in CRYO_HOST), then CRYO_HOST,
-/// then /run/cryo/cryo.sock.
+/// then DOCKER_HOST, then /run/cryo/cryo.sock; for tcp://, the TLS identity (ClientTLS).
 func daemon() throws -> DaemonClient {
-    try DaemonClient(host: DaemonClient.resolveHost(flag: nil, environment: ProcessInfo.processInfo.environment))
+    let env = ProcessInfo.processInfo.environment
+    let host = DaemonClient.resolveHost(flag: nil, environment: env)
+    return try DaemonClient(host: host, tls: try ClientTLS.identity(host: host, environment: env))
 }
 
 /// Prints the error as the docker CLI does and exits with `code`.

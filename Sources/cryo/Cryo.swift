@@ -8,9 +8,14 @@ struct Cryo: ParsableCommand {
         commandName: "cryo",
         abstract: "The command-line client of cryod, the cryo container engine (docker's verbs and flags).",
         discussion: """
-        cryo talks to cryod's Docker Engine API over a unix socket. The daemon is found by \
-        -H/--host unix://PATH (before the command), then the CRYO_HOST environment \
-        variable, then unix:///run/cryo/cryo.sock.
+        cryo talks to cryod's Docker Engine API over a unix socket, or over TCP with mutual \
+        TLS. The daemon is found by -H/--host unix://PATH or tcp://HOST:PORT (before the \
+        command), then the CRYO_HOST, then DOCKER_HOST environment variable, then \
+        unix:///run/cryo/cryo.sock.
+
+        TCP needs TLS, as the docker CLI's: --tlsverify (or DOCKER_TLS_VERIFY=1) and \
+        --tlscacert/--tlscert/--tlskey, which default to ca.pem, cert.pem and key.pem in \
+        DOCKER_CERT_PATH (else ~/.docker). `cryo tls init` and `cryo tls issue` make them.
 
         Exit status: as docker's. 125 when run/create fail before the container runs (or \
         for flag errors); the container's (or exec's) exit code for run, start -a, attach \
@@ -21,9 +26,24 @@ struct Cryo: ParsableCommand {
             Remove.self, PS.self, Inspect.self, Logs.self, Wait.self, Exec.self, Attach.self, Port.self,
             CheckpointCommand.self, Migrate.self, NetworkCommand.self,
             Images.self, Load.self, Import.self, RemoveImage.self, ImageCommand.self,
-            Version.self, Info.self,
+            Version.self, Info.self, TLSCommand.self,
         ])
 
-    @Option(name: [.customShort("H"), .long], help: ArgumentHelp("Daemon socket to connect to: unix://PATH (give it before the command).", valueName: "host"))
+    @Option(name: [.customShort("H"), .long], help: ArgumentHelp("Daemon socket to connect to: unix://PATH or tcp://HOST:PORT (give it before the command).", valueName: "host"))
     var host: String?
+
+    @Flag(help: "Use TLS; cryo always verifies the daemon (same as --tlsverify).")
+    var tls = false
+
+    @Flag(help: "Use TLS and verify the daemon (default: DOCKER_TLS_VERIFY non-empty).")
+    var tlsverify = false
+
+    @Option(help: ArgumentHelp("Trust certs signed only by this CA (default $DOCKER_CERT_PATH/ca.pem).", valueName: "path"))
+    var tlscacert: String?
+
+    @Option(help: ArgumentHelp("TLS certificate file (default $DOCKER_CERT_PATH/cert.pem).", valueName: "path"))
+    var tlscert: String?
+
+    @Option(help: ArgumentHelp("TLS key file (default $DOCKER_CERT_PATH/key.pem).", valueName: "path"))
+    var tlskey: String?
 }

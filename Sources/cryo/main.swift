@@ -3,11 +3,29 @@ import CryoClient
 import Glibc
 
 // Global options come before the verb, as with docker (`cryo -H unix:///x ps`). They are
-// taken off here and handed on through CRYO_HOST, which every command reads.
+// taken off here and handed on through CRYO_HOST (and CRYO_TLSVERIFY, CRYO_TLSCACERT,
+// CRYO_TLSCERT, CRYO_TLSKEY), which every command reads.
 signal(SIGPIPE, SIG_IGN)
 var arguments = Array(CommandLine.arguments.dropFirst())
+let tlsFileFlags = ["--tlscacert": "CRYO_TLSCACERT", "--tlscert": "CRYO_TLSCERT", "--tlskey": "CRYO_TLSKEY"]
 while let first = arguments.first {
-    if first == "-H" || first == "--host" {
+    if first == "--tls" || first == "--tlsverify" || first == "--tlsverify=true" || first == "--tls=true" {
+        setenv("CRYO_TLSVERIFY", "1", 1)
+        arguments.removeFirst()
+    } else if first == "--tlsverify=false" || first == "--tls=false" {
+        err("cryo: \(first): cryo talks to a TCP daemon only with verified TLS\n")
+        exit(125)
+    } else if let env = tlsFileFlags[first] {
+        guard arguments.count >= 2 else {
+            err("flag needs an argument: \(first)\nSee 'cryo --help'.\n")
+            exit(125)
+        }
+        setenv(env, arguments[1], 1)
+        arguments.removeFirst(2)
+    } else if let eq = first.firstIndex(of: "="), let env = tlsFileFlags[String(first[..<eq])] {
+        setenv(env, String(first[first.index(after: eq)...]), 1)
+        arguments.removeFirst()
+    } else if first == "-H" || first == "--host" {
         guard arguments.count >= 2 else {
             err("flag needs an argument: \(first)\nSee 'cryo --help'.\n")
             exit(125)

@@ -3,6 +3,7 @@ import CryoAPI
 import CryoEngine
 import CryoHTTP
 import CryoLinux
+import CryoTLS
 import Dispatch
 import FoundationEssentials
 import Glibc
@@ -24,6 +25,11 @@ struct Cryod: AsyncParsableCommand {
         Serves the Docker Engine API (the subset the docker CLI and docker-py use, plus
         checkpoints) on a unix socket. Each container has its own monitor process, so
         stopping or upgrading cryod never touches a running container.
+
+        TCP is served with mutual TLS only: a tcp:// -H needs --tlsverify with \
+        --tlscacert, --tlscert and --tlskey (`cryo tls init` and `cryo tls issue` make \
+        them), and every client must present a certificate signed by that CA. cryod \
+        refuses to start with a tcp:// -H and no TLS.
         """)
 
     @Option(help: "Persistent state: images, containers, logs, checkpoints.")
@@ -32,8 +38,24 @@ struct Cryod: AsyncParsableCommand {
     @Option(name: .customLong("exec-root"), help: "Runtime state (lost at reboot): runtime state, monitor sockets.")
     var execRoot = "/run/cryo"
 
-    @Option(name: [.customShort("H"), .long], help: "Where to listen: unix://PATH.")
-    var host = "unix:///run/cryo/cryo.sock"
+    @Option(name: [.customShort("H"), .long],
+            help: ArgumentHelp("Where to listen, repeatable: unix://PATH or tcp://ADDR:PORT (TCP needs --tlsverify). Default unix:///run/cryo/cryo.sock.", valueName: "host"))
+    var host: [String] = []
+
+    @Flag(help: "Use TLS; implies --tlsverify (there is no TLS without client verification).")
+    var tls = false
+
+    @Flag(help: "Use TLS and require client certificates signed by --tlscacert.")
+    var tlsverify = false
+
+    @Option(help: ArgumentHelp("Trust client certificates signed only by this CA (default $DOCKER_CERT_PATH/ca.pem).", valueName: "path"))
+    var tlscacert: String?
+
+    @Option(help: ArgumentHelp("The daemon's TLS certificate (default $DOCKER_CERT_PATH/cert.pem).", valueName: "path"))
+    var tlscert: String?
+
+    @Option(help: ArgumentHelp("The daemon's TLS key (default $DOCKER_CERT_PATH/key.pem).", valueName: "path"))
+    var tlskey: String?
 
     @Flag(name: .customLong("checkpoint-on-shutdown"),
           help: "At shutdown, checkpoint every running container; restore them when cryod starts again.")
@@ -77,10 +99,26 @@ struct Cryod: AsyncParsableCommand {
 
     func run() async throws {
         guard getuid() == 0 else { throw ValidationError("cryod must run as root (it creates namespaces, cgroups and mounts)") }
-        guard host.hasPrefix("unix://"), host.count > 7 else {
-            throw ValidationError("--host must be unix://PATH, got \"\(host)\"")
+        var addresses: [HTTPListener.Address] = []
+        for h in host.isEmpty ? ["unix:///run/cryo/cryo.sock"] : host {
+            let a: HTTPListener.Address
+            do { a = try HTTPListener.Address.parse(h) } catch { throw ValidationError("\(error)") }
+            guard !addresses.contains(a) else { throw ValidationError("-H \(h) given twice") }
+            addresses.append(a)
         }
-        let socketPath = String(host.dropFirst(7))
+        let identity = try loadTLSIdentity(needed: addresses.contains { if case .tcp = $0 { true } else { false } })
+        var listeners: [HTTPListener] = []
+        for a in addresses {
+            switch a {
+            case .unix(let path, let mode):
+                try FS.mkdirAll(FS.parent(path), mode: 0o711)
+                listeners.append(.unix(path, mode: mode))
+            case .tcp(let host, let port):
+                // loadTLSIdentity refused TCP without an identity.
+                let setup = try TLSServerSetup(identity: identity!, log: { log($0) })
+                listeners.append(.tcp(host: host, port: port, secure: { try setup.secure($0) }))
+            }
+        }
         var shutdownCheckpoint = checkpointOnShutdown
         if let path = config {
             let file: DaemonConfigFile
@@ -118,21 +156,58 @@ struct Cryod: AsyncParsableCommand {
         await engine.recover()
         for id in await engine.removeInterruptedCreates() { log("removed the unfinished create of container \(id)") }
 
-        try FS.mkdirAll(FS.parent(socketPath), mode: 0o711)
-        let api = APIServer(engine: engine)
+        let api = APIServer(engine: engine, tlsIdentity: identity)
         let limits = ConnectionLimits(idleTimeout: .seconds(Int64(idleTimeout)), maxConnections: maxConnections)
-        let server = HTTPServer(socketPath: socketPath, socketMode: 0o660, defaultHeaders: APIServer.defaultHeaders,
-                                limits: limits) { ex in
+        let server = HTTPServer(listeners: listeners, defaultHeaders: APIServer.defaultHeaders, limits: limits) { ex in
             await api.handle(ex)
         }
-        try await server.start()
-        log("cryod \(APIServer.engineVersion) listening on unix://\(socketPath) (root \(options.paths.root), exec-root \(options.paths.execRoot), \(openFiles)\(shutdownCheckpoint ? ", checkpoint on shutdown" : ""))")
+        do {
+            try await server.start()
+        } catch {
+            await engine.shutdown()
+            throw error
+        }
+        let tlsNote = identity.map { ", TLS with client certificates from \($0.paths.caPath)" } ?? ""
+        log("cryod \(APIServer.engineVersion) listening on \(listeners.map(\.description).joined(separator: ", "))\(tlsNote) (root \(options.paths.root), exec-root \(options.paths.execRoot), \(openFiles)\(shutdownCheckpoint ? ", checkpoint on shutdown" : ""))")
 
         let signal = await Self.waitForTermination()
         log("received \(signal == SIGINT ? "SIGINT" : "SIGTERM"): shutting down")
         try? await server.shutdown()
         await engine.shutdown()
         log("stopped")
+    }
+
+    /// --tlsverify (or --tls, which implies it) and the three files, each defaulting to
+    /// $DOCKER_CERT_PATH/{ca,cert,key}.pem. A tcp:// listener without them is refused:
+    /// cryod has no unauthenticated TCP.
+    func loadTLSIdentity(needed: Bool) throws -> TLSIdentity? {
+        let verify = tls || tlsverify
+        if !verify {
+            if needed {
+                throw ValidationError("refusing to listen on TCP without TLS: a tcp:// -H needs --tlsverify with --tlscacert, --tlscert and --tlskey (cryo tls init / cryo tls issue make them); anyone who can reach an unauthenticated port can run containers as root")
+            }
+            if tlscacert != nil || tlscert != nil || tlskey != nil {
+                throw ValidationError("--tlscacert, --tlscert and --tlskey need --tlsverify")
+            }
+            return nil
+        }
+        let certDir = ProcessInfo.processInfo.environment["DOCKER_CERT_PATH"].flatMap { $0.isEmpty ? nil : $0 }
+        func file(_ given: String?, _ flag: String, _ name: String) throws -> String {
+            if let given { return FS.absolute(given) }
+            if let certDir { return FS.absolute(certDir + "/" + name) }
+            throw ValidationError("--tlsverify needs \(flag) (or DOCKER_CERT_PATH holding ca.pem, cert.pem and key.pem)")
+        }
+        let paths = TLSIdentityPaths(caPath: try file(tlscacert, "--tlscacert", "ca.pem"),
+                                     certPath: try file(tlscert, "--tlscert", "cert.pem"),
+                                     keyPath: try file(tlskey, "--tlskey", "key.pem"))
+        do {
+            let identity = try TLSIdentity(paths: paths)
+            // Fails here, at start, when the key does not match the certificate.
+            _ = try identity.makeServerContext()
+            return identity
+        } catch {
+            throw ValidationError("\(error)")
+        }
     }
 
     static func waitForTermination() async -> Int32 {
