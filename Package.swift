@@ -73,7 +73,7 @@ let package = Package(
         .target(name: "CryoNetwork", dependencies: ["CryoLinux"]),
         .target(
             name: "CryoMigration",
-            dependencies: ["CryoHTTP", "CryoLinux", .product(name: "Crypto", package: "swift-crypto"),
+            dependencies: ["CryoHTTP", "CryoLinux", "CryoTLS", .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "NIOPosix", package: "swift-nio")]
         ),
         .target(
@@ -92,7 +92,7 @@ let package = Package(
         .executableTarget(
             name: "cryod",
             dependencies: [
-                "CryoAPI", "CryoEngine", "CryoHTTP", "CryoLinux", "CryoTLS",
+                "CryoAPI", "CryoEngine", "CryoHTTP", "CryoLinux", "CryoMigration", "CryoTLS",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -76,6 +76,8 @@ extension Engine {
                     try await receiveTree(ch, into: into, errorFile: tarErrors)
                     layerDirs[digest] = into
                 case .pages:
+                    // A is about to freeze: the container is made here now, not in its downtime.
+                    made = try await prepareMigrated(offer, src, image, layerDirs: layerDirs, dir: dir)
                     let ps = try await migrationStreams.wait(offer.session, seconds: 30)
                     let server = try await PageServerProcess.start(criuPath: try MigrationChecks.criuPath(), imagesDir: dir + "/images")
                     pageServer = server
@@ -85,11 +87,11 @@ extension Engine {
                     try FS.mkdirAll(into, mode: 0o700)
                     try await receiveTree(ch, into: into, errorFile: tarErrors)
                 case .restore:
-                    guard let server = pageServer else { throw MigrationWireError.unexpected("restore before the pages") }
+                    guard let server = pageServer, let id = made else { throw MigrationWireError.unexpected("restore before the pages") }
                     do {
                         try await server.finish()
                         pageServer = nil
-                        made = try await restoreMigrated(offer, src, image, layerDirs: layerDirs, dir: dir)
+                        try await restoreMigrated(id, offer, src, dir: dir)
                     } catch {
                         if let id = made { await discardMigrated(id) }
                         made = nil
@@ -182,9 +184,10 @@ extension Engine {
         return problems.isEmpty ? nil : problems.joined(separator: "; ")
     }
 
-    /// The container as it was on the source, restored from the received images with its
-    /// network locked. Returns its id.
-    func restoreMigrated(_ offer: MigrationOffer, _ src: StoredContainer, _ image: StoredImage,
+    /// The container as it was on the source, made here (image adopted, record and bundle
+    /// written, the migration recorded durably) while the source is still running. Returns
+    /// its id; nothing of it is left if this fails.
+    func prepareMigrated(_ offer: MigrationOffer, _ src: StoredContainer, _ image: StoredImage,
                          layerDirs: [Digest: String], dir: String) async throws -> String {
         let store = images
         let config = offer.imageConfig
@@ -192,26 +195,45 @@ extension Engine {
             if (try? store.inspect(image.id.description)) == nil {
                 try store.adopt(image, config: config, layerDirs: layerDirs)
             }
-            try CheckpointImageSizes.record(imageDir: dir + "/images")
         }
         let req = CreateContainerRequest(config: src.config, hostConfig: src.hostConfig)
         let id = try await create(name: src.name, req, fixedID: src.id)
-        update(id) { c in
-            c.created = src.created
-            c.restartCount = src.restartCount
-            c.requestedIP = src.requestedIP
-            c.migrationSession = offer.session
-            c.macAddress = src.macAddress ?? src.endpoint?.mac
+        do {
+            update(id) { c in
+                c.created = src.created
+                c.restartCount = src.restartCount
+                c.requestedIP = src.requestedIP
+                c.migrationSession = offer.session
+                c.macAddress = src.macAddress ?? src.endpoint?.mac
+            }
+            try beginOperation(id, PendingOperation(kind: .migrateIn, checkpoint: offer.session, directory: dir, began: rfc3339Now()))
+        } catch {
+            await discardMigrated(id)
+            throw error
         }
+        return id
+    }
+
+    /// Restores container `id` from the received images, with its network locked.
+    func restoreMigrated(_ id: String, _ offer: MigrationOffer, _ src: StoredContainer, dir: String) async throws {
         let p = paths
         try await blocking {
+            try CheckpointImageSizes.record(imageDir: dir + "/images")
             // The writable layer and the log, as they were on the source.
             try? FS.removeAll(p.upper(id))
             try sys(rename(dir + "/rootfs", p.upper(id)), "rename", "\(dir)/rootfs -> \(p.upper(id))")
             let log = dir + "/log/" + src.id + "-json.log"
             if FS.exists(log) { try sys(rename(log, p.log(id)), "rename", "\(log) -> \(p.log(id))") }
+            // /dev/shm: a fresh tmpfs holding what the source's held (launch keeps a mounted one).
+            try ShmMount.prepare(p.shm(id), fresh: true, size: src.hostConfig.ShmSize ?? 0)
+            if FS.isDirectory(dir + "/shm") {
+                let cp = try Spawn.run(path: "/bin/cp", args: ["/bin/cp", "-a", dir + "/shm/.", p.shm(id) + "/"],
+                                       env: ["PATH=/usr/bin:/bin"], timeoutMs: 120_000)
+                guard cp.status == 0 else {
+                    throw CryoError("copying the migrated /dev/shm into \(p.shm(id)) failed: \(String(decoding: cp.stderr, as: UTF8.self))")
+                }
+            }
         }
-        try beginOperation(id, PendingOperation(kind: .migrateIn, checkpoint: offer.session, directory: dir, began: rfc3339Now()))
         let c = try resolve(id)
         // Where CRIU dumped from is told by the images (the source dumps from inside).
         let imageDir = dir + "/images"
@@ -227,7 +249,6 @@ extension Engine {
             await failedStart(id, error)
             throw error
         }
-        return id
     }
 
     /// The source let its copy go: ours is the container. Unlocked, and its record durable.

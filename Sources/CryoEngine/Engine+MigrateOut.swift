@@ -37,7 +37,25 @@ extension Engine {
         guard let dial = options.dialPeer else {
             throw EngineError.bad("this cryod has no TLS identity (start it with --tlsverify --tlscacert --tlscert --tlskey): it cannot authenticate itself to \(target)")
         }
-        return try await dial(target)
+        do { return try await dial(target) } catch {
+            throw EngineError.bad("cannot connect to cryod at \(target): \(Self.explainTLS("\(error)"))")
+        }
+    }
+
+    /// A TLS alert from the peer in words (BoringSSL names only the alert).
+    nonisolated static func explainTLS(_ text: String) -> String {
+        let alerts: [(String, String)] = [
+            ("ALERT_CERTIFICATE_EXPIRED", "the target refused this daemon's certificate: it has expired (issue a new one with cryo tls issue)"),
+            ("ALERT_UNKNOWN_CA", "the target does not trust the CA that issued this daemon's certificate"),
+            ("ALERT_BAD_CERTIFICATE", "the target refused this daemon's certificate"),
+            ("ALERT_CERTIFICATE_REQUIRED", "the target requires a client certificate"),
+            ("ALERT_HANDSHAKE_FAILURE", "the TLS handshake failed (no common protocol version or cipher)"),
+        ]
+        for (key, words) in alerts where text.contains(key) { return words + " [\(text)]" }
+        if text.hasPrefix("TLS connection"), text.hasSuffix("is closed") {
+            return text + " (the target may have refused this daemon's certificate: its log says why)"
+        }
+        return text
     }
 
     private func migrateLocked(_ id: String, _ req: MigrationRequest,
@@ -69,6 +87,7 @@ extension Engine {
         // What B checks: CRIU's view of this CPU, our CRIU, the bytes it must hold.
         let local = try await blocking { () -> (cpuinfo: [UInt8], criu: String, bytes: UInt64) in
             try FS.mkdirAll(dir + "/images", mode: 0o700)
+            try FS.mkdirAll(dir + "/empty", mode: 0o700)   // what is sent for a /dev/shm that is not mounted
             let criu = try MigrationChecks.criuPath()
             try MigrationChecks.dumpCPUInfo(criu: criu, into: dir)
             let cpuinfo = try FS.readBytes(dir + "/cpuinfo.img")
@@ -119,7 +138,7 @@ extension Engine {
         } catch {
             await closeAll()
             if let e = error as? EngineError { throw e }
-            throw EngineError.internalError("migration of \(c.name) to \(req.target) failed before anything was frozen; it keeps running here: \(error)")
+            throw EngineError.internalError("migration of \(c.name) to \(req.target) failed before anything was frozen; it keeps running here: \(Self.explainTLS("\(error)"))")
         }
 
         // Freeze and dump, the pages going to B's page server through a second connection.
@@ -174,21 +193,32 @@ extension Engine {
         var committed = false
         do {
             await progress(MigrationEvent(phase: "transfer", status: "sending images, rootfs changes and log"))
-            for set in FileSet.allCases {
-                let (from, members): (String, [String]) = switch set {
-                case .images: (dir + "/images", ["."])
-                case .rootfs: (p.upper(id), ["."])
-                case .log: (p.containerDir(id), [id + "-json.log"])
+            // Every tar is started at once (their start-up overlaps); each is sent in turn.
+            var tars: [(FileSet, TarProcess)] = []
+            do {
+                for set in FileSet.allCases {
+                    let (from, members): (String, [String]) = switch set {
+                    case .images: (dir + "/images", ["."])
+                    case .rootfs: (p.upper(id), ["."])
+                    case .log: (p.containerDir(id), [id + "-json.log"])
+                    case .shm: (FS.isMountPoint(p.shm(id)) ? p.shm(id) : dir + "/empty", ["."])
+                    }
+                    tars.append((set, try await TarProcess.create(dir: from, members: members, errorFile: tarErrors + "." + set.rawValue)))
                 }
-                try await ctl.send(.files(set))
-                let tar = try await TarProcess.create(dir: from, members: members, errorFile: tarErrors)
-                let n = try await ctl.sendData(from: tar.stream).bytes
-                try await tar.finish()
-                switch set {
-                case .images: bytes.images = n
-                case .rootfs: bytes.rootfs = n
-                case .log: bytes.log = n
+                for (set, tar) in tars {
+                    try await ctl.send(.files(set))
+                    let n = try await ctl.sendData(from: tar.stream).bytes
+                    try await tar.finish()
+                    switch set {
+                    case .images: bytes.images = n
+                    case .rootfs: bytes.rootfs = n
+                    case .log: bytes.log = n
+                    case .shm: bytes.shm = n
+                    }
                 }
+            } catch {
+                for (_, tar) in tars { await tar.cancel() }
+                throw error
             }
             phase("transfer")
             await progress(MigrationEvent(phase: "restore", status: "restoring on \(req.target)"))

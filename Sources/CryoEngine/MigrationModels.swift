@@ -41,6 +41,8 @@ public struct MigrationReport: Codable, Sendable {
         /// Image layers the target lacked.
         public var layers: UInt64 = 0
         public var log: UInt64 = 0
+        /// The container's /dev/shm.
+        public var shm: UInt64 = 0
     }
     public var container: String
     public var id: String

@@ -257,6 +257,7 @@ extension RawStream {
             .channelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
             // Bulk streams (a migration's pages): reads of up to 1 MiB, not NIO's 64 KiB.
             .channelOption(ChannelOptions.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 65536, maximum: 1 << 20))
+            .channelOption(ChannelOptions.socketOption(.so_sndbuf), value: 8 << 20)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try setUp(channel)

@@ -1,4 +1,5 @@
 import CryoHTTP
+import CryoTLS
 import NIOCore
 
 /// A reliable, ordered, two-way byte stream between two cryods: a hijacked API connection
@@ -28,6 +29,9 @@ extension ByteStream {
 }
 
 extension RawStream: ByteStream {}
+
+/// The source's connection to a target over mutual TLS.
+extension TLSByteStream: ByteStream {}
 
 /// A connection to a cryod's unix socket (a target on this machine).
 public func connectUnixStream(path: String) async throws -> any ByteStream {

@@ -4,7 +4,7 @@
 ///     B → A  accept | refuse  (accept lists the image layers B lacks)
 ///     A → B  layer × n        each followed by its data (a tar of the layer)
 ///     A → B  pages            B starts CRIU's page server on the second connection; A freezes and dumps
-///     A → B  files × 3        CRIU's other images, the rootfs changes, the log (tars)
+///     A → B  files × 4        CRIU's other images, the rootfs changes, the log, /dev/shm (tars)
 ///     A → B  restore          B restores, its network locked
 ///     B → A  restored | failed
 ///     A → B  commit           A's copy is frozen and its address withdrawn
@@ -52,6 +52,9 @@ public enum FileSet: String, Codable, Sendable, CaseIterable {
     case rootfs
     /// The json-file log, so `logs` on B shows A's history.
     case log
+    /// The container's /dev/shm (a host tmpfs bind-mounted in, which CRIU leaves out as an
+    /// external mount): POSIX shared memory and whatever else lives there.
+    case shm
 }
 
 /// What A proposes; B checks all of it before A freezes anything.

@@ -14,6 +14,7 @@ public enum PageStream {
     public static func pair() async throws -> (criu: Int32, relay: RawStream) {
         var sv: [Int32] = [-1, -1]
         try sys(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sv), "socketpair")
+        widen(sv)
         do {
             return (sv[0], try await RawStream.adopt(socket: sv[1]))
         } catch {
@@ -42,6 +43,17 @@ public enum PageStream {
         }
     }
 
+    /// 8 MiB socket buffers on both ends of a page-stream socket pair (root may exceed
+    /// wmem_max): a write of the relay completes into the buffer while the next read is
+    /// made, instead of waiting for the other side to drain ~200 KiB at a time.
+    static func widen(_ fds: [Int32]) {
+        var size: Int32 = 8 << 20
+        for fd in fds {
+            _ = setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, socklen_t(MemoryLayout<Int32>.size))
+            _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
+    }
+
     static func copy(_ from: any ByteStream, _ to: any ByteStream) async throws -> UInt64 {
         var n: UInt64 = 0
         while let buffer = try await from.readBuffer() {
@@ -63,6 +75,7 @@ public struct PageServerProcess: Sendable {
     public static func start(criuPath: String, imagesDir: String) async throws -> PageServerProcess {
         var sv: [Int32] = [-1, -1]
         try sys(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sv), "socketpair")
+        PageStream.widen(sv)
         let devnull = open("/dev/null", O_RDWR | O_CLOEXEC)
         defer {
             if devnull >= 0 { close(devnull) }
@@ -84,11 +97,7 @@ public struct PageServerProcess: Sendable {
 
     /// Waits for the page server to end: 0 means every page A sent is written.
     public func finish() async throws {
-        let p = process
-        let code = try await NIOThreadPool.singleton.runIfActive { () -> Int32 in
-            defer { if p.pidfd >= 0 { close(p.pidfd) } }
-            return try Spawn.wait(pid: p.pid)
-        }
+        let code = try await exitCode(of: process)
         guard code == 0 else {
             let log = ((try? FS.readString(logPath)) ?? "").split(separator: "\n").filter { $0.contains("Error") || $0.contains("rror (") }
                 .suffix(6).joined(separator: "\n")
@@ -100,5 +109,13 @@ public struct PageServerProcess: Sendable {
         kill(process.pid, SIGKILL)
         await stream.close()
         try? await finish()
+    }
+}
+
+/// Waits (on a pool thread: a short-lived helper) for `p` to end; its exit code.
+func exitCode(of p: SpawnedProcess) async throws -> Int32 {
+    try await NIOThreadPool.singleton.runIfActive { () -> Int32 in
+        defer { if p.pidfd >= 0 { close(p.pidfd) } }
+        return try Spawn.wait(pid: p.pid)
     }
 }

@@ -62,11 +62,7 @@ public struct TarProcess: Sendable {
 
     /// Waits for tar to end; throws with its complaints unless it exited 0.
     public func finish() async throws {
-        let p = process
-        let code = try await NIOThreadPool.singleton.runIfActive { () -> Int32 in
-            defer { if p.pidfd >= 0 { close(p.pidfd) } }
-            return try Spawn.wait(pid: p.pid)
-        }
+        let code = try await exitCode(of: process)
         guard code == 0 else {
             let text = ((try? FS.readString(errorFile)) ?? "").split(separator: "\n").suffix(5).joined(separator: "; ")
             throw CryoError("tar failed \(what) (exit status \(code)): \(text)")

@@ -3,6 +3,7 @@ import CryoAPI
 import CryoEngine
 import CryoHTTP
 import CryoLinux
+import CryoMigration
 import CryoTLS
 import Dispatch
 import FoundationEssentials
@@ -149,6 +150,16 @@ struct Cryod: AsyncParsableCommand {
             options.cgroupParent = c.hasSuffix("/") ? String(c.dropLast()) : c
         }
         options.maxImageExtractBytes = imageExtractLimit
+        if let identity {
+            // `cryo migrate` to tcp://HOST:PORT: this daemon's certificate is its client
+            // certificate, the peer's is checked against the same CA and the address dialled.
+            options.dialPeer = { target in
+                guard case .tcp(let host, let port)? = try? HTTPListener.Address.parse(target) else {
+                    throw ValidationError("migration target \"\(target)\": use tcp://HOST:PORT")
+                }
+                return try await TLSByteStream.connect(host: host, port: port, identity: identity)
+            }
+        }
         if let dirs = cniBinDir ?? ProcessInfo.processInfo.environment["CRYO_CNI_BIN_DIR"], !dirs.isEmpty {
             options.cniPluginDirs = dirs.split(separator: ":").map { FS.absolute(String($0)) }
         }

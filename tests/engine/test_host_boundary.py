@@ -138,3 +138,21 @@ def test_checkpoint_dir_in_cryods_state_is_refused(docker_cli, name, criu):
     assert "c1" in d.ok("checkpoint", "ls", "--checkpoint-dir", ok, name).split()
     d.ok("checkpoint", "rm", "--checkpoint-dir", ok, name, "c1")
     assert not (ok / "c1").exists()
+
+
+def test_exec_root_too_long_for_monitor_sockets_is_refused_at_start():
+    """An --exec-root whose monitor sockets would pass 103 bytes (the most cryod's socket
+    library reaches) stops cryod at start with the reason, instead of every container
+    looking exited two seconds after it started."""
+    from conftest import BIN_DIR
+    base = tempfile.mkdtemp(prefix="cryo-long-", dir="/tmp")
+    try:
+        # <exec-root>/mon/<64 hex>.sock = len(exec_root) + 5 + 64 + 5 bytes: 104.
+        exec_root = base + "/" + "r" * (104 - 74 - len(base) - 1)
+        assert len(exec_root) + 74 == 104
+        r = subprocess.run([str(BIN_DIR / "cryod"), "--root", base + "/root", "--exec-root", exec_root,
+                            "-H", "unix://" + base + "/d.sock"], capture_output=True, text=True, timeout=60)
+        assert r.returncode != 0
+        assert "too long" in r.stderr and "103" in r.stderr, r.stderr
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

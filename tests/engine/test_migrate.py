@@ -25,8 +25,7 @@ import time
 import pytest
 
 from conftest import BIN_DIR, IMAGES, Daemon, cleanup, wait_for
-from lan import Lan
-from test_macvlan import CLIENT, SERVER, SNIFFER, _requirements, endpoint, exchange, macvlan, read_line
+from test_macvlan import CLIENT, SERVER, SNIFFER, endpoint, exchange, lan, macvlan, read_line  # noqa: F401 (lan: the fixture)
 
 COUNTER = "i=0; while true; do i=$((i+1)); echo $i > /tmp/c.new; mv /tmp/c.new /tmp/count; echo tick $i; sleep 0.1; done"
 
@@ -42,11 +41,36 @@ class HostDaemon(Daemon):
         return env
 
 
-def start_host(lan, role):
+def tls_init(base, name="cluster"):
+    """A CA (cryo tls init) in base/NAME-ca; returns its directory."""
+    ca = os.path.join(base, name + "-ca")
+    r = subprocess.run([str(BIN_DIR / "cryo"), "tls", "init", "--dir", ca, "--name", name], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return ca
+
+
+def tls_issue(ca, out, name, ip, *extra):
+    r = subprocess.run([str(BIN_DIR / "cryo"), "tls", "issue", "--ca", ca, "--name", name, "--ip", ip, "--out", out, *extra],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def start_host(lan, role, ca=None, cert_args=()):
+    """A cryod in the host namespace `role`. With `ca`: also on tcp://ITS-LAN-IP:2376 with
+    mutual TLS, its certificate issued by that CA (`cert_args`: more `tls issue` options)."""
     base = tempfile.mkdtemp(prefix="cmig-", dir="/tmp")
     # Container ids repeat across the two daemons (a migrated container keeps its id): each
     # host has a cgroup parent of its own, as each machine of a real LAN would.
-    d = HostDaemon(base, extra_args=["--cgroup-parent", f"/cryo-{role}-{lan.suffix}"], netns=lan.ns(role))
+    extra = ["--cgroup-parent", f"/cryo-{role}-{lan.suffix}"]
+    tcp = None
+    if ca:
+        certs = tls_issue(ca, os.path.join(base, "tls"), role.lower(), lan.ip(role), *cert_args)
+        tcp = f"tcp://{lan.ip(role)}:2376"
+        extra += ["-H", tcp, "--tlsverify", "--tlscacert", certs + "/ca.pem", "--tlscert", certs + "/cert.pem",
+                  "--tlskey", certs + "/key.pem"]
+    d = HostDaemon(base, extra_args=extra, netns=lan.ns(role))
+    d.tcp = tcp
     d.bridge = "cryo0"
     d.subnet_prefix = f"198.18.{lan.third}"
     try:
@@ -59,15 +83,9 @@ def start_host(lan, role):
 
 
 @pytest.fixture
-def lan():
-    _requirements()
-    with Lan(["hostA", "hostB"]) as l:
-        yield l
-
-
-@pytest.fixture
 def two(lan):
-    a, b = start_host(lan, "hostA"), start_host(lan, "hostB")
+    ca = tls_init(tempfile.mkdtemp(prefix="cmig-ca-", dir="/tmp"))
+    a, b = start_host(lan, "hostA", ca), start_host(lan, "hostB", ca)
     yield a, b
     for d in (a, b):
         d.fault = None
@@ -86,8 +104,9 @@ def cryo(d, *args, timeout=300):
                           timeout=timeout)
 
 
-def migrate(src, dst, name, *flags, ok=True):
-    r = cryo(src, "migrate", "--format", "json", *flags, name, dst.host)
+def migrate(src, dst, name, *flags, ok=True, tcp=True):
+    """cryo migrate NAME to dst: over tcp:// with mutual TLS unless tcp=False (unix://)."""
+    r = cryo(src, "migrate", "--format", "json", *flags, name, dst.tcp if tcp and dst.tcp else dst.host)
     if ok:
         assert r.returncode == 0, f"migrate {name} {src.host} -> {dst.host} failed: {r.stderr}\nA: {src.log_tail(20)}\nB: {dst.log_tail(20)}"
         return json.loads(r.stdout)
@@ -117,7 +136,7 @@ def test_migrate_back_and_forth_keeps_tcp_ip_mac_files_memory_and_log(lan, two, 
     ip, mac = endpoint(a, "web", "mv")
     wait_for(lambda: exchange(lan, ip, "hi") == "hi", timeout=30, what=f"the echo server at {ip}:7000")
     a.ok("exec", "web", "sh", "-c", "echo created > /new.txt; echo v1 > /changed.txt; rm /etc/group")
-    a.ok("exec", "web", "sh", "-c", "echo v2 > /changed.txt")
+    a.ok("exec", "web", "sh", "-c", "echo v2 > /changed.txt; echo in-shm > /dev/shm/seg")
     client = lan.spawn("client", "python3", "-c", CLIENT, ip, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert read_line(client, "connection to the server") == "connected"
 
@@ -135,6 +154,7 @@ def test_migrate_back_and_forth_keeps_tcp_ip_mac_files_memory_and_log(lan, two, 
         assert read_line(sniffer, "sniffer start") == "ready"
         report = migrate(src, dst, "web", "--tcp-established")
         assert report["container"] == "web" and report["mode"] == "stop-and-copy"
+        assert report["target"] == dst.tcp, "not moved over tcp:// with mutual TLS"
         assert report["bytes"]["memory"] > 0 and report["bytes"]["images"] > 0
         assert report["downtimeMs"] > 0 and report["totalMs"] >= report["downtimeMs"]
         # The target announced the address once the source had let go.
@@ -148,6 +168,7 @@ def test_migrate_back_and_forth_keeps_tcp_ip_mac_files_memory_and_log(lan, two, 
         assert after >= before, f"the counter went back from {before} to {after}: memory was not carried"
         assert dst.ok("exec", "web", "cat", "/new.txt") == "created"
         assert dst.ok("exec", "web", "cat", "/changed.txt") == "v2"
+        assert dst.ok("exec", "web", "cat", "/dev/shm/seg") == "in-shm", "/dev/shm did not move"
         assert dst.docker("exec", "web", "ls", "/etc/group").returncode != 0, "a deleted file came back"
         assert lan.neighbor("client", ip) == mac
     client.stdin.close()
@@ -158,7 +179,7 @@ def test_migrate_sends_missing_image_layers_and_the_log(lan, two, criu):
     a.ok("run", "-d", "--name", "c1", "--network", "none", "busybox", "sh", "-c", COUNTER)
     wait_for(lambda: "tick 3" in a.ok("logs", "c1"), timeout=30, what="the counter's log")
     b.ok("rmi", "busybox")
-    report = migrate(a, b, "c1")
+    report = migrate(a, b, "c1", tcp=False)   # a cryod on this machine, by its unix socket
     assert report["layersSent"] >= 1 and report["bytes"]["layers"] > 0
     assert "busybox:latest" in b.ok("images", "--format", "{{.Repository}}:{{.Tag}}")
     logs = b.ok("logs", "c1").splitlines()
@@ -206,7 +227,7 @@ def test_migrate_refused_before_anything_is_frozen(lan, two, criu, case):
     if case == "bind-missing":
         os.rmdir(src)   # gone on "B" (the same machine: it was only there for A's create)
     before = counter(a, "xx")
-    r = cryo(a, "migrate", "xx", target)
+    r = cryo(a, "migrate", "xx", b.tcp if target == b.host else target)
     assert r.returncode == 1, r.stdout
     assert want in r.stderr, r.stderr
     assert names(a)["xx"] == "running"
@@ -239,10 +260,10 @@ def test_migrate_failure_points_leave_exactly_one_copy(lan, two, criu, side, poi
         import threading
         t = threading.Thread(target=revive)
         t.start()
-        r = cryo(a, "migrate", "ff", b.host)
+        r = cryo(a, "migrate", "ff", b.tcp)
         t.join()
     else:
-        r = cryo(a, "migrate", "ff", b.host)
+        r = cryo(a, "migrate", "ff", b.tcp)
         if ":" not in point:
             # The victim died: bring it back (its recovery settles the migration).
             wait_for(lambda: victim.proc.poll() is not None, timeout=60,
@@ -263,3 +284,227 @@ def test_migrate_failure_points_leave_exactly_one_copy(lan, two, criu, side, poi
     wait_for(lambda: counter(holder, "ff") > n, timeout=10, what=f"the counter going on on {where}")
     other = b if where == "A" else a
     assert "ff" not in names(other), f"a copy is left on {'B' if where == 'A' else 'A'}: {names(other)}"
+
+
+@pytest.mark.parametrize("case", ["other-ca", "expired", "no-identity"])
+def test_migrate_refused_without_mutual_trust(lan, criu, case):
+    """The source must prove itself to the target and the target to the source: a certificate
+    of another CA, an expired one, or a source with no TLS identity at all get nothing
+    restored, and the container runs on in A."""
+    base = tempfile.mkdtemp(prefix="cmig-ca-", dir="/tmp")
+    ca = tls_init(base)
+    b = start_host(lan, "hostB", ca)
+    if case == "other-ca":
+        a = start_host(lan, "hostA", tls_init(base, "intruder"))
+        want = "unknown CA"
+    elif case == "expired":
+        a = start_host(lan, "hostA", ca, ("--days", "1", "--backdate", "3"))
+        want = "the target"   # B's alert arrives as the reason, or (TLS 1.3) as a closed connection
+    elif case == "no-identity":
+        a = start_host(lan, "hostA")
+        want = "no TLS identity"
+    try:
+        a.ok("run", "-d", "--name", "tt", "--network", "none", "busybox", "sh", "-c", COUNTER)
+        wait_for(lambda: counter(a, "tt") > 1, timeout=30, what="the counter")
+        r = cryo(a, "migrate", "tt", b.tcp)
+        assert r.returncode == 1, r.stdout
+        assert want in r.stderr, r.stderr
+        if case == "expired":
+            # The target says why it refused the source, in its log.
+            wait_for(lambda: "expired" in b.log_tail(40), timeout=10, what="cryod B logging the expired client certificate")
+        n = counter(a, "tt")
+        wait_for(lambda: counter(a, "tt") > n, timeout=10, what="the container still running on A")
+        assert names(a)["tt"] == "running"
+        assert "tt" not in names(b)
+    finally:
+        cleanup(a)
+        cleanup(b)
+
+
+# A Redis client in the client namespace: one connection, a writer thread SETting key:N=N
+# and counting acknowledgements; each "check" line on stdin pauses it between two commands
+# and prints {acked, id (CLIENT ID), dbsize, lost (acknowledged keys missing)} as JSON.
+REDIS_CLIENT = r"""
+import json, socket, sys, threading
+s = socket.create_connection((sys.argv[1], 6379), timeout=120)
+buf = b""
+def line():
+    global buf
+    while b"\r\n" not in buf:
+        c = s.recv(65536)
+        if not c: raise ConnectionError("redis closed the connection")
+        buf += c
+    l, buf = buf.split(b"\r\n", 1)
+    return l
+def reply():
+    l = line(); k, rest = l[:1], l[1:].decode()
+    if k == b"+": return rest
+    if k == b":": return int(rest)
+    if k == b"-": raise RuntimeError(rest)
+    if k == b"$":
+        n = int(rest)
+        if n < 0: return None
+        global buf
+        while len(buf) < n + 2:
+            c = s.recv(65536)
+            if not c: raise ConnectionError("closed")
+            buf += c
+        d, buf = buf[:n], buf[n + 2:]
+        return d.decode()
+    if k == b"*": return [reply() for _ in range(int(rest))]
+def cmd(*a):
+    s.sendall(b"".join([b"*%d\r\n" % len(a)] + [b"$%d\r\n%s\r\n" % (len(str(x)), str(x).encode()) for x in a]))
+    return reply()
+cid = cmd("CLIENT", "ID")
+acked = 0
+lock = threading.Lock()
+stop = threading.Event()
+error = []
+def writer():
+    global acked
+    try:
+        while not stop.is_set():
+            with lock:
+                if cmd("SET", "key:%d" % acked, acked) == "OK":
+                    acked += 1
+    except Exception as e:
+        error.append(repr(e))
+threading.Thread(target=writer, daemon=True).start()
+print(json.dumps({"ready": cid}), flush=True)
+for l in sys.stdin:
+    with lock:
+        if error:
+            print(json.dumps({"error": error[0], "acked": acked}), flush=True)
+            continue
+        lost = 0
+        for start in range(0, acked, 1000):
+            keys = ["key:%d" % n for n in range(start, min(acked, start + 1000))]
+            vals = cmd("MGET", *keys)
+            lost += sum(1 for k, v in zip(keys, vals) if v != k.split(":")[1])
+        print(json.dumps({"acked": acked, "id": cmd("CLIENT", "ID"), "dbsize": cmd("DBSIZE"), "lost": lost}), flush=True)
+stop.set()
+"""
+
+
+def test_migrate_redis_with_a_writing_client_keeps_every_key_and_the_connection(lan, two, criu):
+    """Redis on a macvlan network, a client in the client namespace writing over one TCP
+    connection: A→B→A→B; after each move every acknowledged key is there, the client never
+    reconnected (same CLIENT ID) and it kept writing."""
+    a, b = two
+    for d in (a, b):
+        d.ok("load", "-i", IMAGES / "redis.tar", timeout=120)
+    macvlan(a, lan, "mv", host_index=0)
+    macvlan(b, lan, "mv", host_index=1)
+    a.ok("run", "-d", "--name", "kv", "--network", "mv", "--label", "io.cryo.checkpoint.tcp-established=true", "redis")
+    ip, _ = endpoint(a, "kv", "mv")
+    wait_for(lambda: lan.run("client", "python3", "-c",
+                             f"import socket; s=socket.create_connection(('{ip}', 6379), timeout=2); s.sendall(b'PING\\r\\n'); print(s.recv(10))",
+                             check=False).stdout.strip() == "b'+PONG\\r\\n'", timeout=60, what="redis answering PING")
+    client = lan.spawn("client", "python3", "-c", REDIS_CLIENT, ip, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    first = json.loads(read_line(client, "the redis client's start"))
+    cid = first["ready"]
+
+    def check():
+        client.stdin.write("check\n")
+        client.stdin.flush()
+        return json.loads(read_line(client, "the redis client's check", timeout=120))
+
+    last = 0
+    for hop, (src, dst) in enumerate([(a, b), (b, a), (a, b)]):
+        wait_for(lambda: check()["acked"] > last + 50, timeout=60, what=f"writes before hop {hop}")
+        migrate(src, dst, "kv")
+        r = check()
+        assert "error" not in r, f"hop {hop}: the client's connection failed: {r}"
+        assert r["id"] == cid, f"hop {hop}: the client reconnected (CLIENT ID {cid} → {r['id']})"
+        assert r["lost"] == 0 and r["dbsize"] >= r["acked"], f"hop {hop}: acknowledged keys lost: {r}"
+        wait_for(lambda: check()["acked"] > r["acked"] + 50, timeout=60, what=f"writes after hop {hop}")
+        last = check()["acked"]
+    client.stdin.close()
+
+
+# A UDP counter: each datagram is answered with the next number of a counter kept in memory.
+UDP_COUNTER = r"""
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 7001))
+n = 0
+while True:
+    data, peer = s.recvfrom(100)
+    n += 1
+    s.sendto(str(n).encode(), peer)
+"""
+
+UDP_ASK = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(0.5)
+for _ in range(20):
+    s.sendto(b"?", (sys.argv[1], 7001))
+    try:
+        print(s.recvfrom(100)[0].decode()); break
+    except socket.timeout:
+        pass
+"""
+
+
+def test_migrate_udp_server_keeps_its_state_and_memory_contents_arrive_exactly(lan, two, criu):
+    """A UDP counter server keeps counting across a move (its state is in memory), and 256 MiB
+    of random memory arrive byte for byte (the checksum computed on A and on B agree)."""
+    a, b = two
+    for d in (a, b):
+        d.ok("load", "-i", IMAGES / "python-http.tar", timeout=120)
+    macvlan(a, lan, "mv", host_index=0)
+    macvlan(b, lan, "mv", host_index=1)
+    prog = ("import hashlib, os, threading\n"
+            "blob = bytearray(os.urandom(256 << 20))\n"
+            "open('/tmp/sum.new', 'w').write(hashlib.sha256(blob).hexdigest()); os.rename('/tmp/sum.new', '/tmp/sum')\n"
+            "def again():\n"
+            "    import time\n"
+            "    while True:\n"
+            "        if os.path.exists('/tmp/recheck'):\n"
+            "            os.remove('/tmp/recheck')\n"
+            "            open('/tmp/sum2.new', 'w').write(hashlib.sha256(blob).hexdigest()); os.rename('/tmp/sum2.new', '/tmp/sum2')\n"
+            "        time.sleep(0.05)\n"
+            "threading.Thread(target=again, daemon=True).start()\n" + UDP_COUNTER)
+    a.ok("run", "-d", "--name", "udp", "--network", "mv", "python-http", "python3", "-c", prog)
+    ip, _ = endpoint(a, "udp", "mv")
+    wait_for(lambda: a.docker("exec", "udp", "cat", "/tmp/sum").returncode == 0, timeout=120, what="the 256 MiB blob")
+    digest = a.ok("exec", "udp", "cat", "/tmp/sum")
+
+    def ask():
+        out = lan.run("client", "python3", "-c", UDP_ASK, ip, check=False).stdout.strip()
+        return int(out) if out else None
+
+    counts = [ask() for _ in range(3)]
+    assert counts == sorted(counts) and None not in counts, counts
+    report = migrate(a, b, "udp")
+    assert report["bytes"]["memory"] > 256 << 20
+    after = ask()
+    assert after == counts[-1] + 1, f"the counter restarted or skipped: {counts} then {after}"
+    b.ok("exec", "udp", "touch", "/tmp/recheck")
+    wait_for(lambda: b.docker("exec", "udp", "cat", "/tmp/sum2").returncode == 0, timeout=60, what="the checksum on B")
+    assert b.ok("exec", "udp", "cat", "/tmp/sum2") == digest, "the memory that arrived on B differs from A's"
+
+
+def test_migrate_outcome_unknown_leaves_the_source_frozen_never_two_running(lan, two, criu):
+    """The target dies right after committing and stays down: the source cannot learn whether
+    it took over, so its copy stays frozen (paused, network locked) with an Error saying what
+    to do — never resumed beside a copy that may run on the target."""
+    a, b = two
+    a.ok("run", "-d", "--name", "uu", "--network", "none", "busybox", "sh", "-c", COUNTER)
+    wait_for(lambda: counter(a, "uu") > 2, timeout=30, what="the counter")
+    b.fault = "migrate-in-committed:kill"
+    b.restart()
+    r = cryo(a, "migrate", "uu", b.tcp)
+    assert r.returncode == 1
+    assert "outcome unknown" in r.stderr, r.stderr
+    c = json.loads(a.ok("inspect", "uu"))[0]
+    assert c["State"]["Status"] == "paused", c["State"]
+    assert "remove it here" in c["State"]["Error"], c["State"]["Error"]
+    assert a.docker("exec", "uu", "true").returncode != 0   # exec is refused while paused
+    b.fault = None
+    b.start()
+    assert names(b)["uu"] == "running", "the committed copy on the target is gone"
+    # The operator's decision: the target runs it, so the source's frozen copy goes.
+    a.ok("rm", "-f", "uu")
+    assert "uu" not in names(a)
