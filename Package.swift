@@ -10,7 +10,7 @@ import PackageDescription
 //   CryoHTTP (HTTP/1.1 over unix sockets and TLS-secured TCP, on SwiftNIO; for the daemon's Docker API)
 //   CryoTLS (mutual TLS on NIOSSL: the CA and `cryo tls`, identities, the server's TLS hook, client streams)
 //   CryoCRIU (criu swrk client) → CryoRuntime (containers, cgroups, seccomp, C/R) → cryo-runtime (CLI)
-//   CryoMonitor (what cryod and the monitor share) → cryo-monitor (one per container; also the init)
+//   CryoMonitor (what cryod and the monitor share, the restore plan among it) → cryo-monitor (one per container; also the init)
 //   CryoEngine (containers, images, networks, checkpoints, confinement, recovery)
 //     → CryoAPI (the Docker Engine API) → cryod (the daemon)
 //   CryoClient (blocking HTTP/1.1 client over a unix socket or TCP+TLS via CryoTLS) → cryo (the docker-style CLI)
@@ -59,7 +59,7 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "cryo-runtime", dependencies: ["CryoRuntime"]),
-        .target(name: "CryoMonitor"),
+        .target(name: "CryoMonitor", dependencies: ["CryoRuntime"]),
         .executableTarget(name: "cryo-monitor", dependencies: ["CryoMonitor", "CryoRuntime", "CryoLinux", "CShim"]),
         .target(
             name: "CryoEngine",
@@ -117,7 +117,7 @@ let package = Package(
         .testTarget(name: "CryoTLSTests", dependencies: ["CryoTLS", "CryoHTTP"]),
         .testTarget(name: "CryoEngineTests", dependencies: ["CryoEngine", "CryoAPI", "CryoMonitor", "CryoImages", "CryoNetwork", "CryoOCI"]),
         .testTarget(name: "CryoNetworkTests", dependencies: ["CryoNetwork", "CryoLinux"]),
-        .testTarget(name: "CryoIntegrationTests", dependencies: ["CryoOCI", "CryoLinux"]),
+        .testTarget(name: "CryoIntegrationTests", dependencies: ["CryoOCI", "CryoLinux", "CryoRuntime"]),
     ],
     swiftLanguageModes: [.v6]
 )

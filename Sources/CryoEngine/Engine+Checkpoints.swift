@@ -53,8 +53,11 @@ extension Engine {
             let temp = op.incompleteDirectory
             let rt = runtime
             let tcpEstablished = CheckpointLabels.includesTCP(requested: tcpEstablished, labels: c.config.Labels)
-            let netRecord = c.endpoint.map { CheckpointNetwork(network: $0.network, networkID: $0.networkID, ip: $0.ip, ports: $0.ports,
-                                                                  mac: $0.mac.isEmpty ? nil : $0.mac) }
+            let plan = Self.checkpointPlan(c, imagePath: temp, tcpEstablished: tcpEstablished, leaveRunning: !exit)
+            let metadata = CheckpointMetadata(
+                tcpEstablished: tcpEstablished, network: plan.network,
+                address: c.endpoint.map { CheckpointNetwork(network: $0.network, networkID: $0.networkID, ip: $0.ip, ports: $0.ports,
+                                                             mac: $0.mac.isEmpty ? nil : $0.mac) })
             let began = monotonicSeconds()
             try beginOperation(id, op)
             if exit { checkpointExits.insert(id) }
@@ -63,23 +66,9 @@ extension Engine {
                     try FS.mkdirAll(parent, mode: 0o700)
                     try? FS.removeAll(temp)
                     try FS.mkdirAll(temp, mode: 0o700)
-                    // cryo's own files go in first: a dump marked complete is a whole checkpoint.
-                    if tcpEstablished {
-                        try FS.atomicWrite(temp + "/" + Engine.checkpointOptionsFile, Array(#"{"tcpEstablished":true}"#.utf8), mode: 0o600, durable: false)
-                    }
-                    if let netRecord {
-                        try FS.atomicWrite(temp + "/" + Engine.checkpointNetworkFile, Array(try JSONEncoder().encode(netRecord)), mode: 0o600, durable: false)
-                    }
-                    var criu = CRIUOptions(imagePath: temp)
-                    criu.workPath = temp
-                    criu.tcpEstablished = tcpEstablished
-                    criu.lockNetworkItself = true      // NetworkLock: one nft run, not CRIU's iptables
-                    criu.networkIsolated = c.networkIsIsolated
-                    criu.dumpInsideNetworkNamespace = true   // cryod restores what it dumps
-                    var o = CheckpointOptions(criu: criu)
-                    o.leaveRunning = !exit
-                    o.completionMarker = Engine.checkpointCompleteMarker
-                    try rt.checkpoint(id: id, o)
+                    // cryo's own file goes in first: a dump marked complete is a whole checkpoint.
+                    try metadata.write(into: temp)
+                    try rt.checkpoint(id: id, plan: plan)
                     FaultPoint.hit("checkpoint-before-rename")
                     try sys(rename(temp, target), "rename", target)
                     FaultPoint.hit("checkpoint-renamed")

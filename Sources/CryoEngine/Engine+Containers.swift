@@ -150,19 +150,22 @@ extension Engine {
         try await withLock(id) {
             let c = try resolve(id)
             if let e = StateMachine.check(checkpoint == nil ? .start : .restore, status: c.status, id: ref) { throw e }
-            var restore: RestoreRequest?
+            var restore: RestorePlan?
+            var recorded: CheckpointNetwork?
             if let name = checkpoint {
                 try Names.validateCheckpoint(name)
                 let dir = try checkpointPath(id, name: name, dir: checkpointDir)
                 guard FS.exists(dir + "/inventory.img") else {
                     throw EngineError(.notFound, "checkpoint \(name) does not exist for container \(c.name)")
                 }
-                restore = RestoreRequest(imagePath: dir, workPath: paths.containerDir(id) + "/restore-work",
-                                         tcpEstablished: Self.checkpointHadTCP(dir))
+                let metadata = try CheckpointMetadata.load(dir)
+                restore = Self.restorePlan(c, checkpoint: dir, metadata: metadata, workPath: paths.containerDir(id) + "/restore-work",
+                                           imagesHoldNetworkNamespace: { Runtime.imagesHoldNetworkNamespace(dir) })
+                recorded = metadata.address
             }
             await awaitTeardown(id)
             // A restore needs its old address: refused before anything is touched if it is taken.
-            let recorded = try restore.flatMap { try checkRestoreAddress(c, checkpointDir: $0.imagePath) }
+            let address = try checkRestoreAddress(c, recorded: recorded)
             // Processes of this container that cryod does not know of are never killed to make
             // room: a restore over them would leave the container twice, or step back in time.
             let live = runtime.livePids(id: id, bundle: paths.bundle(id))   // one stat unless something is left
@@ -174,7 +177,7 @@ extension Engine {
             }
             defer { if restore != nil { endOperation(id) } }
             do {
-                try await launch(c, restore: restore, restoreIP: recorded?.ip, restorePorts: recorded?.ports, restoreMAC: recorded?.mac)
+                try await launch(c, restore: restore, restoreIP: address?.ip, restorePorts: address?.ports, restoreMAC: address?.mac)
             } catch {
                 await failedStart(id, error)
                 throw error
@@ -209,8 +212,8 @@ extension Engine {
     /// Mounts the root, starts the monitor (which creates or restores the container),
     /// lets early attachers connect, then starts the init. A start attaches the network
     /// before the monitor; a restore attaches it while the monitor and CRIU work, CRIU
-    /// held before the sockets by a `ReadyGate` (see `RestoreOptions.networkReadyFD`).
-    func launch(_ c: StoredContainer, restore: RestoreRequest?, restoreIP: String? = nil, restorePorts: [PortMapping]? = nil,
+    /// held before the sockets by a `ReadyGate` (see `RestorePlan.networkGateFD`).
+    func launch(_ c: StoredContainer, restore: RestorePlan?, restoreIP: String? = nil, restorePorts: [PortMapping]? = nil,
                 restoreMAC: String? = nil) async throws {
         let id = c.id
         let p = paths
@@ -222,14 +225,12 @@ extension Engine {
         // CRIU start at once, and the runtime holds CRIU before it restores sockets until
         // this gate opens (or fails, and CRIU aborts).
         let gate = restore != nil && ownNetwork ? try ReadyGate.make() : nil
-        var restoreRequest = restore
-        if gate != nil { restoreRequest?.networkReadyFD = 4 }
-        let isolated = c.networkIsIsolated
-        restoreRequest?.networkIsolated = isolated
+        var restorePlan = restore
+        if gate != nil { restorePlan?.networkGateFD = 4 }   // the monitor's fd 4 (MonitorLink's extraFDs)
         let config = MonitorConfig(id: id, runtimeRoot: p.runtimeRoot, bundle: p.bundle(id), logPath: p.log(id),
                                    exitPath: p.exitRecord(id), socketPath: p.monitorSocket(id), consoleSocketPath: p.consoleSocket(id),
                                    tty: c.config.Tty ?? false, openStdin: c.config.OpenStdin ?? false,
-                                   stdinOnce: c.config.StdinOnce ?? false, restore: restoreRequest,
+                                   stdinOnce: c.config.StdinOnce ?? false, restore: restorePlan,
                                    statePath: p.monitorState(id))
         let binary = monitorBinary
         let reaper = self.reaper
@@ -255,9 +256,9 @@ extension Engine {
             // Docker creates a missing working directory (`docker run -w /new/dir`).
             if restore == nil, let wd = c.config.WorkingDir, !wd.isEmpty { try FS.mkdirAll(try FS.secureJoin(root: p.rootfs(id), wd)) }
             if ownNetwork && !NetworkNamespace.exists(at: p.netns(id)) { try NetworkNamespace.create(at: p.netns(id)) }
-            // Locked before it gets an address; CRIU unlocks it when the restored tasks are
-            // about to run (see NetworkLock).
-            if ownNetwork && !isolated && restore != nil { try NetworkLock.lock(netnsPath: p.netns(id)) }
+            // Locked before it gets an address, when the plan has cryo lock it; the runtime
+            // unlocks it when the restored tasks are about to run (see NetworkLock).
+            if ownNetwork && restore?.network.locker == .cryo { try NetworkLock.lock(netnsPath: p.netns(id)) }
             Trace.mark("launch \(id.prefix(12)): netns ready")
         }
         // A fresh start: the network before the monitor. A restore: the attach runs alongside

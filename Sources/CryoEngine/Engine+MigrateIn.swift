@@ -235,8 +235,11 @@ extension Engine {
             }
         }
         let c = try resolve(id)
-        var restore = RestoreRequest(imagePath: dir + "/images", workPath: p.containerDir(id) + "/restore-work",
-                                     tcpEstablished: offer.tcpEstablished)
+        // Where CRIU dumped from is told by the images (the source dumps from inside).
+        let imageDir = dir + "/images"
+        var restore = Self.restorePlan(c, checkpoint: imageDir, metadata: CheckpointMetadata(tcpEstablished: offer.tcpEstablished),
+                                       workPath: p.containerDir(id) + "/restore-work",
+                                       imagesHoldNetworkNamespace: { Runtime.imagesHoldNetworkNamespace(imageDir) })
         restore.keepNetworkLocked = true
         do {
             try await withLock(id) {
@@ -252,7 +255,7 @@ extension Engine {
     func commitMigrated(_ id: String) async throws {
         guard let c = containers[id] else { throw EngineError.noSuchContainer(id) }
         let netns = paths.netns(id)
-        if !c.networkIsIsolated && c.hostConfig.NetworkMode != "host" {
+        if Self.networkHandling(c, criuInside: true).locker == .cryo {   // the restore plan's lock
             try await blocking { try NetworkLock.unlock(netnsPath: netns) }
             // The segment learns where the address lives now (the source withdrew it).
             if let e = c.endpoint { announce(e, netns: netns) }

@@ -163,22 +163,15 @@ extension Engine {
             await closeAll()
             throw EngineError.internalError("migration of \(c.name) failed before anything was frozen; it keeps running here: \(error)")
         }
-        var criu = CRIUOptions(imagePath: dir + "/images")
-        criu.workPath = dir + "/images"
-        criu.tcpEstablished = tcp
-        criu.lockNetworkItself = true
-        criu.networkIsolated = c.networkIsIsolated
-        criu.dumpInsideNetworkNamespace = true
-        var o = CheckpointOptions(criu: criu)
-        o.pageServerSocket = criuFD
-        o.atPostDump = { try gate.atPostDump() }
-        o.keepFrozenAfterFailure = { gate.keepsFrozen }
+        var plan = Self.checkpointPlan(c, imagePath: dir + "/images", tcpEstablished: tcp, leaveRunning: false,
+                                       pageServer: .socket(fd: criuFD))
+        plan.completionMarker = nil   // the commit point is the gate's, not a marker's
+        let hooks = CheckpointHooks(atPostDump: { try gate.atPostDump() }, keepFrozenAfterFailure: { gate.keepsFrozen })
         checkpointExits.insert(id)
         let frozeAt = monotonicSeconds()
-        let options = o
-        let dump = Task {
+        let dump = Task { [plan] in
             defer { gate.dumpEnded() }
-            try await self.blocking { try rt.checkpoint(id: id, options) }
+            try await self.blocking { try rt.checkpoint(id: id, plan: plan, hooks: hooks) }
         }
         let reached = await gate.arrival()
         close(criuFD)   // CRIU holds its own copy until it exits

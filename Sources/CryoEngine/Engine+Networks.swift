@@ -3,36 +3,7 @@ import CryoNetwork
 import FoundationEssentials
 import Glibc
 
-/// What a checkpoint remembers of the container's network (`<checkpoint>/cryo-network.json`):
-/// a restore asks for the same address again.
-struct CheckpointNetwork: Codable {
-    var network: String
-    var networkID: String
-    var ip: String
-    /// The published ports as attached (random host ports resolved), so a restore
-    /// publishes the same host ports again.
-    var ports: [PortMapping]?
-    /// The interface's MAC (absent in checkpoints made before cryo recorded it): a restore
-    /// recreates the endpoint with it, so neighbours' ARP entries stay right.
-    var mac: String?
-}
-
-/// How a checkpoint was made (`<checkpoint>/cryo-options.json`), for its restore.
-struct CheckpointOptionsRecord: Codable {
-    var tcpEstablished: Bool?
-}
-
 extension Engine {
-    static let checkpointNetworkFile = "cryo-network.json"
-    static let checkpointOptionsFile = "cryo-options.json"
-
-    /// Whether a checkpoint was taken with --tcp-established (its restore needs it too).
-    nonisolated static func checkpointHadTCP(_ dir: String) -> Bool {
-        guard let bytes = try? FS.readBytes(dir + "/" + checkpointOptionsFile),
-              let rec = try? JSONDecoder().decode(CheckpointOptionsRecord.self, from: Data(bytes)) else { return false }
-        return rec.tcpEstablished == true
-    }
-
     // MARK: errors
 
     /// CryoNetwork's refusals as API errors: conflicts 409, bad input 400, unknown 404,
@@ -339,9 +310,8 @@ extension Engine {
 
     /// Before a restore: the checkpoint's address must still be free on its network.
     /// Returns what the checkpoint recorded (nil: it had no network).
-    func checkRestoreAddress(_ c: StoredContainer, checkpointDir dir: String) throws -> CheckpointNetwork? {
-        guard let bytes = try? FS.readBytes(dir + "/" + Self.checkpointNetworkFile),
-              let rec = try? JSONDecoder().decode(CheckpointNetwork.self, from: Data(bytes)) else { return nil }
+    func checkRestoreAddress(_ c: StoredContainer, recorded: CheckpointNetwork?) throws -> CheckpointNetwork? {
+        guard let rec = recorded else { return nil }
         // A checkpoint brought from another host (a migration) names that host's network id;
         // here the segment's network has its own id: the container's network of the same
         // name whose subnet holds the address is the same segment.

@@ -26,7 +26,7 @@ extension Engine {
     }
 
     /// A checkpoint cryod was killed during. Once its CRIU worker is done: if the images were
-    /// marked complete (CRIU reached post-dump, see CheckpointOptions.completionMarker) the
+    /// marked complete (CRIU reached post-dump, see CheckpointPlan.completionMarker) the
     /// checkpoint is kept and a container the checkpoint was to stop is stopped; otherwise the
     /// half images go and the container runs on. Either way it is thawed and its network
     /// unlocked if it runs.

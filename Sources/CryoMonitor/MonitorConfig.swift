@@ -1,3 +1,4 @@
+import CryoRuntime
 import FoundationEssentials
 
 /// What cryod asks of a container's monitor (`<dir>/monitor.json`, written before the
@@ -18,15 +19,16 @@ public struct MonitorConfig: Codable, Sendable {
     public var tty: Bool
     public var openStdin: Bool
     public var stdinOnce: Bool
-    /// Restore from a checkpoint instead of creating the container.
-    public var restore: RestoreRequest?
+    /// Restore from a checkpoint instead of creating the container: the engine's plan,
+    /// handed to the runtime unchanged (its `networkGateFD` is one of the monitor's fds).
+    public var restore: RestorePlan?
     /// Where the monitor records itself (`MonitorState`) — for a cryod that restarted while
     /// this monitor was creating or restoring the container and never read its ready line.
     public var statePath: String?
 
     public init(id: String, runtimeRoot: String, bundle: String, logPath: String, exitPath: String,
                 socketPath: String, consoleSocketPath: String? = nil, tty: Bool, openStdin: Bool, stdinOnce: Bool,
-                restore: RestoreRequest? = nil, statePath: String? = nil) {
+                restore: RestorePlan? = nil, statePath: String? = nil) {
         self.id = id
         self.statePath = statePath
         self.runtimeRoot = runtimeRoot
@@ -39,30 +41,6 @@ public struct MonitorConfig: Codable, Sendable {
         self.openStdin = openStdin
         self.stdinOnce = stdinOnce
         self.restore = restore
-    }
-}
-
-public struct RestoreRequest: Codable, Sendable {
-    public var imagePath: String
-    public var workPath: String?
-    public var tcpEstablished: Bool
-    /// The monitor's fd holding the read end of cryod's network gate (`ReadyGate`): the
-    /// restore runs while cryod attaches the network, and CRIU is held before it restores
-    /// sockets until the gate opens. nil: the network is in place before the monitor starts.
-    public var networkReadyFD: Int32?
-    /// The container's namespace has only its loopback (network mode none): it is not
-    /// locked during the restore (`CRIUOptions.networkIsolated`). nil: false.
-    public var networkIsolated: Bool?
-    /// A migration's target: the network stays locked after the restore until cryod
-    /// unlocks it (`RestoreOptions.keepNetworkLocked`). nil: false.
-    public var keepNetworkLocked: Bool?
-    public init(imagePath: String, workPath: String? = nil, tcpEstablished: Bool = false, networkReadyFD: Int32? = nil,
-                networkIsolated: Bool? = nil) {
-        self.imagePath = imagePath
-        self.workPath = workPath
-        self.tcpEstablished = tcpEstablished
-        self.networkReadyFD = networkReadyFD
-        self.networkIsolated = networkIsolated
     }
 }
 

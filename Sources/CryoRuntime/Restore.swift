@@ -6,71 +6,55 @@ import CryoOCI
 import FoundationEssentials
 import Glibc
 
-public struct RestoreOptions: Sendable {
-    public var criu: CRIUOptions
-    public var bundle: String
-    public var pidFile: String?
-    public var consoleSocket: String?
-    /// The read end of a `ReadyGate`: CRIU is held at its `post-setup-namespaces`
-    /// notification (namespaces set up and mounts restored, no socket restored yet) until
-    /// the gate opens — cryod attaches the container's network meanwhile. A gate that
-    /// fails or stays shut for `networkReadyTimeoutMs` aborts the restore.
-    public var networkReadyFD: Int32?
-    public var networkReadyTimeoutMs: Int32 = 60_000
-    /// Leave cryo's network lock (NetworkLock) on the namespace when the tasks resume: a
-    /// migration's target runs its copy cut off until the source has let its own go.
-    public var keepNetworkLocked = false
-    public init(criu: CRIUOptions, bundle: String) {
-        self.criu = criu
-        self.bundle = bundle
-    }
-}
-
 extension Runtime {
-    /// Restores a container from CRIU images as `id`. The restored init is our
-    /// child (rst_sibling). A failed restore leaves the images untouched and
-    /// nothing of the container behind.
-    public func restore(id: String, _ o: RestoreOptions) throws -> (ContainerRecord, pid_t) {
+    /// Restores a container from CRIU images as `id`, as `plan` says: cgroups, mountpoints
+    /// and the root prepared while CRIU starts, then CRIU's restore, answering its
+    /// notifications (hooks, the network gate, the console, the unlock). The restored init is
+    /// our child (rst_sibling). A failed restore leaves the images untouched and nothing of the
+    /// container behind.
+    public func restore(id: String, bundle: String, plan: RestorePlan, io: RestoreIO = RestoreIO()) throws -> (ContainerRecord, pid_t) {
         try ContainerStore.validate(id: id)
-        let bundle = FS.absolute(o.bundle)
+        let bundle = FS.absolute(bundle)
         let spec = try Self.loadSpec(bundle: bundle)
         let rootfs = Self.rootfsPath(spec, bundle: bundle)
         guard FS.isDirectory(rootfs) else { throw CryoError("rootfs \(rootfs) is not a directory") }
-        let imageDir = FS.absolute(o.criu.imagePath)
+        let imageDir = FS.absolute(plan.imagePath)
         guard FS.exists(imageDir + "/inventory.img") else {
             throw CryoError("image path \(imageDir) does not hold a checkpoint (inventory.img is missing)")
         }
         try CheckpointImageSizes.verify(imageDir: imageDir)
+        let netnsPath = Self.networkNamespacePath(spec)
+        try plan.network.check(joinsNetworkNamespace: netnsPath != nil, what: "restore of \(id)")
+        // Images dumped from inside the container's network namespace hold none and restore
+        // only into one CRIU is started in; others hold it and get the fresh one as external.
+        if netnsPath != nil, plan.network.criuInside == Self.imagesHoldNetworkNamespace(imageDir) {
+            throw CryoError(plan.network.criuInside
+                ? "restore of \(id): the plan has CRIU restore from inside the container's network namespace, but the images in \(imageDir) hold a network namespace (they were dumped from outside it)"
+                : "restore of \(id): the plan has CRIU restore from outside the container's network namespace, but the images in \(imageDir) hold none (they were dumped from inside it)")
+        }
         let dir = try store.makeDir(id)
         let cgroup = Cgroup(path: Self.cgroupPath(spec, id: id))
         let criuRoot = dir + "/criu-root"
         var mounted = false
         // Default work dir: our state dir, so a failed restore writes nothing into the images.
-        let workDir = FS.absolute(o.criu.workPath ?? dir + "/criu-work")
+        let workDir = FS.absolute(plan.workPath ?? dir + "/criu-work")
         // Namespaces joined by path are handed to CRIU as inherited fds (4, 5, ...).
         var nsFDs: [(key: String, fd: Int32)] = []
         defer { nsFDs.forEach { close($0.fd) } }
-        // Images dumped from inside the container's network namespace (no namespace in
-        // them, see CRIUOptions.dumpInsideNetworkNamespace) are restored by a CRIU started
-        // inside the new one; others get it as an external namespace, as runc does.
-        let netnsPath = Self.networkNamespacePath(spec)
-        let insideNetns = netnsPath != nil && !Self.imagesHoldNetworkNamespace(imageDir)
         // What descends from us, started no earlier than the CRIU worker, and is still there
         // when the restore fails is what CRIU left (see killRestoreLeftovers).
         var workerStarted: UInt64?
         do {
             Trace.mark("restore: spec loaded")
-            for ns in spec.linux?.namespaces ?? [] {
-                guard let path = ns.path, ns.type == "network" || ns.type == "pid" else { continue }
-                if ns.type == "network" && insideNetns { continue }
-                let fd = try sys(open(path, O_RDONLY | O_CLOEXEC), "open", path)
-                nsFDs.append((ns.type == "network" ? "extRootNetNS" : "extRootPidNS", fd))
+            let joined = (spec.linux?.namespaces ?? []).compactMap { ns in ns.path.map { (type: ns.type, path: $0) } }
+            for (key, path) in CRIURequestBuilder.restoreNamespaceKeys(plan, joined: joined) {
+                nsFDs.append((key, try sys(open(path, O_RDONLY | O_CLOEXEC), "open", path)))
             }
             // CRIU initialises while we prepare cgroups and the root.
             // The restored tasks inherit CRIU's session keyring (keyrings are not dumped):
             // the worker joins the container's own, as the init of a create does.
-            let worker = try CRIUWorker(criuPath: o.criu.criuPath, extraFDs: nsFDs.map(\.fd),
-                                        networkNamespace: insideNetns ? netnsPath : nil,
+            let worker = try CRIUWorker(criuPath: plan.criuPath, extraFDs: nsFDs.map(\.fd),
+                                        networkNamespace: plan.network.criuInside ? netnsPath : nil,
                                         sessionKeyring: SessionKeyring.name(container: id))
             workerStarted = Processes.startTime(pid: worker.pid)
             try worker.requestVersion()
@@ -82,7 +66,7 @@ extension Runtime {
             // container's cgroups so the tasks it forks start there (runc's way).
             // Otherwise CRIU moves the restored tasks itself into the cg_root
             // paths, and moving the worker too would cost a second RCU grace period.
-            if o.criu.cgroupsMode == .ignore { try cgroup.addProcess(worker.pid) }
+            if plan.cgroupsMode == .ignore { try cgroup.addProcess(worker.pid) }
             Trace.mark("restore: cgroups ready")
             try prepareMountpoints(spec: spec, rootfs: rootfs, cgroup: cgroup)
             // CRIU wants the root to be a mount point whose parent is not overmounted.
@@ -91,9 +75,9 @@ extension Runtime {
             mounted = true
             Trace.mark("restore: criu-root mounted")
             defer { if mounted { _ = umount2(criuRoot, Int32(MNT_DETACH)); rmdir(criuRoot) } }
-            let (pid, descriptors) = try runCRIURestore(worker, nsKeys: nsFDs.map(\.key), netnsPath: netnsPath, insideNetns: insideNetns, id: id, spec: spec, rootfs: rootfs,
+            let (pid, descriptors) = try runCRIURestore(worker, nsFDs: nsFDs, netnsPath: netnsPath, id: id, spec: spec, rootfs: rootfs,
                                                         criuRoot: criuRoot, imageDir: imageDir, workDir: workDir,
-                                                        cgroup: cgroup, bundle: bundle, o)
+                                                        cgroup: cgroup, bundle: bundle, plan, io)
             var nsPaths: [String: String] = [:]
             for ns in spec.linux?.namespaces ?? [] { if let p = ns.path { nsPaths[ns.type] = p } }
             let record = ContainerRecord(
@@ -101,7 +85,7 @@ extension Runtime {
                 created: rfc3339Now(), cgroupPath: cgroup.path, namespacePaths: nsPaths,
                 externalDescriptors: descriptors, owner: "", spec: spec, restored: true)
             try store.save(record)
-            if let pf = o.pidFile { try FS.atomicWrite(FS.absolute(pf), Array("\(pid)".utf8), mode: 0o644, durable: false) }
+            if let pf = io.pidFile { try FS.atomicWrite(FS.absolute(pf), Array("\(pid)".utf8), mode: 0o644, durable: false) }
             Trace.mark("restore: state saved")
             return (record, pid)
         } catch {
@@ -111,7 +95,7 @@ extension Runtime {
             // Keep CRIU's log for the post-mortem; drop the rest of the state dir.
             let log = workDir + "/restore.log"
             let kept = store.root + "/\(id).restore-failed.log"
-            let movedLog = o.criu.workPath == nil && FS.exists(log) && rename(log, kept) == 0
+            let movedLog = plan.workPath == nil && FS.exists(log) && rename(log, kept) == 0
             try? FS.removeAll(dir)
             if movedLog { throw CryoError("\(error)".replacing(log, with: kept)) }
             throw error
@@ -168,82 +152,49 @@ extension Runtime {
         try RootfsBuilder.populateCgroupHolder(spec, cgroup.layout)
     }
 
-    private func runCRIURestore(_ worker: CRIUWorker, nsKeys: [String], netnsPath: String?, insideNetns: Bool, id: String, spec: Spec, rootfs: String, criuRoot: String,
-                                imageDir: String, workDir: String, cgroup: Cgroup, bundle: String,
-                                _ o: RestoreOptions) throws -> (pid_t, [String]) {
+    private func runCRIURestore(_ worker: CRIUWorker, nsFDs: [(key: String, fd: Int32)], netnsPath: String?, id: String, spec: Spec, rootfs: String,
+                                criuRoot: String, imageDir: String, workDir: String, cgroup: Cgroup, bundle: String,
+                                _ plan: RestorePlan, _ io: RestoreIO) throws -> (pid_t, [String]) {
         try FS.mkdirAll(workDir, mode: 0o700)
         let imagesFD = try sys(open(imageDir, O_DIRECTORY | O_RDONLY | O_CLOEXEC), "open", imageDir)
         defer { close(imagesFD) }
         let workFD = try sys(open(workDir, O_DIRECTORY | O_RDONLY | O_CLOEXEC), "open", workDir)
         defer { close(workFD) }
 
-        var inherit: [(String, Int32)] = nsKeys.enumerated().map { ($1, Int32(4 + $0)) }
-        // Stdio: the dumped pipe ends are replaced by our fds 0-2 (runc's scheme).
-        let descriptors = readDescriptors(imageDir)
-        for (i, d) in descriptors.enumerated() where d.hasPrefix("pipe:") {
-            inherit.append((d, Int32(i)))
-        }
-
         let version = try worker.receiveVersion()
         try version.checkSupported()
         Trace.mark("restore: criu version \(version)")
 
-        var opts = criu_opts()
-        opts.imagesDirFd = imagesFD
-        opts.workDirFd = workFD
-        opts.logLevel = 4
-        opts.logFile = "restore.log"
-        opts.root = criuRoot
-        opts.rstSibling = true
-        opts.evasiveDevices = true
-        o.criu.apply(to: &opts)
-        if netnsPath != nil && !insideNetns { opts.emptyNs |= UInt32(NamespaceKind.network.cloneFlag) }
-        if o.criu.cgroupsMode != .ignore {
-            opts.cgroupYard = try CRIUCgroupYard.ensure(layout: cgroup.layout)
-        }
-        for m in CRIUMounts.forRestore(spec: spec, rootfs: rootfs, cgroup: cgroup) {
-            var e = ext_mount_map()
-            e.key = m.key
-            e.val = m.value
-            opts.extMnt.append(e)
-        }
-        for (key, fd) in inherit {
-            var i = inherit_fd()
-            i.key = key
-            i.fd = fd
-            opts.inheritFd.append(i)
-        }
-        for (controllers, path) in cgroup.roots {
-            var root = cgroup_root()
-            if !controllers.isEmpty { root.ctrl = controllers }
-            root.path = path
-            opts.cgRoot.append(root)
-        }
-
-        var req = criu_req()
-        req.type = .restore
-        req.opts = opts
+        let target = CRIURequestBuilder.RestoreTarget(
+            imagesDirFD: imagesFD, workDirFD: workFD, criuRoot: criuRoot, joinsNetworkNamespace: netnsPath != nil,
+            inherited: nsFDs.enumerated().map { ($1.key, Int32(4 + $0)) }
+                + CRIURequestBuilder.stdioInherits(descriptors: readDescriptors(imageDir)),
+            externalMounts: CRIUMounts.forRestore(spec: spec, rootfs: rootfs, cgroup: cgroup),
+            cgroupRoots: cgroup.roots,
+            cgroupYard: plan.cgroupsMode != .ignore ? try CRIUCgroupYard.ensure(layout: cgroup.layout) : nil)
+        let req = try CRIURequestBuilder.restore(plan, target)
         var restoredPid: pid_t = -1
         let hookState = { (pid: pid_t) in
             HookState(ociVersion: spec.ociVersion, id: id, status: "creating", pid: pid, bundle: bundle, annotations: spec.annotations)
         }
         // Held once, at the first of these: post-setup-namespaces precedes the sockets' restore;
         // post-restore is the fallback for a restore without namespaces (no such notification).
-        var networkAwaited = o.networkReadyFD == nil
+        var networkAwaited = plan.networkGateFD == nil
         func awaitNetwork(at script: String) throws {
-            guard !networkAwaited, let fd = o.networkReadyFD else { return }
+            guard !networkAwaited, let fd = plan.networkGateFD else { return }
             networkAwaited = true
             Trace.mark("restore: \(script): waiting for the network")
-            let outcome = try ReadyGate.wait(fd, timeoutMs: o.networkReadyTimeoutMs)
+            let outcome = try ReadyGate.wait(fd, timeoutMs: plan.networkGateTimeoutMs)
             Trace.mark("restore: \(script): network \(outcome)")
             switch outcome {
             case .opened: return
             case .failed:
                 throw CryoError("the container's network could not be attached (the engine gave up); restore stopped at CRIU's \(script) notification")
             case .timedOut:
-                throw CryoError("timed out after \(o.networkReadyTimeoutMs / 1000) s waiting for the container's network at CRIU's \(script) notification")
+                throw CryoError("timed out after \(plan.networkGateTimeoutMs / 1000) s waiting for the container's network at CRIU's \(script) notification")
             }
         }
+        let unlockAt = plan.cryoUnlockNotification
         let resp: criu_resp
         do {
             resp = try worker.call(req) { script, pid, fd in
@@ -258,20 +209,18 @@ extension Runtime {
                     try awaitNetwork(at: script)
                     restoredPid = pid
                 case "orphan-pts-master":
-                    guard let cs = o.consoleSocket else {
+                    guard let cs = io.consoleSocket else {
                         throw CryoError("the checkpoint has a terminal: restore needs --console-socket")
                     }
                     let s = try connectUnixStream(path: cs)
                     defer { close(s) }
                     let r = Array("/dev/ptmx".utf8).withUnsafeBytes { p in cryo_send_fd(s, fd, p.baseAddress, p.count) }
                     if r < 0 { throw SyscallError("sendmsg(console master)", cs) }
-                case "network-unlock" where !insideNetns, "pre-resume" where insideNetns:
+                case _ where script == unlockAt:
                     // Right before the restored tasks run: the lock the engine put on the fresh
                     // namespace (NetworkLock) goes; with CRIU's own lock, CRIU removes it. A
                     // CRIU inside the namespace sends no network-unlock: pre-resume comes next.
-                    if o.criu.lockNetworkItself, !o.criu.networkIsolated, !o.keepNetworkLocked, let netns = netnsPath {
-                        try NetworkLock.unlock(netnsPath: netns)
-                    }
+                    if let netns = netnsPath { try NetworkLock.unlock(netnsPath: netns) }
                     Trace.mark("restore: notification \(script)")
                 default:
                     Trace.mark("restore: notification \(script)")

@@ -87,17 +87,9 @@ final class Monitor {
         for i: Int32 in 0...2 { try sys(dup2(stdio[Int(i)], i), "dup2", "stdio \(i)") }
         defer { for i: Int32 in 0...2 { _ = dup2(null, i) } }
 
-        if let r = config.restore {
-            var criu = CRIUOptions(imagePath: r.imagePath)
-            criu.workPath = r.workPath
-            criu.tcpEstablished = r.tcpEstablished
-            criu.lockNetworkItself = true          // the engine locked the namespace (NetworkLock)
-            criu.networkIsolated = r.networkIsolated ?? false
-            var o = RestoreOptions(criu: criu, bundle: config.bundle)
-            o.consoleSocket = consolePath
-            o.networkReadyFD = r.networkReadyFD
-            o.keepNetworkLocked = r.keepNetworkLocked ?? false
-            initPid = try runtime.restore(id: config.id, o).1
+        if let plan = config.restore {
+            initPid = try runtime.restore(id: config.id, bundle: config.bundle, plan: plan,
+                                          io: RestoreIO(consoleSocket: consolePath)).1
         } else {
             var o = CreateOptions(bundle: config.bundle)
             o.consoleSocket = consolePath

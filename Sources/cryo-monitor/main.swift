@@ -11,7 +11,7 @@ import Glibc
 //
 //   cryo-monitor CONFIG                 fd 3: ready pipe (one JSON line: MonitorReady);
 //                                       fd 4 (restore): cryod's network gate, see
-//                                       RestoreRequest.networkReadyFD;
+//                                       RestorePlan.networkGateFD;
 //                                       cryod starts it in a session of its own
 //   cryo-monitor init FD                the container's init (the runtime re-execs us)
 
@@ -53,7 +53,7 @@ do {
     exit(1)
 }
 // The network gate's read end (if any) is ours alone: never inherited by CRIU or init.
-if let fd = config.restore?.networkReadyFD { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+if let fd = config.restore?.networkGateFD { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
 record(config.statePath, nil)
 let monitor = Monitor(config: config)
 do {

@@ -267,6 +267,43 @@ def test_tcp_connection_survives_checkpoint_restore(docker_cli, net, name, criu)
     s.close()
 
 
+def test_checkpoint_with_the_old_sidecars_restores(docker_cli, net, name, criu):
+    """A checkpoint made before cryo-checkpoint.json (cryo-options.json + cryo-network.json
+    beside the images) restores as it did: the TCP connection and the address come back."""
+    d = docker_cli
+    n, pre = net()
+    port = free_port()
+    cid = d.ok("run", "-d", "--name", name, "--network", n, "-p", f"{port}:8080", "busybox",
+               "nc", "-l", "-p", "8080", "-e", "cat")
+
+    def connect():
+        try:
+            return socket.create_connection(("127.0.0.1", port), timeout=2)
+        except OSError:
+            return None
+    s = wait_for(connect, what="echo server")
+    s.settimeout(10)
+    s.sendall(b"one\n")
+    assert s.recv(100) == b"one\n"
+    ip = ip_of(d, name, n)
+    st, _, body = d.http("POST", f"/containers/{name}/checkpoints?tcp-established=1",
+                         body=json.dumps({"CheckpointID": "old", "Exit": True}),
+                         headers={"Content-Type": "application/json"}, timeout=120)
+    assert st == 201, body
+    cp = d.root / "containers" / cid / "checkpoints" / "old"
+    meta = json.loads((cp / "cryo-checkpoint.json").read_text())
+    assert meta["tcpEstablished"] is True and meta["address"]["ip"] == ip, meta
+    # the old layout: two sidecars, and nothing saying where CRIU dumped from
+    (cp / "cryo-options.json").write_text(json.dumps({"tcpEstablished": True}))
+    (cp / "cryo-network.json").write_text(json.dumps(meta["address"]))
+    (cp / "cryo-checkpoint.json").unlink()
+    d.ok("start", "--checkpoint", "old", name, timeout=120)
+    assert ip_of(d, name, n) == ip
+    s.sendall(b"two\n")
+    assert s.recv(100) == b"two\n"
+    s.close()
+
+
 def test_docker_py_networks_and_ports(dpy, daemon, name):
     import docker
     octet = random.randint(1, 254)
