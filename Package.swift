@@ -73,7 +73,7 @@ let package = Package(
         .target(name: "CryoNetwork", dependencies: ["CryoLinux"]),
         .target(
             name: "CryoMigration",
-            dependencies: ["CryoHTTP", "CryoLinux", "CryoTLS", .product(name: "Crypto", package: "swift-crypto"),
+            dependencies: ["CryoCRIU", "CryoHTTP", "CryoLinux", "CryoTLS", .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "NIOPosix", package: "swift-nio")]
         ),
         .target(

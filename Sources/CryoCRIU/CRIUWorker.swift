@@ -53,7 +53,8 @@ public final class CRIUWorker {
         if pidfd >= 0 { close(pidfd) }
     }
 
-    static func resolve(_ name: String) throws -> String {
+    /// The path of CRIU binary `name` (a name without a slash is looked up in the sbin/bin dirs).
+    public static func resolve(_ name: String) throws -> String {
         if name.contains("/") { return name }
         for dir in ["/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/sbin", "/usr/local/bin"] {
             if access("\(dir)/\(name)", X_OK) == 0 { return "\(dir)/\(name)" }

@@ -173,16 +173,21 @@ extension Engine {
             defer { gate.dumpEnded() }
             try await self.blocking { try rt.checkpoint(id: id, plan: plan, hooks: hooks) }
         }
+        /// Once the dump has ended without a commit: the operation is over here, B is told
+        /// (unless `abort` is nil) and the connections go.
+        func giveUp(abort: String?) async {
+            checkpointExits.remove(id)
+            endOperation(id)
+            if let abort { try? await ctl.send(.abort(reason: abort)) }
+            relay.cancel()
+            await closeAll()
+        }
         let reached = await gate.arrival()
         close(criuFD)   // CRIU holds its own copy until it exits
         guard reached else {
             var why = "the dump ended early"
             do { try await dump.value } catch { why = "\(error)" }
-            checkpointExits.remove(id)
-            endOperation(id)
-            try? await ctl.send(.abort(reason: "the dump failed on the source"))
-            relay.cancel()
-            await closeAll()
+            await giveUp(abort: "the dump failed on the source")
             throw EngineError.internalError("migration of \(c.name) failed while dumping it; it keeps running here: \(why)")
         }
         phase("dump")
@@ -247,14 +252,11 @@ extension Engine {
                 // until someone who can see both hosts decides (docker rm -f, or unpause).
                 gate.decide(commit: false, reason: "outcome unknown", keepFrozen: true)
                 _ = try? await dump.value
-                checkpointExits.remove(id)
-                endOperation(id)
                 update(id) {
                     $0.status = .paused
                     $0.error = "migration to \(req.target) (session \(session)): the target's answer to the commit was lost and it cannot be asked; the container is frozen here with its network locked. If it runs on the target, remove it here (rm -f); if not, unpause it here"
                 }
-                relay.cancel()
-                await closeAll()
+                await giveUp(abort: nil)
                 throw EngineError.internalError("migration of \(c.name) to \(req.target): outcome unknown (\(error)); the container is left frozen here, see its inspect Error")
             }
             if outcome == .notCommitted {
@@ -263,11 +265,7 @@ extension Engine {
                 }
                 gate.decide(commit: false, reason: "migration to \(req.target) aborted: \(error)")
                 _ = try? await dump.value
-                checkpointExits.remove(id)
-                endOperation(id)
-                try? await ctl.send(.abort(reason: "\(error)"))
-                relay.cancel()
-                await closeAll()
+                await giveUp(abort: "\(error)")
                 throw EngineError.internalError("migration of \(c.name) to \(req.target) failed; it keeps running here: \(error)")
             }
         }

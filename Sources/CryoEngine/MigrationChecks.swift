@@ -1,3 +1,4 @@
+import CryoCRIU
 import CryoLinux
 import FoundationEssentials
 import Glibc
@@ -7,12 +8,7 @@ import Glibc
 enum MigrationChecks {
     static let env = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"]
 
-    static func criuPath() throws -> String {
-        for dir in ["/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/sbin", "/usr/local/bin"] where access(dir + "/criu", X_OK) == 0 {
-            return dir + "/criu"
-        }
-        throw CryoError("criu not found: install CRIU 4.2 or newer (scripts/setup.sh)")
-    }
+    static func criuPath() throws -> String { try CRIUWorker.resolve("criu") }
 
     /// `criu cpuinfo dump`: CRIU's record of this CPU's features (cpuinfo.img in `dir`).
     static func dumpCPUInfo(criu: String, into dir: String) throws {
@@ -48,9 +44,7 @@ enum MigrationChecks {
     }
 
     static func logTail(_ path: String) -> String {
-        let lines = ((try? FS.readString(path)) ?? "").split(separator: "\n")
-        let errors = lines.filter { $0.contains("Error") || $0.contains("rror (") }
-        return (errors.isEmpty ? lines.suffix(3) : errors.suffix(4)).joined(separator: "; ")
+        CRIULog.errorLines((try? FS.readString(path)) ?? "", limit: 4).joined(separator: "; ")
     }
 
     /// Bytes under `path` (regular files' sizes; whatever cannot be read counts nothing).

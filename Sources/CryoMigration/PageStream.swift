@@ -1,3 +1,4 @@
+import CryoCRIU
 import CryoHTTP
 import CryoLinux
 import Glibc
@@ -99,8 +100,7 @@ public struct PageServerProcess: Sendable {
     public func finish() async throws {
         let code = try await exitCode(of: process)
         guard code == 0 else {
-            let log = ((try? FS.readString(logPath)) ?? "").split(separator: "\n").filter { $0.contains("Error") || $0.contains("rror (") }
-                .suffix(6).joined(separator: "\n")
+            let log = CRIULog.errorLines((try? FS.readString(logPath)) ?? "", limit: 6).joined(separator: "\n")
             throw CryoError("criu page-server exited with status \(code) (log \(logPath)):\n\(log)")
         }
     }
