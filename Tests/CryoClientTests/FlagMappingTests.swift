@@ -1,44 +1,44 @@
 @testable import CryoClient
 @testable import cryo
 import Foundation
-import XCTest
+import Testing
 
 /// Flags as typed on the command line → the JSON cryod receives.
-final class FlagMappingTests: XCTestCase {
+@Suite struct FlagMappingTests {
     func body(_ argv: [String], env: [String: String] = [:]) throws -> [String: Any] {
         let run = try Run.parse(argv)
         var o = run.flags.options(image: run.image, command: run.command, detach: run.detach, isRun: true)
         o.consoleSize = nil
         let data = try CreateBody.build(o, environment: env).encoded()
-        return try XCTUnwrap(JSONSerialization.jsonObject(with: Data(data)) as? [String: Any])
+        return try #require(JSONSerialization.jsonObject(with: Data(data)) as? [String: Any])
     }
 
-    func testRunFlagsToCreateBody() throws {
+    @Test func runFlagsToCreateBody() throws {
         let b = try body(["--rm", "-e", "A=1", "-e", "HOME_DIR", "--env=B=2", "-w", "/tmp", "--entrypoint", "/bin/sh",
                           "-v", "/host:/data:ro", "--memory", "64m", "--cpus", "1.5", "--pids-limit", "50",
                           "--hostname", "box", "--network", "none", "--name", "c1",
                           "busybox", "-c", "echo hi"], env: ["HOME_DIR": "/root"])
-        XCTAssertEqual(b["Image"] as? String, "busybox")
-        XCTAssertEqual(b["Cmd"] as? [String], ["-c", "echo hi"])
-        XCTAssertEqual(b["Entrypoint"] as? [String], ["/bin/sh"])
-        XCTAssertEqual(b["Env"] as? [String], ["A=1", "HOME_DIR=/root", "B=2"])
-        XCTAssertEqual(b["WorkingDir"] as? String, "/tmp")
-        XCTAssertEqual(b["Hostname"] as? String, "box")
-        XCTAssertEqual(b["AttachStdout"] as? Bool, true)
-        XCTAssertEqual(b["AttachStderr"] as? Bool, true)
-        XCTAssertEqual(b["AttachStdin"] as? Bool, false)
-        XCTAssertEqual(b["Tty"] as? Bool, false)
-        let h = try XCTUnwrap(b["HostConfig"] as? [String: Any])
-        XCTAssertEqual(h["AutoRemove"] as? Bool, true)
-        XCTAssertEqual(h["Binds"] as? [String], ["/host:/data:ro"])
-        XCTAssertEqual(h["Memory"] as? Int, 64 * 1024 * 1024)
-        XCTAssertEqual(h["NanoCpus"] as? Int, 1_500_000_000)
-        XCTAssertEqual(h["PidsLimit"] as? Int, 50)
-        XCTAssertEqual(h["NetworkMode"] as? String, "none")
-        XCTAssertEqual((h["LogConfig"] as? [String: Any])?["Type"] as? String, "")
+        #expect((b["Image"] as? String) == "busybox")
+        #expect((b["Cmd"] as? [String]) == ["-c", "echo hi"])
+        #expect((b["Entrypoint"] as? [String]) == ["/bin/sh"])
+        #expect((b["Env"] as? [String]) == ["A=1", "HOME_DIR=/root", "B=2"])
+        #expect((b["WorkingDir"] as? String) == "/tmp")
+        #expect((b["Hostname"] as? String) == "box")
+        #expect((b["AttachStdout"] as? Bool) == true)
+        #expect((b["AttachStderr"] as? Bool) == true)
+        #expect((b["AttachStdin"] as? Bool) == false)
+        #expect((b["Tty"] as? Bool) == false)
+        let h = try #require(b["HostConfig"] as? [String: Any])
+        #expect((h["AutoRemove"] as? Bool) == true)
+        #expect((h["Binds"] as? [String]) == ["/host:/data:ro"])
+        #expect((h["Memory"] as? Int) == (64 * 1024 * 1024))
+        #expect((h["NanoCpus"] as? Int) == 1_500_000_000)
+        #expect((h["PidsLimit"] as? Int) == 50)
+        #expect((h["NetworkMode"] as? String) == "none")
+        #expect(((h["LogConfig"] as? [String: Any])?["Type"] as? String) == "")
     }
 
-    func testConfinementFlagsToCreateBody() throws {
+    @Test func confinementFlagsToCreateBody() throws {
         let profile = FileManager.default.temporaryDirectory.appendingPathComponent("cryo-flag-test-\(getpid()).json").path
         try Data("  {\"defaultAction\": \"SCMP_ACT_ALLOW\"}\n".utf8).write(to: URL(fileURLWithPath: profile))
         defer { try? FileManager.default.removeItem(atPath: profile) }
@@ -47,108 +47,108 @@ final class FlagMappingTests: XCTestCase {
                           "--security-opt", "systempaths=unconfined", "--device", "/dev/fuse", "--device", "/dev/null:/dev/n2:r",
                           "--device", "/dev/zero:rw", "--privileged", "--pid", "host", "--ipc", "host", "--uts", "host",
                           "--cgroupns", "host", "--userns", "host", "busybox"])
-        let h = try XCTUnwrap(b["HostConfig"] as? [String: Any])
-        XCTAssertEqual(h["CapAdd"] as? [String], ["CAP_NET_ADMIN", "CAP_SYS_ADMIN"])
-        XCTAssertEqual(h["CapDrop"] as? [String], ["CAP_CHOWN"])
-        XCTAssertEqual(h["SecurityOpt"] as? [String], ["no-new-privileges", "seccomp={\"defaultAction\": \"SCMP_ACT_ALLOW\"}"])
-        XCTAssertEqual(h["MaskedPaths"] as? [String], [])
-        XCTAssertEqual(h["ReadonlyPaths"] as? [String], [])
-        let devices = try XCTUnwrap(h["Devices"] as? [[String: String]])
-        XCTAssertEqual(devices, [
+        let h = try #require(b["HostConfig"] as? [String: Any])
+        #expect((h["CapAdd"] as? [String]) == ["CAP_NET_ADMIN", "CAP_SYS_ADMIN"])
+        #expect((h["CapDrop"] as? [String]) == ["CAP_CHOWN"])
+        #expect((h["SecurityOpt"] as? [String]) == ["no-new-privileges", "seccomp={\"defaultAction\": \"SCMP_ACT_ALLOW\"}"])
+        #expect((h["MaskedPaths"] as? [String]) == [])
+        #expect((h["ReadonlyPaths"] as? [String]) == [])
+        let devices = try #require(h["Devices"] as? [[String: String]])
+        #expect(devices == [
             ["PathOnHost": "/dev/fuse", "PathInContainer": "/dev/fuse", "CgroupPermissions": "rwm"],
             ["PathOnHost": "/dev/null", "PathInContainer": "/dev/n2", "CgroupPermissions": "r"],
             ["PathOnHost": "/dev/zero", "PathInContainer": "/dev/zero", "CgroupPermissions": "rw"],
         ])
-        XCTAssertEqual(h["Privileged"] as? Bool, true)
-        XCTAssertEqual(h["PidMode"] as? String, "host")
-        XCTAssertEqual(h["IpcMode"] as? String, "host")
-        XCTAssertEqual(h["UTSMode"] as? String, "host")
-        XCTAssertEqual(h["CgroupnsMode"] as? String, "host")
-        XCTAssertEqual(h["UsernsMode"] as? String, "host")
-        let plain = try XCTUnwrap(try body(["busybox"])["HostConfig"] as? [String: Any])
-        XCTAssertNil(plain["CapAdd"])
-        XCTAssertNil(plain["SecurityOpt"])
-        XCTAssertEqual(plain["Privileged"] as? Bool, false)
-        XCTAssertThrowsError(try body(["--security-opt", "seccomp=/nonexistent/profile.json", "busybox"]))
-        XCTAssertThrowsError(try body(["--device", "/dev/null:/x:rwz", "busybox"]))
+        #expect((h["Privileged"] as? Bool) == true)
+        #expect((h["PidMode"] as? String) == "host")
+        #expect((h["IpcMode"] as? String) == "host")
+        #expect((h["UTSMode"] as? String) == "host")
+        #expect((h["CgroupnsMode"] as? String) == "host")
+        #expect((h["UsernsMode"] as? String) == "host")
+        let plain = try #require(try body(["busybox"])["HostConfig"] as? [String: Any])
+        #expect(plain["CapAdd"] == nil)
+        #expect(plain["SecurityOpt"] == nil)
+        #expect((plain["Privileged"] as? Bool) == false)
+        #expect(throws: (any Error).self) { try body(["--security-opt", "seccomp=/nonexistent/profile.json", "busybox"]) }
+        #expect(throws: (any Error).self) { try body(["--device", "/dev/null:/x:rwz", "busybox"]) }
     }
 
-    func testInteractiveTtyAndDetach() throws {
+    @Test func interactiveTtyAndDetach() throws {
         let it = try body(["-i", "-t", "busybox", "sh"])
-        XCTAssertEqual(it["Tty"] as? Bool, true)
-        XCTAssertEqual(it["OpenStdin"] as? Bool, true)
-        XCTAssertEqual(it["StdinOnce"] as? Bool, true)
-        XCTAssertEqual(it["AttachStdin"] as? Bool, true)
+        #expect((it["Tty"] as? Bool) == true)
+        #expect((it["OpenStdin"] as? Bool) == true)
+        #expect((it["StdinOnce"] as? Bool) == true)
+        #expect((it["AttachStdin"] as? Bool) == true)
         let grouped = try body(["-dit", "busybox", "sh"])
-        XCTAssertEqual(grouped["Tty"] as? Bool, true)
-        XCTAssertEqual(grouped["OpenStdin"] as? Bool, true)
-        XCTAssertEqual(grouped["StdinOnce"] as? Bool, false)
-        XCTAssertEqual(grouped["AttachStdin"] as? Bool, false)
-        XCTAssertEqual(grouped["AttachStdout"] as? Bool, false)
+        #expect((grouped["Tty"] as? Bool) == true)
+        #expect((grouped["OpenStdin"] as? Bool) == true)
+        #expect((grouped["StdinOnce"] as? Bool) == false)
+        #expect((grouped["AttachStdin"] as? Bool) == false)
+        #expect((grouped["AttachStdout"] as? Bool) == false)
         let plain = try body(["busybox"])
-        XCTAssertNil(plain["Cmd"])
-        XCTAssertNil(plain["Entrypoint"])
-        XCTAssertEqual((plain["HostConfig"] as? [String: Any])?["NetworkMode"] as? String, "default")
-        XCTAssertEqual((plain["HostConfig"] as? [String: Any])?["AutoRemove"] as? Bool, false)
+        #expect(plain["Cmd"] == nil)
+        #expect(plain["Entrypoint"] == nil)
+        #expect(((plain["HostConfig"] as? [String: Any])?["NetworkMode"] as? String) == "default")
+        #expect(((plain["HostConfig"] as? [String: Any])?["AutoRemove"] as? Bool) == false)
     }
 
-    func testOptionsAfterTheImageBelongToTheCommand() throws {
+    @Test func optionsAfterTheImageBelongToTheCommand() throws {
         let r = try Run.parse(["-d", "busybox", "sh", "-c", "sleep 1", "--rm", "-t"])
-        XCTAssertTrue(r.detach)
-        XCTAssertFalse(r.flags.autoRemove)
-        XCTAssertEqual(r.command, ["sh", "-c", "sleep 1", "--rm", "-t"])
+        #expect(r.detach)
+        #expect(!r.flags.autoRemove)
+        #expect(r.command == ["sh", "-c", "sleep 1", "--rm", "-t"])
         let e = try Exec.parse(["-i", "c1", "ls", "-l"])
-        XCTAssertEqual(e.command, ["ls", "-l"])
-        XCTAssertTrue(e.interactive)
+        #expect(e.command == ["ls", "-l"])
+        #expect(e.interactive)
     }
 
-    func testEmptyEntrypointResets() throws {
-        XCTAssertEqual(try body(["--entrypoint", "", "busybox"])["Entrypoint"] as? [String], [""])
+    @Test func emptyEntrypointResets() throws {
+        #expect(try (body(["--entrypoint", "", "busybox"])["Entrypoint"] as? [String]) == [""])
     }
 
-    func testSizesAndCPUs() throws {
-        XCTAssertEqual(try parseBytes("64m"), 67_108_864)
-        XCTAssertEqual(try parseBytes("64MB"), 67_108_864)
-        XCTAssertEqual(try parseBytes("1.5g"), 1_610_612_736)
-        XCTAssertEqual(try parseBytes("512k"), 524_288)
-        XCTAssertEqual(try parseBytes("1000"), 1000)
-        XCTAssertEqual(try parseBytes("10b"), 10)
-        XCTAssertThrowsError(try parseBytes("lots"))
-        XCTAssertThrowsError(try parseBytes("-5m"))
-        XCTAssertEqual(try parseCPUs("1.5"), 1_500_000_000)
-        XCTAssertEqual(try parseCPUs("2"), 2_000_000_000)
-        XCTAssertEqual(try parseCPUs(".25"), 250_000_000)
-        XCTAssertThrowsError(try parseCPUs("1.5x"))
-        XCTAssertThrowsError(try parseCPUs("."))
+    @Test func sizesAndCPUs() throws {
+        #expect(try parseBytes("64m") == 67_108_864)
+        #expect(try parseBytes("64MB") == 67_108_864)
+        #expect(try parseBytes("1.5g") == 1_610_612_736)
+        #expect(try parseBytes("512k") == 524_288)
+        #expect(try parseBytes("1000") == 1000)
+        #expect(try parseBytes("10b") == 10)
+        #expect(throws: (any Error).self) { try parseBytes("lots") }
+        #expect(throws: (any Error).self) { try parseBytes("-5m") }
+        #expect(try parseCPUs("1.5") == 1_500_000_000)
+        #expect(try parseCPUs("2") == 2_000_000_000)
+        #expect(try parseCPUs(".25") == 250_000_000)
+        #expect(throws: (any Error).self) { try parseCPUs("1.5x") }
+        #expect(throws: (any Error).self) { try parseCPUs(".") }
     }
 
-    func testBadVolumeIsRefused() throws {
-        XCTAssertThrowsError(try body(["-v", "/only-one-part", "busybox"]))
-        XCTAssertThrowsError(try body(["-v", "/a:relative", "busybox"]))
+    @Test func badVolumeIsRefused() throws {
+        #expect(throws: (any Error).self) { try body(["-v", "/only-one-part", "busybox"]) }
+        #expect(throws: (any Error).self) { try body(["-v", "/a:relative", "busybox"]) }
     }
 
-    func testExecBody() throws {
+    @Test func execBody() throws {
         let d = ExecCreateBody.build(cmd: ["ls"], interactive: true, tty: false, detach: true, env: ["A=1"], workdir: "/", user: "1000", consoleSize: [40, 100])
-        XCTAssertEqual(d.AttachStdin, false)
-        XCTAssertEqual(d.AttachStdout, false)
-        XCTAssertEqual(d.Detach, true)
-        XCTAssertNil(d.ConsoleSize)
+        #expect(d.AttachStdin == false)
+        #expect(d.AttachStdout == false)
+        #expect(d.Detach == true)
+        #expect(d.ConsoleSize == nil)
         let a = ExecCreateBody.build(cmd: ["sh"], interactive: true, tty: true, detach: false, env: [], workdir: nil, user: nil, consoleSize: [40, 100])
-        XCTAssertEqual(a.AttachStdin, true)
-        XCTAssertEqual(a.AttachStderr, true)
-        XCTAssertEqual(a.ConsoleSize, [40, 100])
-        XCTAssertNil(a.Env)
+        #expect(a.AttachStdin == true)
+        #expect(a.AttachStderr == true)
+        #expect(a.ConsoleSize == [40, 100])
+        #expect(a.Env == nil)
     }
 
-    func testCheckpointFlags() throws {
+    @Test func checkpointFlags() throws {
         let c = try CheckpointCreate.parse(["--leave-running", "--tcp-established", "--checkpoint-dir", "/x", "c1", "cp1"])
-        XCTAssertTrue(c.leaveRunning)
-        XCTAssertTrue(c.tcpEstablished)
-        XCTAssertEqual(c.checkpointDir, "/x")
+        #expect(c.leaveRunning)
+        #expect(c.tcpEstablished)
+        #expect(c.checkpointDir == "/x")
         let s = try Start.parse(["--checkpoint", "cp1", "--checkpoint-dir", "/x", "c1"])
-        XCTAssertEqual(s.startQuery.map { "\($0.0)=\($0.1)" }, ["checkpoint=cp1", "checkpoint-dir=/x"])
+        #expect((s.startQuery.map { "\($0.0)=\($0.1)" }) == ["checkpoint=cp1", "checkpoint-dir=/x"])
         let stop = try Stop.parse(["-t", "3", "c1", "c2"])
-        XCTAssertEqual(stop.timeout, 3)
-        XCTAssertEqual(stop.containers, ["c1", "c2"])
+        #expect(stop.timeout == 3)
+        #expect(stop.containers == ["c1", "c2"])
     }
 }

@@ -1,50 +1,50 @@
 @testable import CryoEngine
 import FoundationEssentials
-import XCTest
+import Testing
 
 /// `--label io.cryo.checkpoint.tcp-established=...` → whether a checkpoint dumps established
 /// TCP connections.
-final class CheckpointLabelTests: XCTestCase {
+@Suite struct CheckpointLabelTests {
     let key = "io.cryo.checkpoint.tcp-established"
 
-    func testRequestOrLabelTurnsItOn() {
-        XCTAssertFalse(CheckpointLabels.includesTCP(requested: false, labels: nil))
-        XCTAssertFalse(CheckpointLabels.includesTCP(requested: false, labels: ["other": "true"]))
-        XCTAssertTrue(CheckpointLabels.includesTCP(requested: true, labels: nil))
+    @Test func requestOrLabelTurnsItOn() {
+        #expect(!CheckpointLabels.includesTCP(requested: false, labels: nil))
+        #expect(!CheckpointLabels.includesTCP(requested: false, labels: ["other": "true"]))
+        #expect(CheckpointLabels.includesTCP(requested: true, labels: nil))
         for v in ["true", "TRUE", "1", "yes", "on"] {
-            XCTAssertTrue(CheckpointLabels.includesTCP(requested: false, labels: [key: v]), v)
+            #expect(CheckpointLabels.includesTCP(requested: false, labels: [key: v]), "\(v)")
         }
         for v in ["false", "0", "no", "off", ""] {
-            XCTAssertFalse(CheckpointLabels.includesTCP(requested: false, labels: [key: v]), v)
+            #expect(!CheckpointLabels.includesTCP(requested: false, labels: [key: v]), "\(v)")
         }
         // The label cannot turn off what the request asks for.
-        XCTAssertTrue(CheckpointLabels.includesTCP(requested: true, labels: [key: "false"]))
+        #expect(CheckpointLabels.includesTCP(requested: true, labels: [key: "false"]))
     }
 
-    func testCreateRefusesANonBooleanValue() {
-        XCTAssertNoThrow(try CheckpointLabels.validate(nil))
-        XCTAssertNoThrow(try CheckpointLabels.validate([key: "true"]))
-        XCTAssertThrowsError(try CheckpointLabels.validate([key: "sometimes"])) { e in
-            XCTAssertEqual((e as? EngineError)?.kind, .badRequest)
-            XCTAssertTrue("\(e)".contains(key), "\(e)")
+    @Test func createRefusesANonBooleanValue() {
+        #expect(throws: Never.self) { try CheckpointLabels.validate(nil) }
+        #expect(throws: Never.self) { try CheckpointLabels.validate([key: "true"]) }
+        if let e = #expect(throws: (any Error).self, performing: { try CheckpointLabels.validate([key: "sometimes"]) }) {
+            #expect((e as? EngineError)?.kind == .badRequest)
+            #expect("\(e)".contains(key), "\(e)")
         }
     }
 
-    func testLabelFromTheDockerCLICreateBody() throws {
+    @Test func labelFromTheDockerCLICreateBody() throws {
         // What `docker run --label io.cryo.checkpoint.tcp-established=true` sends.
         let body = #"{"Image":"redis","Labels":{"io.cryo.checkpoint.tcp-established":"true"},"HostConfig":{}}"#
         let req = try JSONDecoder().decode(CreateContainerRequest.self, from: Data(body.utf8))
-        XCTAssertTrue(CheckpointLabels.includesTCP(requested: false, labels: req.config.Labels))
+        #expect(CheckpointLabels.includesTCP(requested: false, labels: req.config.Labels))
     }
 }
 
 /// Where an interrupted checkpoint's images are, for the recovery at start.
-final class PendingOperationTests: XCTestCase {
-    func testIncompleteDirectoryIsBesideTheTarget() throws {
+@Suite struct PendingOperationTests {
+    @Test func incompleteDirectoryIsBesideTheTarget() throws {
         let op = PendingOperation(kind: .checkpoint, checkpoint: "cp1", directory: "/var/lib/cryo/containers/abc/checkpoints/cp1",
                                   leaveRunning: false, began: "2026-01-01T00:00:00Z")
-        XCTAssertEqual(op.incompleteDirectory, "/var/lib/cryo/containers/abc/checkpoints/.incomplete-cp1")
+        #expect(op.incompleteDirectory == "/var/lib/cryo/containers/abc/checkpoints/.incomplete-cp1")
         let back = try JSONDecoder().decode(PendingOperation.self, from: try JSONEncoder().encode(op))
-        XCTAssertEqual(back, op)
+        #expect(back == op)
     }
 }

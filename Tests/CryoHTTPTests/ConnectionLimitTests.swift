@@ -1,7 +1,7 @@
 import CryoHTTP
 import Foundation
 import NIOCore
-import XCTest
+import Testing
 
 #if canImport(Glibc)
 import Glibc
@@ -9,7 +9,7 @@ import Glibc
 
 /// Idle connections time out, the number of connections is capped (the longest-idle one
 /// makes room), busy and hijacked connections are left alone, and a broken body is a 400.
-final class ConnectionLimitTests: XCTestCase {
+@Suite struct ConnectionLimitTests {
     func start(_ limits: ConnectionLimits, _ handler: @escaping @Sendable (HTTPExchange) async -> Void) async throws -> (HTTPServer, String) {
         let path = tempSocketPath()
         let server = HTTPServer(socketPath: path, defaultHeaders: [], limits: limits, handler: handler)
@@ -17,7 +17,7 @@ final class ConnectionLimitTests: XCTestCase {
         return (server, path)
     }
 
-    func testIdleAndHalfSentHeadsAreClosedAfterTheTimeout() async throws {
+    @Test func idleAndHalfSentHeadsAreClosedAfterTheTimeout() async throws {
         let (server, path) = try await start(ConnectionLimits(idleTimeout: .milliseconds(200))) { ex in
             try? await ex.respond(status: 200, body: bytes("ok"))
         }
@@ -31,13 +31,13 @@ final class ConnectionLimitTests: XCTestCase {
             // Each read ends in EOF (the server closed), not in the client's 10 s timeout.
             return (try a.readToEOF(), try b.readToEOF(), r.head + String(decoding: r.body, as: UTF8.self) + "|" + String(decoding: try c.readToEOF(), as: UTF8.self))
         }
-        XCTAssertEqual(silent, [])
-        XCTAssertEqual(partial, [])
-        XCTAssertEqual(afterRequest, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok|")
+        #expect(silent == [])
+        #expect(partial == [])
+        #expect(afterRequest == "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok|")
         try await server.shutdown()
     }
 
-    func testABusyHandlerAndAHijackedStreamOutliveTheTimeout() async throws {
+    @Test func aBusyHandlerAndAHijackedStreamOutliveTheTimeout() async throws {
         let (server, path) = try await start(ConnectionLimits(idleTimeout: .milliseconds(100))) { ex in
             if ex.request.path == "/slow" {
                 try? await Task.sleep(for: .milliseconds(600))   // six idle timeouts
@@ -58,12 +58,12 @@ final class ConnectionLimitTests: XCTestCase {
             _ = try b.readThrough("\r\n\r\n")
             return (String(decoding: r.body, as: UTF8.self), String(decoding: try b.readToEOF(), as: UTF8.self))
         }
-        XCTAssertEqual(slow, "slow")
-        XCTAssertEqual(hijacked, "still here")
+        #expect(slow == "slow")
+        #expect(hijacked == "still here")
         try await server.shutdown()
     }
 
-    func testAtTheLimitTheLongestIdleConnectionMakesRoom() async throws {
+    @Test func atTheLimitTheLongestIdleConnectionMakesRoom() async throws {
         let gate = Gate()
         let (server, path) = try await start(ConnectionLimits(idleTimeout: .seconds(600), maxConnections: 3)) { ex in
             if ex.request.path == "/block" { await gate.wait() }
@@ -96,11 +96,11 @@ final class ConnectionLimitTests: XCTestCase {
             out.append(String(decoding: try busy1.readResponse().body, as: UTF8.self))
             return out
         }
-        XCTAssertEqual(results, ["/_ping", "idle got 0 bytes then EOF", "/next", "refused got 0 bytes", "/block"])
+        #expect(results == ["/_ping", "idle got 0 bytes then EOF", "/next", "refused got 0 bytes", "/block"])
         try await server.shutdown()
     }
 
-    func testABadChunkSizeIsAnswered400() async throws {
+    @Test func aBadChunkSizeIsAnswered400() async throws {
         let (server, path) = try await start(ConnectionLimits()) { ex in
             do {
                 _ = try await ex.collectBody(limit: 1 << 20)
@@ -115,16 +115,16 @@ final class ConnectionLimitTests: XCTestCase {
             let r = try c.readResponse()
             return (r.head + String(decoding: r.body, as: UTF8.self), try c.readToEOF())
         }
-        XCTAssertTrue(head.hasPrefix("HTTP/1.1 400 Bad Request\r\n"), head)
-        XCTAssertTrue(head.contains("Connection: close"), head)
-        XCTAssertTrue(head.contains("malformed request body"), head)
-        XCTAssertEqual(rest, [], "then the connection closes")
+        #expect(head.hasPrefix("HTTP/1.1 400 Bad Request\r\n"), "\(head)")
+        #expect(head.contains("Connection: close"), "\(head)")
+        #expect(head.contains("malformed request body"), "\(head)")
+        #expect(rest == [], "then the connection closes")
         try await server.shutdown()
     }
 
     /// Answered before its (large) body was read: the client can still send it all and read
     /// the answer (the server shuts its output and drains the input before closing).
-    func testAnEarlyAnswerToALargeUploadReachesTheClient() async throws {
+    @Test func anEarlyAnswerToALargeUploadReachesTheClient() async throws {
         let (server, path) = try await start(ConnectionLimits()) { ex in
             try? await ex.respond(status: 413, body: bytes("too large"))
         }
@@ -136,8 +136,8 @@ final class ConnectionLimitTests: XCTestCase {
             let r = try c.readResponse()
             return r.head + String(decoding: r.body, as: UTF8.self)
         }
-        XCTAssertTrue(answer.hasPrefix("HTTP/1.1 413 Payload Too Large\r\n"), answer)
-        XCTAssertTrue(answer.hasSuffix("too large"), answer)
+        #expect(answer.hasPrefix("HTTP/1.1 413 Payload Too Large\r\n"), "\(answer)")
+        #expect(answer.hasSuffix("too large"), "\(answer)")
         try await server.shutdown()
     }
 }

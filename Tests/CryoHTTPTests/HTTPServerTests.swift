@@ -1,35 +1,35 @@
 import CryoHTTP
 import Foundation
-import XCTest
+import Testing
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-final class HTTPServerTests: XCTestCase {
+@Suite struct HTTPServerTests {
 
-    func testRequestParsing() {
+    @Test func requestParsing() {
         let r = HTTPRequest(
             method: "GET",
             uri: "/v1.50/containers/a%20b/json?all=1&filters=%7B%22x%22%3A1%7D&name=a+b&all=0",
             headers: [(name: "Connection", value: "keep-alive, Upgrade"), (name: "upgrade", value: "tcp")]
         )
-        XCTAssertEqual(r.path, "/v1.50/containers/a b/json")
-        XCTAssertEqual(r.query, ["all": "0", "filters": #"{"x":1}"#, "name": "a b"])
-        XCTAssertEqual(r.header("UPGRADE"), "tcp")
-        XCTAssertTrue(r.wantsUpgrade)
-        XCTAssertFalse(HTTPRequest(method: "GET", uri: "/", headers: [(name: "Connection", value: "Upgrade")]).wantsUpgrade)
+        #expect(r.path == "/v1.50/containers/a b/json")
+        #expect(r.query == ["all": "0", "filters": #"{"x":1}"#, "name": "a b"])
+        #expect(r.header("UPGRADE") == "tcp")
+        #expect(r.wantsUpgrade)
+        #expect(!HTTPRequest(method: "GET", uri: "/", headers: [(name: "Connection", value: "Upgrade")]).wantsUpgrade)
     }
 
-    func testTwoRequestsOnOneKeepAliveConnectionAndSocketMode() async throws {
+    @Test func twoRequestsOnOneKeepAliveConnectionAndSocketMode() async throws {
         let (server, path) = try await startServer { ex in
             let r = ex.request
             let body = "\(r.method) \(r.path) all=\(r.query["all"] ?? "-") name=\(r.query["name"] ?? "-")"
             try? await ex.respond(status: 200, headers: [("Content-Type", "text/plain")], body: bytes(body))
         }
         var st = stat()
-        XCTAssertEqual(lstat(path, &st), 0)
-        XCTAssertEqual(st.st_mode & 0o777, 0o660)
+        #expect(lstat(path, &st) == 0)
+        #expect((st.st_mode & 0o777) == 0o660)
         let (first, second) = try await onThread { () -> (String, String) in
             let c = try BlockingClient(path: path)
             try c.send("GET /v1.50/containers/json?all=1&name=a+b%2Fc HTTP/1.1\r\nHost: api.moby.localhost\r\n\r\n")
@@ -38,21 +38,15 @@ final class HTTPServerTests: XCTestCase {
             let r2 = try c.readResponse()
             return (r1.head + String(decoding: r1.body, as: UTF8.self), r2.head + String(decoding: r2.body, as: UTF8.self))
         }
-        XCTAssertEqual(
-            first,
-            "HTTP/1.1 200 OK\r\nApi-Version: 1.50\r\nServer: cryod\r\nContent-Type: text/plain\r\nContent-Length: 43\r\n\r\n"
-                + "GET /v1.50/containers/json all=1 name=a b/c"
-        )
-        XCTAssertEqual(
-            second,
-            "HTTP/1.1 200 OK\r\nApi-Version: 1.50\r\nServer: cryod\r\nContent-Type: text/plain\r\nContent-Length: 39\r\n\r\n"
-                + "DELETE /v1.50/containers/x all=- name=-"
-        )
+        #expect(first == ("HTTP/1.1 200 OK\r\nApi-Version: 1.50\r\nServer: cryod\r\nContent-Type: text/plain\r\nContent-Length: 43\r\n\r\n"
+                + "GET /v1.50/containers/json all=1 name=a b/c"))
+        #expect(second == ("HTTP/1.1 200 OK\r\nApi-Version: 1.50\r\nServer: cryod\r\nContent-Type: text/plain\r\nContent-Length: 39\r\n\r\n"
+                + "DELETE /v1.50/containers/x all=- name=-"))
         try await server.shutdown()
-        XCTAssertNotEqual(lstat(path, &st), 0, "socket file removed on shutdown")
+        #expect(lstat(path, &st) != 0, "socket file removed on shutdown")
     }
 
-    func testConcurrentConnections() async throws {
+    @Test func concurrentConnections() async throws {
         let gate = Gate()
         let (server, path) = try await startServer { ex in
             if ex.request.path == "/block" { await gate.wait() }
@@ -68,11 +62,11 @@ final class HTTPServerTests: XCTestCase {
             let ra = try a.readResponse()
             return [String(decoding: rb.body, as: UTF8.self), String(decoding: ra.body, as: UTF8.self)]
         }
-        XCTAssertEqual(result, ["/open", "/block"])
+        #expect(result == ["/open", "/block"])
         try await server.shutdown()
     }
 
-    func testChunkedRequestBodyIsCollectedAndLimitEnforced() async throws {
+    @Test func chunkedRequestBodyIsCollectedAndLimitEnforced() async throws {
         let (server, path) = try await startServer(defaultHeaders: []) { ex in
             do {
                 let limit = ex.request.path == "/small" ? 8 : 1 << 20
@@ -96,13 +90,13 @@ final class HTTPServerTests: XCTestCase {
             let r2 = try c.readResponse()
             return [r1.head + String(decoding: r1.body, as: UTF8.self), r2.head + String(decoding: r2.body, as: UTF8.self)]
         }
-        XCTAssertEqual(out[0], "HTTP/1.1 200 OK\r\nContent-Length: 27\r\n\r\ngot 19: hello chunked world")
-        XCTAssertTrue(out[1].hasPrefix("HTTP/1.1 413 Payload Too Large\r\n"), out[1])
-        XCTAssertTrue(out[1].hasSuffix("\r\n\r\ntoo large 8"), out[1])
+        #expect(out[0] == "HTTP/1.1 200 OK\r\nContent-Length: 27\r\n\r\ngot 19: hello chunked world")
+        #expect(out[1].hasPrefix("HTTP/1.1 413 Payload Too Large\r\n"), "\(out[1])")
+        #expect(out[1].hasSuffix("\r\n\r\ntoo large 8"), "\(out[1])")
         try await server.shutdown()
     }
 
-    func testBodyChunksOnMultiMegabyteChunkedUpload() async throws {
+    @Test func bodyChunksOnMultiMegabyteChunkedUpload() async throws {
         let total = 12 << 20
         let (server, path) = try await startServer(defaultHeaders: []) { ex in
             var count = 0
@@ -138,11 +132,11 @@ final class HTTPServerTests: XCTestCase {
             let r = try c.readResponse()
             return (String(decoding: r.body, as: UTF8.self), sum)
         }
-        XCTAssertEqual(reply, "\(total) \(expectedSum)")
+        #expect(reply == "\(total) \(expectedSum)")
         try await server.shutdown()
     }
 
-    func testStreamingHeadArrivesBeforeBodyAndConnectionIsReused() async throws {
+    @Test func streamingHeadArrivesBeforeBodyAndConnectionIsReused() async throws {
         let gate = Gate()
         let (server, path) = try await startServer { ex in
             if ex.request.path == "/next" {
@@ -168,16 +162,13 @@ final class HTTPServerTests: XCTestCase {
             let next = try c.readResponse()
             return (head, rest, next.head)
         }
-        XCTAssertEqual(
-            head,
-            "HTTP/1.1 200 OK\r\nApi-Version: 1.50\r\nServer: cryod\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
-        )
-        XCTAssertEqual(rest, "5\r\nhello\r\n6\r\nworld!\r\n0\r\n\r\n")
-        XCTAssertEqual(next, "HTTP/1.1 204 No Content\r\nApi-Version: 1.50\r\nServer: cryod\r\nContent-Length: 0\r\n\r\n")
+        #expect(head == "HTTP/1.1 200 OK\r\nApi-Version: 1.50\r\nServer: cryod\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+        #expect(rest == "5\r\nhello\r\n6\r\nworld!\r\n0\r\n\r\n")
+        #expect(next == "HTTP/1.1 204 No Content\r\nApi-Version: 1.50\r\nServer: cryod\r\nContent-Length: 0\r\n\r\n")
         try await server.shutdown()
     }
 
-    func testHandlerWithoutResponseAndUnfinishedStream() async throws {
+    @Test func handlerWithoutResponseAndUnfinishedStream() async throws {
         let (server, path) = try await startServer(defaultHeaders: []) { ex in
             switch ex.request.path {
             case "/nothing":
@@ -202,18 +193,15 @@ final class HTTPServerTests: XCTestCase {
             return a.head + String(decoding: a.body, as: UTF8.self) + "|" + b + "|" + d.head
                 + String(decoding: d.body, as: UTF8.self)
         }
-        XCTAssertEqual(
-            out,
-            "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: 25\r\n\r\n"
+        #expect(out == ("HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: 25\r\n\r\n"
                 + #"{"message":"no response"}"# + "|"
                 + "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n|"
                 + "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 28\r\n\r\n"
-                + #"{"message":"page not found"}"#
-        )
+                + #"{"message":"page not found"}"#))
         try await server.shutdown()
     }
 
-    func testHeadKeepsContentLengthWithoutBody() async throws {
+    @Test func headKeepsContentLengthWithoutBody() async throws {
         let (server, path) = try await startServer(defaultHeaders: []) { ex in
             if ex.request.path == "/stream" {
                 try? await ex.startStream(status: 200, headers: [])
@@ -233,14 +221,14 @@ final class HTTPServerTests: XCTestCase {
             let g = try c.readResponse()
             return [h.head, s.head, g.head + String(decoding: g.body, as: UTF8.self)]
         }
-        XCTAssertEqual(out[0], "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\n")
-        XCTAssertEqual(out[1], "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        #expect(out[0] == "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\n")
+        #expect(out[1] == "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
         // If the HEAD responses had leaked body bytes, this would not start with the status line.
-        XCTAssertEqual(out[2], "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\nabcdef")
+        #expect(out[2] == "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\nabcdef")
         try await server.shutdown()
     }
 
-    func testConnectionCloseIsHonored() async throws {
+    @Test func connectionCloseIsHonored() async throws {
         let (server, path) = try await startServer(defaultHeaders: []) { ex in
             try? await ex.respond(status: 200, body: bytes("bye"))
         }
@@ -249,13 +237,13 @@ final class HTTPServerTests: XCTestCase {
             try c.send("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             return String(decoding: try c.readToEOF(), as: UTF8.self)
         }
-        XCTAssertEqual(out, "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 3\r\n\r\nbye")
+        #expect(out == "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 3\r\n\r\nbye")
         try await server.shutdown()
     }
 
     /// docker-py: exec create, then exec start with Upgrade on the same pooled connection; the upgrade
     /// request has a JSON body and stdin follows in the same write.
-    func testHijackOnSecondRequestWithBodyAndStdinInSameWrite() async throws {
+    @Test func hijackOnSecondRequestWithBodyAndStdinInSameWrite() async throws {
         let seen = Recorder()
         let (server, path) = try await startServer { ex in
             do {
@@ -298,24 +286,18 @@ final class HTTPServerTests: XCTestCase {
             c.shutdownWrite()
             return (r1.head + String(decoding: r1.body, as: UTF8.self), head, echoed, eof)
         }
-        XCTAssertEqual(
-            first,
-            "HTTP/1.1 201 Created\r\nApi-Version: 1.50\r\nServer: cryod\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"Id\":\"e1\"}"
-        )
-        XCTAssertEqual(
-            upgrade,
-            "HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.multiplexed-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
-                + "Api-Version: 1.50\r\nServer: cryod\r\n\r\n"
-        )
-        XCTAssertEqual(echoed, [1, 0, 0, 0, 0, 0, 0, 4] + bytes("abc\n"))
-        XCTAssertEqual(eof, [])
+        #expect(first == "HTTP/1.1 201 Created\r\nApi-Version: 1.50\r\nServer: cryod\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"Id\":\"e1\"}")
+        #expect(upgrade == ("HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.multiplexed-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
+                + "Api-Version: 1.50\r\nServer: cryod\r\n\r\n"))
+        #expect(echoed == ([1, 0, 0, 0, 0, 0, 0, 4] + bytes("abc\n")))
+        #expect(eof == [])
         let log = await seen.wait(count: 3)
-        XCTAssertEqual(log, [#"body={"Detach":false,"Tty":false} upgrade=true"#, #"stdin="abc\n""#, "drained=10"])
+        #expect(log == [#"body={"Detach":false,"Tty":false} upgrade=true"#, #"stdin="abc\n""#, "drained=10"])
         try await server.shutdown()
     }
 
     /// The handler hijacks without reading the body; the body arrives late, with stdin behind it.
-    func testHijackDiscardsUnreadBody() async throws {
+    @Test func hijackDiscardsUnreadBody() async throws {
         let seen = Recorder()
         let (server, path) = try await startServer(defaultHeaders: []) { ex in
             do {
@@ -338,17 +320,14 @@ final class HTTPServerTests: XCTestCase {
             c.shutdownWrite()
             return (head, String(decoding: try c.readToEOF(), as: UTF8.self))
         }
-        XCTAssertEqual(
-            head,
-            "HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nX-Test: 1\r\n\r\n"
-        )
-        XCTAssertEqual(tail, "done")
+        #expect(head == "HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nX-Test: 1\r\n\r\n")
+        #expect(tail == "done")
         let log = await seen.wait(count: 1)
-        XCTAssertEqual(log, ["stdin!"])
+        #expect(log == ["stdin!"])
         try await server.shutdown()
     }
 
-    func testClientDisconnectDuringStream() async throws {
+    @Test func clientDisconnectDuringStream() async throws {
         let seen = Recorder()
         let (server, path) = try await startServer(defaultHeaders: []) { ex in
             do {
@@ -386,12 +365,12 @@ final class HTTPServerTests: XCTestCase {
             _ = try c.readThrough("first\r\n")
         }  // the client is gone here (its fd closed on deinit)
         let log = await seen.wait(count: 2)
-        XCTAssertEqual(Set(log), ["clientClosed", "write threw connectionClosed"])
+        #expect(Set(log) == ["clientClosed", "write threw connectionClosed"])
         try await server.shutdown()
     }
 
     /// clientClosed() must not keep a task group alive once the other work is done.
-    func testClientClosedReturnsOnCancellation() async throws {
+    @Test func clientClosedReturnsOnCancellation() async throws {
         let (server, path) = try await startServer(defaultHeaders: []) { ex in
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await ex.clientClosed() }
@@ -406,7 +385,7 @@ final class HTTPServerTests: XCTestCase {
             try c.send("POST /containers/x/wait HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
             return String(decoding: try c.readResponse().body, as: UTF8.self)
         }
-        XCTAssertEqual(body, "waited")
+        #expect(body == "waited")
         try await server.shutdown()
     }
 }

@@ -1,7 +1,7 @@
 import CryoHTTP
 import Foundation
 import Synchronization
-import XCTest
+import Testing
 
 #if canImport(Glibc)
 import Glibc

@@ -1,14 +1,14 @@
 import CryoLinux
 import Foundation
 import Glibc
-import XCTest
+import Testing
 @testable import CryoNetwork
 
 /// The real plugins (Debian's containernetworking-plugins in /usr/lib/cni) against network
 /// namespaces made by `NetworkNamespace.create`, on a bridge and subnet unique to the test
 /// (198.19.x.0/24). Needs root; fails without it. Everything is undone when a test ends,
 /// whether it passed or not.
-final class CNIIntegrationTests: XCTestCase {
+@Suite(.serialized) struct CNIIntegrationTests {
     nonisolated(unsafe) static var counter = 0
 
     final class Env {
@@ -94,59 +94,59 @@ final class CNIIntegrationTests: XCTestCase {
 
     // MARK: -
 
-    func testTwoContainersReachEachOtherAndTheGateway() throws {
+    @Test func twoContainersReachEachOtherAndTheGateway() throws {
         try withEnv { env in
             let a = env.containerID("a"), b = env.containerID("b")
             _ = try env.namespace(a)
             _ = try env.namespace(b)
             let atA = try env.attach(a)
             let atB = try env.attach(b)
-            XCTAssertNotEqual(atA.ip, atB.ip)
+            #expect(atA.ip != atB.ip)
             for at in [atA, atB] {
-                XCTAssertTrue(env.subnet.isHost(IPv4Address(at.ip)!), at.ip)
-                XCTAssertEqual(at.gateway, env.network.gateway)
-                XCTAssertEqual(at.prefixLength, 24)
-                XCTAssertEqual(at.interface, "eth0")
-                XCTAssertEqual(at.mac.count, 17)
-                XCTAssertTrue(interfaceExists(at.hostInterface), "veth \(at.hostInterface) on the host")
+                #expect(env.subnet.isHost(IPv4Address(at.ip)!), "\(at.ip)")
+                #expect(at.gateway == env.network.gateway)
+                #expect(at.prefixLength == 24)
+                #expect(at.interface == "eth0")
+                #expect(at.mac.count == 17)
+                #expect(interfaceExists(at.hostInterface), "veth \(at.hostInterface) on the host")
             }
-            XCTAssertEqual(Set(env.bridgePorts()), Set([atA.hostInterface, atB.hostInterface]))
-            XCTAssertTrue(try env.links(in: a).contains("eth0"))
+            #expect(Set(env.bridgePorts()) == Set([atA.hostInterface, atB.hostInterface]))
+            #expect(try env.links(in: a).contains("eth0"))
             let route = try inNetns(env.netns[a]!, ["ip", "route"]).stdoutString
-            XCTAssertTrue(route.contains("default via \(env.network.gateway)"), route)
+            #expect(route.contains("default via \(env.network.gateway)"), "\(route)")
 
-            XCTAssertTrue(try env.ping(from: a, atB.ip), "a → b")
-            XCTAssertTrue(try env.ping(from: b, atA.ip), "b → a")
-            XCTAssertTrue(try env.ping(from: a, env.network.gateway), "a → gateway")
-            XCTAssertEqual(try env.runner.attachment(containerID: a, network: env.network), atA)
-            XCTAssertEqual(Set(try env.runner.attachments().map(\.containerID)), [a, b])
-            XCTAssertEqual(env.allocations()[IPv4Address(atA.ip)!], a)
+            #expect(try env.ping(from: a, atB.ip), "a → b")
+            #expect(try env.ping(from: b, atA.ip), "b → a")
+            #expect(try env.ping(from: a, env.network.gateway), "a → gateway")
+            #expect(try env.runner.attachment(containerID: a, network: env.network) == atA)
+            #expect(Set(try env.runner.attachments().map(\.containerID)) == [a, b])
+            #expect(env.allocations()[IPv4Address(atA.ip)!] == a)
 
             try env.detach(a)
-            XCTAssertFalse(interfaceExists(atA.hostInterface), "veth gone")
-            XCTAssertFalse(try env.links(in: a).contains("eth0"))
-            XCTAssertNil(env.allocations()[IPv4Address(atA.ip)!], "address released")
-            XCTAssertFalse(FS.exists(env.runner.paths.ipamDir(network: env.network.name) + "/" + atA.ip))
-            XCTAssertNil(try env.runner.attachment(containerID: a, network: env.network))
+            #expect(!interfaceExists(atA.hostInterface), "veth gone")
+            #expect(try !env.links(in: a).contains("eth0"))
+            #expect(env.allocations()[IPv4Address(atA.ip)!] == nil, "address released")
+            #expect(!FS.exists(env.runner.paths.ipamDir(network: env.network.name) + "/" + atA.ip))
+            #expect(try env.runner.attachment(containerID: a, network: env.network) == nil)
             try env.detach(a)   // DEL twice succeeds
-            XCTAssertTrue(try env.ping(from: b, env.network.gateway), "b unaffected")
+            #expect(try env.ping(from: b, env.network.gateway), "b unaffected")
         }
     }
 
-    func testFixedIPAndRefusals() throws {
+    @Test func fixedIPAndRefusals() throws {
         try withEnv { env in
             let a = env.containerID("a"), b = env.containerID("b")
             _ = try env.namespace(a)
             _ = try env.namespace(b)
             let base = env.subnet.network.value
             let fixed = IPv4Address(base + 50).description
-            XCTAssertEqual(try env.attach(a, ip: fixed).ip, fixed)
+            #expect(try env.attach(a, ip: fixed).ip == fixed)
 
             func assertNothingFor(_ id: String, line: UInt = #line) throws {
-                XCTAssertFalse(env.allocations().values.contains(id), "no address for \(id)", line: line)
-                XCTAssertEqual(try env.links(in: id), ["lo"], "no interface in \(id)'s namespace", line: line)
-                XCTAssertNil(try env.runner.attachment(containerID: id, network: env.network), line: line)
-                XCTAssertEqual(env.bridgePorts().count, 1, "only a's veth on the bridge", line: line)
+                #expect(!env.allocations().values.contains(id), "no address for \(id)", sourceLocation: sourceLocation)
+                #expect(try env.links(in: id) == ["lo"], "no interface in \(id)'s namespace", sourceLocation: sourceLocation)
+                #expect(try env.runner.attachment(containerID: id, network: env.network) == nil, sourceLocation: sourceLocation)
+                #expect(env.bridgePorts().count == 1, "only a's veth on the bridge", sourceLocation: sourceLocation)
             }
             assertThrowsNetworkError(try env.attach(b, ip: fixed)) { $0 == .ipInUse(ip: fixed, network: env.network.name, container: a) }
             try assertNothingFor(b)
@@ -156,50 +156,50 @@ final class CNIIntegrationTests: XCTestCase {
             assertThrowsNetworkError(try env.attach(b, ip: "198.19.1")) { if case .invalidIP = $0 { return true }; return false }
             try assertNothingFor(b)
             let other = IPv4Address(base + 51).description
-            XCTAssertEqual(try env.attach(b, ip: other).ip, other)
-            XCTAssertTrue(try env.ping(from: b, fixed))
+            #expect(try env.attach(b, ip: other).ip == other)
+            #expect(try env.ping(from: b, fixed))
         }
     }
 
     /// A migration's target: the address is reserved for the container-to-be, which then gets
     /// it with the MAC it had on the source; nobody else gets it, automatically or by --ip.
-    func testReservedAddressGoesToItsOwnerWithItsMAC() throws {
+    @Test func reservedAddressGoesToItsOwnerWithItsMAC() throws {
         try withEnv { env in
             let a = env.containerID("a"), b = env.containerID("b"), c = env.containerID("c")
             for id in [a, b, c] { _ = try env.namespace(id) }
             let reserved = IPv4Address(env.subnet.network.value + 2).description   // host-local's first pick
             try env.runner.reserve(network: env.network, ip: reserved, owner: a)
-            XCTAssertNotEqual(try env.attach(b).ip, reserved, "automatic allocation skips a reservation")
+            #expect(try env.attach(b).ip != reserved, "automatic allocation skips a reservation")
             assertThrowsNetworkError(try env.attach(c, ip: reserved)) { $0 == .ipInUse(ip: reserved, network: env.network.name, container: a) }
             let mac = MACAddress("02:42:c6:13:99:01")!
             let at = try env.runner.attach(containerID: a, netnsPath: env.netns[a]!, network: env.network, ip: reserved, mac: mac)
-            XCTAssertEqual(at.ip, reserved)
-            XCTAssertEqual(at.mac, mac.description)
+            #expect(at.ip == reserved)
+            #expect(at.mac == mac.description)
             let link = try inNetns(env.netns[a]!, ["ip", "link", "show", "eth0"]).stdoutString
-            XCTAssertTrue(link.contains(mac.description), link)
-            XCTAssertEqual(env.allocations()[IPv4Address(reserved)!], a)
+            #expect(link.contains(mac.description), "\(link)")
+            #expect(env.allocations()[IPv4Address(reserved)!] == a)
             assertThrowsNetworkError(try env.runner.release(network: env.network, ip: reserved)) { if case .ipInUse = $0 { return true }; return false }
             try env.detach(a)
-            XCTAssertNil(env.allocations()[IPv4Address(reserved)!], "the detach frees it like any address")
+            #expect(env.allocations()[IPv4Address(reserved)!] == nil, "the detach frees it like any address")
         }
     }
 
-    func testPublishedPortReachesListenerInNamespace() throws {
+    @Test func publishedPortReachesListenerInNamespace() throws {
         try withEnv { env in
             let a = env.containerID("a"), b = env.containerID("b")
             let nsA = try env.namespace(a)
             _ = try env.namespace(b)
             let port = try freePort()
             let at = try env.attach(a, ports: [PortMapping(hostPort: port, containerPort: 80)])
-            XCTAssertEqual(at.ports, [PortMapping(hostPort: port, containerPort: 80)])
+            #expect(at.ports == [PortMapping(hostPort: port, containerPort: 80)])
             let devnull = open("/dev/null", O_RDWR | O_CLOEXEC)
             defer { close(devnull) }
             let listener = try Spawn.spawn(path: "/usr/bin/nsenter",
                                            args: ["nsenter", "--net=" + nsA, "busybox", "nc", "-l", "-p", "80", "-e", "echo", "hello-from-\(a)"],
                                            env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], fds: [devnull, devnull, devnull])
             env.listeners.append(listener)
-            XCTAssertEqual(tcpFetch(port: port), "hello-from-\(a)\n", "127.0.0.1:\(port) → \(at.ip):80")
-            XCTAssertTrue(try env.natRules().contains("id: \\\"\(a)\\\""), "portmap's DNAT chain exists")
+            #expect(tcpFetch(port: port) == "hello-from-\(a)\n", "127.0.0.1:\(port) → \(at.ip):80")
+            #expect(try env.natRules().contains("id: \\\"\(a)\\\""), "portmap's DNAT chain exists")
 
             // The same host port again (another cryo container), and a port a host process holds.
             assertThrowsNetworkError(try env.attach(b, ports: [PortMapping(hostPort: port, containerPort: 81)])) {
@@ -215,21 +215,21 @@ final class CNIIntegrationTests: XCTestCase {
             assertThrowsNetworkError(try env.attach(b, ports: [PortMapping(hostPort: heldUDP.port, containerPort: 53, protocol: "udp")])) {
                 if case .portInUse(_, "udp", _, _) = $0 { return true }; return false
             }
-            XCTAssertFalse(env.allocations().values.contains(b))
-            XCTAssertEqual(try env.links(in: b), ["lo"])
+            #expect(!env.allocations().values.contains(b))
+            #expect(try env.links(in: b) == ["lo"])
 
             try env.detach(a)
-            XCTAssertFalse(try env.natRules().contains("id: \\\"\(a)\\\""), "portmap's rules removed by DEL")
+            #expect(try !env.natRules().contains("id: \\\"\(a)\\\""), "portmap's rules removed by DEL")
             try env.detach(a)
         }
     }
 
-    func testFailedAddLeavesNothingBehind() throws {
+    @Test func failedAddLeavesNothingBehind() throws {
         try withEnv { env in
             // Real bridge and host-local, a portmap that refuses ADD.
             let plugins = env.scratch.at("plugins")
             try FS.mkdirAll(plugins)
-            for p in ["bridge", "host-local"] { XCTAssertEqual(symlink("/usr/lib/cni/" + p, plugins + "/" + p), 0) }
+            for p in ["bridge", "host-local"] { #expect(symlink("/usr/lib/cni/" + p, plugins + "/" + p) == 0) }
             let fake = """
                 #!/bin/sh
                 cat >/dev/null
@@ -245,55 +245,55 @@ final class CNIIntegrationTests: XCTestCase {
             assertThrowsNetworkError(try env.attach(a)) {
                 $0 == .plugin(plugin: "portmap", command: "ADD", code: 100, message: "no iptables today", details: "")
             }
-            XCTAssertEqual(try FS.readString(env.scratch.at("portmap.log")), "ADD\nDEL\n", "DEL after the failed ADD")
-            XCTAssertEqual(try env.links(in: a), ["lo"], "veth removed")
-            XCTAssertEqual(env.bridgePorts(), [], "nothing on the bridge")
-            XCTAssertTrue(env.allocations().isEmpty, "address released")
-            XCTAssertNil(try env.runner.attachment(containerID: a, network: env.network))
-            XCTAssertEqual(try FS.listDirectory(env.runner.paths.attachmentsDir), [])
+            #expect(try FS.readString(env.scratch.at("portmap.log")) == "ADD\nDEL\n", "DEL after the failed ADD")
+            #expect(try env.links(in: a) == ["lo"], "veth removed")
+            #expect(env.bridgePorts() == [], "nothing on the bridge")
+            #expect(env.allocations().isEmpty, "address released")
+            #expect(try env.runner.attachment(containerID: a, network: env.network) == nil)
+            #expect(try FS.listDirectory(env.runner.paths.attachmentsDir) == [])
         }
     }
 
     /// A reboot: the namespace is gone without a detach. DEL still succeeds (and frees the
     /// address); and an attach of the same container with its old address (what a restore with
     /// established TCP connections needs) works even when the stale attachment was never deleted.
-    func testReattachSameAddressAfterNamespaceLoss() throws {
+    @Test func reattachSameAddressAfterNamespaceLoss() throws {
         try withEnv { env in
             let a = env.containerID("a")
             var ns = try env.namespace(a)
             let first = try env.attach(a)
             NetworkNamespace.remove(at: ns)
             // The kernel tears a namespace down asynchronously (cleanup_net on a workqueue).
-            XCTAssertTrue(waitUntil { !interfaceExists(first.hostInterface) }, "the veth died with the namespace")
-            XCTAssertEqual(env.allocations()[IPv4Address(first.ip)!], a, "host-local still holds it")
+            #expect(waitUntil { !interfaceExists(first.hostInterface) }, "the veth died with the namespace")
+            #expect(env.allocations()[IPv4Address(first.ip)!] == a, "host-local still holds it")
 
             ns = try env.namespace(a)
             let again = try env.attach(a, ip: first.ip)   // stale attachment undone first
-            XCTAssertEqual(again.ip, first.ip)
-            XCTAssertTrue(try env.ping(from: a, env.network.gateway))
+            #expect(again.ip == first.ip)
+            #expect(try env.ping(from: a, env.network.gateway))
 
             NetworkNamespace.remove(at: ns)
             try env.detach(a)
-            XCTAssertTrue(env.allocations().isEmpty)
+            #expect(env.allocations().isEmpty)
             try env.detach(a)
         }
     }
 
-    func testNetworkRemovalWaitsForEndpoints() throws {
+    @Test func networkRemovalWaitsForEndpoints() throws {
         try withEnv { env in
             let a = env.containerID("a")
             _ = try env.namespace(a)
             _ = try env.attach(a)
-            XCTAssertTrue(interfaceExists(env.network.bridge))
+            #expect(interfaceExists(env.network.bridge))
             assertThrowsNetworkError(try env.store.remove(env.network.name)) {
                 $0 == .activeEndpoints(network: env.network.name, containers: [a])
             }
             try env.detach(a)
             try env.store.remove(env.network.name)
             try env.runner.deleteBridge(of: env.network)
-            XCTAssertFalse(interfaceExists(env.network.bridge))
+            #expect(!interfaceExists(env.network.bridge))
             assertThrowsNetworkError(try env.attach(a)) { $0 == .notFound(env.network.name) }
-            XCTAssertEqual(try env.links(in: a), ["lo"])
+            #expect(try env.links(in: a) == ["lo"])
         }
     }
 }

@@ -1,23 +1,23 @@
 import CryoLinux
 import Foundation
 import Glibc
-import XCTest
+import Testing
 @testable import CryoNetwork
 
-final class SubnetTests: XCTestCase {
-    func testParseAndOverlap() throws {
+@Suite struct SubnetTests {
+    @Test func parseAndOverlap() throws {
         let a = try IPv4Subnet.parse("198.18.0.0/24")
-        XCTAssertEqual(a.firstHost.description, "198.18.0.1")
-        XCTAssertEqual(a.broadcast.description, "198.18.0.255")
-        XCTAssertTrue(a.contains(IPv4Address("198.18.0.77")!))
-        XCTAssertFalse(a.contains(IPv4Address("198.18.1.1")!))
+        #expect(a.firstHost.description == "198.18.0.1")
+        #expect(a.broadcast.description == "198.18.0.255")
+        #expect(a.contains(IPv4Address("198.18.0.77")!))
+        #expect(!a.contains(IPv4Address("198.18.1.1")!))
         let wide = try IPv4Subnet.parse("198.18.0.0/15")
-        XCTAssertTrue(wide.overlaps(a) && a.overlaps(wide))
-        XCTAssertFalse(a.overlaps(try IPv4Subnet.parse("198.18.1.0/24")))
-        XCTAssertTrue(try IPv4Subnet.parse("198.18.0.128/25").overlaps(a))
+        #expect(wide.overlaps(a) && a.overlaps(wide))
+        #expect(!a.overlaps(try IPv4Subnet.parse("198.18.1.0/24")))
+        #expect(try IPv4Subnet.parse("198.18.0.128/25").overlaps(a))
     }
 
-    func testBadCIDR() {
+    @Test func badCIDR() {
         for bad in ["198.18.0.0", "198.18.0.0/33", "198.18.0/24", "198.18.0.256/24", "x/24", "198.18.0.0/", "198.18.0.0/31", "198.018.0.0/24"] {
             assertThrowsNetworkError(try IPv4Subnet.parse(bad)) { if case .invalidSubnet = $0 { return true }; return false }
         }
@@ -27,29 +27,29 @@ final class SubnetTests: XCTestCase {
     }
 }
 
-final class NetworkStoreTests: XCTestCase {
-    func testCreateDefaultsAndOverlap() throws {
+@Suite struct NetworkStoreTests {
+    @Test func createDefaultsAndOverlap() throws {
         let s = try Scratch(); defer { s.remove() }
         let store = try NetworkStore(root: s.path)
         let def = try store.ensureDefault()
-        XCTAssertEqual(def.name, "cryo0")
-        XCTAssertEqual(def.bridge, "cryo0")
-        XCTAssertEqual(def.subnet, "198.18.0.0/24")
-        XCTAssertEqual(def.gateway, "198.18.0.1")
-        XCTAssertEqual(try store.ensureDefault().id, def.id, "ensureDefault is idempotent")
+        #expect(def.name == "cryo0")
+        #expect(def.bridge == "cryo0")
+        #expect(def.subnet == "198.18.0.0/24")
+        #expect(def.gateway == "198.18.0.1")
+        #expect(try store.ensureDefault().id == def.id, "ensureDefault is idempotent")
 
         let n1 = try store.create(name: "web", labels: ["a": "b"])
-        XCTAssertEqual(n1.subnet, "198.18.1.0/24", "next free /24 inside 198.18.0.0/15")
-        XCTAssertEqual(n1.gateway, "198.18.1.1")
-        XCTAssertEqual(n1.bridge, "cryo-" + n1.id.prefix(10))
-        XCTAssertLessThanOrEqual(n1.bridge.count, 15)
-        XCTAssertEqual(n1.id.count, 64)
-        XCTAssertEqual(n1.driver, "bridge")
+        #expect(n1.subnet == "198.18.1.0/24", "next free /24 inside 198.18.0.0/15")
+        #expect(n1.gateway == "198.18.1.1")
+        #expect(n1.bridge == ("cryo-" + n1.id.prefix(10)))
+        #expect(n1.bridge.count <= 15)
+        #expect(n1.id.count == 64)
+        #expect(n1.driver == "bridge")
 
         let n2 = try store.create(name: "db", subnet: "198.19.7.0/24", gateway: "198.19.7.254", internal: true)
-        XCTAssertEqual(n2.gateway, "198.19.7.254")
-        XCTAssertTrue(n2.internal)
-        XCTAssertEqual(try store.create(name: "next").subnet, "198.18.2.0/24")
+        #expect(n2.gateway == "198.19.7.254")
+        #expect(n2.internal)
+        #expect(try store.create(name: "next").subnet == "198.18.2.0/24")
 
         let before = try FS.readBytes(store.paths.networksFile)
         assertThrowsNetworkError(try store.create(name: "clash", subnet: "198.19.0.0/16")) {
@@ -75,15 +75,15 @@ final class NetworkStoreTests: XCTestCase {
             if case .bridgeInUse = $0 { return true }; return false
         }
         assertThrowsNetworkError(try store.create(name: "-bad")) { if case .invalidName = $0 { return true }; return false }
-        XCTAssertEqual(try FS.readBytes(store.paths.networksFile), before, "refusals write nothing")
+        #expect(try FS.readBytes(store.paths.networksFile) == before, "refusals write nothing")
 
-        XCTAssertEqual(try store.list().map(\.name), ["cryo0", "web", "db", "next"])
-        XCTAssertEqual(try store.inspect(String(n2.id.prefix(8))).name, "db")
-        XCTAssertEqual(try store.inspect("web").id, n1.id)
+        #expect(try store.list().map(\.name) == ["cryo0", "web", "db", "next"])
+        #expect(try store.inspect(String(n2.id.prefix(8))).name == "db")
+        #expect(try store.inspect("web").id == n1.id)
         assertThrowsNetworkError(try store.inspect("nope")) { $0 == .notFound("nope") }
     }
 
-    func testRemove() throws {
+    @Test func remove() throws {
         let s = try Scratch(); defer { s.remove() }
         let store = try NetworkStore(root: s.path)
         try store.ensureDefault()
@@ -97,26 +97,26 @@ final class NetworkStoreTests: XCTestCase {
         try FS.atomicWrite(dir + "/last_reserved_ip.0", Array("198.19.9.2".utf8))
         assertThrowsNetworkError(try store.remove("tmp")) { $0 == .activeEndpoints(network: "tmp", containers: ["c0ffee"]) }
         unlink(dir + "/198.19.9.2")
-        XCTAssertEqual(try store.remove(n.id).name, "tmp")
-        XCTAssertFalse(FS.exists(dir), "the network's IPAM directory goes with it")
-        XCTAssertEqual(try store.list().map(\.name), ["cryo0"])
+        #expect(try store.remove(n.id).name == "tmp")
+        #expect(!FS.exists(dir), "the network's IPAM directory goes with it")
+        #expect(try store.list().map(\.name) == ["cryo0"])
         // The subnet is free again.
-        XCTAssertEqual(try store.create(name: "again", subnet: "198.19.9.0/24").subnet, "198.19.9.0/24")
+        #expect(try store.create(name: "again", subnet: "198.19.9.0/24").subnet == "198.19.9.0/24")
     }
 
-    func testMacvlanCreateAndRefusals() throws {
+    @Test func macvlanCreateAndRefusals() throws {
         let s = try Scratch(); defer { s.remove() }
         let store = try NetworkStore(root: s.path)
         try store.ensureDefault()
         // "lo" exists in every network namespace: a parent the test can count on.
         let mv = try store.create(name: "lan", driver: NetworkDriver.macvlan, subnet: "198.19.7.0/24", ipRange: "198.19.7.64/27",
                                   parent: "lo")
-        XCTAssertEqual(mv.driver, "macvlan")
-        XCTAssertEqual(mv.parent, "lo")
-        XCTAssertEqual(mv.macvlanMode, "bridge")
-        XCTAssertEqual(mv.gateway, "198.19.7.1")
-        XCTAssertEqual(mv.ipRange, "198.19.7.64/27")
-        XCTAssertEqual(mv.bridge, "")
+        #expect(mv.driver == "macvlan")
+        #expect(mv.parent == "lo")
+        #expect(mv.macvlanMode == "bridge")
+        #expect(mv.gateway == "198.19.7.1")
+        #expect(mv.ipRange == "198.19.7.64/27")
+        #expect(mv.bridge == "")
         let before = try FS.readBytes(store.paths.networksFile)
         func refused(_ f: @autoclosure () throws -> NetworkConfig, _ match: (NetworkError) -> Bool) {
             assertThrowsNetworkError(try f(), match)
@@ -128,21 +128,21 @@ final class NetworkStoreTests: XCTestCase {
         refused(try store.create(name: "a", driver: "ipvlan", subnet: "198.19.8.0/24")) { if case .invalidOption = $0 { return true }; return false }
         refused(try store.create(name: "a", subnet: "198.19.8.0/24", ipRange: "198.19.9.0/28")) { if case .invalidIPRange = $0 { return true }; return false }
         refused(try store.create(name: "a", subnet: "198.19.8.0/24", gateway: "198.19.8.5", ipRange: "198.19.8.5/32")) { if case .invalidIPRange = $0 { return true }; return false }
-        XCTAssertEqual(try FS.readBytes(store.paths.networksFile), before, "refusals write nothing")
+        #expect(try FS.readBytes(store.paths.networksFile) == before, "refusals write nothing")
         // Records written before macvlan (no parent/macvlanMode/ipRange keys) still read.
         let old = #"{"networks":[{"name":"n","id":"\#(String(repeating: "e", count: 64))","driver":"bridge","subnet":"198.19.3.0/24","gateway":"198.19.3.1","bridge":"cryo-eeeeeeeeee","internal":false,"labels":{},"created":"x"}]}"#
         try FS.atomicWrite(store.paths.networksFile, Array(old.utf8))
-        XCTAssertNil(try store.inspect("n").parent)
+        #expect(try store.inspect("n").parent == nil)
     }
 
-    func testReserveAndRelease() throws {
+    @Test func reserveAndRelease() throws {
         let s = try Scratch(); defer { s.remove() }
         let store = try NetworkStore(root: s.path)
         let net = try store.create(name: "lan", subnet: "198.19.7.0/24")
         let cni = try CNIRunner(root: s.path)
         try cni.reserve(network: net, ip: "198.19.7.70", owner: "migrant")
         let file = store.paths.ipamDir(network: "lan") + "/198.19.7.70"
-        XCTAssertEqual(try FS.readString(file), "migrant\r\neth0", "host-local's own format: its allocation skips it")
+        #expect(try FS.readString(file) == "migrant\r\neth0", "host-local's own format: its allocation skips it")
         try cni.reserve(network: net, ip: "198.19.7.70", owner: "migrant")   // idempotent
         assertThrowsNetworkError(try cni.reserve(network: net, ip: "198.19.7.70", owner: "other")) {
             $0 == .ipInUse(ip: "198.19.7.70", network: "lan", container: "migrant")
@@ -153,35 +153,35 @@ final class NetworkStoreTests: XCTestCase {
         assertThrowsNetworkError(try cni.reserve(network: net, ip: "198.19.7.9", owner: "a/b")) { if case .invalidName = $0 { return true }; return false }
         assertThrowsNetworkError(try store.remove("lan")) { $0 == .activeEndpoints(network: "lan", containers: ["migrant"]) }
         try cni.release(network: net, ip: "198.19.7.70")
-        XCTAssertFalse(FS.exists(file))
+        #expect(!FS.exists(file))
         try cni.release(network: net, ip: "198.19.7.70")   // nothing to release: fine
         try cni.reserve(network: net, ip: "198.19.7.70", owner: "other")
     }
 
-    func testDefaultSubnetConfigurable() throws {
+    @Test func defaultSubnetConfigurable() throws {
         let s = try Scratch(); defer { s.remove() }
         let store = try NetworkStore(root: s.path)
         let d = try store.ensureDefault(subnet: "198.19.200.0/24")
-        XCTAssertEqual(d.gateway, "198.19.200.1")
+        #expect(d.gateway == "198.19.200.1")
         let d2 = try store.ensureDefault(subnet: "198.19.201.0/24")
-        XCTAssertEqual(d2.id, d.id)
-        XCTAssertEqual(d2.subnet, "198.19.201.0/24")
-        XCTAssertEqual(try store.create(name: "u").subnet, "198.18.0.0/24", "first free /24 of the pool")
+        #expect(d2.id == d.id)
+        #expect(d2.subnet == "198.19.201.0/24")
+        #expect(try store.create(name: "u").subnet == "198.18.0.0/24", "first free /24 of the pool")
     }
 
-    func testFreeSubnetSearch() throws {
+    @Test func freeSubnetSearch() throws {
         let pool = try IPv4Subnet.parse("198.18.0.0/15")
         let taken = [try IPv4Subnet.parse("198.18.0.0/16"), try IPv4Subnet.parse("198.19.0.0/24")]
-        XCTAssertEqual(NetworkStore.nextFreeSubnet(pool: pool, taken: taken)?.description, "198.19.1.0/24")
-        XCTAssertNil(NetworkStore.nextFreeSubnet(pool: pool, taken: [pool]))
+        #expect(NetworkStore.nextFreeSubnet(pool: pool, taken: taken)?.description == "198.19.1.0/24")
+        #expect(NetworkStore.nextFreeSubnet(pool: pool, taken: [pool]) == nil)
     }
 }
 
-final class CNIConfigTests: XCTestCase {
+@Suite struct CNIConfigTests {
     let net = NetworkConfig(name: "web", id: String(repeating: "ab", count: 32), subnet: "198.18.5.0/24",
                             gateway: "198.18.5.1", bridge: "cryo-ababababab", created: "2025-01-01T00:00:00Z")
 
-    func testConflist() throws {
+    @Test func conflist() throws {
         let c = CNIConfig.conflist(for: net, ipamDataDir: "/var/lib/cryo/networks/ipam")
         let expected: JSONValue = [
             "cniVersion": "1.0.0",
@@ -199,93 +199,91 @@ final class CNIConfigTests: XCTestCase {
                 ["type": "portmap", "snat": true, "capabilities": ["portMappings": true]],
             ],
         ]
-        XCTAssertEqual(c, expected)
+        #expect(c == expected)
         var internalNet = net
         internalNet.internal = true
-        XCTAssertEqual(CNIConfig.conflist(for: internalNet, ipamDataDir: "/x")["plugins"]?.arrayValue?[0]["ipam"]?["routes"], [])
+        #expect(CNIConfig.conflist(for: internalNet, ipamDataDir: "/x")["plugins"]?.arrayValue?[0]["ipam"]?["routes"] == [])
     }
 
-    func testPluginConfigChainsAndFiltersCapabilities() throws {
+    @Test func pluginConfigChainsAndFiltersCapabilities() throws {
         let c = CNIConfig.conflist(for: net, ipamDataDir: "/d")
         let args = CNIConfig.runtimeArgs(ip: IPv4Address("198.18.5.9"), ports: [PortMapping(hostPort: 8080, containerPort: 80)])
         let bridge = CNIConfig.pluginConfig(c, index: 0, runtimeArgs: args, prevResult: nil)
-        XCTAssertEqual(bridge["name"], "web")
-        XCTAssertEqual(bridge["cniVersion"], "1.0.0")
-        XCTAssertEqual(bridge["runtimeConfig"], ["ips": ["198.18.5.9"]], "bridge only gets what it declared")
-        XCTAssertNil(bridge["prevResult"])
+        #expect(bridge["name"] == "web")
+        #expect(bridge["cniVersion"] == "1.0.0")
+        #expect(bridge["runtimeConfig"] == ["ips": ["198.18.5.9"]], "bridge only gets what it declared")
+        #expect(bridge["prevResult"] == nil)
         let prev: JSONValue = ["cniVersion": "1.0.0", "ips": [["address": "198.18.5.9/24"]]]
         let pm = CNIConfig.pluginConfig(c, index: 1, runtimeArgs: args, prevResult: prev)
-        XCTAssertEqual(pm["runtimeConfig"], ["portMappings": [["hostPort": 8080, "containerPort": 80, "protocol": "tcp", "hostIP": ""]]])
-        XCTAssertEqual(pm["prevResult"], prev)
-        XCTAssertEqual(pm["type"], "portmap")
+        #expect(pm["runtimeConfig"] == ["portMappings": [["hostPort": 8080, "containerPort": 80, "protocol": "tcp", "hostIP": ""]]])
+        #expect(pm["prevResult"] == prev)
+        #expect(pm["type"] == "portmap")
         let noArgs = CNIConfig.pluginConfig(c, index: 1, runtimeArgs: [:], prevResult: nil)
-        XCTAssertNil(noArgs["runtimeConfig"])
+        #expect(noArgs["runtimeConfig"] == nil)
         // Encoded compactly with sorted keys and unescaped slashes.
         let text = String(decoding: try bridge.encoded(), as: UTF8.self)
-        XCTAssertTrue(text.hasPrefix("{\"bridge\":\"cryo-ababababab\",\"capabilities\":{\"ips\":true,\"mac\":true},\"cniVersion\":\"1.0.0\""), text)
-        XCTAssertTrue(text.contains("\"dataDir\":\"/d\""), text)
+        #expect(text.hasPrefix("{\"bridge\":\"cryo-ababababab\",\"capabilities\":{\"ips\":true,\"mac\":true},\"cniVersion\":\"1.0.0\""), "\(text)")
+        #expect(text.contains("\"dataDir\":\"/d\""), "\(text)")
     }
 
-    func testMacvlanConflistAndIPRange() throws {
+    @Test func macvlanConflistAndIPRange() throws {
         var mv = NetworkConfig(name: "lan", id: String(repeating: "cd", count: 32), driver: NetworkDriver.macvlan,
                                subnet: "198.19.7.0/24", gateway: "198.19.7.1", bridge: "", created: "2025-01-01T00:00:00Z")
         mv.parent = "eth0"
         mv.macvlanMode = "bridge"
         mv.ipRange = "198.19.7.64/27"
         let c = CNIConfig.conflist(for: mv, ipamDataDir: "/d")
-        XCTAssertEqual(CNIConfig.pluginTypes(c), ["macvlan"], "no portmap on macvlan")
+        #expect(CNIConfig.pluginTypes(c) == ["macvlan"], "no portmap on macvlan")
         let plugin = c["plugins"]?.arrayValue?[0]
-        XCTAssertEqual(plugin?["master"], "eth0")
-        XCTAssertEqual(plugin?["mode"], "bridge")
-        XCTAssertEqual(plugin?["capabilities"], ["ips": true, "mac": true])
-        XCTAssertEqual(plugin?["ipam"]?["ranges"],
-                       [[["subnet": "198.19.7.0/24", "gateway": "198.19.7.1", "rangeStart": "198.19.7.64", "rangeEnd": "198.19.7.95"]]])
+        #expect(plugin?["master"] == "eth0")
+        #expect(plugin?["mode"] == "bridge")
+        #expect(plugin?["capabilities"] == ["ips": true, "mac": true])
+        #expect(plugin?["ipam"]?["ranges"] == [[["subnet": "198.19.7.0/24", "gateway": "198.19.7.1", "rangeStart": "198.19.7.64", "rangeEnd": "198.19.7.95"]]])
         // An explicit --ip may lie outside the range: host-local then gets the whole subnet.
         let explicit = CNIConfig.conflist(for: mv, ipamDataDir: "/d", explicitIP: true)
-        XCTAssertEqual(explicit["plugins"]?.arrayValue?[0]["ipam"]?["ranges"], [[["subnet": "198.19.7.0/24", "gateway": "198.19.7.1"]]])
+        #expect(explicit["plugins"]?.arrayValue?[0]["ipam"]?["ranges"] == [[["subnet": "198.19.7.0/24", "gateway": "198.19.7.1"]]])
         let args = CNIConfig.runtimeArgs(ip: IPv4Address("198.19.7.200"), ports: [], mac: MACAddress("02:42:c6:13:07:c8"))
-        XCTAssertEqual(CNIConfig.pluginConfig(c, index: 0, runtimeArgs: args, prevResult: nil)["runtimeConfig"],
-                       ["ips": ["198.19.7.200"], "mac": "02:42:c6:13:07:c8"])
+        #expect(CNIConfig.pluginConfig(c, index: 0, runtimeArgs: args, prevResult: nil)["runtimeConfig"] == ["ips": ["198.19.7.200"], "mac": "02:42:c6:13:07:c8"])
         // A range reaching the subnet's edges leaves out its network and broadcast addresses.
         let sub = try IPv4Subnet.parse("198.19.7.0/24")
         let (first, last) = sub.allocationBounds(try IPv4Subnet.parseRange("198.19.7.0/25", in: sub))
-        XCTAssertEqual("\(first)-\(last)", "198.19.7.1-198.19.7.127")
+        #expect("\(first)-\(last)" == "198.19.7.1-198.19.7.127")
         for bad in ["198.19.8.0/28", "198.19.7.0/23", "198.19.7.1/28", "x"] {
             assertThrowsNetworkError(try IPv4Subnet.parseRange(bad, in: sub)) { if case .invalidIPRange = $0 { return true }; return false }
         }
     }
 
-    func testMACAddress() {
-        XCTAssertEqual(MACAddress("02:42:C6:13:00:2A")?.description, "02:42:c6:13:00:2a")
-        XCTAssertEqual(MACAddress("02-42-c6-13-00-2a")?.bytes, [0x02, 0x42, 0xc6, 0x13, 0x00, 0x2a])
+    @Test func macAddress() {
+        #expect(MACAddress("02:42:C6:13:00:2A")?.description == "02:42:c6:13:00:2a")
+        #expect(MACAddress("02-42-c6-13-00-2a")?.bytes == [0x02, 0x42, 0xc6, 0x13, 0x00, 0x2a])
         for bad in ["01:00:5e:00:00:01", "00:00:00:00:00:00", "02:42:c6:13:00", "02:42:c6:13:00:2g", ""] {
-            XCTAssertNil(MACAddress(bad), bad)
-            XCTAssertNotNil(MACAddress.problem(bad), bad)
+            #expect(MACAddress(bad) == nil, "\(bad)")
+            #expect(MACAddress.problem(bad) != nil, "\(bad)")
         }
-        XCTAssertTrue(MACAddress.problem("01:00:5e:00:00:01")!.contains("multicast"))
+        #expect(MACAddress.problem("01:00:5e:00:00:01")!.contains("multicast"))
         for _ in 0..<50 {
             let m = MACAddress.random()
-            XCTAssertEqual(m.bytes[0] & 0x03, 0x02, "locally administered unicast: \(m)")
-            XCTAssertEqual(MACAddress(m.description), m)
+            #expect((m.bytes[0] & 0x03) == 0x02, "locally administered unicast: \(m)")
+            #expect(MACAddress(m.description) == m)
         }
     }
 
-    func testPortMappingParse() throws {
-        XCTAssertEqual(try PortMapping.parse("8080:80"), PortMapping(hostPort: 8080, containerPort: 80))
-        XCTAssertEqual(try PortMapping.parse("53:53/udp"), PortMapping(hostPort: 53, containerPort: 53, protocol: "udp"))
-        XCTAssertEqual(try PortMapping.parse("127.0.0.1:9000:90/tcp"), PortMapping(hostPort: 9000, containerPort: 90, hostIP: "127.0.0.1"))
+    @Test func portMappingParse() throws {
+        #expect(try PortMapping.parse("8080:80") == PortMapping(hostPort: 8080, containerPort: 80))
+        #expect(try PortMapping.parse("53:53/udp") == PortMapping(hostPort: 53, containerPort: 53, protocol: "udp"))
+        #expect(try PortMapping.parse("127.0.0.1:9000:90/tcp") == PortMapping(hostPort: 9000, containerPort: 90, hostIP: "127.0.0.1"))
         for bad in ["80", "0:80", "70000:80", "80:80/sctp", "x:80", "1.2.3:80:80"] {
             assertThrowsNetworkError(try PortMapping.parse(bad)) { if case .invalidPort = $0 { return true }; return false }
         }
         let any = PortMapping(hostPort: 80, containerPort: 1)
-        XCTAssertTrue(any.clashes(with: PortMapping(hostPort: 80, containerPort: 2, hostIP: "127.0.0.1")))
-        XCTAssertFalse(any.clashes(with: PortMapping(hostPort: 80, containerPort: 2, protocol: "udp")))
-        XCTAssertFalse(PortMapping(hostPort: 80, containerPort: 1, hostIP: "127.0.0.1")
-            .clashes(with: PortMapping(hostPort: 80, containerPort: 1, hostIP: "127.0.0.2")))
+        #expect(any.clashes(with: PortMapping(hostPort: 80, containerPort: 2, hostIP: "127.0.0.1")))
+        #expect(!any.clashes(with: PortMapping(hostPort: 80, containerPort: 2, protocol: "udp")))
+        #expect(!(PortMapping(hostPort: 80, containerPort: 1, hostIP: "127.0.0.1")
+            .clashes(with: PortMapping(hostPort: 80, containerPort: 1, hostIP: "127.0.0.2"))))
     }
 }
 
-final class CNIResultTests: XCTestCase {
+@Suite struct CNIResultTests {
     let net = NetworkConfig(name: "web", id: String(repeating: "cd", count: 32), subnet: "198.18.5.0/24",
                             gateway: "198.18.5.1", bridge: "cryo-cdcdcdcdcd", created: "")
 
@@ -304,22 +302,22 @@ final class CNIResultTests: XCTestCase {
         }
         """
 
-    func testParseResult() throws {
+    @Test func parseResult() throws {
         let r = try CNIResult.parse(Array(sample.utf8))
-        XCTAssertEqual(r.cniVersion, "1.0.0")
-        XCTAssertEqual(r.interfaces?.count, 3)
-        XCTAssertEqual(r.routes, [CNIResult.Route(dst: "0.0.0.0/0", gw: nil)])
-        XCTAssertNotNil(r.dns)
+        #expect(r.cniVersion == "1.0.0")
+        #expect(r.interfaces?.count == 3)
+        #expect(r.routes == [CNIResult.Route(dst: "0.0.0.0/0", gw: nil)])
+        #expect(r.dns != nil)
         let a = try Attachment.from(result: r, containerID: "c1", network: net, interface: "eth0",
                                     ports: [PortMapping(hostPort: 1, containerPort: 2)])
-        XCTAssertEqual(a.ip, "198.18.5.7")
-        XCTAssertEqual(a.prefixLength, 24)
-        XCTAssertEqual(a.gateway, "198.18.5.1")
-        XCTAssertEqual(a.mac, "82:50:6e:fc:d0:a1")
-        XCTAssertEqual(a.interface, "eth0")
-        XCTAssertEqual(a.hostInterface, "vethc6437257")
-        XCTAssertEqual(a.bridge, "cryo-cdcdcdcdcd")
-        XCTAssertEqual(a.network, "web")
+        #expect(a.ip == "198.18.5.7")
+        #expect(a.prefixLength == 24)
+        #expect(a.gateway == "198.18.5.1")
+        #expect(a.mac == "82:50:6e:fc:d0:a1")
+        #expect(a.interface == "eth0")
+        #expect(a.hostInterface == "vethc6437257")
+        #expect(a.bridge == "cryo-cdcdcdcdcd")
+        #expect(a.network == "web")
 
         let empty = try CNIResult.parse(Array(#"{"cniVersion":"1.0.0","interfaces":[],"ips":[]}"#.utf8))
         assertThrowsNetworkError(try Attachment.from(result: empty, containerID: "c1", network: net, interface: "eth0", ports: [])) {
@@ -327,18 +325,18 @@ final class CNIResultTests: XCTestCase {
         }
     }
 
-    func testParseError() {
+    @Test func parseError() {
         let e = CNIErrorResult.parse(Array(#"{"code": 999, "msg": "failed to allocate for range 0", "details": "more"}"#.utf8))
-        XCTAssertEqual(e, CNIErrorResult(code: 999, msg: "failed to allocate for range 0", details: "more"))
-        XCTAssertEqual(CNIErrorResult.parse(Array(#"{"code":7,"msg":"x"}"#.utf8))?.details, nil)
-        XCTAssertNil(CNIErrorResult.parse(Array("panic: oops".utf8)))
+        #expect(e == CNIErrorResult(code: 999, msg: "failed to allocate for range 0", details: "more"))
+        #expect(CNIErrorResult.parse(Array(#"{"code":7,"msg":"x"}"#.utf8))?.details == nil)
+        #expect(CNIErrorResult.parse(Array("panic: oops".utf8)) == nil)
         let err = NetworkError.plugin(plugin: "bridge", command: "ADD", code: 999, message: "boom", details: "")
-        XCTAssertEqual(err.description, "CNI plugin bridge failed (ADD): boom [code 999]")
+        #expect(err.description == "CNI plugin bridge failed (ADD): boom [code 999]")
     }
 }
 
-final class PortCheckTests: XCTestCase {
-    func testBoundPortsAreRefused() throws {
+@Suite struct PortCheckTests {
+    @Test func boundPortsAreRefused() throws {
         let tcp = try HeldPort(udp: false)
         defer { tcp.close() }
         for ip in ["", "127.0.0.1"] {
@@ -354,7 +352,7 @@ final class PortCheckTests: XCTestCase {
         }
         // Another protocol on the same number is fine (unless something holds that one too).
         let free = try freePort()
-        XCTAssertNoThrow(try PortCheck.ensureFree(PortMapping(hostPort: free, containerPort: 80)))
+        #expect(throws: Never.self) { try PortCheck.ensureFree(PortMapping(hostPort: free, containerPort: 80)) }
         // An address the host does not have.
         assertThrowsNetworkError(try PortCheck.ensureFree(PortMapping(hostPort: free, containerPort: 80, hostIP: "198.19.255.254"))) {
             $0.description.contains("not an address of this host")
@@ -362,8 +360,8 @@ final class PortCheckTests: XCTestCase {
     }
 }
 
-final class ContainerFilesTests: XCTestCase {
-    func testWrite() throws {
+@Suite struct ContainerFilesTests {
+    @Test func write() throws {
         let s = try Scratch(); defer { s.remove() }
         try FS.atomicWrite(s.at("host-resolv"), Array("""
             # comment
@@ -377,34 +375,34 @@ final class ContainerFilesTests: XCTestCase {
         try ContainerFiles.write(dir: s.at("etc"), hostname: "web1", ip: "198.18.1.2",
                                  peers: [(name: "db", ip: "198.18.1.3"), (name: "cache", ip: "198.18.1.4")],
                                  hostResolvConf: s.at("host-resolv"))
-        XCTAssertEqual(try FS.readString(s.at("etc/hostname")), "web1\n")
+        #expect(try FS.readString(s.at("etc/hostname")) == "web1\n")
         let hosts = try FS.readString(s.at("etc/hosts"))
-        XCTAssertTrue(hosts.hasPrefix("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"), hosts)
-        XCTAssertTrue(hosts.hasSuffix("198.18.1.2\tweb1\n198.18.1.3\tdb\n198.18.1.4\tcache\n"), hosts)
+        #expect(hosts.hasPrefix("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"), "\(hosts)")
+        #expect(hosts.hasSuffix("198.18.1.2\tweb1\n198.18.1.3\tdb\n198.18.1.4\tcache\n"), "\(hosts)")
         let resolv = try FS.readString(s.at("etc/resolv.conf"))
-        XCTAssertTrue(resolv.contains("nameserver 198.18.0.53\n"), resolv)
-        XCTAssertFalse(resolv.contains("nameserver 127.0.0.53"), resolv)
-        XCTAssertFalse(resolv.contains("nameserver ::1"), resolv)
-        XCTAssertTrue(resolv.contains("search example.test\n"), resolv)
-        XCTAssertTrue(resolv.contains("options edns0 trust-ad\n"), resolv)
+        #expect(resolv.contains("nameserver 198.18.0.53\n"), "\(resolv)")
+        #expect(!resolv.contains("nameserver 127.0.0.53"), "\(resolv)")
+        #expect(!resolv.contains("nameserver ::1"), "\(resolv)")
+        #expect(resolv.contains("search example.test\n"), "\(resolv)")
+        #expect(resolv.contains("options edns0 trust-ad\n"), "\(resolv)")
         var st = stat()
         stat(s.at("etc/hosts"), &st)
-        XCTAssertEqual(st.st_mode & 0o777, 0o644, "readable by any container user")
+        #expect((st.st_mode & 0o777) == 0o644, "readable by any container user")
 
         // Rewritten in place: the inode a bind mount shows stays the same.
         let ino = st.st_ino
         try ContainerFiles.updateHosts(dir: s.at("etc"), hostname: "web1", ip: "198.18.1.2", peers: [])
         stat(s.at("etc/hosts"), &st)
-        XCTAssertEqual(st.st_ino, ino)
-        XCTAssertTrue(try FS.readString(s.at("etc/hosts")).hasSuffix("198.18.1.2\tweb1\n"))
+        #expect(st.st_ino == ino)
+        #expect(try FS.readString(s.at("etc/hosts")).hasSuffix("198.18.1.2\tweb1\n"))
 
         // Only loopback nameservers on the host: none, with a comment saying why.
         try FS.write(s.at("host-resolv"), "nameserver 127.0.0.53\n")
         try ContainerFiles.write(dir: s.at("etc2"), hostname: "h", ip: nil, hostResolvConf: s.at("host-resolv"))
         let r2 = try FS.readString(s.at("etc2/resolv.conf"))
-        XCTAssertFalse(r2.contains("\nnameserver"), r2)
-        XCTAssertTrue(r2.contains("# Left out (loopback on the host"), r2)
-        XCTAssertFalse(try FS.readString(s.at("etc2/hosts")).contains("\th\n"), "no address: no own line")
+        #expect(!r2.contains("\nnameserver"), "\(r2)")
+        #expect(r2.contains("# Left out (loopback on the host"), "\(r2)")
+        #expect(try !FS.readString(s.at("etc2/hosts")).contains("\th\n"), "no address: no own line")
 
         assertThrowsNetworkError(try ContainerFiles.write(dir: s.at("etc3"), hostname: "bad name\n1.2.3.4 evil", ip: nil)) {
             if case .invalidName = $0 { return true }; return false
@@ -413,7 +411,7 @@ final class ContainerFilesTests: XCTestCase {
 }
 
 /// The runner's ADD/DEL sequencing against fake plugins (shell scripts) that log each call.
-final class CNISequencingTests: XCTestCase {
+@Suite struct CNISequencingTests {
     func makeFakePlugins(_ s: Scratch, failADD: String?) throws -> String {
         let dir = s.at("plugins")
         try FS.mkdirAll(dir)
@@ -450,31 +448,31 @@ final class CNISequencingTests: XCTestCase {
                                 ports: [], result: nil, attachment: nil)
     }
 
-    func testAddChainsAndDelReverses() throws {
+    @Test func addChainsAndDelReverses() throws {
         let s = try Scratch(); defer { s.remove() }
         let runner = try CNIRunner(root: s.at("root"), pluginDirs: [try makeFakePlugins(s, failADD: nil)])
         var r = record(runner)
         let result = try runner.runADD(r)
-        XCTAssertEqual(result["ips"]?.arrayValue?.first?["address"], "198.18.9.2/24")
+        #expect(result["ips"]?.arrayValue?.first?["address"] == "198.18.9.2/24")
         r.result = result
         try runner.runDEL(r)
         let calls = try FS.readString(s.at("calls.log")).split(separator: "\n")
-        XCTAssertEqual(calls, [
+        #expect(calls == [
             "ADD fakebridge c1 eth0 netns=/nonexistent/ns", "ADD fakeportmap c1 eth0 netns=/nonexistent/ns",
             // The namespace is gone: DEL gets an empty CNI_NETNS (the plugins then only release).
             "DEL fakeportmap c1 eth0 netns=", "DEL fakebridge c1 eth0 netns=",
         ])
         let pmIn = try FS.readString(s.at("stdin-fakeportmap.log")).split(separator: "\n")
         let addCfg = try JSONValue.decode(Array(pmIn[0].utf8))
-        XCTAssertEqual(addCfg["prevResult"]?["ips"]?.arrayValue?.first?["address"], "198.18.9.2/24", "prevResult chained")
-        XCTAssertEqual(addCfg["runtimeConfig"]?["portMappings"]?.arrayValue?.count, 1)
-        XCTAssertEqual(addCfg["name"], "fake")
+        #expect(addCfg["prevResult"]?["ips"]?.arrayValue?.first?["address"] == "198.18.9.2/24", "prevResult chained")
+        #expect(addCfg["runtimeConfig"]?["portMappings"]?.arrayValue?.count == 1)
+        #expect(addCfg["name"] == "fake")
         let brIn = try FS.readString(s.at("stdin-fakebridge.log")).split(separator: "\n")
-        XCTAssertNil(try JSONValue.decode(Array(brIn[0].utf8))["runtimeConfig"], "no capability, no runtimeConfig")
-        XCTAssertNotNil(try JSONValue.decode(Array(brIn[1].utf8))["prevResult"], "DEL gets the cached result")
+        #expect(try JSONValue.decode(Array(brIn[0].utf8))["runtimeConfig"] == nil, "no capability, no runtimeConfig")
+        #expect(try JSONValue.decode(Array(brIn[1].utf8))["prevResult"] != nil, "DEL gets the cached result")
     }
 
-    func testFailingPluginErrorNamesPlugin() throws {
+    @Test func failingPluginErrorNamesPlugin() throws {
         let s = try Scratch(); defer { s.remove() }
         let runner = try CNIRunner(root: s.at("root"), pluginDirs: [try makeFakePlugins(s, failADD: "fakeportmap")])
         assertThrowsNetworkError(try runner.runADD(record(runner))) {

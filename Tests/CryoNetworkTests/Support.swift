@@ -1,7 +1,7 @@
 import CryoLinux
 import Foundation
 import Glibc
-import XCTest
+import Testing
 @testable import CryoNetwork
 
 /// A private directory under /tmp for one test.
@@ -26,9 +26,9 @@ struct TestFailure: Error, CustomStringConvertible {
 }
 
 /// Root is required: without it the test fails (never skips).
-func requireRoot(file: StaticString = #filePath, line: UInt = #line) throws {
+func requireRoot(sourceLocation: SourceLocation = #_sourceLocation) throws {
     if geteuid() != 0 {
-        XCTFail("this test needs root (network namespaces, bridges, iptables)", file: file, line: line)
+        Issue.record("this test needs root (network namespaces, bridges, iptables)", sourceLocation: sourceLocation)
         throw TestFailure("not root")
     }
 }
@@ -109,16 +109,14 @@ func freePort(udp: Bool = false) throws -> Int {
     return h.port
 }
 
-extension XCTestCase {
-    func assertThrowsNetworkError(_ body: @autoclosure () throws -> Any, file: StaticString = #filePath, line: UInt = #line,
-                                  _ check: (NetworkError) -> Bool) {
-        do {
-            _ = try body()
-            XCTFail("expected an error", file: file, line: line)
-        } catch let e as NetworkError {
-            XCTAssertTrue(check(e), "unexpected error: \(e)", file: file, line: line)
-        } catch {
-            XCTFail("unexpected error type: \(error)", file: file, line: line)
-        }
+func assertThrowsNetworkError(_ body: @autoclosure () throws -> Any, sourceLocation: SourceLocation = #_sourceLocation,
+                              _ check: (NetworkError) -> Bool) {
+    do {
+        _ = try body()
+        Issue.record("expected an error", sourceLocation: sourceLocation)
+    } catch let e as NetworkError {
+        #expect(check(e), "unexpected error: \(e)", sourceLocation: sourceLocation)
+    } catch {
+        Issue.record("unexpected error type: \(error)", sourceLocation: sourceLocation)
     }
 }

@@ -1,6 +1,6 @@
 import CryoTLS
 import Foundation
-import XCTest
+import Testing
 
 #if canImport(Glibc)
 import Glibc

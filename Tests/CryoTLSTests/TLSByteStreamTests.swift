@@ -2,11 +2,11 @@ import CryoHTTP
 import CryoTLS
 import Foundation
 import Synchronization
-import XCTest
+import Testing
 
 /// `TLSByteStream` against `HTTPServer`'s TLS listener on 127.0.0.1: requests, a hijacked
 /// stream both ways with half-closes, a large transfer, and the refusals.
-final class TLSByteStreamTests: XCTestCase {
+@Suite struct TLSByteStreamTests {
     final class Log: Sendable {
         let lines = Mutex<[String]>([])
         func add(_ s: String) { lines.withLock { $0.append(s) } }
@@ -39,7 +39,7 @@ final class TLSByteStreamTests: XCTestCase {
             }
         }
         try await server.start()
-        let port = try XCTUnwrap(server.boundPorts.first ?? nil)
+        let port = try #require(server.boundPorts.first ?? nil)
         return (server, port)
     }
 
@@ -54,7 +54,7 @@ final class TLSByteStreamTests: XCTestCase {
         }
     }
 
-    func testRequestAndHijackedStreamOverMutualTLS() async throws {
+    @Test func requestAndHijackedStreamOverMutualTLS() async throws {
         let dir = try makeTempDir()
         defer { removeTree(dir) }
         let pki = try TestPKI(dir: dir)
@@ -67,32 +67,32 @@ final class TLSByteStreamTests: XCTestCase {
         let s = try await TLSByteStream.connect(host: "127.0.0.1", port: port, identity: clientID)
         try await s.write(Array("GET /ping HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
         var (head, body) = try await readResponseHead(s)
-        XCTAssertTrue(head.hasPrefix("HTTP/1.1 200"), head)
+        #expect(head.hasPrefix("HTTP/1.1 200"), "\(head)")
         while body.count < 4, let more = try await s.read() { body += more }
-        XCTAssertEqual(String(decoding: body, as: UTF8.self), "pong")
+        #expect(String(decoding: body, as: UTF8.self) == "pong")
 
         // Hijack on the same connection; echo; half-close both ways.
         try await s.write(Array("POST /echo HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n".utf8))
         (head, body) = try await readResponseHead(s)
-        XCTAssertTrue(head.hasPrefix("HTTP/1.1 101"), head)
+        #expect(head.hasPrefix("HTTP/1.1 101"), "\(head)")
         try await s.write(Array("hello over tls\n".utf8))
         await s.closeWrite()
         while let more = try await s.read() { body += more }
-        XCTAssertEqual(String(decoding: body, as: UTF8.self), "hello over tls\n")
+        #expect(String(decoding: body, as: UTF8.self) == "hello over tls\n")
         await s.close()
 
         // By DNS name (SNI and the DNS SAN).
         let byName = try await TLSByteStream.connect(host: "localhost", port: port, identity: clientID)
         try await byName.write(Array("GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".utf8))
         (head, _) = try await readResponseHead(byName)
-        XCTAssertTrue(head.hasPrefix("HTTP/1.1 200"), head)
+        #expect(head.hasPrefix("HTTP/1.1 200"), "\(head)")
         await byName.close()
         try await server.shutdown()
-        XCTAssertEqual(log.all.filter { $0.contains("handshake") }, [])
+        #expect((log.all.filter { $0.contains("handshake") }) == [])
     }
 
     /// 8 MiB read slowly: the reader gets every byte; the stream holds at most ~1 MiB ahead.
-    func testLargeResponseWithBackpressure() async throws {
+    @Test func largeResponseWithBackpressure() async throws {
         let dir = try makeTempDir()
         defer { removeTree(dir) }
         let pki = try TestPKI(dir: dir)
@@ -107,12 +107,12 @@ final class TLSByteStreamTests: XCTestCase {
             if total < 2 << 20 { try await Task.sleep(for: .milliseconds(1)) }
         }
         // Chunked framing adds a few bytes per chunk.
-        XCTAssertGreaterThanOrEqual(total, Self.bigSize)
+        #expect(total >= Self.bigSize)
         await s.close()
         try await server.shutdown()
     }
 
-    func testClientOfAnotherCAIsRefusedAndLogged() async throws {
+    @Test func clientOfAnotherCAIsRefusedAndLogged() async throws {
         let dir = try makeTempDir()
         defer { removeTree(dir) }
         let pki = try TestPKI(dir: dir + "/a")
@@ -128,15 +128,15 @@ final class TLSByteStreamTests: XCTestCase {
             // TLS 1.3: the server's verdict arrives after the client's handshake finished.
             try await s.write(Array("GET /ping HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
             let r = try await s.read()
-            XCTAssertNil(r, "the server answered a client of another CA")
+            #expect(r == nil, "the server answered a client of another CA")
         } catch {
-            XCTAssertTrue("\(error)".contains("127.0.0.1:\(port)"), "\(error)")
+            #expect("\(error)".contains("127.0.0.1:\(port)"), "\(error)")
         }
         try await server.shutdown()
-        XCTAssertTrue(log.all.contains { $0.contains("TLS handshake from 127.0.0.1:") && $0.contains("unknown CA") }, "\(log.all)")
+        #expect(log.all.contains { $0.contains("TLS handshake from 127.0.0.1:") && $0.contains("unknown CA") }, "\(log.all)")
     }
 
-    func testServerOfAnotherCAIsRefusedWithAReason() async throws {
+    @Test func serverOfAnotherCAIsRefusedWithAReason() async throws {
         let dir = try makeTempDir()
         defer { removeTree(dir) }
         let pki = try TestPKI(dir: dir + "/a")
@@ -144,16 +144,16 @@ final class TLSByteStreamTests: XCTestCase {
         let (server, port) = try await startServer(try other.identity("server"), log: Log())
         do {
             _ = try await TLSByteStream.connect(host: "127.0.0.1", port: port, identity: try pki.identity("client"))
-            XCTFail("connected to a server of another CA")
+            Issue.record("connected to a server of another CA")
         } catch {
             let text = "\(error)"
-            XCTAssertTrue(text.contains("TLS handshake with 127.0.0.1:\(port) failed"), text)
-            XCTAssertTrue(text.contains("certificate verify failed (unknown CA: the certificate of CN=127.0.0.1 is not signed by a trusted CA (its issuer: CN=other CA))"), text)
+            #expect(text.contains("TLS handshake with 127.0.0.1:\(port) failed"), "\(text)")
+            #expect(text.contains("certificate verify failed (unknown CA: the certificate of CN=127.0.0.1 is not signed by a trusted CA (its issuer: CN=other CA))"), "\(text)")
         }
         try await server.shutdown()
     }
 
-    func testServerCertificateForAnotherAddressIsRefused() async throws {
+    @Test func serverCertificateForAnotherAddressIsRefused() async throws {
         let dir = try makeTempDir()
         defer { removeTree(dir) }
         let pki = try TestPKI(dir: dir)
@@ -161,14 +161,14 @@ final class TLSByteStreamTests: XCTestCase {
         let (server, port) = try await startServer(try pki.identity("server", names: ["elsewhere"], ips: ["127.0.0.2"]), log: Log())
         do {
             _ = try await TLSByteStream.connect(host: "127.0.0.1", port: port, identity: try pki.identity("client"))
-            XCTFail("accepted a certificate for another address")
+            Issue.record("accepted a certificate for another address")
         } catch {
-            XCTAssertTrue("\(error)".contains("TLS handshake with 127.0.0.1:\(port) failed"), "\(error)")
+            #expect("\(error)".contains("TLS handshake with 127.0.0.1:\(port) failed"), "\(error)")
         }
         try await server.shutdown()
     }
 
-    func testExpiredClientCertificateIsRefused() async throws {
+    @Test func expiredClientCertificateIsRefused() async throws {
         let dir = try makeTempDir()
         defer { removeTree(dir) }
         let pki = try TestPKI(dir: dir)
@@ -179,15 +179,15 @@ final class TLSByteStreamTests: XCTestCase {
             let s = try await TLSByteStream.connect(host: "127.0.0.1", port: port, identity: expired)
             try await s.write(Array("GET /ping HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
             let r = try await s.read()
-            XCTAssertNil(r, "the server answered a client with an expired certificate")
+            #expect(r == nil, "the server answered a client with an expired certificate")
         } catch {
-            XCTAssertTrue("\(error)".contains("127.0.0.1:\(port)"), "\(error)")
+            #expect("\(error)".contains("127.0.0.1:\(port)"), "\(error)")
         }
         try await server.shutdown()
-        XCTAssertTrue(log.all.contains { $0.contains("TLS handshake from") && $0.contains("expired on") }, "\(log.all)")
+        #expect(log.all.contains { $0.contains("TLS handshake from") && $0.contains("expired on") }, "\(log.all)")
     }
 
-    func testNothingListeningSaysSo() async throws {
+    @Test func nothingListeningSaysSo() async throws {
         let dir = try makeTempDir()
         defer { removeTree(dir) }
         let pki = try TestPKI(dir: dir)
@@ -196,15 +196,15 @@ final class TLSByteStreamTests: XCTestCase {
         try await server.shutdown()
         do {
             _ = try await TLSByteStream.connect(host: "127.0.0.1", port: port, identity: try pki.identity("client"))
-            XCTFail("connected to nothing")
+            Issue.record("connected to nothing")
         } catch {
-            XCTAssertTrue("\(error)".contains("cannot connect to 127.0.0.1:\(port)"), "\(error)")
+            #expect("\(error)".contains("cannot connect to 127.0.0.1:\(port)"), "\(error)")
         }
     }
 
     /// The connection limit counts TLS connections: at the limit, the idle one is closed to
     /// make room for the new one, which is served.
-    func testConnectionLimitEvictsAnIdleTLSConnection() async throws {
+    @Test func connectionLimitEvictsAnIdleTLSConnection() async throws {
         let dir = try makeTempDir()
         defer { removeTree(dir) }
         let pki = try TestPKI(dir: dir)
@@ -215,9 +215,9 @@ final class TLSByteStreamTests: XCTestCase {
         let fresh = try await TLSByteStream.connect(host: "127.0.0.1", port: port, identity: client)
         try await fresh.write(Array("GET /ping HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
         let (head, _) = try await readResponseHead(fresh)
-        XCTAssertTrue(head.hasPrefix("HTTP/1.1 200"), head)
+        #expect(head.hasPrefix("HTTP/1.1 200"), "\(head)")
         let r = try? await idle.read()
-        XCTAssertNil(r ?? nil, "the idle connection was not closed")
+        #expect((r ?? nil) == nil, "the idle connection was not closed")
         await idle.close()
         await fresh.close()
         try await server.shutdown()
