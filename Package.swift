@@ -108,16 +108,20 @@ let package = Package(
         // Fuzz targets (libFuzzer through scripts/fuzz.sh; replayed by CryoFuzzTests).
         .target(name: "CryoFuzz", dependencies: ["CryoHTTP", "CryoImages", "CryoEngine", "CryoLinux"]),
         .executableTarget(name: "cryo-fuzz", dependencies: ["CryoFuzz", "CShim"]),
-        .testTarget(name: "CryoFuzzTests", dependencies: ["CryoFuzz"], exclude: ["Corpus"]),
-        .testTarget(name: "CryoClientTests", dependencies: ["CryoClient", "cryo", "CryoTLS"]),
-        .testTarget(name: "CryoUnitTests", dependencies: ["CryoOCI", "CryoRuntime", "CryoLinux"]),
-        .testTarget(name: "CryoImageTests", dependencies: ["CryoImages", "CryoLinux", "CArchive"]),
-        .testTarget(name: "CryoHTTPTests", dependencies: ["CryoHTTP"]),
-        .testTarget(name: "CryoMigrationTests", dependencies: ["CryoMigration", "CryoHTTP", .product(name: "NIOPosix", package: "swift-nio")]),
-        .testTarget(name: "CryoTLSTests", dependencies: ["CryoTLS", "CryoHTTP"]),
-        .testTarget(name: "CryoEngineTests", dependencies: ["CryoEngine", "CryoAPI", "CryoMonitor", "CryoImages", "CryoNetwork", "CryoOCI"]),
-        .testTarget(name: "CryoNetworkTests", dependencies: ["CryoNetwork", "CryoLinux"]),
-        .testTarget(name: "CryoIntegrationTests", dependencies: ["CryoOCI", "CryoLinux", "CryoRuntime"]),
+        // Helpers every test target shares (temp dirs, requirement checks, processes, fixtures);
+        // a regular target that only test targets depend on.
+        .target(name: "CryoTestSupport", path: "Tests/CryoTestSupport"),
+        .testTarget(name: "CryoFuzzTests", dependencies: ["CryoTestSupport", "CryoFuzz"], exclude: ["Corpus"]),
+        .testTarget(name: "CryoClientTests", dependencies: ["CryoTestSupport", "CryoClient", "cryo", "CryoTLS"]),
+        .testTarget(name: "CryoUnitTests", dependencies: ["CryoTestSupport", "CryoOCI", "CryoRuntime", "CryoLinux"]),
+        .testTarget(name: "CryoImageTests", dependencies: ["CryoTestSupport", "CryoImages", "CryoLinux", "CArchive"]),
+        .testTarget(name: "CryoHTTPTests", dependencies: ["CryoTestSupport", "CryoHTTP"]),
+        .testTarget(name: "CryoMigrationTests", dependencies: ["CryoTestSupport", "CryoMigration", "CryoHTTP", .product(name: "NIOPosix", package: "swift-nio")]),
+        .testTarget(name: "CryoTLSTests", dependencies: ["CryoTestSupport", "CryoTLS", "CryoHTTP"]),
+        .testTarget(name: "CryoEngineTests", dependencies: ["CryoTestSupport", "CryoEngine", "CryoAPI", "CryoMonitor", "CryoImages", "CryoNetwork", "CryoOCI"]),
+        .testTarget(name: "CryoNetworkTests", dependencies: ["CryoTestSupport", "CryoNetwork", "CryoLinux"]),
+        .testTarget(name: "CryoIntegrationTests", dependencies: ["CryoTestSupport", "CryoOCI", "CryoLinux", "CryoRuntime"]),
     ],
     swiftLanguageModes: [.v6]
 )
+

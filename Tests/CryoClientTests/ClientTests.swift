@@ -67,7 +67,7 @@ import Testing
         #expect(DaemonClient.target("/containers/c/start", [("checkpoint-dir", "/x y")]) == "/v1.50/containers/c/start?checkpoint-dir=%2Fx%20y")
     }
 
-    @Test func hostResolution() {
+    @Test func hostResolution() throws {
         #expect(DaemonClient.resolveHost(flag: "unix:///a", environment: ["CRYO_HOST": "unix:///b"]) == "unix:///a")
         #expect(DaemonClient.resolveHost(flag: nil, environment: ["CRYO_HOST": "unix:///b"]) == "unix:///b")
         #expect(DaemonClient.resolveHost(flag: nil, environment: [:]) == "unix:///run/cryo/cryo.sock")
@@ -113,7 +113,7 @@ import Testing
         #expect(p.count == 70000)
     }
 
-    @Test func unknownStreamTypeIsAnError() {
+    @Test func unknownStreamTypeIsAnError() throws {
         var d = FrameDemuxer()
         d.feed(Array("hi there!".utf8))
         if let e = #expect(throws: (any Error).self, performing: { try d.next() }) {

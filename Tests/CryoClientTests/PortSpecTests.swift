@@ -14,7 +14,7 @@ import Testing
         #expect(try PortSpec.parse("53/udp").key == "53/udp")
     }
 
-    @Test func refusals() {
+    @Test func refusals() throws {
         for bad in ["", "x", "0", "70000", "80:x", "0:80", "65536:80", "1.2.3:80:80", "300.1.1.1:80:80", "8000-8010:80-90",
                     "80/sctp", "80/foo", "[::1]:80:80", "1:2:3:4"] {
             if let e = #expect(throws: (any Error).self, "\(bad)", performing: { try PortSpec.parse(bad) }) {

@@ -21,7 +21,7 @@ import Testing
         #expect(CheckpointLabels.includesTCP(requested: true, labels: [key: "false"]))
     }
 
-    @Test func createRefusesANonBooleanValue() {
+    @Test func createRefusesANonBooleanValue() throws {
         #expect(throws: Never.self) { try CheckpointLabels.validate(nil) }
         #expect(throws: Never.self) { try CheckpointLabels.validate([key: "true"]) }
         if let e = #expect(throws: (any Error).self, performing: { try CheckpointLabels.validate([key: "sometimes"]) }) {

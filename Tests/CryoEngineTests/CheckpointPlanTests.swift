@@ -2,6 +2,7 @@
 import CryoLinux
 import CryoNetwork
 import CryoRuntime
+import CryoTestSupport
 import FoundationEssentials
 import Testing
 
@@ -18,11 +19,7 @@ import Testing
         return c
     }
 
-    func tempDir() throws -> String {
-        var template = Array("/tmp/cryo-plan.XXXXXX".utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!).map { String(cString: $0) } }
-        return try #require(made)
-    }
+    func tempDir() throws -> String { try TempDir("cryo-plan").path }
 
     @Test func networkHandlingPerMode() {
         #expect(Engine.networkHandling(container(mode: "default", networkID: "n1"), criuInside: true) == NetworkHandling(criuInside: true, locker: .cryo))

@@ -31,7 +31,7 @@ import Testing
         return try SpecBuilder.build(input)
     }
 
-    @Test func cpuCountsThatOverflowedAreRefused() {
+    @Test func cpuCountsThatOverflowedAreRefused() throws {
         // docker run --cpus 100000000: NanoCpus 1e17 (× 100_000 overflowed Int64).
         let m = message { _ = try build(host { $0.NanoCpus = 100_000_000 * 1_000_000_000 }) }
         #expect(m == "Range of CPUs is from 0.01 to 2.00, as there are only 2 CPUs available")
@@ -41,7 +41,7 @@ import Testing
         #expect(try build(host { $0.NanoCpus = 2_000_000_000 }).linux?.resources?.cpu?.quota == 200_000)
     }
 
-    @Test func quotaAndPeriod() {
+    @Test func quotaAndPeriod() throws {
         // CpuQuota > 0 with CpuPeriod -1 trapped in UInt64(-1).
         let m = message { _ = try build(host { $0.CpuQuota = 50_000; $0.CpuPeriod = -1 }) }
         #expect(m == "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1 second (i.e. 1000000)")
@@ -99,7 +99,7 @@ import Testing
         #expect((message { _ = try build(HostConfig(), config: c) }) != nil)
     }
 
-    @Test func sizesOfEnvCmdLabels() {
+    @Test func sizesOfEnvCmdLabels() throws {
         var c = ContainerConfig()
         c.Env = ["BIG=" + String(repeating: "x", count: 1_000_000)]
         #expect((message { _ = try build(HostConfig(), config: c) }) != nil, "one variable over MAX_ARG_STRLEN")
@@ -125,14 +125,14 @@ import Testing
         #expect(throws: Never.self) { try SpecBuilder.build(input) }
     }
 
-    @Test func usersThatLeftNothingToIndex() {
+    @Test func usersThatLeftNothingToIndex() throws {
         for bad in [":", "::", ":0", "0:", "root:"] {
             #expect((message { _ = try SpecBuilder.user(bad, passwd: "root:x:0:0::/root:/bin/sh\n", group: "root:x:0:\n") }) != nil, "\(bad)")
         }
         #expect((try? SpecBuilder.user("0:0", passwd: "", group: "").uid) == 0)
     }
 
-    @Test func execRequests() {
+    @Test func execRequests() throws {
         var r = ExecCreateRequest()
         r.Cmd = ["sh"]
         r.ConsoleSize = [-1, -1]
@@ -144,7 +144,7 @@ import Testing
         #expect(throws: Never.self) { try CreateValidation.execRequest(r) }
     }
 
-    @Test func nulBytesAndStopSignal() {
+    @Test func nulBytesAndStopSignal() throws {
         var c = ContainerConfig()
         c.Cmd = ["echo", "a\u{0}b"]
         #expect((message { _ = try build(HostConfig(), config: c) }) != nil)

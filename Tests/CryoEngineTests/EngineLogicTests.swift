@@ -115,7 +115,7 @@ import Testing
         #expect(r.config.Env == nil)
     }
 
-    @Test func decodingErrorNamesTheField() {
+    @Test func decodingErrorNamesTheField() throws {
         let body = #"{"Image":"busybox","HostConfig":{"Memory":"lots"}}"#
         do {
             _ = try JSONDecoder().decode(CreateContainerRequest.self, from: Data(body.utf8))
@@ -261,7 +261,7 @@ import Testing
         #expect(throws: (any Error).self) { try Engine.portMappings(nil, publishAll: true, exposed: ["80/sctp"]) }
     }
 
-    @Test func portBindingsRefused() {
+    @Test func portBindingsRefused() throws {
         #expect(throws: (any Error).self) { try Engine.portMappings(["80/tcp": [PortBinding(HostIp: "", HostPort: "x")]]) }
         #expect(throws: (any Error).self) { try Engine.portMappings(["80-90/tcp": [PortBinding(HostIp: "", HostPort: "8080")]]) }
         #expect(throws: (any Error).self) { try Engine.portMappings(["80/sctp": [PortBinding(HostIp: "", HostPort: "8080")]]) }
@@ -338,7 +338,7 @@ import Testing
         #expect(try CheckpointDirectory.lexicalCheck("/var/lib/cryo//saved/./x/", paths: paths) == "/var/lib/cryo/saved/x")
     }
 
-    @Test func refusesOutsideStateAndTraversal() {
+    @Test func refusesOutsideStateAndTraversal() throws {
         for bad in ["relative/x", "/tmp/x", "/var/lib/cryo", "/var/lib/cryo/", "/var/lib/cryox/a",
                     "/var/lib/cryo/containers/abc", "/var/lib/cryo/images/layers/sha256/x",
                     "/var/lib/cryo/networks", "/var/lib/cryo/.hidden/x", "/var/lib/cryo/a/../containers/x",

@@ -1,5 +1,6 @@
 import CryoLinux
 import Glibc
+import CryoTestSupport
 import Testing
 @testable import CryoImages
 
@@ -12,7 +13,7 @@ import Testing
 
     @Test(arguments: [Tar.Compression.none, .gzip, .zstd])
     func extractsAnyCompression(compression: Tar.Compression) throws {
-        let s = try Scratch()
+        let s = try TempDir()
         defer { s.remove() }
         try Tar.write(s.at("a.tar"), Self.tree, compression: compression)
         let listed = try ArchiveReader.list(s.at("a.tar"))
@@ -35,7 +36,7 @@ import Testing
     }
 
     @Test func uncompressedDigestIgnoresCompression() throws {
-        let s = try Scratch()
+        let s = try TempDir()
         defer { s.remove() }
         try Tar.write(s.at("a.tar"), Self.tree)
         try Tar.write(s.at("a.tar.gz"), Self.tree, compression: .gzip)
@@ -61,7 +62,7 @@ import Testing
     @Test(arguments: 0..<evil.count)
     func refusesEscapes(i: Int) throws {
         let (name, entries, reason) = Self.evil[i]
-        let s = try Scratch()
+        let s = try TempDir()
         defer { s.remove() }
         try FS.mkdirAll(s.at("deep/a/b/root"))
         let root = s.at("deep/a/b/root")
@@ -78,7 +79,7 @@ import Testing
     /// A later entry at the path of an earlier symlink replaces the link; it never writes
     /// to where the link points.
     @Test func fileOverSymlinkReplacesTheLink() throws {
-        let s = try Scratch()
+        let s = try TempDir()
         defer { s.remove() }
         try FS.atomicWrite(s.at("victim"), Array("safe".utf8), durable: false)
         try FS.mkdirAll(s.at("root"))
@@ -90,7 +91,7 @@ import Testing
     }
 
     @Test func refusesGarbage() throws {
-        let s = try Scratch()
+        let s = try TempDir()
         defer { s.remove() }
         try FS.atomicWrite(s.at("junk"), Array(repeating: 0x41, count: 4096), durable: false)
         try FS.mkdirAll(s.at("root"))

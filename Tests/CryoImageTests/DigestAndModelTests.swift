@@ -1,5 +1,6 @@
 import CryoLinux
 import Foundation
+import CryoTestSupport
 import Testing
 @testable import CryoImages
 
@@ -28,7 +29,7 @@ import Testing
     }
 
     @Test func digestsBytesAndFilesAlike() throws {
-        let s = try Scratch()
+        let s = try TempDir()
         defer { s.remove() }
         #expect(Digest.of(Array("abc".utf8)).hex == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         var big = [UInt8](repeating: 7, count: 3 << 20)

@@ -1,6 +1,7 @@
 import CryoLinux
 import Foundation
 import Glibc
+import CryoTestSupport
 import Testing
 @testable import CryoImages
 
@@ -9,7 +10,7 @@ import Testing
 @Suite struct HostileArchiveTests {
     @Test(arguments: ["manifest.json", "index.json"])
     func symlinkedMetadataIsNotFollowed(meta: String) throws {
-        let s = try Scratch()
+        let s = try TempDir()
         defer { s.remove() }
         let store = try ImageStore(root: s.at("store"))
         // A host file that would parse as the metadata if the link were followed.
@@ -28,7 +29,7 @@ import Testing
 
     /// 64 MiB of zeros, well compressed; a 16 MiB budget.
     @Test func loadPastTheExtractionLimitIsRefused() throws {
-        let s = try Scratch()
+        let s = try TempDir()
         defer { s.remove() }
         var store = try ImageStore(root: s.at("store"))
         store.maxExtractedBytes = 16 << 20
@@ -48,7 +49,7 @@ import Testing
 
     /// Many empty entries cost a block each: a flood of inodes is counted too.
     @Test func manyEmptyEntriesCountAgainstTheBudget() throws {
-        let s = try Scratch()
+        let s = try TempDir()
         defer { s.remove() }
         try Tar.write(s.at("many.tar"), (0..<100).map { .file("f\($0)", "") })
         try FS.mkdirAll(s.at("root"))

@@ -1,25 +1,26 @@
 import CryoLinux
 import Foundation
 import Glibc
+import CryoTestSupport
 import Testing
 @testable import CryoImages
 
 @Suite struct ImageStoreTests {
     /// A busybox rootfs layer made with scripts/make-busybox-rootfs.sh.
-    static func busyboxLayer(_ s: Scratch, compression: Tar.Compression) throws -> String {
+    static func busyboxLayer(_ s: TempDir, compression: Tar.Compression) throws -> String {
         let path = s.at("busybox.tar" + (compression == .gzip ? ".gz" : compression == .zstd ? ".zst" : ""))
         try Tar.write(path, try BusyboxRootfs.entries.get(), compression: compression)
         return path
     }
 
-    static func appLayer(_ s: Scratch, _ name: String) throws -> String {
+    static func appLayer(_ s: TempDir, _ name: String) throws -> String {
         let path = s.at("\(name).tar.gz")
         try Tar.write(path, [.dir("app"), .file("app/\(name)", name), .file("etc/.wh.passwd", "")], compression: .gzip)
         return path
     }
 
     @Test func loadsDockerSaveAndDeduplicatesLayers() throws {
-        let s = try Scratch()
+        let s = try TempDir()
         defer { s.remove() }
         let store = try ImageStore(root: s.at("store"))
         let base = try Self.busyboxLayer(s, compression: .none)
@@ -63,7 +64,7 @@ import Testing
 
     @Test(arguments: [Tar.Compression.gzip, .zstd])
     func loadsOCILayout(compression: Tar.Compression) throws {
-        let s = try Scratch()
+        let s = try TempDir()
         defer { s.remove() }
         let store = try ImageStore(root: s.at("store"))
         let base = try Self.busyboxLayer(s, compression: compression)
@@ -80,7 +81,7 @@ import Testing
     }
 
     @Test func corruptedLayerIsRefusedAndNothingKept() throws {
-        let s = try Scratch()
+        let s = try TempDir()
         defer { s.remove() }
         let store = try ImageStore(root: s.at("store"))
         let good = try Self.appLayer(s, "good")
@@ -127,7 +128,7 @@ import Testing
     }
 
     @Test func removeDropsOnlyUnusedLayers() throws {
-        let s = try Scratch()
+        let s = try TempDir()
         defer { s.remove() }
         let store = try ImageStore(root: s.at("store"))
         let base = try Self.busyboxLayer(s, compression: .gzip)
@@ -161,7 +162,7 @@ import Testing
     }
 
     @Test func ambiguousPrefixAndBadArchives() throws {
-        let s = try Scratch()
+        let s = try TempDir()
         defer { s.remove() }
         let store = try ImageStore(root: s.at("store"))
         try Tar.write(s.at("empty.tar"), [.file("hello", "x")])

@@ -1,6 +1,7 @@
 import CryoLinux
 import Foundation
 import Glibc
+import CryoTestSupport
 import Testing
 @testable import CryoImages
 
@@ -21,31 +22,6 @@ private func run(_ exe: String, _ args: [String], env: [String: String] = [:]) t
     return (p.terminationStatus, String(decoding: out, as: UTF8.self))
 }
 
-private func findExecutable(_ name: String) -> String? {
-    for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
-        let path = "\(dir)/\(name)"
-        if access(path, X_OK) == 0 { return path }
-    }
-    return nil
-}
-
-/// python3, or a recorded failure (never a skip) when it is missing.
-private func requirePython(sourceLocation: SourceLocation = #_sourceLocation) -> String? {
-    guard let python = findExecutable("python3") else {
-        Issue.record("requirement not met: python3 is not installed (scripts/make-image.py needs it); the test did not run",
-                     sourceLocation: sourceLocation)
-        return nil
-    }
-    return python
-}
-
-private func requireRoot(_ why: String, sourceLocation: SourceLocation = #_sourceLocation) -> Bool {
-    if geteuid() == 0 { return true }
-    Issue.record("requirement not met: must run as root (\(why)); euid is \(geteuid()); the test did not run",
-                 sourceLocation: sourceLocation)
-    return false
-}
-
 private let repo = FS.parent(FS.parent(FS.parent(#filePath)))
 
 @Suite struct ImportRootfsTests {
@@ -57,7 +33,7 @@ private let repo = FS.parent(FS.parent(FS.parent(#filePath)))
 
     @Test(arguments: [Tar.Compression.gzip, .zstd, .none])
     func importsRootfsTarball(compression: Tar.Compression) throws {
-        let s = try Scratch()
+        let s = try TempDir()
         defer { s.remove() }
         let store = try ImageStore(root: s.at("store"))
         let archive = s.at("rootfs.tar")
@@ -101,7 +77,7 @@ private let repo = FS.parent(FS.parent(FS.parent(#filePath)))
         ([Tar.Entry.symlink("l", "/tmp"), .file("l/x", "evil")], "is a symlink"),
     ])
     func unsafeTarballIsRefusedAndNothingKept(entries: [Tar.Entry], reason: String) throws {
-        let s = try Scratch()
+        let s = try TempDir()
         defer { s.remove() }
         let store = try ImageStore(root: s.at("store"))
         let archive = s.at("evil.tar.gz")
@@ -115,7 +91,7 @@ private let repo = FS.parent(FS.parent(FS.parent(#filePath)))
     }
 
     @Test func missingOrNonTarArchiveIsRefused() throws {
-        let s = try Scratch()
+        let s = try TempDir()
         defer { s.remove() }
         let store = try ImageStore(root: s.at("store"))
         #expect(throws: (any Error).self) { try store.importRootfs(archive: s.at("nope.tar")) }
@@ -131,8 +107,8 @@ private let repo = FS.parent(FS.parent(FS.parent(#filePath)))
     /// scripts/make-image.py output loads through ImageStore.load, in every format.
     @Test(arguments: [("docker", false), ("docker", true), ("docker-legacy", false), ("oci", false), ("oci", true)])
     func makeImageOutputLoads(format: String, gzip: Bool) throws {
-        guard let python = requirePython() else { return }
-        let s = try Scratch()
+        let python = try requireExecutable("python3", "scripts/make-image.py needs it")
+        let s = try TempDir()
         defer { s.remove() }
         let rootfs = s.at("rootfs")
         try FS.mkdirAll(rootfs + "/bin")
@@ -198,9 +174,10 @@ private let repo = FS.parent(FS.parent(FS.parent(#filePath)))
     /// The test images load, the layered image's overlay mount shows its whiteouts applied,
     /// and writes land in the upper directory. Needs root (mount, whiteout devices).
     @Test func layeredImageOverlayAppliesWhiteouts() throws {
-        guard requireRoot("overlay mounts and whiteout devices"), requirePython() != nil else { return }
+        try requireRoot("overlay mounts and whiteout devices")
+        try requireExecutable("python3", "scripts/make-image.py needs it")
         let images = try Self.testImages()
-        let s = try Scratch()
+        let s = try TempDir()
         defer { s.remove() }
         let store = try ImageStore(root: s.at("store"))
         let busybox = try #require(try store.load(archive: images + "/busybox.tar").first)
@@ -252,8 +229,8 @@ private let repo = FS.parent(FS.parent(FS.parent(#filePath)))
     /// More layers than fit in one page of mount options as absolute paths: mounted through
     /// /proc/self/fd paths; the bottom layer is still visible.
     @Test func manyLayersFitThroughFdPaths() throws {
-        guard requireRoot("overlay mounts") else { return }
-        let s = try Scratch()
+        try requireRoot("overlay mounts")
+        let s = try TempDir()
         defer { s.remove() }
         let long = String(repeating: "l", count: 60)
         var lowers: [String] = []

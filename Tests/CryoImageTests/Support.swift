@@ -1,24 +1,9 @@
 import CArchive
 import CryoLinux
+import CryoTestSupport
 import Foundation
 import Glibc
 @testable import CryoImages
-
-/// A private directory under /tmp for one test.
-struct Scratch {
-    let path: String
-    init(_ tag: String = "cryo-images") throws {
-        var template = Array("/tmp/\(tag).XXXXXX".utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { buf -> String? in
-            guard let p = mkdtemp(buf.baseAddress!) else { return nil }
-            return String(cString: p)
-        }
-        guard let made else { throw SyscallError("mkdtemp", tag) }
-        path = made
-    }
-    func remove() { try? FS.removeAll(path) }
-    func at(_ rel: String) -> String { path + "/" + rel }
-}
 
 /// Builds tar archives with libarchive's writer.
 enum Tar {
@@ -127,7 +112,7 @@ struct ImageBuilder {
     }
 
     /// A `docker save`-style archive: <n>/layer.tar, <config hex>.json, manifest.json.
-    static func dockerSave(_ images: [Image], to path: String, scratch: Scratch) throws {
+    static func dockerSave(_ images: [Image], to path: String, scratch: TempDir) throws {
         let dir = scratch.at("docker-\(UUID().uuidString)")
         try FS.mkdirAll(dir)
         var manifest: [DockerArchiveManifestEntry] = []
@@ -149,7 +134,7 @@ struct ImageBuilder {
     }
 
     /// An OCI image layout archive: oci-layout, index.json, blobs/sha256/*.
-    static func ociLayout(_ image: Image, to path: String, scratch: Scratch, mediaType: String = MediaType.ociLayerGzip) throws {
+    static func ociLayout(_ image: Image, to path: String, scratch: TempDir, mediaType: String = MediaType.ociLayerGzip) throws {
         let dir = scratch.at("oci-\(UUID().uuidString)")
         try FS.mkdirAll(dir + "/blobs/sha256")
         func blob(_ bytes: [UInt8], _ type: String) throws -> Descriptor {
@@ -168,19 +153,10 @@ struct ImageBuilder {
     }
 }
 
-/// The rootfs of scripts/make-busybox-rootfs.sh, made once per test process.
+/// The busybox rootfs of scripts/make-busybox-rootfs.sh (CryoTestSupport builds it once per
+/// test process) as tar entries.
 enum BusyboxRootfs {
-    static let repo = FS.parent(FS.parent(FS.parent(#filePath)))
     static let entries: Result<[Tar.Entry], any Error> = Result {
-        let s = try Scratch("cryo-busybox")
-        defer { s.remove() }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = [repo + "/scripts/make-busybox-rootfs.sh", s.at("rootfs")]
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw CryoError("make-busybox-rootfs.sh failed (\(p.terminationStatus))") }
-        return try Tar.entries(of: s.at("rootfs"))
+        try Tar.entries(of: Fixtures.busyboxRootfs.get())
     }
 }

@@ -1,6 +1,7 @@
 import CArchive
 import CryoLinux
 import Glibc
+import CryoTestSupport
 import Testing
 @testable import CryoImages
 
@@ -22,7 +23,7 @@ import Testing
     /// Needs root (mknod of a char device, trusted.* xattr): fails, never skips, without it.
     @Test func layerUnpacksToOverlayForm() throws {
         #expect(getuid() == 0, "whiteout devices and trusted.overlay xattrs need root")
-        let s = try Scratch()
+        let s = try TempDir()
         defer { s.remove() }
         try Tar.write(s.at("layer.tar.gz"), [
             .dir("etc"), .file("etc/keep", "k"), .file("etc/.wh.passwd", ""),
@@ -51,7 +52,7 @@ import Testing
     /// ".wh.." names "." (it trapped the daemon on a force unwrap): refused like any bad entry.
     @Test(arguments: [".wh..", ".wh...", "a/.wh..", "a/.wh..."])
     func whiteoutOfDotIsRefused(entry: String) throws {
-        let s = try Scratch()
+        let s = try TempDir()
         defer { s.remove() }
         try Tar.write(s.at("l.tar"), [.dir("a"), .file(entry, "")])
         try FS.mkdirAll(s.at("root"))
@@ -61,7 +62,7 @@ import Testing
     }
 
     @Test func whiteoutThroughSymlinkedParentIsRefused() throws {
-        let s = try Scratch()
+        let s = try TempDir()
         defer { s.remove() }
         try Tar.write(s.at("l.tar"), [.symlink("etc", "/etc"), .file("etc/.wh.passwd", "")])
         try FS.mkdirAll(s.at("root"))

@@ -4,6 +4,7 @@
 // end up in its own cgroup.
 
 import Foundation
+import CryoTestSupport
 import Testing
 
 extension CryoIntegration {
@@ -21,7 +22,7 @@ extension CryoIntegration {
 
         @Test("restored tasks land in the new container's cgroup", arguments: ["soft", "ignore"])
         func restoredIntoOwnCgroup(mode: String) throws {
-            guard requireRootAndCRIU() else { return }
+            try requireRuntimeAndCRIU()
             try withEnv { env in
                 let c = try env.startCounter("cg-\(mode)")
                 let image = env.path("image")
@@ -41,7 +42,7 @@ extension CryoIntegration {
 
         @Test("an unknown --manage-cgroups-mode is refused and the container keeps running")
         func badMode() throws {
-            guard requireRootAndCRIU() else { return }
+            try requireRuntimeAndCRIU()
             try withEnv { env in
                 let c = try env.startCounter("cg-bad")
                 let r = try env.checkpoint(c.id, image: env.path("image"), extra: ["--manage-cgroups-mode", "sometimes"])

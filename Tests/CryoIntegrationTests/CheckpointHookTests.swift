@@ -3,6 +3,7 @@
 
 import CryoRuntime
 import Foundation
+import CryoTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -16,7 +17,7 @@ extension CryoIntegration {
 
         @Test("a post-dump hook that throws: CRIU resumes the container, and nothing passes for a complete checkpoint")
         func postDumpHookThrows() throws {
-            guard requireRootAndCRIU() else { return }
+            try requireRuntimeAndCRIU()
             try withEnv { env in
                 let c = try env.startCounter("hook")
                 let pid = try #require(try env.initPid(c.id))

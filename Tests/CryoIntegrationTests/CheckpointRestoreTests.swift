@@ -5,6 +5,7 @@
 // fresh pipes), and a checkpoint without --leave-running ends the container.
 
 import Foundation
+import CryoTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -93,7 +94,7 @@ extension CryoIntegration {
     struct CheckpointRestore {
         @Test("a counter continues after checkpoint and restore, on the restore's stdout")
         func counterContinues() throws {
-            guard requireRootAndCRIU() else { return }
+            try requireRuntimeAndCRIU()
             try withEnv { env in
                 let c = try env.startCounter("count")
                 let image = env.path("image")
@@ -108,7 +109,7 @@ extension CryoIntegration {
 
         @Test("a restored container has the whole lifecycle: ps, exec, pause, resume, kill, delete")
         func restoredLifecycle() throws {
-            guard requireRootAndCRIU() else { return }
+            try requireRuntimeAndCRIU()
             try withEnv { env in
                 let c = try env.startCounter("rlife")
                 let image = env.path("image")
@@ -142,7 +143,7 @@ extension CryoIntegration {
 
         @Test("restore without --detach waits for the container and returns its exit code")
         func restoreForeground() throws {
-            guard requireRootAndCRIU() else { return }
+            try requireRuntimeAndCRIU()
             try withEnv { env in
                 let bundle = try env.makeBundle(args: ["sh", "-c", "i=0; while [ $i -lt 25 ]; do echo $i; i=$((i+1)); sleep 0.1; done; exit 7"])
                 let c = try env.startContainer(bundle, id: env.newID("fg"))
@@ -166,7 +167,7 @@ extension CryoIntegration {
 
         @Test("checkpoint of a created (not started) or unknown container fails clearly")
         func checkpointWrongState() throws {
-            guard requireRootAndCRIU() else { return }
+            try requireRuntimeAndCRIU()
             try withEnv { env in
                 let bundle = try env.makeBundle(args: ["sleep", "1000"])
                 let id = env.newID("created")
@@ -183,7 +184,7 @@ extension CryoIntegration {
 
         @Test("restore under an id that already exists fails with \"already exists\" and leaves both alone")
         func restoreExistingID() throws {
-            guard requireRootAndCRIU() else { return }
+            try requireRuntimeAndCRIU()
             try withEnv { env in
                 let c = try env.startCounter("exists")
                 let image = env.path("image")
@@ -200,7 +201,7 @@ extension CryoIntegration {
 
         @Test("checkpoint without --leave-running ends the container and frees its id (runc semantics)")
         func checkpointEndsContainer() throws {
-            guard requireRootAndCRIU() else { return }
+            try requireRuntimeAndCRIU()
             try withEnv { env in
                 let c = try env.startCounter("ends")
                 let pid = try #require(try env.initPid(c.id))
@@ -220,7 +221,7 @@ extension CryoIntegration {
 
         @Test("checkpoint --leave-running keeps the original running and counting")
         func leaveRunning() throws {
-            guard requireRootAndCRIU() else { return }
+            try requireRuntimeAndCRIU()
             try withEnv { env in
                 let c = try env.startCounter("leave")
                 let pid = try #require(try env.initPid(c.id))
@@ -239,7 +240,7 @@ extension CryoIntegration {
 
         @Test("checkpoint of a paused container keeps it paused; resume continues")
         func checkpointPaused() throws {
-            guard requireRootAndCRIU() else { return }
+            try requireRuntimeAndCRIU()
             try withEnv { env in
                 let c = try env.startCounter("paused")
                 try env.cryoOK(["pause", c.id])
@@ -254,7 +255,7 @@ extension CryoIntegration {
 
         @Test("the same image restored twice under two new ids: both run and continue")
         func restoreTwice() throws {
-            guard requireRootAndCRIU() else { return }
+            try requireRuntimeAndCRIU()
             try withEnv { env in
                 let c = try env.startCounter("twice")
                 let image = env.path("image")
@@ -275,7 +276,7 @@ extension CryoIntegration {
 
         @Test("a multi-process pipeline survives checkpoint and restore")
         func pipelineSurvives() throws {
-            guard requireRootAndCRIU() else { return }
+            try requireRuntimeAndCRIU()
             try withEnv { env in
                 let bundle = try env.makeBundle(args: [
                     "sh", "-c", "i=0; while true; do echo $i; i=$((i+1)); sleep 0.1; done | while read l; do echo p:$l; done",
@@ -297,7 +298,7 @@ extension CryoIntegration {
 
         @Test("a bind-mounted host file is readable (and still read-only) after restore")
         func bindMountAfterRestore() throws {
-            guard requireRootAndCRIU() else { return }
+            try requireRuntimeAndCRIU()
             try withEnv { env in
                 let hostFile = env.path("hostfile.txt")
                 let content = "bind mount \(UInt32.random(in: 0...UInt32.max))\n"
@@ -321,7 +322,7 @@ extension CryoIntegration {
 
         @Test("the memory limit is still in force after restore, in the new id's cgroup")
         func memoryLimitAfterRestore() throws {
-            guard requireRootAndCRIU() else { return }
+            try requireRuntimeAndCRIU()
             try withEnv { env in
                 let limit = 64 * 1024 * 1024
                 let c = try env.startCounter("mem") { c in
@@ -345,7 +346,7 @@ extension CryoIntegration {
 
         @Test("stdout and stderr after restore reach the restore process's pipes, not the old ones")
         func stdioAfterRestore() throws {
-            guard requireRootAndCRIU() else { return }
+            try requireRuntimeAndCRIU()
             try withEnv { env in
                 let bundle = try env.makeBundle(args: [
                     "sh", "-c", "i=0; while true; do echo out$i; echo err$i >&2; i=$((i+1)); sleep 0.1; done",
@@ -368,7 +369,7 @@ extension CryoIntegration {
 
         @Test("checkpoint of a container whose stdout is a host file fails with CRIU's reason and leaves it running")
         func hostFileStdoutCannotBeDumped() throws {
-            guard requireRootAndCRIU() else { return }
+            try requireRuntimeAndCRIU()
             try withEnv { env in
                 let logFile = env.path("stdout.log")
                 let bundle = try env.makeBundle(args: Scripts.counter())
@@ -390,7 +391,7 @@ extension CryoIntegration {
 
         @Test("restore from a corrupt image fails and leaves the image directory unchanged")
         func corruptImage() throws {
-            guard requireRootAndCRIU() else { return }
+            try requireRuntimeAndCRIU()
             try withEnv { env in
                 let c = try env.startCounter("corrupt")
                 let image = env.path("image")
@@ -420,7 +421,7 @@ extension CryoIntegration {
 
         @Test("a program using Linux AIO (io_setup/io_submit/io_getevents) keeps counting after restore")
         func aioCounter() throws {
-            guard requireRootAndCRIU() else { return }
+            try requireRuntimeAndCRIU()
             try withEnv { env in
                 let binary = try Fixtures.aioCounter.get()
                 let bundle = try env.makeBundle("bundle-aio", args: ["/bin/aio-counter", "/tmp/aio-counter.txt", "100"]) { c in

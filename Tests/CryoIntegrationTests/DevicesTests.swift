@@ -2,6 +2,7 @@
 // device, and the runtime then allows the basics (null, zero, tty, pts, …) as runc does.
 
 import Foundation
+import CryoTestSupport
 import Testing
 
 extension CryoIntegration {
@@ -9,7 +10,7 @@ extension CryoIntegration {
     struct Devices {
         @Test("a device node the spec does not allow cannot be opened; /dev/null still works")
         func deniedDevice() throws {
-            guard requireRoot() else { return }
+            try requireRuntime()
             try withEnv { env in
                 let bundle = try env.makeBundle(args: ["sleep", "1000"])
                 let c = try env.startContainer(bundle, id: env.newID("dev"))

@@ -4,6 +4,7 @@
 
 import CryoOCI
 import Foundation
+import CryoTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -17,7 +18,7 @@ extension CryoIntegration {
 
         @Test("spec writes a config.json that round-trips through the OCI model")
         func specRoundTrips() throws {
-            guard requireRoot() else { return }
+            try requireRuntime()
             try withEnv { env in
                 let dir = env.path("spec")
                 try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -51,7 +52,7 @@ extension CryoIntegration {
 
         @Test("create → created → start → running → pause → paused → resume → kill → stopped → delete → gone")
         func fullLifecycle() throws {
-            guard requireRoot() else { return }
+            try requireRuntime()
             try withEnv { env in
                 let bundle = try env.makeBundle(args: Scripts.counter(interval: "0.1"))
                 let id = env.newID("life")
@@ -108,7 +109,7 @@ extension CryoIntegration {
 
         @Test("run (foreground) returns the container's exit code and removes it")
         func runForegroundExitCode() throws {
-            guard requireRoot() else { return }
+            try requireRuntime()
             try withEnv { env in
                 let bundle = try env.makeBundle(args: ["sh", "-c", "echo out-line; echo err-line >&2; exit 3"])
                 let id = env.newID("run")
@@ -123,7 +124,7 @@ extension CryoIntegration {
 
         @Test("run --detach returns while the container keeps running")
         func runDetach() throws {
-            guard requireRoot() else { return }
+            try requireRuntime()
             try withEnv { env in
                 let bundle = try env.makeBundle(args: Scripts.counter(prefix: "d"))
                 let id = env.newID("rund")
@@ -141,7 +142,7 @@ extension CryoIntegration {
 
         @Test("exec prints the process's output and returns its exit code")
         func execOutputAndExitCode() throws {
-            guard requireRoot() else { return }
+            try requireRuntime()
             try withEnv { env in
                 let bundle = try env.makeBundle(args: ["sleep", "1000"])
                 let id = env.newID("exec")
@@ -164,7 +165,7 @@ extension CryoIntegration {
 
         @Test("list --format json contains the container")
         func listJSON() throws {
-            guard requireRoot() else { return }
+            try requireRuntime()
             try withEnv { env in
                 let bundle = try env.makeBundle(args: ["sleep", "1000"])
                 let id = env.newID("list")
@@ -183,7 +184,7 @@ extension CryoIntegration {
 
         @Test("ps --format json contains the init pid")
         func psJSON() throws {
-            guard requireRoot() else { return }
+            try requireRuntime()
             try withEnv { env in
                 let bundle = try env.makeBundle(args: ["sleep", "1000"])
                 let id = env.newID("ps")
@@ -196,7 +197,7 @@ extension CryoIntegration {
 
         @Test("a multi-process pipeline shows several pids in ps")
         func multiProcessPipeline() throws {
-            guard requireRoot() else { return }
+            try requireRuntime()
             try withEnv { env in
                 let bundle = try env.makeBundle(args: [
                     "sh", "-c", "i=0; while true; do echo $i; i=$((i+1)); sleep 0.1; done | while read l; do echo p:$l; done",
@@ -219,7 +220,7 @@ extension CryoIntegration {
 
         @Test("delete of a running container fails without --force and succeeds with it")
         func deleteRunning() throws {
-            guard requireRoot() else { return }
+            try requireRuntime()
             try withEnv { env in
                 let bundle = try env.makeBundle(args: ["sleep", "1000"])
                 let id = env.newID("del")
@@ -246,7 +247,7 @@ extension CryoIntegration {
 
         @Test("create with an id that already exists fails with \"already exists\"")
         func duplicateID() throws {
-            guard requireRoot() else { return }
+            try requireRuntime()
             try withEnv { env in
                 let bundle = try env.makeBundle(args: ["sleep", "1000"])
                 let id = env.newID("dup")
@@ -261,7 +262,7 @@ extension CryoIntegration {
 
         @Test("a bad config.json fails with a message naming the field")
         func badConfig() throws {
-            guard requireRoot() else { return }
+            try requireRuntime()
             try withEnv { env in
                 let bundle = try env.makeBundle(args: ["true"]) { c in
                     c[path: ["process", "args"]] = "sh -c true"   // must be an array
@@ -280,7 +281,7 @@ extension CryoIntegration {
 
         @Test("a missing bundle fails clearly")
         func missingBundle() throws {
-            guard requireRoot() else { return }
+            try requireRuntime()
             try withEnv { env in
                 let missing = env.path("no-such-bundle")
                 let id = env.newID("nobundle")
@@ -297,7 +298,7 @@ extension CryoIntegration {
 
         @Test("a process binary that does not exist fails create and run with a message naming it (as runc does)")
         func missingProcessBinary() throws {
-            guard requireRoot() else { return }
+            try requireRuntime()
             try withEnv { env in
                 let bundle = try env.makeBundle(args: ["/no/such/binary"])
                 // runc 1.1.5: `runc create failed: unable to start container process: exec:
@@ -323,7 +324,7 @@ extension CryoIntegration {
 
         @Test("state, start, kill and delete of an unknown container fail with \"does not exist\"")
         func unknownContainer() throws {
-            guard requireRoot() else { return }
+            try requireRuntime()
             try withEnv { env in
                 let id = env.newID("ghost")
                 for args in [["state", id], ["start", id], ["kill", id, "KILL"], ["delete", id], ["pause", id], ["exec", id, "true"]] {
@@ -338,7 +339,7 @@ extension CryoIntegration {
 
         @Test("the hostname from config.json is applied")
         func hostname() throws {
-            guard requireRoot() else { return }
+            try requireRuntime()
             try withEnv { env in
                 let bundle = try env.makeBundle(args: ["sleep", "1000"]) { c in
                     c["hostname"] = "it-host-name"
@@ -355,7 +356,7 @@ extension CryoIntegration {
 
         @Test("a host file bind-mounted read-only is readable and read-only")
         func bindMountedHostFile() throws {
-            guard requireRoot() else { return }
+            try requireRuntime()
             try withEnv { env in
                 let hostFile = env.path("hostfile.txt")
                 let content = "hello from the host \(UInt32.random(in: 0...UInt32.max))\n"
@@ -377,7 +378,7 @@ extension CryoIntegration {
 
         @Test("a memory limit is visible in the container's cgroup and on the host")
         func memoryLimit() throws {
-            guard requireRoot() else { return }
+            try requireRuntime()
             try withEnv { env in
                 let limit = 64 * 1024 * 1024
                 let bundle = try env.makeBundle(args: ["sleep", "1000"]) { c in
@@ -399,7 +400,7 @@ extension CryoIntegration {
 
         @Test("linux.cgroupsPath places the cgroup there")
         func customCgroupsPath() throws {
-            guard requireRoot() else { return }
+            try requireRuntime()
             try withEnv { env in
                 let limit = 48 * 1024 * 1024
                 let id = env.newID("cgpath")
@@ -424,7 +425,7 @@ extension CryoIntegration {
 
         @Test("prestart, poststart and poststop hooks run and receive the container state")
         func hooks() throws {
-            guard requireRoot() else { return }
+            try requireRuntime()
             try withEnv { env in
                 let script = env.path("hook.sh")
                 try writeFile(script, "#!/bin/sh\n/bin/cat > \"$1\"\n", mode: 0o755)

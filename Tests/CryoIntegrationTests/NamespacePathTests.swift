@@ -3,6 +3,7 @@
 // tracking must be reported for pre-dumps.
 
 import Foundation
+import CryoTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -20,7 +21,7 @@ extension CryoIntegration {
     struct NamespacePaths {
         @Test("a container in a named network namespace is restored into the same namespace")
         func networkNamespaceByPath() throws {
-            guard requireRootAndCRIU() else { return }
+            try requireRuntimeAndCRIU()
             try withEnv { env in
                 let name = "cryo-it-\(UInt32.random(in: 0..<UInt32.max))"
                 let add = try Tool.run("/usr/sbin/ip", ["netns", "add", name])
@@ -51,10 +52,10 @@ extension CryoIntegration {
 
         @Test("pre-dump is refused with the reason when the kernel has no soft-dirty tracking")
         func preDumpNeedsSoftDirty() throws {
-            guard requireRootAndCRIU() else { return }
+            try requireRuntimeAndCRIU()
             // This machine's kernel has CONFIG_MEM_SOFT_DIRTY off (DESIGN.md); if a kernel
             // has it, pre-dump must instead succeed and leave the container running.
-            let softDirty = (try? Tool.run(Harness.findExecutable("criu") ?? "criu", ["check", "--feature", "mem_dirty_track"]))?.succeeded ?? false
+            let softDirty = (try? Tool.run(findExecutable("criu") ?? "criu", ["check", "--feature", "mem_dirty_track"]))?.succeeded ?? false
             try withEnv { env in
                 let c = try env.startCounter("predump")
                 let r = try env.checkpoint(c.id, image: env.path("pre"), extra: ["--pre-dump"])

@@ -23,6 +23,7 @@
 // podman is started with posix_spawn, not Foundation's Process: see PodmanEnv.run.
 
 import Foundation
+import CryoTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -45,7 +46,7 @@ final class PodmanEnv: @unchecked Sendable {
     init(_ env: TestEnv) throws {
         self.env = env
         base = env.path("podman")
-        podman = Harness.findExecutable("podman") ?? "/usr/bin/podman"
+        podman = findExecutable("podman") ?? "/usr/bin/podman"
         cgroupParent = "cryo-it-podman-\(getpid())-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
         env.trackCgroup(cgroupParent)
         let fm = FileManager.default
@@ -104,7 +105,7 @@ final class PodmanEnv: @unchecked Sendable {
         if privateVarLib {
             let script = "if [ -d /var/lib/containers ]; then mount -t tmpfs -o mode=0700 tmpfs /var/lib/containers; "
                 + "else mount -t tmpfs -o mode=0755 tmpfs /var/lib; fi && exec \"$@\""
-            exe = Harness.findExecutable("unshare") ?? "/usr/bin/unshare"
+            exe = findExecutable("unshare") ?? "/usr/bin/unshare"
             argv = ["--mount", "--propagation", "private", "/bin/sh", "-c", script, "sh", podman] + argv
         }
         let pid = try spawnWithoutInheritedFDs(exe, argv, environment: environment, stdout: out, stderr: err)
@@ -146,7 +147,7 @@ final class PodmanEnv: @unchecked Sendable {
     func rootfs() throws -> String {
         if let r = lock.withLock({ rootfsCopy }) { return r }
         let dst = base + "/rootfs-\(lock.withLock { counter += 1; return counter })"
-        try Tool.check("/bin/cp", ["-a", try Fixtures.rootfs.get(), dst])
+        try Tool.check("/bin/cp", ["-a", try Fixtures.busyboxRootfs.get(), dst])
         lock.withLock { rootfsCopy = dst }
         return dst
     }
@@ -154,7 +155,7 @@ final class PodmanEnv: @unchecked Sendable {
     /// Imports the busybox rootfs as image `name` (`podman import` of a tarball).
     func importImage(_ name: String) throws {
         let tar = base + "/busybox-rootfs.tar"
-        try Tool.check("/bin/tar", ["-C", try Fixtures.rootfs.get(), "-cf", tar, "."])
+        try Tool.check("/bin/tar", ["-C", try Fixtures.busyboxRootfs.get(), "-cf", tar, "."])
         try ok(["import", tar, name], privateVarLib: true)
     }
 
@@ -330,7 +331,7 @@ extension CryoIntegration {
     struct PodmanInterop {
         @Test("podman run -d → container checkpoint → container restore: the counter continues in podman logs; exec and rm -f work")
         func checkpointRestore() throws {
-            guard requireRootCRIUAndPodman() else { return }
+            try requireRuntimeCRIUAndPodman()
             try withPodman { _, pm in
                 let id = try pm.runDetached(name: "counter", args: Scripts.counter())
                 try #require(pm.waitForLogs(id) { numbers(in: $0).count >= 5 }, "no counter output in podman logs: \((try? pm.logs(id)) ?? "")\(pm.diagnostics(id))")
@@ -393,7 +394,7 @@ extension CryoIntegration {
 
         @Test("checkpoint --export → restore --import --name: a clone under a new id, and the original restored too")
         func exportImport() throws {
-            guard requireRootCRIUAndPodman() else { return }
+            try requireRuntimeCRIUAndPodman()
             try withPodman { env, pm in
                 let image = "localhost/cryo-it-busybox:latest"
                 try pm.importImage(image)
@@ -437,7 +438,7 @@ extension CryoIntegration {
 
         @Test("checkpoint --leave-running, then checkpoint again; restore --keep, then checkpoint again (podman reuses userdata/checkpoint)")
         func repeatedCheckpoints() throws {
-            guard requireRootCRIUAndPodman() else { return }
+            try requireRuntimeCRIUAndPodman()
             try withPodman { _, pm in
                 let id = try pm.runDetached(name: "again", args: Scripts.counter())
                 try #require(pm.waitForLogs(id) { numbers(in: $0).count >= 5 }, "no counter output: \(pm.diagnostics(id))")
@@ -472,7 +473,7 @@ extension CryoIntegration {
 
         @Test("a tty container (podman run -dt): exec -t, checkpoint and restore through conmon's console socket")
         func ttyContainer() throws {
-            guard requireRootCRIUAndPodman() else { return }
+            try requireRuntimeCRIUAndPodman()
             try withPodman { _, pm in
                 let id = try pm.runDetached(name: "tty", tty: true, args: Scripts.counter())
                 try #require(pm.waitForLogs(id) { numbers(in: $0).count >= 5 }, "no counter output: \(pm.diagnostics(id))")

@@ -4,6 +4,7 @@
 // descriptors.json, which maps the container's fds 0-2 for inherit_fd at restore).
 
 import Foundation
+import CryoTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -15,7 +16,7 @@ extension TestEnv {
     /// /sys/fs/cgroup is a tmpfs of per-hierarchy binds — external mounts for CRIU), made
     /// non-interactive: terminal false and a counter as the process.
     func makeRuncSpecBundle(_ name: String) throws -> TestBundle {
-        let rootfs = try Fixtures.rootfs.get()
+        let rootfs = try Fixtures.busyboxRootfs.get()
         let b = TestBundle(path: path(name))
         try FileManager.default.createDirectory(atPath: b.path, withIntermediateDirectories: true)
         try Tool.check("/bin/cp", ["-a", rootfs, b.rootfs])
@@ -40,7 +41,7 @@ extension CryoIntegration {
     struct RuncInterop {
         @Test("runc checkpoint → cryo-runtime restore")
         func runcToCryo() throws {
-            guard requireRootCRIUAndRunc() else { return }
+            try requireRuntimeCRIUAndRunc()
             try withEnv { env in
                 try runcCheckpointCryoRestore(env, bundle: try env.makeBundle(args: Scripts.counter()),
                                               tag: "", what: "cryo-restored runc checkpoint")
@@ -49,7 +50,7 @@ extension CryoIntegration {
 
         @Test("runc checkpoint → cryo-runtime restore, bundle from `runc spec` (v1 cgroup binds, name=systemd too)")
         func runcToCryoRuncSpec() throws {
-            guard requireRootCRIUAndRunc() else { return }
+            try requireRuntimeCRIUAndRunc()
             try withEnv { env in
                 try runcCheckpointCryoRestore(env, bundle: try env.makeRuncSpecBundle("runc-spec"),
                                               tag: "spec-", what: "cryo-restored runc checkpoint of a `runc spec` bundle")
@@ -77,7 +78,7 @@ extension CryoIntegration {
 
         @Test("a `runc spec` bundle gets the same /sys/fs/cgroup mounts from both runtimes")
         func runcSpecCgroupMountsMatch() throws {
-            guard requireRootCRIUAndRunc() else { return }
+            try requireRuntimeCRIUAndRunc()
             try withEnv { env in
                 let bundle = try env.makeRuncSpecBundle("runc-spec")
                 let rid = env.newRuncID("spec-mounts")
@@ -94,7 +95,7 @@ extension CryoIntegration {
 
         @Test("cryo-runtime checkpoint → runc restore, bundle from `runc spec`")
         func cryoToRuncRuncSpec() throws {
-            guard requireRootCRIUAndRunc() else { return }
+            try requireRuntimeCRIUAndRunc()
             try withEnv { env in
                 let bundle = try env.makeRuncSpecBundle("runc-spec")
                 let c = try env.startContainer(bundle, id: env.newID("spec-src"))
@@ -115,7 +116,7 @@ extension CryoIntegration {
 
         @Test("cryo-runtime checkpoint → cryo-runtime restore, bundle from `runc spec`")
         func cryoToCryoRuncSpec() throws {
-            guard requireRootCRIUAndRunc() else { return }
+            try requireRuntimeCRIUAndRunc()
             try withEnv { env in
                 let bundle = try env.makeRuncSpecBundle("runc-spec")
                 let c = try env.startContainer(bundle, id: env.newID("spec-src"))
@@ -131,7 +132,7 @@ extension CryoIntegration {
 
         @Test("cryo-runtime checkpoint → runc restore")
         func cryoToRunc() throws {
-            guard requireRootCRIUAndRunc() else { return }
+            try requireRuntimeCRIUAndRunc()
             try withEnv { env in
                 let c = try env.startCounter("src")
                 let image = env.path("image")

@@ -4,6 +4,7 @@
 // oomScoreAdj. Processes started with `exec` get the same settings.
 
 import Foundation
+import CryoTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -69,7 +70,7 @@ extension CryoIntegration {
 
         @Test("capabilities: a root process with only CAP_KILL has exactly that (CapEff/CapPrm/CapBnd), and chown is refused")
         func onlyCapKill() throws {
-            guard requireRoot() else { return }
+            try requireRuntime()
             try withEnv { env in
                 let edit: (inout JSONObject) -> Void = { c in
                     c[path: ["process", "capabilities"]] = ["bounding": ["CAP_KILL"], "effective": ["CAP_KILL"],
@@ -96,7 +97,7 @@ extension CryoIntegration {
 
         @Test("capabilities: several sets as configured (bounding wider than effective/permitted)")
         func capabilitySets() throws {
-            guard requireRoot() else { return }
+            try requireRuntime()
             try withEnv { env in
                 let bounding = ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_AUDIT_WRITE"]
                 let prm = ["CAP_CHOWN", "CAP_KILL"]
@@ -121,7 +122,7 @@ extension CryoIntegration {
 
         @Test("noNewPrivileges true → NoNewPrivs: 1 (also for exec); false → 0")
         func noNewPrivileges() throws {
-            guard requireRoot() else { return }
+            try requireRuntime()
             try withEnv { env in
                 let on = try env.runScript("nnp-on", statusScript) { c in c[path: ["process", "noNewPrivileges"]] = true }
                 #expect(on.status == 0, "\(on)")
@@ -140,7 +141,7 @@ extension CryoIntegration {
 
         @Test("user: uid, gid, additionalGids and umask are applied (id, /proc/self/status, new files)")
         func userIDs() throws {
-            guard requireRoot() else { return }
+            try requireRuntime()
             try withEnv { env in
                 let edit: (inout JSONObject) -> Void = { c in
                     c[path: ["process", "user"]] = ["uid": 1000, "gid": 1001, "additionalGids": [10, 20], "umask": 0o027]
@@ -166,7 +167,7 @@ extension CryoIntegration {
 
         @Test("rlimits: RLIMIT_NOFILE soft/hard as configured (ulimit -n / -Hn), also for exec")
         func rlimits() throws {
-            guard requireRoot() else { return }
+            try requireRuntime()
             try withEnv { env in
                 let edit: (inout JSONObject) -> Void = { c in
                     c[path: ["process", "rlimits"]] = [["type": "RLIMIT_NOFILE", "soft": 333, "hard": 444],
@@ -189,7 +190,7 @@ extension CryoIntegration {
         @Test("seccomp: default ALLOW with mkdir → SCMP_ACT_ERRNO: mkdir fails with EPERM, everything else works, errnoRet is honoured",
               arguments: [true, false])
         func seccompDenyMkdir(noNewPrivileges: Bool) throws {
-            guard requireRoot() else { return }
+            try requireRuntime()
             try withEnv { env in
                 let edit: (inout JSONObject) -> Void = { c in
                     c[path: ["process", "noNewPrivileges"]] = noNewPrivileges
@@ -235,7 +236,7 @@ extension CryoIntegration {
 
         @Test("maskedPaths: masked files read empty, masked directories are empty (kernel files and files of the rootfs)")
         func maskedPaths() throws {
-            guard requireRoot() else { return }
+            try requireRuntime()
             try withEnv { env in
                 let kernelFiles = ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/proc/latency_stats"]
                     .filter { FileManager.default.fileExists(atPath: $0) }
@@ -270,7 +271,7 @@ extension CryoIntegration {
 
         @Test("readonlyPaths: /proc/sys and friends are read-only mounts; the rest of /proc stays writable")
         func readonlyPaths() throws {
-            guard requireRoot() else { return }
+            try requireRuntime()
             try withEnv { env in
                 let ro = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
                 let script = """
@@ -298,7 +299,7 @@ extension CryoIntegration {
 
         @Test("root.readonly: writing to / fails (EROFS) while tmpfs mounts stay writable; readonly false allows it")
         func readonlyRootfs() throws {
-            guard requireRoot() else { return }
+            try requireRuntime()
             try withEnv { env in
                 let script = "touch /newfile 2>&1; echo touch=$?; touch /dev/shm/x && echo shm=ok"
                 let r = try env.runScript("rootro", script) { c in c[path: ["root", "readonly"]] = true }
@@ -318,7 +319,7 @@ extension CryoIntegration {
 
         @Test("process.oomScoreAdj is visible in /proc/self/oom_score_adj (and on the host for the init)")
         func oomScoreAdj() throws {
-            guard requireRoot() else { return }
+            try requireRuntime()
             try withEnv { env in
                 let r = try env.runScript("oom", "echo oom=$(cat /proc/self/oom_score_adj)") { c in c[path: ["process", "oomScoreAdj"]] = 123 }
                 #expect(r.status == 0, "\(r)")
@@ -335,7 +336,7 @@ extension CryoIntegration {
 
         @Test("the security settings of a container survive checkpoint and restore (caps, no_new_privs, seccomp, groups, rlimits, oom_score_adj, masked and read-only mounts)")
         func settingsSurviveRestore() throws {
-            guard requireRootAndCRIU() else { return }
+            try requireRuntimeAndCRIU()
             try withEnv { env in
                 let bundle = try env.makeBundle("bundle-sec-cr", args: ["sleep", "1000"]) { c in
                     c[path: ["process", "capabilities"]] = ["bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]]

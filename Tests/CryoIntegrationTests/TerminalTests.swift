@@ -8,6 +8,7 @@
 // the runtime's own C shim.
 
 import Foundation
+import CryoTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -221,7 +222,7 @@ extension CryoIntegration {
     struct Terminal {
         @Test("run -d with process.terminal: the pty master arrives on --console-socket and drives the shell")
         func runDetachedTerminal() throws {
-            guard requireRoot() else { return }
+            try requireRuntime()
             try withEnv { env in
                 let bundle = try env.makeTerminalBundle("tty")
                 let id = env.newID("tty")
@@ -257,7 +258,7 @@ extension CryoIntegration {
 
         @Test("create + start with process.terminal; without --console-socket create fails clearly")
         func createStartTerminal() throws {
-            guard requireRoot() else { return }
+            try requireRuntime()
             try withEnv { env in
                 let bundle = try env.makeTerminalBundle("tty")
                 let bad = env.newID("tty-nosock")
@@ -286,7 +287,7 @@ extension CryoIntegration {
 
         @Test("exec --tty --console-socket gives the exec'd process a pty as its controlling terminal")
         func execTTY() throws {
-            guard requireRoot() else { return }
+            try requireRuntime()
             try withEnv { env in
                 let bundle = try env.makeBundle(args: ["sleep", "1000"])
                 let id = env.newID("exectty")
@@ -321,7 +322,7 @@ extension CryoIntegration {
 
         @Test("checkpoint/restore of a terminal container: the master sent to restore's --console-socket reaches the same shell")
         func checkpointRestoreTerminal() throws {
-            guard requireRootAndCRIU() else { return }
+            try requireRuntimeAndCRIU()
             try withEnv { env in
                 let bundle = try env.makeTerminalBundle("tty")
                 let id = env.newID("tty-cr")
@@ -359,7 +360,7 @@ extension CryoIntegration {
 
         @Test("restore of a terminal checkpoint without --console-socket fails clearly and leaves nothing behind")
         func restoreTerminalWithoutConsoleSocket() throws {
-            guard requireRootAndCRIU() else { return }
+            try requireRuntimeAndCRIU()
             try withEnv { env in
                 let bundle = try env.makeTerminalBundle("tty")
                 let id = env.newID("tty-ns")

@@ -12,10 +12,14 @@
 //   the runtime hands its own fds 0-2 to the container, so the pipes become the container's stdio.
 // - `OutputCollector.waitFor`: poll until output matches, with a timeout that only exists so
 //   that a broken runtime cannot hang the suite.
-// - `requireRoot()` / `requireRootAndCRIU()` / `requireRunc()`: record an Issue (the test
-//   fails) when the machine cannot run the test. Never a silent skip, CI or not.
+// - `requireRuntime()` / `requireRuntimeAndCRIU()` / `requireRuntimeCRIUAndRunc()`: CryoTestSupport's
+//   requirement policy (cancelled locally, failed under CI=true) plus the cryo-runtime binary.
+//
+// Processes (`Tool`, `Launched`, `OutputCollector`, `waitUntil`), `TempDir`, the busybox rootfs
+// (`Fixtures.busyboxRootfs`) and the requirement checks live in CryoTestSupport.
 
 import CryoOCI
+import CryoTestSupport
 import Foundation
 import Testing
 
@@ -30,353 +34,47 @@ import Testing
 @Suite(.serialized, .timeLimit(.minutes(5)))
 struct CryoIntegration {}
 
-// MARK: - Errors
-
-struct HarnessError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
-
 // MARK: - Locations
 
 enum Harness {
-    /// The package root, derived from this file's path (Tests/CryoIntegrationTests/TestSupport.swift).
-    static let packageRoot: String = {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().standardizedFileURL.path
-    }()
-
     static let binary: String = {
         if let b = ProcessInfo.processInfo.environment["CRYO_RUNTIME_BIN"], !b.isEmpty { return b }
-        return packageRoot + "/.build/debug/cryo-runtime"
+        return TestEnvironment.packageRoot + "/.build/debug/cryo-runtime"
     }()
 
-    static let isCI: Bool = {
-        let v = (ProcessInfo.processInfo.environment["CI"] ?? "").lowercased()
-        return v == "true" || v == "1"
-    }()
-
-    /// Looks `name` up in $PATH and the sbin directories (criu and runc live in /usr/sbin).
-    static func findExecutable(_ name: String) -> String? {
-        let path = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init)
-        for dir in path + ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"] {
-            let p = dir + "/" + name
-            if access(p, X_OK) == 0 { return p }
-        }
-        return nil
-    }
-
-    static var criu: String? { findExecutable("criu") }
     static var runc: String? { findExecutable("runc") }
 }
 
-// MARK: - Requirements (fail, never skip)
+// MARK: - Requirements (CryoTestSupport's policy: skipped locally, failed under CI=true)
 
-/// Result of `criu check`, run once per test run: nil when it passed, else the reason.
-private let criuCheckFailure: String? = {
-    guard let criu = Harness.criu else { return "criu is not installed (scripts/setup.sh installs CRIU 4.2)" }
-    guard let r = try? Tool.run(criu, ["check"], timeout: 60) else { return "could not run \(criu) check" }
-    if r.status != 0 { return "`criu check` failed (exit \(r.status)):\n\(r.stdout)\(r.stderr)" }
-    return nil
-}()
-
-private func requirementFailed(_ what: String, _ sourceLocation: SourceLocation) {
-    let ctx = Harness.isCI ? "CI=true: integration tests must run" : "integration tests need this machine set up (scripts/setup.sh)"
-    Issue.record("requirement not met: \(what) — \(ctx); the test did not run", sourceLocation: sourceLocation)
-}
-
-/// Records an Issue and returns false unless we are root and the cryo-runtime binary exists.
-func requireRoot(sourceLocation: SourceLocation = #_sourceLocation) -> Bool {
-    if geteuid() != 0 {
-        requirementFailed("must run as root (euid is \(geteuid()))", sourceLocation)
-        return false
-    }
+/// Root and the cryo-runtime binary (a missing binary is a build problem: always a failure).
+func requireRuntime(sourceLocation: SourceLocation = #_sourceLocation) throws {
+    try requireRoot(sourceLocation: sourceLocation)
     if access(Harness.binary, X_OK) != 0 {
-        requirementFailed("cryo-runtime binary not found at \(Harness.binary) (run `swift build`, or set CRYO_RUNTIME_BIN)", sourceLocation)
-        return false
-    }
-    return true
-}
-
-/// Records an Issue and returns false unless we are root, criu is installed and `criu check` passes.
-func requireRootAndCRIU(sourceLocation: SourceLocation = #_sourceLocation) -> Bool {
-    guard requireRoot(sourceLocation: sourceLocation) else { return false }
-    if let why = criuCheckFailure {
-        requirementFailed(why, sourceLocation)
-        return false
-    }
-    return true
-}
-
-/// Records an Issue and returns false unless root, CRIU and runc are all available.
-func requireRootCRIUAndRunc(sourceLocation: SourceLocation = #_sourceLocation) -> Bool {
-    guard requireRootAndCRIU(sourceLocation: sourceLocation) else { return false }
-    if Harness.runc == nil {
-        requirementFailed("runc is not installed (scripts/setup.sh installs runc)", sourceLocation)
-        return false
-    }
-    return true
-}
-
-// MARK: - Output collection
-
-/// Reads a pipe on its own thread until EOF, so the test can poll what arrived so far.
-/// EOF only comes when every writer is gone — for a container's stdout that means the
-/// container (and anything it handed the pipe to) has exited.
-final class OutputCollector: @unchecked Sendable {
-    private let lock = NSLock()
-    private var data = Data()
-    private var eof = false
-    private let fd: Int32
-
-    /// Takes over the read end of `pipe` (the Pipe's own handle is closed).
-    init(_ pipe: Pipe) {
-        let h = pipe.fileHandleForReading
-        fd = fcntl(h.fileDescriptor, F_DUPFD_CLOEXEC, 3)
-        try? h.close()
-        let t = Thread { [self] in self.readLoop() }
-        t.name = "OutputCollector"
-        t.start()
-    }
-
-    /// A collector that reads nothing (for stdio that is not a pipe).
-    init(empty: ()) {
-        fd = -1
-        eof = true
-    }
-
-    private func readLoop() {
-        guard fd >= 0 else { return }
-        var buf = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n > 0 {
-                lock.withLock { data.append(contentsOf: buf[0..<n]) }
-            } else if n < 0 && errno == EINTR {
-                continue
-            } else {
-                break
-            }
-        }
-        close(fd)
-        lock.withLock { eof = true }
-    }
-
-    var text: String { lock.withLock { String(decoding: data, as: UTF8.self) } }
-    var isEOF: Bool { lock.withLock { eof } }
-
-    /// Polls until `condition(text)` holds; false when `timeout` seconds pass first.
-    @discardableResult
-    func waitFor(timeout: Double = 15, _ condition: (String) -> Bool) -> Bool {
-        waitUntil(timeout: timeout) { condition(self.text) }
-    }
-
-    /// Polls until the output contains `needle`.
-    @discardableResult
-    func waitFor(contains needle: String, timeout: Double = 15) -> Bool {
-        waitFor(timeout: timeout) { $0.contains(needle) }
-    }
-
-    /// Polls until every writer of the pipe is gone.
-    @discardableResult
-    func waitForEOF(timeout: Double = 15) -> Bool {
-        waitUntil(timeout: timeout) { self.isEOF }
+        throw HarnessError("cryo-runtime binary not found at \(Harness.binary) (run `swift build`, or set CRYO_RUNTIME_BIN)")
     }
 }
 
-/// Polls `condition` every `interval` seconds; false if it does not hold within `timeout`.
-/// The timeout only keeps a broken runtime from hanging the suite; it is not a speed assertion.
-@discardableResult
-func waitUntil(timeout: Double = 15, interval: Double = 0.02, _ condition: () -> Bool) -> Bool {
-    let deadline = Date().addingTimeInterval(timeout)
-    while true {
-        if condition() { return true }
-        if Date() >= deadline { return false }
-        usleep(useconds_t(interval * 1_000_000))
-    }
+/// Root, the cryo-runtime binary and a working CRIU.
+func requireRuntimeAndCRIU(sourceLocation: SourceLocation = #_sourceLocation) throws {
+    try requireRuntime(sourceLocation: sourceLocation)
+    try requireCRIU(sourceLocation: sourceLocation)
 }
 
-// MARK: - Processes
-
-/// What a finished command produced.
-struct CommandResult: CustomStringConvertible {
-    var command: [String]
-    var status: Int32          // exit code; 128+N when killed by signal N; -1 on timeout
-    var stdout: String
-    var stderr: String
-    var timedOut = false
-
-    var succeeded: Bool { status == 0 && !timedOut }
-    var output: String { stdout + stderr }
-
-    var description: String {
-        var s = "`\(command.joined(separator: " "))` → " + (timedOut ? "TIMED OUT" : "exit \(status)")
-        if !stdout.isEmpty { s += "\n  stdout: \(stdout.trimmingCharacters(in: .whitespacesAndNewlines))" }
-        if !stderr.isEmpty { s += "\n  stderr: \(stderr.trimmingCharacters(in: .whitespacesAndNewlines))" }
-        return s
-    }
-}
-
-/// Where a launched process's stdin/stdout/stderr go.
-enum Stdio {
-    case pipe                 // a fresh pipe (stdin: the write end is closed right after launch)
-    case file(String)         // a host file, created/truncated (stdout/stderr) or read (stdin)
-    case null                 // /dev/null
-}
-
-/// A running (or finished) process whose stdout/stderr are collected from pipes. The pipes may
-/// outlive the process: the runtime gives its own fds 0-2 to the container it creates.
-final class Launched: @unchecked Sendable {
-    let command: [String]
-    let process: Process
-    let stdout: OutputCollector
-    let stderr: OutputCollector
-    private let lock = NSLock()
-    private var exitStatus: Int32?
-
-    init(command: [String], process: Process, stdout: OutputCollector, stderr: OutputCollector) {
-        self.command = command
-        self.process = process
-        self.stdout = stdout
-        self.stderr = stderr
-    }
-
-    var pid: Int32 { process.processIdentifier }
-
-    /// Waits for the process (not its pipes); nil if it is still running after `timeout`.
-    func waitForExit(timeout: Double = 60) -> Int32? {
-        if let s = lock.withLock({ exitStatus }) { return s }
-        guard waitUntil(timeout: timeout, interval: 0.005, { !process.isRunning }) else { return nil }
-        let s: Int32 = process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
-        lock.withLock { exitStatus = s }
-        return s
-    }
-
-    /// Waits for exit (killing the process on timeout) and returns what it printed so far.
-    /// Does not wait for EOF: a container may still hold the pipes.
-    func result(timeout: Double = 60) -> CommandResult {
-        let status = waitForExit(timeout: timeout)
-        if status == nil { kill() }
-        return CommandResult(command: command, status: status ?? -1, stdout: stdout.text, stderr: stderr.text,
-                             timedOut: status == nil)
-    }
-
-    func kill() {
-        if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
-        _ = waitForExit(timeout: 5)
-    }
-}
-
-enum Tool {
-    /// Starts `exe args` with the given stdio. stdout/stderr pipes are collected in the background.
-    static func launch(_ exe: String, _ args: [String], stdin: Stdio = .pipe, stdout: Stdio = .pipe,
-                       stderr: Stdio = .pipe, cwd: String? = nil, environment: [String: String]? = nil) throws -> Launched {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = args
-        if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
-        if let environment { p.environment = environment }
-
-        var toClose: [FileHandle] = []
-        var stdinPipe: Pipe?
-        switch stdin {
-        case .pipe:
-            let pp = Pipe()
-            stdinPipe = pp
-            p.standardInput = pp
-        case .file(let path):
-            guard let h = FileHandle(forReadingAtPath: path) else { throw HarnessError("cannot open \(path)") }
-            toClose.append(h)
-            p.standardInput = h
-        case .null:
-            p.standardInput = FileHandle.nullDevice
-        }
-        func output(_ s: Stdio) throws -> (Any, Pipe?) {
-            switch s {
-            case .pipe:
-                let pp = Pipe()
-                return (pp, pp)
-            case .file(let path):
-                guard FileManager.default.createFile(atPath: path, contents: nil),
-                      let h = FileHandle(forWritingAtPath: path) else { throw HarnessError("cannot create \(path)") }
-                toClose.append(h)
-                return (h, nil)
-            case .null:
-                return (FileHandle.nullDevice, nil)
-            }
-        }
-        let (outObj, outPipe) = try output(stdout)
-        let (errObj, errPipe) = try output(stderr)
-        p.standardOutput = outObj
-        p.standardError = errObj
-        try p.run()
-        // Our copies of the child's ends: close them, so EOF means "every other writer is gone".
-        for h in toClose { try? h.close() }
-        if let stdinPipe { try? stdinPipe.fileHandleForWriting.close() }
-        try? outPipe?.fileHandleForWriting.close()
-        try? errPipe?.fileHandleForWriting.close()
-        return Launched(command: [exe] + args, process: p,
-                        stdout: outPipe.map { OutputCollector($0) } ?? OutputCollector(empty: ()),
-                        stderr: errPipe.map { OutputCollector($0) } ?? OutputCollector(empty: ()))
-    }
-
-    /// Runs `exe args` to completion and captures its output. After the process exits, waits a
-    /// little for EOF on its pipes (a foreground container's output drains then).
-    static func run(_ exe: String, _ args: [String], timeout: Double = 60, stdin: Stdio = .null,
-                    cwd: String? = nil) throws -> CommandResult {
-        let l = try launch(exe, args, stdin: stdin, cwd: cwd)
-        var r = l.result(timeout: timeout)
-        l.stdout.waitForEOF(timeout: 5)
-        l.stderr.waitForEOF(timeout: 5)
-        r.stdout = l.stdout.text
-        r.stderr = l.stderr.text
-        return r
-    }
-
-    /// Runs a command that must succeed (setup steps: cp, mkdir, scripts).
-    @discardableResult
-    static func check(_ exe: String, _ args: [String], timeout: Double = 120) throws -> CommandResult {
-        let r = try run(exe, args, timeout: timeout)
-        guard r.succeeded else { throw HarnessError("setup command failed: \(r)") }
-        return r
-    }
+/// Root, the cryo-runtime binary, CRIU and runc.
+func requireRuntimeCRIUAndRunc(sourceLocation: SourceLocation = #_sourceLocation) throws {
+    try requireRuntimeAndCRIU(sourceLocation: sourceLocation)
+    try requireExecutable("runc", "scripts/setup.sh installs runc", sourceLocation: sourceLocation)
 }
 
 // MARK: - Fixtures built once per test run
 
-enum Fixtures {
-    /// /tmp/cryo-it-cache-<pid>: the busybox rootfs and compiled fixtures for this run.
-    static let cacheDir: String = {
-        // Remove caches of earlier runs whose process is gone.
-        if let names = try? FileManager.default.contentsOfDirectory(atPath: "/tmp") {
-            for n in names where n.hasPrefix("cryo-it-cache-") {
-                if let pid = Int32(n.dropFirst("cryo-it-cache-".count)), kill(pid, 0) != 0 && errno == ESRCH {
-                    try? FileManager.default.removeItem(atPath: "/tmp/" + n)
-                }
-            }
-        }
-        let dir = "/tmp/cryo-it-cache-\(getpid())"
-        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        atexit { try? FileManager.default.removeItem(atPath: "/tmp/cryo-it-cache-\(getpid())") }
-        return dir
-    }()
-
-    /// A busybox rootfs, made once by scripts/make-busybox-rootfs.sh; bundles copy it with cp -a.
-    static let rootfs: Result<String, HarnessError> = {
-        let dir = cacheDir + "/rootfs"
-        do {
-            try Tool.check("/bin/bash", [Harness.packageRoot + "/scripts/make-busybox-rootfs.sh", dir])
-            return .success(dir)
-        } catch {
-            return .failure(HarnessError("building the busybox rootfs failed: \(error)"))
-        }
-    }()
-
+extension Fixtures {
     /// tests/fixtures/aio-counter.c compiled statically by scripts/build-test-fixtures.sh.
     static let aioCounter: Result<String, HarnessError> = {
         let dir = cacheDir + "/fixtures"
         do {
-            try Tool.check("/bin/bash", [Harness.packageRoot + "/scripts/build-test-fixtures.sh", dir])
+            try Tool.check("/bin/bash", [TestEnvironment.packageRoot + "/scripts/build-test-fixtures.sh", dir])
             return .success(dir + "/aio-counter")
         } catch {
             return .failure(HarnessError("building tests/fixtures/aio-counter.c failed: \(error)"))
@@ -490,9 +188,7 @@ final class TestEnv: @unchecked Sendable {
     private var counter = 0
 
     init() throws {
-        var template = Array("/tmp/cryo-it-XXXXXX".utf8CString)
-        guard let p = mkdtemp(&template) else { throw HarnessError("mkdtemp: errno \(errno)") }
-        dir = String(cString: p)
+        dir = try TempDir("cryo-it").path
         stateRoot = dir + "/state"
         runcRoot = dir + "/runc-state"
     }
@@ -566,7 +262,7 @@ final class TestEnv: @unchecked Sendable {
     /// Makes DIR/NAME with a copy of the busybox rootfs and a config.json from `cryo-runtime spec`
     /// with process.terminal = false and process.args = `args`; `edit` may change anything else.
     func makeBundle(_ name: String = "bundle", args: [String], edit: (inout JSONObject) throws -> Void = { _ in }) throws -> TestBundle {
-        let rootfs = try Fixtures.rootfs.get()
+        let rootfs = try Fixtures.busyboxRootfs.get()
         let b = TestBundle(path: path(name))
         guard !FileManager.default.fileExists(atPath: b.path) else { throw HarnessError("bundle \(b.path) already exists: give it another name") }
         try FileManager.default.createDirectory(atPath: b.path, withIntermediateDirectories: true)
@@ -772,12 +468,10 @@ func snapshotDirectory(_ dir: String) -> [String: Data] {
 
 // MARK: - Podman requirement (PodmanInteropTests)
 
-/// Records an Issue and returns false unless root, CRIU, podman and conmon are all available.
-func requireRootCRIUAndPodman(sourceLocation: SourceLocation = #_sourceLocation) -> Bool {
-    guard requireRootAndCRIU(sourceLocation: sourceLocation) else { return false }
-    for tool in ["podman", "conmon"] where Harness.findExecutable(tool) == nil {
-        requirementFailed("\(tool) is not installed (scripts/setup.sh installs podman and conmon)", sourceLocation)
-        return false
+/// Root, the cryo-runtime binary, CRIU, podman and conmon.
+func requireRuntimeCRIUAndPodman(sourceLocation: SourceLocation = #_sourceLocation) throws {
+    try requireRuntimeAndCRIU(sourceLocation: sourceLocation)
+    for tool in ["podman", "conmon"] {
+        try requireExecutable(tool, "scripts/setup.sh installs podman and conmon", sourceLocation: sourceLocation)
     }
-    return true
 }

@@ -1,6 +1,7 @@
 import CryoLinux
 import Foundation
 import Glibc
+import CryoTestSupport
 import Testing
 @testable import CryoNetwork
 
@@ -12,7 +13,7 @@ import Testing
     nonisolated(unsafe) static var counter = 0
 
     final class Env {
-        let scratch: Scratch
+        let scratch: TempDir
         let store: NetworkStore
         var runner: CNIRunner
         let network: NetworkConfig
@@ -26,7 +27,7 @@ import Testing
             let n = CNIIntegrationTests.counter
             let pid = Int(getpid())
             tag = "cn\(pid % 100000)x\(n)"
-            scratch = try Scratch("cryo-net-it")
+            scratch = try TempDir("cryo-net-it")
             store = try NetworkStore(root: scratch.at("root"))
             runner = try CNIRunner(root: scratch.at("root"))
             let third = 16 + (pid % 30) * 8 + (n % 8)
@@ -44,7 +45,7 @@ import Testing
 
         func containerID(_ short: String) -> String { "\(tag)-\(short)" }
 
-        func attach(_ id: String, ip: String? = nil, ports: [PortMapping] = []) throws -> Attachment {
+        func attach(_ id: String, ip: String? = nil, ports: [PortMapping] = []) throws -> CryoNetwork.Attachment {
             try runner.attach(containerID: id, netnsPath: netns[id]!, network: network, ip: ip, ports: ports)
         }
 
@@ -86,7 +87,7 @@ import Testing
     }
 
     func withEnv(_ body: (Env) throws -> Void) throws {
-        try requireRoot()
+        try requireRoot("network namespaces, bridges, iptables")
         let env = try Env()
         defer { env.cleanup() }
         try body(env)
@@ -142,7 +143,7 @@ import Testing
             let fixed = IPv4Address(base + 50).description
             #expect(try env.attach(a, ip: fixed).ip == fixed)
 
-            func assertNothingFor(_ id: String, line: UInt = #line) throws {
+            func assertNothingFor(_ id: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
                 #expect(!env.allocations().values.contains(id), "no address for \(id)", sourceLocation: sourceLocation)
                 #expect(try env.links(in: id) == ["lo"], "no interface in \(id)'s namespace", sourceLocation: sourceLocation)
                 #expect(try env.runner.attachment(containerID: id, network: env.network) == nil, sourceLocation: sourceLocation)

@@ -1,6 +1,7 @@
 import CryoLinux
 import Foundation
 import Glibc
+import CryoTestSupport
 import Testing
 @testable import CryoNetwork
 
@@ -17,7 +18,7 @@ import Testing
         #expect(try IPv4Subnet.parse("198.18.0.128/25").overlaps(a))
     }
 
-    @Test func badCIDR() {
+    @Test func badCIDR() throws {
         for bad in ["198.18.0.0", "198.18.0.0/33", "198.18.0/24", "198.18.0.256/24", "x/24", "198.18.0.0/", "198.18.0.0/31", "198.018.0.0/24"] {
             assertThrowsNetworkError(try IPv4Subnet.parse(bad)) { if case .invalidSubnet = $0 { return true }; return false }
         }
@@ -29,7 +30,7 @@ import Testing
 
 @Suite struct NetworkStoreTests {
     @Test func createDefaultsAndOverlap() throws {
-        let s = try Scratch(); defer { s.remove() }
+        let s = try TempDir(); defer { s.remove() }
         let store = try NetworkStore(root: s.path)
         let def = try store.ensureDefault()
         #expect(def.name == "cryo0")
@@ -84,7 +85,7 @@ import Testing
     }
 
     @Test func remove() throws {
-        let s = try Scratch(); defer { s.remove() }
+        let s = try TempDir(); defer { s.remove() }
         let store = try NetworkStore(root: s.path)
         try store.ensureDefault()
         let n = try store.create(name: "tmp", subnet: "198.19.9.0/24")
@@ -105,7 +106,7 @@ import Testing
     }
 
     @Test func macvlanCreateAndRefusals() throws {
-        let s = try Scratch(); defer { s.remove() }
+        let s = try TempDir(); defer { s.remove() }
         let store = try NetworkStore(root: s.path)
         try store.ensureDefault()
         // "lo" exists in every network namespace: a parent the test can count on.
@@ -136,7 +137,7 @@ import Testing
     }
 
     @Test func reserveAndRelease() throws {
-        let s = try Scratch(); defer { s.remove() }
+        let s = try TempDir(); defer { s.remove() }
         let store = try NetworkStore(root: s.path)
         let net = try store.create(name: "lan", subnet: "198.19.7.0/24")
         let cni = try CNIRunner(root: s.path)
@@ -159,7 +160,7 @@ import Testing
     }
 
     @Test func defaultSubnetConfigurable() throws {
-        let s = try Scratch(); defer { s.remove() }
+        let s = try TempDir(); defer { s.remove() }
         let store = try NetworkStore(root: s.path)
         let d = try store.ensureDefault(subnet: "198.19.200.0/24")
         #expect(d.gateway == "198.19.200.1")
@@ -308,7 +309,7 @@ import Testing
         #expect(r.interfaces?.count == 3)
         #expect(r.routes == [CNIResult.Route(dst: "0.0.0.0/0", gw: nil)])
         #expect(r.dns != nil)
-        let a = try Attachment.from(result: r, containerID: "c1", network: net, interface: "eth0",
+        let a = try CryoNetwork.Attachment.from(result: r, containerID: "c1", network: net, interface: "eth0",
                                     ports: [PortMapping(hostPort: 1, containerPort: 2)])
         #expect(a.ip == "198.18.5.7")
         #expect(a.prefixLength == 24)
@@ -320,7 +321,7 @@ import Testing
         #expect(a.network == "web")
 
         let empty = try CNIResult.parse(Array(#"{"cniVersion":"1.0.0","interfaces":[],"ips":[]}"#.utf8))
-        assertThrowsNetworkError(try Attachment.from(result: empty, containerID: "c1", network: net, interface: "eth0", ports: [])) {
+        assertThrowsNetworkError(try CryoNetwork.Attachment.from(result: empty, containerID: "c1", network: net, interface: "eth0", ports: [])) {
             $0.description.contains("no IPv4 address")
         }
     }
@@ -362,7 +363,7 @@ import Testing
 
 @Suite struct ContainerFilesTests {
     @Test func write() throws {
-        let s = try Scratch(); defer { s.remove() }
+        let s = try TempDir(); defer { s.remove() }
         try FS.atomicWrite(s.at("host-resolv"), Array("""
             # comment
             nameserver 127.0.0.53
@@ -412,7 +413,7 @@ import Testing
 
 /// The runner's ADD/DEL sequencing against fake plugins (shell scripts) that log each call.
 @Suite struct CNISequencingTests {
-    func makeFakePlugins(_ s: Scratch, failADD: String?) throws -> String {
+    func makeFakePlugins(_ s: TempDir, failADD: String?) throws -> String {
         let dir = s.at("plugins")
         try FS.mkdirAll(dir)
         for name in ["fakebridge", "fakeportmap"] {
@@ -449,7 +450,7 @@ import Testing
     }
 
     @Test func addChainsAndDelReverses() throws {
-        let s = try Scratch(); defer { s.remove() }
+        let s = try TempDir(); defer { s.remove() }
         let runner = try CNIRunner(root: s.at("root"), pluginDirs: [try makeFakePlugins(s, failADD: nil)])
         var r = record(runner)
         let result = try runner.runADD(r)
@@ -473,7 +474,7 @@ import Testing
     }
 
     @Test func failingPluginErrorNamesPlugin() throws {
-        let s = try Scratch(); defer { s.remove() }
+        let s = try TempDir(); defer { s.remove() }
         let runner = try CNIRunner(root: s.at("root"), pluginDirs: [try makeFakePlugins(s, failADD: "fakeportmap")])
         assertThrowsNetworkError(try runner.runADD(record(runner))) {
             $0 == .plugin(plugin: "fakeportmap", command: "ADD", code: 11, message: "fakeportmap says no", details: "on purpose")

@@ -1,37 +1,9 @@
 import CryoLinux
 import Foundation
 import Glibc
+import CryoTestSupport
 import Testing
 @testable import CryoNetwork
-
-/// A private directory under /tmp for one test.
-struct Scratch {
-    let path: String
-    init(_ tag: String = "cryo-net") throws {
-        var template = Array("/tmp/\(tag).XXXXXX".utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { buf -> String? in
-            guard let p = mkdtemp(buf.baseAddress!) else { return nil }
-            return String(cString: p)
-        }
-        guard let made else { throw SyscallError("mkdtemp", tag) }
-        path = made
-    }
-    func remove() { try? FS.removeAll(path) }
-    func at(_ rel: String) -> String { path + "/" + rel }
-}
-
-struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ d: String) { description = d }
-}
-
-/// Root is required: without it the test fails (never skips).
-func requireRoot(sourceLocation: SourceLocation = #_sourceLocation) throws {
-    if geteuid() != 0 {
-        Issue.record("this test needs root (network namespaces, bridges, iptables)", sourceLocation: sourceLocation)
-        throw TestFailure("not root")
-    }
-}
 
 /// Runs a command to completion and captures its output.
 @discardableResult

@@ -2,6 +2,7 @@ import CryoTLS
 import Foundation
 import SwiftASN1
 import X509
+import CryoTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -59,8 +60,8 @@ import Glibc
     }
 
     @Test func filesModesAndNoOverwriteWithoutForce() throws {
-        let dir = try makeTempDir()
-        defer { removeTree(dir) }
+        let dir = try TempDir("cryo-tls-test").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let ca = try CertificateAuthority.create()
         let (cert, key) = try ca.write(to: dir + "/ca/sub", force: false)
         #expect(fileMode(dir + "/ca/sub") == 0o700)
@@ -86,8 +87,8 @@ import Glibc
 
     /// A symlink planted where key.pem goes is replaced, not written through.
     @Test func writingDoesNotFollowSymlinks() throws {
-        let dir = try makeTempDir()
-        defer { removeTree(dir) }
+        let dir = try TempDir("cryo-tls-test").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let ca = try CertificateAuthority.create()
         _ = try ca.write(to: dir + "/ca", force: false)
         mkdir(dir + "/id", 0o700)
@@ -103,8 +104,8 @@ import Glibc
     }
 
     @Test func loadRefusesAKeyOfAnotherCA() throws {
-        let dir = try makeTempDir()
-        defer { removeTree(dir) }
+        let dir = try TempDir("cryo-tls-test").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         _ = try CertificateAuthority.create().write(to: dir + "/a", force: false)
         _ = try CertificateAuthority.create().write(to: dir + "/b", force: false)
         #expect(rename(dir + "/b/ca-key.pem", dir + "/a/ca-key.pem") == 0)
@@ -114,8 +115,8 @@ import Glibc
     }
 
     @Test func identityErrorsNameTheFile() throws {
-        let dir = try makeTempDir()
-        defer { removeTree(dir) }
+        let dir = try TempDir("cryo-tls-test").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let pki = try TestPKI(dir: dir)
         _ = try pki.identity("id")
         if let e = #expect(throws: (any Error).self, performing: { try TLSIdentity(caPath: dir + "/nope.pem", certPath: dir + "/id/cert.pem", keyPath: dir + "/id/key.pem") }) {
@@ -133,8 +134,8 @@ import Glibc
     /// A key that does not belong to the certificate is caught when the TLS context is made
     /// (cryod does this at start, so it fails there and not at the first client).
     @Test func mismatchedKeyFailsAtContextCreation() throws {
-        let dir = try makeTempDir()
-        defer { removeTree(dir) }
+        let dir = try TempDir("cryo-tls-test").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let pki = try TestPKI(dir: dir)
         _ = try pki.identity("a")
         _ = try pki.identity("b")

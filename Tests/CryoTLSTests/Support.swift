@@ -6,15 +6,6 @@ import Testing
 import Glibc
 #endif
 
-/// A fresh directory under /tmp, removed by the caller's `defer`.
-func makeTempDir() throws -> String {
-    var template = Array("/tmp/cryo-tls-test-XXXXXX".utf8CString)
-    guard let p = mkdtemp(&template) else { throw TLSError("mkdtemp: \(errno)") }
-    return String(cString: p)
-}
-
-func removeTree(_ path: String) { try? FileManager.default.removeItem(atPath: path) }
-
 func fileMode(_ path: String) -> mode_t {
     var st = stat()
     guard lstat(path, &st) == 0 else { return 0 }

@@ -2,6 +2,7 @@ import CryoHTTP
 import CryoTLS
 import Foundation
 import Synchronization
+import CryoTestSupport
 import Testing
 
 /// `TLSByteStream` against `HTTPServer`'s TLS listener on 127.0.0.1: requests, a hijacked
@@ -55,8 +56,8 @@ import Testing
     }
 
     @Test func requestAndHijackedStreamOverMutualTLS() async throws {
-        let dir = try makeTempDir()
-        defer { removeTree(dir) }
+        let dir = try TempDir("cryo-tls-test").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let pki = try TestPKI(dir: dir)
         let serverID = try pki.identity("server", names: ["localhost"], ips: ["127.0.0.1"])
         let clientID = try pki.identity("client", names: ["client"], ips: [])
@@ -93,8 +94,8 @@ import Testing
 
     /// 8 MiB read slowly: the reader gets every byte; the stream holds at most ~1 MiB ahead.
     @Test func largeResponseWithBackpressure() async throws {
-        let dir = try makeTempDir()
-        defer { removeTree(dir) }
+        let dir = try TempDir("cryo-tls-test").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let pki = try TestPKI(dir: dir)
         let (server, port) = try await startServer(try pki.identity("server"), log: Log())
         let s = try await TLSByteStream.connect(host: "127.0.0.1", port: port, identity: try pki.identity("client"))
@@ -113,8 +114,8 @@ import Testing
     }
 
     @Test func clientOfAnotherCAIsRefusedAndLogged() async throws {
-        let dir = try makeTempDir()
-        defer { removeTree(dir) }
+        let dir = try TempDir("cryo-tls-test").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let pki = try TestPKI(dir: dir + "/a")
         let other = try TestPKI(dir: dir + "/b", name: "other CA")
         let log = Log()
@@ -137,8 +138,8 @@ import Testing
     }
 
     @Test func serverOfAnotherCAIsRefusedWithAReason() async throws {
-        let dir = try makeTempDir()
-        defer { removeTree(dir) }
+        let dir = try TempDir("cryo-tls-test").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let pki = try TestPKI(dir: dir + "/a")
         let other = try TestPKI(dir: dir + "/b", name: "other CA")
         let (server, port) = try await startServer(try other.identity("server"), log: Log())
@@ -154,8 +155,8 @@ import Testing
     }
 
     @Test func serverCertificateForAnotherAddressIsRefused() async throws {
-        let dir = try makeTempDir()
-        defer { removeTree(dir) }
+        let dir = try TempDir("cryo-tls-test").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let pki = try TestPKI(dir: dir)
         // Valid, same CA, but for 127.0.0.2 and "elsewhere": dialling 127.0.0.1 must fail.
         let (server, port) = try await startServer(try pki.identity("server", names: ["elsewhere"], ips: ["127.0.0.2"]), log: Log())
@@ -169,8 +170,8 @@ import Testing
     }
 
     @Test func expiredClientCertificateIsRefused() async throws {
-        let dir = try makeTempDir()
-        defer { removeTree(dir) }
+        let dir = try TempDir("cryo-tls-test").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let pki = try TestPKI(dir: dir)
         let log = Log()
         let (server, port) = try await startServer(try pki.identity("server"), log: log)
@@ -188,8 +189,8 @@ import Testing
     }
 
     @Test func nothingListeningSaysSo() async throws {
-        let dir = try makeTempDir()
-        defer { removeTree(dir) }
+        let dir = try TempDir("cryo-tls-test").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let pki = try TestPKI(dir: dir)
         // Bind and close to find a port nobody listens on.
         let (server, port) = try await startServer(try pki.identity("server"), log: Log())
@@ -205,8 +206,8 @@ import Testing
     /// The connection limit counts TLS connections: at the limit, the idle one is closed to
     /// make room for the new one, which is served.
     @Test func connectionLimitEvictsAnIdleTLSConnection() async throws {
-        let dir = try makeTempDir()
-        defer { removeTree(dir) }
+        let dir = try TempDir("cryo-tls-test").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let pki = try TestPKI(dir: dir)
         let client = try pki.identity("client")
         let (server, port) = try await startServer(try pki.identity("server"), log: Log(),

@@ -1,4 +1,5 @@
 import CryoOCI
+import CryoTestSupport
 import Testing
 @testable import CryoLinux
 @testable import CryoRuntime

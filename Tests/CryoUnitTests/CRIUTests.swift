@@ -1,4 +1,5 @@
 import CRIURPC
+import CryoTestSupport
 import Testing
 @testable import CryoCRIU
 @testable import CryoLinux

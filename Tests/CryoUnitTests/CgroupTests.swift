@@ -1,3 +1,4 @@
+import CryoTestSupport
 import Testing
 import Glibc
 @testable import CryoRuntime

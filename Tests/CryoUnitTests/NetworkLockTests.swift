@@ -1,4 +1,5 @@
 import Glibc
+import CryoTestSupport
 import Testing
 @testable import CryoLinux
 

@@ -1,14 +1,11 @@
+import CryoTestSupport
 import Glibc
 import Testing
 @testable import CryoLinux
 
 /// FS.directoryBeneath: a client-chosen directory is walked without following links.
 @Suite struct PathBeneathTests {
-    func scratch() throws -> String {
-        var t = Array("/tmp/cryo-beneath-XXXXXX".utf8CString)
-        guard let p = mkdtemp(&t) else { throw SyscallError("mkdtemp") }
-        return String(cString: p)
-    }
+    func scratch() throws -> String { try TempDir("cryo-beneath").path }
 
     @Test func createsMissingDirectoriesInside() throws {
         let root = try scratch()

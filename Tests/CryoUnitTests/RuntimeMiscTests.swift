@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Glibc
+import CryoTestSupport
 import Testing
 @testable import CryoLinux
 @testable import CryoOCI

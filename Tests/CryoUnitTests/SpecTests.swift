@@ -1,5 +1,6 @@
 @testable import CryoOCI
 import FoundationEssentials
+import CryoTestSupport
 import Testing
 @testable import CryoLinux
 @testable import CryoRuntime
