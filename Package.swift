@@ -113,6 +113,8 @@ let package = Package(
         .target(name: "CryoTestSupport", path: "Tests/CryoTestSupport"),
         .testTarget(name: "CryoFuzzTests", dependencies: ["CryoTestSupport", "CryoFuzz"], exclude: ["Corpus"]),
         .testTarget(name: "CryoClientTests", dependencies: ["CryoTestSupport", "CryoClient", "cryo", "CryoTLS"]),
+        // The runc-style flag parser lives in the cryo-runtime executable; tests import it with @testable.
+        .testTarget(name: "CryoRuntimeCLITests", dependencies: ["cryo-runtime"]),
         .testTarget(name: "CryoUnitTests", dependencies: ["CryoTestSupport", "CryoOCI", "CryoRuntime", "CryoLinux"]),
         .testTarget(name: "CryoImageTests", dependencies: ["CryoTestSupport", "CryoImages", "CryoLinux", "CArchive"]),
         .testTarget(name: "CryoHTTPTests", dependencies: ["CryoTestSupport", "CryoHTTP"]),

@@ -5,8 +5,8 @@ import Glibc
 
 /// Engine records → Docker's JSON shapes.
 enum Present {
-    static func state(_ c: StoredContainer) -> ContainerStateJSON {
-        ContainerStateJSON(Status: c.status.rawValue, Running: c.isRunning, Paused: c.status == .paused,
+    static func state(_ c: StoredContainer) -> ContainerInspectState {
+        ContainerInspectState(Status: c.status.rawValue, Running: c.isRunning, Paused: c.status == .paused,
                            Restarting: c.status == .restarting, OOMKilled: false, Dead: c.status == .dead,
                            Pid: c.isRunning ? c.pid : 0, ExitCode: c.exitCode, Error: c.error,
                            StartedAt: c.startedAt, FinishedAt: c.finishedAt)

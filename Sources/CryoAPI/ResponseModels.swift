@@ -3,7 +3,7 @@ import FoundationEssentials
 
 // Response bodies of the Docker API that only the API layer builds.
 
-struct ContainerStateJSON: Codable, Sendable {
+struct ContainerInspectState: Codable, Sendable {
     var Status: String
     var Running: Bool
     var Paused: Bool
@@ -22,7 +22,7 @@ struct ContainerInspect: Codable, Sendable {
     var Created: String
     var Path: String
     var Args: [String]
-    var State: ContainerStateJSON
+    var State: ContainerInspectState
     var Image: String
     var Name: String
     var RestartCount: Int

@@ -1,5 +1,5 @@
 /// The OCI state of a container as `state` prints it (runc's shape).
-public struct ContainerStateJSON: Codable, Sendable, Equatable {
+public struct OCIState: Codable, Sendable, Equatable {
     public var ociVersion: String
     public var id: String
     public var pid: Int32

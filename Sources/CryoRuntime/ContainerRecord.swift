@@ -4,7 +4,7 @@ import FoundationEssentials
 import Glibc
 
 /// Lifecycle states as runc reports them.
-public enum ContainerStatus: String, Codable, Sendable {
+public enum RuntimeStatus: String, Codable, Sendable {
     case creating, created, running, paused, stopped
 }
 
@@ -96,7 +96,7 @@ public struct ContainerStore: Sendable {
     }
 
     /// The live status, from the kernel rather than from the file.
-    public func status(_ r: ContainerRecord) -> ContainerStatus {
+    public func status(_ r: ContainerRecord) -> RuntimeStatus {
         if !Processes.isAlive(pid: r.initPid, startTime: r.initStartTime) { return .stopped }
         if FS.exists(fifoPath(r.id)) { return .created }
         if Cgroup(path: r.cgroupPath).isFrozen() { return .paused }
@@ -109,7 +109,7 @@ public enum RuntimeError: Error, CustomStringConvertible {
     case notFound(String)
     case exists(String)
     case invalidID(String)
-    case wrongState(String, ContainerStatus, String)
+    case wrongState(String, RuntimeStatus, String)
 
     public var description: String {
         switch self {

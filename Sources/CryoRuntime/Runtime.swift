@@ -220,7 +220,7 @@ public struct Runtime: Sendable {
         let initPid = hint?.pid ?? r!.initPid
         let initStartTime = hint.map { $0.startTime } ?? r!.initStartTime
         Trace.mark("start: state loaded")
-        let status: ContainerStatus
+        let status: RuntimeStatus
         if let r { status = store.status(r) } else {
             status = !Processes.isAlive(pid: initPid, startTime: initStartTime) ? .stopped
                 : FS.exists(store.fifoPath(id)) ? .created : .running
@@ -253,12 +253,12 @@ public struct Runtime: Sendable {
         }
     }
 
-    public func state(id: String) throws -> ContainerStateJSON {
+    public func state(id: String) throws -> OCIState {
         let r = try store.load(id)
         let s = store.status(r)
-        return ContainerStateJSON(ociVersion: r.spec.ociVersion, id: r.id, pid: s == .stopped ? 0 : r.initPid,
-                                  status: s.rawValue, bundle: r.bundle, rootfs: r.rootfs, created: r.created,
-                                  annotations: r.annotations, owner: r.owner)
+        return OCIState(ociVersion: r.spec.ociVersion, id: r.id, pid: s == .stopped ? 0 : r.initPid,
+                        status: s.rawValue, bundle: r.bundle, rootfs: r.rootfs, created: r.created,
+                        annotations: r.annotations, owner: r.owner)
     }
 
     public func kill(id: String, signal: Int32, all: Bool) throws {
@@ -379,7 +379,7 @@ public struct Runtime: Sendable {
         throw CryoError("container \(r.id): processes did not exit after SIGKILL")
     }
 
-    public func list() -> [ContainerStateJSON] {
+    public func list() -> [OCIState] {
         store.list().compactMap { try? state(id: $0) }
     }
 

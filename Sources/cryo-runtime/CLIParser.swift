@@ -1,12 +1,12 @@
 /// A small runc-compatible command-line parser. runc's callers (containerd,
 /// podman/conmon) use Go-style flags: global flags before the subcommand,
 /// `--flag value`, `--flag=value`, and single-dash long flags (`-no-subreaper`).
-public struct CLIOption: Sendable {
-    public let name: String
-    public let short: Character?
-    public let takesValue: Bool
-    public let help: String
-    public init(_ name: String, short: Character? = nil, value: Bool = false, _ help: String) {
+struct CLIOption: Sendable {
+    let name: String
+    let short: Character?
+    let takesValue: Bool
+    let help: String
+    init(_ name: String, short: Character? = nil, value: Bool = false, _ help: String) {
         self.name = name
         self.short = short
         self.takesValue = value
@@ -14,15 +14,15 @@ public struct CLIOption: Sendable {
     }
 }
 
-public struct CLICommand: Sendable {
-    public let name: String
-    public let aliases: [String]
-    public let usage: String
-    public let summary: String
-    public let options: [CLIOption]
+struct CLICommand: Sendable {
+    let name: String
+    let aliases: [String]
+    let usage: String
+    let summary: String
+    let options: [CLIOption]
     /// Arguments after the first positional go to the command untouched (exec, ps).
-    public let stopAtFirstPositionalAfter: Int?
-    public init(_ name: String, aliases: [String] = [], usage: String, summary: String, options: [CLIOption],
+    let stopAtFirstPositionalAfter: Int?
+    init(_ name: String, aliases: [String] = [], usage: String, summary: String, options: [CLIOption],
                 passThroughAfter: Int? = nil) {
         self.name = name
         self.aliases = aliases
@@ -33,22 +33,22 @@ public struct CLICommand: Sendable {
     }
 }
 
-public struct ParsedOptions: Sendable {
-    public var values: [String: [String]] = [:]
-    public var positionals: [String] = []
+struct ParsedOptions: Sendable {
+    var values: [String: [String]] = [:]
+    var positionals: [String] = []
 
-    public func has(_ name: String) -> Bool {
+    func has(_ name: String) -> Bool {
         guard let v = values[name]?.last else { return false }
         return v != "false"
     }
-    public func value(_ name: String) -> String? { values[name]?.last }
-    public func all(_ name: String) -> [String] { values[name] ?? [] }
+    func value(_ name: String) -> String? { values[name]?.last }
+    func all(_ name: String) -> [String] { values[name] ?? [] }
 }
 
-public enum CLIParseError: Error, CustomStringConvertible, Equatable {
+enum CLIParseError: Error, CustomStringConvertible, Equatable {
     case unknownOption(String, command: String)
     case missingValue(String)
-    public var description: String {
+    var description: String {
         switch self {
         case .unknownOption(let o, let c): return "flag provided but not defined: \(o) (see '\(c) --help')"
         case .missingValue(let o): return "flag needs an argument: \(o)"
@@ -56,10 +56,10 @@ public enum CLIParseError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-public enum CLIParser {
+enum CLIParser {
     /// Parses `args` against `options`; stops at the first positional when
     /// `stopAtPositional` (so global flags end where the subcommand begins).
-    public static func parse(_ args: ArraySlice<String>, options: [CLIOption], commandName: String,
+    static func parse(_ args: ArraySlice<String>, options: [CLIOption], commandName: String,
                              stopAtPositional: Bool = false, passThroughAfter: Int? = nil) throws -> (ParsedOptions, ArraySlice<String>) {
         var out = ParsedOptions()
         var i = args.startIndex
@@ -116,7 +116,7 @@ public enum CLIParser {
         return (out, [])
     }
 
-    public static func help(for c: CLICommand, program: String) -> String {
+    static func help(for c: CLICommand, program: String) -> String {
         var s = "\(program) \(c.name) - \(c.summary)\n\nUsage:\n  \(program) \(c.usage)\n"
         if !c.options.isEmpty {
             s += "\nOptions:\n"

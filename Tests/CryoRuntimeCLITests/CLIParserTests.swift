@@ -1,8 +1,8 @@
 import Testing
-@testable import CryoRuntime
+@testable import cryo_runtime
 
-/// Options shaped like cryo-runtime's own tables (the tables live in the
-/// executable target, which tests cannot import).
+/// Options shaped like cryo-runtime's own tables (Commands.swift), kept here so these tests pin
+/// the parser's behaviour, not the help texts.
 private let globalOptions: [CLIOption] = [
     CLIOption("root", value: true, "state directory"),
     CLIOption("log", value: true, "log file"),
