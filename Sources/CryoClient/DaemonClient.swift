@@ -11,7 +11,7 @@ public struct HTTPResponse: Sendable {
 }
 
 /// A response whose body is read piece by piece (logs -f, wait, load progress).
-public final class ResponseStream: @unchecked Sendable {
+public final class ResponseStream {
     public let head: HTTPResponseHead
     let connection: DaemonConnection
     var framing: BodyFraming
@@ -79,6 +79,8 @@ public final class ResponseStream: @unchecked Sendable {
 }
 
 /// A hijacked connection (attach, exec start): raw bytes both ways after `101 UPGRADED`.
+// @unchecked: after a hijack one thread writes (stdin) while another reads; `initial` is only
+// touched by the reading side.
 public final class HijackedStream: @unchecked Sendable {
     public let connection: DaemonConnection
     var initial: [UInt8]

@@ -4,6 +4,7 @@ import Glibc
 /// A blocking connection to the daemon, with a read buffer: a unix stream socket, or TCP
 /// with mutual TLS (CryoTLS's blocking wrapper). Used by one thread at a time, except that
 /// after a hijack one thread may write while another reads.
+// @unchecked: the read buffer belongs to the one reading thread; writes go straight to the socket.
 public final class DaemonConnection: @unchecked Sendable {
     enum Transport {
         case unix(fd: Int32)

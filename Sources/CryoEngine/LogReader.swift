@@ -23,7 +23,7 @@ public struct LogEntry: Sendable {
 /// Reads a container's log through one open descriptor, so a follower keeps reading
 /// what was written even after the container (and its log file) is removed — docker-py
 /// opens `logs?follow=1`, waits for the exit, removes the container, then reads.
-public final class LogReader: @unchecked Sendable {
+public final class LogReader {
     let path: String
     private var fd: Int32 = -1
     public init(path: String) {

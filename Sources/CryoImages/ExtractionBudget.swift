@@ -5,7 +5,7 @@ import Glibc
 /// (a few kilobytes of gzip can expand to gigabytes). Each entry costs its size, and at
 /// least a tar block, so a flood of empty files is counted too. A reference type: the
 /// archive's extraction and each layer's draw on the same budget.
-public final class ExtractionBudget: @unchecked Sendable {
+public final class ExtractionBudget {
     public let limit: Int64
     public private(set) var used: Int64 = 0
     /// What the limit is, for the error message ("--image-extract-limit", "free space").

@@ -2,7 +2,7 @@ import Glibc
 
 /// A detached pthread running a closure: work that must not hold up its caller (copying
 /// stdin must not block process exit; closing a netlink socket may wait for the kernel).
-public final class DetachedThread: @unchecked Sendable {
+public final class DetachedThread: Sendable {
     let body: @Sendable () -> Void
     public init(_ body: @escaping @Sendable () -> Void) { self.body = body }
 

@@ -65,7 +65,7 @@ let proxiedSignals: [(Int32, String)] = [(SIGINT, "INT"), (SIGTERM, "TERM"), (SI
                                           (SIGUSR1, "USR1"), (SIGUSR2, "USR2")]
 
 /// Keeps signal sources alive while an attached session runs.
-final class SignalForwarder: @unchecked Sendable {
+final class SignalForwarder {
     var sources: [DispatchSourceSignal] = []
 
     /// docker's sig-proxy: signals the CLI receives become `kill` requests.

@@ -31,6 +31,7 @@ import Testing
 #endif
 
 /// A private podman: its directories, configuration and environment, and cleanup.
+// @unchecked: the mutable state is guarded by `lock` (NSLock, which the checker cannot see).
 final class PodmanEnv: @unchecked Sendable {
     let env: TestEnv
     let base: String

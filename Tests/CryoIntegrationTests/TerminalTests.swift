@@ -18,7 +18,7 @@ import Testing
 // MARK: - Console socket and pty master helpers
 
 /// A listening unix stream socket: what a runc caller passes as --console-socket.
-final class ConsoleSocketListener: @unchecked Sendable {
+final class ConsoleSocketListener: Sendable {
     let path: String
     let fd: Int32
 
@@ -121,6 +121,7 @@ func receiveFileDescriptors(_ sock: Int32) throws -> (fds: [Int32], payload: Str
 
 /// The master side of a pty: a thread collects what the container writes; `send` types into it.
 /// The reader stops at hang-up (EIO: every slave fd closed) or when stopped.
+// @unchecked: the mutable state is guarded by `lock` (NSLock, which the checker cannot see).
 final class TerminalMaster: @unchecked Sendable {
     let fd: Int32
     private let lock = NSLock()

@@ -176,6 +176,7 @@ struct TestContainer {
     var stderr: OutputCollector { io.stderr }
 }
 
+// @unchecked: the mutable state is guarded by `lock` (NSLock, which the checker cannot see).
 final class TestEnv: @unchecked Sendable {
     let dir: String
     let stateRoot: String

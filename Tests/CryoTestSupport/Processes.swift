@@ -12,6 +12,7 @@ import Foundation
 /// Reads a pipe on its own thread until EOF, so the test can poll what arrived so far.
 /// EOF only comes when every writer is gone — for a container's stdout that means the
 /// container (and anything it handed the pipe to) has exited.
+// @unchecked: the mutable state is guarded by `lock` (NSLock, which the checker cannot see).
 public final class OutputCollector: @unchecked Sendable {
     private let lock = NSLock()
     private var data = Data()
@@ -123,6 +124,7 @@ public enum Stdio {
 
 /// A running (or finished) process whose stdout/stderr are collected from pipes. The pipes may
 /// outlive the process: the runtime gives its own fds 0-2 to the container it creates.
+// @unchecked: `exitStatus` is guarded by `lock`; Process is used only through its thread-safe calls.
 public final class Launched: @unchecked Sendable {
     public let command: [String]
     public let process: Process
