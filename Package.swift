@@ -127,3 +127,10 @@ let package = Package(
     swiftLanguageModes: [.v6]
 )
 
+// scripts/test.sh builds with CRYO_WARNINGS_AS_ERRORS=1: a warning in cryo's own Swift targets
+// (never in a dependency's) fails that build.
+if Context.environment["CRYO_WARNINGS_AS_ERRORS"] == "1" {
+    for target in package.targets where target.type != .system {
+        target.swiftSettings = (target.swiftSettings ?? []) + [.unsafeFlags(["-warnings-as-errors"])]
+    }
+}

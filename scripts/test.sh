@@ -12,8 +12,10 @@ fi
 bash scripts/setup.sh
 started=$SECONDS
 phase() { echo "test: $1 (at $((SECONDS - started)) s)"; }
-phase "building…"
-swift build --build-tests
+phase "lint (swift-format)…"
+bash scripts/lint.sh
+phase "building (warnings are errors in cryo's own targets)…"
+CRYO_WARNINGS_AS_ERRORS=1 swift build --build-tests
 # Integration tests share cgroups, CRIU and the runtime state root: run them one at a time.
 phase "unit and runtime integration tests (swift test)…"
 swift test --skip-build --no-parallel "$@"

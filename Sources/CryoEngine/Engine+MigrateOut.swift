@@ -159,7 +159,6 @@ extension Engine {
             relay = Task { try await PageStream.relay(pair.relay, ps) }
         } catch {
             endOperation(id)
-            if criuFD >= 0 { close(criuFD) }
             await closeAll()
             throw EngineError.internalError("migration of \(c.name) failed before anything was frozen; it keeps running here: \(error)")
         }

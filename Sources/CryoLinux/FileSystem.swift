@@ -161,8 +161,8 @@ public enum FS {
     public static func absolute(_ path: String) -> String {
         if path.hasPrefix("/") { return clean(path) }
         var buf = [CChar](repeating: 0, count: 4096)
-        guard getcwd(&buf, buf.count) != nil else { return path }
-        return clean(join(String(cString: buf), path))
+        guard let cwd = getcwd(&buf, buf.count) else { return path }
+        return clean(join(String(cString: cwd), path))
     }
 
     /// Lexical clean: removes ".", "..", duplicate slashes. Never goes above "/".

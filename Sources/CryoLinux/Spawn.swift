@@ -27,8 +27,8 @@ public enum Spawn {
         let cKeyring = sessionKeyring.map { strdup($0) }
         defer {
             if let k = cKeyring { free(k) }
-            cArgs.forEach { free($0) }
-            cEnv.forEach { free($0) }
+            for a in cArgs { free(a) }
+            for e in cEnv { free(e) }
             free(cPath)
             if let c = cCwd { free(c) }
         }

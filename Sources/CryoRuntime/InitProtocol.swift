@@ -7,7 +7,7 @@ import Glibc
 // fresh single-threaded `cryo-runtime init` process, over a SEQPACKET socket:
 //
 //   parent                                   init (in new namespaces)
-//   ── spawn (clone3 + CLONE_NEW*,         
+//   ── spawn (clone3 + CLONE_NEW*,
 //      CLONE_INTO_CGROUP: born in its v2 cgroup)
 //   ── InitConfig ────────────────────────▶  write "0" to the `tasks` file of each v1
 //                                            hierarchy (moves itself, see below), join ns

@@ -40,7 +40,7 @@ extension Runtime {
         let workDir = FS.absolute(plan.workPath ?? dir + "/criu-work")
         // Namespaces joined by path are handed to CRIU as inherited fds (4, 5, ...).
         var nsFDs: [(key: String, fd: Int32)] = []
-        defer { nsFDs.forEach { close($0.fd) } }
+        defer { for ns in nsFDs { close(ns.fd) } }
         // What descends from us, started no earlier than the CRIU worker, and is still there
         // when the restore fails is what CRIU left (see killRestoreLeftovers).
         var workerStarted: UInt64?

@@ -62,7 +62,7 @@ final class Monitor {
         var consolePath: String?
         var consoleListener: UnixListener?
         var childEnds: [Int32] = []
-        defer { childEnds.forEach { close($0) } }
+        defer { for fd in childEnds { close(fd) } }
         let null = try sys(open("/dev/null", O_RDWR | O_CLOEXEC), "open", "/dev/null")
         defer { close(null) }
         var stdio: [Int32] = [null, null, null]

@@ -93,7 +93,7 @@ struct MigrationReportJSON: Codable {
             return "\(t / 10).\(t % 10)"
         }
         func size(_ n: UInt64) -> String {
-            if n >= 1 << 20 { return tenths(Double(n) / 1048576) + " MiB" }
+            if n >= 1 << 20 { return tenths(Double(n) / 1_048_576) + " MiB" }
             if n >= 1024 { return tenths(Double(n) / 1024) + " KiB" }
             return "\(n) B"
         }

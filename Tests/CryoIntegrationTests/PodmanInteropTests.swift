@@ -274,7 +274,7 @@ func spawnWithoutInheritedFDs(_ exe: String, _ args: [String], environment: [Str
     posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
     let argv = ([exe] + args).map { strdup($0) } + [nil]
     let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-    defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
+    defer { for a in argv { free(a) }; for e in envp { free(e) } }
     var pid: pid_t = 0
     let r = posix_spawn(&pid, exe, &fa, &attr, argv, envp)
     guard r == 0 else { throw HarnessError("posix_spawn \(exe): errno \(r)") }

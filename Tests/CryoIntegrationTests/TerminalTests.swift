@@ -213,7 +213,7 @@ extension TestEnv {
         let r = try launchCryo(["run", "--detach", "--console-socket", socket, "--bundle", bundle.path, id]).result()
         guard r.succeeded else { throw HarnessError("run --detach of a terminal container: \(r)") }
         let (fds, _) = try listener.receive()
-        guard fds.count == 1 else { fds.forEach { close($0) }; throw HarnessError("expected one fd on the console socket, got \(fds)") }
+        guard fds.count == 1 else { for fd in fds { close(fd) }; throw HarnessError("expected one fd on the console socket, got \(fds)") }
         return TerminalMaster(fd: fds[0])
     }
 }
