@@ -2,12 +2,12 @@
 """`cryo migrate` between two simulated hosts, against podman 4.3's checkpoint export/import and
 runc + CRIU by hand (issue 11, live migration).
 
-The hosts: a LAN of network namespaces (tests/engine/lan.py) with hostA, hostB, a namespace for
+The hosts: a LAN of network namespaces (integration/engine/lan.py) with hostA, hostB, a namespace for
 the runc anchor and a client, all on one bridge, addresses in a random 198.19.X.0/24 inside
 those namespaces only. A cryod runs in hostA and one in hostB (nsenter --net; each with its own
 --root, --exec-root, socket, --bridge, --default-subnet and --cgroup-parent), each with a
 macvlan network "mv" on its eth0 with the same subnet and disjoint --ip-range, as
-tests/engine/test_migrate.py sets them up. The container keeps its address and MAC across the
+integration/engine/test_migrate.py sets them up. The container keeps its address and MAC across the
 move.
 
 The container (image: busybox + the static bench/fixtures/memecho.c): touches N MiB of
@@ -41,7 +41,7 @@ import argparse, json, os, shutil, signal, subprocess, sys, tempfile, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "engine"))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration", "engine"))
 from benchlib import API, ROOT, PodmanService, build, med, remove_work, sh, versions_line, wait_socket, write_json  # noqa: E402
 from lan import Lan  # noqa: E402
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # scripts/build-test-fixtures.sh OUTDIR — compile the C fixtures of the integration tests
-# (tests/fixtures/*.c) into static binaries in OUTDIR: OUTDIR/aio-counter.
+# (integration/fixtures/*.c) into static binaries in OUTDIR: OUTDIR/aio-counter.
 #
 # Static (gcc -static -O2) so they run in the busybox rootfs, which has no libc.
 # The integration tests call this once per run; it can also be run by hand or in CI.
@@ -12,12 +12,12 @@ die() {
 }
 
 if [[ $# -ne 1 || -z "$1" || "$1" == -* ]]; then
-    printf 'usage: %s OUTDIR\n  compiles tests/fixtures/*.c into static binaries in OUTDIR\n' "$0" >&2
+    printf 'usage: %s OUTDIR\n  compiles integration/fixtures/*.c into static binaries in OUTDIR\n' "$0" >&2
     exit 2
 fi
 out=$1
 here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
-fixtures="$here/../tests/fixtures"
+fixtures="$here/../integration/fixtures"
 cc=${CC:-gcc}
 command -v "$cc" >/dev/null 2>&1 || die "$cc not found (apt-get install gcc libc6-dev)"
 

@@ -2,7 +2,7 @@
 """quake-demo.py --bin DIR --image quake.tar — the Quake demo's stage (scripts/quake-demo.sh
 builds cryo and the image, then runs this).
 
-Two simulated hosts on this machine: a LAN of network namespaces (tests/engine/lan.py:
+Two simulated hosts on this machine: a LAN of network namespaces (integration/engine/lan.py:
 hostA, hostB and a client on one bridge, 198.19.x.0/24), a cryod in hostA and one in hostB
 (each its own --root, --exec-root, socket, default bridge and --cgroup-parent: container ids
 repeat across daemons after a migration), and a macvlan network `quake` of the same subnet
@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests" / "engine"))
+sys.path.insert(0, str(REPO / "integration" / "engine"))
 from lan import Lan  # noqa: E402
 
 NAME = "quake"

@@ -6,7 +6,7 @@
 # silence next to cryo's own downtime. Exit status 0 when the game carried on.
 #
 # The two hosts are network namespaces of this machine on one simulated LAN (hostA, hostB,
-# client; tests/engine/lan.py), each with its own cryod; the container is on a macvlan network,
+# client; integration/engine/lan.py), each with its own cryod; the container is on a macvlan network,
 # so its address and MAC are on the LAN and move with it. The image is built from Debian's
 # openarena-server packages by scripts/make-quake-image.sh (cached in /var/cache/cryo/quake;
 # the first run downloads ~220 MB of packages). The stage itself is scripts/quake-demo.py.

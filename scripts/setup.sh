@@ -295,7 +295,7 @@ else
 fi
 
 # ---------------------------------------------------------------------------------------------
-# f. Python test tools for tests/engine: pytest (Debian's python3-pytest) and docker-py 7.1.0
+# f. Python test tools for integration/engine: pytest (Debian's python3-pytest) and docker-py 7.1.0
 # (from PyPI: Debian 12's python3-docker is 5.0, too old).
 
 if python3 -c 'import pytest' >/dev/null 2>&1; then
@@ -316,7 +316,7 @@ else
 fi
 
 # ---------------------------------------------------------------------------------------------
-# g. openssl, whose s_client the TLS tests use (tests/engine/test_tls.py: TLS 1.1 and CBC
+# g. openssl, whose s_client the TLS tests use (integration/engine/test_tls.py: TLS 1.1 and CBC
 # suites refused, TLS 1.2 accepted).
 
 if command -v openssl >/dev/null 2>&1; then

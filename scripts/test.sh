@@ -21,11 +21,11 @@ phase "unit and runtime integration tests (swift test)…"
 swift test --skip-build --no-parallel "$@"
 
 # Engine integration tests: the real docker CLI and docker-py against a real cryod
-# (tests/engine; each docker call has its own subprocess timeout, so a hang fails).
+# (integration/engine; each docker call has its own subprocess timeout, so a hang fails).
 phase "engine tests (docker CLI, docker-py)…"
 bash scripts/make-test-images.sh
 bash scripts/make-app-images.sh
-python3 -m pytest -x -q -p no:cacheprovider tests/engine
+python3 -m pytest -x -q -p no:cacheprovider integration/engine
 
 # A short, bounded fuzzing run of every target (scripts/fuzz.sh: a crash fails the run and
 # keeps the input in Tests/CryoFuzzTests/Corpus for the replay test). CRYO_FUZZ_SECONDS=0 skips.

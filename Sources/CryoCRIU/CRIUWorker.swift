@@ -15,7 +15,7 @@ public final class CRIUWorker {
     private var reaped = false
     /// `finish` closes the socket; `deinit` must not close that number again: by then it may
     /// be another thread's descriptor (an accepted API connection: NIO then trapped on
-    /// EBADF, tests/engine/test_load.py).
+    /// EBADF, integration/engine/test_load.py).
     private var sockClosed = false
 
     /// Spawns `criu swrk 3`. `stdio` become the worker's fds 0-2 (on restore, the

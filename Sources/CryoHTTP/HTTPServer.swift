@@ -70,7 +70,7 @@ public final class HTTPServer: Sendable {
         let connections = self.connections
         let secure = listener.secure
         var bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            // A burst of clients (200 at once in tests/engine/test_load.py) must queue, not be
+            // A burst of clients (200 at once in integration/engine/test_load.py) must queue, not be
             // refused: a unix socket whose backlog is full fails connect() with EAGAIN at once.
             // The kernel caps this at net.core.somaxconn.
             .serverChannelOption(ChannelOptions.backlog, value: 4096)

@@ -70,14 +70,14 @@ func requireRuntimeCRIUAndRunc(sourceLocation: SourceLocation = #_sourceLocation
 // MARK: - Fixtures built once per test run
 
 extension Fixtures {
-    /// tests/fixtures/aio-counter.c compiled statically by scripts/build-test-fixtures.sh.
+    /// integration/fixtures/aio-counter.c compiled statically by scripts/build-test-fixtures.sh.
     static let aioCounter: Result<String, HarnessError> = {
         let dir = cacheDir + "/fixtures"
         do {
             try Tool.check("/bin/bash", [TestEnvironment.packageRoot + "/scripts/build-test-fixtures.sh", dir])
             return .success(dir + "/aio-counter")
         } catch {
-            return .failure(HarnessError("building tests/fixtures/aio-counter.c failed: \(error)"))
+            return .failure(HarnessError("building integration/fixtures/aio-counter.c failed: \(error)"))
         }
     }()
 }

@@ -1,7 +1,7 @@
 """Docker's confinement by default, and the options that change it (issue 10, items 2 and 7),
 through the real docker CLI.
 
-A static probe (tests/fixtures/syscall-probe.c, bind-mounted at /probe) tries a list of system
+A static probe (integration/fixtures/syscall-probe.c, bind-mounted at /probe) tries a list of system
 calls in containers and prints the errno of each; the default outcomes are compared with
 Docker's default profile (moby 28) and printed side by side with podman 4.3's (runc).
 """
@@ -54,7 +54,7 @@ def outcome_class(v):
 @pytest.fixture(scope="module")
 def probe_dir():
     if shutil.which("gcc") is None:
-        unavailable("gcc is needed to build tests/fixtures/syscall-probe.c")
+        unavailable("gcc is needed to build integration/fixtures/syscall-probe.c")
     d = tempfile.mkdtemp(prefix="cryo-probe-")
     try:
         r = subprocess.run(["bash", str(REPO / "scripts" / "build-test-fixtures.sh"), d],
