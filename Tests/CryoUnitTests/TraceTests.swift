@@ -27,13 +27,13 @@ import Testing
         for line in lines {
             // trace[PID] @NOW +DELTA ms (SINCE ms) task T step I
             let parts = line.split(separator: " ")
-            try #require(parts.count == 9 && parts[0].hasPrefix("trace[") && parts[1].hasPrefix("@") && parts[2].hasPrefix("+"), "\(line)")
+            try #require(parts.count == 10 && parts[0].hasPrefix("trace[") && parts[1].hasPrefix("@") && parts[2].hasPrefix("+"), "\(line)")
             let delta = try #require(Double(parts[2].dropFirst()))
             let sinceStart = try #require(Double(parts[4].dropFirst()))
             #expect(delta >= 0, "\(line)")
             #expect(sinceStart >= previousSinceStart, "lines out of order: \(line)")
             previousSinceStart = sinceStart
-            seen.insert(parts[5...].joined(separator: " "))
+            seen.insert(parts[6...].joined(separator: " "))
         }
         #expect(seen.count == 32 * 200, "every mark once")
     }
