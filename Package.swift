@@ -2,7 +2,8 @@
 import PackageDescription
 
 // Layers, bottom up (each only calls down):
-//   CShim (C: what Swift cannot call) → CryoLinux (syscall wrappers) · CSeccomp (libseccomp)
+//   CShim (C: what Swift cannot call) → CryoLinux (syscall wrappers, the monotonic clock, Trace) · CSeccomp (libseccomp)
+//   CryoLog (swift-log's handler and bootstrap for cryod, cryo-monitor and cryo-runtime: levels, text or JSON lines)
 //   CryoOCI (spec models) · CRIURPC (generated protobuf)
 //   CArchive (libarchive) → CryoImages (image models, digests, safe tar extraction, image store)
 //   CryoNetwork (cryo networks, CNI plugins, /etc/hosts & co.)
@@ -33,11 +34,13 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.0"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .target(name: "CShim"),
         .systemLibrary(name: "CSeccomp", providers: [.apt(["libseccomp-dev"])]),
         .target(name: "CryoLinux", dependencies: ["CShim"]),
+        .target(name: "CryoLog", dependencies: ["CryoLinux", .product(name: "Logging", package: "swift-log")]),
         .target(name: "CryoOCI"),
         .systemLibrary(name: "CArchive", providers: [.apt(["libarchive-dev"])]),
         .target(
@@ -49,7 +52,7 @@ let package = Package(
             dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
         .target(name: "CryoCRIU", dependencies: ["CryoLinux", "CRIURPC"]),
-        .target(name: "CryoRuntime", dependencies: ["CryoLinux", "CryoOCI", "CryoCRIU", "CSeccomp"]),
+        .target(name: "CryoRuntime", dependencies: ["CryoLinux", "CryoOCI", "CryoCRIU", "CSeccomp", "CryoLog"]),
         .target(
             name: "CryoHTTP",
             dependencies: [
@@ -58,13 +61,13 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
-        .executableTarget(name: "cryo-runtime", dependencies: ["CryoRuntime"]),
+        .executableTarget(name: "cryo-runtime", dependencies: ["CryoRuntime", "CryoLog"]),
         .target(name: "CryoMonitor", dependencies: ["CryoRuntime"]),
-        .executableTarget(name: "cryo-monitor", dependencies: ["CryoMonitor", "CryoRuntime", "CryoLinux", "CShim"]),
+        .executableTarget(name: "cryo-monitor", dependencies: ["CryoMonitor", "CryoRuntime", "CryoLinux", "CryoLog", "CShim"]),
         .target(
             name: "CryoEngine",
             dependencies: [
-                "CryoImages", "CryoRuntime", "CryoMonitor", "CryoOCI", "CryoLinux", "CryoNetwork", "CryoMigration", "CShim",
+                "CryoImages", "CryoRuntime", "CryoMonitor", "CryoOCI", "CryoLinux", "CryoLog", "CryoNetwork", "CryoMigration", "CShim",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -92,7 +95,7 @@ let package = Package(
         .executableTarget(
             name: "cryod",
             dependencies: [
-                "CryoAPI", "CryoEngine", "CryoHTTP", "CryoLinux", "CryoMigration", "CryoTLS",
+                "CryoAPI", "CryoEngine", "CryoHTTP", "CryoLinux", "CryoLog", "CryoMigration", "CryoTLS",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -116,6 +119,7 @@ let package = Package(
         // The runc-style flag parser lives in the cryo-runtime executable; tests import it with @testable.
         .testTarget(name: "CryoRuntimeCLITests", dependencies: ["cryo-runtime"]),
         .testTarget(name: "CryoUnitTests", dependencies: ["CryoTestSupport", "CryoOCI", "CryoRuntime", "CryoLinux"]),
+        .testTarget(name: "CryoLogTests", dependencies: ["CryoLog", "CryoLinux", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "CryoImageTests", dependencies: ["CryoTestSupport", "CryoImages", "CryoLinux", "CArchive"]),
         .testTarget(name: "CryoHTTPTests", dependencies: ["CryoTestSupport", "CryoHTTP"]),
         .testTarget(name: "CryoMigrationTests", dependencies: ["CryoTestSupport", "CryoMigration", "CryoHTTP", .product(name: "NIOPosix", package: "swift-nio")]),

@@ -58,7 +58,7 @@ extension Engine {
                 tcpEstablished: tcpEstablished, network: plan.network,
                 address: c.endpoint.map { CheckpointNetwork(network: $0.network, networkID: $0.networkID, ip: $0.ip, ports: $0.ports,
                                                              mac: $0.mac.isEmpty ? nil : $0.mac) })
-            let began = monotonicSeconds()
+            let began = Monotonic.now()
             try beginOperation(id, op)
             if exit { checkpointExits.insert(id) }
             do {
@@ -84,7 +84,7 @@ extension Engine {
                 throw EngineError.internalError("checkpoint of container \(c.name) failed, the container keeps running: \(message)")
             }
             endOperation(id)
-            let elapsed = (monotonicSeconds() - began) * 1000
+            let elapsed = began.elapsedMilliseconds
             if exit {
                 _ = await waitExit(id, timeout: 30)
                 checkpointExits.remove(id)

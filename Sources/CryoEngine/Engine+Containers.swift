@@ -359,7 +359,7 @@ extension Engine {
             do {
                 try GratuitousARP.announce(netnsPath: netns, interface: interface, ip: octets, mac: mac.bytes)
             } catch {
-                FileHandleStderr.write("cryod: announcing container \(id.prefix(12))'s address \(e.ip) after its restore: \(error)\n")
+                EngineLog.logger.warning("announcing container \(id.prefix(12))'s address \(e.ip) after its restore: \(error)")
             }
         }.start()
     }

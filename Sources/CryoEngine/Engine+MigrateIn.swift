@@ -108,14 +108,14 @@ extension Engine {
                     try await ch.send(.committed)
                     break loop
                 case .abort(let reason):
-                    FileHandleStderr.write("cryod: migration \(offer.session.prefix(12)) of \(src.name) aborted by the source: \(reason)\n")
+                    EngineLog.logger.warning("migration \(offer.session.prefix(12)) of \(src.name) aborted by the source: \(reason)")
                     break loop
                 default:
                     throw MigrationWireError.unexpected(message.name)
                 }
             }
         } catch {
-            FileHandleStderr.write("cryod: incoming migration \(session?.prefix(12) ?? "?"): \(error)\n")
+            EngineLog.logger.error("incoming migration \(session?.prefix(12) ?? "?"): \(error)")
         }
         if let s = session { migrationStreams.cancel(s) }
         if let server = pageServer { await server.cancel() }
@@ -276,8 +276,8 @@ extension Engine {
             try? await blocking {
                 try? rt.resume(id: id)
                 try? rt.kill(id: id, signal: SIGKILL, all: true)
-                let start = monotonicSeconds()
-                while !rt.livePids(id: id, bundle: bundle).isEmpty, monotonicSeconds() - start < 10 { usleep(20_000) }
+                let start = Monotonic.now()
+                while !rt.livePids(id: id, bundle: bundle).isEmpty, start.elapsedSeconds < 10 { usleep(20_000) }
             }
         }
         try? await removeNow(id)

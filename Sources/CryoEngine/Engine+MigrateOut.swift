@@ -60,12 +60,12 @@ extension Engine {
 
     private func migrateLocked(_ id: String, _ req: MigrationRequest,
                                _ progress: @escaping @Sendable (MigrationEvent) async -> Void) async throws -> MigrationReport {
-        let began = monotonicSeconds()
+        let began = Monotonic.now()
         var mark = began
         var phases: [MigrationReport.Phase] = []
         func phase(_ name: String) {
-            let now = monotonicSeconds()
-            phases.append(.init(name: name, ms: (now - mark) * 1000))
+            let now = Monotonic.now()
+            phases.append(.init(name: name, ms: now.seconds(since: mark) * 1000))
             mark = now
         }
         var bytes = MigrationReport.Bytes()
@@ -167,7 +167,7 @@ extension Engine {
         plan.completionMarker = nil   // the commit point is the gate's, not a marker's
         let hooks = CheckpointHooks(atPostDump: { try gate.atPostDump() }, keepFrozenAfterFailure: { gate.keepsFrozen })
         checkpointExits.insert(id)
-        let frozeAt = monotonicSeconds()
+        let frozeAt = Monotonic.now()
         let dump = Task { [plan] in
             defer { gate.dumpEnded() }
             try await self.blocking { try rt.checkpoint(id: id, plan: plan, hooks: hooks) }
@@ -268,12 +268,12 @@ extension Engine {
                 throw EngineError.internalError("migration of \(c.name) to \(req.target) failed; it keeps running here: \(error)")
             }
         }
-        let downtime = (monotonicSeconds() - frozeAt) * 1000
+        let downtime = frozeAt.elapsedMilliseconds
         phase("commit")
         // B runs it: CRIU kills our copy, and the container is removed here.
         gate.decide(commit: true)
         do { try await dump.value } catch {
-            FileHandleStderr.write("cryod: migrate \(c.name): after the commit, the source's dump reported: \(error)\n")
+            EngineLog.logger.warning("migrate \(c.name): after the commit, the source's dump reported: \(error)")
         }
         _ = await waitExit(id, timeout: 30)
         checkpointExits.remove(id)
@@ -285,7 +285,7 @@ extension Engine {
         try? FS.removeAll(dir)
         phase("cleanup")
         let report = MigrationReport(container: c.name, id: id, target: req.target, session: session, mode: "stop-and-copy",
-                                     downtimeMs: downtime, totalMs: (monotonicSeconds() - began) * 1000, phases: phases,
+                                     downtimeMs: downtime, totalMs: began.elapsedMilliseconds, phases: phases,
                                      bytes: bytes, layersSent: missing.count)
         return report
     }

@@ -19,8 +19,8 @@ extension Engine {
         let workDir = op.directory + "/images"
         let limit = Self.interruptedWorkLimit
         _ = try? await blocking { () -> Void in
-            let start = monotonicSeconds()
-            while Runtime.checkpointWorker(workDir: workDir) != nil, monotonicSeconds() - start < limit { usleep(50_000) }
+            let start = Monotonic.now()
+            while Runtime.checkpointWorker(workDir: workDir) != nil, start.elapsedSeconds < limit { usleep(50_000) }
         }
         let outcome: MigrationOutcome = op.peer.map { _ in .unknown } ?? .notCommitted
         let asked = op.peer == nil ? outcome : await askOutcome(op.peer!, session: op.checkpoint)
@@ -28,7 +28,7 @@ extension Engine {
         switch asked {
         case .committed:
             if alive { try? await blocking { try rt.resume(id: id); try rt.kill(id: id, signal: SIGKILL, all: true) } }
-            FileHandleStderr.write("cryod: container \(c.name) was migrated to \(op.peer ?? "?") before cryod stopped: removed here\n")
+            EngineLog.logger.notice("container \(c.name) was migrated to \(op.peer ?? "?") before cryod stopped: removed here")
             try? await removeNow(id)
             try? FS.removeAll(op.directory)
         case .notCommitted:
@@ -50,7 +50,7 @@ extension Engine {
 
     /// Target side: a container restored for a migration that was never committed goes.
     func resolveInterruptedMigrateIn(_ id: String, _ op: PendingOperation) async {
-        FileHandleStderr.write("cryod: migration \(op.checkpoint.prefix(12)) into \(containers[id]?.name ?? id) was not committed before cryod stopped: removed\n")
+        EngineLog.logger.warning("migration \(op.checkpoint.prefix(12)) into \(containers[id]?.name ?? id) was not committed before cryod stopped: removed")
         await discardMigrated(id)
         try? FS.removeAll(op.directory)
     }

@@ -223,7 +223,7 @@ extension Engine {
     func networkReleased(_ id: String, token: Int, networkID: String?, failure: String?) async {
         if teardowns[id]?.token == token { teardowns[id] = nil }
         if let failure {
-            FileHandleStderr.write("cryod: detaching container \(id.prefix(12)) from its network: \(failure)\n")
+            EngineLog.logger.warning("detaching container \(id.prefix(12)) from its network: \(failure)")
         }
         if let networkID { await refreshPeers(networkID: networkID, except: id) }
     }
@@ -329,12 +329,5 @@ extension Engine {
             throw EngineError.conflict("cannot restore container \(c.name): its address \(rec.ip) on network \(rec.network) is taken by container \(who); the checkpoint needs the same address")
         }
         return rec
-    }
-}
-
-enum FileHandleStderr {
-    static func write(_ s: String) {
-        let b = Array(s.utf8)
-        _ = b.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
     }
 }

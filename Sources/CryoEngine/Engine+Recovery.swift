@@ -1,4 +1,5 @@
 import CryoLinux
+import CryoLog
 import CryoMonitor
 import CryoRuntime
 import FoundationEssentials
@@ -43,9 +44,9 @@ extension Engine {
         let outcome: String? = try? await blocking { () -> String in
             // CRIU puts the freezer back as it found it (frozen, by us) when it ends: it must
             // be over before the container is thawed.
-            let deadline = monotonicSeconds() + limit
+            let deadline = Monotonic.now().adding(seconds: limit)
             while let worker = Runtime.checkpointWorker(workDir: temp) {
-                if monotonicSeconds() > deadline { Glibc.kill(worker, SIGKILL) }
+                if deadline.hasPassed { Glibc.kill(worker, SIGKILL) }
                 usleep(20_000)
             }
             let state = try? rt.state(id: id)
@@ -66,7 +67,7 @@ extension Engine {
             try? FS.removeAll(temp)
             return "discarded (incomplete), the container \(alive ? "runs on" : "is gone")"
         }
-        note(id, "checkpoint \(op.checkpoint) was interrupted by a cryod crash: \(outcome ?? "could not be resolved")")
+        note(id, "checkpoint \(op.checkpoint) was interrupted by a cryod crash: \(outcome ?? "could not be resolved")", level: .warning)
     }
 
     /// A restore cryod was killed during. Its monitor, if alive, is waited for until it has
@@ -78,8 +79,8 @@ extension Engine {
         let configPath = paths.monitorConfig(id)
         let limit = Self.interruptedWorkLimit
         let state: MonitorState? = try? await blocking { () -> MonitorState? in
-            let deadline = monotonicSeconds() + limit
-            while monotonicSeconds() < deadline {
+            let deadline = Monotonic.now().adding(seconds: limit)
+            while !deadline.hasPassed {
                 let s = (try? FS.readBytes(statePath)).flatMap { try? JSONDecoder().decode(MonitorState.self, from: Data($0)) }
                 if let s, s.ready != nil || !Processes.isAlive(pid: s.monitorPid, startTime: s.monitorStartTime) { return s }
                 // A monitor so young that it has not written its state yet is found by its
@@ -107,7 +108,7 @@ extension Engine {
         let why = state?.ready?.error.map { "restoring container from \(op.directory): \($0)" }
             ?? "restoring container from \(op.directory) was interrupted: cryod and the container's monitor stopped before it finished"
         await failedStart(id, CryoError(why))
-        note(id, why)
+        note(id, why, level: .warning)
     }
 
     /// A container that is not running by its record but has a live monitor: cryod was
@@ -164,13 +165,12 @@ extension Engine {
         do {
             try await blocking { try rt.discard(id: id, bundle: bundle) }
         } catch {
-            note(id, "removing what its monitor left: \(error)")
+            note(id, "removing what its monitor left: \(error)", level: .warning)
         }
     }
 
     /// A line in cryod's log about a container.
-    nonisolated func note(_ id: String, _ message: String) {
-        let line = "cryod: container \(id.prefix(12)): \(message)\n"
-        _ = line.withCString { write(2, $0, strlen($0)) }
+    nonisolated func note(_ id: String, _ message: String, level: Logger.Level = .notice) {
+        EngineLog.logger.log(level: level, "container \(id.prefix(12)): \(message)")
     }
 }

@@ -1,5 +1,6 @@
 import CShim
 import CryoLinux
+import CryoLog
 import CryoMonitor
 import FoundationEssentials
 import Glibc
@@ -8,7 +9,10 @@ import NIOPosix
 
 /// cryod's side of the per-container monitor: starting it, and talking to its socket.
 public enum MonitorLink {
-    static let environment = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+    /// The environment of a monitor and of `cryo-runtime exec`: a PATH, and cryod's log level and format.
+    static var environment: [String] {
+        ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"] + CryoLogging.childEnvironment
+    }
 
     /// Starts `cryo-monitor CONFIG` in a session of its own and waits for its ready line:
     /// the container exists (created, or restored and running) or the reason it does not.

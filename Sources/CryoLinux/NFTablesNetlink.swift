@@ -85,7 +85,7 @@ public enum NFTablesNetlink {
         }
         // Closing may wait for the commit's deferred destructor: not on the caller's time.
         defer { DetachedThread { close(fd) }.start() }
-        let seq = UInt32(truncatingIfNeeded: monotonicMillis())
+        let seq = UInt32(truncatingIfNeeded: Monotonic.now().nanoseconds / 1_000_000)
         let batch = deleteTableBatch(family: family, table: name, seq: seq)
         // An unconnected netlink socket sends to the kernel (port 0).
         let sent = batch.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
@@ -102,11 +102,5 @@ public enum NFTablesNetlink {
             if code == -ENOENT { return false }
             throw CryoError("deleting nftables table \(name) in \(netnsPath): \(String(cString: strerror(-code)))")
         }
-    }
-
-    static func monotonicMillis() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) * 1000 + UInt64(ts.tv_nsec) / 1_000_000
     }
 }

@@ -34,9 +34,9 @@ public enum ReadyGate {
 
     /// Waits on the read end `fd` for at most `timeoutMs`.
     public static func wait(_ fd: Int32, timeoutMs: Int32) throws -> Outcome {
-        let deadline = Trace.now() + Double(timeoutMs)
+        let deadline = Monotonic.now().adding(milliseconds: Int64(timeoutMs))
         while true {
-            let left = Int32(max(0, deadline - Trace.now()))
+            let left = Int32(deadline.millisecondsLeft)
             var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             let r = poll(&pfd, 1, left)
             if r < 0 {

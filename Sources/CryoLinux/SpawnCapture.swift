@@ -58,14 +58,10 @@ extension Spawn {
         var out: [UInt8] = [], err: [UInt8] = []
         var open = [outP[0], errP[0]]
         var buf = [UInt8](repeating: 0, count: 65536)
-        var deadline = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &deadline)
-        let endMs = Int64(deadline.tv_sec) * 1000 + Int64(deadline.tv_nsec) / 1_000_000 + Int64(timeoutMs)
+        let deadline = Monotonic.now().adding(milliseconds: Int64(timeoutMs))
         var timedOut = false
         while open.contains(where: { $0 >= 0 }) {
-            var now = timespec()
-            clock_gettime(CLOCK_MONOTONIC, &now)
-            let left = endMs - (Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000)
+            let left = deadline.millisecondsLeft
             if left <= 0 { timedOut = true; break }
             var pfds = open.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
             let r = poll(&pfds, nfds_t(pfds.count), Int32(min(left, 1000)))

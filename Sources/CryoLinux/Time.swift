@@ -13,13 +13,6 @@ public func rfc3339Now() -> String {
         + "\(pad(Int(tmv.tm_hour), 2)):\(pad(Int(tmv.tm_min), 2)):\(pad(Int(tmv.tm_sec), 2)).\(pad(ts.tv_nsec, 9))Z"
 }
 
-/// Seconds on the monotonic clock, for measuring durations.
-public func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
-
 /// 64 random hex digits: Docker-style ids for containers, execs and networks.
 public func randomHexID() -> String {
     var g = SystemRandomNumberGenerator()

@@ -24,7 +24,7 @@ enum Hooks {
         close(p[1])
         if child.pidfd >= 0 { close(child.pidfd) }
         let deadline = hook.timeout.map { Double($0) }
-        let start = monotonicSeconds()
+        let start = Monotonic.now()
         while true {
             var status: Int32 = 0
             let r = waitpid(child.pid, &status, deadline == nil ? 0 : WNOHANG)
@@ -34,7 +34,7 @@ enum Hooks {
                 return
             }
             if r < 0 && errno != EINTR { throw SyscallError("waitpid", "hook \(hook.path)") }
-            if let d = deadline, monotonicSeconds() - start > d {
+            if let d = deadline, start.elapsedSeconds > d {
                 kill(child.pid, SIGKILL)
                 _ = waitpid(child.pid, &status, 0)
                 throw CryoError("\(kind) hook \(hook.path) timed out after \(Int(d)) s")
@@ -46,10 +46,4 @@ enum Hooks {
     static func runAll(_ hooks: [Spec.Hook]?, kind: String, state: HookState) throws {
         for h in hooks ?? [] { try run(h, kind: kind, state: state) }
     }
-}
-
-func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }

@@ -249,7 +249,7 @@ public struct Runtime: Sendable {
         guard let r else { return }
         let st = HookState(ociVersion: r.spec.ociVersion, id: id, status: "running", pid: r.initPid, bundle: r.bundle, annotations: r.annotations)
         for h in r.spec.hooks?.poststart ?? [] {
-            do { try Hooks.run(h, kind: "poststart", state: st) } catch { Log.warn("\(error)") }
+            do { try Hooks.run(h, kind: "poststart", state: st) } catch { RuntimeLog.logger.warning("\(error)") }
         }
     }
 
@@ -313,7 +313,7 @@ public struct Runtime: Sendable {
         cgroup.destroy()
         let st = HookState(ociVersion: r.spec.ociVersion, id: id, status: "stopped", pid: nil, bundle: r.bundle, annotations: r.annotations)
         for h in r.spec.hooks?.poststop ?? [] {
-            do { try Hooks.run(h, kind: "poststop", state: st) } catch { Log.warn("\(error)") }
+            do { try Hooks.run(h, kind: "poststop", state: st) } catch { RuntimeLog.logger.warning("\(error)") }
         }
         try FS.removeAll(store.dir(id))
     }

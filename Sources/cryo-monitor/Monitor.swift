@@ -120,12 +120,12 @@ final class Monitor {
 
     func run() {
         _ = fcntl(listenFD, F_SETFL, fcntl(listenFD, F_GETFL) | O_NONBLOCK)
-        var drainDeadline: Double?
+        var drainDeadline: Monotonic?
         while true {
             if exitCode != nil {
                 if outputs.isEmpty { break }
-                if let d = drainDeadline, monotonicSeconds() > d { break }
-                if drainDeadline == nil { drainDeadline = monotonicSeconds() + 2 }
+                if let d = drainDeadline, d.hasPassed { break }
+                if drainDeadline == nil { drainDeadline = Monotonic.now().adding(seconds: 2) }
             }
             var pfds: [pollfd] = [pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0),
                                   pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)]

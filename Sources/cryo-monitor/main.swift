@@ -1,4 +1,5 @@
 import CryoLinux
+import CryoLog
 import CryoMonitor
 import CryoRuntime
 import FoundationEssentials
@@ -21,6 +22,8 @@ if args.count >= 3 && args[1] == "init" {
 }
 
 Trace.keepOutput()
+// cryod passes its log level and format (CRYO_LOG_LEVEL, CRYO_LOG_FORMAT).
+CryoLogging.bootstrap(LogOptions.fromEnvironment())
 
 /// The monitor's own record (MonitorConfig.statePath): written before anything happens to
 /// the container, and again with the ready line before that line is sent.

@@ -14,7 +14,7 @@ let program = "cryo-runtime"
 let version = "0.1.0"
 
 func fail(_ message: String, code: Int32 = 1) -> Never {
-    Log.error(message)
+    RuntimeLog.reportFailure(message)
     exit(code)
 }
 
@@ -33,8 +33,7 @@ do {
 } catch {
     fail("\(error)")
 }
-Log.configure(path: globals.value("log"), format: globals.value("log-format") ?? "text")
-Log.debug = globals.has("debug")
+RuntimeLog.bootstrap(logPath: globals.value("log"), fileFormat: globals.value("log-format") ?? "text", debug: globals.has("debug"))
 if globals.has("version") { print("\(program) version \(version)\nspec: 1.0.2"); exit(0) }
 guard let commandName = rest.first else {
     print(Commands.mainHelp())

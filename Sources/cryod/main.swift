@@ -3,6 +3,7 @@ import CryoAPI
 import CryoEngine
 import CryoHTTP
 import CryoLinux
+import CryoLog
 import CryoMigration
 import CryoTLS
 import Dispatch
@@ -88,17 +89,32 @@ struct Cryod: AsyncParsableCommand {
             help: ArgumentHelp("At most this many API connections (default: three quarters of RLIMIT_NOFILE). When full, the longest-idle one is closed to make room.", valueName: "N"))
     var maxConnections: Int?
 
+    @Option(name: [.customShort("l"), .customLong("log-level")],
+            help: ArgumentHelp("Log level: debug, info, warning or error (default info). Monitors and cryo-runtime log at the same level.", valueName: "LEVEL"))
+    var logLevel: String = "info"
+
+    @Option(name: .customLong("log-format"),
+            help: ArgumentHelp("Log lines on stderr: text or json (one JSON object per line).", valueName: "FORMAT"))
+    var logFormat: String = "text"
+
     @Option(name: .customLong("image-extract-limit"),
             help: ArgumentHelp("Bytes one image load or import may unpack to disk (default: the free space of the root, less a reserve).", valueName: "BYTES"))
     var imageExtractLimit: Int64?
 
     func validate() throws {
+        do {
+            _ = try LogOptions.parseLevel(logLevel)
+            _ = try LogOptions.parseFormat(logFormat)
+        } catch {
+            throw ValidationError("\(error)")
+        }
         if let n = imageExtractLimit, n < 1 { throw ValidationError("--image-extract-limit must be at least 1") }
         guard (1...86_400).contains(idleTimeout) else { throw ValidationError("--idle-timeout must be from 1 to 86400 seconds") }
         if let n = maxConnections, n < 1 { throw ValidationError("--max-connections must be at least 1") }
     }
 
     func run() async throws {
+        CryoLogging.bootstrap(LogOptions(level: try LogOptions.parseLevel(logLevel), format: try LogOptions.parseFormat(logFormat)))
         guard getuid() == 0 else { throw ValidationError("cryod must run as root (it creates namespaces, cgroups and mounts)") }
         var addresses: [HTTPListener.Address] = []
         for h in host.isEmpty ? ["unix:///run/cryo/cryo.sock"] : host {
@@ -116,7 +132,7 @@ struct Cryod: AsyncParsableCommand {
                 listeners.append(.unix(path, mode: mode))
             case .tcp(let host, let port):
                 // loadTLSIdentity refused TCP without an identity.
-                let setup = try TLSServerSetup(identity: identity!, log: { log($0) })
+                let setup = try TLSServerSetup(identity: identity!, log: { daemonLog.warning("\($0)") })
                 listeners.append(.tcp(host: host, port: port, secure: { try setup.secure($0) }))
             }
         }
@@ -136,7 +152,7 @@ struct Cryod: AsyncParsableCommand {
         do {
             openFiles = "open files \(try ResourceLimits.raiseOpenFiles().soft)"
         } catch {
-            log("cannot raise RLIMIT_NOFILE: \(error)")
+            daemonLog.warning("cannot raise RLIMIT_NOFILE: \(error)")
         }
         let binDir = FS.parent(FS.readlink("/proc/self/exe") ?? CommandLine.arguments[0])
         var options = EngineOptions(paths: EnginePaths(root: FS.absolute(root), execRoot: FS.absolute(execRoot)), binDir: binDir)
@@ -165,7 +181,7 @@ struct Cryod: AsyncParsableCommand {
         }
         let engine = try Engine(options: options, group: MultiThreadedEventLoopGroup.singleton)
         await engine.recover()
-        for id in await engine.removeInterruptedCreates() { log("removed the unfinished create of container \(id)") }
+        for id in await engine.removeInterruptedCreates() { daemonLog.notice("removed the unfinished create of container \(id)") }
 
         let api = APIServer(engine: engine, tlsIdentity: identity)
         let limits = ConnectionLimits(idleTimeout: .seconds(Int64(idleTimeout)), maxConnections: maxConnections)
@@ -179,13 +195,13 @@ struct Cryod: AsyncParsableCommand {
             throw error
         }
         let tlsNote = identity.map { ", TLS with client certificates from \($0.paths.caPath)" } ?? ""
-        log("cryod \(APIServer.engineVersion) listening on \(listeners.map(\.description).joined(separator: ", "))\(tlsNote) (root \(options.paths.root), exec-root \(options.paths.execRoot), \(openFiles)\(shutdownCheckpoint ? ", checkpoint on shutdown" : ""))")
+        daemonLog.info("cryod \(APIServer.engineVersion) listening on \(listeners.map(\.description).joined(separator: ", "))\(tlsNote) (root \(options.paths.root), exec-root \(options.paths.execRoot), \(openFiles)\(shutdownCheckpoint ? ", checkpoint on shutdown" : ""))")
 
         let signal = await Self.waitForTermination()
-        log("received \(signal == SIGINT ? "SIGINT" : "SIGTERM"): shutting down")
+        daemonLog.info("received \(signal == SIGINT ? "SIGINT" : "SIGTERM"): shutting down")
         try? await server.shutdown()
         await engine.shutdown()
-        log("stopped")
+        daemonLog.info("stopped")
     }
 
     /// --tlsverify (or --tls, which implies it) and the three files, each defaulting to
@@ -241,7 +257,6 @@ struct Cryod: AsyncParsableCommand {
 /// Keeps the signal sources alive for the life of the process (set once, at start).
 nonisolated(unsafe) var signalSources: [DispatchSourceSignal] = []
 
-func log(_ message: String) {
-    let b = Array("cryod: \(message)\n".utf8)
-    _ = b.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
-}
+/// cryod's own lines (start, stop, TLS handshakes); the engine logs under the same label.
+/// Computed, so that it is made after `CryoLogging.bootstrap`.
+var daemonLog: Logger { Logger(label: "cryod") }
