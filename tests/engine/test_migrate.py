@@ -546,10 +546,10 @@ def blob_program(mib):
             "    time.sleep(0.05)\n")
 
 
-def start_blob(a, b, name, mib):
+def start_blob(a, b, name, mib, network="none"):
     for d in (a, b):
         d.ok("load", "-i", IMAGES / "python-http.tar", timeout=120)
-    a.ok("run", "-d", "--name", name, "--network", "none", "python-http", "python3", "-c", blob_program(mib))
+    a.ok("run", "-d", "--name", name, "--network", network, "python-http", "python3", "-c", blob_program(mib))
     wait_for(lambda: a.docker("exec", name, "cat", "/tmp/sum").returncode == 0, timeout=300, what=f"the {mib} MiB blob")
     return a.ok("exec", name, "cat", "/tmp/sum")
 
@@ -586,9 +586,15 @@ def test_migrate_post_copy_broken_memory_stream_kills_the_target_copy_and_keeps_
     criu lazy-pages is killed, or A cuts the connections. B's copy is killed (never left running
     with the pages it lacks, which would read as zeros), the CLI says plainly what was lost, and
     A keeps the container as it was at the freeze, paused, with an Error — unpaused, its memory
-    is intact."""
+    is intact (and, on a macvlan network, reachable at its address again)."""
     a, b = two
-    digest = start_blob(a, b, "pc", 256)
+    network = "none"
+    if case == "connection-cut":
+        network = "mv"
+        macvlan(a, lan, "mv", host_index=0)
+        macvlan(b, lan, "mv", host_index=1)
+    digest = start_blob(a, b, "pc", 256, network)
+    ip = endpoint(a, "pc", "mv")[0] if network == "mv" else None
     victim, a_fault, b_fault = {
         "kill-source-cryod": (a, "migrate-out-postcopy-running:kill", None),
         "kill-lazy-pages": (b, None, "migrate-in-running:kill-criu"),
@@ -614,3 +620,10 @@ def test_migrate_post_copy_broken_memory_stream_kills_the_target_copy_and_keeps_
     a.ok("unpause", "pc")
     assert recheck(a, "pc") == digest
     assert "pc" not in names(b)
+    if ip:
+        # Unpaused, it is on the segment again: its lock is gone and its link up.
+        # (Its kernel answers a connection to a closed port with a reset: refused, not timed out.)
+        probe = ("import socket, sys\ntry:\n    socket.create_connection((sys.argv[1], 9), timeout=1)\n"
+                 "except ConnectionRefusedError:\n    print('refused')\nexcept OSError as e:\n    print(e)\n")
+        wait_for(lambda: lan.run("client", "python3", "-c", probe, ip, check=False).stdout.strip() == "refused", timeout=30,
+                 what=f"{ip} answering on A after the unpause")
