@@ -627,3 +627,27 @@ def test_migrate_post_copy_broken_memory_stream_kills_the_target_copy_and_keeps_
                  "except ConnectionRefusedError:\n    print('refused')\nexcept OSError as e:\n    print(e)\n")
         wait_for(lambda: lan.run("client", "python3", "-c", probe, ip, check=False).stdout.strip() == "refused", timeout=30,
                  what=f"{ip} answering on A after the unpause")
+
+
+@pytest.mark.parametrize("side,point", [
+    ("A", "migrate-out-dumped"),     # A dies frozen, its CRIU waiting to serve pages to nobody
+    ("B", "migrate-in-restored"),    # B dies after restoring, before it was told to run it
+])
+def test_migrate_post_copy_failure_before_the_target_runs_resumes_the_source(lan, two, criu, side, point):
+    """Post-copy, a cryod killed before B's copy was told to run: B's copy never ran, so A's
+    (frozen, its memory whole) is resumed — after both are up again exactly one copy runs, on A."""
+    a, b = two
+    a.ok("run", "-d", "--name", "ff", "--network", "none", "busybox", "sh", "-c", COUNTER)
+    wait_for(lambda: counter(a, "ff") > 2, timeout=30, what="the counter")
+    victim = a if side == "A" else b
+    victim.fault = point + ":kill"
+    victim.restart()
+    r = cryo(a, "migrate", "--post-copy", "ff", b.tcp)
+    assert r.returncode == 1, r.stdout
+    wait_for(lambda: victim.proc.poll() is not None, timeout=60, what=f"cryod {side} killed at {point}")
+    victim.fault = None
+    victim.start()
+    assert names(a).get("ff") == "running", f"A: {names(a)}\nA log: {a.log_tail(15)}"
+    assert "ff" not in names(b), f"a copy is left on B: {names(b)}"
+    n = counter(a, "ff")
+    wait_for(lambda: counter(a, "ff") > n, timeout=10, what="the counter going on on A")
