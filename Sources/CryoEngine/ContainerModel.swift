@@ -141,9 +141,16 @@ public struct PendingOperation: Codable, Sendable, Equatable {
     public var began: String
     /// migrate-out: the target cryod (tcp://… or unix://…), asked after a crash how it ended.
     public var peer: String?
+    /// migrate-out/in: post-copy (the memory follows the resumed copy from the frozen source).
+    public var postCopy: Bool?
+    /// migrate-out, post-copy: the target was told to run its copy (durable before it was):
+    /// from then on the frozen source copy is never resumed automatically.
+    public var peerRuns: Bool?
 
-    public init(kind: Kind, checkpoint: String, directory: String, leaveRunning: Bool? = nil, began: String, peer: String? = nil) {
+    public init(kind: Kind, checkpoint: String, directory: String, leaveRunning: Bool? = nil, began: String, peer: String? = nil,
+                postCopy: Bool? = nil) {
         self.kind = kind
+        self.postCopy = postCopy
         self.peer = peer
         self.checkpoint = checkpoint
         self.directory = directory

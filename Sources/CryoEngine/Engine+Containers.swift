@@ -483,8 +483,25 @@ extension Engine {
             let c = try resolve(id)
             if let e = StateMachine.check(paused ? .pause : .unpause, status: c.status, id: c.name) { throw e }
             let rt = runtime
-            try await blocking { paused ? try rt.pause(id: id) : try rt.resume(id: id) }
-            update(id) { $0.status = paused ? .paused : .running }
+            // A migration that could not let its copy go (outcome unknown, or a post-copy whose
+            // target lost its copy) left it frozen with an Error, its network locked and, on a
+            // shared segment, its link down: unpaused, it talks again.
+            let afterMigration = !paused && !c.error.isEmpty && c.hostConfig.NetworkMode != "host" && FS.exists(paths.netns(id))
+            let netns = paths.netns(id)
+            let iface = c.endpoint?.interface
+            try await blocking {
+                if afterMigration {
+                    try? NetworkLock.unlock(netnsPath: netns)
+                    if let iface { try? MigrationChecks.setLink(up: true, netnsPath: netns, interface: iface) }
+                }
+                paused ? try rt.pause(id: id) : try rt.resume(id: id)
+            }
+            // The segment may have learnt the address elsewhere meanwhile (the target's copy).
+            if afterMigration, let e = c.endpoint { announce(e, netns: netns) }
+            update(id) {
+                $0.status = paused ? .paused : .running
+                if afterMigration { $0.error = "" }
+            }
         }
     }
 

@@ -19,6 +19,8 @@ extension Engine {
         var made: String?           // the container created here, until committed
         var committed = false
         var pageServer: PageServerProcess?
+        var lazyStream: (any ByteStream)?      // post-copy: the page stream, for criu lazy-pages
+        var lazy: LazyPagesProcess?
         var reserved: (network: String, ip: String)?
         do {
             guard case .offer(let offer) = try await ch.receive() else {
@@ -79,6 +81,10 @@ extension Engine {
                     // A is about to freeze: the container is made here now, not in its downtime.
                     made = try await prepareMigrated(offer, src, image, layerDirs: layerDirs, dir: dir)
                     let ps = try await migrationStreams.wait(offer.session, seconds: 30)
+                    if offer.postCopy {
+                        lazyStream = ps   // pulled through by criu lazy-pages, started at restore
+                        continue loop
+                    }
                     let server = try await PageServerProcess.start(criuPath: try MigrationChecks.criuPath(), imagesDir: dir + "/images")
                     pageServer = server
                     Task { _ = try? await PageStream.relay(ps, server.stream) }
@@ -86,6 +92,52 @@ extension Engine {
                     let into = dir + "/" + set.rawValue
                     try FS.mkdirAll(into, mode: 0o700)
                     try await receiveTree(ch, into: into, errorFile: tarErrors)
+                case .restore where offer.postCopy:
+                    guard let ps = lazyStream, let id = made else { throw MigrationWireError.unexpected("restore before the pages") }
+                    do {
+                        let daemon = try await LazyPagesProcess.start(criuPath: try MigrationChecks.criuPath(), imagesDir: dir + "/images",
+                                                                      workDir: Self.migrationRestoreWork(paths, id))
+                        lazy = daemon
+                        Task { _ = try? await PageStream.relay(ps, daemon.stream) }
+                        try await restoreMigrated(id, offer, src, dir: dir)
+                    } catch {
+                        if let daemon = lazy { await daemon.cancel() }
+                        lazy = nil
+                        if let id = made { await discardMigrated(id) }
+                        made = nil
+                        try await ch.send(.failed(reason: "\(error)"))
+                        break loop
+                    }
+                    FaultPoint.hit("migrate-in-restored")
+                    try await ch.send(.restored(initPid: containers[id]?.pid ?? 0, restoreMs: 0))
+                case .commit where offer.postCopy:
+                    guard let id = made, let daemon = lazy else { throw MigrationWireError.unexpected("commit before a restore") }
+                    // It runs now (unlocked, announced); the record keeps the migration until every
+                    // page is here, so a restart of this cryod kills a copy that may lack memory.
+                    try await unlockMigrated(id)
+                    // From here the daemon's status alone decides (A may be gone meanwhile).
+                    try? await ch.send(.running)
+                    FaultPoint.hit("migrate-in-running", criu: daemon.pid)
+                    let started = Monotonic.now()
+                    let status = (try? await daemon.wait()) ?? -1
+                    lazy = nil
+                    if status == 0 {
+                        try await settleMigrated(id)
+                        committed = true
+                        FaultPoint.hit("migrate-in-committed")
+                        try? await ch.send(.committed)
+                    } else {
+                        // The kernel serves pages it never got as zeros now: the copy dies first.
+                        let rt = runtime
+                        try? await blocking { try rt.kill(id: id, signal: SIGKILL, all: true) }
+                        let secs = Self.seconds(started.elapsedMilliseconds, digits: 1)
+                        let why = "the memory stream from the source broke \(secs) s after the container resumed on this host (criu lazy-pages exited with status \(status): \(daemon.errors().split(separator: "\n").last.map(String.init) ?? "no log")); pages it had not fetched were missing, so the copy here was killed"
+                        EngineLog.logger.warning("post-copy migration \(offer.session.prefix(12)) of \(src.name): \(why)")
+                        await discardMigrated(id)
+                        made = nil
+                        try? await ch.send(.lost(reason: why))
+                    }
+                    break loop
                 case .restore:
                     guard let server = pageServer, let id = made else { throw MigrationWireError.unexpected("restore before the pages") }
                     do {
@@ -119,6 +171,12 @@ extension Engine {
         }
         if let s = session { migrationStreams.cancel(s) }
         if let server = pageServer { await server.cancel() }
+        if let daemon = lazy { await daemon.cancel() }
+        if !committed, let id = made, let c = containers[id], c.isRunning {
+            // Killed at once: a post-copy copy whose stream is gone would fault in zeros.
+            let rt = runtime
+            try? await blocking { try rt.kill(id: id, signal: SIGKILL, all: true) }
+        }
         if !committed, let id = made { await discardMigrated(id) }
         if !committed, let r = reserved { try? await releaseAddress(network: r.network, ip: r.ip) }
         await stream.close()
@@ -142,7 +200,6 @@ extension Engine {
     /// Everything checked before the source freezes anything; nil: acceptable.
     func checkOffer(_ offer: MigrationOffer, _ src: StoredContainer) async -> String? {
         var problems: [String] = []
-        if offer.postCopy { problems.append("post-copy (lazy pages) is not available in this cryod yet") }
         if let other = containers.values.first(where: { $0.name == src.name }) {
             problems.append("a container named \(src.name) already exists here (\(other.id.prefix(12)))")
         }
@@ -238,9 +295,10 @@ extension Engine {
         // Where CRIU dumped from is told by the images (the source dumps from inside).
         let imageDir = dir + "/images"
         var restore = Self.restorePlan(c, checkpoint: imageDir, metadata: CheckpointMetadata(tcpEstablished: offer.tcpEstablished),
-                                       workPath: p.containerDir(id) + "/restore-work",
+                                       workPath: Self.migrationRestoreWork(p, id),
                                        imagesHoldNetworkNamespace: { Runtime.imagesHoldNetworkNamespace(imageDir) })
         restore.keepNetworkLocked = true
+        restore.lazyPages = offer.postCopy   // criu lazy-pages listens in the same work directory
         do {
             try await withLock(id) {
                 try await launch(c, restore: restore, restoreIP: offer.ip, restorePorts: src.portMappings)
@@ -251,8 +309,19 @@ extension Engine {
         }
     }
 
+    /// CRIU's work directory for a migration's restore (post-copy: criu lazy-pages' too).
+    nonisolated static func migrationRestoreWork(_ p: EnginePaths, _ id: String) -> String {
+        p.containerDir(id) + "/restore-work"
+    }
+
     /// The source let its copy go: ours is the container. Unlocked, and its record durable.
     func commitMigrated(_ id: String) async throws {
+        try await unlockMigrated(id)
+        try await settleMigrated(id)
+    }
+
+    /// The migrated copy talks to the world: unlocked, its address announced.
+    func unlockMigrated(_ id: String) async throws {
         guard let c = containers[id] else { throw EngineError.noSuchContainer(id) }
         let netns = paths.netns(id)
         if Self.networkHandling(c, criuInside: true).locker == .cryo {   // the restore plan's lock
@@ -260,6 +329,11 @@ extension Engine {
             // The segment learns where the address lives now (the source withdrew it).
             if let e = c.endpoint { announce(e, netns: netns) }
         }
+    }
+
+    /// The migration is over here: its operation leaves the record, durably (the commit point
+    /// a restarted source asks about).
+    func settleMigrated(_ id: String) async throws {
         guard var now = containers[id] else { throw EngineError.noSuchContainer(id) }
         now.operation = nil
         try FS.atomicWrite(paths.record(id), Array(try JSONEncoder().encode(now)), mode: 0o600, durable: true)

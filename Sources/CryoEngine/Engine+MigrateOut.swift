@@ -16,9 +16,6 @@ import Glibc
 extension Engine {
     public func migrate(_ ref: String, _ req: MigrationRequest,
                         progress: @escaping @Sendable (MigrationEvent) async -> Void) async throws -> MigrationReport {
-        if req.postCopy {
-            throw EngineError.bad("--post-copy (lazy pages) is not available yet in this cryod: migrate without it (stop-and-copy)")
-        }
         let id = try resolve(ref).id
         return try await withLock(id) { try await migrateLocked(id, req, progress) }
     }
@@ -60,17 +57,16 @@ extension Engine {
 
     private func migrateLocked(_ id: String, _ req: MigrationRequest,
                                _ progress: @escaping @Sendable (MigrationEvent) async -> Void) async throws -> MigrationReport {
-        let began = Monotonic.now()
-        var mark = began
-        var phases: [MigrationReport.Phase] = []
-        func phase(_ name: String) {
-            let now = Monotonic.now()
-            phases.append(.init(name: name, ms: now.seconds(since: mark) * 1000))
-            mark = now
-        }
+        let clock = MigrationClock()
+        let began = clock.began
+        func phase(_ name: String) { clock.phase(name) }
         var bytes = MigrationReport.Bytes()
         let c = try resolve(id)
         if let e = StateMachine.check(.checkpoint, status: c.status, id: c.name) { throw e }
+        if req.postCopy, c.hostConfig.NetworkMode == "host" {
+            // CRIU's lazy page server would listen on the host's own network.
+            throw EngineError.bad("cannot migrate container \(c.name) with --post-copy: it uses the host's network (CRIU's lazy page server would listen on it); migrate it without --post-copy")
+        }
         if c.hostConfig.PidMode == "host" {
             throw EngineError.bad("cannot migrate container \(c.name): it shares the host's PID namespace (--pid host)")
         }
@@ -141,6 +137,10 @@ extension Engine {
             throw EngineError.internalError("migration of \(c.name) to \(req.target) failed before anything was frozen; it keeps running here: \(Self.explainTLS("\(error)"))")
         }
 
+        if req.postCopy {
+            return try await postCopyOut(c, req, session: session, dir: dir, net: net, tcp: tcp, ctl: ctl, stream: stream,
+                                         clock: clock, bytes: bytes, layersSent: missing.count, progress: progress)
+        }
         // Freeze and dump, the pages going to B's page server through a second connection.
         await progress(MigrationEvent(phase: "dump", status: "freezing and dumping"))
         try beginOperation(id, PendingOperation(kind: .migrateOut, checkpoint: session, directory: dir, leaveRunning: false,
@@ -197,33 +197,7 @@ extension Engine {
         var committed = false
         do {
             await progress(MigrationEvent(phase: "transfer", status: "sending images, rootfs changes and log"))
-            // Every tar is started at once (their start-up overlaps); each is sent in turn.
-            var tars: [(FileSet, TarProcess)] = []
-            do {
-                for set in FileSet.allCases {
-                    let (from, members): (String, [String]) = switch set {
-                    case .images: (dir + "/images", ["."])
-                    case .rootfs: (p.upper(id), ["."])
-                    case .log: (p.containerDir(id), [id + "-json.log"])
-                    case .shm: (FS.isMountPoint(p.shm(id)) ? p.shm(id) : dir + "/empty", ["."])
-                    }
-                    tars.append((set, try await TarProcess.create(dir: from, members: members, errorFile: tarErrors + "." + set.rawValue)))
-                }
-                for (set, tar) in tars {
-                    try await ctl.send(.files(set))
-                    let n = try await ctl.sendData(from: tar.stream).bytes
-                    try await tar.finish()
-                    switch set {
-                    case .images: bytes.images = n
-                    case .rootfs: bytes.rootfs = n
-                    case .log: bytes.log = n
-                    case .shm: bytes.shm = n
-                    }
-                }
-            } catch {
-                for (_, tar) in tars { await tar.cancel() }
-                throw error
-            }
+            try await sendFileSets(ctl, id: id, dir: dir, bytes: &bytes)
             phase("transfer")
             await progress(MigrationEvent(phase: "restore", status: "restoring on \(req.target)"))
             try await ctl.send(.restore)
@@ -285,9 +259,42 @@ extension Engine {
         try? FS.removeAll(dir)
         phase("cleanup")
         let report = MigrationReport(container: c.name, id: id, target: req.target, session: session, mode: "stop-and-copy",
-                                     downtimeMs: downtime, totalMs: began.elapsedMilliseconds, phases: phases,
+                                     downtimeMs: downtime, totalMs: began.elapsedMilliseconds, phases: clock.phases,
                                      bytes: bytes, layersSent: missing.count)
         return report
+    }
+
+    /// CRIU's other images, the rootfs changes, the log and /dev/shm, each as a tar on `ctl`.
+    /// Every tar is started at once (their start-up overlaps); each is sent in turn.
+    func sendFileSets(_ ctl: FrameChannel, id: String, dir: String, bytes: inout MigrationReport.Bytes) async throws {
+        let p = paths
+        let tarErrors = dir + "/tar.err"
+        var tars: [(FileSet, TarProcess)] = []
+        do {
+            for set in FileSet.allCases {
+                let (from, members): (String, [String]) = switch set {
+                case .images: (dir + "/images", ["."])
+                case .rootfs: (p.upper(id), ["."])
+                case .log: (p.containerDir(id), [id + "-json.log"])
+                case .shm: (FS.isMountPoint(p.shm(id)) ? p.shm(id) : dir + "/empty", ["."])
+                }
+                tars.append((set, try await TarProcess.create(dir: from, members: members, errorFile: tarErrors + "." + set.rawValue)))
+            }
+            for (set, tar) in tars {
+                try await ctl.send(.files(set))
+                let n = try await ctl.sendData(from: tar.stream).bytes
+                try await tar.finish()
+                switch set {
+                case .images: bytes.images = n
+                case .rootfs: bytes.rootfs = n
+                case .log: bytes.log = n
+                case .shm: bytes.shm = n
+                }
+            }
+        } catch {
+            for (_, tar) in tars { await tar.cancel() }
+            throw error
+        }
     }
 
     /// After a commit whose answer was lost: asks B whether it committed session `session`.
@@ -305,6 +312,19 @@ extension Engine {
             }
         }
         return .unknown
+    }
+}
+
+/// A migration's phase times.
+final class MigrationClock: @unchecked Sendable {
+    let began = Monotonic.now()
+    private(set) var phases: [MigrationReport.Phase] = []
+    private var mark: Monotonic
+    init() { mark = began }
+    func phase(_ name: String) {
+        let now = Monotonic.now()
+        phases.append(.init(name: name, ms: now.seconds(since: mark) * 1000))
+        mark = now
     }
 }
 

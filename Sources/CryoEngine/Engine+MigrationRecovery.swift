@@ -18,6 +18,15 @@ extension Engine {
         // Its CRIU worker, if it still runs, is waited for (it answers nobody now).
         let workDir = op.directory + "/images"
         let limit = Self.interruptedWorkLimit
+        if op.postCopy == true, let worker = Runtime.checkpointWorker(workDir: workDir) {
+            // A post-copy dump's CRIU serves its pages to nobody now (its relay was this cryod),
+            // and may wait for a client forever. The tasks are frozen first: CRIU thawed the
+            // cgroup once it had seized them, and its death detaches them.
+            try? await blocking {
+                try? rt.pause(id: id)
+                Glibc.kill(worker, SIGKILL)
+            }
+        }
         _ = try? await blocking { () -> Void in
             let start = Monotonic.now()
             while Runtime.checkpointWorker(workDir: workDir) != nil, start.elapsedSeconds < limit { usleep(50_000) }
@@ -31,6 +40,13 @@ extension Engine {
             EngineLog.logger.notice("container \(c.name) was migrated to \(op.peer ?? "?") before cryod stopped: removed here")
             try? await removeNow(id)
             try? FS.removeAll(op.directory)
+        case .notCommitted where op.postCopy == true && op.peerRuns == true:
+            // The target ran its copy and did not keep it: what it did there is lost; this copy
+            // is the state at the freeze, left for the operator (never resumed by itself).
+            update(id) {
+                $0.status = alive ? .paused : $0.status
+                $0.error = "post-copy migration to \(op.peer ?? "?") (session \(op.checkpoint)) was interrupted after the container had resumed there, and the target did not keep it (its copy is killed when memory is missing): whatever it did there is lost. This copy is its state at the freeze, frozen with its network locked: unpause it to run it from that point, or remove it (rm -f)"
+            }
         case .notCommitted:
             if alive {
                 try? await blocking {

@@ -55,4 +55,6 @@ public struct MigrationReport: Codable, Sendable {
     public var phases: [Phase]
     public var bytes: Bytes
     public var layersSent: Int
+    /// Post-copy: from the copy running on the target to its last page there.
+    public var pagesCompleteMs: Double?
 }

@@ -3,14 +3,15 @@ import Glibc
 /// Scripted faults for crash-consistency tests. With `CRYO_FAULT=POINT:ACTION[,POINT:ACTION…]`
 /// in the environment, reaching a named step of run, checkpoint or restore does ACTION:
 ///   - `kill`: SIGKILL the process that reached it (cryod, or a container's monitor);
-///   - `kill-criu`: SIGKILL the CRIU worker busy at that step (points that have one), and go on.
+///   - `kill-criu`: SIGKILL the CRIU worker busy at that step (points that have one), and go on;
+///   - `cut`: the caller breaks its connection there (points checked with `cuts`), and goes on.
 /// Each firing is written to stderr first (`fault point P: A`), so a test can tell that the
 /// point was reached. Points are named where they are hit (`FaultPoint.hit("checkpoint-frozen")`);
 /// CRIU notifications are points of their own (`checkpoint-notify-post-dump`,
 /// `restore-notify-setup-namespaces`, …). Without the variable a hit costs one dictionary
 /// lookup. Monitors get the variable from cryod (`childEnvironment`).
 public enum FaultPoint {
-    public enum Action: String, Sendable { case kill, killCRIU = "kill-criu" }
+    public enum Action: String, Sendable { case kill, killCRIU = "kill-criu", cut }
 
     static let plan: [String: Action] = parse(getenv("CRYO_FAULT").map { String(cString: $0) } ?? "")
 
@@ -44,6 +45,16 @@ public enum FaultPoint {
             pause()
         case .killCRIU:
             if let p = criu, p > 0 { kill(p, SIGKILL) }
+        case .cut:
+            break
         }
+    }
+
+    /// Whether the plan cuts the connection at `point` (written to stderr like a hit).
+    public static func cuts(_ point: String) -> Bool {
+        guard !plan.isEmpty, plan[point] == .cut else { return false }
+        let line = "fault point \(point): cut (pid \(getpid()))\n"
+        _ = line.withCString { write(2, $0, strlen($0)) }
+        return true
     }
 }

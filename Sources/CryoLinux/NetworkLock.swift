@@ -21,20 +21,26 @@ public enum NetworkLock {
     /// criu/net.c's SOCCR_MARK: packets CRIU itself sends carry it and pass the lock.
     static let criuMark = 0xC114
 
-    static var rules: String {
-        """
+    /// The table; with `loopbackPort`, TCP on the loopback device to or from that port passes
+    /// too (a post-copy dump's lazy page server, reached by cryod from inside the namespace:
+    /// no other interface, no other port, and the container's own tasks are frozen).
+    static func rules(loopbackPort: UInt16? = nil) -> String {
+        let extraIn = loopbackPort.map { " iifname \"lo\" tcp dport \($0) accept; iifname \"lo\" tcp sport \($0) accept;" } ?? ""
+        let extraOut = loopbackPort.map { " oifname \"lo\" tcp dport \($0) accept; oifname \"lo\" tcp sport \($0) accept;" } ?? ""
+        return """
         table inet \(table) {
-          chain input { type filter hook input priority -1000; policy drop; meta mark \(criuMark) accept; }
-          chain output { type filter hook output priority -1000; policy drop; meta mark \(criuMark) accept; }
+          chain input { type filter hook input priority -1000; policy drop; meta mark \(criuMark) accept;\(extraIn) }
+          chain output { type filter hook output priority -1000; policy drop; meta mark \(criuMark) accept;\(extraOut) }
         }
 
         """
     }
 
-    /// Locks the namespace at `netnsPath` (IPv4 and IPv6). Switches the calling thread into
-    /// the namespace and back (see NetworkNamespace.withThread): a thread of its own only.
-    public static func lock(netnsPath: String) throws {
-        try nft(["-f", "-"], input: rules, in: netnsPath, what: "locking")
+    /// Locks the namespace at `netnsPath` (IPv4 and IPv6), but loopback TCP on `loopbackPort`.
+    /// Switches the calling thread into the namespace and back (see NetworkNamespace.withThread):
+    /// a thread of its own only.
+    public static func lock(netnsPath: String, loopbackPort: UInt16? = nil) throws {
+        try nft(["-f", "-"], input: rules(loopbackPort: loopbackPort), in: netnsPath, what: "locking")
     }
 
     /// Removes the lock; a namespace without one is left as it is. This is on the path of

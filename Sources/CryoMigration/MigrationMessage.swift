@@ -12,6 +12,13 @@
 ///
 /// Any failure (or a closed connection) before `committed` aborts: B kills what it
 /// restored, A's CRIU resumes the container. After `commit`, B's durable record decides.
+///
+/// Post-copy (`offer.postCopy`) differs from `pages` on: A's CRIU keeps the memory in the
+/// frozen tasks and serves it lazily on the second connection, which B hands to its
+/// `criu lazy-pages` at `restore`. After `commit`, B unlocks and answers `running` (the
+/// container runs there, pages still arriving); then `committed` once its lazy-pages daemon
+/// has exited 0 (every page is there: A kills its frozen copy), or `lost` (B killed its copy,
+/// which would have met zeros: A keeps its frozen one, stopped in time at the freeze).
 public enum MigrationMessage: Codable, Sendable {
     case offer(MigrationOffer)
     case accept(missingLayers: [String])
@@ -25,6 +32,10 @@ public enum MigrationMessage: Codable, Sendable {
     case commit
     case committed
     case abort(reason: String)
+    /// Post-copy: B runs the container (unlocked); its memory is still arriving.
+    case running
+    /// Post-copy: B's copy ran and was killed because pages are missing; what was lost.
+    case lost(reason: String)
 
     public var name: String {
         switch self {
@@ -40,6 +51,8 @@ public enum MigrationMessage: Codable, Sendable {
         case .commit: return "commit"
         case .committed: return "committed"
         case .abort: return "abort"
+        case .running: return "running"
+        case .lost: return "lost"
         }
     }
 }

@@ -76,6 +76,12 @@ public enum CRIURequestBuilder {
             var info = criu_page_server_info()
             info.fd = pageServerWorkerFD
             opts.ps = info
+        case .lazy(let port)?:
+            // A lazy dump reads only the port (it listens on 0.0.0.0 of its namespace).
+            var info = criu_page_server_info()
+            info.port = port
+            opts.ps = info
+            opts.lazyPages = true
         case nil:
             break
         }

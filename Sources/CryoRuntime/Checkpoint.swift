@@ -120,7 +120,7 @@ extension Runtime {
             }
         }
         if let p = lockedBeforeDump {
-            do { try NetworkLock.lock(netnsPath: p) } catch {
+            do { try NetworkLock.lock(netnsPath: p, loopbackPort: plan.lazyPort.map { UInt16(truncatingIfNeeded: $0) }) } catch {
                 resumeAfterFailure()
                 throw error
             }
@@ -164,7 +164,7 @@ extension Runtime {
                     }
                 }
                 if let netns = lockedAtNotification {
-                    if script == "network-lock" { try NetworkLock.lock(netnsPath: netns) }
+                    if script == "network-lock" { try NetworkLock.lock(netnsPath: netns, loopbackPort: plan.lazyPort.map { UInt16(truncatingIfNeeded: $0) }) }
                     if script == "network-unlock" { try NetworkLock.unlock(netnsPath: netns) }
                 }
                 if script == "status-ready", let fd = plan.statusFD {

@@ -33,6 +33,12 @@ public enum PageServer: Codable, Sendable, Equatable {
     /// It becomes the CRIU worker's fd 4; the caller keeps and closes it. CRIU inside the
     /// container's network namespace can use it (nothing is connected from there).
     case socket(fd: Int32)
+    /// Post-copy: CRIU keeps the lazy pages (private anonymous memory) in the frozen tasks
+    /// and serves them itself after `post-dump`, listening on 0.0.0.0:`port` of the worker's
+    /// network namespace (a lazy dump ignores an address or socket, facts §1.1). With cryo's
+    /// lock on that namespace, loopback TCP to and from `port` is let through, so the caller
+    /// can connect to it from inside (`NetworkLock.lock(loopbackPort:)`); nothing outside can.
+    case lazy(port: Int32)
 
     /// Parses runc's `ADDRESS:PORT`.
     public static func parse(_ s: String) throws -> PageServer {
@@ -101,6 +107,13 @@ public struct CheckpointPlan: Codable, Sendable, Equatable {
 
     /// Whether the dump leaves the tasks running (CRIU's leave_running).
     public var tasksKeepRunning: Bool { leaveRunning || preDump }
+
+    /// The lazy page server's port (`PageServer.lazy`), which cryo's lock lets through on
+    /// the namespace's loopback.
+    public var lazyPort: Int32? {
+        if case .lazy(let port)? = pageServer { return port }
+        return nil
+    }
 
     /// cryo locks the network itself, right after freezing: CRIU runs inside the namespace and
     /// sends no network-lock notification.

@@ -13,7 +13,7 @@ struct Migrate: ParsableCommand {
         bind-mounted paths); then the container is frozen here, its pages stream straight to the \
         target's CRIU, its images, writable-layer changes and log follow, the target restores it \
         with its network locked, and only when the target confirms is the copy here removed. \
-        Any failure before that leaves it running here. Progress goes to stderr; the report \
+        Any failure before that leaves it running here. With --post-copy the target runs it as         soon as everything but the memory has arrived, and the memory follows (on demand and in         the background) while the copy here stays frozen; it is removed when the last page has         arrived. If the memory stream breaks after that, the target's copy is killed (never left         running with missing memory) and the frozen copy here is kept, paused, for you to unpause         or remove. Progress goes to stderr; the report \
         (downtime, bytes per kind, time per phase) to stdout, as JSON with --format json. \
         Exit status 0 when the container runs on the target, 1 otherwise.
         """)
@@ -86,6 +86,8 @@ struct MigrationReportJSON: Codable {
     var phases: [Phase]
     var bytes: Bytes
     var layersSent: Int
+    /// Post-copy: from running on the target to its last page there.
+    var pagesCompleteMs: Double?
 
     var summary: String {
         func tenths(_ x: Double) -> String {
@@ -102,6 +104,7 @@ struct MigrationReportJSON: Codable {
         let downtime = Int(downtimeMs.rounded())
         let layerWord = layersSent == 1 ? "layer" : "layers"
         let sent = "memory \(size(bytes.memory)), other images \(size(bytes.images)), rootfs changes \(size(bytes.rootfs)), image layers \(size(bytes.layers)) (\(layersSent) \(layerWord)), log \(size(bytes.log)), /dev/shm \(size(bytes.shm ?? 0))"
-        return "\(container) migrated to \(target) (\(mode)) in \(total) s; downtime \(downtime) ms\n  sent: \(sent)\n  phases: \(phaseText)"
+        let pages = pagesCompleteMs.map { "\n  all pages transferred \(tenths($0 / 1000)) s after it resumed on the target (the source's copy was removed then)" } ?? ""
+        return "\(container) migrated to \(target) (\(mode)) in \(total) s; downtime \(downtime) ms\(pages)\n  sent: \(sent)\n  phases: \(phaseText)"
     }
 }

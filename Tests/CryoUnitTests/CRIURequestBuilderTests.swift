@@ -134,6 +134,22 @@ import Testing
         #expect(o.external.isEmpty && o.networkLock == .skip)   // still dumped from inside
     }
 
+    @Test func lazyPageServerIsAPortInsideTheNamespace() throws {
+        // Post-copy: CRIU serves the memory after the dump, listening on the port inside the
+        // container's namespace (dumped from inside); a lazy dump reads no address or fd.
+        var plan = CheckpointPlan(imagePath: "/i", network: NetworkHandling(criuInside: true, locker: .cryo))
+        plan.pageServer = .lazy(port: 24242)
+        #expect(plan.lazyPort == 24242)
+        #expect(CRIURequestBuilder.dumpWorkerFDs(plan) == [])
+        let o = try CRIURequestBuilder.dump(plan, target(netns: 1)).opts
+        #expect(o.lazyPages && o.ps.port == 24242 && !o.ps.hasFd && !o.ps.hasAddress)
+        #expect(o.external.isEmpty && o.networkLock == .skip && !o.leaveRunning)
+        // cryo's lock lets loopback TCP on that port through, and nothing else.
+        let rules = NetworkLock.rules(loopbackPort: 24242)
+        #expect(rules.contains("iifname \"lo\" tcp dport 24242 accept") && rules.contains("oifname \"lo\" tcp sport 24242 accept"))
+        #expect(!NetworkLock.rules().contains("iifname"))
+    }
+
     @Test func cgroupsFreezerAndYard() throws {
         var plan = CheckpointPlan(imagePath: "/i", network: .runc(lock: nil, emptyNamespace: false))
         let o = try CRIURequestBuilder.dump(plan, target(yard: "/run/yard", freezer: "/sys/fs/cgroup/freezer/x")).opts

@@ -402,10 +402,13 @@ stop.set()
 """
 
 
-def test_migrate_redis_with_a_writing_client_keeps_every_key_and_the_connection(lan, two, criu):
+@pytest.mark.parametrize("mode", ["stop-and-copy", "post-copy"])
+def test_migrate_redis_with_a_writing_client_keeps_every_key_and_the_connection(lan, two, criu, mode):
     """Redis on a macvlan network, a client in the client namespace writing over one TCP
-    connection: A→B→A→B; after each move every acknowledged key is there, the client never
+    connection: A→B→A→B (stop-and-copy, and post-copy: running on the target before its memory
+    has arrived); after each move every acknowledged key is there, the client never
     reconnected (same CLIENT ID) and it kept writing."""
+    flags = ["--post-copy"] if mode == "post-copy" else []
     a, b = two
     for d in (a, b):
         d.ok("load", "-i", IMAGES / "redis.tar", timeout=120)
@@ -428,7 +431,11 @@ def test_migrate_redis_with_a_writing_client_keeps_every_key_and_the_connection(
     last = 0
     for hop, (src, dst) in enumerate([(a, b), (b, a), (a, b)]):
         wait_for(lambda: check()["acked"] > last + 50, timeout=60, what=f"writes before hop {hop}")
-        migrate(src, dst, "kv")
+        report = migrate(src, dst, "kv", *flags)
+        assert report["mode"] == mode
+        if mode == "post-copy":
+            assert report["pagesCompleteMs"] >= 0 and report["bytes"]["memory"] > 0
+        assert "kv" not in names(src), f"hop {hop}: the source still has a copy"
         r = check()
         assert "error" not in r, f"hop {hop}: the client's connection failed: {r}"
         assert r["id"] == cid, f"hop {hop}: the client reconnected (CLIENT ID {cid} → {r['id']})"
@@ -524,3 +531,123 @@ def test_migrate_outcome_unknown_leaves_the_source_frozen_never_two_running(lan,
     # The operator's decision: the target runs it, so the source's frozen copy goes.
     a.ok("rm", "-f", "uu")
     assert "uu" not in names(a)
+
+
+# A python container holding N MiB of random memory: /tmp/sum is its sha256, computed again
+# into /tmp/sum2 whenever /tmp/recheck appears.
+def blob_program(mib):
+    return ("import hashlib, os, threading, time\n"
+            f"blob = bytearray(os.urandom({mib} << 20))\n"
+            "open('/tmp/sum.new', 'w').write(hashlib.sha256(blob).hexdigest()); os.rename('/tmp/sum.new', '/tmp/sum')\n"
+            "while True:\n"
+            "    if os.path.exists('/tmp/recheck'):\n"
+            "        os.remove('/tmp/recheck')\n"
+            "        open('/tmp/sum2.new', 'w').write(hashlib.sha256(blob).hexdigest()); os.rename('/tmp/sum2.new', '/tmp/sum2')\n"
+            "    time.sleep(0.05)\n")
+
+
+def start_blob(a, b, name, mib, network="none"):
+    for d in (a, b):
+        d.ok("load", "-i", IMAGES / "python-http.tar", timeout=120)
+    a.ok("run", "-d", "--name", name, "--network", network, "python-http", "python3", "-c", blob_program(mib))
+    wait_for(lambda: a.docker("exec", name, "cat", "/tmp/sum").returncode == 0, timeout=300, what=f"the {mib} MiB blob")
+    return a.ok("exec", name, "cat", "/tmp/sum")
+
+
+def recheck(d, name):
+    d.docker("exec", name, "rm", "-f", "/tmp/sum2")
+    d.ok("exec", name, "touch", "/tmp/recheck")
+    wait_for(lambda: d.docker("exec", name, "cat", "/tmp/sum2").returncode == 0, timeout=120, what=f"the checksum on {d.host}")
+    return d.ok("exec", name, "cat", "/tmp/sum2")
+
+
+def test_migrate_post_copy_1gib_memory_arrives_exactly(lan, two, criu):
+    """Post-copy of 1 GiB of random memory: the container runs on B before its memory has
+    arrived, every page arrives (the checksum computed on A and on B agree), and A's copy is
+    gone only once the last one is there (the report says when)."""
+    a, b = two
+    digest = start_blob(a, b, "big", 1024)
+    r = cryo(a, "migrate", "--post-copy", "big", b.tcp)
+    assert r.returncode == 0, f"{r.stderr}\nA: {a.log_tail(20)}\nB: {b.log_tail(20)}"
+    assert "all pages transferred" in r.stdout and "all pages transferred" in r.stderr, r.stdout + r.stderr
+    report = migrate(b, a, "big", "--post-copy")   # and back, reported as JSON
+    assert report["mode"] == "post-copy" and report["pagesCompleteMs"] >= 0
+    assert report["bytes"]["memory"] >= 1 << 30, "the memory did not come through the page stream"
+    assert "big" not in names(b)
+    assert recheck(a, "big") == digest, "the memory that arrived differs from the original"
+    report = migrate(a, b, "big", "--post-copy")
+    assert "big" not in names(a)
+    assert recheck(b, "big") == digest, "the memory that arrived on B differs from A's"
+
+
+@pytest.mark.parametrize("case", ["kill-source-cryod", "kill-lazy-pages", "connection-cut"])
+def test_migrate_post_copy_broken_memory_stream_kills_the_target_copy_and_keeps_the_source_frozen(lan, two, criu, case):
+    """Post-copy, the memory stream breaks after B runs the container: A's cryod is killed, B's
+    criu lazy-pages is killed, or A cuts the connections. B's copy is killed (never left running
+    with the pages it lacks, which would read as zeros), the CLI says plainly what was lost, and
+    A keeps the container as it was at the freeze, paused, with an Error — unpaused, its memory
+    is intact (and, on a macvlan network, reachable at its address again)."""
+    a, b = two
+    network = "none"
+    if case == "connection-cut":
+        network = "mv"
+        macvlan(a, lan, "mv", host_index=0)
+        macvlan(b, lan, "mv", host_index=1)
+    digest = start_blob(a, b, "pc", 256, network)
+    ip = endpoint(a, "pc", "mv")[0] if network == "mv" else None
+    victim, a_fault, b_fault = {
+        "kill-source-cryod": (a, "migrate-out-postcopy-running:kill", None),
+        "kill-lazy-pages": (b, None, "migrate-in-running:kill-criu"),
+        "connection-cut": (a, "migrate-out-postcopy-running:cut", None),
+    }[case]
+    victim.fault = a_fault or b_fault
+    victim.restart()
+    r = cryo(a, "migrate", "--post-copy", "pc", b.tcp)
+    assert r.returncode == 1, r.stdout
+    if case == "kill-source-cryod":
+        wait_for(lambda: a.proc.poll() is not None, timeout=60, what="cryod A killed mid-stream")
+        a.fault = None
+        a.start()
+    else:
+        assert "LOST" in r.stderr and "killed" in r.stderr and "state at the freeze" in r.stderr, r.stderr
+    # B never keeps a copy whose memory is missing.
+    wait_for(lambda: "pc" not in names(b), timeout=30, what="B's copy killed and removed")
+    assert "killed" in b.log_tail(40), b.log_tail(40)
+    c = json.loads(a.ok("inspect", "pc"))[0]
+    assert c["State"]["Status"] == "paused", c["State"]
+    assert "state at the freeze" in c["State"]["Error"], c["State"]["Error"]
+    # The operator runs it from the freeze: A's memory is whole.
+    a.ok("unpause", "pc")
+    assert recheck(a, "pc") == digest
+    assert "pc" not in names(b)
+    if ip:
+        # Unpaused, it is on the segment again: its lock is gone and its link up.
+        # (Its kernel answers a connection to a closed port with a reset: refused, not timed out.)
+        probe = ("import socket, sys\ntry:\n    socket.create_connection((sys.argv[1], 9), timeout=1)\n"
+                 "except ConnectionRefusedError:\n    print('refused')\nexcept OSError as e:\n    print(e)\n")
+        wait_for(lambda: lan.run("client", "python3", "-c", probe, ip, check=False).stdout.strip() == "refused", timeout=30,
+                 what=f"{ip} answering on A after the unpause")
+
+
+@pytest.mark.parametrize("side,point", [
+    ("A", "migrate-out-dumped"),     # A dies frozen, its CRIU waiting to serve pages to nobody
+    ("B", "migrate-in-restored"),    # B dies after restoring, before it was told to run it
+])
+def test_migrate_post_copy_failure_before_the_target_runs_resumes_the_source(lan, two, criu, side, point):
+    """Post-copy, a cryod killed before B's copy was told to run: B's copy never ran, so A's
+    (frozen, its memory whole) is resumed — after both are up again exactly one copy runs, on A."""
+    a, b = two
+    a.ok("run", "-d", "--name", "ff", "--network", "none", "busybox", "sh", "-c", COUNTER)
+    wait_for(lambda: counter(a, "ff") > 2, timeout=30, what="the counter")
+    victim = a if side == "A" else b
+    victim.fault = point + ":kill"
+    victim.restart()
+    r = cryo(a, "migrate", "--post-copy", "ff", b.tcp)
+    assert r.returncode == 1, r.stdout
+    wait_for(lambda: victim.proc.poll() is not None, timeout=60, what=f"cryod {side} killed at {point}")
+    victim.fault = None
+    victim.start()
+    assert names(a).get("ff") == "running", f"A: {names(a)}\nA log: {a.log_tail(15)}"
+    assert "ff" not in names(b), f"a copy is left on B: {names(b)}"
+    n = counter(a, "ff")
+    wait_for(lambda: counter(a, "ff") > n, timeout=10, what="the counter going on on A")
