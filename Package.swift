@@ -4,7 +4,7 @@ import PackageDescription
 // Layers, bottom up (each only calls down):
 //   CShim (C: what Swift cannot call) → CryoLinux (syscall wrappers) · CSeccomp (libseccomp)
 //   CryoOCI (spec models) · CRIURPC (generated protobuf)
-//   CArchive (libarchive) → CryoImages (image models, digests, safe tar extraction, image store)
+//   CArchive (libarchive) → CryoImages (image models, digests, safe tar extraction, image store) → CryoArchive (checkpoint archives)
 //   CryoNetwork (cryo networks, CNI plugins, /etc/hosts & co.)
 //   CryoMigration (cryod-to-cryod wire: frames, tar streams, CRIU's page stream, the commit gate)
 //   CryoHTTP (HTTP/1.1 over unix sockets and TLS-secured TCP, on SwiftNIO; for the daemon's Docker API)
@@ -44,6 +44,11 @@ let package = Package(
             name: "CryoImages",
             dependencies: ["CryoLinux", "CArchive", .product(name: "Crypto", package: "swift-crypto")]
         ),
+        // Checkpoint archives in podman's export layout: writer, strict reader with digests and limits, the dumps' models.
+        .target(
+            name: "CryoArchive",
+            dependencies: ["CArchive", "CryoImages", "CryoLinux", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         .target(
             name: "CRIURPC",
             dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]
@@ -64,7 +69,7 @@ let package = Package(
         .target(
             name: "CryoEngine",
             dependencies: [
-                "CryoImages", "CryoRuntime", "CryoMonitor", "CryoOCI", "CryoLinux", "CryoNetwork", "CryoMigration", "CShim",
+                "CryoArchive", "CryoImages", "CryoRuntime", "CryoMonitor", "CryoOCI", "CryoLinux", "CryoNetwork", "CryoMigration", "CShim",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -88,7 +93,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
-        .target(name: "CryoAPI", dependencies: ["CryoEngine", "CryoHTTP", "CryoMigration", "CryoMonitor", "CryoImages", "CryoLinux", "CryoNetwork", "CryoTLS"]),
+        .target(name: "CryoAPI", dependencies: ["CryoArchive", "CryoEngine", "CryoHTTP", "CryoMigration", "CryoMonitor", "CryoImages", "CryoLinux", "CryoNetwork", "CryoTLS"]),
         .executableTarget(
             name: "cryod",
             dependencies: [
@@ -112,6 +117,7 @@ let package = Package(
         .testTarget(name: "CryoClientTests", dependencies: ["CryoClient", "cryo", "CryoTLS"]),
         .testTarget(name: "CryoUnitTests", dependencies: ["CryoOCI", "CryoRuntime", "CryoLinux"]),
         .testTarget(name: "CryoImageTests", dependencies: ["CryoImages", "CryoLinux", "CArchive"]),
+        .testTarget(name: "CryoArchiveTests", dependencies: ["CryoArchive", "CArchive"]),
         .testTarget(name: "CryoHTTPTests", dependencies: ["CryoHTTP"]),
         .testTarget(name: "CryoMigrationTests", dependencies: ["CryoMigration", "CryoHTTP", .product(name: "NIOPosix", package: "swift-nio")]),
         .testTarget(name: "CryoTLSTests", dependencies: ["CryoTLS", "CryoHTTP"]),
