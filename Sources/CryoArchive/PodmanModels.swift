@@ -80,7 +80,15 @@ public struct SpecDumpSummary: Codable, Sendable {
         public var cwd: String?
         public var terminal: Bool?
     }
+    public struct Mount: Codable, Sendable {
+        public var destination: String
+        public var type: String?
+        public var source: String?
+        public var options: [String]?
+        public var isBind: Bool { type == "bind" || (options ?? []).contains { $0 == "bind" || $0 == "rbind" } }
+    }
     public var process: Process?
+    public var mounts: [Mount]?
     public var hostname: String?
     public var annotations: [String: String]?
 }

@@ -140,6 +140,7 @@ extension Engine {
                     try InnerTar.extract(extracted.path(CheckpointArchiveLayout.rootfsDiff), into: upper, budget: budget)
                 }
                 try InnerTar.applyDeletions(plan.deleted, upper: upper)
+                try Self.addMissingBinds(plan.extraBinds, bundle: p.bundle(id), holder: p.containerDir(id) + "/imported-mounts")
                 try ShmMount.prepare(p.shm(id), fresh: true, size: c0.hostConfig.ShmSize ?? 0)
                 if extracted.has(CheckpointArchiveLayout.devShm) {
                     try InnerTar.extract(extracted.path(CheckpointArchiveLayout.devShm), into: p.shm(id), budget: budget)
@@ -171,6 +172,9 @@ extension Engine {
         var metadata: CheckpointMetadata
         var deleted: [String]
         var source: String
+        /// Bind mounts the dumping engine had and cryo's spec lacks (podman's
+        /// /run/.containerenv): CRIU needs every external mount of the images mapped.
+        var extraBinds: [String] = []
     }
 
     /// Everything decided and checked before the container is created.
@@ -184,6 +188,7 @@ extension Engine {
         var req: CreateContainerRequest
         var sourceName: String
         let source: String
+        var extraBinds: [String] = []
         if x.has(CheckpointArchiveLayout.cryoContainer) {
             let a = try read(CheckpointArchiveLayout.cryoContainer, ArchivedContainer.self)
             req = CreateContainerRequest(config: a.config, hostConfig: a.hostConfig)
@@ -211,6 +216,7 @@ extension Engine {
             req = CreateContainerRequest(config: config, hostConfig: HostConfig())
             sourceName = dump.name
             source = "podman"
+            extraBinds = (spec.mounts ?? []).filter(\.isBind).map(\.destination)
         }
         guard let image = req.config.Image, !image.isEmpty, (try? images.inspect(image)) != nil else {
             throw EngineError(.notFound, "the checkpoint's image \(dump.rootfsImageName ?? "?") (id \(dump.rootfsImageID ?? "?")) is not in cryo's image store: load it first (cryo load)")
@@ -237,7 +243,29 @@ extension Engine {
                 throw EngineError.bad("checkpoint archive refused: \(e.message)")
             }
         }
-        return ImportPlan(name: try Names.validate(opts.name ?? sourceName), request: req, metadata: metadata, deleted: deleted, source: source)
+        var plan = ImportPlan(name: try Names.validate(opts.name ?? sourceName), request: req, metadata: metadata, deleted: deleted, source: source)
+        plan.extraBinds = extraBinds
+        return plan
+    }
+
+    /// Adds to the bundle's spec an empty bind mount for each destination it lacks (a file
+    /// when its name has a dot, else a directory), so CRIU can map the images' external mounts.
+    nonisolated static func addMissingBinds(_ destinations: [String], bundle: String, holder: String) throws {
+        guard !destinations.isEmpty else { return }
+        let path = bundle + "/config.json"
+        var spec = try JSONDecoder().decode(Spec.self, from: Data(try FS.readBytes(path)))
+        var mounts = spec.mounts ?? []
+        let have = Set(mounts.map(\.destination))
+        for (i, dest) in destinations.enumerated() where !have.contains(dest) {
+            _ = try CheckpointArchiveReader.memberName(String(dest.drop(while: { $0 == "/" })))
+            try FS.mkdirAll(holder, mode: 0o700)
+            let source = holder + "/\(i)"
+            let last = dest.split(separator: "/").last ?? ""
+            if last.contains(".") { try FS.atomicWrite(source, [], mode: 0o644, durable: false) } else { try FS.mkdirAll(source, mode: 0o755) }
+            mounts.append(Spec.Mount(destination: dest, type: "bind", source: source, options: ["bind", "rprivate"]))
+        }
+        spec.mounts = mounts
+        try FS.atomicWrite(path, Array(try JSONEncoder().encode(spec)), mode: 0o600, durable: false)
     }
 
     // MARK: the dumps

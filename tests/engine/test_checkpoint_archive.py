@@ -300,6 +300,9 @@ def podman():
     p.close()
 
 
+@pytest.mark.xfail(strict=True, reason="not done: CRIU cannot map the external mounts of runc's dump "
+                   "(runc's per-controller cgroup v1 binds, podman's /etc files) onto cryo's spec: "
+                   "'mnt: No mapping for N:(null) mountpoint'")
 def test_podman_archive_is_imported_and_runs_on(cryo, podman, name, tmp):
     podman.ok("load", "-i", IMAGES / "busybox.tar")
     podman.ok("run", "-d", "--name", name, "--network", "none", "--ulimit", "nofile=1024:1024",
