@@ -5,7 +5,7 @@ import PackageDescription
 //   CShim (C: what Swift cannot call) → CryoLinux (syscall wrappers, the monotonic clock, Trace) · CSeccomp (libseccomp)
 //   CryoLog (swift-log's handler and bootstrap for cryod, cryo-monitor and cryo-runtime: levels, text or JSON lines)
 //   CryoOCI (spec models) · CRIURPC (generated protobuf)
-//   CArchive (libarchive) → CryoImages (image models, digests, safe tar extraction, image store)
+//   CArchive (libarchive) → CryoImages (image models, digests, safe tar extraction, image store) → CryoArchive (checkpoint archives)
 //   CryoNetwork (cryo networks, CNI plugins, /etc/hosts & co.)
 //   CryoMigration (cryod-to-cryod wire: frames, tar streams, CRIU's page stream, the commit gate)
 //   CryoHTTP (HTTP/1.1 over unix sockets and TLS-secured TCP, on SwiftNIO; for the daemon's Docker API)
@@ -47,6 +47,11 @@ let package = Package(
             name: "CryoImages",
             dependencies: ["CryoLinux", "CArchive", .product(name: "Crypto", package: "swift-crypto")]
         ),
+        // Checkpoint archives in podman's export layout: writer, strict reader with digests and limits, the dumps' models.
+        .target(
+            name: "CryoArchive",
+            dependencies: ["CArchive", "CryoImages", "CryoLinux", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         .target(
             name: "CRIURPC",
             dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]
@@ -67,7 +72,7 @@ let package = Package(
         .target(
             name: "CryoEngine",
             dependencies: [
-                "CryoImages", "CryoRuntime", "CryoMonitor", "CryoOCI", "CryoLinux", "CryoLog", "CryoNetwork", "CryoMigration", "CShim",
+                "CryoArchive", "CryoImages", "CryoRuntime", "CryoMonitor", "CryoOCI", "CryoLinux", "CryoLog", "CryoNetwork", "CryoMigration", "CShim",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -91,7 +96,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
-        .target(name: "CryoAPI", dependencies: ["CryoEngine", "CryoHTTP", "CryoMigration", "CryoMonitor", "CryoImages", "CryoLinux", "CryoNetwork", "CryoTLS"]),
+        .target(name: "CryoAPI", dependencies: ["CryoArchive", "CryoEngine", "CryoHTTP", "CryoMigration", "CryoMonitor", "CryoImages", "CryoLinux", "CryoNetwork", "CryoTLS"]),
         .executableTarget(
             name: "cryod",
             dependencies: [
@@ -121,6 +126,7 @@ let package = Package(
         .testTarget(name: "CryoUnitTests", dependencies: ["CryoTestSupport", "CryoOCI", "CryoRuntime", "CryoLinux"]),
         .testTarget(name: "CryoLogTests", dependencies: ["CryoLog", "CryoLinux", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "CryoImageTests", dependencies: ["CryoTestSupport", "CryoImages", "CryoLinux", "CArchive"]),
+        .testTarget(name: "CryoArchiveTests", dependencies: ["CryoArchive", "CArchive"]),
         .testTarget(name: "CryoHTTPTests", dependencies: ["CryoTestSupport", "CryoHTTP"]),
         .testTarget(name: "CryoMigrationTests", dependencies: ["CryoTestSupport", "CryoMigration", "CryoHTTP", .product(name: "NIOPosix", package: "swift-nio")]),
         .testTarget(name: "CryoTLSTests", dependencies: ["CryoTestSupport", "CryoTLS", "CryoHTTP"]),

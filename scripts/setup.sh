@@ -49,7 +49,7 @@ PIPE_MAX_SIZE_MIN=4194304
 # uses (DESIGN.md) and which podman 4.3 needs for its default bridge network.
 # redis-tools: the redis-server binary (no service) for the Redis test/benchmark image.
 BOOKWORM_PACKAGES=(
-    runc podman conmon containernetworking-plugins
+    runc podman conmon containernetworking-plugins checkpointctl
     busybox-static redis-tools
     libseccomp-dev libarchive-dev pkg-config
     iptables nftables iproute2

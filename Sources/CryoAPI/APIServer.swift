@@ -66,6 +66,7 @@ public struct APIServer: Sendable {
         switch (method, p.count) {
         case ("GET", 1) where p[0] == "json": try await listContainers(ex)
         case ("POST", 1) where p[0] == "create": try await createContainer(ex)
+        case ("POST", 1) where p[0] == "restore": try await importCheckpoint(ex)
         case ("DELETE", 1): try await removeContainer(ex, p[0])
         case ("GET", 2) where p[1] == "json": try await inspectContainer(ex, p[0])
         case ("POST", 2):
@@ -87,6 +88,7 @@ public struct APIServer: Sendable {
         case ("GET", 2) where p[1] == "logs": try await logs(ex, p[0])
         case ("GET", 2) where p[1] == "checkpoints": try await listCheckpoints(ex, p[0])
         case ("DELETE", 3) where p[1] == "checkpoints": try await removeCheckpoint(ex, p[0], p[2])
+        case ("GET", 4) where p[1] == "checkpoints" && p[3] == "export": try await exportCheckpoint(ex, p[0], p[2])
         default: throw EngineError(.notFound, "page not found")
         }
     }

@@ -168,7 +168,8 @@ def test_help_for_every_command(cryo_env):
                 ["ps"], ["inspect"], ["logs"], ["wait"], ["exec"], ["attach"], ["checkpoint", "create"],
                 ["checkpoint", "ls"], ["checkpoint", "rm"], ["images"], ["load"], ["import"], ["rmi"],
                 ["image", "inspect"], ["version"], ["info"], ["port"], ["network", "create"], ["network", "ls"],
-                ["network", "inspect"], ["network", "rm"]):
+                ["network", "inspect"], ["network", "rm"], ["checkpoint", "export"], ["container", "checkpoint"],
+                ["container", "restore"]):
         r = cryo(*cmd, "--help", host=False)
         assert r.returncode == 0, (cmd, r.stderr)
         assert "USAGE: cryo " + " ".join(cmd) in r.stdout, (cmd, r.stdout)

@@ -1,0 +1,53 @@
+import CryoArchive
+import CryoEngine
+import CryoHTTP
+import CryoLinux
+import FoundationEssentials
+import Glibc
+
+/// cryo extensions: checkpoints as archives in podman's export layout.
+///
+/// - `GET /containers/{id}/checkpoints/{name}/export?compress=zstd|gzip|none&dir=` → the archive.
+/// - `POST /containers/restore?name=&network=&ip=&ports=` with the archive as the body → 201
+///   `{"Id","Name","Verified","Source"}`; `ports` is HostConfig.PortBindings as JSON.
+extension APIServer {
+    func exportCheckpoint(_ ex: HTTPExchange, _ ref: String, _ name: String) async throws {
+        let q = ex.request.query
+        let compression: ArchiveCompression
+        do { compression = try ArchiveCompression(parsing: q["compress"]) } catch let e as ArchiveError {
+            throw EngineError.bad("compress: \(e.message)")
+        }
+        let file = try await engine.exportCheckpoint(ref, name: name, dir: try checkpointDir(q["dir"]), compression: compression)
+        defer { engine.discardExport(file) }
+        let fd = open(file, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SyscallError("open", file) }
+        defer { close(fd) }
+        let type = compression == .none ? "application/x-tar" : (compression == .gzip ? "application/gzip" : "application/zstd")
+        try await ex.startStream(status: 200, headers: [("Content-Type", type)])
+        var buf = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            try await ex.write(Array(buf[0..<n]))
+        }
+        try await ex.finish()
+    }
+
+    func importCheckpoint(_ ex: HTTPExchange) async throws {
+        let q = ex.request.query
+        var opts = CheckpointImportOptions()
+        opts.name = q["name"].flatMap { $0.isEmpty ? nil : $0 }
+        opts.network = q["network"].flatMap { $0.isEmpty ? nil : $0 }
+        opts.ip = q["ip"].flatMap { $0.isEmpty ? nil : $0 }
+        if let p = q["ports"], !p.isEmpty {
+            do { opts.portBindings = try JSONDecoder().decode([String: [PortBinding]?].self, from: Data(p.utf8)) } catch {
+                throw EngineError.bad("ports: HostConfig.PortBindings as JSON was expected: \(error)")
+            }
+        }
+        let file = try await receiveUpload(ex, what: "checkpoint archive")
+        defer { unlink(file) }
+        let report = try await engine.importCheckpoint(archive: file, opts)
+        try await json(ex, 201, report)
+    }
+}

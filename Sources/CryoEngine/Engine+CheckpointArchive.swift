@@ -1,0 +1,328 @@
+import CryoArchive
+import CryoImages
+import CryoLinux
+import CryoNetwork
+import CryoOCI
+import CryoRuntime
+import FoundationEssentials
+import Glibc
+
+/// cryo's own description of the exported container (`cryo-container.json`): enough to
+/// create it again, faithfully, in any cryod.
+struct ArchivedContainer: Codable {
+    var id: String
+    var name: String
+    var imageRef: String
+    var imageID: String
+    var config: ContainerConfig
+    var hostConfig: HostConfig
+}
+
+/// What `restore --import` may change about the container it makes.
+public struct CheckpointImportOptions: Sendable {
+    public var name: String?
+    /// A network name or mode (`--network`), an address on it (`--ip`), published ports (`-p`).
+    public var network: String?
+    public var ip: String?
+    public var portBindings: [String: [PortBinding]?]?
+    public init(name: String? = nil, network: String? = nil, ip: String? = nil, portBindings: [String: [PortBinding]?]? = nil) {
+        self.name = name
+        self.network = network
+        self.ip = ip
+        self.portBindings = portBindings
+    }
+}
+
+public struct CheckpointImportReport: Codable, Sendable {
+    public var Id: String
+    public var Name: String
+    /// Whether the archive carried cryo's digest list and every member matched it
+    /// (podman's archives carry none).
+    public var Verified: Bool
+    /// "cryo" or "podman": who wrote the archive, as far as its members tell.
+    public var Source: String
+}
+
+extension Engine {
+    /// A private scratch directory under the root (exports and imports), made fresh.
+    func archiveScratch(_ kind: String) throws -> String {
+        let dir = paths.root + "/" + kind + "/" + Names.randomID().prefix(24)
+        try FS.mkdirAll(FS.parent(dir), mode: 0o700)
+        try FS.mkdirAll(dir, mode: 0o700)
+        return dir
+    }
+
+    /// Writes checkpoint `name` of container `ref` as an archive in podman's export layout,
+    /// into a new private file under the root whose path is returned (the caller streams it
+    /// and removes it). The rootfs changes and /dev/shm are those of the container now.
+    public func exportCheckpoint(_ ref: String, name: String, dir: String?, compression: ArchiveCompression) async throws -> String {
+        try Names.validateCheckpoint(name)
+        let c = try resolve(ref)
+        let source = try checkpointPath(c.id, name: name, dir: dir)
+        guard FS.lstatMode(source) == S_IFDIR, FS.lstatMode(source + "/inventory.img") == S_IFREG else {
+            throw EngineError(.notFound, "checkpoint \(name) does not exist for container \(c.name)")
+        }
+        let scratch = try archiveScratch("exports")
+        let p = paths
+        let archived = ArchivedContainer(id: c.id, name: c.name, imageRef: c.imageRef, imageID: c.imageID, config: c.config, hostConfig: c.hostConfig)
+        let configDump = Self.configDump(c, checkpointDir: source)
+        let status = c.endpoint.map(Self.networkStatus)
+        do {
+            return try await blocking {
+                let out = scratch + "/checkpoint.tar"
+                let w = try CheckpointArchiveWriter(path: out, compression: compression)
+                // cryo's description first: an archive cut anywhere after it is seen to be cryo's.
+                try w.addBytes(CheckpointArchiveLayout.cryoContainer, Array(try JSONEncoder().encode(archived)))
+                try w.addBytes(CheckpointArchiveLayout.configDump, try Self.prettyJSON(configDump))
+                try w.addBytes(CheckpointArchiveLayout.specDump, try Self.specDump(p.bundle(c.id) + "/config.json", c))
+                try w.addTree(CheckpointArchiveLayout.checkpointDirectory, from: source,
+                              skip: ["stats-dump", "dump.log", CheckpointMetadata.file, CheckpointMetadata.legacyOptionsFile, CheckpointMetadata.legacyNetworkFile])
+                if let status { try w.addBytes(CheckpointArchiveLayout.networkStatus, try Self.prettyJSON(status)) }
+                if FS.exists(source + "/stats-dump") { try w.addFile(CheckpointArchiveLayout.statsDump, from: source + "/stats-dump") }
+                if FS.isDirectory(p.upper(c.id)) {
+                    let diff = scratch + "/" + CheckpointArchiveLayout.rootfsDiff
+                    let deleted = try InnerTar.write(p.upper(c.id), to: diff, whiteouts: true)
+                    try w.addFile(CheckpointArchiveLayout.rootfsDiff, from: diff)
+                    if !deleted.isEmpty { try w.addBytes(CheckpointArchiveLayout.deletedFiles, try Self.prettyJSON(deleted)) }
+                }
+                if FS.isMountPoint(p.shm(c.id)) {
+                    let shm = scratch + "/" + CheckpointArchiveLayout.devShm
+                    try InnerTar.write(p.shm(c.id), to: shm, whiteouts: false)
+                    try w.addFile(CheckpointArchiveLayout.devShm, from: shm)
+                }
+                if FS.exists(source + "/" + CheckpointMetadata.file) {
+                    try w.addFile(CheckpointArchiveLayout.cryoCheckpoint, from: source + "/" + CheckpointMetadata.file)
+                }
+                try w.finish()
+                for f in [CheckpointArchiveLayout.rootfsDiff, CheckpointArchiveLayout.devShm] { unlink(scratch + "/" + f) }
+                return out
+            }
+        } catch {
+            try? FS.removeAll(scratch)
+            throw EngineError.internalError("exporting checkpoint \(name) of container \(c.name): \(error)")
+        }
+    }
+
+    /// Removes what `exportCheckpoint` returned (the file and its scratch directory).
+    public nonisolated func discardExport(_ file: String) {
+        guard file.hasSuffix("/checkpoint.tar") else { return }
+        try? FS.removeAll(FS.parent(file))
+    }
+
+    /// Makes a new container from a checkpoint archive (cryo's or podman's) and restores it:
+    /// the archive is unpacked and checked (digests, names, types, limits) before anything
+    /// is created; the new container gets its own ID, name, address and ports, and its
+    /// hostname (unless one was chosen) and /etc files are its own.
+    public func importCheckpoint(archive: String, _ opts: CheckpointImportOptions) async throws -> CheckpointImportReport {
+        let staging = try archiveScratch("imports")
+        defer { try? FS.removeAll(staging) }
+        // The image extraction limit (--image-extract-limit, else the free space) bounds an import too.
+        let limit = images.extractionBudget().limit
+        let extracted: ExtractedCheckpointArchive
+        do {
+            extracted = try await blocking {
+                try CheckpointArchiveReader.extract(archive, into: staging, limits: ArchiveLimits(maxBytes: limit))
+            }
+        } catch let e as ArchiveError {
+            throw EngineError.bad("checkpoint archive refused: \(e.message)")
+        }
+        let plan = try importPlan(extracted, opts)
+        let id = try await create(name: plan.name, plan.request)
+        let p = paths
+        let store = images
+        do {
+            let c0 = try resolve(id)
+            try await blocking {
+                let upper = p.upper(id)
+                try FS.mkdirAll(upper, mode: 0o755)
+                let budget = store.extractionBudget()
+                if extracted.has(CheckpointArchiveLayout.rootfsDiff) {
+                    try InnerTar.extract(extracted.path(CheckpointArchiveLayout.rootfsDiff), into: upper, budget: budget)
+                }
+                try InnerTar.applyDeletions(plan.deleted, upper: upper)
+                try Self.addMissingBinds(plan.extraBinds, bundle: p.bundle(id), holder: p.containerDir(id) + "/imported-mounts")
+                try ShmMount.prepare(p.shm(id), fresh: true, size: c0.hostConfig.ShmSize ?? 0)
+                if extracted.has(CheckpointArchiveLayout.devShm) {
+                    try InnerTar.extract(extracted.path(CheckpointArchiveLayout.devShm), into: p.shm(id), budget: budget)
+                }
+                // The clone's own hostname from its first instruction: CRIU restores the
+                // UTS namespace as it was dumped.
+                if let h = c0.config.Hostname, !h.isEmpty {
+                    try UTSNamespaceImage.setHostname(h, imageDir: extracted.path(CheckpointArchiveLayout.checkpointDirectory))
+                }
+            }
+            let imageDir = extracted.path(CheckpointArchiveLayout.checkpointDirectory)
+            let c = try resolve(id)
+            let restore = Self.restorePlan(c, checkpoint: imageDir, metadata: plan.metadata,
+                                           workPath: p.containerDir(id) + "/restore-work",
+                                           imagesHoldNetworkNamespace: { Runtime.imagesHoldNetworkNamespace(imageDir) })
+            try await withLock(id) {
+                try await launch(c, restore: restore, restoreIP: opts.ip, restorePorts: nil, restoreMAC: nil)
+            }
+        } catch {
+            try? await removeNow(id)
+            throw EngineError.internalError("restoring the imported checkpoint as container \(plan.name) failed (nothing was kept): \(error)")
+        }
+        return CheckpointImportReport(Id: id, Name: plan.name, Verified: extracted.verified, Source: plan.source)
+    }
+
+    struct ImportPlan {
+        var name: String
+        var request: CreateContainerRequest
+        var metadata: CheckpointMetadata
+        var deleted: [String]
+        var source: String
+        /// Bind mounts the dumping engine had and cryo's spec lacks (podman's
+        /// /run/.containerenv): CRIU needs every external mount of the images mapped.
+        var extraBinds: [String] = []
+    }
+
+    /// Everything decided and checked before the container is created.
+    func importPlan(_ x: ExtractedCheckpointArchive, _ opts: CheckpointImportOptions) throws -> ImportPlan {
+        func read<T: Decodable>(_ member: String, _ t: T.Type) throws -> T {
+            do { return try JSONDecoder().decode(T.self, from: Data(try FS.readBytes(x.path(member)))) } catch {
+                throw EngineError.bad("checkpoint archive refused: \(member) cannot be read: \(error)")
+            }
+        }
+        let dump = try read(CheckpointArchiveLayout.configDump, ConfigDump.self)
+        var req: CreateContainerRequest
+        var sourceName: String
+        let source: String
+        var extraBinds: [String] = []
+        if x.has(CheckpointArchiveLayout.cryoContainer) {
+            let a = try read(CheckpointArchiveLayout.cryoContainer, ArchivedContainer.self)
+            req = CreateContainerRequest(config: a.config, hostConfig: a.hostConfig)
+            // The source's default hostname (its short ID) is not the clone's.
+            if req.config.Hostname == String(a.id.prefix(12)) { req.config.Hostname = nil }
+            // Nor is its MAC address: the clone's interface gets its own.
+            req.config.MacAddress = nil
+            // The image by its name if that is still the same image here, else by its ID.
+            if (try? images.inspect(a.imageRef))?.id.description != a.imageID, (try? images.inspect(a.imageID)) != nil {
+                req.config.Image = a.imageID
+            }
+            sourceName = a.name
+            source = "cryo"
+        } else {
+            let spec = try read(CheckpointArchiveLayout.specDump, SpecDumpSummary.self)
+            var config = ContainerConfig()
+            config.Image = dump.rootfsImageName ?? dump.rootfsImage
+            if let name = config.Image, (try? images.inspect(name)) == nil,
+               let imageID = dump.rootfsImageID, (try? images.inspect(imageID)) != nil { config.Image = imageID }
+            config.Entrypoint = spec.process?.args
+            config.Cmd = []
+            config.Env = spec.process?.env
+            config.WorkingDir = spec.process?.cwd
+            config.Tty = spec.process?.terminal
+            req = CreateContainerRequest(config: config, hostConfig: HostConfig())
+            sourceName = dump.name
+            source = "podman"
+            extraBinds = (spec.mounts ?? []).filter(\.isBind).map(\.destination)
+        }
+        guard let image = req.config.Image, !image.isEmpty, (try? images.inspect(image)) != nil else {
+            throw EngineError(.notFound, "the checkpoint's image \(dump.rootfsImageName ?? "?") (id \(dump.rootfsImageID ?? "?")) is not in cryo's image store: load it first (cryo load)")
+        }
+        let metadata = x.has(CheckpointArchiveLayout.cryoCheckpoint)
+            ? try read(CheckpointArchiveLayout.cryoCheckpoint, CheckpointMetadata.self)
+            : CheckpointMetadata(tcpEstablished: false)
+        if metadata.tcpEstablished {
+            throw EngineError.bad("the checkpoint holds established TCP connections: a new container with its own address cannot take them over (make the checkpoint without --tcp-established)")
+        }
+        if let n = opts.network, !n.isEmpty { req.hostConfig.NetworkMode = n }
+        if let ip = opts.ip, !ip.isEmpty {
+            req.networkingConfig = NetworkingConfig(EndpointsConfig: [req.hostConfig.NetworkMode ?? "default": .init(IPAMConfig: .init(IPv4Address: ip))])
+        }
+        if let ports = opts.portBindings { req.hostConfig.PortBindings = ports }
+        let deleted = x.has(CheckpointArchiveLayout.deletedFiles) ? try read(CheckpointArchiveLayout.deletedFiles, [String].self) : []
+        for d in deleted {
+            do { _ = try CheckpointArchiveReader.memberName(String(d.drop(while: { $0 == "/" }))) } catch let e as ArchiveError {
+                throw EngineError.bad("checkpoint archive refused: deleted.files: \(e.message)")
+            }
+        }
+        for tar in [CheckpointArchiveLayout.rootfsDiff, CheckpointArchiveLayout.devShm] where x.has(tar) {
+            do { try InnerTar.check(x.path(tar), member: tar) } catch let e as ArchiveError {
+                throw EngineError.bad("checkpoint archive refused: \(e.message)")
+            }
+        }
+        var plan = ImportPlan(name: try Names.validate(opts.name ?? sourceName), request: req, metadata: metadata, deleted: deleted, source: source)
+        plan.extraBinds = extraBinds
+        return plan
+    }
+
+    /// Adds to the bundle's spec an empty bind mount for each destination it lacks (a file
+    /// when its name has a dot, else a directory), so CRIU can map the images' external mounts.
+    nonisolated static func addMissingBinds(_ destinations: [String], bundle: String, holder: String) throws {
+        guard !destinations.isEmpty else { return }
+        let path = bundle + "/config.json"
+        var spec = try JSONDecoder().decode(Spec.self, from: Data(try FS.readBytes(path)))
+        var mounts = spec.mounts ?? []
+        let have = Set(mounts.map(\.destination))
+        for (i, dest) in destinations.enumerated() where !have.contains(dest) {
+            _ = try CheckpointArchiveReader.memberName(String(dest.drop(while: { $0 == "/" })))
+            try FS.mkdirAll(holder, mode: 0o700)
+            let source = holder + "/\(i)"
+            let last = dest.split(separator: "/").last ?? ""
+            if last.contains(".") { try FS.atomicWrite(source, [], mode: 0o644, durable: false) } else { try FS.mkdirAll(source, mode: 0o755) }
+            mounts.append(Spec.Mount(destination: dest, type: "bind", source: source, options: ["bind", "rprivate"]))
+        }
+        spec.mounts = mounts
+        try FS.atomicWrite(path, Array(try JSONEncoder().encode(spec)), mode: 0o600, durable: false)
+    }
+
+    // MARK: the dumps
+
+    nonisolated static func configDump(_ c: StoredContainer, checkpointDir: String) -> ConfigDump {
+        var d = ConfigDump(id: c.id, name: c.name)
+        let hex = c.imageID.hasPrefix("sha256:") ? String(c.imageID.dropFirst(7)) : c.imageID
+        d.rootfsImage = c.imageRef
+        d.rootfsImageName = c.imageRef
+        d.RawImageName = c.imageRef
+        d.rootfsImageID = hex
+        d.rootfsImageRef = hex
+        d.runtime = "cryo-runtime"
+        d.createdTime = c.created
+        var st = stat()
+        if stat(checkpointDir + "/inventory.img", &st) == 0 { d.checkpointedTime = utcTime(st.st_mtim.tv_sec) }
+        d.restoredTime = "0001-01-01T00:00:00Z"
+        d.restored = false
+        let ports = c.endpoint?.ports ?? c.portMappings ?? []
+        if !ports.isEmpty {
+            d.newPortMappings = ports.map { .init(host_ip: $0.hostIP, container_port: UInt16(clamping: $0.containerPort),
+                                                  host_port: UInt16(clamping: $0.hostPort), protocol: $0.protocol) }
+        }
+        return d
+    }
+
+    nonisolated static func networkStatus(_ e: Attachment) -> NetworkStatus {
+        [e.network: NetworkStatusBlock(interfaces: [e.interface.isEmpty ? "eth0" : e.interface: .init(
+            subnets: [.init(ipnet: "\(e.ip)/\(e.prefixLength)", gateway: e.gateway.isEmpty ? nil : e.gateway)],
+            mac_address: e.mac.isEmpty ? nil : e.mac)])]
+    }
+
+    /// The bundle's config.json, annotated so checkpointctl shows it with podman's view
+    /// (`io.container.manager: libpod`: name, image, addresses from config.dump and
+    /// network.status) and says who wrote it.
+    nonisolated static func specDump(_ configJSON: String, _ c: StoredContainer) throws -> [UInt8] {
+        var spec = try JSONDecoder().decode(Spec.self, from: Data(try FS.readBytes(configJSON)))
+        var a = spec.annotations ?? [:]
+        a["io.container.manager"] = "libpod"
+        a["org.criu.checkpoint.engine.name"] = "cryo"
+        a["org.criu.checkpoint.container.name"] = c.name
+        a["org.criu.checkpoint.rootfsImageName"] = c.imageRef
+        spec.annotations = a
+        return try prettyJSON(spec)
+    }
+
+    nonisolated static func utcTime(_ seconds: Int) -> String {
+        var t = seconds
+        var tmv = tm()
+        gmtime_r(&t, &tmv)
+        func pad(_ v: Int32, _ w: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, w - s.count)) + s }
+        return "\(pad(tmv.tm_year + 1900, 4))-\(pad(tmv.tm_mon + 1, 2))-\(pad(tmv.tm_mday, 2))T\(pad(tmv.tm_hour, 2)):\(pad(tmv.tm_min, 2)):\(pad(tmv.tm_sec, 2))Z"
+    }
+
+    nonisolated static func prettyJSON<T: Encodable>(_ v: T) throws -> [UInt8] {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return Array(try e.encode(v))
+    }
+}
