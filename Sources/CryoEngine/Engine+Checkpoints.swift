@@ -59,8 +59,8 @@ extension Engine {
                 address: c.endpoint.map { CheckpointNetwork(network: $0.network, networkID: $0.networkID, ip: $0.ip, ports: $0.ports,
                                                              mac: $0.mac.isEmpty ? nil : $0.mac) })
             let began = monotonicSeconds()
-            try beginOperation(id, op)
-            if exit { checkpointExits.insert(id) }
+            try await beginOperation(id, op)
+            if exit { slots[id]?.expectedExit = .checkpoint }
             do {
                 try await blocking {
                     try FS.mkdirAll(parent, mode: 0o700)
@@ -68,17 +68,20 @@ extension Engine {
                     try FS.mkdirAll(temp, mode: 0o700)
                     // cryo's own file goes in first: a dump marked complete is a whole checkpoint.
                     try metadata.write(into: temp)
+                    FaultPoint.hit("checkpoint-started")   // recorded, nothing frozen yet
                     try rt.checkpoint(id: id, plan: plan)
                     FaultPoint.hit("checkpoint-before-rename")
                     try sys(rename(temp, target), "rename", target)
                     FaultPoint.hit("checkpoint-renamed")
                 }
             } catch {
-                checkpointExits.remove(id)
+                slots[id]?.expectedExit = nil
                 // Keep CRIU's log where the message points; the half images go.
                 let kept = paths.containerDir(id) + "/checkpoint-\(name)-failed.log"
-                rename(temp + "/dump.log", kept)
-                try? FS.removeAll(temp)
+                _ = try? await blocking {
+                    rename(temp + "/dump.log", kept)
+                    try? FS.removeAll(temp)
+                }
                 endOperation(id)
                 let message = "\(error)".replacingOccurrences(of: temp + "/dump.log", with: kept)
                 throw EngineError.internalError("checkpoint of container \(c.name) failed, the container keeps running: \(message)")
@@ -87,17 +90,22 @@ extension Engine {
             let elapsed = (monotonicSeconds() - began) * 1000
             if exit {
                 _ = await waitExit(id, timeout: 30)
-                checkpointExits.remove(id)
+                slots[id]?.expectedExit = nil
             }
-            var written: UInt64 = 0
-            for f in (try? FS.listDirectory(target)) ?? [] where f.hasPrefix("pages-") {
-                var st = stat()
-                if stat(target + "/" + f, &st) == 0 { written += UInt64(st.st_size) }
-            }
-            let stats = (try? FS.readBytes(target + "/stats-dump")).flatMap(CRIUDumpStats.parse)
+            let (written, stats) = (try? await blocking { Self.dumpFigures(target) }) ?? (0, nil)
             return CheckpointReport(name: name, container: c.name, directory: target, leftRunning: !exit,
                                     tcpEstablished: tcpEstablished, durationMs: elapsed, bytesWritten: written, criu: stats)
         }
+    }
+
+    /// Bytes of page images and CRIU's stats of the checkpoint in `dir` (read on a pool thread).
+    nonisolated static func dumpFigures(_ dir: String) -> (UInt64, CRIUDumpStats?) {
+        var written: UInt64 = 0
+        for f in (try? FS.listDirectory(dir)) ?? [] where f.hasPrefix("pages-") {
+            var st = stat()
+            if stat(dir + "/" + f, &st) == 0 { written += UInt64(st.st_size) }
+        }
+        return (written, (try? FS.readBytes(dir + "/stats-dump")).flatMap(CRIUDumpStats.parse))
     }
 
     public func checkpoints(_ ref: String, dir: String?) throws -> [String] {
