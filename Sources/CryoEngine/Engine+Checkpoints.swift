@@ -20,7 +20,7 @@ extension Engine {
     /// Where checkpoint `name` of container `id` lives: in the container's own
     /// `checkpoints/`, or in a client-chosen directory checked by `CheckpointDirectory`
     /// (made when `create`). The checkpoint itself must not be a symlink either.
-    func checkpointPath(_ id: String, name: String, dir: String?, create: Bool = false) throws -> String {
+    nonisolated func checkpointPath(_ id: String, name: String, dir: String?, create: Bool = false) throws -> String {
         guard let d = dir, !d.isEmpty else { return paths.checkpoints(id) + "/" + name }
         let target = try CheckpointDirectory.resolve(d, paths: paths, create: create) + "/" + name
         if FS.lstatMode(target) == S_IFLNK {
@@ -44,9 +44,12 @@ extension Engine {
             if c.hostConfig.PidMode == "host" {
                 throw EngineError.bad("cannot checkpoint container \(c.name): it shares the host's PID namespace (--pid host), and CRIU can checkpoint only a process tree with a PID namespace of its own")
             }
-            let target = try checkpointPath(id, name: name, dir: dir, create: true)
-            if FS.lstatMode(target) != nil {
-                throw EngineError.conflict("checkpoint \(name) already exists for container \(c.name)")
+            let target = try await blocking { () throws -> String in
+                let target = try self.checkpointPath(id, name: name, dir: dir, create: true)
+                if FS.lstatMode(target) != nil {
+                    throw EngineError.conflict("checkpoint \(name) already exists for container \(c.name)")
+                }
+                return target
             }
             let parent = FS.parent(target)
             let op = PendingOperation(kind: .checkpoint, checkpoint: name, directory: target, leaveRunning: !exit, began: rfc3339Now())

@@ -21,14 +21,20 @@ extension Engine {
             throw EngineError.bad("config.Image: an image is required")
         }
         try CheckpointLabels.validate(req.config.Labels)
-        let image = try imageOrNotFound(imageRef)
-        let imageConfig = try images.config(of: image).config
+        // The image's index, config and passwd/group files are read on a pool thread.
+        let store = images
+        let (image, imageConfig, passwd, group) = try await blocking { () throws -> (StoredImage, ImageConfiguration.Config?, String, String) in
+            let image: StoredImage
+            do { image = try store.inspect(imageRef) } catch { throw EngineError.noSuchImage(imageRef) }
+            let lowers = store.lowerDirs(for: image)
+            return (image, try store.config(of: image).config,
+                    Self.readFromLayers(lowers, "etc/passwd"), Self.readFromLayers(lowers, "etc/group"))
+        }
         let id = fixedID ?? Names.randomID()
         if slots[id] != nil { throw EngineError.conflict("a container with id \(id) already exists") }
         var input = SpecBuilder.Input(id: id, config: req.config, hostConfig: req.hostConfig, image: imageConfig)
-        let lowers = images.lowerDirs(for: image)
-        input.passwd = Self.readFromLayers(lowers, "etc/passwd")
-        input.group = Self.readFromLayers(lowers, "etc/group")
+        input.passwd = passwd
+        input.group = group
         input.networkNamespacePath = paths.netns(id)
         input.shmDir = paths.shm(id)
         input.cgroupParent = options.cgroupParent
@@ -91,6 +97,10 @@ extension Engine {
                 }
                 let data = try JSONEncoder().encode(spec)
                 try FS.atomicWrite(p.bundle(id) + "/config.json", Array(data), mode: 0o600, durable: false)
+            }
+            // Another create may have taken the name while this one waited for the disk.
+            if let other = allRecords.first(where: { $0.name == name }) {
+                throw EngineError.conflict("Conflict. The container name \"/\(name)\" is already in use by container \"\(other.id)\". You have to remove (or rename) that container to be able to reuse that name.")
             }
             try await save(record)
         } catch {
@@ -162,13 +172,17 @@ extension Engine {
         var recorded: CheckpointNetwork?
         if let name = checkpoint {
             try Names.validateCheckpoint(name)
-            let dir = try checkpointPath(id, name: name, dir: checkpointDir)
-            guard FS.exists(dir + "/inventory.img") else {
-                throw EngineError(.notFound, "checkpoint \(name) does not exist for container \(c.name)")
+            let workPath = paths.containerDir(id) + "/restore-work"
+            let (metadata, plan) = try await blocking { () throws -> (CheckpointMetadata, RestorePlan) in
+                let dir = try self.checkpointPath(id, name: name, dir: checkpointDir)
+                guard FS.exists(dir + "/inventory.img") else {
+                    throw EngineError(.notFound, "checkpoint \(name) does not exist for container \(c.name)")
+                }
+                let metadata = try CheckpointMetadata.load(dir)
+                return (metadata, Self.restorePlan(c, checkpoint: dir, metadata: metadata, workPath: workPath,
+                                                        imagesHoldNetworkNamespace: { Runtime.imagesHoldNetworkNamespace(dir) }))
             }
-            let metadata = try CheckpointMetadata.load(dir)
-            restore = Self.restorePlan(c, checkpoint: dir, metadata: metadata, workPath: paths.containerDir(id) + "/restore-work",
-                                       imagesHoldNetworkNamespace: { Runtime.imagesHoldNetworkNamespace(dir) })
+            restore = plan
             recorded = metadata.address
         }
         await awaitTeardown(id)
@@ -224,9 +238,10 @@ extension Engine {
                 restoreMAC: String? = nil) async throws {
         let id = c.id
         let p = paths
-        let image: StoredImage
-        do { image = try images.inspect(c.imageID) } catch { throw EngineError.noSuchImage(c.imageRef) }
-        let lowers = images.lowerDirs(for: image)
+        let store = images
+        let lowers = try await blocking { () throws -> [String] in
+            do { return store.lowerDirs(for: try store.inspect(c.imageID)) } catch { throw EngineError.noSuchImage(c.imageRef) }
+        }
         let ownNetwork = c.hostConfig.NetworkMode != "host"
         // A restore with a network of its own does not wait for the attach: the monitor and
         // CRIU start at once, and the runtime holds CRIU before it restores sockets until
