@@ -90,8 +90,11 @@ extension Engine {
         }
         process.env = SpecBuilder.environment(request: req.Env, image: process.env, hostname: spec.hostname ?? "", tty: tty)
         if let u = req.User, !u.isEmpty {
-            let lowers = [paths.rootfs(c.id)] + ((try? images.inspect(c.imageID)).map { images.lowerDirs(for: $0) } ?? [])
-            let (passwd, group) = try await blocking { (Self.readFromLayers(lowers, "etc/passwd"), Self.readFromLayers(lowers, "etc/group")) }
+            let store = images, rootfs = paths.rootfs(c.id), imageID = c.imageID
+            let (passwd, group) = try await blocking { () -> (String, String) in
+                let lowers = [rootfs] + ((try? store.inspect(imageID)).map { store.lowerDirs(for: $0) } ?? [])
+                return (Self.readFromLayers(lowers, "etc/passwd"), Self.readFromLayers(lowers, "etc/group"))
+            }
             process.user = try SpecBuilder.user(u, passwd: passwd, group: group)
         }
         let processFile = paths.containerDir(c.id) + "/exec-\(id).json"

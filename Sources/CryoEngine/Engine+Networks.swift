@@ -197,24 +197,26 @@ extension Engine {
     func beginNetworkTeardown(_ id: String) -> Task<Void, Never> {
         let previous = slots[id]?.teardown?.task
         let c = record(id)
-        let cni = cni, netns = paths.netns(id)
-        let net = c?.networkID.flatMap { try? networks.inspect($0) }
-        let recorded = net.map { FS.exists(cni.paths.attachmentFile(containerID: id, networkID: $0.id)) } ?? false
-        let detach = net != nil && (recorded || c?.endpoint != nil)
-        if c?.endpoint != nil { update(id) { $0.endpoint = nil } }
+        let cni = cni, networks = networks, netns = paths.netns(id)
+        let networkID = c?.networkID, hadEndpoint = c?.endpoint != nil
+        if hadEndpoint { update(id) { $0.endpoint = nil } }
         nextTeardownToken += 1
         let token = nextTeardownToken
         let task = Task {
             await previous?.value
-            let failure: String? = try? await self.blocking { () -> String? in
+            // The network's config and the attachment record are read on a pool thread.
+            let outcome = try? await self.blocking { () -> (detached: String?, failure: String?) in
+                let net = networkID.flatMap { try? networks.inspect($0) }
+                let recorded = net.map { FS.exists(cni.paths.attachmentFile(containerID: id, networkID: $0.id)) } ?? false
                 var failure: String?
+                let detach = net != nil && (recorded || hadEndpoint)
                 if detach, let net {
                     do { try cni.detach(containerID: id, netnsPath: netns, network: net) } catch { failure = "\(error)" }
                 }
                 NetworkNamespace.remove(at: netns)
-                return failure
+                return (detach ? net?.id : nil, failure)
             }
-            await self.networkReleased(id, token: token, networkID: detach ? net?.id : nil, failure: failure ?? nil)
+            await self.networkReleased(id, token: token, networkID: outcome?.detached, failure: outcome?.failure)
         }
         slots[id]?.teardown = (token, task)
         return task
