@@ -111,22 +111,27 @@ extension Engine {
         return (written, (try? FS.readBytes(dir + "/stats-dump")).flatMap(CRIUDumpStats.parse))
     }
 
-    public func checkpoints(_ ref: String, dir: String?) throws -> [String] {
+    public func checkpoints(_ ref: String, dir: String?) async throws -> [String] {
         let c = try resolve(ref)
-        let base = try dir.flatMap { $0.isEmpty ? nil : try CheckpointDirectory.resolve($0, paths: paths, create: false) } ?? paths.checkpoints(c.id)
-        return ((try? FS.listDirectory(base)) ?? [])
-            .filter { !$0.hasPrefix(".") && FS.exists(base + "/" + $0 + "/inventory.img") }
-            .sorted()
+        let p = paths
+        return try await blocking {
+            let base = try dir.flatMap { $0.isEmpty ? nil : try CheckpointDirectory.resolve($0, paths: p, create: false) } ?? p.checkpoints(c.id)
+            return ((try? FS.listDirectory(base)) ?? [])
+                .filter { !$0.hasPrefix(".") && FS.exists(base + "/" + $0 + "/inventory.img") }
+                .sorted()
+        }
     }
 
     public func removeCheckpoint(_ ref: String, name: String, dir: String?) async throws {
         try Names.validateCheckpoint(name)
         let c = try resolve(ref)
-        let target = try checkpointPath(c.id, name: name, dir: dir)
-        // Only a checkpoint is removed: a directory with CRIU's inventory in it.
-        guard FS.lstatMode(target) == S_IFDIR, FS.lstatMode(target + "/inventory.img") == S_IFREG else {
-            throw EngineError(.notFound, "checkpoint \(name) does not exist for container \(c.name)")
+        try await blocking {
+            let target = try self.checkpointPath(c.id, name: name, dir: dir)
+            // Only a checkpoint is removed: a directory with CRIU's inventory in it.
+            guard FS.lstatMode(target) == S_IFDIR, FS.lstatMode(target + "/inventory.img") == S_IFREG else {
+                throw EngineError(.notFound, "checkpoint \(name) does not exist for container \(c.name)")
+            }
+            try FS.removeAll(target)
         }
-        try await blocking { try FS.removeAll(target) }
     }
 }

@@ -190,7 +190,8 @@ extension Engine {
         let address = try checkRestoreAddress(c, recorded: recorded)
         // Processes of this container that cryod does not know of are never killed to make
         // room: a restore over them would leave the container twice, or step back in time.
-        let live = runtime.livePids(id: id, bundle: paths.bundle(id))   // one stat unless something is left
+        let rt = runtime, bundle = paths.bundle(id)
+        let live = try await blocking { rt.livePids(id: id, bundle: bundle) }   // one stat unless something is left
         if !live.isEmpty {
             throw EngineError.conflict("cannot \(checkpoint == nil ? "start" : "restore") container \(c.name): processes of it are still alive (pids \(live.map(String.init).joined(separator: " "))) though it is \(c.status.rawValue); remove it with rm -f")
         }
