@@ -23,12 +23,15 @@ extension Engine {
         try CheckpointLabels.validate(req.config.Labels)
         // The image's index, config and passwd/group files are read on a pool thread.
         let store = images
-        let (image, imageConfig, passwd, group) = try await blocking { () throws -> (StoredImage, ImageConfiguration.Config?, String, String) in
+        let masked = req.hostConfig.MaskedPaths ?? Spec.defaultMaskedPaths
+        let (image, imageConfig, passwd, group, maskedDirectories) = try await blocking {
+            () throws -> (StoredImage, ImageConfiguration.Config?, String, String, [String]) in
             let image: StoredImage
             do { image = try store.inspect(imageRef) } catch { throw EngineError.noSuchImage(imageRef) }
             let lowers = store.lowerDirs(for: image)
             return (image, try store.config(of: image).config,
-                    Self.readFromLayers(lowers, "etc/passwd"), Self.readFromLayers(lowers, "etc/group"))
+                    Self.readFromLayers(lowers, "etc/passwd"), Self.readFromLayers(lowers, "etc/group"),
+                    masked.filter { FS.isDirectory($0) })
         }
         let id = fixedID ?? Names.randomID()
         if slots[id] != nil { throw EngineError.conflict("a container with id \(id) already exists") }
@@ -39,7 +42,7 @@ extension Engine {
         input.shmDir = paths.shm(id)
         input.cgroupParent = options.cgroupParent
         input.tmpfsDir = paths.tmpfs(id)
-        input.maskedDirectories = (req.hostConfig.MaskedPaths ?? Spec.defaultMaskedPaths).filter { FS.isDirectory($0) }
+        input.maskedDirectories = maskedDirectories
         input.confinement = try Confinement.from(req.hostConfig)
         let net = try networkFor(mode: req.hostConfig.NetworkMode)
         let exposed = Array((req.config.ExposedPorts ?? [:]).keys) + Array((imageConfig?.ExposedPorts ?? [:]).keys)
