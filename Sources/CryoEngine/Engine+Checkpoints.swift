@@ -20,7 +20,7 @@ extension Engine {
     /// Where checkpoint `name` of container `id` lives: in the container's own
     /// `checkpoints/`, or in a client-chosen directory checked by `CheckpointDirectory`
     /// (made when `create`). The checkpoint itself must not be a symlink either.
-    func checkpointPath(_ id: String, name: String, dir: String?, create: Bool = false) throws -> String {
+    nonisolated func checkpointPath(_ id: String, name: String, dir: String?, create: Bool = false) throws -> String {
         guard let d = dir, !d.isEmpty else { return paths.checkpoints(id) + "/" + name }
         let target = try CheckpointDirectory.resolve(d, paths: paths, create: create) + "/" + name
         if FS.lstatMode(target) == S_IFLNK {
@@ -44,9 +44,12 @@ extension Engine {
             if c.hostConfig.PidMode == "host" {
                 throw EngineError.bad("cannot checkpoint container \(c.name): it shares the host's PID namespace (--pid host), and CRIU can checkpoint only a process tree with a PID namespace of its own")
             }
-            let target = try checkpointPath(id, name: name, dir: dir, create: true)
-            if FS.lstatMode(target) != nil {
-                throw EngineError.conflict("checkpoint \(name) already exists for container \(c.name)")
+            let target = try await blocking { () throws -> String in
+                let target = try self.checkpointPath(id, name: name, dir: dir, create: true)
+                if FS.lstatMode(target) != nil {
+                    throw EngineError.conflict("checkpoint \(name) already exists for container \(c.name)")
+                }
+                return target
             }
             let parent = FS.parent(target)
             let op = PendingOperation(kind: .checkpoint, checkpoint: name, directory: target, leaveRunning: !exit, began: rfc3339Now())
@@ -59,8 +62,8 @@ extension Engine {
                 address: c.endpoint.map { CheckpointNetwork(network: $0.network, networkID: $0.networkID, ip: $0.ip, ports: $0.ports,
                                                              mac: $0.mac.isEmpty ? nil : $0.mac) })
             let began = Monotonic.now()
-            try beginOperation(id, op)
-            if exit { checkpointExits.insert(id) }
+            try await beginOperation(id, op)
+            if exit { slots[id]?.expectedExit = .checkpoint }
             do {
                 try await blocking {
                     try FS.mkdirAll(parent, mode: 0o700)
@@ -68,17 +71,20 @@ extension Engine {
                     try FS.mkdirAll(temp, mode: 0o700)
                     // cryo's own file goes in first: a dump marked complete is a whole checkpoint.
                     try metadata.write(into: temp)
+                    FaultPoint.hit("checkpoint-started")   // recorded, nothing frozen yet
                     try rt.checkpoint(id: id, plan: plan)
                     FaultPoint.hit("checkpoint-before-rename")
                     try sys(rename(temp, target), "rename", target)
                     FaultPoint.hit("checkpoint-renamed")
                 }
             } catch {
-                checkpointExits.remove(id)
+                slots[id]?.expectedExit = nil
                 // Keep CRIU's log where the message points; the half images go.
                 let kept = paths.containerDir(id) + "/checkpoint-\(name)-failed.log"
-                rename(temp + "/dump.log", kept)
-                try? FS.removeAll(temp)
+                _ = try? await blocking {
+                    rename(temp + "/dump.log", kept)
+                    try? FS.removeAll(temp)
+                }
                 endOperation(id)
                 let message = "\(error)".replacingOccurrences(of: temp + "/dump.log", with: kept)
                 throw EngineError.internalError("checkpoint of container \(c.name) failed, the container keeps running: \(message)")
@@ -87,35 +93,45 @@ extension Engine {
             let elapsed = began.elapsedMilliseconds
             if exit {
                 _ = await waitExit(id, timeout: 30)
-                checkpointExits.remove(id)
+                slots[id]?.expectedExit = nil
             }
-            var written: UInt64 = 0
-            for f in (try? FS.listDirectory(target)) ?? [] where f.hasPrefix("pages-") {
-                var st = stat()
-                if stat(target + "/" + f, &st) == 0 { written += UInt64(st.st_size) }
-            }
-            let stats = (try? FS.readBytes(target + "/stats-dump")).flatMap(CRIUDumpStats.parse)
+            let (written, stats) = (try? await blocking { Self.dumpFigures(target) }) ?? (0, nil)
             return CheckpointReport(name: name, container: c.name, directory: target, leftRunning: !exit,
                                     tcpEstablished: tcpEstablished, durationMs: elapsed, bytesWritten: written, criu: stats)
         }
     }
 
-    public func checkpoints(_ ref: String, dir: String?) throws -> [String] {
+    /// Bytes of page images and CRIU's stats of the checkpoint in `dir` (read on a pool thread).
+    nonisolated static func dumpFigures(_ dir: String) -> (UInt64, CRIUDumpStats?) {
+        var written: UInt64 = 0
+        for f in (try? FS.listDirectory(dir)) ?? [] where f.hasPrefix("pages-") {
+            var st = stat()
+            if stat(dir + "/" + f, &st) == 0 { written += UInt64(st.st_size) }
+        }
+        return (written, (try? FS.readBytes(dir + "/stats-dump")).flatMap(CRIUDumpStats.parse))
+    }
+
+    public func checkpoints(_ ref: String, dir: String?) async throws -> [String] {
         let c = try resolve(ref)
-        let base = try dir.flatMap { $0.isEmpty ? nil : try CheckpointDirectory.resolve($0, paths: paths, create: false) } ?? paths.checkpoints(c.id)
-        return ((try? FS.listDirectory(base)) ?? [])
-            .filter { !$0.hasPrefix(".") && FS.exists(base + "/" + $0 + "/inventory.img") }
-            .sorted()
+        let p = paths
+        return try await blocking {
+            let base = try dir.flatMap { $0.isEmpty ? nil : try CheckpointDirectory.resolve($0, paths: p, create: false) } ?? p.checkpoints(c.id)
+            return ((try? FS.listDirectory(base)) ?? [])
+                .filter { !$0.hasPrefix(".") && FS.exists(base + "/" + $0 + "/inventory.img") }
+                .sorted()
+        }
     }
 
     public func removeCheckpoint(_ ref: String, name: String, dir: String?) async throws {
         try Names.validateCheckpoint(name)
         let c = try resolve(ref)
-        let target = try checkpointPath(c.id, name: name, dir: dir)
-        // Only a checkpoint is removed: a directory with CRIU's inventory in it.
-        guard FS.lstatMode(target) == S_IFDIR, FS.lstatMode(target + "/inventory.img") == S_IFREG else {
-            throw EngineError(.notFound, "checkpoint \(name) does not exist for container \(c.name)")
+        try await blocking {
+            let target = try self.checkpointPath(c.id, name: name, dir: dir)
+            // Only a checkpoint is removed: a directory with CRIU's inventory in it.
+            guard FS.lstatMode(target) == S_IFDIR, FS.lstatMode(target + "/inventory.img") == S_IFREG else {
+                throw EngineError(.notFound, "checkpoint \(name) does not exist for container \(c.name)")
+            }
+            try FS.removeAll(target)
         }
-        try await blocking { try FS.removeAll(target) }
     }
 }

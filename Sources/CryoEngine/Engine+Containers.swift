@@ -14,26 +14,35 @@ extension Engine {
     public func create(name requested: String?, _ req: CreateContainerRequest, fixedID: String? = nil) async throws -> String {
         let name = try requested.map { try Names.validate($0) } ?? uniqueName()
         let checkedHost = try CreateValidation.validate(config: req.config, hostConfig: req.hostConfig)
-        if let other = containers.values.first(where: { $0.name == name }) {
+        if let other = allRecords.first(where: { $0.name == name }) {
             throw EngineError.conflict("Conflict. The container name \"/\(name)\" is already in use by container \"\(other.id)\". You have to remove (or rename) that container to be able to reuse that name.")
         }
         guard let imageRef = req.config.Image, !imageRef.isEmpty else {
             throw EngineError.bad("config.Image: an image is required")
         }
         try CheckpointLabels.validate(req.config.Labels)
-        let image = try imageOrNotFound(imageRef)
-        let imageConfig = try images.config(of: image).config
+        // The image's index, config and passwd/group files are read on a pool thread.
+        let store = images
+        let masked = req.hostConfig.MaskedPaths ?? Spec.defaultMaskedPaths
+        let (image, imageConfig, passwd, group, maskedDirectories) = try await blocking {
+            () throws -> (StoredImage, ImageConfiguration.Config?, String, String, [String]) in
+            let image: StoredImage
+            do { image = try store.inspect(imageRef) } catch { throw EngineError.noSuchImage(imageRef) }
+            let lowers = store.lowerDirs(for: image)
+            return (image, try store.config(of: image).config,
+                    Self.readFromLayers(lowers, "etc/passwd"), Self.readFromLayers(lowers, "etc/group"),
+                    masked.filter { FS.isDirectory($0) })
+        }
         let id = fixedID ?? Names.randomID()
-        if containers[id] != nil { throw EngineError.conflict("a container with id \(id) already exists") }
+        if slots[id] != nil { throw EngineError.conflict("a container with id \(id) already exists") }
         var input = SpecBuilder.Input(id: id, config: req.config, hostConfig: req.hostConfig, image: imageConfig)
-        let lowers = images.lowerDirs(for: image)
-        input.passwd = Self.readFromLayers(lowers, "etc/passwd")
-        input.group = Self.readFromLayers(lowers, "etc/group")
+        input.passwd = passwd
+        input.group = group
         input.networkNamespacePath = paths.netns(id)
         input.shmDir = paths.shm(id)
         input.cgroupParent = options.cgroupParent
         input.tmpfsDir = paths.tmpfs(id)
-        input.maskedDirectories = (req.hostConfig.MaskedPaths ?? Spec.defaultMaskedPaths).filter { FS.isDirectory($0) }
+        input.maskedDirectories = maskedDirectories
         input.confinement = try Confinement.from(req.hostConfig)
         let net = try networkFor(mode: req.hostConfig.NetworkMode)
         let exposed = Array((req.config.ExposedPorts ?? [:]).keys) + Array((imageConfig?.ExposedPorts ?? [:]).keys)
@@ -92,9 +101,13 @@ extension Engine {
                 let data = try JSONEncoder().encode(spec)
                 try FS.atomicWrite(p.bundle(id) + "/config.json", Array(data), mode: 0o600, durable: false)
             }
-            try save(record)
+            // Another create may have taken the name while this one waited for the disk.
+            if let other = allRecords.first(where: { $0.name == name }) {
+                throw EngineError.conflict("Conflict. The container name \"/\(name)\" is already in use by container \"\(other.id)\". You have to remove (or rename) that container to be able to reuse that name.")
+            }
+            try await save(record)
         } catch {
-            containers[id] = nil
+            slots[id] = nil
             try? FS.removeAll(paths.containerDir(id))
             throw error
         }
@@ -107,7 +120,7 @@ extension Engine {
     @discardableResult
     public func removeInterruptedCreates() -> [String] {
         var removed: [String] = []
-        for id in (try? FS.listDirectory(paths.containers)) ?? [] where containers[id] == nil {
+        for id in (try? FS.listDirectory(paths.containers)) ?? [] where slots[id] == nil {
             guard FS.lstatMode(paths.record(id)) == nil, FS.lstatMode(paths.containerDir(id)) == S_IFDIR else { continue }
             if [paths.rootfs(id), paths.shm(id), paths.tmpfs(id)].contains(where: FS.isMountPoint) { continue }
             if (try? FS.removeAll(paths.containerDir(id))) != nil { removed.append(id) }
@@ -118,7 +131,7 @@ extension Engine {
     func uniqueName() -> String {
         while true {
             let n = Names.randomName()
-            if !containers.values.contains(where: { $0.name == n }) { return n }
+            if !allRecords.contains(where: { $0.name == n }) { return n }
         }
     }
 
@@ -139,49 +152,61 @@ extension Engine {
     /// Starts a created or exited container, or restores it from a checkpoint.
     /// Like Docker, a failed start removes an AutoRemove container (`docker run --rm` waits for that).
     public func start(_ ref: String, checkpoint: String? = nil, checkpointDir: String? = nil) async throws {
-        do { try await startOnce(ref, checkpoint: checkpoint, checkpointDir: checkpointDir) } catch {
-            if checkpoint == nil, let c = try? resolve(ref), c.hostConfig.AutoRemove == true, !c.isRunning { try? await remove(c.id, force: true) }
+        let id = try resolve(ref).id
+        do {
+            try await withLock(id) { try await startLocked(id, ref: ref, checkpoint: checkpoint, checkpointDir: checkpointDir) }
+        } catch {
+            await removeAfterFailedStart(id, restoring: checkpoint != nil)
             throw error
         }
     }
 
-    func startOnce(_ ref: String, checkpoint: String?, checkpointDir: String?) async throws {
-        let id = try resolve(ref).id
-        try await withLock(id) {
-            let c = try resolve(id)
-            if let e = StateMachine.check(checkpoint == nil ? .start : .restore, status: c.status, id: ref) { throw e }
-            var restore: RestorePlan?
-            var recorded: CheckpointNetwork?
-            if let name = checkpoint {
-                try Names.validateCheckpoint(name)
-                let dir = try checkpointPath(id, name: name, dir: checkpointDir)
+    /// Like Docker, a failed start removes an AutoRemove container (`docker run --rm` waits
+    /// for that). Outside the lock: the removal takes it.
+    func removeAfterFailedStart(_ id: String, restoring: Bool) async {
+        if !restoring, let c = record(id), c.hostConfig.AutoRemove == true, !c.isRunning { try? await remove(c.id, force: true) }
+    }
+
+    /// Start or restore, with the container's lock held by the caller.
+    func startLocked(_ id: String, ref: String, checkpoint: String?, checkpointDir: String?) async throws {
+        let c = try resolve(id)
+        if let e = StateMachine.check(checkpoint == nil ? .start : .restore, status: c.status, id: ref) { throw e }
+        var restore: RestorePlan?
+        var recorded: CheckpointNetwork?
+        if let name = checkpoint {
+            try Names.validateCheckpoint(name)
+            let workPath = paths.containerDir(id) + "/restore-work"
+            let (metadata, plan) = try await blocking { () throws -> (CheckpointMetadata, RestorePlan) in
+                let dir = try self.checkpointPath(id, name: name, dir: checkpointDir)
                 guard FS.exists(dir + "/inventory.img") else {
                     throw EngineError(.notFound, "checkpoint \(name) does not exist for container \(c.name)")
                 }
                 let metadata = try CheckpointMetadata.load(dir)
-                restore = Self.restorePlan(c, checkpoint: dir, metadata: metadata, workPath: paths.containerDir(id) + "/restore-work",
-                                           imagesHoldNetworkNamespace: { Runtime.imagesHoldNetworkNamespace(dir) })
-                recorded = metadata.address
+                return (metadata, Self.restorePlan(c, checkpoint: dir, metadata: metadata, workPath: workPath,
+                                                        imagesHoldNetworkNamespace: { Runtime.imagesHoldNetworkNamespace(dir) }))
             }
-            await awaitTeardown(id)
-            // A restore needs its old address: refused before anything is touched if it is taken.
-            let address = try checkRestoreAddress(c, recorded: recorded)
-            // Processes of this container that cryod does not know of are never killed to make
-            // room: a restore over them would leave the container twice, or step back in time.
-            let live = runtime.livePids(id: id, bundle: paths.bundle(id))   // one stat unless something is left
-            if !live.isEmpty {
-                throw EngineError.conflict("cannot \(checkpoint == nil ? "start" : "restore") container \(c.name): processes of it are still alive (pids \(live.map(String.init).joined(separator: " "))) though it is \(c.status.rawValue); remove it with rm -f")
-            }
-            if let r = restore, let name = checkpoint {
-                try beginOperation(id, PendingOperation(kind: .restore, checkpoint: name, directory: r.imagePath, began: rfc3339Now()))
-            }
-            defer { if restore != nil { endOperation(id) } }
-            do {
-                try await launch(c, restore: restore, restoreIP: address?.ip, restorePorts: address?.ports, restoreMAC: address?.mac)
-            } catch {
-                await failedStart(id, error)
-                throw error
-            }
+            restore = plan
+            recorded = metadata.address
+        }
+        await awaitTeardown(id)
+        // A restore needs its old address: refused before anything is touched if it is taken.
+        let address = try checkRestoreAddress(c, recorded: recorded)
+        // Processes of this container that cryod does not know of are never killed to make
+        // room: a restore over them would leave the container twice, or step back in time.
+        let rt = runtime, bundle = paths.bundle(id)
+        let live = try await blocking { rt.livePids(id: id, bundle: bundle) }   // one stat unless something is left
+        if !live.isEmpty {
+            throw EngineError.conflict("cannot \(checkpoint == nil ? "start" : "restore") container \(c.name): processes of it are still alive (pids \(live.map(String.init).joined(separator: " "))) though it is \(c.status.rawValue); remove it with rm -f")
+        }
+        if let r = restore, let name = checkpoint {
+            try await beginOperation(id, PendingOperation(kind: .restore, checkpoint: name, directory: r.imagePath, began: rfc3339Now()))
+        }
+        defer { if restore != nil { endOperation(id) } }
+        do {
+            try await launch(c, restore: restore, restoreIP: address?.ip, restorePorts: address?.ports, restoreMAC: address?.mac)
+        } catch {
+            await failedStart(id, error)
+            throw error
         }
     }
 
@@ -205,8 +230,8 @@ extension Engine {
         // container behind).
         await discardRuntimeLeftovers(id)
         await beginNetworkTeardown(id).value
-        for w in pendingAttach.removeValue(forKey: id) ?? [] { w.resume() }
-        for w in exitWaiters.removeValue(forKey: id) ?? [] { w.continuation.resume(returning: code) }
+        releasePendingAttach(id)
+        resumeExitWaiters(id, code)
     }
 
     /// Mounts the root, starts the monitor (which creates or restores the container),
@@ -217,9 +242,10 @@ extension Engine {
                 restoreMAC: String? = nil) async throws {
         let id = c.id
         let p = paths
-        let image: StoredImage
-        do { image = try images.inspect(c.imageID) } catch { throw EngineError.noSuchImage(c.imageRef) }
-        let lowers = images.lowerDirs(for: image)
+        let store = images
+        let lowers = try await blocking { () throws -> [String] in
+            do { return store.lowerDirs(for: try store.inspect(c.imageID)) } catch { throw EngineError.noSuchImage(c.imageRef) }
+        }
         let ownNetwork = c.hostConfig.NetworkMode != "host"
         // A restore with a network of its own does not wait for the attach: the monitor and
         // CRIU start at once, and the runtime holds CRIU before it restores sockets until
@@ -344,7 +370,7 @@ extension Engine {
             s.finishedAt = "0001-01-01T00:00:00Z"
         }
         // A migration's target announces only once the source has let go (commitMigrated).
-        if restore != nil, restore?.keepNetworkLocked != true, let e = containers[id]?.endpoint { announce(e, netns: p.netns(id)) }
+        if restore != nil, restore?.keepNetworkLocked != true, let e = record(id)?.endpoint { announce(e, netns: p.netns(id)) }
     }
 
     /// After a restore, with the network unlocked (the runtime removed NetworkLock's table
@@ -368,35 +394,52 @@ extension Engine {
 
     /// Waits until the container has a monitor to attach to (it may not be started yet).
     public func awaitMonitor(_ id: String) async {
-        if let c = containers[id], c.isRunning || c.monitorPid != 0 && c.status != .exited { return }
-        await withCheckedContinuation { pendingAttach[id, default: []].append($0) }
+        // A container that does not exist (any more) has no monitor to wait for.
+        guard let c = record(id) else { return }
+        if c.isRunning || c.monitorPid != 0 && c.status != .exited { return }
+        await withCheckedContinuation { slots[id]!.pendingAttach.append($0) }
     }
 
     /// An early attacher has connected to the monitor (or given up).
     public func attachedEarly(_ id: String) {
-        attachedBeforeStart[id, default: 0] -= 1
+        slots[id]?.attachedBeforeStart -= 1
+    }
+
+    /// Lets every request waiting for the monitor go on (it exists now, or never will).
+    func releasePendingAttach(_ id: String) {
+        guard let waiting = slots[id]?.pendingAttach, !waiting.isEmpty else { return }
+        slots[id]!.pendingAttach = []
+        for w in waiting { w.resume() }
     }
 
     func releaseEarlyAttachers(_ id: String) async {
-        let waiting = pendingAttach.removeValue(forKey: id) ?? []
-        guard !waiting.isEmpty else { return }
-        attachedBeforeStart[id, default: 0] += waiting.count
-        for w in waiting { w.resume() }
+        guard let waiting = slots[id]?.pendingAttach, !waiting.isEmpty else { return }
+        slots[id]!.attachedBeforeStart += waiting.count
+        releasePendingAttach(id)
         // Give them up to 2 s to connect to the monitor before the container runs.
         for _ in 0..<200 {
-            if attachedBeforeStart[id, default: 0] <= 0 { break }
+            if (slots[id]?.attachedBeforeStart ?? 0) <= 0 { break }
             try? await Task.sleep(nanoseconds: 10_000_000)
         }
-        attachedBeforeStart[id] = nil
+        slots[id]?.attachedBeforeStart = 0
     }
 
     // MARK: signals and stop
 
+    /// Docker's kill. Under the container's lock like every change: a kill during a
+    /// checkpoint, start or pause waits for it (a signal sent into a checkpoint's frozen tasks
+    /// used to land in the dump or be lost). During a `stop` (or a forced removal) waiting for
+    /// the exit, it goes straight through, as in Docker: `docker kill` cuts a long stop short.
     public func kill(_ ref: String, signal: Int32) async throws {
-        let c = try resolve(ref)
+        let id = try resolve(ref).id
+        if slots[id]?.stopping == true { return try await killNow(id, signal: signal) }
+        try await withLock(id) { try await killNow(id, signal: signal) }
+    }
+
+    func killNow(_ id: String, signal: Int32) async throws {
+        let c = try resolve(id)
         if let e = StateMachine.check(.kill, status: c.status, id: c.name) { throw e }
         let rt = runtime
-        let id = c.id
         try await blocking { try rt.kill(id: id, signal: signal, all: false) }
     }
 
@@ -409,6 +452,8 @@ extension Engine {
     func stopLocked(_ id: String, timeout: Int?, signal: Int32?) async throws {
         let c = try resolve(id)
         if let e = StateMachine.check(.stop, status: c.status, id: c.name) { throw e }
+        slots[id]?.stopping = true
+        defer { slots[id]?.stopping = false }
         let sig = signal ?? c.config.StopSignal.flatMap { Signals.parse($0) } ?? SIGTERM
         let wait = timeout ?? c.config.StopTimeout ?? 10
         let rt = runtime
@@ -421,7 +466,7 @@ extension Engine {
         try? await blocking { try rt.kill(id: id, signal: SIGKILL, all: true) }
         if await waitExit(id, timeout: 30) != nil { return }
         // Never a success that changed nothing.
-        if let now = containers[id], now.isRunning {
+        if let now = record(id), now.isRunning {
             let left = (try? await blocking { try rt.processes(id: id) }) ?? []
             throw EngineError.internalError("cannot stop container \(now.name): its processes (\(left.map(String.init).joined(separator: " "))) are still alive 30 s after SIGKILL")
         }
@@ -433,16 +478,17 @@ extension Engine {
 
     /// Waits for the container's next exit; nil on timeout.
     func waitExit(_ id: String, timeout: Double? = nil) async -> Int32? {
-        guard let c = containers[id], c.isRunning || c.status == .restarting else { return containers[id]?.exitCode }
+        guard let c = record(id), c.isRunning || c.status == .restarting else { return record(id)?.exitCode }
         return await nextExit(id, timeout: timeout)
     }
 
     /// The exit code of the container's next exit (nil on timeout or removal).
     func nextExit(_ id: String, timeout: Double?) async -> Int32? {
+        guard slots[id] != nil else { return nil }
         nextWaiterToken += 1
         let token = nextWaiterToken
         return await withCheckedContinuation { (k: CheckedContinuation<Int32?, Never>) in
-            exitWaiters[id, default: []].append((token, k))
+            slots[id]!.exitWaiters.append((token, k))
             // A timeout too large for a UInt64 of nanoseconds (or not a number) is no timeout.
             if let timeout, timeout.isFinite, timeout * 1e9 < Double(UInt64.max) {
                 Task {
@@ -454,25 +500,39 @@ extension Engine {
     }
 
     func expireWaiter(_ id: String, _ token: Int) {
-        guard var list = exitWaiters[id], let i = list.firstIndex(where: { $0.token == token }) else { return }
-        let w = list.remove(at: i)
-        exitWaiters[id] = list.isEmpty ? nil : list
+        guard let i = slots[id]?.exitWaiters.firstIndex(where: { $0.token == token }) else { return }
+        let w = slots[id]!.exitWaiters.remove(at: i)
         w.continuation.resume(returning: nil)
     }
 
+    /// The container exited with `code` (nil: it is gone): every exit waiter goes on.
+    func resumeExitWaiters(_ id: String, _ code: Int32?) {
+        guard let waiting = slots[id]?.exitWaiters, !waiting.isEmpty else { return }
+        slots[id]!.exitWaiters = []
+        for w in waiting { w.continuation.resume(returning: code) }
+    }
+
+    /// Stop and start as one change: nothing else (a checkpoint, a pause, another restart)
+    /// gets in between.
     public func restart(_ ref: String, timeout: Int?) async throws {
         let id = try resolve(ref).id
-        let c = try resolve(id)
-        if let e = StateMachine.check(.restart, status: c.status, id: c.name) { throw e }
-        if c.isRunning { try await stop(id, timeout: timeout, signal: nil) }
-        try await start(id)
-        update(id) { $0.restartCount += 1 }
+        do {
+            try await withLock(id) {
+                let c = try resolve(id)
+                if let e = StateMachine.check(.restart, status: c.status, id: c.name) { throw e }
+                if c.isRunning { try await stopLocked(id, timeout: timeout, signal: nil) }
+                try await startLocked(id, ref: id, checkpoint: nil, checkpointDir: nil)
+                update(id) { $0.restartCount += 1 }
+            }
+        } catch {
+            await removeAfterFailedStart(id, restoring: false)
+            throw error
+        }
     }
 
     /// Under the container's lock, like every change of its state: a pause that came during
     /// a `--leave-running` checkpoint used to be undone by the checkpoint's thaw while the
-    /// record said paused. (`kill` takes no lock, as in Docker: it must act during a long
-    /// `stop` or checkpoint.)
+    /// record said paused.
     public func pause(_ ref: String) async throws { try await setPaused(ref, true) }
 
     public func unpause(_ ref: String) async throws { try await setPaused(ref, false) }
@@ -513,21 +573,21 @@ extension Engine {
     public func wait(_ id: String, condition: WaitCondition) async -> Int32 {
         switch condition {
         case .notRunning:
-            guard let c = containers[id] else { return 0 }
+            guard let c = record(id) else { return 0 }
             if !c.isRunning && c.status != .restarting { return c.exitCode }
             return await waitExit(id) ?? 0
         case .nextExit:
-            return await nextExit(id, timeout: nil) ?? containers[id]?.exitCode ?? 0
+            return await nextExit(id, timeout: nil) ?? record(id)?.exitCode ?? 0
         case .removed:
-            guard let c = containers[id] else { return 0 }
+            guard let c = record(id) else { return 0 }
             var code = c.exitCode
             // `docker run --rm` waits before it starts the container: a created container's
             // next exit is the one to report (its removal before any exit resumes with nil).
             if c.isRunning || c.status == .restarting || c.status == .created {
-                code = await nextExit(id, timeout: nil) ?? containers[id]?.exitCode ?? code
+                code = await nextExit(id, timeout: nil) ?? record(id)?.exitCode ?? code
             }
-            if containers[id] != nil {
-                await withCheckedContinuation { removeWaiters[id, default: []].append($0) }
+            if slots[id] != nil {
+                await withCheckedContinuation { slots[id]!.removeWaiters.append($0) }
             }
             return code
         }
@@ -540,6 +600,8 @@ extension Engine {
             if let e = StateMachine.check(force ? .forceRemove : .remove, status: c.status, id: c.name) { throw e }
             if c.isRunning {
                 let rt = runtime
+                slots[id]?.stopping = true   // a kill goes through meanwhile, as during a stop
+                defer { slots[id]?.stopping = false }
                 if c.status == .paused { try? await blocking { try rt.resume(id: id) } }
                 try? await blocking { try rt.kill(id: id, signal: SIGKILL, all: true) }
                 _ = await waitExit(id, timeout: 30)
@@ -564,11 +626,13 @@ extension Engine {
             unlink(p.monitorSocket(id))
             unlink(p.monitorState(id))
         }
-        containers[id] = nil
         for e in execs.values where e.containerID == id { execs[e.id] = nil }
-        for w in exitWaiters.removeValue(forKey: id) ?? [] { w.continuation.resume(returning: nil) }
-        for w in removeWaiters.removeValue(forKey: id) ?? [] { w.resume() }
-        for w in pendingAttach.removeValue(forKey: id) ?? [] { w.resume() }
+        // The slot goes with the record; whoever waited on it goes on. (Callers queued on its
+        // lock get it in turn and find no container.)
+        guard let slot = slots.removeValue(forKey: id) else { return }
+        for w in slot.exitWaiters { w.continuation.resume(returning: nil) }
+        for w in slot.removeWaiters { w.resume() }
+        for w in slot.pendingAttach { w.resume() }
     }
 
     // MARK: shutdown
@@ -578,7 +642,7 @@ extension Engine {
     /// containers keep running under their monitors.
     public func shutdown() async {
         if options.checkpointOnShutdown {
-            for c in containers.values where c.status == .running {
+            for c in allRecords where c.status == .running {
                 let name = "cryod-shutdown"
                 do {
                     try? FS.removeAll(checkpointPath(c.id, name: name, dir: nil))
@@ -589,6 +653,7 @@ extension Engine {
                 }
             }
         }
+        await recordWriter.flush()
         sync()
         try? await pool.shutdownGracefully()
     }

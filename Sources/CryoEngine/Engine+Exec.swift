@@ -47,14 +47,32 @@ extension Engine {
 
     /// Starts the exec through `cryo-runtime exec`, whose exit code is the process's.
     /// Detached: returns nil and nobody waits on stdio.
+    ///
+    /// The spawn runs under the container's lock (an exec's process appearing in the middle of
+    /// a checkpoint made it fail, one during a pause ran frozen); the session itself does not
+    /// hold it: a long `docker exec` never blocks a checkpoint, stop or pause.
     public func startExec(_ id: String, detach: Bool, tty ttyOverride: Bool?) async throws -> ExecProcess? {
-        guard var session = execs[id] else { throw EngineError.noSuchExec(id) }
+        guard let session = execs[id] else { throw EngineError.noSuchExec(id) }
         guard !session.started else { throw EngineError.conflict("exec instance \(id) has already been started") }
+        let containerID = try resolve(session.containerID).id
+        // Taken now, so a second start of the same exec is refused while this one waits.
+        execs[id]?.started = true
+        do {
+            return try await withLock(containerID) { try await startExecLocked(id, detach: detach, tty: ttyOverride) }
+        } catch {
+            if execs[id]?.running == false && execs[id]?.exitCode == nil { execs[id]?.started = false }
+            throw error
+        }
+    }
+
+    func startExecLocked(_ id: String, detach: Bool, tty ttyOverride: Bool?) async throws -> ExecProcess? {
+        guard var session = execs[id] else { throw EngineError.noSuchExec(id) }
         let c = try resolve(session.containerID)
         if let e = StateMachine.check(.exec, status: c.status, id: c.name) { throw e }
         let req = session.request
         let tty = ttyOverride ?? req.Tty ?? false
-        let specBytes = try FS.readBytes(paths.bundle(c.id) + "/config.json")
+        let configPath = paths.bundle(c.id) + "/config.json"
+        let specBytes = try await blocking { try FS.readBytes(configPath) }
         let spec = try JSONDecoder().decode(Spec.self, from: Data(specBytes))
         var process = spec.process ?? Spec.Process()
         process.args = req.Cmd
@@ -72,12 +90,16 @@ extension Engine {
         }
         process.env = SpecBuilder.environment(request: req.Env, image: process.env, hostname: spec.hostname ?? "", tty: tty)
         if let u = req.User, !u.isEmpty {
-            let lowers = (try? images.inspect(c.imageID)).map { images.lowerDirs(for: $0) } ?? []
-            process.user = try SpecBuilder.user(u, passwd: Self.readFromLayers([paths.rootfs(c.id)] + lowers, "etc/passwd"),
-                                                group: Self.readFromLayers([paths.rootfs(c.id)] + lowers, "etc/group"))
+            let store = images, rootfs = paths.rootfs(c.id), imageID = c.imageID
+            let (passwd, group) = try await blocking { () -> (String, String) in
+                let lowers = [rootfs] + ((try? store.inspect(imageID)).map { store.lowerDirs(for: $0) } ?? [])
+                return (Self.readFromLayers(lowers, "etc/passwd"), Self.readFromLayers(lowers, "etc/group"))
+            }
+            process.user = try SpecBuilder.user(u, passwd: passwd, group: group)
         }
         let processFile = paths.containerDir(c.id) + "/exec-\(id).json"
-        try FS.atomicWrite(processFile, Array(try JSONEncoder().encode(process)), mode: 0o600, durable: false)
+        let processBytes = Array(try JSONEncoder().encode(process))
+        try await blocking { try FS.atomicWrite(processFile, processBytes, mode: 0o600, durable: false) }
         session.started = true
         session.running = true
         execs[id] = session
@@ -149,7 +171,10 @@ extension Engine {
     /// parked) and records its exit code.
     public func finishExec(_ id: String, process p: ExecProcess) async -> Int32 {
         let code = await reaper.wait(pid: p.runtimePid, pidfd: p.runtimePidfd)
-        if let c = execs[id]?.containerID { unlink(paths.containerDir(c) + "/exec-\(id).json") }
+        if let c = execs[id]?.containerID {
+            let file = paths.containerDir(c) + "/exec-\(id).json"
+            _ = try? await blocking { unlink(file) }
+        }
         execs[id]?.running = false
         execs[id]?.exitCode = code
         if let m = execs[id]?.ptyMaster, m >= 0 { close(m) }

@@ -14,7 +14,7 @@ extension Engine {
             return ImageSummary(Id: img.id.description, ParentId: "", RepoTags: img.repoTags, RepoDigests: [],
                                 Created: Int64(cfg?.created.flatMap(LogReader.unixTime) ?? 0), Size: layerSize(img),
                                 SharedSize: -1, Labels: cfg?.config?.Labels ?? [:],
-                                Containers: containers.values.filter { $0.imageID == img.id.description }.count)
+                                Containers: allRecords.filter { $0.imageID == img.id.description }.count)
         }
     }
 
@@ -52,7 +52,7 @@ extension Engine {
 
     public func removeImage(_ ref: String, force: Bool) async throws -> [ImageDeleteItem] {
         let img = try imageOrNotFound(ref)
-        let users = containers.values.filter { $0.imageID == img.id.description }
+        let users = allRecords.filter { $0.imageID == img.id.description }
         // Removing one tag of several never touches the image itself.
         let isTag = img.repoTags.contains(ImageReference.normalize(ref))
         if let user = users.first, !(isTag && img.repoTags.count > 1) {

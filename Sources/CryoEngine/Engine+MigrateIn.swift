@@ -109,7 +109,7 @@ extension Engine {
                         break loop
                     }
                     FaultPoint.hit("migrate-in-restored")
-                    try await ch.send(.restored(initPid: containers[id]?.pid ?? 0, restoreMs: 0))
+                    try await ch.send(.restored(initPid: record(id)?.pid ?? 0, restoreMs: 0))
                 case .commit where offer.postCopy:
                     guard let id = made, let daemon = lazy else { throw MigrationWireError.unexpected("commit before a restore") }
                     // It runs now (unlocked, announced); the record keeps the migration until every
@@ -150,13 +150,13 @@ extension Engine {
                         try await ch.send(.failed(reason: "\(error)"))
                         break loop
                     }
-                    FaultPoint.hit("migrate-in-restored")
-                    try await ch.send(.restored(initPid: containers[made!]?.pid ?? 0, restoreMs: 0))
+                    await faultPoint("migrate-in-restored")
+                    try await ch.send(.restored(initPid: record(made!)?.pid ?? 0, restoreMs: 0))
                 case .commit:
                     guard let id = made else { throw MigrationWireError.unexpected("commit before a restore") }
                     try await commitMigrated(id)
                     committed = true
-                    FaultPoint.hit("migrate-in-committed")
+                    await faultPoint("migrate-in-committed")
                     try await ch.send(.committed)
                     break loop
                 case .abort(let reason):
@@ -172,7 +172,7 @@ extension Engine {
         if let s = session { migrationStreams.cancel(s) }
         if let server = pageServer { await server.cancel() }
         if let daemon = lazy { await daemon.cancel() }
-        if !committed, let id = made, let c = containers[id], c.isRunning {
+        if !committed, let id = made, let c = record(id), c.isRunning {
             // Killed at once: a post-copy copy whose stream is gone would fault in zeros.
             let rt = runtime
             try? await blocking { try rt.kill(id: id, signal: SIGKILL, all: true) }
@@ -200,15 +200,15 @@ extension Engine {
     /// Everything checked before the source freezes anything; nil: acceptable.
     func checkOffer(_ offer: MigrationOffer, _ src: StoredContainer) async -> String? {
         var problems: [String] = []
-        if let other = containers.values.first(where: { $0.name == src.name }) {
+        if let other = allRecords.first(where: { $0.name == src.name }) {
             problems.append("a container named \(src.name) already exists here (\(other.id.prefix(12)))")
         }
-        if containers[src.id] != nil { problems.append("a container with id \(src.id.prefix(12)) already exists here") }
+        if slots[src.id] != nil { problems.append("a container with id \(src.id.prefix(12)) already exists here") }
         if let name = offer.network {
             if let net = try? networks.inspect(name) {
                 if let d = offer.driver, net.driver != d { problems.append("network \(name) here uses driver \(net.driver), the container's uses \(d)") }
                 if let s = offer.subnet, net.subnet != s { problems.append("network \(name) here has subnet \(net.subnet), the container's has \(s)") }
-                if let ip = offer.ip, let user = containers.values.first(where: { $0.networkName == name && $0.endpoint?.ip == ip }) {
+                if let ip = offer.ip, let user = allRecords.first(where: { $0.networkName == name && $0.endpoint?.ip == ip }) {
                     problems.append("address \(ip) on network \(name) is used here by container \(user.name)")
                 }
             } else {
@@ -263,7 +263,7 @@ extension Engine {
                 c.migrationSession = offer.session
                 c.macAddress = src.macAddress ?? src.endpoint?.mac
             }
-            try beginOperation(id, PendingOperation(kind: .migrateIn, checkpoint: offer.session, directory: dir, began: rfc3339Now()))
+            try await beginOperation(id, PendingOperation(kind: .migrateIn, checkpoint: offer.session, directory: dir, began: rfc3339Now()))
         } catch {
             await discardMigrated(id)
             throw error
@@ -322,7 +322,7 @@ extension Engine {
 
     /// The migrated copy talks to the world: unlocked, its address announced.
     func unlockMigrated(_ id: String) async throws {
-        guard let c = containers[id] else { throw EngineError.noSuchContainer(id) }
+        guard let c = record(id) else { throw EngineError.noSuchContainer(id) }
         let netns = paths.netns(id)
         if Self.networkHandling(c, criuInside: true).locker == .cryo {   // the restore plan's lock
             try await blocking { try NetworkLock.unlock(netnsPath: netns) }
@@ -334,15 +334,15 @@ extension Engine {
     /// The migration is over here: its operation leaves the record, durably (the commit point
     /// a restarted source asks about).
     func settleMigrated(_ id: String) async throws {
-        guard var now = containers[id] else { throw EngineError.noSuchContainer(id) }
+        guard var now = record(id) else { throw EngineError.noSuchContainer(id) }
         now.operation = nil
-        try FS.atomicWrite(paths.record(id), Array(try JSONEncoder().encode(now)), mode: 0o600, durable: true)
-        containers[id] = now
+        try await recordWriter.write(now, to: paths.record(id), durable: true)
+        slots[id]?.record = now
     }
 
     /// A migrated container that was not committed: killed and removed.
     func discardMigrated(_ id: String) async {
-        guard let c = containers[id] else { return }
+        guard let c = record(id) else { return }
         let rt = runtime
         let bundle = paths.bundle(id)
         if c.isRunning || !rt.livePids(id: id, bundle: bundle).isEmpty {
@@ -360,6 +360,6 @@ extension Engine {
     /// For a source whose answer to the commit was lost: whether session `session` was
     /// committed here (a container carries it, with no migration pending).
     public func migrationCommitted(_ session: String) -> Bool {
-        containers.values.contains { $0.migrationSession == session && $0.operation == nil }
+        allRecords.contains { $0.migrationSession == session && $0.operation == nil }
     }
 }

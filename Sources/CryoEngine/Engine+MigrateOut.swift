@@ -143,7 +143,7 @@ extension Engine {
         }
         // Freeze and dump, the pages going to B's page server through a second connection.
         await progress(MigrationEvent(phase: "dump", status: "freezing and dumping"))
-        try beginOperation(id, PendingOperation(kind: .migrateOut, checkpoint: session, directory: dir, leaveRunning: false,
+        try await beginOperation(id, PendingOperation(kind: .migrateOut, checkpoint: session, directory: dir, leaveRunning: false,
                                                 began: rfc3339Now(), peer: req.target))
         let gate = CommitGate()
         var criuFD: Int32 = -1
@@ -166,7 +166,7 @@ extension Engine {
                                        pageServer: .socket(fd: criuFD))
         plan.completionMarker = nil   // the commit point is the gate's, not a marker's
         let hooks = CheckpointHooks(atPostDump: { try gate.atPostDump() }, keepFrozenAfterFailure: { gate.keepsFrozen })
-        checkpointExits.insert(id)
+        slots[id]?.expectedExit = .migration
         let frozeAt = Monotonic.now()
         let dump = Task { [plan] in
             defer { gate.dumpEnded() }
@@ -175,7 +175,7 @@ extension Engine {
         /// Once the dump has ended without a commit: the operation is over here, B is told
         /// (unless `abort` is nil) and the connections go.
         func giveUp(abort: String?) async {
-            checkpointExits.remove(id)
+            slots[id]?.expectedExit = nil
             endOperation(id)
             if let abort { try? await ctl.send(.abort(reason: abort)) }
             relay.cancel()
@@ -190,7 +190,7 @@ extension Engine {
             throw EngineError.internalError("migration of \(c.name) failed while dumping it; it keeps running here: \(why)")
         }
         phase("dump")
-        FaultPoint.hit("migrate-out-dumped")
+        await faultPoint("migrate-out-dumped")
 
         // Frozen, every page on B. The rest of the state, then B restores and commits.
         var withdrawn = false
@@ -214,7 +214,7 @@ extension Engine {
             }
             try await ctl.send(.commit)
             committed = true
-            FaultPoint.hit("migrate-out-committing")
+            await faultPoint("migrate-out-committing")
             guard case .committed = try await ctl.receive() else { throw MigrationWireError.unexpected("no commit answer") }
         } catch {
             // Not committed (or the answer to the commit was lost: then B's durable record
@@ -250,7 +250,7 @@ extension Engine {
             EngineLog.logger.warning("migrate \(c.name): after the commit, the source's dump reported: \(error)")
         }
         _ = await waitExit(id, timeout: 30)
-        checkpointExits.remove(id)
+        slots[id]?.expectedExit = nil
         endOperation(id)
         bytes.memory = (try? await relay.value)?.aToB ?? 0
         await stream.close()

@@ -68,7 +68,7 @@ extension Engine {
         plan.completionMarker = nil
         let gate = CommitGate()
         let hooks = CheckpointHooks(atPostDump: { try gate.atPostDump() }, keepFrozenAfterFailure: { gate.keepsFrozen })
-        checkpointExits.insert(id)
+        slots[id]?.expectedExit = .migration
         let frozeAt = Monotonic.now()
         let dump = Task { [plan] in
             defer { gate.dumpEnded() }
@@ -77,7 +77,7 @@ extension Engine {
         guard await gate.arrival() else {
             var why = "the dump ended early"
             do { try await dump.value } catch { why = "\(error)" }
-            checkpointExits.remove(id)
+            slots[id]?.expectedExit = nil
             endOperation(id)
             try? await ctl.send(.abort(reason: "the dump failed on the source"))
             await closeAll()
@@ -99,7 +99,7 @@ extension Engine {
                 try? NetworkLock.unlock(netnsPath: netns)
                 try rt.resume(id: id)
             }
-            checkpointExits.remove(id)
+            slots[id]?.expectedExit = nil
             endOperation(id)
             try? await ctl.send(.abort(reason: "\(why)"))
             await closeAll()
@@ -185,7 +185,7 @@ extension Engine {
         if case .failure(let why) = outcome {
             // B's copy was killed (or never ran past its restore): what it did there is lost. The
             // copy here is the container as it was at the freeze, frozen and locked.
-            checkpointExits.remove(id)
+            slots[id]?.expectedExit = nil
             endOperation(id)
             let seconds = Self.seconds(pagesMs, digits: 1)
             update(id) {
@@ -203,7 +203,7 @@ extension Engine {
             try? rt.resume(id: id)
         }
         _ = await waitExit(id, timeout: 30)
-        checkpointExits.remove(id)
+        slots[id]?.expectedExit = nil
         endOperation(id)
         await stream.close()
         await pageStream?.close()

@@ -12,7 +12,7 @@ extension Engine {
     /// copy goes; not committed → ours runs on; the target unreachable → ours stays frozen,
     /// with an error saying so.
     func resolveInterruptedMigrateOut(_ id: String, _ op: PendingOperation) async {
-        guard let c = containers[id] else { return }
+        guard let c = record(id) else { return }
         let rt = runtime
         let netns = paths.netns(id)
         // Its CRIU worker, if it still runs, is waited for (it answers nobody now).
@@ -66,7 +66,7 @@ extension Engine {
 
     /// Target side: a container restored for a migration that was never committed goes.
     func resolveInterruptedMigrateIn(_ id: String, _ op: PendingOperation) async {
-        EngineLog.logger.warning("migration \(op.checkpoint.prefix(12)) into \(containers[id]?.name ?? id) was not committed before cryod stopped: removed")
+        EngineLog.logger.warning("migration \(op.checkpoint.prefix(12)) into \(record(id)?.name ?? id) was not committed before cryod stopped: removed")
         await discardMigrated(id)
         try? FS.removeAll(op.directory)
     }

@@ -102,7 +102,7 @@ extension Engine {
 
     /// Running containers attached to a network (for `network inspect`).
     public func endpoints(network id: String) -> [StoredContainer] {
-        containers.values.filter { $0.endpoint?.networkID == id }.sorted { $0.name < $1.name }
+        allRecords.filter { $0.endpoint?.networkID == id }.sorted { $0.name < $1.name }
     }
 
     // MARK: containers
@@ -195,33 +195,35 @@ extension Engine {
     /// the peers' /etc/hosts.
     @discardableResult
     func beginNetworkTeardown(_ id: String) -> Task<Void, Never> {
-        let previous = teardowns[id]?.task
-        let c = containers[id]
-        let cni = cni, netns = paths.netns(id)
-        let net = c?.networkID.flatMap { try? networks.inspect($0) }
-        let recorded = net.map { FS.exists(cni.paths.attachmentFile(containerID: id, networkID: $0.id)) } ?? false
-        let detach = net != nil && (recorded || c?.endpoint != nil)
-        if c?.endpoint != nil { update(id) { $0.endpoint = nil } }
+        let previous = slots[id]?.teardown?.task
+        let c = record(id)
+        let cni = cni, networks = networks, netns = paths.netns(id)
+        let networkID = c?.networkID, hadEndpoint = c?.endpoint != nil
+        if hadEndpoint { update(id) { $0.endpoint = nil } }
         nextTeardownToken += 1
         let token = nextTeardownToken
         let task = Task {
             await previous?.value
-            let failure: String? = try? await self.blocking { () -> String? in
+            // The network's config and the attachment record are read on a pool thread.
+            let outcome = try? await self.blocking { () -> (detached: String?, failure: String?) in
+                let net = networkID.flatMap { try? networks.inspect($0) }
+                let recorded = net.map { FS.exists(cni.paths.attachmentFile(containerID: id, networkID: $0.id)) } ?? false
                 var failure: String?
+                let detach = net != nil && (recorded || hadEndpoint)
                 if detach, let net {
                     do { try cni.detach(containerID: id, netnsPath: netns, network: net) } catch { failure = "\(error)" }
                 }
                 NetworkNamespace.remove(at: netns)
-                return failure
+                return (detach ? net?.id : nil, failure)
             }
-            await self.networkReleased(id, token: token, networkID: detach ? net?.id : nil, failure: failure ?? nil)
+            await self.networkReleased(id, token: token, networkID: outcome?.detached, failure: outcome?.failure)
         }
-        teardowns[id] = (token, task)
+        slots[id]?.teardown = (token, task)
         return task
     }
 
     func networkReleased(_ id: String, token: Int, networkID: String?, failure: String?) async {
-        if teardowns[id]?.token == token { teardowns[id] = nil }
+        if slots[id]?.teardown?.token == token { slots[id]?.teardown = nil }
         if let failure {
             EngineLog.logger.warning("detaching container \(id.prefix(12)) from its network: \(failure)")
         }
@@ -230,14 +232,14 @@ extension Engine {
 
     /// Waits until no network teardown of the container is running.
     func awaitTeardown(_ id: String) async {
-        while let t = teardowns[id] { await t.task.value; if teardowns[id]?.token == t.token { teardowns[id] = nil } }
+        while let t = slots[id]?.teardown { await t.task.value; if slots[id]?.teardown?.token == t.token { slots[id]?.teardown = nil } }
     }
 
     /// Other running containers on a user-defined network, by name (cryo0, like Docker's
     /// default bridge, has no name resolution between containers).
     func peers(of id: String, networkID: String) -> [(name: String, ip: String)] {
         guard let net = try? networks.inspect(networkID), net.name != NetworkDefaults.defaultName else { return [] }
-        return containers.values
+        return allRecords
             .filter { $0.id != id && $0.endpoint?.networkID == networkID }
             .sorted { $0.name < $1.name }
             .compactMap { c in c.endpoint.map { (c.name, $0.ip) } }
@@ -247,7 +249,7 @@ extension Engine {
 
     /// Writes the container's hostname, hosts and resolv.conf (bind-mounted into it).
     func writeEtcFiles(_ id: String) async throws {
-        guard let c = containers[id] else { return }
+        guard let c = record(id) else { return }
         let hostname = c.config.Hostname.flatMap { $0.isEmpty ? nil : $0 } ?? String(id.prefix(12))
         let aliases = c.name == hostname ? [] : [c.name]
         let ip = c.endpoint?.ip
@@ -259,7 +261,7 @@ extension Engine {
     /// Rewrites /etc/hosts of every running container on the network (a peer came or went).
     func refreshPeers(networkID: String, except: String?) async {
         var jobs: [(dir: String, hostname: String, ip: String, aliases: [String], peers: [(name: String, ip: String)])] = []
-        for c in containers.values where c.id != except {
+        for c in allRecords where c.id != except {
             guard let e = c.endpoint, e.networkID == networkID else { continue }
             let hostname = c.config.Hostname.flatMap { $0.isEmpty ? nil : $0 } ?? String(c.id.prefix(12))
             jobs.append((etcDir(c.id), hostname, e.ip, c.name == hostname ? [] : [c.name], peers(of: c.id, networkID: networkID)))
@@ -277,7 +279,7 @@ extension Engine {
     /// (`ip`: the restore's recorded address, else `--ip`), then write its /etc files and
     /// tell the peers. A failed attach leaves nothing behind (CNIRunner undoes it).
     func attachNetwork(_ id: String, restoreIP: String?, restorePorts: [PortMapping]? = nil, restoreMAC: String? = nil) async throws {
-        guard let c = containers[id] else { return }
+        guard let c = record(id) else { return }
         if c.hostConfig.NetworkMode == "host" { return }
         if let netID = c.networkID {
             let net: NetworkConfig
@@ -325,7 +327,7 @@ extension Engine {
         }
         let holders = (try? cni.attachments()) ?? []
         if let other = holders.first(where: { $0.networkID == local.id && $0.ip == rec.ip && $0.containerID != c.id }) {
-            let who = containers[other.containerID]?.name ?? other.containerID
+            let who = record(other.containerID)?.name ?? other.containerID
             throw EngineError.conflict("cannot restore container \(c.name): its address \(rec.ip) on network \(rec.network) is taken by container \(who); the checkpoint needs the same address")
         }
         return rec

@@ -16,7 +16,7 @@ extension Engine {
     static let interruptedWorkLimit: Double = 300
 
     func resolveInterrupted(_ id: String) async {
-        guard let op = containers[id]?.operation else { return }
+        guard let op = record(id)?.operation else { return }
         switch op.kind {
         case .checkpoint: await resolveInterruptedCheckpoint(id, op)
         case .restore: await resolveInterruptedRestore(id, op)
@@ -40,7 +40,7 @@ extension Engine {
         let leaveRunning = op.leaveRunning ?? false
         let limit = Self.interruptedWorkLimit
         let complete = FS.exists(temp + "/" + Self.checkpointCompleteMarker) || (!FS.exists(temp) && FS.exists(target + "/inventory.img"))
-        if complete && !leaveRunning { checkpointExits.insert(id) }
+        if complete && !leaveRunning { slots[id]?.expectedExit = .checkpoint }
         let outcome: String? = try? await blocking { () -> String in
             // CRIU puts the freezer back as it found it (frozen, by us) when it ends: it must
             // be over before the container is thawed.
@@ -134,7 +134,7 @@ extension Engine {
     /// Half-written checkpoints that no operation accounts for (left by a cryod that did not
     /// record its operations yet): nothing is writing them now that cryod starts.
     func removeStrayIncompleteCheckpoints() {
-        for c in containers.values where c.operation == nil {
+        for c in allRecords where c.operation == nil {
             let dir = paths.checkpoints(c.id)
             for name in (try? FS.listDirectory(dir)) ?? [] where name.hasPrefix(".incomplete-") {
                 if Runtime.checkpointWorker(workDir: dir + "/" + name) != nil { continue }

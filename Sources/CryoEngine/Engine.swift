@@ -46,30 +46,22 @@ public actor Engine {
     public nonisolated let group: EventLoopGroup
     let pool: NIOThreadPool
     let reaper = ChildReaper()
+    /// Writes the records off the actor, in order (see `RecordWriter`).
+    let recordWriter = RecordWriter()
     let runtime: Runtime
 
-    var containers: [String: StoredContainer] = [:]
-    var locked: Set<String> = []
-    var lockWaiters: [String: [CheckedContinuation<Void, Never>]] = [:]
-    /// Waiters for a container's next exit, each with a token so a timeout can take
-    /// its own waiter out (a continuation must be resumed exactly once).
-    var exitWaiters: [String: [(token: Int, continuation: CheckedContinuation<Int32?, Never>)]] = [:]
+    /// One slot per container (record, lock, waiters, teardown, expected exit), by id.
+    var slots: [String: ContainerSlot] = [:]
     var nextWaiterToken = 0
-    var removeWaiters: [String: [CheckedContinuation<Void, Never>]] = [:]
-    /// Attach requests that arrived before their container's monitor existed.
-    var pendingAttach: [String: [CheckedContinuation<Void, Never>]] = [:]
-    var attachedBeforeStart: [String: Int] = [:]
-    /// Containers being checkpointed with exit: their monitor's exit is not a crash.
-    var checkpointExits: Set<String> = []
+    /// Exec instances by exec id, not in the slots: every exec request names only the exec
+    /// id (start, inspect, resize), and Docker keeps them apart from the container too.
+    /// `removeNow` drops a container's execs with it.
     var execs: [String: ExecSession] = [:]
     /// Migrations arriving here: their page-stream connections, handed to their sessions.
     public nonisolated let migrationStreams = StreamRendezvous()
     /// Networks (`<root>/networks`) and the CNI plugins that attach containers to them.
     public nonisolated let networks: NetworkStore
     public nonisolated let cni: CNIRunner
-    /// Network teardowns in progress (detach, namespace removal); a start or removal of the
-    /// container waits for its container's.
-    var teardowns: [String: (token: Int, task: Task<Void, Never>)] = [:]
     var nextTeardownToken = 0
 
     public init(options: EngineOptions, group: EventLoopGroup) throws {
@@ -109,19 +101,28 @@ public actor Engine {
     var monitorBinary: String { options.binDir + "/cryo-monitor" }
     var runtimeBinary: String { options.binDir + "/cryo-runtime" }
 
-    /// Runs blocking work on a pool thread.
+    /// Runs blocking work on a pool thread, after every record change queued before it is
+    /// on disk (the order the engine's steps and crash recovery rely on).
     public nonisolated func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await pool.runIfActive(body)
+        await recordWriter.flush()
+        return try await pool.runIfActive(body)
+    }
+
+    /// A fault point reached on the actor itself: the records changed before it are on disk
+    /// first, as they are for the points hit in `blocking` work.
+    func faultPoint(_ point: String) async {
+        await recordWriter.flush()
+        FaultPoint.hit(point)
     }
 
     // MARK: lookup and persistence
 
     /// By full id, name (with or without "/"), or unique id prefix — Docker's order.
     public func resolve(_ ref: String) throws -> StoredContainer {
-        if let c = containers[ref] { return c }
+        if let c = slots[ref]?.record { return c }
         let name = ref.hasPrefix("/") ? String(ref.dropFirst()) : ref
-        if let c = containers.values.first(where: { $0.name == name }) { return c }
-        let matches = containers.values.filter { $0.id.hasPrefix(ref) }
+        if let c = allRecords.first(where: { $0.name == name }) { return c }
+        let matches = allRecords.filter { $0.id.hasPrefix(ref) }
         if matches.count == 1, !ref.isEmpty { return matches[0] }
         if matches.count > 1 { throw EngineError.bad("multiple containers found with provided prefix: \(ref)") }
         throw EngineError.noSuchContainer(ref)
@@ -129,37 +130,45 @@ public actor Engine {
 
     public func container(_ ref: String) throws -> StoredContainer { try resolve(ref) }
 
+    /// Every container's record.
+    var allRecords: [StoredContainer] { slots.values.map(\.record) }
+
+    /// Container `id`'s record, if it exists.
+    func record(_ id: String) -> StoredContainer? { slots[id]?.record }
+
     public func list(all: Bool) -> [StoredContainer] {
-        containers.values.filter { all || $0.isRunning }.sorted { $0.created > $1.created }
+        allRecords.filter { all || $0.isRunning }.sorted { $0.created > $1.created }
     }
 
-    func save(_ c: StoredContainer) throws {
-        containers[c.id] = c
-        let data = try JSONEncoder().encode(c)
-        // Atomic (a cryod killed at any moment finds the old or the new record), not
-        // fsync'd on every change: the hot paths save several times; shutdown syncs.
-        try FS.atomicWrite(paths.record(c.id), Array(data), mode: 0o600, durable: false)
+    /// Stores a new or changed record and returns once it is on disk (a new container's slot
+    /// is made here). Written off the actor, in order with every other record change.
+    func save(_ c: StoredContainer) async throws {
+        if slots[c.id] == nil { slots[c.id] = ContainerSlot(record: c) } else { slots[c.id]!.record = c }
+        try await recordWriter.write(c, to: paths.record(c.id), durable: false)
     }
 
+    /// Changes a container's record; the write is queued (see `RecordWriter`).
     func update(_ id: String, _ change: (inout StoredContainer) -> Void) {
-        guard var c = containers[id] else { return }
+        guard var c = slots[id]?.record else { return }
         change(&c)
-        do { try save(c) } catch { containers[id] = c }
+        slots[id]!.record = c
+        recordWriter.enqueue(c, to: paths.record(id))
     }
 
     /// Records that `op` is about to begin, durably (temp file, fsync, rename, fsync of the
     /// directory) — only then may it freeze, dump or restore anything. Throws when it cannot
-    /// be recorded, before anything is touched.
-    func beginOperation(_ id: String, _ op: PendingOperation) throws {
-        guard var c = containers[id] else { throw EngineError.noSuchContainer(id) }
+    /// be recorded, before anything is touched. (In memory first: a record change made
+    /// while the write is under way carries the operation too.)
+    func beginOperation(_ id: String, _ op: PendingOperation) async throws {
+        guard var c = slots[id]?.record else { throw EngineError.noSuchContainer(id) }
         c.operation = op
-        let data = try JSONEncoder().encode(c)
+        slots[id]!.record = c
         do {
-            try FS.atomicWrite(paths.record(id), Array(data), mode: 0o600, durable: true)
+            try await recordWriter.write(c, to: paths.record(id), durable: true)
         } catch {
+            update(id) { $0.operation = nil }
             throw EngineError.internalError("recording the \(op.kind.rawValue) of \(c.name) before it starts: \(error)")
         }
-        containers[id] = c
     }
 
     /// The operation is over (done or undone). Not fsync'd: a record that still shows it after
@@ -168,27 +177,13 @@ public actor Engine {
         update(id) { $0.operation = nil }
     }
 
-    func lock(_ id: String) async {
-        if locked.contains(id) {
-            await withCheckedContinuation { lockWaiters[id, default: []].append($0) }
-        } else {
-            locked.insert(id)
-        }
-    }
-
-    func unlock(_ id: String) {
-        if var w = lockWaiters[id], !w.isEmpty {
-            let next = w.removeFirst()
-            lockWaiters[id] = w
-            next.resume()
-        } else {
-            locked.remove(id)
-        }
-    }
-
+    /// Runs `body` on the actor holding container `id`'s lock (FIFO, see `ContainerLock`).
+    /// Every operation that changes a container takes it once, at its entry point; what it
+    /// calls runs the `…Locked` variants, never an entry point that would take it again.
     func withLock<T: Sendable>(_ id: String, _ body: () async throws -> T) async throws -> T {
-        await lock(id)
-        defer { unlock(id) }
+        guard let lock = slots[id]?.lock else { throw EngineError.noSuchContainer(id) }
+        try await lock.lock()
+        defer { lock.unlock() }
         return try await body()
     }
 
@@ -198,20 +193,23 @@ public actor Engine {
     /// live monitors are watched again, exits that happened meanwhile are recorded,
     /// containers lost to a reboot are restored from their shutdown checkpoint.
     public func recover() async {
-        for id in (try? FS.listDirectory(paths.containers)) ?? [] {
-            guard let bytes = try? FS.readBytes(paths.record(id)),
-                  let c = try? JSONDecoder().decode(StoredContainer.self, from: Data(bytes)) else { continue }
-            containers[c.id] = c
-        }
-        for c in containers.values where c.status == .removing {
+        let p = paths
+        let stored = (try? await blocking { () -> [StoredContainer] in
+            ((try? FS.listDirectory(p.containers)) ?? []).compactMap { id in
+                guard let bytes = try? FS.readBytes(p.record(id)) else { return nil }
+                return try? JSONDecoder().decode(StoredContainer.self, from: Data(bytes))
+            }
+        }) ?? []
+        for c in stored { slots[c.id] = ContainerSlot(record: c) }
+        for c in allRecords where c.status == .removing {
             try? await removeNow(c.id)
         }
         // Checkpoints and restores a killed cryod left in progress, before anything else.
-        for c in containers.values where c.operation != nil {
+        for c in allRecords where c.operation != nil {
             await resolveInterrupted(c.id)
         }
         removeStrayIncompleteCheckpoints()
-        for c in containers.values {
+        for c in allRecords {
             if c.isRunning || c.status == .restarting {
                 if Processes.isAlive(pid: c.monitorPid, startTime: c.monitorStartTime) {
                     syncPausedState(c.id)
@@ -223,7 +221,7 @@ public actor Engine {
                 await stopUnrecordedStart(c.id)
             }
         }
-        for c in containers.values where c.restoreOnStart != nil && !c.isRunning {
+        for c in allRecords where c.restoreOnStart != nil && !c.isRunning {
             let name = c.restoreOnStart!
             do {
                 try await start(c.id, checkpoint: name, checkpointDir: nil)
@@ -237,23 +235,28 @@ public actor Engine {
 
     /// A running container's record says what its cgroup is: paused (frozen) or running.
     func syncPausedState(_ id: String) {
-        guard let c = containers[id], c.isRunning, let st = try? runtime.state(id: id) else { return }
+        guard let c = slots[id]?.record, c.isRunning, let st = try? runtime.state(id: id) else { return }
         let status: ContainerStatus = st.status == "paused" ? .paused : .running
         if status != c.status { update(id) { $0.status = status } }
     }
 
     /// The monitor is gone: take its exit record, or note that the container was lost.
     func monitorGone(_ id: String) async {
-        let wasCheckpoint = checkpointExits.contains(id)
-        checkpointExits.remove(id)
+        let expected = slots[id]?.expectedExit
+        slots[id]?.expectedExit = nil
+        let wasCheckpoint = expected != nil
         // Whatever outlived the monitor (it was killed) goes: the record is about to say
         // exited. (A checkpoint that stops the container cleans up after itself; a monitor
         // whose socket merely failed us is alive, and so is its container.)
         // (A monitor that ended normally removed the runtime state first: no wait then.)
-        if !wasCheckpoint, FS.exists(runtime.store.dir(id)), let c = containers[id], await monitorHasExited(c) {
+        if !wasCheckpoint, FS.exists(runtime.store.dir(id)), let c = slots[id]?.record, await monitorHasExited(c) {
             await discardRuntimeLeftovers(id)
         }
-        let exitRec = (try? FS.readBytes(paths.exitRecord(id))).flatMap { try? JSONDecoder().decode(ExitRecord.self, from: Data($0)) }
+        let exitPath = paths.exitRecord(id)
+        let exitRec: ExitRecord? = try? await blocking { () -> ExitRecord? in
+            guard let bytes = try? FS.readBytes(exitPath) else { return nil }
+            return try? JSONDecoder().decode(ExitRecord.self, from: Data(bytes))
+        }
         update(id) { c in
             guard c.isRunning || c.status == .restarting else { return }
             c.status = .exited
@@ -274,9 +277,9 @@ public actor Engine {
         // The network goes with the process (Docker tears it down at stop too): the address
         // and published ports are released before anyone waiting for the exit goes on.
         await beginNetworkTeardown(id).value
-        let code = containers[id]?.exitCode ?? 255
-        for w in exitWaiters.removeValue(forKey: id) ?? [] { w.continuation.resume(returning: code) }
-        if let c = containers[id], c.hostConfig.AutoRemove == true, !wasCheckpoint {
+        let code = slots[id]?.record.exitCode ?? 255
+        resumeExitWaiters(id, code)
+        if let c = slots[id]?.record, c.hostConfig.AutoRemove == true, !wasCheckpoint {
             Task { try? await self.remove(id, force: true) }
         }
     }

@@ -5,13 +5,15 @@ import Glibc
 ///   - `kill`: SIGKILL the process that reached it (cryod, or a container's monitor);
 ///   - `kill-criu`: SIGKILL the CRIU worker busy at that step (points that have one), and go on;
 ///   - `cut`: the caller breaks its connection there (points checked with `cuts`), and goes on.
+///   - `hold`: wait there until the file `$CRYO_FAULT_RELEASE/POINT` exists (at most 5 min), so a
+///     test can make another request land in the middle of a step, without sleeping and hoping.
 /// Each firing is written to stderr first (`fault point P: A`), so a test can tell that the
 /// point was reached. Points are named where they are hit (`FaultPoint.hit("checkpoint-frozen")`);
 /// CRIU notifications are points of their own (`checkpoint-notify-post-dump`,
 /// `restore-notify-setup-namespaces`, …). Without the variable a hit costs one dictionary
 /// lookup. Monitors get the variable from cryod (`childEnvironment`).
 public enum FaultPoint {
-    public enum Action: String, Sendable { case kill, killCRIU = "kill-criu", cut }
+    public enum Action: String, Sendable { case kill, killCRIU = "kill-criu", cut, hold }
 
     static let plan: [String: Action] = parse(getenv("CRYO_FAULT").map { String(cString: $0) } ?? "")
 
@@ -31,7 +33,7 @@ public enum FaultPoint {
     /// The environment a child (a monitor) needs for the same plan.
     public static var childEnvironment: [String] {
         guard let v = getenv("CRYO_FAULT") else { return [] }
-        return ["CRYO_FAULT=" + String(cString: v)]
+        return ["CRYO_FAULT=" + String(cString: v)] + (getenv("CRYO_FAULT_RELEASE").map { ["CRYO_FAULT_RELEASE=" + String(cString: $0)] } ?? [])
     }
 
     /// Does what the plan says for `point`; `criu` is the CRIU worker working at this step.
@@ -47,6 +49,13 @@ public enum FaultPoint {
             if let p = criu, p > 0 { kill(p, SIGKILL) }
         case .cut:
             break
+        case .hold:
+            let release = (getenv("CRYO_FAULT_RELEASE").map { String(cString: $0) } ?? "/nonexistent") + "/" + point
+            var waited = 0
+            while access(release, F_OK) != 0, waited < 30_000 {
+                usleep(10_000)
+                waited += 1
+            }
         }
     }
 

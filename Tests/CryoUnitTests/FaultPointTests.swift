@@ -8,6 +8,7 @@ import Testing
         let plan = FaultPoint.parse("checkpoint-frozen:kill, restore-notify-setup-namespaces:kill-criu,bad,x:explode")
         #expect(plan == ["checkpoint-frozen": .kill, "restore-notify-setup-namespaces": .killCRIU])
         #expect(FaultPoint.parse("").isEmpty)
+        #expect(FaultPoint.parse("checkpoint-started:hold") == ["checkpoint-started": .hold])
     }
 }
 

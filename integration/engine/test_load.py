@@ -6,7 +6,6 @@ that everything completes and comes back; `bench/` measures speed.
 """
 
 import json
-import subprocess
 import os
 import socket
 import threading
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import COUNTER, counter_values, http_request, inspect, mounts_under, wait_for
+from conftest import COUNTER, counter_values, http_request, mounts_under, wait_for
 
 CONTAINERS = 10
 ROUNDS = 20
@@ -184,27 +183,3 @@ def test_many_idle_connections_do_not_stop_work_or_leak(docker_cli, name):
         for s in idle:
             s.close()
     wait_for(lambda: fds(d.proc.pid) <= before + 2, timeout=30, what=f"cryod's descriptors back to {before}")
-
-
-def test_pause_during_a_leave_running_checkpoint_stays_paused(docker_cli, name, criu):
-    """pause takes the container's lock: it waits for a running checkpoint instead of being
-    undone by the checkpoint's thaw (the record then said paused over a thawed cgroup)."""
-    d = docker_cli
-    # ~150 MB of memory in the counter's shell: a dump long enough for the pause to land in it
-    d.ok("run", "-d", "--name", name, "busybox", "sh", "-c",
-         "x=$(head -c 60000000 /dev/urandom | od -An -x); " + COUNTER)
-    wait_for(lambda: len(counter_values(d.ok("logs", name))) >= 2, timeout=60, what="counter output")
-    cid = inspect(d, name)["Id"]
-    cp = subprocess.Popen(["docker", "checkpoint", "create", "--leave-running", name, "c1"], env=d.env,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    wait_for(lambda: any(p.name.startswith(".incomplete-") for p in (d.root / "containers" / cid / "checkpoints").glob(".*"))
-             or cp.poll() is not None, interval=0.005, what="the checkpoint under way")
-    d.ok("pause", name, timeout=120)
-    assert cp.wait(timeout=120) == 0, cp.stderr.read()
-    assert inspect(d, name)["State"]["Status"] == "paused"
-    state = Path(f"/sys/fs/cgroup/freezer/cryo/{cid}/freezer.state")
-    if state.exists():
-        assert state.read_text().strip() == "FROZEN", "the record says paused, the cgroup is not frozen"
-    n = len(counter_values(d.ok("logs", name)))
-    d.ok("unpause", name)
-    wait_for(lambda: len(counter_values(d.ok("logs", name))) > n, what="the counter after unpause")

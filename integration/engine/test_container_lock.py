@@ -1,0 +1,199 @@
+"""Every operation that changes a container takes its lock (issue 14, item 2): a request that
+arrives while a checkpoint holds it waits for the checkpoint instead of acting in its middle.
+
+The race is made, not hoped for: this module's cryod runs with `CRYO_FAULT=POINT:hold`, which
+stops a checkpoint at a named step until the test creates `$CRYO_FAULT_RELEASE/POINT`. The
+other request is sent while the checkpoint is held; the checkpoint is let go once that request
+has come back (the bug) or has had a moment to arrive (the fix: it waits for the lock). Only
+the outcome is asserted, never a time."""
+
+import contextlib
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import (CGROUP_ROOT, COUNTER, IMAGES, Daemon, _check_requirements, cleanup, counter_values,
+                      inspect, wait_for)
+
+POINTS = ("checkpoint-started", "checkpoint-frozen")
+
+
+class HoldDaemon(Daemon):
+    """A cryod whose checkpoints stop at POINTS until released."""
+
+    def __init__(self, base):
+        super().__init__(base)
+        self.release_dir = Path(base) / "release"
+        self.release_dir.mkdir()
+        for p in POINTS:   # released: a checkpoint goes through unless a test holds it
+            (self.release_dir / p).touch()
+
+    def cryod_env(self):
+        env = dict(os.environ)
+        env["CRYO_FAULT"] = ",".join(f"{p}:hold" for p in POINTS)
+        env["CRYO_FAULT_RELEASE"] = str(self.release_dir)
+        return env
+
+    def holds(self, point):
+        return Path(self.log_path).read_text(errors="replace").count(f"fault point {point}: hold")
+
+    @contextlib.contextmanager
+    def held(self, point):
+        """Checkpoints stop at `point` inside the block; released when it ends (even failing)."""
+        (self.release_dir / point).unlink()
+        try:
+            yield
+        finally:
+            (self.release_dir / point).touch()
+
+
+@pytest.fixture(scope="module")
+def hd(criu):
+    _check_requirements()
+    base = tempfile.mkdtemp(prefix="cryo-lk-", dir="/tmp")
+    d = HoldDaemon(base)
+    try:
+        d.start()
+        d.ok("load", "-i", IMAGES / "busybox.tar", timeout=120)
+        yield d
+    finally:
+        cleanup(d)
+
+
+@pytest.fixture
+def hdc(hd):
+    yield hd
+    hd.remove_all_containers()
+
+
+def frozen(cid):
+    """Whether the container's cgroup is frozen: v1 freezer, or v2's cgroup.freeze (hybrid or unified)."""
+    v1 = CGROUP_ROOT / "freezer" / "cryo" / cid / "freezer.state"
+    if v1.exists():
+        return v1.read_text().strip() != "THAWED"
+    for v2 in (CGROUP_ROOT / "unified" / "cryo" / cid / "cgroup.freeze", CGROUP_ROOT / "cryo" / cid / "cgroup.freeze"):
+        if v2.exists():
+            return v2.read_text().strip() == "1"
+    pytest.fail(f"no freezer found for container {cid}")
+
+
+def docker_bg(d, *args):
+    return subprocess.Popen(["docker", *args], env=d.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def held_checkpoint(d, point, name, *args):
+    """Starts `docker checkpoint create ARGS` and returns once it is held at `point`."""
+    before = d.holds(point)
+    cp = docker_bg(d, "checkpoint", "create", *args)
+    wait_for(lambda: d.holds(point) > before or cp.poll() is not None, timeout=60, interval=0.02,
+             what=f"the checkpoint held at {point}")
+    assert cp.poll() is None, f"the checkpoint ended before {point}: {cp.communicate()}"
+    return cp
+
+
+def let_arrive(proc, seconds=3):
+    """Paces the test (asserts nothing): until `proc` is done, or has had `seconds` to reach
+    cryod and queue on the lock."""
+    end = time.monotonic() + seconds
+    while proc.poll() is None and time.monotonic() < end:
+        time.sleep(0.02)
+
+
+def finish(proc, what, timeout=120):
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail(f"{what} did not finish")
+    return proc.returncode, out, err
+
+
+def test_pause_during_a_leave_running_checkpoint_matches_the_cgroup(hdc, name):
+    """The pause lands after the checkpoint froze the container: unlocked, it was undone by the
+    checkpoint's thaw while the record said paused."""
+    d = hdc
+    d.ok("run", "-d", "--name", name, "busybox", "sh", "-c", COUNTER)
+    cid = inspect(d, name)["Id"]
+    with d.held("checkpoint-frozen"):
+        cp = held_checkpoint(d, "checkpoint-frozen", name, "--leave-running", name, "c1")
+        pause = docker_bg(d, "pause", name)
+        let_arrive(pause)
+    assert finish(cp, "the checkpoint")[0] == 0, cp
+    code, _, err = finish(pause, "the pause")
+    assert code == 0, err
+    status = inspect(d, name)["State"]["Status"]
+    assert status == "paused"
+    assert frozen(cid), "the record says paused, the cgroup is thawed"
+    n = len(counter_values(d.ok("logs", name)))
+    d.ok("unpause", name)
+    assert not frozen(cid)
+    wait_for(lambda: len(counter_values(d.ok("logs", name))) > n, what="the counter after unpause")
+
+
+def test_exec_during_a_checkpoint_waits_for_it(hdc, name):
+    """An exec's process started in the middle of a checkpoint is outside the init's tree: the
+    checkpoint was refused. Now the exec waits, the checkpoint succeeds, then the exec runs."""
+    d = hdc
+    d.ok("run", "-d", "--name", name, "busybox", "sleep", "100000")
+    with d.held("checkpoint-started"):
+        cp = held_checkpoint(d, "checkpoint-started", name, "--leave-running", name, "c1")
+        ex = docker_bg(d, "exec", "-d", name, "sleep", "100000")
+        let_arrive(ex)
+    code, _, err = finish(cp, "the checkpoint")
+    assert code == 0, f"the checkpoint failed: {err}"
+    code, _, err = finish(ex, "the exec")
+    assert code == 0, err
+    assert "c1" in d.ok("checkpoint", "ls", name).split()
+    # the init and the exec'd process
+    assert d.ok("exec", name, "ps", "-o", "args").splitlines().count("sleep 100000") == 2
+
+
+def test_kill_during_a_checkpoint_waits_for_it(hdc, name):
+    """`docker kill` while a checkpoint runs waits for it (it used to kill the tasks under CRIU
+    and fail the checkpoint), then kills."""
+    d = hdc
+    d.ok("run", "-d", "--name", name, "busybox", "sh", "-c", COUNTER)
+    with d.held("checkpoint-started"):
+        cp = held_checkpoint(d, "checkpoint-started", name, "--leave-running", name, "c1")
+        k = docker_bg(d, "kill", name)
+        let_arrive(k)
+    code, _, err = finish(cp, "the checkpoint")
+    assert code == 0, f"the checkpoint failed: {err}"
+    code, _, err = finish(k, "the kill")
+    assert code == 0, err
+    assert "c1" in d.ok("checkpoint", "ls", name).split()
+    wait_for(lambda: not inspect(d, name)["State"]["Running"], timeout=30, what="the container killed")
+
+
+def test_kill_during_a_stop_goes_through(hdc, name):
+    """A stop holds the lock while it waits out its grace period; a kill does not wait for it
+    (as in Docker, `docker kill` cuts a long stop short)."""
+    d = hdc
+    d.ok("run", "-d", "--name", name, "busybox", "sh", "-c", "trap '' TERM; " + COUNTER)
+    stop = docker_bg(d, "stop", "-t", "600", name)
+    let_arrive(stop, seconds=2)
+    assert stop.poll() is None, "the stop did not wait for its grace period"
+    d.ok("kill", name, timeout=60)
+    code, _, err = finish(stop, "the stop", timeout=60)
+    assert code == 0, err
+    assert not inspect(d, name)["State"]["Running"]
+
+
+def test_restart_and_checkpoint_do_not_interleave(hdc, name):
+    """A restart arriving during a checkpoint waits for it, then stops and starts as one."""
+    d = hdc
+    d.ok("run", "-d", "--name", name, "busybox", "sh", "-c", COUNTER)
+    with d.held("checkpoint-started"):
+        cp = held_checkpoint(d, "checkpoint-started", name, "--leave-running", name, "c1")
+        r = docker_bg(d, "restart", "-t", "1", name)
+        let_arrive(r)
+    code, _, err = finish(cp, "the checkpoint")
+    assert code == 0, f"the checkpoint failed: {err}"
+    code, _, err = finish(r, "the restart")
+    assert code == 0, err
+    st = inspect(d, name)
+    assert st["State"]["Running"] and st["RestartCount"] == 1
