@@ -45,7 +45,7 @@ extension Engine {
         await progress(MigrationEvent(phase: "dump", status: "freezing and dumping (post-copy: the memory stays here and follows)"))
         var op = PendingOperation(kind: .migrateOut, checkpoint: session, directory: dir, leaveRunning: false,
                                   began: rfc3339Now(), peer: req.target, postCopy: true)
-        try beginOperation(id, op)
+        try await beginOperation(id, op)
         do {
             // cryod reaches CRIU's lazy server over the namespace's loopback (up in every
             // container Docker makes; made sure of here, before anything is frozen).
@@ -140,7 +140,7 @@ extension Engine {
             }
             // Durable before B is told to run: from here on, A's copy is never resumed by itself.
             op.peerRuns = true
-            try beginOperation(id, op)
+            try await beginOperation(id, op)
         } catch {
             throw await resumeHere(error, withdrawn: withdrawn)
         }
@@ -176,7 +176,7 @@ extension Engine {
             case .unknown: outcome = .failure(CryoError("the connection to the target broke (\(error)) and it cannot be asked how it ended; if it runs there, remove the copy here"))
             }
         }
-        let downtime = (runningAt - frozeAt) * 1000
+        let downtime = runningAt.seconds(since: frozeAt) * 1000
         // CRIU's lazy server has ended (B's daemon closed the stream) or ends now.
         await criuStream?.close()
         _ = try? await dump.value
