@@ -83,12 +83,14 @@ public struct APIServer: Sendable {
             case "exec": try await createExec(ex, p[0])
             case "checkpoints": try await createCheckpoint(ex, p[0])
             case "migrate": try await migrateContainer(ex, p[0])
+            case "fork": try await forkContainer(ex, p[0])
             default: throw EngineError(.notFound, "page not found")
             }
         case ("GET", 2) where p[1] == "logs": try await logs(ex, p[0])
         case ("GET", 2) where p[1] == "checkpoints": try await listCheckpoints(ex, p[0])
         case ("DELETE", 3) where p[1] == "checkpoints": try await removeCheckpoint(ex, p[0], p[2])
         case ("GET", 4) where p[1] == "checkpoints" && p[3] == "export": try await exportCheckpoint(ex, p[0], p[2])
+        case ("POST", 4) where p[1] == "checkpoints" && p[3] == "clone": try await cloneCheckpoint(ex, p[0], p[2])
         default: throw EngineError(.notFound, "page not found")
         }
     }

@@ -36,6 +36,16 @@ extension APIServer {
 
     func importCheckpoint(_ ex: HTTPExchange) async throws {
         let q = ex.request.query
+        let opts = try newContainerOptions(q)
+        let file = try await receiveUpload(ex, what: "checkpoint archive")
+        defer { unlink(file) }
+        let report = try await engine.importCheckpoint(archive: file, opts)
+        try await json(ex, 201, report)
+    }
+
+    /// `name`, `network`, `ip` and `ports` (HostConfig.PortBindings as JSON) of a new
+    /// container made from a checkpoint (import, clone, fork).
+    func newContainerOptions(_ q: [String: String]) throws -> CheckpointImportOptions {
         var opts = CheckpointImportOptions()
         opts.name = q["name"].flatMap { $0.isEmpty ? nil : $0 }
         opts.network = q["network"].flatMap { $0.isEmpty ? nil : $0 }
@@ -45,9 +55,6 @@ extension APIServer {
                 throw EngineError.bad("ports: HostConfig.PortBindings as JSON was expected: \(error)")
             }
         }
-        let file = try await receiveUpload(ex, what: "checkpoint archive")
-        defer { unlink(file) }
-        let report = try await engine.importCheckpoint(archive: file, opts)
-        try await json(ex, 201, report)
+        return opts
     }
 }

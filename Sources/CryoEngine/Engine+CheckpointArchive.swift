@@ -127,6 +127,29 @@ extension Engine {
             throw EngineError.bad("checkpoint archive refused: \(e.message)")
         }
         let plan = try importPlan(extracted, opts)
+        let pieces = NewContainerPieces(
+            imageDir: extracted.path(CheckpointArchiveLayout.checkpointDirectory),
+            rootfsDiff: extracted.has(CheckpointArchiveLayout.rootfsDiff) ? extracted.path(CheckpointArchiveLayout.rootfsDiff) : nil,
+            devShm: extracted.has(CheckpointArchiveLayout.devShm) ? extracted.path(CheckpointArchiveLayout.devShm) : nil)
+        let id = try await restoreAsNewContainer(plan, pieces, ip: opts.ip, what: "the imported checkpoint")
+        return CheckpointImportReport(Id: id, Name: plan.name, Verified: extracted.verified, Source: plan.source)
+    }
+
+    /// What a new container is made of, wherever it came from (an unpacked archive, or a
+    /// local checkpoint and its source's upper directory).
+    struct NewContainerPieces {
+        /// CRIU's images, the new container's own: its utsns image is rewritten in place.
+        var imageDir: String
+        /// The rootfs changes as a tar with overlay whiteouts (`rootfs-diff.tar`), if any.
+        var rootfsDiff: String?
+        /// /dev/shm's files as a tar, if any.
+        var devShm: String?
+    }
+
+    /// The shared core of import, clone and fork: creates the container `plan` describes,
+    /// puts its rootfs changes and /dev/shm back, gives CRIU's UTS image its hostname and
+    /// restores it. Anything made is removed again when a step fails.
+    func restoreAsNewContainer(_ plan: ImportPlan, _ pieces: NewContainerPieces, ip: String?, what: String) async throws -> String {
         let id = try await create(name: plan.name, plan.request)
         let p = paths
         let store = images
@@ -136,34 +159,30 @@ extension Engine {
                 let upper = p.upper(id)
                 try FS.mkdirAll(upper, mode: 0o755)
                 let budget = store.extractionBudget()
-                if extracted.has(CheckpointArchiveLayout.rootfsDiff) {
-                    try InnerTar.extract(extracted.path(CheckpointArchiveLayout.rootfsDiff), into: upper, budget: budget)
-                }
+                if let diff = pieces.rootfsDiff { try InnerTar.extract(diff, into: upper, budget: budget) }
                 try InnerTar.applyDeletions(plan.deleted, upper: upper)
                 try Self.addMissingBinds(plan.extraBinds, bundle: p.bundle(id), holder: p.containerDir(id) + "/imported-mounts")
                 try ShmMount.prepare(p.shm(id), fresh: true, size: c0.hostConfig.ShmSize ?? 0)
-                if extracted.has(CheckpointArchiveLayout.devShm) {
-                    try InnerTar.extract(extracted.path(CheckpointArchiveLayout.devShm), into: p.shm(id), budget: budget)
-                }
-                // The clone's own hostname from its first instruction: CRIU restores the
-                // UTS namespace as it was dumped.
+                if let shm = pieces.devShm { try InnerTar.extract(shm, into: p.shm(id), budget: budget) }
+                // The new container's own hostname from its first instruction: CRIU restores
+                // the UTS namespace as it was dumped.
                 if let h = c0.config.Hostname, !h.isEmpty {
-                    try UTSNamespaceImage.setHostname(h, imageDir: extracted.path(CheckpointArchiveLayout.checkpointDirectory))
+                    try UTSNamespaceImage.setHostname(h, imageDir: pieces.imageDir)
                 }
             }
-            let imageDir = extracted.path(CheckpointArchiveLayout.checkpointDirectory)
+            let imageDir = pieces.imageDir
             let c = try resolve(id)
             let restore = Self.restorePlan(c, checkpoint: imageDir, metadata: plan.metadata,
                                            workPath: p.containerDir(id) + "/restore-work",
                                            imagesHoldNetworkNamespace: { Runtime.imagesHoldNetworkNamespace(imageDir) })
             try await withLock(id) {
-                try await launch(c, restore: restore, restoreIP: opts.ip, restorePorts: nil, restoreMAC: nil)
+                try await launch(c, restore: restore, restoreIP: ip, restorePorts: nil, restoreMAC: nil)
             }
         } catch {
             try? await removeNow(id)
-            throw EngineError.internalError("restoring the imported checkpoint as container \(plan.name) failed (nothing was kept): \(error)")
+            throw EngineError.internalError("restoring \(what) as container \(plan.name) failed (nothing was kept): \(error)")
         }
-        return CheckpointImportReport(Id: id, Name: plan.name, Verified: extracted.verified, Source: plan.source)
+        return id
     }
 
     struct ImportPlan {
@@ -191,15 +210,7 @@ extension Engine {
         var extraBinds: [String] = []
         if x.has(CheckpointArchiveLayout.cryoContainer) {
             let a = try read(CheckpointArchiveLayout.cryoContainer, ArchivedContainer.self)
-            req = CreateContainerRequest(config: a.config, hostConfig: a.hostConfig)
-            // The source's default hostname (its short ID) is not the clone's.
-            if req.config.Hostname == String(a.id.prefix(12)) { req.config.Hostname = nil }
-            // Nor is its MAC address: the clone's interface gets its own.
-            req.config.MacAddress = nil
-            // The image by its name if that is still the same image here, else by its ID.
-            if (try? images.inspect(a.imageRef))?.id.description != a.imageID, (try? images.inspect(a.imageID)) != nil {
-                req.config.Image = a.imageID
-            }
+            req = newContainerRequest(a)
             sourceName = a.name
             source = "cryo"
         } else {
@@ -224,14 +235,8 @@ extension Engine {
         let metadata = x.has(CheckpointArchiveLayout.cryoCheckpoint)
             ? try read(CheckpointArchiveLayout.cryoCheckpoint, CheckpointMetadata.self)
             : CheckpointMetadata(tcpEstablished: false)
-        if metadata.tcpEstablished {
-            throw EngineError.bad("the checkpoint holds established TCP connections: a new container with its own address cannot take them over (make the checkpoint without --tcp-established)")
-        }
-        if let n = opts.network, !n.isEmpty { req.hostConfig.NetworkMode = n }
-        if let ip = opts.ip, !ip.isEmpty {
-            req.networkingConfig = NetworkingConfig(EndpointsConfig: [req.hostConfig.NetworkMode ?? "default": .init(IPAMConfig: .init(IPv4Address: ip))])
-        }
-        if let ports = opts.portBindings { req.hostConfig.PortBindings = ports }
+        try Self.refuseTCP(metadata)
+        Self.apply(opts, to: &req)
         let deleted = x.has(CheckpointArchiveLayout.deletedFiles) ? try read(CheckpointArchiveLayout.deletedFiles, [String].self) : []
         for d in deleted {
             do { _ = try CheckpointArchiveReader.memberName(String(d.drop(while: { $0 == "/" }))) } catch let e as ArchiveError {
@@ -246,6 +251,35 @@ extension Engine {
         var plan = ImportPlan(name: try Names.validate(opts.name ?? sourceName), request: req, metadata: metadata, deleted: deleted, source: source)
         plan.extraBinds = extraBinds
         return plan
+    }
+
+    /// The create request of a new container made from cryo's description of another one.
+    func newContainerRequest(_ a: ArchivedContainer) -> CreateContainerRequest {
+        var req = CreateContainerRequest(config: a.config, hostConfig: a.hostConfig)
+        // The source's default hostname (its short ID) is not the clone's.
+        if req.config.Hostname == String(a.id.prefix(12)) { req.config.Hostname = nil }
+        // Nor is its MAC address: the clone's interface gets its own.
+        req.config.MacAddress = nil
+        // The image by its name if that is still the same image here, else by its ID.
+        if (try? images.inspect(a.imageRef))?.id.description != a.imageID, (try? images.inspect(a.imageID)) != nil {
+            req.config.Image = a.imageID
+        }
+        return req
+    }
+
+    nonisolated static func refuseTCP(_ metadata: CheckpointMetadata) throws {
+        if metadata.tcpEstablished {
+            throw EngineError.bad("the checkpoint holds established TCP connections: a new container with its own address cannot take them over (make the checkpoint without --tcp-established)")
+        }
+    }
+
+    /// The caller's network, address and ports for the new container.
+    nonisolated static func apply(_ opts: CheckpointImportOptions, to req: inout CreateContainerRequest) {
+        if let n = opts.network, !n.isEmpty { req.hostConfig.NetworkMode = n }
+        if let ip = opts.ip, !ip.isEmpty {
+            req.networkingConfig = NetworkingConfig(EndpointsConfig: [req.hostConfig.NetworkMode ?? "default": .init(IPAMConfig: .init(IPv4Address: ip))])
+        }
+        if let ports = opts.portBindings { req.hostConfig.PortBindings = ports }
     }
 
     /// Adds to the bundle's spec an empty bind mount for each destination it lacks (a file

@@ -34,9 +34,15 @@ extension Engine {
     /// listed; CRIU's failure leaves the container running (the runtime thaws it).
     /// Established TCP connections are included when asked (`?tcp-established=1`) or when
     /// the container has the `io.cryo.checkpoint.tcp-established` label.
+    /// `fixedTarget` is the engine's own place for it (fork's temporary checkpoint in the
+    /// exec-root), not checked as a client's directory is.
     public func checkpoint(_ ref: String, name: String, dir: String?, exit: Bool, tcpEstablished: Bool = false) async throws -> CheckpointReport {
+        try await checkpoint(ref, name: name, dir: dir, exit: exit, tcpEstablished: tcpEstablished, fixedTarget: nil)
+    }
+
+    func checkpoint(_ ref: String, name: String, dir: String?, exit: Bool, tcpEstablished: Bool, fixedTarget: String?) async throws -> CheckpointReport {
         try Names.validateCheckpoint(name)
-        if let d = dir, !d.isEmpty { _ = try CheckpointDirectory.lexicalCheck(d, paths: paths) }
+        if let d = dir, !d.isEmpty, fixedTarget == nil { _ = try CheckpointDirectory.lexicalCheck(d, paths: paths) }
         let id = try resolve(ref).id
         return try await withLock(id) {
             let c = try resolve(id)
@@ -45,7 +51,7 @@ extension Engine {
                 throw EngineError.bad("cannot checkpoint container \(c.name): it shares the host's PID namespace (--pid host), and CRIU can checkpoint only a process tree with a PID namespace of its own")
             }
             let target = try await blocking { () throws -> String in
-                let target = try self.checkpointPath(id, name: name, dir: dir, create: true)
+                let target = try fixedTarget ?? self.checkpointPath(id, name: name, dir: dir, create: true)
                 if FS.lstatMode(target) != nil {
                     throw EngineError.conflict("checkpoint \(name) already exists for container \(c.name)")
                 }

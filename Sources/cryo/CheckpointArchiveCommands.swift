@@ -137,24 +137,42 @@ struct ContainerCheckpoint: ParsableCommand {
 struct ContainerRestore: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "restore",
-        abstract: "Restore a container from a checkpoint archive (cryo's or podman's), as a new container.",
+        abstract: "Restore a checkpoint archive, or a checkpoint of a container, as a new container.",
+        usage: """
+        cryo container restore --import FILE [--name NEW] [--network N] [--ip A] [-p ...]
+        cryo container restore --checkpoint CP [--checkpoint-dir DIR] --name NEW [--network N] [--ip A] [-p ...] SOURCE
+        """,
         discussion: """
-        The archive is checked before anything is made: its members' digests (when it has \
-        cryo's digest list; podman's archives have none), member names and types (no path \
-        escapes, no symlinks or devices), and the size it unpacks to. Then a new container is \
-        created from the archived configuration — with its own ID, and --name, --network, \
-        --ip and -p if given — its rootfs changes and /dev/shm are put back, and CRIU restores \
-        its processes. Restore the same archive any number of times with different names: \
-        each copy gets its own address, ports, hostname and /etc/hosts. The archive's image \
-        must be in cryo's image store (cryo load). Prints the new container's ID. \
-        A checkpoint with established TCP connections cannot be imported (the new container \
-        has its own address). To restore a checkpoint kept by cryod use `cryo start --checkpoint`.
+        With --import, the archive (cryo's or podman's) is checked before anything is made: \
+        its members' digests (when it has cryo's digest list; podman's archives have none), \
+        member names and types (no path escapes, no symlinks or devices), and the size it \
+        unpacks to. Then a new container is created from the archived configuration — with \
+        its own ID, and --name, --network, --ip and -p if given — its rootfs changes and \
+        /dev/shm are put back, and CRIU restores its processes. The archive's image must be \
+        in cryo's image store (cryo load).
+
+        With --checkpoint CP SOURCE, checkpoint CP of container SOURCE (made by `cryo \
+        checkpoint create`, kept by cryod) is restored the same way as a new container named \
+        --name (required). The checkpoint is left as it was: clone it any number of times, or \
+        restore SOURCE from it. The clone's files are SOURCE's rootfs changes and /dev/shm as \
+        they are now, not as they were when the checkpoint was made.
+
+        Each new container gets its own ID, address, ports, hostname and /etc/hostname and \
+        /etc/hosts. Prints the new container's ID. A checkpoint with established TCP \
+        connections cannot be restored as a new container (it has its own address). To \
+        restore a container in place use `cryo start --checkpoint`.
         """)
 
-    @Option(name: [.customShort("i"), .customLong("import")], help: ArgumentHelp("The checkpoint archive (required).", valueName: "file"))
-    var importFile: String
+    @Option(name: [.customShort("i"), .customLong("import")], help: ArgumentHelp("The checkpoint archive.", valueName: "file"))
+    var importFile: String?
 
-    @Option(name: [.customShort("n"), .long], help: ArgumentHelp("Name of the new container (default: the archived container's).", valueName: "string"))
+    @Option(name: .long, help: ArgumentHelp("A checkpoint of SOURCE to restore as a new container.", valueName: "name"))
+    var checkpoint: String?
+
+    @Option(name: .long, help: ArgumentHelp("The directory SOURCE's checkpoint was made in (with --checkpoint).", valueName: "dir"))
+    var checkpointDir: String?
+
+    @Option(name: [.customShort("n"), .long], help: ArgumentHelp("Name of the new container (default with --import: the archived container's).", valueName: "string"))
     var name: String?
 
     @Option(name: .long, help: ArgumentHelp("Connect the new container to this network.", valueName: "network"))
@@ -163,14 +181,26 @@ struct ContainerRestore: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("IPv4 address of the new container.", valueName: "address"))
     var ip: String?
 
-    @Option(name: [.customShort("p"), .customLong("publish")], help: ArgumentHelp("Publish a container's port (replaces the archived ones).", valueName: "list"))
+    @Option(name: [.customShort("p"), .customLong("publish")], help: ArgumentHelp("Publish a container's port (replaces the source's).", valueName: "list"))
     var publish: [String] = []
+
+    @Argument(help: "The container whose checkpoint is restored (with --checkpoint).")
+    var source: String?
+
+    func validate() throws {
+        switch (importFile, checkpoint) {
+        case (.some, .none):
+            if source != nil || checkpointDir != nil { throw ValidationError("--import takes no SOURCE container and no --checkpoint-dir") }
+        case (.none, .some):
+            if source == nil { throw ValidationError("--checkpoint needs the SOURCE container") }
+            if name == nil { throw ValidationError("--checkpoint needs --name for the new container") }
+        default:
+            throw ValidationError("give either --import FILE or --checkpoint CP SOURCE")
+        }
+    }
 
     func run() throws {
         do {
-            let fd = open(importFile, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { throw ClientError.io("cannot open \(importFile): \(String(cString: strerror(errno)))") }
-            defer { close(fd) }
             var query: [(String, String)] = []
             if let name { query.append(("name", name)) }
             if let network { query.append(("network", network)) }
@@ -183,6 +213,17 @@ struct ContainerRestore: ParsableCommand {
                 }
                 query.append(("ports", String(decoding: try encode(bindings), as: UTF8.self)))
             }
+            if let checkpoint, let source {
+                if let checkpointDir { query.append(("dir", checkpointDir)) }
+                let r = try daemon().call("POST", "/containers/\(path(source))/checkpoints/\(path(checkpoint))/clone", query: query)
+                struct Report: Decodable { var Id: String }
+                out(try JSONDecoder().decode(Report.self, from: Data(trimmed(r.body))).Id + "\n")
+                return
+            }
+            guard let importFile else { return }
+            let fd = open(importFile, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw ClientError.io("cannot open \(importFile): \(String(cString: strerror(errno)))") }
+            defer { close(fd) }
             let s = try daemon().upload("POST", "/containers/restore", query: query, contentType: "application/x-tar", source: .fileDescriptor(fd))
             defer { s.close() }
             struct Report: Decodable { var Id: String; var Name: String; var Verified: Bool; var Source: String }
@@ -192,5 +233,73 @@ struct ContainerRestore: ParsableCommand {
         } catch {
             throw fail(error)
         }
+    }
+}
+
+struct Fork: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fork",
+        abstract: "Start a copy of a running container beside it; the container goes on.",
+        discussion: """
+        One step: CONTAINER is checkpointed leaving it running (its images go into a \
+        temporary directory in cryod's exec-root, a tmpfs), the copy is restored from them as \
+        NEW, and the temporary checkpoint is removed. The copy runs on from the moment of the \
+        fork — its memory, its files in the rootfs and /dev/shm — with its own ID, name, \
+        address, ports, hostname and /etc files. Established TCP connections stay with \
+        CONTAINER (a container labelled io.cryo.checkpoint.tcp-established is refused). \
+        Prints NEW's ID, and on stderr how long CONTAINER was frozen and how long until the \
+        copy ran; --format json prints cryod's report instead.
+        """)
+
+    @Option(name: .long, help: ArgumentHelp("Connect the copy to this network.", valueName: "network"))
+    var network: String?
+
+    @Option(name: .long, help: ArgumentHelp("IPv4 address of the copy.", valueName: "address"))
+    var ip: String?
+
+    @Option(name: [.customShort("p"), .customLong("publish")], help: ArgumentHelp("Publish a port of the copy (replaces the container's).", valueName: "list"))
+    var publish: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Output format: json prints the fork report.", valueName: "string"))
+    var format: String?
+
+    @Argument(help: "The running container.") var container: String
+    @Argument(help: "The copy's name.") var new: String
+
+    func run() throws {
+        do {
+            var query: [(String, String)] = [("name", new)]
+            if let network { query.append(("network", network)) }
+            if let ip { query.append(("ip", ip)) }
+            if !publish.isEmpty {
+                var bindings: [String: [[String: String]]] = [:]
+                for p in publish {
+                    let s = try PortSpec.parse(p)
+                    bindings[s.key, default: []].append(["HostIp": s.hostIP, "HostPort": s.hostPort])
+                }
+                query.append(("ports", String(decoding: try encode(bindings), as: UTF8.self)))
+            }
+            let r = try daemon().call("POST", "/containers/\(path(container))/fork", query: query)
+            let raw = trimmed(r.body)
+            if ListFormat.isJSON(format) {
+                out(String(decoding: raw, as: UTF8.self) + "\n")
+                return
+            }
+            struct Report: Decodable { var Id: String; var PauseMs: Double?; var TimeToRunningMs: Double }
+            let report = try JSONDecoder().decode(Report.self, from: Data(raw))
+            out(report.Id + "\n")
+            let pause = report.PauseMs.map { String(format1: $0) + " ms" } ?? "unknown"
+            err("paused \(container) for \(pause); \(new) running after \(String(format1: report.TimeToRunningMs)) ms\n")
+        } catch {
+            throw fail(error)
+        }
+    }
+}
+
+extension String {
+    /// A number of milliseconds with one decimal.
+    init(format1 v: Double) {
+        let tenths = Int((v * 10).rounded())
+        self = "\(tenths / 10).\(tenths % 10)"
     }
 }
