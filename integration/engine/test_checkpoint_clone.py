@@ -31,7 +31,7 @@ def test_three_clones_from_one_checkpoint(cryo, name):
 
 
 def test_fork_of_a_running_container(cryo, name):
-    script = "echo before > /tmp/mark; v=secret-$$; " \
+    script = "echo before > /tmp/mark; v=r$RANDOM$RANDOM; " \
              "i=0; while true; do echo $i $v; i=$((i+1)); sleep 0.1; done"
     cryo.ok("run", "-d", "--name", name, "busybox", "sh", "-c", script)
     wait_for(lambda: len(counter_values(cryo.ok("logs", name).stdout)) >= 5, what="source counting")
