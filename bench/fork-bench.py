@@ -7,10 +7,10 @@ DIR holds cryod (default: the worktree's .build/debug; use the release build for
 The image is /var/cache/cryo/test-images/busybox.tar (scripts/make-test-images.sh).
 Prints medians; writes nothing else.
 """
-import argparse, os, sys, tempfile, time, uuid
+import argparse, os, random, subprocess, sys, tempfile, time, uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import ROOT, med, remove_work, start_cryod, stop  # noqa: E402
+from benchlib import ROOT, med, remove_work, sh, start_cryod, stop  # noqa: E402
 
 COUNTER = "i=0; while true; do echo $i; i=$((i+1)); sleep 0.1; done"
 
@@ -20,10 +20,13 @@ def main():
     ap.add_argument("--bin", default=os.path.join(ROOT, ".build", "debug"))
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
-    work = tempfile.mkdtemp(prefix="cryo-fork-bench-")
+    work = tempfile.mkdtemp(prefix="cfb", dir="/tmp")   # short: monitor socket paths live under it
     cryod = None
+    bridge = "cryofb" + uuid.uuid4().hex[:6]
     try:
-        cryod, api = start_cryod(args.bin, work)
+        # Its own bridge and subnet: other cryods may run on this machine.
+        cryod, api = start_cryod(args.bin, work, ["-b", bridge, "--default-subnet", f"198.19.{random.randint(100, 250)}.0/24"],
+                                 log=os.environ.get("CRYOD_LOG", os.path.join(work, "cryod.log")))
         api.upload("/v1.50/images/load?quiet=1", "/var/cache/cryo/test-images/busybox.tar")
         src = "fb" + uuid.uuid4().hex[:8]
         api.call("POST", f"/containers/create?name={src}", {"Image": "busybox", "Cmd": ["sh", "-c", COUNTER]})
@@ -51,6 +54,7 @@ def main():
             for c in api.call("GET", "/containers/json?all=1"):
                 api.call("DELETE", f"/containers/{c['Id']}?force=1", ok=(200, 204, 404))
             stop([cryod])
+        sh("ip", "link", "del", bridge, check=False, stderr=subprocess.DEVNULL)
         remove_work(work)
 
 
