@@ -28,6 +28,8 @@ def test_three_clones_from_one_checkpoint(cryo, name):
     cryo.ok("start", "--checkpoint", "cp1", name)
     assert inspect(cryo.daemon, name)["State"]["Running"]
     wait_for(lambda: counter_values(cryo.ok("logs", name).stdout)[-1] > checkpointed, what="source restored")
+    # Its images were not changed by the clones: the source keeps its own hostname.
+    assert cryo.ok("exec", name, "hostname").stdout.strip() == src["Id"][:12]
 
 
 def test_fork_of_a_running_container(cryo, name):
