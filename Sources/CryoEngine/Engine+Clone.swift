@@ -47,7 +47,7 @@ extension Engine {
 
     /// `cryo fork`: the running container goes on, and a copy of it starts beside it as
     /// `name`. A leave-running checkpoint goes into a temporary directory in the
-    /// exec-root (a tmpfs on a normal host: the images never touch the disk), the copy is
+    /// exec-root (/run/cryo: where /run is a tmpfs, the images never touch the disk), the copy is
     /// restored from it, and the directory is removed.
     public func fork(_ ref: String, name: String, _ opts: CheckpointImportOptions) async throws -> ForkReport {
         let began = Monotonic.now()

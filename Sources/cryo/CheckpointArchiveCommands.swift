@@ -242,7 +242,7 @@ struct Fork: ParsableCommand {
         abstract: "Start a copy of a running container beside it; the container goes on.",
         discussion: """
         One step: CONTAINER is checkpointed leaving it running (its images go into a \
-        temporary directory in cryod's exec-root, a tmpfs), the copy is restored from them as \
+        temporary directory in cryod's exec-root, in memory where /run is a tmpfs), the copy is restored from them as \
         NEW, and the temporary checkpoint is removed. The copy runs on from the moment of the \
         fork — its memory, its files in the rootfs and /dev/shm — with its own ID, name, \
         address, ports, hostname and /etc files. Established TCP connections stay with \
