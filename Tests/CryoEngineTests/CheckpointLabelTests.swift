@@ -25,7 +25,7 @@ final class CheckpointLabelTests: XCTestCase {
         XCTAssertNoThrow(try CheckpointLabels.validate(nil))
         XCTAssertNoThrow(try CheckpointLabels.validate([key: "true"]))
         XCTAssertThrowsError(try CheckpointLabels.validate([key: "sometimes"])) { e in
-            XCTAssertEqual((e as? EngineError)?.kind, .badRequest)
+            XCTAssertEqual((e as? EngineError)?.code, .invalidArgument)
             XCTAssertTrue("\(e)".contains(key), "\(e)")
         }
     }

@@ -9,7 +9,7 @@ import XCTest
 final class CreateValidationTests: XCTestCase {
     func message(_ body: () throws -> Void) -> String? {
         do { try body() } catch let e as EngineError {
-            XCTAssertEqual(e.kind, .badRequest, e.message)
+            XCTAssertEqual(e.code, .invalidArgument, e.message)
             return e.message
         } catch { XCTFail("unexpected \(error)") }
         return nil

@@ -12,17 +12,17 @@ final class StateMachineTests: XCTestCase {
     func testAllowedAndRefused() {
         XCTAssertNil(StateMachine.check(.start, status: .created, id: "c"))
         XCTAssertNil(StateMachine.check(.start, status: .exited, id: "c"))
-        XCTAssertEqual(StateMachine.check(.start, status: .running, id: "c")?.kind, .notModified)
-        XCTAssertEqual(StateMachine.check(.stop, status: .exited, id: "c")?.kind, .notModified)
-        XCTAssertEqual(StateMachine.check(.kill, status: .exited, id: "c")?.kind, .conflict)
-        XCTAssertEqual(StateMachine.check(.remove, status: .running, id: "c")?.kind, .conflict)
+        XCTAssertEqual(StateMachine.check(.start, status: .running, id: "c")?.code, .notModified)
+        XCTAssertEqual(StateMachine.check(.stop, status: .exited, id: "c")?.code, .notModified)
+        XCTAssertEqual(StateMachine.check(.kill, status: .exited, id: "c")?.code, .conflict)
+        XCTAssertEqual(StateMachine.check(.remove, status: .running, id: "c")?.code, .conflict)
         XCTAssertNil(StateMachine.check(.forceRemove, status: .running, id: "c"))
-        XCTAssertEqual(StateMachine.check(.pause, status: .paused, id: "c")?.kind, .conflict)
+        XCTAssertEqual(StateMachine.check(.pause, status: .paused, id: "c")?.code, .conflict)
         XCTAssertNil(StateMachine.check(.unpause, status: .paused, id: "c"))
-        XCTAssertEqual(StateMachine.check(.checkpoint, status: .paused, id: "c")?.kind, .conflict)
+        XCTAssertEqual(StateMachine.check(.checkpoint, status: .paused, id: "c")?.code, .conflict)
         XCTAssertNil(StateMachine.check(.checkpoint, status: .running, id: "c"))
-        XCTAssertEqual(StateMachine.check(.restore, status: .running, id: "c")?.kind, .conflict)
-        XCTAssertEqual(StateMachine.check(.exec, status: .exited, id: "c")?.kind, .conflict)
+        XCTAssertEqual(StateMachine.check(.restore, status: .running, id: "c")?.code, .conflict)
+        XCTAssertEqual(StateMachine.check(.exec, status: .exited, id: "c")?.code, .conflict)
     }
 }
 
@@ -45,7 +45,7 @@ final class SpecBuilderTests: XCTestCase {
         XCTAssertEqual(try SpecBuilder.command(request: req, image: image(entrypoint: ["/init"], cmd: ["sh"])), ["top"], "--entrypoint drops the image's Cmd")
         req.Entrypoint = [""]
         XCTAssertThrowsError(try SpecBuilder.command(request: req, image: image(entrypoint: ["/init"]))) { e in
-            XCTAssertEqual((e as? EngineError)?.kind, .badRequest)
+            XCTAssertEqual((e as? EngineError)?.code, .invalidArgument)
         }
     }
 
@@ -234,7 +234,7 @@ final class NetworkRequestTests: XCTestCase {
         var bad = ContainerConfig()
         bad.MacAddress = "01:00:5e:00:00:01"
         XCTAssertThrowsError(try Engine.requestedMAC(nil, config: bad, mode: nil, network: nil)) { e in
-            XCTAssertEqual((e as? EngineError)?.kind, .badRequest)
+            XCTAssertEqual((e as? EngineError)?.code, .invalidArgument)
         }
     }
 
