@@ -205,7 +205,10 @@ public enum ArchiveReader {
             if r == ARCHIVE_EOF { return }
             if r < ARCHIVE_WARN { throw archiveError(a, "archive entry \"\(entry)\": reading data failed", "") }
             try budget?.spend(Int64(size), entry: entry)
-            if archive_write_data_block(w, buf, size, offset) < ARCHIVE_WARN {
+            // A failed write(2) (ENOSPC, EIO) is only a warning to libarchive: with its errno
+            // it is a failure here, or the file would be kept truncated.
+            let wr = archive_write_data_block(w, buf, size, offset)
+            if wr < ARCHIVE_WARN || (wr < ARCHIVE_OK && archive_errno(w) > 0) {
                 throw archiveError(w, "archive entry \"\(entry)\": writing data failed", "")
             }
         }
