@@ -1,5 +1,6 @@
 import CryoEngine
 import CryoHTTP
+import CryoLinux
 import CryoTLS
 import FoundationEssentials
 
@@ -37,14 +38,10 @@ public struct APIServer: Sendable {
         let parts = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
         do {
             try await route(ex, req.method, parts)
-        } catch let e as EngineError {
-            await send(ex, e)
-        } catch let e as DecodingError {
-            await send(ex, EngineError.bad(describe(e)))
         } catch let e as HTTPError {
             await send(ex, e)
         } catch {
-            await send(ex, EngineError.internalError("\(error)"))
+            await send(ex, HTTPStatus.failure(error))
         }
     }
 
@@ -148,13 +145,14 @@ public struct APIServer: Sendable {
         try await ex.respond(status: 204)
     }
 
-    func send(_ ex: HTTPExchange, _ e: EngineError) async {
+    func send(_ ex: HTTPExchange, _ e: CryoFailure) async {
         struct Message: Encodable { var message: String }
-        if e.kind == .notModified {
+        let status = HTTPStatus.of(e.code)
+        if status == 304 {
             try? await ex.respond(status: 304)
             return
         }
-        try? await json(ex, e.status, Message(message: e.message))
+        try? await json(ex, status, Message(message: e.description))
     }
 
     /// A failure of the request itself: too large a body is a 413, a broken one a 400.

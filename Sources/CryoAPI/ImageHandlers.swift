@@ -83,8 +83,9 @@ extension APIServer {
             if case .bodyTooLarge = e { throw e }
             throw EngineError.bad("reading the \(what) from the request failed: \(e)")
         } catch {
+            // Writing the upload to cryod's own disk failed (ENOSPC, EIO): cryod's failure.
             unlink(path)
-            throw EngineError.bad("reading the \(what) from the request failed: \(error)")
+            throw CryoFailure(.internal, "storing the \(what) from the request failed", cause: error)
         }
         if size == 0 {
             unlink(path)

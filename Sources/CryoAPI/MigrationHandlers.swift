@@ -31,7 +31,7 @@ extension APIServer {
             let report = try await engine.migrate(ref, req) { await line($0) }
             await line(MigrationEvent(phase: "done", status: "migrated", report: report))
         } catch {
-            let text = (error as? EngineError)?.message ?? "\(error)"
+            let text = "\(error)"
             await line(MigrationEvent(phase: "done", status: "failed", error: text))
         }
         try await ex.finish()

@@ -29,7 +29,7 @@ public struct CRIUVersion: Comparable, CustomStringConvertible, Sendable {
 
     public func checkSupported() throws {
         if self < CRIUVersion.minimum {
-            throw CryoError("""
+            throw CryoFailure(.unavailable, """
                 CRIU \(self) is too old: cryo needs CRIU 4.2 or newer. On kernels 6.13+ CRIU before 4.0 \
                 fails on the vDSO layout ("Unexpected rt vDSO area bounds", Debian 12's 3.17), and CRIU 4.1.x \
                 cannot dump TCP or UDP sockets on kernels 6.16+ ("Can't get 1:16 opt"). Run scripts/setup.sh \
@@ -59,7 +59,7 @@ extension CRIUWorker {
 
     public func receiveVersion() throws -> CRIUVersion {
         let (resp, _) = try receive()
-        guard resp.success, resp.hasVersion else { throw CryoError("criu did not report its version") }
+        guard resp.success, resp.hasVersion else { throw CryoFailure(.internal, "criu did not report its version") }
         return CRIUVersion(resp.version)
     }
 

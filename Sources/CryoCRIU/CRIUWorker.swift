@@ -40,7 +40,7 @@ public final class CRIUWorker {
         } catch {
             client.close()
             server.close()
-            throw CryoError("cannot start criu (\(path)): \(error)")
+            throw CryoFailure(.internal, "cannot start criu (\(path))", cause: error)
         }
         // Our copy of the server end goes away so a crashing CRIU gives EOF, not a hang.
         server.close()
@@ -59,12 +59,12 @@ public final class CRIUWorker {
         for dir in ["/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/sbin", "/usr/local/bin"] {
             if access("\(dir)/\(name)", X_OK) == 0 { return "\(dir)/\(name)" }
         }
-        throw CryoError("criu not found in PATH: install CRIU 4.2 or newer (scripts/setup.sh)")
+        throw CryoFailure(.unavailable, "criu not found in PATH: install CRIU 4.2 or newer (scripts/setup.sh)")
     }
 
     public func send(_ req: criu_req) throws {
         let bytes: [UInt8]
-        do { bytes = try req.serializedBytes() } catch { throw CryoError("encoding CRIU request: \(error)") }
+        do { bytes = try req.serializedBytes() } catch { throw CryoFailure(.internal, "encoding CRIU request", cause: error) }
         try sock.send(bytes)
     }
 
@@ -74,12 +74,12 @@ public final class CRIUWorker {
         let message: (bytes: [UInt8], fd: Int32)?
         do { message = try sock.receive() } catch { throw endError(wait: 200) ?? error }
         guard let (bytes, fd) = message else {
-            throw endError(wait: 200) ?? CryoError("criu (pid \(pid)) exited without answering")
+            throw endError(wait: 200) ?? CryoFailure(.internal, "criu (pid \(pid)) exited without answering")
         }
         do {
             return (try criu_resp(serializedBytes: bytes), fd)
         } catch {
-            throw CryoError("decoding CRIU response: \(error)")
+            throw CryoFailure(.internal, "decoding CRIU response", cause: error)
         }
     }
 
@@ -102,14 +102,14 @@ public final class CRIUWorker {
     }
 
     /// If the worker has exited (within `wait` ms): it is reaped, and the error says how it ended.
-    private func endError(wait ms: Int32) -> CryoError? {
+    private func endError(wait ms: Int32) -> CryoFailure? {
         guard pidfd >= 0, !reaped else { return nil }
         var p = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
         guard poll(&p, 1, ms) == 1 else { return nil }
         reaped = true
         let code = (try? Spawn.wait(pid: pid)) ?? -1
         let how = code > 128 ? "was killed by signal \(code - 128)" : "exited with status \(code)"
-        return CryoError("criu (pid \(pid)) \(how) without answering")
+        return CryoFailure(.internal, "criu (pid \(pid)) \(how) without answering")
     }
 
     /// Sends `req` and answers notifications with `onNotify` until the final

@@ -50,7 +50,7 @@ enum ContainerTmpfs {
             try populate(dir, tty: tty, devices: devices)
         } catch {
             release(dir)
-            throw CryoError("preparing the container's host tmpfs \(dir): \(error)")
+            throw CryoFailure(.internal, "preparing the container's host tmpfs \(dir)", cause: error)
         }
     }
 

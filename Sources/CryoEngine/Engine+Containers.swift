@@ -216,8 +216,7 @@ extension Engine {
     /// AutoRemove container afterwards.)
     func failedStart(_ id: String, _ error: Error) async {
         let text = "\(error)"
-        let code: Int32 = text.contains("executable file not found") || text.contains("no such file or directory") ? 127
-            : text.contains("permission denied") ? 126 : 128
+        let code: Int32 = CommandExit.status(of: error) ?? 128
         update(id) { c in
             c.status = .exited
             c.exitCode = code
@@ -342,7 +341,10 @@ extension Engine {
         if let e = ready.error {
             let what = restore == nil ? "starting container" : "restoring container from \(restore!.imagePath)"
             update(id) { $0.error = "\(what): \(e)" }
-            throw EngineError.internalError("\(what) \(c.name): \(e)")
+            // The monitor's code travels on (a command that cannot be run gets its 126/127
+            // in failedStart); whatever else failed in the monitor is cryod's failure (500).
+            let failure = ready.failure(step: "\(what) \(c.name)")!
+            throw failure.has(.commandNotRunnable) ? failure : CryoFailure(.internal, failure.message, cause: failure.cause)
         }
         let monitorPid = ready.monitorPid ?? 0
         update(id) { s in

@@ -135,7 +135,7 @@ extension Engine {
                     if child.pidfd >= 0 { close(child.pidfd) }
                     let code = try Spawn.wait(pid: child.pid)
                     unlink(processFile)
-                    if code != 0 { throw CryoError("cryo-runtime exec failed with exit code \(code)") }
+                    if code != 0 { throw CryoFailure(.internal, "cryo-runtime exec failed with exit code \(code)") }
                     return ExecProcess(runtimePid: 0, stdin: -1, stdout: -1, stderr: -1, tty: false)
                 }
                 var pin: [Int32] = [0, 0], pout: [Int32] = [0, 0], perr: [Int32] = [0, 0]

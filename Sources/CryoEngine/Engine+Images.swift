@@ -72,7 +72,8 @@ extension Engine {
         do {
             return try await blocking { try store.load(archive: archive) }
         } catch {
-            throw EngineError.bad("loading the image archive failed: \(error)")
+            // The archive's fault is a 400, cryod's own (no space, I/O error) a 500.
+            throw CryoFailure("loading the image archive failed", cause: error)
         }
     }
 
@@ -81,7 +82,7 @@ extension Engine {
         do {
             return try await blocking { try store.importRootfs(archive: archive, reference: reference) }
         } catch {
-            throw EngineError.bad("importing the rootfs tarball failed: \(error)")
+            throw CryoFailure("importing the rootfs tarball failed", cause: error)
         }
     }
 }

@@ -52,7 +52,7 @@ extension Engine {
             // The address is this container's here from now on: nobody else's attach takes it.
             if let name = offer.network, let ip = offer.ip {
                 do { try await reserveAddress(network: name, ip: ip, owner: src.id) } catch {
-                    try await ch.send(.refuse(reason: "address \(ip) on network \(name) cannot be reserved here: \((error as? EngineError)?.message ?? "\(error)")"))
+                    try await ch.send(.refuse(reason: "address \(ip) on network \(name) cannot be reserved here: \(error)"))
                     await stream.close()
                     try? FS.removeAll(dir)
                     return
@@ -287,7 +287,7 @@ extension Engine {
                 let cp = try Spawn.run(path: "/bin/cp", args: ["/bin/cp", "-a", dir + "/shm/.", p.shm(id) + "/"],
                                        env: ["PATH=/usr/bin:/bin"], timeoutMs: 120_000)
                 guard cp.status == 0 else {
-                    throw CryoError("copying the migrated /dev/shm into \(p.shm(id)) failed: \(String(decoding: cp.stderr, as: UTF8.self))")
+                    throw CryoFailure(.internal, "copying the migrated /dev/shm into \(p.shm(id)) failed: \(String(decoding: cp.stderr, as: UTF8.self))")
                 }
             }
         }

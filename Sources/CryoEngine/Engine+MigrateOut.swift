@@ -203,7 +203,7 @@ extension Engine {
             try await ctl.send(.restore)
             switch try await ctl.receive() {
             case .restored: break
-            case .failed(let reason): throw CryoError("the target could not restore it: \(reason)")
+            case .failed(let reason): throw CryoFailure(.internal, "the target could not restore it: \(reason)")
             case let other: throw MigrationWireError.unexpected(other.name)
             }
             phase("restore")

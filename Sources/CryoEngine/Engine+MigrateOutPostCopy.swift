@@ -130,7 +130,7 @@ extension Engine {
             try await ctl.send(.restore)
             switch try await ctl.receive() {
             case .restored: break
-            case .failed(let reason): throw CryoError("the target could not restore it: \(reason)")
+            case .failed(let reason): throw CryoFailure(.internal, "the target could not restore it: \(reason)")
             case let other: throw MigrationWireError.unexpected(other.name)
             }
             clock.phase("restore")
@@ -162,7 +162,7 @@ extension Engine {
             await progress(MigrationEvent(phase: "pages", status: "running on \(req.target); its memory follows"))
             switch try await ctl.receive() {
             case .committed: outcome = .success(())
-            case .lost(let reason): outcome = .failure(CryoError(reason))
+            case .lost(let reason): outcome = .failure(CryoFailure(.internal, reason))
             case let other: throw MigrationWireError.unexpected(other.name)
             }
         } catch {
@@ -172,8 +172,8 @@ extension Engine {
             try? await Task.sleep(nanoseconds: 300_000_000)
             switch await askOutcome(req.target, session: session) {
             case .committed: outcome = .success(())
-            case .notCommitted: outcome = .failure(CryoError("the connection to the target broke (\(error)) and the target did not keep the container"))
-            case .unknown: outcome = .failure(CryoError("the connection to the target broke (\(error)) and it cannot be asked how it ended; if it runs there, remove the copy here"))
+            case .notCommitted: outcome = .failure(CryoFailure(.internal, "the connection to the target broke (\(error)) and the target did not keep the container"))
+            case .unknown: outcome = .failure(CryoFailure(.internal, "the connection to the target broke (\(error)) and it cannot be asked how it ended; if it runs there, remove the copy here"))
             }
         }
         let downtime = runningAt.seconds(since: frozeAt) * 1000

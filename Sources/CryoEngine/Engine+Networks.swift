@@ -119,8 +119,8 @@ extension Engine {
             }
             // Not 404: the docker CLI takes any 404 from create for a missing image and
             // tries to pull it, hiding this message.
-            do { return try network(m) } catch let e as EngineError where e.kind == .notFound {
-                throw EngineError.bad(e.message)
+            do { return try network(m) } catch let e as EngineError where e.code == .notFound {
+                throw EngineError.bad(e.description)
             }
         }
     }
@@ -297,7 +297,7 @@ extension Engine {
                 att = try await blocking { try cni.attach(containerID: id, netnsPath: netns, network: net, ip: ip, mac: mac, ports: ports) }
             } catch {
                 let e = Self.apiError(error)
-                if let ee = e as? EngineError { throw EngineError(ee.kind, "container \(c.name) on network \(net.name): \(ee.message)") }
+                if let ee = e as? EngineError { throw EngineError(ee.code, "container \(c.name) on network \(net.name): \(ee.message)", cause: ee.cause) }
                 throw e
             }
             update(id) { s in

@@ -105,10 +105,10 @@ extension Engine {
             note(id, "restore from checkpoint \(op.checkpoint) finished while cryod was down: running, pid \(initPid)")
             return
         }
-        let why = state?.ready?.error.map { "restoring container from \(op.directory): \($0)" }
-            ?? "restoring container from \(op.directory) was interrupted: cryod and the container's monitor stopped before it finished"
-        await failedStart(id, CryoError(why))
-        note(id, why, level: .warning)
+        let failure = state?.ready?.failure(step: "restoring container from \(op.directory)")
+            ?? CryoFailure(.internal, "restoring container from \(op.directory) was interrupted: cryod and the container's monitor stopped before it finished")
+        await failedStart(id, failure)
+        note(id, failure.description, level: .warning)
     }
 
     /// A container that is not running by its record but has a live monitor: cryod was

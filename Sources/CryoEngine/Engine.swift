@@ -69,7 +69,7 @@ public actor Engine {
         // reaches the monitors through it (a longer path made every container look exited
         // two seconds after its start: bench/migrate-bench.py found it).
         guard options.paths.longestSocketPath <= 103 else {
-            throw CryoError("--exec-root \(options.paths.execRoot) is too long: monitor sockets under it would need \(options.paths.longestSocketPath) bytes, and cryod can reach unix sockets of at most 103")
+            throw CryoFailure(.invalidArgument, "--exec-root \(options.paths.execRoot) is too long: monitor sockets under it would need \(options.paths.longestSocketPath) bytes, and cryod can reach unix sockets of at most 103")
         }
         self.options = options
         // Root only, like dockerd's state: containers' upper dirs and image layers hold
@@ -94,7 +94,7 @@ public actor Engine {
         do {
             try networks.ensureDefault(subnet: options.defaultSubnet, bridge: options.defaultBridge)
         } catch {
-            throw CryoError("the default network \(NetworkDefaults.defaultName): \(error)")
+            throw CryoFailure(.internal, "the default network \(NetworkDefaults.defaultName)", cause: error)
         }
     }
 
@@ -241,7 +241,7 @@ public actor Engine {
     }
 
     /// The monitor is gone: take its exit record, or note that the container was lost.
-    func monitorGone(_ id: String) async {
+    func monitorGone(_ id: String, reported: ExitRecord? = nil) async {
         let expected = slots[id]?.expectedExit
         slots[id]?.expectedExit = nil
         let wasCheckpoint = expected != nil
@@ -253,10 +253,11 @@ public actor Engine {
             await discardRuntimeLeftovers(id)
         }
         let exitPath = paths.exitRecord(id)
-        let exitRec: ExitRecord? = try? await blocking { () -> ExitRecord? in
+        let exitRec: ExitRecord? = (try? await blocking { () -> ExitRecord? in
             guard let bytes = try? FS.readBytes(exitPath) else { return nil }
             return try? JSONDecoder().decode(ExitRecord.self, from: Data(bytes))
-        }
+        }) ?? reported
+        if let why = exitRec?.recordError { note(id, why) }
         update(id) { c in
             guard c.isRunning || c.status == .restarting else { return }
             c.status = .exited
@@ -267,6 +268,8 @@ public actor Engine {
             } else if let e = exitRec {
                 c.exitCode = e.exitCode
                 c.finishedAt = e.finishedAt
+                // exit.json could not be written: a cryod restarted now would not know the code.
+                if let why = e.recordError { c.error = why }
             } else {
                 c.exitCode = 255
                 c.finishedAt = rfc3339Now()
@@ -299,8 +302,8 @@ public actor Engine {
         let path = paths.monitorSocket(id)
         let group = self.group
         Task.detached {
-            await MonitorLink.waitForExit(path: path, group: group)
-            await self.monitorGone(id)
+            let reported = await MonitorLink.waitForExit(path: path, group: group)
+            await self.monitorGone(id, reported: reported)
         }
     }
 }

@@ -15,7 +15,7 @@ enum MigrationChecks {
         let r = try Spawn.run(path: criu, args: [criu, "cpuinfo", "dump", "-D", dir, "-o", "cpuinfo-dump.log"], env: env,
                               timeoutMs: 30_000)
         guard r.status == 0 else {
-            throw CryoError("criu cpuinfo dump failed (status \(r.status)): \(logTail(dir + "/cpuinfo-dump.log"))")
+            throw CryoFailure(.internal, "criu cpuinfo dump failed (status \(r.status)): \(logTail(dir + "/cpuinfo-dump.log"))")
         }
     }
 
@@ -31,7 +31,7 @@ enum MigrationChecks {
         let r = try Spawn.run(path: criu, args: [criu, "--version"], env: env, timeoutMs: 10_000)
         let text = String(decoding: r.stdout, as: UTF8.self)
         guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("Version:") }) else {
-            throw CryoError("cannot read criu's version from: \(text.prefix(200))")
+            throw CryoFailure(.internal, "cannot read criu's version from: \(text.prefix(200))")
         }
         return line.dropFirst("Version:".count).trimmingCharacters(in: .whitespaces)
     }
@@ -93,12 +93,12 @@ enum MigrationChecks {
         let ips: [String] = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
         guard let nsenter = nsenters.first(where: { (p: String) in access(p, X_OK) == 0 }),
               let ip = ips.first(where: { (p: String) in access(p, X_OK) == 0 }) else {
-            throw CryoError("nsenter and ip (util-linux, iproute2) are needed to withdraw a migrated container's address")
+            throw CryoFailure(.unavailable, "nsenter and ip (util-linux, iproute2) are needed to withdraw a migrated container's address")
         }
         let r = try Spawn.run(path: nsenter, args: [nsenter, "--net=\(netnsPath)", ip, "link", "set", interface, up ? "up" : "down"],
                               env: env, timeoutMs: 10_000)
         guard r.status == 0 else {
-            throw CryoError("ip link set \(interface) \(up ? "up" : "down") in \(netnsPath) failed: \(String(decoding: r.stderr, as: UTF8.self))")
+            throw CryoFailure(.internal, "ip link set \(interface) \(up ? "up" : "down") in \(netnsPath) failed: \(String(decoding: r.stderr, as: UTF8.self))")
         }
     }
 }

@@ -40,7 +40,7 @@ public enum MonitorLink {
         FaultPoint.hit("monitor-spawned")
         let out = try FS.readAll(fd: p[0], what: "monitor ready pipe")
         guard let line = out.split(separator: 0x0a).first else {
-            throw CryoError("the container monitor exited without reporting (\(binary))")
+            throw CryoFailure(.internal, "the container monitor exited without reporting (\(binary))")
         }
         return try JSONDecoder().decode(MonitorReady.self, from: Data(line))
     }
@@ -68,12 +68,21 @@ public enum MonitorLink {
     }
 
     /// Returns when the monitor exits (its socket closes), or at once if it is gone.
-    public static func waitForExit(path: String, group: EventLoopGroup) async {
-        guard let ch = try? await connect(path: path, group: group) else { return }
+    /// Returns the exit record the monitor sent before closing (nil from a monitor that
+    /// was killed, or one older than the in-band record).
+    @discardableResult
+    public static func waitForExit(path: String, group: EventLoopGroup) async -> ExitRecord? {
+        guard let ch = try? await connect(path: path, group: group) else { return nil }
+        var received: [UInt8] = []
         _ = try? await ch.executeThenClose { inbound, outbound in
             try await outbound.write(requestLine(MonitorRequest(op: .wait)))
-            for try await _ in inbound {}
+            for try await var buf in inbound {
+                if received.count < 1 << 16 { received += buf.readBytes(length: buf.readableBytes) ?? [] }
+            }
         }
+        // "ok\n", then the record's line.
+        let last = received.split(separator: 0x0a).last.map(Array.init) ?? []
+        return try? JSONDecoder().decode(ExitRecord.self, from: Data(last))
     }
 
     public static func resize(path: String, height: UInt16, width: UInt16, group: EventLoopGroup) async throws {

@@ -29,14 +29,14 @@ enum ArchiveLayout {
         // lstat, not stat: a symlink named manifest.json is refused by `member`, never followed.
         if FS.lstatMode(dir + "/manifest.json") != nil { return try readDocker(dir, decompressLimit: decompressLimit) }
         if FS.lstatMode(dir + "/index.json") != nil { return try readOCI(dir, decompressLimit: decompressLimit) }
-        throw CryoError("not an image archive: it has neither manifest.json (docker save) nor index.json (OCI image layout)")
+        throw CryoFailure(.invalidArchive, "not an image archive: it has neither manifest.json (docker save) nor index.json (OCI image layout)")
     }
 
     // MARK: docker save
 
     static func readDocker(_ dir: String, decompressLimit: Int64?) throws -> [PendingImage] {
         let entries = try decode([DockerArchiveManifestEntry].self, try member(dir, "manifest.json"), what: "manifest.json")
-        if entries.isEmpty { throw CryoError("manifest.json lists no images") }
+        if entries.isEmpty { throw CryoFailure(.invalidArchive, "manifest.json lists no images") }
         return try entries.map { entry in
             let configFile = try member(dir, entry.Config)
             let id = try Digest.of(file: configFile)
@@ -55,7 +55,7 @@ enum ArchiveLayout {
         let index = try decode(ImageIndex.self, try member(dir, "index.json"), what: "index.json")
         var out: [PendingImage] = []
         try collect(index.manifests, dir: dir, into: &out, depth: 0, decompressLimit: decompressLimit)
-        if out.isEmpty { throw CryoError("index.json lists no image manifests") }
+        if out.isEmpty { throw CryoFailure(.invalidArchive, "index.json lists no image manifests") }
         return out
     }
 
@@ -64,7 +64,7 @@ enum ArchiveLayout {
         for d in descriptors {
             let file = try verifiedBlob(dir, d, what: "manifest \(d.digest)")
             if d.mediaType == MediaType.ociIndex || d.mediaType == MediaType.dockerManifestList {
-                guard depth < 4 else { throw CryoError("image indexes nested too deeply") }
+                guard depth < 4 else { throw CryoFailure(.invalidArchive, "image indexes nested too deeply") }
                 let nested = try decode(ImageIndex.self, file, what: "index \(d.digest)")
                 try collect(nested.manifests, dir: dir, into: &out, depth: depth + 1, decompressLimit: decompressLimit)
                 continue
@@ -102,7 +102,7 @@ enum ArchiveLayout {
                                decompressLimit: Int64? = nil) throws -> [PendingImage.Layer] {
         let diffIDs = try config.rootfs.diff_ids.map { try Digest($0) }
         guard diffIDs.count == names.count else {
-            throw CryoError("image has \(names.count) layers but its config lists \(diffIDs.count) diff_ids")
+            throw CryoFailure(.invalidArchive, "image has \(names.count) layers but its config lists \(diffIDs.count) diff_ids")
         }
         return try names.indices.map { i in
             let label = labels?[i] ?? names[i]
@@ -119,7 +119,7 @@ enum ArchiveLayout {
         var st = stat()
         try sys(stat(file, &st), "stat", file)
         if Int64(st.st_size) != expected {
-            throw CryoError("size mismatch for \(what): expected \(expected) bytes, got \(st.st_size)")
+            throw CryoFailure(.invalidArchive, "size mismatch for \(what): expected \(expected) bytes, got \(st.st_size)")
         }
     }
 
@@ -127,7 +127,7 @@ enum ArchiveLayout {
     static func member(_ dir: String, _ name: String) throws -> String {
         let path = try FS.secureJoin(root: dir, name)
         guard FS.lstatMode(path) == S_IFREG else {
-            throw CryoError("image archive: \"\(name)\" is missing or not a regular file")
+            throw CryoFailure(.invalidArchive, "image archive: \"\(name)\" is missing or not a regular file")
         }
         return path
     }
@@ -145,7 +145,7 @@ enum ArchiveLayout {
         } catch let e as SyscallError {
             throw e
         } catch {
-            throw CryoError("cannot parse \(what): \(error)")
+            throw CryoFailure(.invalidArchive, "cannot parse \(what): \(error)")
         }
     }
 }

@@ -67,7 +67,7 @@ public enum ArchiveReader {
 
         let a = try openReader(archivePath)
         defer { archive_read_free(a) }
-        guard let w = archive_write_disk_new() else { throw CryoError("archive_write_disk_new failed") }
+        guard let w = archive_write_disk_new() else { throw CryoFailure(.internal, "archive_write_disk_new failed") }
         defer { archive_write_free(w) }
         var flags = ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_ACL
             | ARCHIVE_EXTRACT_FFLAGS | ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT
@@ -79,7 +79,7 @@ public enum ArchiveReader {
 
         try forEachHeader(a, archivePath) { entry in
             guard let rawC = archive_entry_pathname(entry), let raw = String(validatingCString: rawC) else {
-                throw CryoError("\(archivePath): refusing an entry whose name is not valid UTF-8")
+                throw CryoFailure(.invalidArchive, "\(archivePath): refusing an entry whose name is not valid UTF-8")
             }
             let rel = try safeRelative(raw, entry: raw, what: "path")
             if rel.isEmpty { return }  // "./" — the root itself
@@ -97,10 +97,10 @@ public enum ArchiveReader {
             try refuseSymlinkedParents(rel, root: root, entry: raw)
             if let hlC = archive_entry_hardlink(entry) {
                 guard let hl = String(validatingCString: hlC) else {
-                    throw CryoError("archive entry \"\(raw)\": refused: hardlink target is not valid UTF-8")
+                    throw CryoFailure(.invalidArchive, "archive entry \"\(raw)\": refused: hardlink target is not valid UTF-8")
                 }
                 let target = try safeRelative(hl, entry: raw, what: "hardlink target")
-                if target.isEmpty { throw CryoError("archive entry \"\(raw)\": refused: hardlink to the root directory") }
+                if target.isEmpty { throw CryoFailure(.invalidArchive, "archive entry \"\(raw)\": refused: hardlink to the root directory") }
                 try refuseSymlinkedParents(target, root: root, entry: raw)
                 archive_entry_copy_hardlink(entry, root + "/" + target)
             }
@@ -120,7 +120,7 @@ public enum ArchiveReader {
     /// sha256 of the archive's *decompressed* bytes (a layer's diff_id), streamed.
     /// With `limit`, refuses a stream that decompresses to more than that many bytes.
     public static func uncompressedDigest(_ archivePath: String, limit: Int64? = nil) throws -> Digest {
-        guard let a = archive_read_new() else { throw CryoError("archive_read_new failed") }
+        guard let a = archive_read_new() else { throw CryoFailure(.internal, "archive_read_new failed") }
         defer { archive_read_free(a) }
         archive_read_support_filter_all(a)
         archive_read_support_format_raw(a)
@@ -139,7 +139,7 @@ public enum ArchiveReader {
                 if n == 0 { break }
                 total += Int64(n)
                 if let limit, total > limit {
-                    throw CryoError("\(archivePath) decompresses to more than \(limit) bytes (the limit): refused")
+                    throw CryoFailure(.invalidArchive, "\(archivePath) decompresses to more than \(limit) bytes (the limit): refused")
                 }
                 buf.withUnsafeBytes { h.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
             }
@@ -154,11 +154,11 @@ public enum ArchiveReader {
     /// "./a/b/" → "a/b". Throws for absolute paths and ".." components.
     static func safeRelative(_ path: String, entry: String, what: String) throws -> String {
         if path.hasPrefix("/") {
-            throw CryoError("archive entry \"\(entry)\": refused: \(what) \"\(path)\" is absolute")
+            throw CryoFailure(.invalidArchive, "archive entry \"\(entry)\": refused: \(what) \"\(path)\" is absolute")
         }
         let parts = path.split(separator: "/", omittingEmptySubsequences: true)
         if parts.contains("..") {
-            throw CryoError("archive entry \"\(entry)\": refused: \(what) \"\(path)\" contains a \"..\" component")
+            throw CryoFailure(.invalidArchive, "archive entry \"\(entry)\": refused: \(what) \"\(path)\" contains a \"..\" component")
         }
         return parts.filter { $0 != "." }.joined(separator: "/")
     }
@@ -173,11 +173,11 @@ public enum ArchiveReader {
             if mode == S_IFLNK {
                 let target = FS.readlink(current) ?? "?"
                 let inside = String(current.dropFirst(root.count + 1))
-                throw CryoError("archive entry \"\(entry)\": refused: \"\(inside)\" is a symlink (to \"\(target)\"); writing through it could leave the root")
+                throw CryoFailure(.invalidArchive, "archive entry \"\(entry)\": refused: \"\(inside)\" is a symlink (to \"\(target)\"); writing through it could leave the root")
             }
             if mode != S_IFDIR {
                 let inside = String(current.dropFirst(root.count + 1))
-                throw CryoError("archive entry \"\(entry)\": refused: \"\(inside)\" is not a directory")
+                throw CryoFailure(.invalidArchive, "archive entry \"\(entry)\": refused: \"\(inside)\" is not a directory")
             }
         }
     }
@@ -185,7 +185,7 @@ public enum ArchiveReader {
     // MARK: - libarchive plumbing
 
     static func openReader(_ path: String) throws -> OpaquePointer {
-        guard let a = archive_read_new() else { throw CryoError("archive_read_new failed") }
+        guard let a = archive_read_new() else { throw CryoFailure(.internal, "archive_read_new failed") }
         archive_read_support_filter_all(a)
         archive_read_support_format_tar(a)
         if archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK {
@@ -205,15 +205,23 @@ public enum ArchiveReader {
             if r == ARCHIVE_EOF { return }
             if r < ARCHIVE_WARN { throw archiveError(a, "archive entry \"\(entry)\": reading data failed", "") }
             try budget?.spend(Int64(size), entry: entry)
-            if archive_write_data_block(w, buf, size, offset) < ARCHIVE_WARN {
+            // A failed write(2) (ENOSPC, EIO) is only a warning to libarchive: with its errno
+            // it is a failure here, or the file would be kept truncated.
+            let wr = archive_write_data_block(w, buf, size, offset)
+            if wr < ARCHIVE_WARN || (wr < ARCHIVE_OK && archive_errno(w) > 0) {
                 throw archiveError(w, "archive entry \"\(entry)\": writing data failed", "")
             }
         }
     }
 
-    static func archiveError(_ a: OpaquePointer, _ what: String, _ path: String) -> CryoError {
+    static func archiveError(_ a: OpaquePointer, _ what: String, _ path: String) -> CryoFailure {
         let msg = archive_error_string(a).map { String(cString: $0) } ?? "unknown libarchive error"
-        return CryoError(path.isEmpty ? "\(what): \(msg)" : "\(what) \(path): \(msg)")
+        let text = path.isEmpty ? "\(what): \(msg)" : "\(what) \(path): \(msg)"
+        // libarchive keeps the errno of a failed read or write: no space or an I/O error
+        // is the host's failure, not the archive's.
+        let host = SyscallError("libarchive", path, errno: archive_errno(a))
+        if host.errno > 0 && host.isHostResourceFailure { return CryoFailure(.internal, text, cause: host) }
+        return CryoFailure(.invalidArchive, text)
     }
 
     static func describe(_ e: OpaquePointer) -> ArchiveEntry {

@@ -9,18 +9,18 @@ public struct Digest: Hashable, Sendable, CustomStringConvertible, Codable {
 
     public init(_ string: String) throws {
         guard let colon = string.firstIndex(of: ":") else {
-            throw CryoError("invalid digest \"\(string)\": expected \"sha256:<64 hex digits>\"")
+            throw CryoFailure(.invalidArgument, "invalid digest \"\(string)\": expected \"sha256:<64 hex digits>\"")
         }
         let algorithm = string[..<colon]
         let hex = string[string.index(after: colon)...]
         guard algorithm == "sha256" else {
-            throw CryoError("invalid digest \"\(string)\": algorithm \"\(algorithm)\" is not supported (only sha256)")
+            throw CryoFailure(.invalidArgument, "invalid digest \"\(string)\": algorithm \"\(algorithm)\" is not supported (only sha256)")
         }
         guard hex.utf8.count == 64 else {
-            throw CryoError("invalid digest \"\(string)\": sha256 needs 64 hex digits, got \(hex.utf8.count)")
+            throw CryoFailure(.invalidArgument, "invalid digest \"\(string)\": sha256 needs 64 hex digits, got \(hex.utf8.count)")
         }
         guard hex.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }) else {
-            throw CryoError("invalid digest \"\(string)\": only lowercase hex digits are allowed after \"sha256:\"")
+            throw CryoFailure(.invalidArgument, "invalid digest \"\(string)\": only lowercase hex digits are allowed after \"sha256:\"")
         }
         self.hex = String(hex)
     }
@@ -74,7 +74,7 @@ public struct Digest: Hashable, Sendable, CustomStringConvertible, Codable {
     /// Throws "digest mismatch for <what>: expected …, got …" unless `actual` is `self`.
     public func verify(_ actual: Digest, what: String) throws {
         guard actual == self else {
-            throw CryoError("digest mismatch for \(what): expected \(self), got \(actual)")
+            throw CryoFailure(.invalidArgument, "digest mismatch for \(what): expected \(self), got \(actual)")
         }
     }
 }

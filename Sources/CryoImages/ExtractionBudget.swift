@@ -34,7 +34,7 @@ public final class ExtractionBudget {
         let (sum, overflow) = used.addingReportingOverflow(max(0, bytes))
         used = overflow ? Int64.max : sum
         if used > limit {
-            throw CryoError("image archive expands to more than \(limit) bytes (the limit, from \(source)), at entry \"\(entry)\": refused")
+            throw CryoFailure(.invalidArchive, "image archive expands to more than \(limit) bytes (the limit, from \(source)), at entry \"\(entry)\": refused")
         }
     }
 }

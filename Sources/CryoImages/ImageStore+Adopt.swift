@@ -9,13 +9,13 @@ extension ImageStore {
     /// store has are kept; tags are added unless another image holds them.
     public func adopt(_ image: StoredImage, config: [UInt8], layerDirs: [Digest: String]) throws {
         guard Digest.of(config) == image.id else {
-            throw CryoError("image config of \(image.id) does not match its digest (got \(Digest.of(config)))")
+            throw CryoFailure(.invalidArgument, "image config of \(image.id) does not match its digest (got \(Digest.of(config)))")
         }
         let lock = try takeLock()
         defer { close(lock) }
         for diffID in image.layers where !FS.isDirectory(layerPath(diffID)) {
             guard let dir = layerDirs[diffID] else {
-                throw CryoError("layer \(diffID) of image \(image.id) is missing here and was not sent")
+                throw CryoFailure(.invalidArgument, "layer \(diffID) of image \(image.id) is missing here and was not sent")
             }
             try sys(rename(dir, layerPath(diffID)), "rename", "\(dir) -> \(layerPath(diffID))")
         }

@@ -56,9 +56,9 @@ public struct ImageStore: Sendable {
         let unpacked = staging + "/archive"
         try FS.mkdirAll(unpacked)
         let budget = extractionBudget()
-        try ArchiveReader.extract(archive, into: unpacked, budget: budget)
+        try ImageFailure.reading { try ArchiveReader.extract(archive, into: unpacked, budget: budget) }
 
-        let pending = try ArchiveLayout.read(unpacked, decompressLimit: budget.limit)   // verifies every digest
+        let pending = try ImageFailure.reading { try ArchiveLayout.read(unpacked, decompressLimit: budget.limit) }   // verifies every digest
         var created: [String] = []
         do {
             for image in pending {
@@ -227,7 +227,7 @@ public struct ImageStore: Sendable {
         try? FS.removeAll(tmp)
         try FS.mkdirAll(tmp)
         do {
-            try ArchiveReader.extract(file, into: tmp, options: [.overlayWhiteouts, .owners], budget: budget)
+            try ImageFailure.reading { try ArchiveReader.extract(file, into: tmp, options: [.overlayWhiteouts, .owners], budget: budget) }
             try sys(rename(tmp, final), "rename", "\(tmp) -> \(final)")
         } catch {
             try? FS.removeAll(tmp)
@@ -241,7 +241,7 @@ public struct ImageStore: Sendable {
         defer { close(src) }
         var st = stat()
         try sys(fstat(src, &st), "fstat", from)
-        guard st.st_mode & S_IFMT == S_IFREG else { throw CryoError("\(from) is not a regular file") }
+        guard st.st_mode & S_IFMT == S_IFREG else { throw CryoFailure(.invalidArchive, "\(from) is not a regular file") }
         let dst = try sys(open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600), "open", to)
         defer { close(dst) }
         var buf = [UInt8](repeating: 0, count: 1 << 20)
@@ -273,10 +273,10 @@ public struct ImageStore: Sendable {
             let matches = index.images.filter { $0.id.hex.hasPrefix(prefix) }
             if matches.count == 1 { return (matches[0], nil) }
             if matches.count > 1 {
-                throw CryoError("image id prefix \"\(ref)\" is ambiguous: it matches \(matches.count) images")
+                throw CryoFailure(.invalidArchive, "image id prefix \"\(ref)\" is ambiguous: it matches \(matches.count) images")
             }
         }
-        throw CryoError("no such image: \(ref)")
+        throw CryoFailure(.invalidArchive, "no such image: \(ref)")
     }
 
     func readIndex() throws -> StoreIndexFile {

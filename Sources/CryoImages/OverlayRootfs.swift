@@ -28,7 +28,7 @@ public enum OverlayRootfs {
     /// directory. `upper`, `work` and `target` must exist.
     public static func mount(lowerDirs: [String], upper: String, work: String, target: String,
                              flags: UInt = 0) throws {
-        guard !lowerDirs.isEmpty else { throw CryoError("overlay mount on \(target): no lower directories") }
+        guard !lowerDirs.isEmpty else { throw CryoFailure(.invalidArchive, "overlay mount on \(target): no lower directories") }
         if let data = options(lowerDirs: lowerDirs, upper: upper, work: work) {
             try Mount.mount("overlay", target, type: "overlay", flags: flags, data: data)
             return
@@ -44,7 +44,7 @@ public enum OverlayRootfs {
         let data = "lowerdir=" + lowers.joined(separator: ":") + ",upperdir=" + (try fdPath(upper))
             + ",workdir=" + (try fdPath(work))
         guard data.utf8.count <= maxOptionBytes else {
-            throw CryoError("overlay mount on \(target): \(lowerDirs.count) layers do not fit in one page of mount options even as /proc/self/fd paths")
+            throw CryoFailure(.invalidArchive, "overlay mount on \(target): \(lowerDirs.count) layers do not fit in one page of mount options even as /proc/self/fd paths")
         }
         try Mount.mount("overlay", target, type: "overlay", flags: flags, data: data)
     }

@@ -43,7 +43,7 @@ enum OverlayWhiteout {
             // ".wh.." and ".wh..." would whiteout "." or "..": refused (no name to replace).
             let name = rel.split(separator: "/", omittingEmptySubsequences: false).last.map(String.init) ?? ""
             guard !name.isEmpty, name != ".", name != ".." else {
-                throw CryoError("layer entry \"\(entry)\": refused: a whiteout must name a file, not \"\(name)\"")
+                throw CryoFailure(.invalidArchive, "layer entry \"\(entry)\": refused: a whiteout must name a file, not \"\(name)\"")
             }
             let parent = try FS.secureJoin(root: root, FS.parent("/" + rel))
             try FS.mkdirAll(parent)
@@ -53,7 +53,7 @@ enum OverlayWhiteout {
             }
             guard mknod(path, S_IFCHR, 0) == 0 else {
                 let e = errno
-                throw CryoError("layer entry \"\(entry)\": cannot create whiteout device \(path): \(SyscallError("mknod", path, errno: e).description)"
+                throw CryoFailure(.invalidArchive, "layer entry \"\(entry)\": cannot create whiteout device \(path): \(SyscallError("mknod", path, errno: e).description)"
                     + (e == EPERM ? " (creating whiteouts needs root)" : ""))
             }
         case .opaque(let rel):
@@ -61,7 +61,7 @@ enum OverlayWhiteout {
             try FS.mkdirAll(dir)
             guard setxattr(dir, "trusted.overlay.opaque", "y", 1, 0) == 0 else {
                 let e = errno
-                throw CryoError("layer entry \"\(entry)\": cannot mark \(dir) opaque: \(SyscallError("setxattr trusted.overlay.opaque", dir, errno: e).description)"
+                throw CryoFailure(.invalidArchive, "layer entry \"\(entry)\": cannot mark \(dir) opaque: \(SyscallError("setxattr trusted.overlay.opaque", dir, errno: e).description)"
                     + (e == EPERM ? " (trusted.* xattrs need root)" : ""))
             }
         }

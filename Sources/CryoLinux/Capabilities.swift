@@ -29,7 +29,7 @@ public enum Capabilities {
         for n in list {
             let up = n.uppercased()
             let key = up.hasPrefix("CAP_") ? up : "CAP_" + up
-            guard let i = names.firstIndex(of: key) else { throw CryoError("unknown capability \"\(n)\"") }
+            guard let i = names.firstIndex(of: key) else { throw CryoFailure(.invalidArgument, "unknown capability \"\(n)\"") }
             if i <= last { out.insert(i) }   // the kernel does not know it: nothing to grant
         }
         return out

@@ -27,7 +27,7 @@ public enum GratuitousARP {
     public static func announce(netnsPath: String, interface: String, ip: [UInt8], mac: [UInt8],
                                 count: Int = 3, intervalMs: Int = 100) throws {
         guard ip.count == 4, mac.count == 6 else {
-            throw CryoError("gratuitous ARP on \(interface) in \(netnsPath): want a 4-byte address and a 6-byte MAC")
+            throw CryoFailure(.invalidArgument, "gratuitous ARP on \(interface) in \(netnsPath): want a 4-byte address and a 6-byte MAC")
         }
         try NetworkNamespace.withThread(in: netnsPath) {
             let what = "\(interface) in \(netnsPath)"

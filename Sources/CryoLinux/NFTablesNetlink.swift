@@ -94,13 +94,13 @@ public enum NFTablesNetlink {
         while true {
             var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             let ready = retryingEINTR { poll(&p, 1, timeoutMs) }
-            guard ready > 0 else { throw CryoError("deleting nftables table \(name) in \(netnsPath): no answer from the kernel within \(timeoutMs) ms") }
+            guard ready > 0 else { throw CryoFailure(.internal, "deleting nftables table \(name) in \(netnsPath): no answer from the kernel within \(timeoutMs) ms") }
             let n = retryingEINTR { recv(fd, &buf, buf.count, 0) }
             guard n > 0 else { throw SyscallError("recv(nftables delete table \(name))", netnsPath) }
             guard let code = reply(to: seq + 1, in: Array(buf[0..<n])) else { continue }
             if code == 0 { return true }
             if code == -ENOENT { return false }
-            throw CryoError("deleting nftables table \(name) in \(netnsPath): \(String(cString: strerror(-code)))")
+            throw CryoFailure(.internal, "deleting nftables table \(name) in \(netnsPath): \(String(cString: strerror(-code)))")
         }
     }
 }

@@ -50,7 +50,7 @@ public enum NetworkLock {
         do {
             try NFTablesNetlink.deleteTable(family: NFTablesNetlink.familyInet, name: table, netnsPath: netnsPath)
         } catch {
-            throw CryoError("unlocking the network of \(netnsPath): \(error)")
+            throw CryoFailure(.internal, "unlocking the network of \(netnsPath)", cause: error)
         }
     }
 
@@ -59,7 +59,7 @@ public enum NetworkLock {
     static func nftPath() throws -> String {
         let candidates: [String] = ["/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft"]
         guard let p = candidates.first(where: { (c: String) -> Bool in access(c, X_OK) == 0 }) else {
-            throw CryoError("the network lock needs nft, which is not installed (install nftables; scripts/setup.sh does)")
+            throw CryoFailure(.unavailable, "the network lock needs nft, which is not installed (install nftables; scripts/setup.sh does)")
         }
         return p
     }
@@ -70,7 +70,7 @@ public enum NetworkLock {
             try Spawn.run(path: path, args: ["nft"] + args, env: env, input: input.map { Array($0.utf8) } ?? [], timeoutMs: 30_000)
         }
         guard r.status == 0, !r.timedOut else {
-            throw CryoError("\(what) the network of \(netnsPath) (nft \(args.joined(separator: " "))) failed (status \(r.status)\(r.timedOut ? ", timed out" : "")): \(r.stderrString.trimmed)")
+            throw CryoFailure(.internal, "\(what) the network of \(netnsPath) (nft \(args.joined(separator: " "))) failed (status \(r.status)\(r.timedOut ? ", timed out" : "")): \(r.stderrString.trimmed)")
         }
     }
 }

@@ -18,13 +18,6 @@ public struct SyscallError: Error, CustomStringConvertible, Sendable {
     }
 }
 
-/// A failure that is not a single syscall: a bad input, a protocol error, a step that failed.
-public struct CryoError: Error, CustomStringConvertible, Sendable {
-    public let message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
-}
-
 /// Throws a SyscallError when `result` is -1 (errno captured immediately).
 @discardableResult
 @inline(__always)

@@ -13,7 +13,7 @@ public struct UnixListener: Sendable {
         addr.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
         guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else {
-            throw CryoError("socket path \(path) is too long (\(bytes.count) bytes; unix sockets allow 107)")
+            throw CryoFailure(.invalidArgument, "socket path \(path) is too long (\(bytes.count) bytes; unix sockets allow 107)")
         }
         withUnsafeMutableBytes(of: &addr.sun_path) { p in
             for (i, b) in bytes.enumerated() { p[i] = b }
@@ -32,7 +32,7 @@ public struct UnixListener: Sendable {
 
     public func receiveFD(timeoutMs: Int32) throws -> Int32 {
         var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        guard poll(&pfd, 1, timeoutMs) > 0 else { throw CryoError("no terminal received on \(path) within \(timeoutMs / 1000) s") }
+        guard poll(&pfd, 1, timeoutMs) > 0 else { throw CryoFailure(.internal, "no terminal received on \(path) within \(timeoutMs / 1000) s") }
         let conn = try sys(accept(fd, nil, nil), "accept", path)
         _ = fcntl(conn, F_SETFD, FD_CLOEXEC)
         defer { Glibc.close(conn) }

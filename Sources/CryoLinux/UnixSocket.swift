@@ -41,7 +41,7 @@ public func connectUnixStream(path: String) throws -> Int32 {
     let bytes = Array(path.utf8)
     guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else {
         close(fd)
-        throw CryoError("socket path too long: \(path)")
+        throw CryoFailure(.invalidArgument, "socket path too long: \(path)")
     }
     withUnsafeMutableBytes(of: &addr.sun_path) { p in
         for (i, b) in bytes.enumerated() { p[i] = b }

@@ -31,7 +31,7 @@ public final class CommitGate: Sendable {
         waiter?.resume(returning: true)
         semaphore.wait()
         let (commit, reason) = state.withLock { ($0.commit ?? false, $0.reason) }
-        if !commit { throw CryoError(reason) }
+        if !commit { throw CryoFailure(.internal, reason) }
     }
 
     /// The dump is over (or failed before reaching post-dump).

@@ -30,7 +30,7 @@ public struct LazyPagesProcess: Sendable {
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &status) == 0 else {
             let e = errno
             close(sv[0]); close(sv[1])
-            throw CryoError("socketpair for criu lazy-pages' status: \(String(cString: strerror(e)))")
+            throw CryoFailure(.internal, "socketpair for criu lazy-pages' status: \(String(cString: strerror(e)))")
         }
         let devnull = open("/dev/null", O_RDWR | O_CLOEXEC)
         let args = [criuPath, "lazy-pages", "--page-server", "--ps-socket", "3", "--status-fd", "4",
@@ -41,7 +41,7 @@ public struct LazyPagesProcess: Sendable {
                                 fds: [devnull, devnull, devnull, sv[1], status[1]])
         } catch {
             for fd in [devnull, sv[0], sv[1], status[0], status[1]] where fd >= 0 { close(fd) }
-            throw CryoError("cannot start criu lazy-pages: \(error)")
+            throw CryoFailure(.internal, "cannot start criu lazy-pages: \(error)")
         }
         for fd in [devnull, sv[1], status[1]] where fd >= 0 { close(fd) }
         let lazy = LazyPagesProcess(stream: try await RawStream.adopt(socket: sv[0]), pid: p.pid, process: p,
@@ -59,7 +59,7 @@ public struct LazyPagesProcess: Sendable {
         }
         guard ready else {
             await lazy.cancel()
-            throw CryoError("criu lazy-pages ended before it was ready (log \(lazy.logPath)):\n\(lazy.errors())")
+            throw CryoFailure(.internal, "criu lazy-pages ended before it was ready (log \(lazy.logPath)):\n\(lazy.errors())")
         }
         return lazy
     }
@@ -98,7 +98,7 @@ public enum LazyPageSource {
             if rc != 0 {
                 let e = errno
                 close(fd)
-                throw CryoError("connecting to CRIU's lazy page server at 127.0.0.1:\(port) in \(netnsPath): \(String(cString: strerror(e)))")
+                throw CryoFailure(.unavailable, "connecting to CRIU's lazy page server at 127.0.0.1:\(port) in \(netnsPath): \(String(cString: strerror(e)))")
             }
             PageStream.widen([fd])
             return fd

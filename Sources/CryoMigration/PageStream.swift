@@ -90,7 +90,7 @@ public struct PageServerProcess: Sendable {
                                 fds: [devnull, devnull, devnull, sv[1]])
         } catch {
             close(sv[0])
-            throw CryoError("cannot start criu page-server: \(error)")
+            throw CryoFailure(.internal, "cannot start criu page-server", cause: error)
         }
         return PageServerProcess(stream: try await RawStream.adopt(socket: sv[0]), process: p,
                                  logPath: imagesDir + "/page-server.log")
@@ -101,7 +101,7 @@ public struct PageServerProcess: Sendable {
         let code = try await exitCode(of: process)
         guard code == 0 else {
             let log = CRIULog.errorLines((try? FS.readString(logPath)) ?? "", limit: 6).joined(separator: "\n")
-            throw CryoError("criu page-server exited with status \(code) (log \(logPath)):\n\(log)")
+            throw CryoFailure(.internal, "criu page-server exited with status \(code) (log \(logPath)):\n\(log)")
         }
     }
 

@@ -65,7 +65,7 @@ public struct TarProcess: Sendable {
         let code = try await exitCode(of: process)
         guard code == 0 else {
             let text = ((try? FS.readString(errorFile)) ?? "").split(separator: "\n").suffix(5).joined(separator: "; ")
-            throw CryoError("tar failed \(what) (exit status \(code)): \(text)")
+            throw CryoFailure(.internal, "tar failed \(what) (exit status \(code)): \(text)")
         }
     }
 

@@ -1,3 +1,4 @@
+import CryoLinux
 import CryoRuntime
 import FoundationEssentials
 
@@ -50,10 +51,25 @@ public struct MonitorReady: Codable, Sendable {
     public var monitorPid: Int32?
     public var initPid: Int32?
     public var error: String?
-    public init(monitorPid: Int32? = nil, initPid: Int32? = nil, error: String? = nil) {
+    /// With `error`: its code and errno, which cryod acts on (126/127 for a command that
+    /// cannot be run), never the text.
+    public var failure: FailureReport?
+    public init(monitorPid: Int32? = nil, initPid: Int32? = nil, error: String? = nil, failure: FailureReport? = nil) {
         self.monitorPid = monitorPid
         self.initPid = initPid
         self.error = error
+        self.failure = failure
+    }
+
+    /// The report of a monitor that failed to create or restore its container.
+    public static func failed(_ error: any Error) -> MonitorReady {
+        MonitorReady(error: "\(error)", failure: FailureReport(error))
+    }
+
+    /// The failure this report stands for, as the cause of `step`; nil when it is not one.
+    public func failure(step: String) -> CryoFailure? {
+        guard let error else { return nil }
+        return CryoFailure(step, cause: failure ?? FailureReport(code: .internal, message: error))
     }
 }
 
@@ -71,13 +87,17 @@ public struct MonitorState: Codable, Sendable {
     }
 }
 
-/// How the container's init ended (`exit.json`, written atomically by the monitor).
+/// How the container's init ended (`exit.json`, written atomically by the monitor; also
+/// sent to `wait` clients as the last line before the monitor closes their connection).
 public struct ExitRecord: Codable, Sendable, Equatable {
     public var exitCode: Int32
     public var finishedAt: String
-    public init(exitCode: Int32, finishedAt: String) {
+    /// Set (in the copy sent to waiters) when writing exit.json failed, and why.
+    public var recordError: String?
+    public init(exitCode: Int32, finishedAt: String, recordError: String? = nil) {
         self.exitCode = exitCode
         self.finishedAt = finishedAt
+        self.recordError = recordError
     }
 }
 

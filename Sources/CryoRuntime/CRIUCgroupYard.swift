@@ -49,7 +49,7 @@ enum CRIUCgroupYard {
             do {
                 try Mount.mount(target, entry, type: nil, flags: UInt(MS_BIND))
             } catch {
-                throw CryoError("preparing CRIU's cgroup yard: bind-mounting \(target) on \(entry): \(error)")
+                throw CryoFailure(.internal, "preparing CRIU's cgroup yard: bind-mounting \(target) on \(entry)", cause: error)
             }
         }
         return dir

@@ -162,7 +162,7 @@ public enum CRIURequestBuilder {
     public static func restore(_ plan: RestorePlan, _ target: RestoreTarget) throws -> criu_req {
         try plan.network.check(joinsNetworkNamespace: target.joinsNetworkNamespace, what: "restore")
         if plan.keepNetworkLocked, case .criu = plan.network.locker {
-            throw CryoError("restore: the plan keeps the network locked after the restore, but CRIU locks it, and CRIU unlocks it when the tasks resume")
+            throw CryoFailure(.invalidArgument, "restore: the plan keeps the network locked after the restore, but CRIU locks it, and CRIU unlocks it when the tasks resume")
         }
         var opts = criu_opts()
         opts.imagesDirFd = target.imagesDirFD

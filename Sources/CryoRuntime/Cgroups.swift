@@ -289,7 +289,7 @@ public struct Cgroup: Sendable, Equatable {
 
     /// Freezes and waits (polling every ~1 ms) until the kernel reports it frozen.
     public func freeze(timeoutMillis: Int = 10_000) throws {
-        guard let d = freezerDir else { throw CryoError("no freezer cgroup for \(path)") }
+        guard let d = freezerDir else { throw CryoFailure(.internal, "no freezer cgroup for \(path)") }
         if usesV1Freezer {
             try FS.write(d + "/freezer.state", "FROZEN")
             for i in 0..<(timeoutMillis * 2) {
@@ -306,7 +306,7 @@ public struct Cgroup: Sendable, Equatable {
             }
         }
         try? thaw()
-        throw CryoError("freezing cgroup \(d) timed out after \(timeoutMillis) ms")
+        throw CryoFailure(.internal, "freezing cgroup \(d) timed out after \(timeoutMillis) ms")
     }
 
     public func thaw() throws {

@@ -72,7 +72,7 @@ extension Runtime {
             try worker.receiveVersion().checkSupported()
             let f = try worker.features()
             if !f.memTrack {
-                throw CryoError("\(plan.preDump ? "--pre-dump" : "--parent-path") needs soft-dirty memory tracking, which this kernel lacks (CONFIG_MEM_SOFT_DIRTY is off): take a full checkpoint instead")
+                throw CryoFailure(.unsupported, "\(plan.preDump ? "--pre-dump" : "--parent-path") needs soft-dirty memory tracking, which this kernel lacks (CONFIG_MEM_SOFT_DIRTY is off): take a full checkpoint instead")
             }
         }
 
@@ -116,7 +116,7 @@ extension Runtime {
                     let cmd = ((try? FS.readString("/proc/\(pid)/comm")) ?? "?").trimmingCharacters(in: .whitespacesAndNewlines)
                     return "\(pid) (\(cmd))"
                 }.joined(separator: ", ")
-                throw CryoError("checkpoint of \(id) refused: process\(outside.count == 1 ? "" : "es") \(names)\(outside.count > 8 ? " and \(outside.count - 8) more" : "") started by exec \(outside.count == 1 ? "is" : "are") not descendants of the container's init, and CRIU dumps only that tree — \(outside.count == 1 ? "it" : "they") would be lost at restore. Let \(outside.count == 1 ? "it" : "them") finish (or kill \(outside.count == 1 ? "it" : "them")) and checkpoint again; the container keeps running")
+                throw CryoFailure(.internal, "checkpoint of \(id) refused: process\(outside.count == 1 ? "" : "es") \(names)\(outside.count > 8 ? " and \(outside.count - 8) more" : "") started by exec \(outside.count == 1 ? "is" : "are") not descendants of the container's init, and CRIU dumps only that tree — \(outside.count == 1 ? "it" : "they") would be lost at restore. Let \(outside.count == 1 ? "it" : "them") finish (or kill \(outside.count == 1 ? "it" : "them")) and checkpoint again; the container keeps running")
             }
         }
         if let p = lockedBeforeDump {
@@ -185,7 +185,7 @@ extension Runtime {
             } else {
                 resumeAfterFailure()
                 unlink(imageDir + "/inventory.img")
-                throw CryoError("checkpoint of \(id) failed: \(error)\n\(CRIULog.excerpt(logPath: logPath))")
+                throw CryoFailure(.internal, "checkpoint of \(id) failed: \(error)\n\(CRIULog.excerpt(logPath: logPath))")
             }
         }
         Trace.mark("checkpoint: criu dump done")
@@ -199,7 +199,7 @@ extension Runtime {
             unlink(imageDir + "/inventory.img")
             if let marker = plan.completionMarker { unlink(imageDir + "/" + marker) }
             let msg = CRIULog.reason(resp, logPath: logPath)
-            throw CryoError("checkpoint of \(id) failed: CRIU: \(msg)\n\(CRIULog.excerpt(logPath: logPath))")
+            throw CryoFailure(.internal, "checkpoint of \(id) failed: CRIU: \(msg)\n\(CRIULog.excerpt(logPath: logPath))")
         }
         if plan.tasksKeepRunning {
             unlockNetwork()

@@ -30,11 +30,11 @@ public enum CheckpointImageSizes {
         for line in text.split(separator: "\n") {
             let parts = line.split(separator: " ", maxSplits: 1)
             guard parts.count == 2, let want = Int64(parts[0]) else {
-                throw CryoError("checkpoint images in \(imageDir) are damaged: \(file) has an unreadable line \"\(line)\"")
+                throw CryoFailure(.internal, "checkpoint images in \(imageDir) are damaged: \(file) has an unreadable line \"\(line)\"")
             }
             let name = String(parts[1])
             guard !name.contains("/") else {
-                throw CryoError("checkpoint images in \(imageDir) are damaged: \(file) names \"\(name)\"")
+                throw CryoFailure(.internal, "checkpoint images in \(imageDir) are damaged: \(file) names \"\(name)\"")
             }
             var st = stat()
             if lstat(imageDir + "/" + name, &st) != 0 {
@@ -46,7 +46,7 @@ public enum CheckpointImageSizes {
             }
         }
         if !problems.isEmpty {
-            throw CryoError("checkpoint images in \(imageDir) are damaged (\(problems.joined(separator: "; "))): nothing was restored, the checkpoint is left as it is")
+            throw CryoFailure(.internal, "checkpoint images in \(imageDir) are damaged (\(problems.joined(separator: "; "))): nothing was restored, the checkpoint is left as it is")
         }
     }
 }

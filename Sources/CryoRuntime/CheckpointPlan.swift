@@ -17,7 +17,7 @@ public enum CgroupsMode: String, Codable, Sendable {
     public static func parse(_ s: String?) throws -> CgroupsMode {
         guard let s, !s.isEmpty else { return .soft }
         guard let m = CgroupsMode(rawValue: s) else {
-            throw CryoError("invalid --manage-cgroups-mode \"\(s)\": use soft, full, strict or ignore")
+            throw CryoFailure(.invalidArgument, "invalid --manage-cgroups-mode \"\(s)\": use soft, full, strict or ignore")
         }
         return m
     }
@@ -43,7 +43,7 @@ public enum PageServer: Codable, Sendable, Equatable {
     /// Parses runc's `ADDRESS:PORT`.
     public static func parse(_ s: String) throws -> PageServer {
         guard let colon = s.lastIndex(of: ":"), let port = Int32(s[s.index(after: colon)...]) else {
-            throw CryoError("--page-server must be ADDRESS:PORT, got \"\(s)\"")
+            throw CryoFailure(.invalidArgument, "--page-server must be ADDRESS:PORT, got \"\(s)\"")
         }
         return .address(host: String(s[..<colon]), port: port)
     }

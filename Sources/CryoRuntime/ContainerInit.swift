@@ -25,7 +25,7 @@ public enum ContainerInit {
         } catch {
             // Before `ready` the runtime reads this; after it (create: the runtime
             // has exited) stderr is the only place left.
-            if (try? sock.sendJSON(InitMessage(.error, error: "\(error)"))) == nil {
+            if (try? sock.sendJSON(InitMessage.failed(error))) == nil {
                 FS.writeStderr("cryo-runtime init: \(error)")
             }
             exit(1)
@@ -35,18 +35,18 @@ public enum ContainerInit {
     /// The profile compiled by the runtime (SeccompCache), if it sent one.
     static func compiledSeccomp(_ c: InitConfig) throws -> [UInt8]? {
         guard let b64 = c.seccompProgram else { return nil }
-        guard let d = Data(base64Encoded: b64) else { throw CryoError("init: the compiled seccomp program is not base64") }
+        guard let d = Data(base64Encoded: b64) else { throw CryoFailure(.internal, "init: the compiled seccomp program is not base64") }
         return Array(d)
     }
 
     static func waitFor(_ kind: InitMessage.Kind, _ sock: PacketSocket) throws {
-        guard let m = try sock.receiveJSON(InitMessage.self) else { throw CryoError("runtime went away") }
-        guard m.kind == kind else { throw CryoError("init: expected \(kind), got \(m.kind)") }
+        guard let m = try sock.receiveJSON(InitMessage.self) else { throw CryoFailure(.internal, "runtime went away") }
+        guard m.kind == kind else { throw CryoFailure(.internal, "init: expected \(kind), got \(m.kind)") }
     }
 
     static func create(_ c: InitConfig, _ sock: PacketSocket) throws -> Never {
         let spec = c.spec
-        guard let process = spec.process else { throw CryoError("config.json has no process") }
+        guard let process = spec.process else { throw CryoFailure(.invalidArgument, "config.json has no process") }
         let program = try compiledSeccomp(c)
         // Into the v1 cgroups first, while the host's cgroupfs is still in view.
         try Cgroup.placeCallingThread(tasksFiles: c.selfPlaceTasksFiles)
@@ -90,7 +90,7 @@ public enum ContainerInit {
             try FS.write("/proc/sys/" + key.replacingOccurrences(of: ".", with: "/"), value)
         }
         if process.terminal == true {
-            guard c.consoleFD >= 0 else { throw CryoError("process.terminal is true but no --console-socket was given") }
+            guard c.consoleFD >= 0 else { throw CryoFailure(.invalidArgument, "process.terminal is true but no --console-socket was given") }
             try Console.setUp(consoleSocket: c.consoleFD, bindConsole: true, size: process.consoleSize)
         }
         try ProcessSetup.applyOOMScoreAdj(process.oomScoreAdj)
@@ -114,7 +114,7 @@ public enum ContainerInit {
     }
 
     static func exec(_ c: InitConfig, _ sock: PacketSocket) throws -> Never {
-        guard let process = c.spec.process else { throw CryoError("no process to exec") }
+        guard let process = c.spec.process else { throw CryoFailure(.invalidArgument, "no process to exec") }
         // The runtime already moved pid_for_children (and the time namespace) for us;
         // join the rest in one call through the init's pidfd.
         let flags = [NamespaceKind.mount, .ipc, .uts, .network, .cgroup].reduce(Int32(0)) { $0 | $1.cloneFlag }
@@ -132,7 +132,7 @@ public enum ContainerInit {
         // The container's session keyring, found by name (the init made it).
         try SessionKeyring.join(SessionKeyring.name(container: c.id))
         if process.terminal == true {
-            guard c.consoleFD >= 0 else { throw CryoError("process.terminal is true but no --console-socket was given") }
+            guard c.consoleFD >= 0 else { throw CryoFailure(.invalidArgument, "process.terminal is true but no --console-socket was given") }
             try Console.setUp(consoleSocket: c.consoleFD, bindConsole: false, size: process.consoleSize)
         }
         try ProcessSetup.applyOOMScoreAdj(process.oomScoreAdj)

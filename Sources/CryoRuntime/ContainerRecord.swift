@@ -66,7 +66,7 @@ public struct ContainerStore: Sendable {
         do {
             return try JSONDecoder().decode(ContainerRecord.self, from: Data(try FS.readBytes(path)))
         } catch {
-            throw CryoError("reading \(path): \(error)")
+            throw CryoFailure(.internal, "reading \(path)", cause: error)
         }
     }
 

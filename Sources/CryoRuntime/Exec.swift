@@ -30,7 +30,7 @@ extension Runtime {
         defer { parentSock.close() }
         var console: Int32 = -1
         if process.terminal == true {
-            guard let cs = o.consoleSocket else { childSock.close(); throw CryoError("--tty needs --console-socket") }
+            guard let cs = o.consoleSocket else { childSock.close(); throw CryoFailure(.invalidArgument, "--tty needs --console-socket") }
             console = try connectUnixStream(path: cs)
         }
         defer { if console >= 0 { close(console) } }
@@ -58,12 +58,12 @@ extension Runtime {
             try parentSock.sendJSON(config)
             try parentSock.sendJSON(InitMessage(.placed))
             guard let m = try parentSock.receiveJSON(InitMessage.self) else {
-                throw CryoError("exec process (pid \(p.pid)) exited during setup")
+                throw CryoFailure(.internal, "exec process (pid \(p.pid)) exited during setup")
             }
-            if m.kind == .error { throw CryoError("exec: \(m.error ?? "unknown error")") }
+            if m.kind == .error { throw m.failure(step: "exec") }
             // A failed execve after "ready" is reported by the socket carrying an error.
             if let m2 = try parentSock.receiveJSON(InitMessage.self), m2.kind == .error {
-                throw CryoError("exec: \(m2.error ?? "unknown error")")
+                throw m2.failure(step: "exec")
             }
         } catch {
             Glibc.kill(p.pid, SIGKILL)

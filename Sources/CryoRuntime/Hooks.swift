@@ -15,7 +15,7 @@ enum Hooks {
             child = try Spawn.spawn(path: hook.path, args: args, env: hook.env ?? [], fds: [p[0], 2, 2])
         } catch {
             close(p[0]); close(p[1])
-            throw CryoError("\(kind) hook \(hook.path): \(error)")
+            throw CryoFailure(.internal, "\(kind) hook \(hook.path)", cause: error)
         }
         close(p[0])
         let json = Array((try? JSONEncoder().encode(state)) ?? Data())
@@ -30,14 +30,14 @@ enum Hooks {
             let r = waitpid(child.pid, &status, deadline == nil ? 0 : WNOHANG)
             if r == child.pid {
                 let code = Spawn.exitCode(fromWaitStatus: status)
-                if code != 0 { throw CryoError("\(kind) hook \(hook.path) failed with exit status \(code)") }
+                if code != 0 { throw CryoFailure(.internal, "\(kind) hook \(hook.path) failed with exit status \(code)") }
                 return
             }
             if r < 0 && errno != EINTR { throw SyscallError("waitpid", "hook \(hook.path)") }
             if let d = deadline, start.elapsedSeconds > d {
                 kill(child.pid, SIGKILL)
                 _ = waitpid(child.pid, &status, 0)
-                throw CryoError("\(kind) hook \(hook.path) timed out after \(Int(d)) s")
+                throw CryoFailure(.internal, "\(kind) hook \(hook.path) timed out after \(Int(d)) s")
             }
             usleep(2000)
         }

@@ -64,9 +64,24 @@ public struct InitMessage: Codable, Sendable, Equatable {
     public enum Kind: String, Codable, Sendable { case placed, hooks, go, ready, error }
     public var kind: Kind
     public var error: String?
-    public init(_ kind: Kind, error: String? = nil) {
+    /// With `error`: the failure's code and errno (which a runtime acts on, never on the text).
+    public var failure: FailureReport?
+    public init(_ kind: Kind, error: String? = nil, failure: FailureReport? = nil) {
         self.kind = kind
         self.error = error
+        self.failure = failure
+    }
+
+    /// An `error` message for a failure.
+    public static func failed(_ error: any Error) -> InitMessage {
+        InitMessage(.error, error: "\(error)", failure: FailureReport(error))
+    }
+
+    /// What an `error` message stands for: `step` failed, with the init's failure (its code
+    /// and errno) as the cause.
+    public func failure(step: String) -> CryoFailure {
+        let report = failure ?? FailureReport(code: .internal, message: error ?? "unknown error")
+        return CryoFailure(step, cause: report)
     }
 }
 

@@ -14,7 +14,7 @@ public enum NetworkLockMethod: String, Codable, Sendable {
     public static func parse(_ s: String?) throws -> NetworkLockMethod? {
         guard let s, !s.isEmpty else { return nil }
         guard let m = NetworkLockMethod(rawValue: s) else {
-            throw CryoError("invalid --network-lock \"\(s)\": use iptables, nftables or skip")
+            throw CryoFailure(.invalidArgument, "invalid --network-lock \"\(s)\": use iptables, nftables or skip")
         }
         return m
     }
@@ -84,10 +84,10 @@ public struct NetworkHandling: Codable, Sendable, Equatable {
     func check(joinsNetworkNamespace: Bool, what: String) throws {
         guard !joinsNetworkNamespace else { return }
         if criuInside {
-            throw CryoError("\(what): the plan has CRIU work inside the container's network namespace, but the container joins none by path")
+            throw CryoFailure(.invalidArgument, "\(what): the plan has CRIU work inside the container's network namespace, but the container joins none by path")
         }
         if locker == .cryo {
-            throw CryoError("\(what): the plan has cryo lock the container's network namespace, but the container joins none by path")
+            throw CryoFailure(.invalidArgument, "\(what): the plan has cryo lock the container's network namespace, but the container joins none by path")
         }
     }
 }

@@ -16,7 +16,7 @@ enum ProcessSetup {
 
     static func applyRlimits(_ limits: [Spec.Rlimit]) throws {
         for l in limits {
-            guard let res = rlimitNames[l.type] else { throw CryoError("unknown rlimit \"\(l.type)\"") }
+            guard let res = rlimitNames[l.type] else { throw CryoFailure(.invalidArgument, "unknown rlimit \"\(l.type)\"") }
             var r = rlimit(rlim_cur: rlim_t(l.soft), rlim_max: rlim_t(l.hard))
             if setrlimit(__rlimit_resource_t(UInt32(res)), &r) != 0 {
                 throw SyscallError("setrlimit", "\(l.type) soft=\(l.soft) hard=\(l.hard)")
@@ -33,7 +33,7 @@ enum ProcessSetup {
     /// already compiled, see SeccompCache), and execs.
     static func finalizeAndExec(_ p: Spec.Process, seccomp: Spec.Seccomp?, program: [UInt8]?, preserveFDs: Int32) throws -> Never {
         let env = p.env ?? []
-        guard let args = p.args, !args.isEmpty else { throw CryoError("process.args is empty") }
+        guard let args = p.args, !args.isEmpty else { throw CryoFailure(.invalidArgument, "process.args is empty") }
         try sys(chdir(p.cwd), "chdir", p.cwd)
         let path = try lookPath(args[0], env: env)
 
@@ -69,22 +69,20 @@ enum ProcessSetup {
         let cArgs = args.map { strdup($0) } + [nil]
         let cEnv = env.map { strdup($0) } + [nil]
         execve(path, cArgs, cEnv)
-        throw SyscallError("execve", path)
+        throw CryoFailure(.commandNotRunnable, "exec: \"\(path)\"", cause: SyscallError("execve", path))
     }
 
     /// The checks runc makes before reporting a container created: the working
     /// directory exists and args[0] resolves to an executable.
     static func checkExecutable(_ p: Spec.Process) throws {
-        guard let args = p.args, !args.isEmpty else { throw CryoError("process.args is empty") }
-        guard FS.isDirectory(p.cwd) else { throw CryoError("process.cwd \(p.cwd) is not a directory in the container") }
+        guard let args = p.args, !args.isEmpty else { throw CryoFailure(.invalidArgument, "process.args is empty") }
+        guard FS.isDirectory(p.cwd) else { throw CryoFailure(.invalidArgument, "process.cwd \(p.cwd) is not a directory in the container") }
         let saved = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         defer { if saved >= 0 { _ = fchdir(saved); close(saved) } }
         try sys(chdir(p.cwd), "chdir", p.cwd)
         let path = try lookPath(args[0], env: p.env ?? [])
         guard access(path, X_OK) == 0 else {
-            // Lower-case errno text, as runc (Go) prints it: the docker CLI maps
-            // "permission denied" / "no such file or directory" to exit codes 126 / 127.
-            throw CryoError("exec: \"\(args[0])\": stat \(path): \(String(cString: strerror(errno)).lowercased())")
+            throw CryoFailure(.commandNotRunnable, "exec: \"\(args[0])\": stat \(path)", cause: CommandErrno(errno))
         }
     }
 
@@ -97,6 +95,6 @@ enum ProcessSetup {
             let candidate = "\(dir)/\(name)"
             if access(candidate, X_OK) == 0 && !FS.isDirectory(candidate) { return candidate }
         }
-        throw CryoError("exec: \"\(name)\": executable file not found in $PATH")
+        throw CryoFailure(.commandNotRunnable, "exec: \"\(name)\"", cause: CommandErrno(ENOENT, text: "executable file not found in $PATH"))
     }
 }

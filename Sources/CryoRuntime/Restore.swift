@@ -17,10 +17,10 @@ extension Runtime {
         let bundle = FS.absolute(bundle)
         let spec = try Self.loadSpec(bundle: bundle)
         let rootfs = Self.rootfsPath(spec, bundle: bundle)
-        guard FS.isDirectory(rootfs) else { throw CryoError("rootfs \(rootfs) is not a directory") }
+        guard FS.isDirectory(rootfs) else { throw CryoFailure(.invalidArgument, "rootfs \(rootfs) is not a directory") }
         let imageDir = FS.absolute(plan.imagePath)
         guard FS.exists(imageDir + "/inventory.img") else {
-            throw CryoError("image path \(imageDir) does not hold a checkpoint (inventory.img is missing)")
+            throw CryoFailure(.invalidArgument, "image path \(imageDir) does not hold a checkpoint (inventory.img is missing)")
         }
         try CheckpointImageSizes.verify(imageDir: imageDir)
         let netnsPath = Self.networkNamespacePath(spec)
@@ -28,7 +28,7 @@ extension Runtime {
         // Images dumped from inside the container's network namespace hold none and restore
         // only into one CRIU is started in; others hold it and get the fresh one as external.
         if netnsPath != nil, plan.network.criuInside == Self.imagesHoldNetworkNamespace(imageDir) {
-            throw CryoError(plan.network.criuInside
+            throw CryoFailure(.invalidArgument, plan.network.criuInside
                 ? "restore of \(id): the plan has CRIU restore from inside the container's network namespace, but the images in \(imageDir) hold a network namespace (they were dumped from outside it)"
                 : "restore of \(id): the plan has CRIU restore from outside the container's network namespace, but the images in \(imageDir) hold none (they were dumped from inside it)")
         }
@@ -97,7 +97,7 @@ extension Runtime {
             let kept = store.root + "/\(id).restore-failed.log"
             let movedLog = plan.workPath == nil && FS.exists(log) && rename(log, kept) == 0
             try? FS.removeAll(dir)
-            if movedLog { throw CryoError("\(error)".replacing(log, with: kept)) }
+            if movedLog { throw CryoFailure(CryoFailure.Code.of(error), "\(error)".replacing(log, with: kept)) }
             throw error
         }
     }
@@ -189,9 +189,9 @@ extension Runtime {
             switch outcome {
             case .opened: return
             case .failed:
-                throw CryoError("the container's network could not be attached (the engine gave up); restore stopped at CRIU's \(script) notification")
+                throw CryoFailure(.internal, "the container's network could not be attached (the engine gave up); restore stopped at CRIU's \(script) notification")
             case .timedOut:
-                throw CryoError("timed out after \(plan.networkGateTimeoutMs / 1000) s waiting for the container's network at CRIU's \(script) notification")
+                throw CryoFailure(.internal, "timed out after \(plan.networkGateTimeoutMs / 1000) s waiting for the container's network at CRIU's \(script) notification")
             }
         }
         let unlockAt = plan.cryoUnlockNotification
@@ -210,7 +210,7 @@ extension Runtime {
                     restoredPid = pid
                 case "orphan-pts-master":
                     guard let cs = io.consoleSocket else {
-                        throw CryoError("the checkpoint has a terminal: restore needs --console-socket")
+                        throw CryoFailure(.invalidArgument, "the checkpoint has a terminal: restore needs --console-socket")
                     }
                     let s = try connectUnixStream(path: cs)
                     defer { close(s) }
@@ -227,14 +227,14 @@ extension Runtime {
                 }
             }
         } catch {
-            throw CryoError("restore of \(id) failed: \(error)\n\(CRIULog.excerpt(logPath: workDir + "/restore.log"))")
+            throw CryoFailure(.internal, "restore of \(id) failed: \(error)\n\(CRIULog.excerpt(logPath: workDir + "/restore.log"))")
         }
         Trace.mark("restore: criu restore done")
         worker.finish()
         Trace.mark("restore: criu exited")
         guard resp.success else {
             let msg = CRIULog.reason(resp, logPath: workDir + "/restore.log")
-            throw CryoError("restore of \(id) failed: CRIU: \(msg)\n\(CRIULog.excerpt(logPath: workDir + "/restore.log"))")
+            throw CryoFailure(.internal, "restore of \(id) failed: CRIU: \(msg)\n\(CRIULog.excerpt(logPath: workDir + "/restore.log"))")
         }
         let pid = resp.restore.pid > 0 ? resp.restore.pid : restoredPid
         // The next checkpoint must record the new stdio, not the old one.

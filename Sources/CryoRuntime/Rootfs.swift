@@ -47,7 +47,7 @@ struct RootfsBuilder {
         }
         if m.isBind {
             let src = m.source ?? ""
-            guard FS.exists(src) else { throw CryoError("bind mount source \(src) for \(m.destination) does not exist") }
+            guard FS.exists(src) else { throw CryoFailure(.invalidArgument, "bind mount source \(src) for \(m.destination) does not exist") }
             if FS.isDirectory(src) { try FS.mkdirAll(dest) } else { try FS.touch(dest) }
             let recursive = opts.isRecursive ? UInt(MS_REC) : 0
             try Mount.mount(src, dest, type: nil, flags: UInt(MS_BIND) | recursive)
@@ -156,7 +156,7 @@ struct RootfsBuilder {
             return
         }
         guard FS.isDirectory(src) else {
-            throw CryoError("cgroup holder \(src) (annotation \(Self.cgroupHolderAnnotation)) is not a directory")
+            throw CryoFailure(.invalidArgument, "cgroup holder \(src) (annotation \(Self.cgroupHolderAnnotation)) is not a directory")
         }
         try Mount.mount(src, dest, type: nil, flags: UInt(MS_BIND))
         // Private: the hierarchies mounted in it must not propagate anywhere.

@@ -25,20 +25,20 @@ public struct Runtime: Sendable {
 
     public static func loadSpec(bundle: String) throws -> Spec {
         let path = bundle + "/config.json"
-        guard FS.exists(path) else { throw CryoError("bundle \(bundle): config.json not found") }
+        guard FS.exists(path) else { throw CryoFailure(.invalidArgument, "bundle \(bundle): config.json not found") }
         let spec: Spec
         do {
             spec = try JSONDecoder().decode(Spec.self, from: Data(try FS.readBytes(path)))
         } catch let e as DecodingError {
-            throw CryoError("bundle \(bundle): config.json is not a valid OCI spec: \(describe(e))")
+            throw CryoFailure(.invalidArgument, "bundle \(bundle): config.json is not a valid OCI spec: \(describe(e))")
         }
-        guard spec.process != nil else { throw CryoError("config.json: process is required") }
-        guard spec.root != nil else { throw CryoError("config.json: root is required") }
+        guard spec.process != nil else { throw CryoFailure(.invalidArgument, "config.json: process is required") }
+        guard spec.root != nil else { throw CryoFailure(.invalidArgument, "config.json: root is required") }
         if (spec.linux?.namespaces ?? []).contains(where: { $0.type == "user" }) {
-            throw CryoError("config.json: user namespaces are not supported by cryo-runtime yet")
+            throw CryoFailure(.unsupported, "config.json: user namespaces are not supported by cryo-runtime yet")
         }
         if let p = spec.linux?.cgroupsPath, p.contains(":") {
-            throw CryoError("config.json: systemd cgroup paths (\(p)) are not supported; use the cgroupfs form /parent/name")
+            throw CryoFailure(.unsupported, "config.json: systemd cgroup paths (\(p)) are not supported; use the cgroupfs form /parent/name")
         }
         return spec
     }
@@ -61,7 +61,7 @@ public struct Runtime: Sendable {
         let spec = try Self.loadSpec(bundle: bundle)
         Trace.mark("create: spec loaded")
         let rootfs = Self.rootfsPath(spec, bundle: bundle)
-        guard FS.isDirectory(rootfs) else { throw CryoError("rootfs \(rootfs) is not a directory") }
+        guard FS.isDirectory(rootfs) else { throw CryoFailure(.invalidArgument, "rootfs \(rootfs) is not a directory") }
         let dir = try store.makeDir(id)
         let cgroup = Cgroup(path: Self.cgroupPath(spec, id: id))
         var initProcess: SpawnedProcess?
@@ -102,7 +102,7 @@ public struct Runtime: Sendable {
         if spec.process?.terminal == true {
             guard let cs = o.consoleSocket else {
                 childSock.close()
-                throw CryoError("process.terminal is true: --console-socket is required (cryo-runtime does not allocate a terminal itself)")
+                throw CryoFailure(.invalidArgument, "process.terminal is true: --console-socket is required (cryo-runtime does not allocate a terminal itself)")
             }
             console = try connectUnixStream(path: cs)
         }
@@ -113,7 +113,7 @@ public struct Runtime: Sendable {
         var nsPaths: [String: String] = [:]
         var newCgroupNS = false
         for ns in spec.linux?.namespaces ?? [] {
-            guard let kind = NamespaceKind(rawValue: ns.type) else { throw CryoError("config.json: unknown namespace type \"\(ns.type)\"") }
+            guard let kind = NamespaceKind(rawValue: ns.type) else { throw CryoFailure(.invalidArgument, "config.json: unknown namespace type \"\(ns.type)\"") }
             if let path = ns.path, !path.isEmpty {
                 nsPaths[ns.type] = path
                 if kind == .pid {
@@ -186,7 +186,7 @@ public struct Runtime: Sendable {
         let hookState = HookState(ociVersion: spec.ociVersion, id: id, status: "creating", pid: p.pid, bundle: bundle, annotations: spec.annotations)
         loop: while true {
             guard let m = try parentSock.receiveJSON(InitMessage.self) else {
-                throw CryoError("container init (pid \(p.pid)) exited during setup")
+                throw CryoFailure(.internal, "container init (pid \(p.pid)) exited during setup")
             }
             switch m.kind {
             case .hooks:
@@ -197,9 +197,9 @@ public struct Runtime: Sendable {
                 Trace.mark("create: init ready")
                 break loop
             case .error:
-                throw CryoError("container init: \(m.error ?? "unknown error")")
+                throw m.failure(step: "container init")
             case .go, .placed:
-                throw CryoError("container init: unexpected message")
+                throw CryoFailure(.internal, "container init: unexpected message")
             }
         }
         let record = ContainerRecord(
@@ -241,7 +241,7 @@ public struct Runtime: Sendable {
                 if read(fd, &b, 1) == 1 { break }
             }
             if !Processes.isAlive(pid: initPid, startTime: initStartTime) {
-                throw CryoError("cannot start container \(id): its init process exited")
+                throw CryoFailure(.internal, "cannot start container \(id): its init process exited")
             }
         }
         unlink(path)
@@ -351,7 +351,7 @@ public struct Runtime: Sendable {
             try? cgroup.thaw()
             usleep(2000)
         }
-        if !cgroup.pids().isEmpty { throw CryoError("container \(id): processes \(cgroup.pids()) did not exit after SIGKILL") }
+        if !cgroup.pids().isEmpty { throw CryoFailure(.internal, "container \(id): processes \(cgroup.pids()) did not exit after SIGKILL") }
         cgroup.destroy()
         // The restore's bind of the rootfs goes before anything is deleted under it.
         let criuRoot = dir + "/criu-root"
@@ -376,7 +376,7 @@ public struct Runtime: Sendable {
             _ = waitpid(r.initPid, &st, WNOHANG)
             usleep(2000)
         }
-        throw CryoError("container \(r.id): processes did not exit after SIGKILL")
+        throw CryoFailure(.internal, "container \(r.id): processes did not exit after SIGKILL")
     }
 
     public func list() -> [OCIState] {

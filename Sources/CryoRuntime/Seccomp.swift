@@ -15,8 +15,8 @@ enum SeccompFilter {
         case "SCMP_ACT_TRACE": return 0x7ff0_0000 | ((errno ?? UInt32(EPERM)) & 0xffff)
         case "SCMP_ACT_ALLOW": return 0x7fff_0000
         case "SCMP_ACT_LOG": return 0x7ffc_0000
-        case "SCMP_ACT_NOTIFY": throw CryoError("seccomp action SCMP_ACT_NOTIFY is not supported")
-        default: throw CryoError("unknown seccomp action \"\(name)\"")
+        case "SCMP_ACT_NOTIFY": throw CryoFailure(.unsupported, "seccomp action SCMP_ACT_NOTIFY is not supported")
+        default: throw CryoFailure(.invalidArgument, "unknown seccomp action \"\(name)\"")
         }
     }
 
@@ -29,7 +29,7 @@ enum SeccompFilter {
         case "SCMP_CMP_GE": return SCMP_CMP_GE
         case "SCMP_CMP_GT": return SCMP_CMP_GT
         case "SCMP_CMP_MASKED_EQ": return SCMP_CMP_MASKED_EQ
-        default: throw CryoError("unknown seccomp operator \"\(name)\"")
+        default: throw CryoFailure(.invalidArgument, "unknown seccomp operator \"\(name)\"")
         }
     }
 
@@ -58,7 +58,7 @@ enum SeccompFilter {
             case "SECCOMP_FILTER_FLAG_TSYNC": return acc | 1
             case "SECCOMP_FILTER_FLAG_LOG": return acc | 2
             case "SECCOMP_FILTER_FLAG_SPEC_ALLOW": return acc | 4
-            default: throw CryoError("seccomp flag \"\(flag)\" is not supported")
+            default: throw CryoFailure(.unsupported, "seccomp flag \"\(flag)\" is not supported")
             }
         }
     }
@@ -66,7 +66,7 @@ enum SeccompFilter {
     /// Loads a compiled program (as exported above).
     static func load(program: [UInt8], flags: UInt32) throws {
         guard !program.isEmpty, program.count % 8 == 0, program.count / 8 <= 4096 else {
-            throw CryoError("compiled seccomp program of \(program.count) bytes is not a BPF program")
+            throw CryoFailure(.internal, "compiled seccomp program of \(program.count) bytes is not a BPF program")
         }
         let r = program.withUnsafeBytes { cryo_seccomp_set_filter($0.baseAddress, UInt32($0.count), flags) }
         if r != 0 { throw SyscallError("seccomp(SECCOMP_SET_MODE_FILTER)", "compiled program") }
@@ -74,7 +74,7 @@ enum SeccompFilter {
 
     static func context(_ profile: Spec.Seccomp) throws -> scmp_filter_ctx {
         let defaultAction = try action(profile.defaultAction, errno: profile.defaultErrnoRet)
-        guard let ctx = seccomp_init(defaultAction) else { throw CryoError("seccomp_init failed") }
+        guard let ctx = seccomp_init(defaultAction) else { throw CryoFailure(.internal, "seccomp_init failed") }
         do {
             try addRules(profile, defaultAction: defaultAction, to: ctx)
         } catch {
@@ -95,7 +95,7 @@ enum SeccompFilter {
             case "SECCOMP_FILTER_FLAG_TSYNC": attr = SCMP_FLTATR_CTL_TSYNC
             case "SECCOMP_FILTER_FLAG_LOG": attr = SCMP_FLTATR_CTL_LOG
             case "SECCOMP_FILTER_FLAG_SPEC_ALLOW": attr = SCMP_FLTATR_CTL_SSB
-            default: throw CryoError("seccomp flag \"\(flag)\" is not supported")
+            default: throw CryoFailure(.unsupported, "seccomp flag \"\(flag)\" is not supported")
             }
             let r = seccomp_attr_set(ctx, attr, 1)
             if r != 0 { throw SyscallError("seccomp_attr_set", flag, errno: -r) }

@@ -65,7 +65,7 @@ enum SeccompStub {
         }
         p.append(Instruction(code: ja, k: UInt32(toOriginal(from: p.count))))
         for r in rets { p.append(Instruction(code: ret, k: r)) }
-        guard p.count == total, total < 200 else { throw CryoError("seccomp stub: \(p.count) instructions, expected \(total)") }
+        guard p.count == total, total < 200 else { throw CryoFailure(.internal, "seccomp stub: \(p.count) instructions, expected \(total)") }
         var bytes: [UInt8] = []
         for ins in p {
             bytes += [UInt8(ins.code & 0xff), UInt8(ins.code >> 8), ins.jt, ins.jf]

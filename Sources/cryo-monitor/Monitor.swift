@@ -282,7 +282,8 @@ final class Monitor {
             c.outbox += Array("ok\n".utf8)
             flush(c)
         case .wait:
-            // Answered by closing the connection when the container has exited.
+            // Answered with the exit record and the close of the connection when the
+            // container has exited.
             c.outbox += Array("ok\n".utf8)
             flush(c)
         }
@@ -316,9 +317,17 @@ final class Monitor {
             if let rest = s.flush() { writeLog(kind, rest) }
         }
 
-        let record = ExitRecord(exitCode: exitCode ?? 255, finishedAt: rfc3339Now())
-        if let data = try? JSONEncoder().encode(record) {
-            do { try FS.atomicWrite(config.exitPath, Array(data), mode: 0o644, durable: false) } catch { }
+        var record = ExitRecord(exitCode: exitCode ?? 255, finishedAt: rfc3339Now())
+        do {
+            try FS.atomicWrite(config.exitPath, Array(try JSONEncoder().encode(record)), mode: 0o644, durable: false)
+        } catch {
+            // Not swallowed: cryod gets the record (and this failure) from the wait line
+            // below, records the exit code and shows the failure in the container's Error.
+            record.recordError = "writing the exit record \(config.exitPath) failed: \(error)"
+            FS.writeStderr("cryo-monitor \(config.id): \(record.recordError!)")
+        }
+        if let line = try? JSONEncoder().encode(record) {
+            for c in clients where c.request?.op == .wait { c.outbox += Array(line) + [0x0a] }
         }
         // The runtime's state and cgroups go first, so whoever learns of the exit can
         // remove or restart the container at once.

@@ -67,7 +67,7 @@ do {
     report(ready)
 } catch {
     monitor.abandon()
-    let failed = MonitorReady(error: "\(error)")
+    let failed = MonitorReady.failed(error)
     record(config.statePath, failed)
     report(failed)
     exit(1)

@@ -9,7 +9,7 @@ enum CheckpointCommand {
     static func networkHandling(_ opts: ParsedOptions) throws -> NetworkHandling {
         var empty = false
         for ns in opts.all("empty-ns") {
-            guard ns == "network" else { throw CryoError("--empty-ns: only \"network\" can be left empty, got \"\(ns)\"") }
+            guard ns == "network" else { throw CryoFailure(.invalidArgument, "--empty-ns: only \"network\" can be left empty, got \"\(ns)\"") }
             empty = true
         }
         return .runc(lock: try NetworkLockMethod.parse(opts.value("network-lock")), emptyNamespace: empty)
@@ -31,11 +31,11 @@ enum CheckpointCommand {
         p.parentPath = opts.value("parent-path")
         p.pageServer = try opts.value("page-server").map(PageServer.parse)
         if let s = opts.value("status-fd") {
-            guard let fd = Int32(s) else { throw CryoError("--status-fd must be a file descriptor number") }
+            guard let fd = Int32(s) else { throw CryoFailure(.invalidArgument, "--status-fd must be a file descriptor number") }
             p.statusFD = fd
         }
         if p.lazyPages && p.pageServer == nil {
-            throw CryoError("--lazy-pages needs --page-server ADDRESS:PORT (the pages are served from there)")
+            throw CryoFailure(.invalidArgument, "--lazy-pages needs --page-server ADDRESS:PORT (the pages are served from there)")
         }
         return p
     }

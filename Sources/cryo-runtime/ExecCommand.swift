@@ -11,11 +11,11 @@ enum ExecCommand {
             do {
                 return try JSONDecoder().decode(Spec.Process.self, from: Data(try FS.readBytes(path)))
             } catch let e as DecodingError {
-                throw CryoError("--process \(path): not a valid OCI process: \(e)")
+                throw CryoFailure(.invalidArgument, "--process \(path): not a valid OCI process: \(e)")
             }
         }
         let args = Array(opts.positionals.dropFirst())
-        guard !args.isEmpty else { throw CryoError("exec needs a COMMAND or --process FILE") }
+        guard !args.isEmpty else { throw CryoFailure(.invalidArgument, "exec needs a COMMAND or --process FILE") }
         let record = try runtime.store.load(id)
         var p = record.spec.process ?? Spec.Process()
         p.args = args
@@ -25,12 +25,12 @@ enum ExecCommand {
         if let u = opts.value("user") {
             let parts = u.split(separator: ":")
             guard let uid = UInt32(parts[0]), parts.count == 1 || UInt32(parts[1]) != nil else {
-                throw CryoError("--user must be UID[:GID] (numbers), got \"\(u)\"")
+                throw CryoFailure(.invalidArgument, "--user must be UID[:GID] (numbers), got \"\(u)\"")
             }
             p.user = Spec.User(uid: uid, gid: parts.count > 1 ? UInt32(parts[1])! : 0)
         }
         let gids = try opts.all("additional-gids").map { g -> UInt32 in
-            guard let v = UInt32(g) else { throw CryoError("--additional-gids must be a number, got \"\(g)\"") }
+            guard let v = UInt32(g) else { throw CryoFailure(.invalidArgument, "--additional-gids must be a number, got \"\(g)\"") }
             return v
         }
         if !gids.isEmpty { p.user.additionalGids = gids }

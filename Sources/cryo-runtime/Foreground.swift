@@ -62,7 +62,7 @@ enum PSCommand {
         let lines = out.split(separator: "\n")
         guard let header = lines.first else { return }
         let cols = header.split(separator: " ")
-        guard let pidCol = cols.firstIndex(of: "PID") else { throw CryoError("ps output has no PID column") }
+        guard let pidCol = cols.firstIndex(of: "PID") else { throw CryoFailure(.internal, "ps output has no PID column") }
         print(header)
         let want = Set(pids)
         for l in lines.dropFirst() {

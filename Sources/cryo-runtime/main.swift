@@ -154,6 +154,9 @@ do {
         fail("command \(command.name) is not implemented")
     }
 } catch {
-    fail("\(error)")
+    // exec and run stand for the container's command: one that cannot be run exits
+    // 127/126 as a shell's would (cryod's exec reports this status); any other failure is 1.
+    let status = ["exec", "run"].contains(command.name) ? CommandExit.status(of: error) ?? 1 : 1
+    fail("\(error)", code: status)
 }
 exit(0)

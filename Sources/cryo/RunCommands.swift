@@ -153,12 +153,21 @@ func createContainer(_ client: DaemonClient, _ o: ContainerOptions) throws -> St
     }
 }
 
-/// docker's runStartContainerErr: 127 for a missing executable, 126 for permission, 125 else.
-func startErrorCode(_ error: Error) -> Int32 {
-    let m = errorText(error)
-    if m.contains("executable file not found") || m.contains("no such file or directory") || m.contains("No such file or directory") { return 127 }
-    if m.contains("permission denied") || m.contains("Permission denied") || m.contains("is a directory") { return 126 }
-    return 125
+/// The exit status of `run` when the start failed: 127 for a command that does not exist,
+/// 126 for one that cannot be executed (as docker's), 125 for anything else. cryod records
+/// which it was, from the errno of the command's exec, as the exit code of the container
+/// whose start failed; an auto-removed container's is in its wait response, already
+/// complete then.
+func startErrorCode(_ client: DaemonClient, _ path: String, wait: ResponseStream?) -> Int32 {
+    var code: Int32?
+    if let r = try? client.call("GET", path + "/json") {
+        if let c = try? client.decode(ContainerInspectJSON.self, r.body, what: "inspect"), c.State?.Status == "exited" {
+            code = c.State?.ExitCode
+        }
+    } else if let wait, let body = try? wait.readAll() {
+        code = (try? client.decode(WaitResponseJSON.self, body, what: "wait"))?.StatusCode
+    }
+    return code == 126 || code == 127 ? code! : 125
 }
 
 struct Run: ParsableCommand {
@@ -206,7 +215,7 @@ struct Run: ParsableCommand {
             do {
                 try client.call("POST", path + "/start")
             } catch {
-                throw failRun(error, command: "run", code: startErrorCode(error))
+                throw failRun(error, command: "run", code: startErrorCode(client, path, wait: wait))
             }
             wait?.close()
             out(id + "\n")
@@ -227,8 +236,9 @@ struct Run: ParsableCommand {
             try client.call("POST", path + "/start")
         } catch {
             stream.close()
+            let code = startErrorCode(client, path, wait: wait)
             if o.autoRemove { _ = try? client.call("DELETE", path, query: [("force", "1")]) }
-            throw failRun(error, command: "run", code: startErrorCode(error))
+            throw failRun(error, command: "run", code: code)
         }
         var forwarder: SignalForwarder?
         if o.tty {

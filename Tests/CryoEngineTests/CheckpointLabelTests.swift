@@ -25,7 +25,7 @@ import Testing
         #expect(throws: Never.self) { try CheckpointLabels.validate(nil) }
         #expect(throws: Never.self) { try CheckpointLabels.validate([key: "true"]) }
         if let e = #expect(throws: (any Error).self, performing: { try CheckpointLabels.validate([key: "sometimes"]) }) {
-            #expect((e as? EngineError)?.kind == .badRequest)
+            #expect((e as? EngineError)?.code == .invalidArgument)
             #expect("\(e)".contains(key), "\(e)")
         }
     }

@@ -9,7 +9,7 @@ import Testing
 @Suite struct CreateValidationTests {
     func message(_ body: () throws -> Void) -> String? {
         do { try body() } catch let e as EngineError {
-            #expect(e.kind == .badRequest, "\(e.message)")
+            #expect(e.code == .invalidArgument, "\(e.message)")
             return e.message
         } catch { Issue.record("unexpected \(error)") }
         return nil

@@ -12,17 +12,17 @@ import Testing
     @Test func allowedAndRefused() {
         #expect(StateMachine.check(.start, status: .created, id: "c") == nil)
         #expect(StateMachine.check(.start, status: .exited, id: "c") == nil)
-        #expect(StateMachine.check(.start, status: .running, id: "c")?.kind == .notModified)
-        #expect(StateMachine.check(.stop, status: .exited, id: "c")?.kind == .notModified)
-        #expect(StateMachine.check(.kill, status: .exited, id: "c")?.kind == .conflict)
-        #expect(StateMachine.check(.remove, status: .running, id: "c")?.kind == .conflict)
+        #expect(StateMachine.check(.start, status: .running, id: "c")?.code == .notModified)
+        #expect(StateMachine.check(.stop, status: .exited, id: "c")?.code == .notModified)
+        #expect(StateMachine.check(.kill, status: .exited, id: "c")?.code == .conflict)
+        #expect(StateMachine.check(.remove, status: .running, id: "c")?.code == .conflict)
         #expect(StateMachine.check(.forceRemove, status: .running, id: "c") == nil)
-        #expect(StateMachine.check(.pause, status: .paused, id: "c")?.kind == .conflict)
+        #expect(StateMachine.check(.pause, status: .paused, id: "c")?.code == .conflict)
         #expect(StateMachine.check(.unpause, status: .paused, id: "c") == nil)
-        #expect(StateMachine.check(.checkpoint, status: .paused, id: "c")?.kind == .conflict)
+        #expect(StateMachine.check(.checkpoint, status: .paused, id: "c")?.code == .conflict)
         #expect(StateMachine.check(.checkpoint, status: .running, id: "c") == nil)
-        #expect(StateMachine.check(.restore, status: .running, id: "c")?.kind == .conflict)
-        #expect(StateMachine.check(.exec, status: .exited, id: "c")?.kind == .conflict)
+        #expect(StateMachine.check(.restore, status: .running, id: "c")?.code == .conflict)
+        #expect(StateMachine.check(.exec, status: .exited, id: "c")?.code == .conflict)
     }
 }
 
@@ -45,7 +45,7 @@ import Testing
         #expect(try SpecBuilder.command(request: req, image: image(entrypoint: ["/init"], cmd: ["sh"])) == ["top"], "--entrypoint drops the image's Cmd")
         req.Entrypoint = [""]
         if let e = #expect(throws: (any Error).self, performing: { try SpecBuilder.command(request: req, image: image(entrypoint: ["/init"])) }) {
-            #expect((e as? EngineError)?.kind == .badRequest)
+            #expect((e as? EngineError)?.code == .invalidArgument)
         }
     }
 
@@ -234,7 +234,7 @@ import Testing
         var bad = ContainerConfig()
         bad.MacAddress = "01:00:5e:00:00:01"
         if let e = #expect(throws: (any Error).self, performing: { try Engine.requestedMAC(nil, config: bad, mode: nil, network: nil) }) {
-            #expect((e as? EngineError)?.kind == .badRequest)
+            #expect((e as? EngineError)?.code == .invalidArgument)
         }
     }
 

@@ -21,7 +21,7 @@ import Testing
 
     static func tempDir() throws -> String {
         var template = Array("/tmp/cryo-records-XXXXXX".utf8CString)
-        guard let p = mkdtemp(&template) else { throw CryoError("mkdtemp failed") }
+        guard let p = mkdtemp(&template) else { throw CryoFailure(.internal, "mkdtemp failed") }
         return String(cString: p)
     }
 

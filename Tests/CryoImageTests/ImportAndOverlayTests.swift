@@ -167,7 +167,7 @@ private let repo = FS.parent(FS.parent(FS.parent(#filePath)))
     static func testImages() throws -> String {
         let dir = ProcessInfo.processInfo.environment["CRYO_TEST_IMAGES"] ?? "/var/cache/cryo/test-images"
         let (status, output) = try run("/bin/bash", [repo + "/scripts/make-test-images.sh", dir])
-        guard status == 0 else { throw CryoError("make-test-images.sh failed (\(status)): \(output)") }
+        guard status == 0 else { throw CryoFailure(.internal, "make-test-images.sh failed (\(status)): \(output)") }
         return dir
     }
 

@@ -30,7 +30,7 @@ enum Tar {
     enum Compression { case none, gzip, zstd }
 
     static func write(_ path: String, _ entries: [Entry], compression: Compression = .none) throws {
-        guard let a = archive_write_new() else { throw CryoError("archive_write_new") }
+        guard let a = archive_write_new() else { throw CryoFailure(.internal, "archive_write_new") }
         defer { archive_write_free(a) }
         archive_write_set_format_pax_restricted(a)
         switch compression {
@@ -39,7 +39,7 @@ enum Tar {
         case .zstd: archive_write_add_filter_zstd(a)
         }
         guard archive_write_open_filename(a, path) == ARCHIVE_OK else {
-            throw CryoError("open \(path): \(String(cString: archive_error_string(a)))")
+            throw CryoFailure(.internal, "open \(path): \(String(cString: archive_error_string(a)))")
         }
         for e in entries {
             let entry = archive_entry_new()!
@@ -56,11 +56,11 @@ enum Tar {
             }
             archive_entry_set_size(entry, la_int64_t(data.count))
             guard archive_write_header(a, entry) >= ARCHIVE_WARN else {
-                throw CryoError("write header \(e.path): \(String(cString: archive_error_string(a)))")
+                throw CryoFailure(.internal, "write header \(e.path): \(String(cString: archive_error_string(a)))")
             }
             if !data.isEmpty { _ = data.withUnsafeBytes { archive_write_data(a, $0.baseAddress, $0.count) } }
         }
-        guard archive_write_close(a) == ARCHIVE_OK else { throw CryoError("close \(path)") }
+        guard archive_write_close(a) == ARCHIVE_OK else { throw CryoFailure(.internal, "close \(path)") }
     }
 
     /// Packs every file under `dir` (regular files, dirs, symlinks) into `path`.

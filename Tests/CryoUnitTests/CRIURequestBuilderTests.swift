@@ -77,13 +77,13 @@ import Testing
     }
 
     @Test func handlingsThatNeedANamespaceAreRefusedWithoutOne() {
-        #expect(throws: CryoError.self) {
+        #expect(throws: CryoFailure.self) {
             try CRIURequestBuilder.dump(CheckpointPlan(imagePath: "/i", network: NetworkHandling(criuInside: true, locker: .nobody)), target())
         }
-        #expect(throws: CryoError.self) {
+        #expect(throws: CryoFailure.self) {
             try CRIURequestBuilder.dump(CheckpointPlan(imagePath: "/i", network: NetworkHandling(criuInside: false, locker: .cryo)), target())
         }
-        #expect(throws: CryoError.self) {
+        #expect(throws: CryoFailure.self) {
             try CRIURequestBuilder.restore(RestorePlan(imagePath: "/i", network: NetworkHandling(criuInside: false, locker: .cryo)),
                                            restoreTarget(netns: false))
         }
@@ -120,7 +120,7 @@ import Testing
         #expect(o.parentImg == "../pre" && o.trackMem)
         #expect(o.lazyPages)
         #expect(o.ps.address == "192.0.2.1" && o.ps.port == 2700 && !o.ps.hasFd)
-        #expect(throws: CryoError.self) { try PageServer.parse("nohost") }
+        #expect(throws: CryoFailure.self) { try PageServer.parse("nohost") }
         #expect(try PageServer.parse("[::1]:5") == .address(host: "[::1]", port: 5))
     }
 
@@ -198,7 +198,7 @@ import Testing
         #expect(plan.cryoUnlockNotification == nil)
         _ = try CRIURequestBuilder.restore(plan, restoreTarget(netns: true))
         plan.network.locker = .criu(nil)         // CRIU unlocks by itself: cannot be kept
-        #expect(throws: CryoError.self) { try CRIURequestBuilder.restore(plan, restoreTarget(netns: true)) }
+        #expect(throws: CryoFailure.self) { try CRIURequestBuilder.restore(plan, restoreTarget(netns: true)) }
         #expect(RestorePlan(imagePath: "/i", network: .runc(lock: .iptables, emptyNamespace: false)).cryoUnlockNotification == nil)
     }
 

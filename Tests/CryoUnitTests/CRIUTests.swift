@@ -140,7 +140,7 @@ private let dumpLog = """
 
     @Test func tooOldIsRejectedWithAnExplanation() {
         for old in [v(4, 1, 1), v(4, 1, 0), v(4, 0, 0), v(3, 17, 1)] {
-            let e = #expect(throws: CryoError.self) { try old.checkSupported() }
+            let e = #expect(throws: CryoFailure.self) { try old.checkSupported() }
             #expect(e?.message.contains("CRIU \(old.description) is too old") == true, "\(old)")
             #expect(e?.message.contains("4.2") == true)
         }

@@ -178,11 +178,12 @@ import Testing
         #expect(try ProcessSetup.lookPath("tool", env: env) == second + "/tool")
         #expect(try ProcessSetup.lookPath("data", env: env) == second + "/data")
         #expect(try ProcessSetup.lookPath("both", env: env) == first + "/both")
-        let e = #expect(throws: CryoError.self) { try ProcessSetup.lookPath("only-data", env: env) }
-        #expect(e?.message == "exec: \"only-data\": executable file not found in $PATH")
-        #expect(throws: CryoError.self) { try ProcessSetup.lookPath("adir", env: env) }
-        #expect(throws: CryoError.self) { try ProcessSetup.lookPath("missing", env: env) }
-        #expect(throws: CryoError.self) { try ProcessSetup.lookPath("tool", env: ["PATH=\(first)"]) }
+        let e = #expect(throws: CryoFailure.self) { try ProcessSetup.lookPath("only-data", env: env) }
+        #expect(e?.description == "exec: \"only-data\": executable file not found in $PATH")
+        #expect(e?.code == .commandNotRunnable && e?.rootErrno == ENOENT)
+        #expect(throws: CryoFailure.self) { try ProcessSetup.lookPath("adir", env: env) }
+        #expect(throws: CryoFailure.self) { try ProcessSetup.lookPath("missing", env: env) }
+        #expect(throws: CryoFailure.self) { try ProcessSetup.lookPath("tool", env: ["PATH=\(first)"]) }
     }
 
     @Test func namesWithASlashAreNotSearched() throws {
@@ -194,7 +195,7 @@ import Testing
         let sh = try ProcessSetup.lookPath("sh", env: ["TERM=xterm"])
         #expect(sh.hasSuffix("/sh"))
         #expect(["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"].contains(FS.parent(sh)))
-        #expect(throws: CryoError.self) { try ProcessSetup.lookPath("sh", env: ["PATH="]) }
+        #expect(throws: CryoFailure.self) { try ProcessSetup.lookPath("sh", env: ["PATH="]) }
     }
 }
 

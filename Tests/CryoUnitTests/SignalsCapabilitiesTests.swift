@@ -66,11 +66,11 @@ import Testing
     }
 
     @Test func unknownNameThrowsAndNamesIt() {
-        let e = #expect(throws: CryoError.self) { try Capabilities.numbers(["CAP_KILL", "CAP_FLY"]) }
+        let e = #expect(throws: CryoFailure.self) { try Capabilities.numbers(["CAP_KILL", "CAP_FLY"]) }
         #expect(e?.message.contains("CAP_FLY") == true)
-        #expect(throws: CryoError.self) { try Capabilities.numbers(["CAP_"]) }
-        #expect(throws: CryoError.self) { try Capabilities.numbers([""]) }
-        #expect(throws: CryoError.self) { try Capabilities.numbers(["CAP_CAP_KILL"]) }
+        #expect(throws: CryoFailure.self) { try Capabilities.numbers(["CAP_"]) }
+        #expect(throws: CryoFailure.self) { try Capabilities.numbers([""]) }
+        #expect(throws: CryoFailure.self) { try Capabilities.numbers(["CAP_CAP_KILL"]) }
     }
 
     @Test func tableMatchesKernelNumbering() {

@@ -341,7 +341,7 @@ let podmanConfig = """
         #expect(broken != runcDefaultConfig)
         let t = try bundle(broken)
         defer { t.remove() }
-        let e = #expect(throws: CryoError.self) { try Runtime.loadSpec(bundle: t.path) }
+        let e = #expect(throws: CryoFailure.self) { try Runtime.loadSpec(bundle: t.path) }
         let msg = e?.message ?? ""
         #expect(msg.contains("process.args"), "\(msg)")
         #expect(msg.contains("not a valid OCI spec"), "\(msg)")
@@ -358,33 +358,33 @@ let podmanConfig = """
         for (config, needle) in cases {
             let t = try bundle(config)
             defer { t.remove() }
-            let e = #expect(throws: CryoError.self) { try Runtime.loadSpec(bundle: t.path) }
+            let e = #expect(throws: CryoFailure.self) { try Runtime.loadSpec(bundle: t.path) }
             #expect(e?.message.contains(needle) == true, "\(e?.message ?? "no error") should mention \(needle)")
         }
     }
 
     @Test func semanticChecks() throws {
-        let missing = #expect(throws: CryoError.self) { try Runtime.loadSpec(bundle: "/nonexistent-cryo-unit") }
+        let missing = #expect(throws: CryoFailure.self) { try Runtime.loadSpec(bundle: "/nonexistent-cryo-unit") }
         #expect(missing?.message.contains("config.json not found") == true)
 
         let noProcess = try bundle(#"{"ociVersion":"1.0.2","root":{"path":"rootfs"}}"#)
         defer { noProcess.remove() }
-        let e1 = #expect(throws: CryoError.self) { try Runtime.loadSpec(bundle: noProcess.path) }
+        let e1 = #expect(throws: CryoFailure.self) { try Runtime.loadSpec(bundle: noProcess.path) }
         #expect(e1?.message.contains("process is required") == true)
 
         let noRoot = try bundle(#"{"ociVersion":"1.0.2","process":{"user":{"uid":0,"gid":0},"cwd":"/"}}"#)
         defer { noRoot.remove() }
-        let e2 = #expect(throws: CryoError.self) { try Runtime.loadSpec(bundle: noRoot.path) }
+        let e2 = #expect(throws: CryoFailure.self) { try Runtime.loadSpec(bundle: noRoot.path) }
         #expect(e2?.message.contains("root is required") == true)
 
         let userns = try bundle(runcDefaultConfig.replacingOnce(#""type": "cgroup"\#n"#, with: #""type": "user"\#n"#))
         defer { userns.remove() }
-        let e3 = #expect(throws: CryoError.self) { try Runtime.loadSpec(bundle: userns.path) }
+        let e3 = #expect(throws: CryoFailure.self) { try Runtime.loadSpec(bundle: userns.path) }
         #expect(e3?.message.contains("user namespaces") == true)
 
         let systemd = try bundle(podmanConfig.replacingOnce("/libpod_parent/libpod-0123", with: "machine.slice:libpod:0123"))
         defer { systemd.remove() }
-        let e4 = #expect(throws: CryoError.self) { try Runtime.loadSpec(bundle: systemd.path) }
+        let e4 = #expect(throws: CryoFailure.self) { try Runtime.loadSpec(bundle: systemd.path) }
         #expect(e4?.message.contains("machine.slice:libpod:0123") == true)
     }
 

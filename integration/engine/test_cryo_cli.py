@@ -343,6 +343,30 @@ def test_unknown_container_and_image_errors(cryo_env):
     assert r.returncode == 125 and "--bogus-flag" in r.stderr
 
 
+
+def test_run_exit_status_of_a_command_that_cannot_be_run(cryo_env):
+    """127 for a missing command, 126 for one that cannot be executed, from what cryod
+    recorded (the errno of the exec), not from words in the message: a non-executable file
+    named "no such file or directory" is 126."""
+    cryo = cryo_env["cryo"]
+    host = tempfile.mkdtemp(prefix="cryo-cli-errors-")
+    try:
+        os.chmod(host, 0o755)
+        odd = os.path.join(host, "no such file or directory")
+        with open(odd, "w") as f:
+            f.write("not a program\n")
+        os.chmod(odd, 0o644)
+        r = cryo("run", "--rm", "busybox", "/no/such/binary")
+        assert r.returncode == 127, r
+        r = cryo("run", "--rm", "busybox", "/etc/passwd")
+        assert r.returncode == 126, r
+        r = cryo("run", "--rm", "-v", f"{host}:/x", "busybox", "/x/no such file or directory")
+        assert r.returncode == 126, r
+        r = cryo("run", "--rm", "-d", "busybox", "/no/such/binary")
+        assert r.returncode == 127, r
+    finally:
+        shutil.rmtree(host, ignore_errors=True)
+
 def test_host_resolution(cryo_env):
     cryo = cryo_env["cryo"]
     # CRYO_HOST alone

@@ -1,0 +1,37 @@
+import CryoEngine
+import CryoHTTP
+import CryoImages
+import CryoLinux
+import CryoRuntime
+
+/// The one place a failure becomes an HTTP status: by its code, never by its text.
+/// Docker's statuses (moby's errdefs): a bad request 400, not found 404, conflict 409,
+/// already done 304, not implemented 501, unavailable 503, everything else 500.
+enum HTTPStatus {
+    static func of(_ code: CryoFailure.Code) -> Int {
+        switch code {
+        case .invalidArgument, .invalidArchive: return 400
+        case .notFound: return 404
+        case .conflict: return 409
+        case .notModified: return 304
+        case .unsupported: return 501
+        case .unavailable: return 503
+        // A command that cannot be run answers a failed start; cryod has answered 500
+        // there from the start (Docker: 400), and the exit code (126/127) is what
+        // clients look at.
+        case .commandNotRunnable: return 500
+        default: return 500
+        }
+    }
+
+    /// Any error a handler throws as the failure to answer with: decoding errors are
+    /// the request's (400, naming the field), anything not a `CryoFailure` is cryod's.
+    static func failure(_ error: any Error) -> CryoFailure {
+        switch error {
+        case let f as CryoFailure: return f
+        case let r as FailureReport: return CryoFailure(r.code, r.message)
+        case let d as DecodingError: return CryoFailure(.invalidArgument, describe(d))
+        default: return CryoFailure(.internal, "\(error)")
+        }
+    }
+}
