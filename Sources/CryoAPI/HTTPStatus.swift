@@ -24,12 +24,12 @@ enum HTTPStatus {
         }
     }
 
-    /// Any error a handler throws as the failure to answer with: decoding errors are
-    /// the request's (400, naming the field), anything not a `CryoFailure` is cryod's.
+    /// Any error a handler throws as the failure to answer with: a coded error by its code,
+    /// decoding errors are the request's (400, naming the field), anything else is cryod's.
     static func failure(_ error: any Error) -> CryoFailure {
         switch error {
         case let f as CryoFailure: return f
-        case let r as FailureReport: return CryoFailure(r.code, r.message)
+        case let c as any CodedError: return CryoFailure(c.code, "\(c)")
         case let d as DecodingError: return CryoFailure(.invalidArgument, describe(d))
         default: return CryoFailure(.internal, "\(error)")
         }

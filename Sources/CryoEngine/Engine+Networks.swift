@@ -6,21 +6,10 @@ import Glibc
 extension Engine {
     // MARK: errors
 
-    /// CryoNetwork's refusals as API errors: conflicts 409, bad input 400, unknown 404,
-    /// plugin failures 500 with the plugin's message.
+    /// CryoNetwork's refusals as failures with their codes (`NetworkError.code`).
     nonisolated static func apiError(_ e: Error) -> Error {
         guard let n = e as? NetworkError else { return e }
-        switch n {
-        case .notFound: return EngineError(.notFound, n.description)
-        case .nameInUse, .subnetOverlap, .bridgeInUse, .predefined, .activeEndpoints, .ipInUse, .portInUse, .ambiguous, .noFreeSubnet:
-            return EngineError.conflict(n.description)
-        case .invalidName, .invalidSubnet, .invalidGateway, .invalidBridge, .invalidIP, .ipOutsideSubnet, .ipNotAssignable, .invalidPort:
-            return EngineError.bad(n.description)
-        case .plugin, .pluginOutput, .pluginMissing, .corruptState:
-            return EngineError.internalError(n.description)
-        case .invalidOption, .invalidParent, .invalidIPRange: return EngineError.bad(n.description)
-        case .parentInUse: return EngineError.conflict(n.description)
-        }
+        return CryoFailure(n.code, n.description)
     }
 
     // MARK: networks

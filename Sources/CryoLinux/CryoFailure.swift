@@ -4,7 +4,7 @@ import Glibc
 /// what kind of failure it is (`code`, which callers act on: the API's HTTP status, an
 /// exit status) and why (`cause`, usually a `SyscallError` carrying errno, or another
 /// `CryoFailure`). Callers never look at the text to decide anything.
-public struct CryoFailure: Error, CustomStringConvertible, Sendable {
+public struct CryoFailure: CodedError, CustomStringConvertible, Sendable {
     /// An open set of failure kinds: each module adds its own in an extension
     /// (`static let invalidArchive` in CryoImages, ...). Codes cross process boundaries
     /// by their raw value (see `FailureReport`).
@@ -68,7 +68,7 @@ public struct CryoFailure: Error, CustomStringConvertible, Sendable {
 
     /// Whether any failure in the chain (reports from other processes included) has `code`.
     public func has(_ code: Code) -> Bool {
-        chain.contains { ($0 as? CryoFailure)?.code == code || ($0 as? FailureReport)?.code == code }
+        chain.contains { ($0 as? any CodedError)?.code == code }
     }
 
     /// The errno an error began with: the first `CarriesErrno` in its chain.
@@ -99,15 +99,20 @@ extension CryoFailure.Code {
     /// The code of any error: a failure's own, a report's, `internal` for the rest
     /// (a failed syscall without more context is cryo's own failure).
     public static func of(_ error: any Error) -> CryoFailure.Code {
-        if let f = error as? CryoFailure { return f.code }
-        if let r = error as? FailureReport { return r.code }
-        return .internal
+        (error as? any CodedError)?.code ?? .internal
     }
+}
+
+/// An error that says which kind of failure it is. `CryoFailure` is the one cryo throws;
+/// a module's own structured errors (CryoNetwork's `NetworkError`) conform too, so the
+/// one place that maps codes (to HTTP statuses, to exit statuses) sees them.
+public protocol CodedError: Error {
+    var code: CryoFailure.Code { get }
 }
 
 /// A failure as it crosses a process boundary (container init → runtime → monitor →
 /// cryod, as JSON): its code, its full text, and the errno it began with.
-public struct FailureReport: Error, Codable, CustomStringConvertible, Sendable, Equatable {
+public struct FailureReport: CodedError, Codable, CustomStringConvertible, Sendable, Equatable {
     public var code: CryoFailure.Code
     public var message: String
     public var errno: Int32?

@@ -104,19 +104,14 @@ public struct ContainerStore: Sendable {
     }
 }
 
-/// Errors callers (and exit codes) can act on.
-public enum RuntimeError: Error, CustomStringConvertible {
-    case notFound(String)
-    case exists(String)
-    case invalidID(String)
-    case wrongState(String, RuntimeStatus, String)
-
-    public var description: String {
-        switch self {
-        case .notFound(let id): return "container \"\(id)\" does not exist"
-        case .exists(let id): return "container with id \"\(id)\" already exists"
-        case .invalidID(let id): return "invalid container id \"\(id)\": use letters, digits, '_', '-', '.' and '+'"
-        case .wrongState(let id, let s, let want): return "container \"\(id)\" is \(s.rawValue): \(want)"
-        }
+/// The runtime's refusals, as failures with the codes callers act on.
+public enum RuntimeError {
+    public static func notFound(_ id: String) -> CryoFailure { CryoFailure(.notFound, "container \"\(id)\" does not exist") }
+    public static func exists(_ id: String) -> CryoFailure { CryoFailure(.conflict, "container with id \"\(id)\" already exists") }
+    public static func invalidID(_ id: String) -> CryoFailure {
+        CryoFailure(.invalidArgument, "invalid container id \"\(id)\": use letters, digits, '_', '-', '.' and '+'")
+    }
+    public static func wrongState(_ id: String, _ s: RuntimeStatus, _ want: String) -> CryoFailure {
+        CryoFailure(.conflict, "container \"\(id)\" is \(s.rawValue): \(want)")
     }
 }

@@ -118,7 +118,7 @@ do {
         let id = containerID()
         do {
             try runtime.delete(id: id, force: opts.has("force"))
-        } catch RuntimeError.notFound where opts.has("force") {
+        } catch let e as CryoFailure where e.code == .notFound && opts.has("force") {
             // runc: delete --force of a missing container succeeds.
         }
     case "pause":

@@ -3,6 +3,7 @@ import CryoEngine
 import CryoImages
 import CryoLinux
 import CryoMonitor
+import CryoNetwork
 import CryoRuntime
 import FoundationEssentials
 import Glibc
@@ -98,5 +99,22 @@ import Testing
         #expect(status(SyscallError("mkdir", "/var/lib/cryo/images/tmp", errno: EACCES)) == 500)
         #expect(SyscallError("w", errno: EIO).isHostResourceFailure)
         #expect(!SyscallError("securejoin", errno: ELOOP).isHostResourceFailure)
+    }
+}
+
+@Suite struct CodedErrorTests {
+    @Test func networkRefusalsKeepTheirStatuses() {
+        #expect(HTTPStatus.failure(NetworkError.notFound("n")).code == .notFound)
+        #expect(HTTPStatus.of(HTTPStatus.failure(NetworkError.nameInUse("n")).code) == 409)
+        #expect(HTTPStatus.of(HTTPStatus.failure(NetworkError.invalidIP("x", "y")).code) == 400)
+        #expect(HTTPStatus.failure(NetworkError.nameInUse("n")).description == NetworkError.nameInUse("n").description)
+        // Wrapped, the code is still the refusal's.
+        #expect(CryoFailure("attaching c", cause: NetworkError.ambiguous("n")).code == .conflict)
+    }
+
+    @Test func runtimeRefusalsHaveCodes() {
+        #expect(RuntimeError.notFound("c").code == .notFound)
+        #expect(RuntimeError.exists("c").code == .conflict)
+        #expect(RuntimeError.wrongState("c", .stopped, "container not running").description == "container \"c\" is stopped: container not running")
     }
 }

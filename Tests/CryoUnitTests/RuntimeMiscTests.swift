@@ -18,8 +18,9 @@ import Testing
                       "容器", "ab\u{0}c", "a:b", "a*b", "a\\b", "e\u{301}", "Ⅻ", "١٢٣",
                       String(repeating: "a", count: 1025)])
     func invalid(_ id: String) {
-        let e = #expect(throws: RuntimeError.self) { try ContainerStore.validate(id: id) }
-        if case .invalidID(let got)? = e { #expect(got == id) } else { Issue.record("wrong error \(String(describing: e))") }
+        let e = #expect(throws: CryoFailure.self) { try ContainerStore.validate(id: id) }
+        #expect(e?.code == .invalidArgument)
+        #expect(e?.description == RuntimeError.invalidID(id).description)
     }
 
     @Test func invalidIDMessage() {
