@@ -21,6 +21,9 @@ public final class RegistryClient: Sendable {
         var config = HTTPClient.Configuration()
         config.timeout = .init(connect: .seconds(30), read: .seconds(120))
         config.decompression = .disabled
+        // A refused or failed connection is an answer (the registry is down, or speaks no
+        // TLS): retrying until the deadline would only hide it.
+        config.connectionPool.retryConnectionEstablishment = false
         config.redirectConfiguration = .follow(max: 5, allowCycles: false)
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
     }
