@@ -66,11 +66,12 @@ public struct RegistrySettings: Sendable {
         var tls = TLSConfiguration.makeClientConfiguration()
         let cas = caFiles(for: hostPort)
         if !cas.isEmpty {
+            // Loaded here, not named by path: the client caches TLS contexts by configuration,
+            // so a replaced file must make a different configuration.
             for ca in cas {
-                do { _ = try NIOSSLCertificate.fromPEMFile(ca) } catch {
+                do { tls.additionalTrustRoots.append(.certificates(try NIOSSLCertificate.fromPEMFile(ca))) } catch {
                     throw CryoFailure(.invalidArgument, "the CA file \(ca) for registry \(hostPort) cannot be read as PEM certificates: \(error)")
                 }
-                tls.additionalTrustRoots.append(.file(ca))
             }
         } else if isInsecure(hostPort) {
             tls.certificateVerification = .none

@@ -173,8 +173,13 @@ class FaultProxy:
     digests whose content gets one byte flipped) and `die_on` (a blob digest: half of it is
     sent, then the registry is killed and the connection closed)."""
 
-    def __init__(self, registry):
+    def __init__(self, registry, bearer=False):
         self.registry = registry
+        # bearer: answer like a registry with a token service (realm on this proxy): /token
+        # hands out a token for the test user's Basic credentials, /v2/ wants that token.
+        self.bearer = bearer
+        self.token = "tok-" + uuid.uuid4().hex
+        self.token_queries = []
         self.corrupt = set()
         self.die_on = None
         self.blob_gets = []
@@ -186,10 +191,31 @@ class FaultProxy:
             def log_message(self, *a):
                 pass
 
+            def reply(self, status, headers, data):
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
             def forward(self):
                 n = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(n) if n else None
                 headers = {k: v for k, v in self.headers.items() if k.lower() in ("authorization", "accept", "content-type")}
+                if proxy.bearer:
+                    basic = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+                    if self.path.startswith("/token"):
+                        proxy.token_queries.append(self.path)
+                        if self.headers.get("Authorization") != basic:
+                            return self.reply(401, {}, b'{"details":"wrong credentials"}')
+                        return self.reply(200, {"Content-Type": "application/json"},
+                                          json.dumps({"token": proxy.token, "expires_in": 300}).encode())
+                    if self.headers.get("Authorization") != "Bearer " + proxy.token:
+                        challenge = f'Bearer realm="http://{proxy.host}/token",service="test-registry"'
+                        return self.reply(401, {"WWW-Authenticate": challenge, "Content-Type": "application/json"},
+                                          b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}')
+                    headers["Authorization"] = basic
                 if "Accept" in self.headers:
                     headers["Accept"] = ", ".join(self.headers.get_all("Accept"))
                 digest = self.path.rsplit("/", 1)[-1].split("?")[0]
@@ -255,10 +281,13 @@ def registry():
 
 @pytest.fixture(scope="module")
 def pulld():
-    """A cryod of this module with an empty image store."""
+    """A cryod of this module with an empty image store and its own certs.d."""
     _check_requirements()
     base = tempfile.mkdtemp(prefix="cr-", dir="/tmp")
-    d = Daemon(base)
+    certs = Path(base) / "certs.d"
+    certs.mkdir()
+    d = Daemon(base, extra_args=["--registry-certs-dir", str(certs)])
+    d.certs_dir = certs
     try:
         d.start()
         yield d
@@ -557,3 +586,54 @@ def test_tag(cryod, registry):
         assert c.images.get("mine/box:v1").tag("mine/box", "v2") is True
     finally:
         c.close()
+
+
+def test_bearer_token_flow(cryod, registry):
+    from urllib.parse import parse_qs, urlsplit
+    proxy = FaultProxy(registry, bearer=True)
+    try:
+        r = cryod.docker("pull", f"{proxy.host}/test/busybox")
+        assert r.returncode != 0
+        assert "getting a token" in r.stderr and "401" in r.stderr
+        bad = cryod.docker("login", "-u", USER, "--password-stdin", proxy.host, input="wrong\n")
+        assert bad.returncode != 0
+        assert f"login attempt to http://{proxy.host}/token failed with status: 401 Unauthorized" in bad.stderr
+        proxy.token_queries.clear()
+        login(cryod, proxy.host)
+        q = parse_qs(urlsplit(proxy.token_queries[-1]).query)
+        assert q["offline_token"] == ["true"] and q["client_id"] == ["docker"] and q["account"] == [USER]
+        r = cryod.docker("pull", f"{proxy.host}/test/busybox")
+        assert r.returncode == 0, r.stderr
+        q = parse_qs(urlsplit(proxy.token_queries[-1]).query)
+        assert q["scope"] == ["repository:test/busybox:pull"]
+        assert q["service"] == ["test-registry"]
+        assert json.loads(cryod.ok("image", "inspect", f"{proxy.host}/test/busybox"))[0]["Id"] == BUSYBOX_ID
+    finally:
+        proxy.close()
+
+
+def test_ca_from_certs_dir_is_verified(cryod, registry):
+    """A CA in certs.d/HOST:PORT/ makes TLS verified, even on loopback."""
+    hostdir = cryod.certs_dir / registry.host
+    hostdir.mkdir()
+    try:
+        other = hostdir / "other.crt"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=other",
+                        "-keyout", str(hostdir / "other.key"), "-out", str(other)], check=True, capture_output=True)
+        (hostdir / "other.key").unlink()
+        status, body = pull_raw(cryod, f"{registry.host}/test/busybox", "latest")
+        assert status == 500, body
+        assert "CERTIFICATE_VERIFY_FAILED" in body.decode(), body
+        other.unlink()
+        shutil.copy(registry.base / "cert.pem", hostdir / "ca.crt")
+        status, body = pull_raw(cryod, f"{registry.host}/test/busybox", "latest")
+        assert status == 200 and b"errorDetail" not in body, body
+    finally:
+        shutil.rmtree(hostdir, ignore_errors=True)
+
+
+def test_insecure_registry_flag_is_validated():
+    from conftest import BIN_DIR
+    r = subprocess.run([str(BIN_DIR / "cryod"), "--insecure-registry", "10.0.0.0/99"], capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0
+    assert "--insecure-registry \"10.0.0.0/99\"" in r.stderr
