@@ -637,3 +637,21 @@ def test_insecure_registry_flag_is_validated():
     r = subprocess.run([str(BIN_DIR / "cryod"), "--insecure-registry", "10.0.0.0/99"], capture_output=True, text=True, timeout=30)
     assert r.returncode != 0
     assert "--insecure-registry \"10.0.0.0/99\"" in r.stderr
+
+
+def test_cryo_cli_pull_and_tag(cryod, registry):
+    from conftest import BIN_DIR
+    cryo = [str(BIN_DIR / "cryo"), "-H", cryod.host]
+    ref = f"{registry.host}/test/busybox"
+    r = subprocess.run([*cryo, "pull", ref], capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0
+    assert "no basic auth credentials" in r.stderr
+    r = subprocess.run([*cryo, "pull", "-u", USER, "--password-stdin", ref], input=PASSWORD + "\n",
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "latest: Pulling from test/busybox" in r.stdout
+    assert f"Status: Downloaded newer image for {ref}:latest" in r.stdout
+    assert "[=" not in r.stdout   # byte bars are left out, as the docker CLI does without a terminal
+    r = subprocess.run([*cryo, "tag", ref, "cli/tagged:v1"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(cryod.ok("image", "inspect", "cli/tagged:v1"))[0]["Id"] == BUSYBOX_ID
