@@ -101,6 +101,9 @@ public final class RegistryClient: Sendable {
 
     /// https first; for an insecure host whose TLS does not answer, plain http.
     func connect(host: String) async throws -> Endpoint {
+        if settings.onlyLocal && !settings.isInsecure(host) {
+            throw CryoFailure(.registryUnreachable, "registry \(host) is not contacted: cryod runs with --only-local-registries (loopback and --insecure-registry hosts only)")
+        }
         let tls = try settings.tlsConfiguration(for: host)
         var req = HTTPClientRequest(url: "https://\(host)/v2/")
         req.tlsConfiguration = tls

@@ -14,10 +14,16 @@ import NIOSSL
 public struct RegistrySettings: Sendable {
     public var insecureRegistries: [String]
     public var certsDir: String
+    /// `--only-local-registries`: contact loopback and `--insecure-registry` hosts only, and
+    /// refuse every other registry (Docker Hub included) without sending anything. For
+    /// machines that must not reach out, the test suites among them: the docker CLI pulls
+    /// on its own when `docker run` names a missing image.
+    public var onlyLocal: Bool
 
-    public init(insecureRegistries: [String] = [], certsDir: String = "/etc/cryo/certs.d") {
+    public init(insecureRegistries: [String] = [], certsDir: String = "/etc/cryo/certs.d", onlyLocal: Bool = false) {
         self.insecureRegistries = insecureRegistries
         self.certsDir = certsDir
+        self.onlyLocal = onlyLocal
     }
 
     /// Refuses an `--insecure-registry` entry that is neither `host[:port]` nor a CIDR.

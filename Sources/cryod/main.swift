@@ -114,6 +114,10 @@ struct Cryod: AsyncParsableCommand {
             help: ArgumentHelp("Per-registry CAs: DIR/HOST:PORT/*.crt (default /etc/cryo/certs.d).", valueName: "DIR"))
     var registryCertsDir: String = "/etc/cryo/certs.d"
 
+    @Flag(name: .customLong("only-local-registries"),
+          help: "Contact only loopback and --insecure-registry registries; refuse pulls from any other (Docker Hub included).")
+    var onlyLocalRegistries = false
+
     func validate() throws {
         for e in insecureRegistries {
             do { _ = try RegistrySettings.validateInsecureEntry(e) } catch { throw ValidationError("\(error)") }
@@ -206,7 +210,8 @@ struct Cryod: AsyncParsableCommand {
         await engine.recover()
         for id in await engine.removeInterruptedCreates() { daemonLog.notice("removed the unfinished create of container \(id)") }
 
-        let registry = RegistryClient(settings: RegistrySettings(insecureRegistries: insecure, certsDir: FS.absolute(registryCertsDir)))
+        let registry = RegistryClient(settings: RegistrySettings(insecureRegistries: insecure, certsDir: FS.absolute(registryCertsDir),
+                                                                 onlyLocal: onlyLocalRegistries))
         let api = APIServer(engine: engine, tlsIdentity: identity, registry: registry)
         let limits = ConnectionLimits(idleTimeout: .seconds(Int64(idleTimeout)), maxConnections: maxConnections)
         let server = HTTPServer(listeners: listeners, defaultHeaders: APIServer.defaultHeaders, limits: limits) { ex in

@@ -655,3 +655,14 @@ def test_cryo_cli_pull_and_tag(cryod, registry):
     r = subprocess.run([*cryo, "tag", ref, "cli/tagged:v1"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert json.loads(cryod.ok("image", "inspect", "cli/tagged:v1"))[0]["Id"] == BUSYBOX_ID
+
+
+def test_only_local_registries_never_contacts_docker_hub(cryod):
+    """The engine tests' cryods run with --only-local-registries: `docker run` of a missing
+    image makes the docker CLI pull it, and that must not leave the machine."""
+    r = cryod.docker("pull", "alpine")
+    assert r.returncode != 0
+    assert "registry registry-1.docker.io is not contacted: cryod runs with --only-local-registries" in r.stderr
+    r = cryod.docker("run", "--rm", "nosuchimage:7", "true")
+    assert r.returncode == 125
+    assert "--only-local-registries" in r.stderr
