@@ -12,7 +12,7 @@ extension APIServer {
     /// are HTTP errors; once the stream has started they are `errorDetail` lines.
     func pullImage(_ ex: HTTPExchange, from image: String) async throws {
         let q = ex.request.query
-        let ref = try RegistryReference.fromPullQuery(image: image, tag: q["tag"])
+        let ref = try RegistryReference.pullQuery(image: image, tag: q["tag"])
         let platform = try q["platform"].flatMap { $0.isEmpty ? nil : $0 }.map(PlatformSpec.parse) ?? .host
         let credentials = RegistryCredentials.fromHeader(ex.request.header("X-Registry-Auth"))
         let stream = ProgressStream(ex)

@@ -67,8 +67,19 @@ public struct RegistryReference: Sendable, Equatable, CustomStringConvertible {
 
     /// The reference of a `POST /images/create` (`fromImage` and `tag`, as the docker CLI and
     /// docker-py send them): a trailing `:` is dropped, a digest in `tag` means a pull by
-    /// digest, no tag at all means `latest` unless `fromImage` carries one.
-    public static func fromPullQuery(image: String, tag: String?) throws -> RegistryReference {
+    /// digest. No tag at all means every tag of the repository to dockerd (`docker pull
+    /// --all-tags`, docker-py's low-level `pull(name)`): cryo refuses that rather than pull
+    /// only `latest`.
+    public static func pullQuery(image: String, tag: String?) throws -> RegistryReference {
+        let ref = try fromPullQuery(image: image, tag: tag, defaultTag: nil)
+        if ref.tag == nil && ref.digest == nil {
+            throw CryoFailure(.unsupported, "pulling every tag of \(ref.familiarName) (docker pull --all-tags) is not supported: name a tag, e.g. \(ref.familiarName):latest")
+        }
+        return ref
+    }
+
+    /// As `pullQuery`, with `defaultTag` for a name without tag or digest (`docker tag`).
+    public static func fromPullQuery(image: String, tag: String?, defaultTag: String? = "latest") throws -> RegistryReference {
         var name = image
         if name.hasSuffix(":") { name.removeLast() }
         var ref = try parse(name)
@@ -82,7 +93,7 @@ public struct RegistryReference: Sendable, Equatable, CustomStringConvertible {
                 ref.tag = tag
             }
         }
-        if ref.tag == nil && ref.digest == nil { ref.tag = "latest" }
+        if ref.tag == nil && ref.digest == nil { ref.tag = defaultTag }
         return ref
     }
 

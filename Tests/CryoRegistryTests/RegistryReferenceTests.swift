@@ -4,7 +4,7 @@ import Testing
 
 @Suite struct RegistryReferenceTests {
     @Test func dockerHubNamesGetLibraryAndLatest() throws {
-        let r = try RegistryReference.fromPullQuery(image: "busybox", tag: nil)
+        let r = try RegistryReference.pullQuery(image: "busybox", tag: "latest")
         #expect(r.domain == "docker.io")
         #expect(r.path == "library/busybox")
         #expect(r.tag == "latest")
@@ -36,13 +36,13 @@ import Testing
     }
 
     @Test func theCLIsNormalizedFormRoundTrips() throws {
-        let r = try RegistryReference.fromPullQuery(image: "docker.io/library/redis", tag: "latest")
+        let r = try RegistryReference.pullQuery(image: "docker.io/library/redis", tag: "latest")
         #expect(r.familiarTagged == "redis:latest")
     }
 
     @Test func digestInTagMeansPullByDigest() throws {
         let hex = String(repeating: "ab", count: 32)
-        let r = try RegistryReference.fromPullQuery(image: "127.0.0.1:5000/test/hello", tag: "sha256:" + hex)
+        let r = try RegistryReference.pullQuery(image: "127.0.0.1:5000/test/hello", tag: "sha256:" + hex)
         #expect(r.tag == nil)
         #expect(r.digest?.hex == hex)
         #expect(r.manifestReference == "sha256:" + hex)
@@ -53,9 +53,16 @@ import Testing
     }
 
     @Test func trailingColonAndTagInName() throws {
-        #expect(try RegistryReference.fromPullQuery(image: "busybox:", tag: nil).tag == "latest")
-        #expect(try RegistryReference.fromPullQuery(image: "busybox:1.36", tag: "").tag == "1.36")
+        #expect(try RegistryReference.pullQuery(image: "busybox:", tag: "latest").tag == "latest")
+        #expect(try RegistryReference.pullQuery(image: "busybox:1.36", tag: "").tag == "1.36")
+        #expect(try RegistryReference.pullQuery(image: "busybox", tag: "1.37").tag == "1.37")
         #expect(try RegistryReference.parse("localhost:5000/a:v2").tag == "v2")
+    }
+
+    @Test func noTagMeansAllTagsAndIsRefused() {
+        // dockerd pulls every tag for a bare name with no tag: cryo refuses instead of pulling latest.
+        #expect { try RegistryReference.pullQuery(image: "busybox", tag: nil) } throws: { "\($0)".contains("--all-tags") }
+        #expect { try RegistryReference.pullQuery(image: "busybox:", tag: "") } throws: { "\($0)".contains("--all-tags") }
     }
 
     @Test func invalidReferencesAreRefused() {

@@ -477,6 +477,9 @@ def test_unknown_tag_and_unreachable_registry(cryod, registry):
     r = cryod.docker("pull", f"{registry.host}/test/busybox:nope")
     assert r.returncode != 0
     assert f"manifest for {registry.host}/test/busybox:nope not found: manifest unknown" in r.stderr
+    r = cryod.docker("pull", "--all-tags", f"{registry.host}/test/busybox")
+    assert r.returncode != 0
+    assert "pulling every tag" in r.stderr and "is not supported" in r.stderr
     r = cryod.docker("pull", f"127.0.0.1:{free_port()}/test/busybox")
     assert r.returncode != 0
     assert "cannot be reached" in r.stderr
