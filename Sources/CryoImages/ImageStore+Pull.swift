@@ -10,6 +10,17 @@ extension ImageStore {
     public func hasLayer(_ diffID: Digest) -> Bool { FS.isDirectory(layerPath(diffID)) }
     public func hasConfig(_ id: Digest) -> Bool { FS.exists(configPath(id)) }
 
+    /// Removes what loads, imports and pulls left half-done when the daemon died (tmp/ and
+    /// layers/sha256/.tmp-*). Only while nothing else uses the store: at daemon start.
+    public func removeStaging() throws {
+        let lock = try takeLock()
+        defer { close(lock) }
+        for name in (try? FS.listDirectory(root + "/tmp")) ?? [] { try FS.removeAll(root + "/tmp/" + name) }
+        for name in (try? FS.listDirectory(root + "/layers/sha256")) ?? [] where name.hasPrefix(".tmp-") {
+            try FS.removeAll(root + "/layers/sha256/" + name)
+        }
+    }
+
     /// A private directory under the store's tmp/ (the same filesystem as layers/).
     public func makePullStaging() throws -> String { try makeStaging() }
 

@@ -182,6 +182,11 @@ class FaultProxy:
         self.token_queries = []
         self.corrupt = set()
         self.die_on = None
+        # stall_on: a blob digest: half of it is sent, `stalled` is set, and the rest waits
+        # for `release`.
+        self.stall_on = None
+        self.stalled = threading.Event()
+        self.release = threading.Event()
         self.blob_gets = []
         proxy = self
 
@@ -237,6 +242,13 @@ class FaultProxy:
                 self.end_headers()
                 if self.command == "HEAD":
                     return
+                if is_blob and status == 200 and digest == proxy.stall_on:
+                    self.wfile.write(data[:len(data) // 2])
+                    self.wfile.flush()
+                    proxy.stalled.set()
+                    proxy.release.wait(60)
+                    self.close_connection = True
+                    return
                 if is_blob and status == 200 and digest == proxy.die_on:
                     self.wfile.write(data[:len(data) // 2])
                     self.wfile.flush()
@@ -255,6 +267,7 @@ class FaultProxy:
         self.thread.start()
 
     def close(self):
+        self.release.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -669,3 +682,33 @@ def test_only_local_registries_never_contacts_docker_hub(cryod):
     r = cryod.docker("run", "--rm", "nosuchimage:7", "true")
     assert r.returncode == 125
     assert "--only-local-registries" in r.stderr
+
+
+def test_cryod_killed_mid_pull_leaves_nothing_and_the_pull_works_after_restart(cryod, registry):
+    proxy = FaultProxy(registry)
+    try:
+        m, _, _ = registry.manifest("test/layered", "latest")
+        proxy.stall_on = max(m["layers"], key=lambda l: l["size"])["digest"]
+        result = {}
+
+        def pull():
+            try:
+                result["r"] = pull_raw(cryod, f"{proxy.host}/test/layered", "latest")
+            except Exception as e:  # the connection dies with cryod
+                result["e"] = e
+
+        t = threading.Thread(target=pull, daemon=True)
+        t.start()
+        assert proxy.stalled.wait(60), "the download never started"
+        assert os.listdir(cryod.root / "images" / "tmp") != []   # the pull's staging
+        cryod.restart(signal.SIGKILL)
+        t.join(30)
+        proxy.release.set()
+        assert os.listdir(cryod.root / "images" / "tmp") == []
+        assert not [n for n in layer_dirs(cryod) if n.startswith(".tmp-")]
+        assert image_ids(cryod) == set()
+        proxy.stall_on = None
+        status, body = pull_raw(cryod, f"{proxy.host}/test/layered", "latest")
+        assert status == 200 and b"errorDetail" not in body, body
+    finally:
+        proxy.close()
