@@ -8,6 +8,7 @@ import PackageDescription
 //   CArchive (libarchive) → CryoImages (image models, digests, safe tar extraction, image store) → CryoArchive (checkpoint archives)
 //   CryoNetwork (cryo networks, CNI plugins, /etc/hosts & co.)
 //   CryoMigration (cryod-to-cryod wire: frames, tar streams, CRIU's page stream, the commit gate)
+//   CryoRegistry (registry client: references, auth, manifests, verified blob downloads, pulls into CryoImages' store)
 //   CryoHTTP (HTTP/1.1 over unix sockets and TLS-secured TCP, on SwiftNIO; for the daemon's Docker API)
 //   CryoTLS (mutual TLS on NIOSSL: the CA and `cryo tls`, identities, the server's TLS hook, client streams)
 //   CryoCRIU (criu swrk client) → CryoRuntime (containers, cgroups, seccomp, C/R) → cryo-runtime (CLI)
@@ -35,6 +36,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.0"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         .target(name: "CShim"),
@@ -96,11 +98,25 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
-        .target(name: "CryoAPI", dependencies: ["CryoArchive", "CryoEngine", "CryoHTTP", "CryoMigration", "CryoMonitor", "CryoImages", "CryoLinux", "CryoNetwork", "CryoTLS"]),
+        // Registries (Docker Registry v2 / OCI distribution): references, auth challenges and
+        // tokens, manifests and indexes, blob downloads verified by digest, pulls into the image store.
+        .target(
+            name: "CryoRegistry",
+            dependencies: [
+                "CryoImages", "CryoLinux",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .target(name: "CryoAPI", dependencies: ["CryoRegistry", "CryoArchive", "CryoEngine", "CryoHTTP", "CryoMigration", "CryoMonitor", "CryoImages", "CryoLinux", "CryoNetwork", "CryoTLS"]),
         .executableTarget(
             name: "cryod",
             dependencies: [
-                "CryoAPI", "CryoEngine", "CryoHTTP", "CryoLinux", "CryoLog", "CryoMigration", "CryoTLS",
+                "CryoAPI", "CryoEngine", "CryoHTTP", "CryoLinux", "CryoLog", "CryoMigration", "CryoRegistry", "CryoTLS",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -127,6 +143,7 @@ let package = Package(
         .testTarget(name: "CryoLogTests", dependencies: ["CryoLog", "CryoLinux", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "CryoImageTests", dependencies: ["CryoTestSupport", "CryoImages", "CryoLinux", "CArchive"]),
         .testTarget(name: "CryoArchiveTests", dependencies: ["CryoArchive", "CArchive"]),
+        .testTarget(name: "CryoRegistryTests", dependencies: ["CryoRegistry", "CryoImages"]),
         .testTarget(name: "CryoHTTPTests", dependencies: ["CryoTestSupport", "CryoHTTP"]),
         .testTarget(name: "CryoMigrationTests", dependencies: ["CryoTestSupport", "CryoMigration", "CryoHTTP", .product(name: "NIOPosix", package: "swift-nio")]),
         .testTarget(name: "CryoTLSTests", dependencies: ["CryoTestSupport", "CryoTLS", "CryoHTTP"]),

@@ -328,6 +328,35 @@ else
 fi
 
 # ---------------------------------------------------------------------------------------------
+# h. A real registry for the pull/push tests (integration/engine/test_registry.py): Debian's
+# docker-registry (distribution 2.8) and skopeo to seed it. The package's postinst starts its own
+# service on :5000; the tests start their own registry on a free port, so that service is stopped
+# and disabled (it would only hold a port).
+
+registry_missing=()
+for p in docker-registry skopeo; do
+    is_installed "$p" || registry_missing+=("$p")
+done
+if [[ ${#registry_missing[@]} -eq 0 ]]; then
+    say "docker-registry and skopeo already installed"
+else
+    say "installing ${registry_missing[*]}…"
+    apt_update
+    # policy-rc.d 101: the postinst may not start the service (no systemd here either way).
+    policy=/usr/sbin/policy-rc.d
+    had_policy=0
+    [[ -e "$policy" ]] && had_policy=1
+    [[ "$had_policy" -eq 1 ]] || printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod +x "$policy"
+    apt_install "${registry_missing[@]}" || { [[ "$had_policy" -eq 1 ]] || rm -f "$policy"; exit 1; }
+    [[ "$had_policy" -eq 1 ]] || rm -f "$policy"
+fi
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet docker-registry 2>/dev/null; then
+    say "stopping Debian's docker-registry service (tests run their own registry)"
+    systemctl disable --now docker-registry >/dev/null 2>&1 || true
+fi
+
+# ---------------------------------------------------------------------------------------------
 
 command -v swift >/dev/null 2>&1 ||
     say "warning: no 'swift' in PATH; a Swift 6 toolchain is needed to build cryo (not installed by this script)"

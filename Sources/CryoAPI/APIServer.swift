@@ -1,6 +1,7 @@
 import CryoEngine
 import CryoHTTP
 import CryoLinux
+import CryoRegistry
 import CryoTLS
 import FoundationEssentials
 
@@ -23,9 +24,13 @@ public struct APIServer: Sendable {
     /// (`TLSByteStream.connect(host:port:identity:)`).
     public let tlsIdentity: TLSIdentity?
 
-    public init(engine: Engine, tlsIdentity: TLSIdentity? = nil) {
+    /// Registries for pull and login (one connection pool for the daemon's life).
+    let registry: RegistryClient
+
+    public init(engine: Engine, tlsIdentity: TLSIdentity? = nil, registry: RegistryClient = .init(settings: .init())) {
         self.engine = engine
         self.tlsIdentity = tlsIdentity
+        self.registry = registry
     }
 
     public func handle(_ ex: HTTPExchange) async {
@@ -50,6 +55,7 @@ public struct APIServer: Sendable {
         case ("GET", 1, "_ping"), ("HEAD", 1, "_ping"): try await ping(ex)
         case ("GET", 1, "version"): try await version(ex)
         case ("GET", 1, "info"): try await info(ex)
+        case ("POST", 1, "auth"): try await login(ex)
         case (_, _, "containers"): try await containerRoute(ex, method, Array(p.dropFirst()))
         case (_, _, "exec"): try await execRoute(ex, method, Array(p.dropFirst()))
         case (_, _, "images"): try await imageRoute(ex, method, Array(p.dropFirst()))
@@ -106,6 +112,7 @@ public struct APIServer: Sendable {
         case ("GET", 1) where p[0] == "json": try await listImages(ex)
         case ("POST", 1) where p[0] == "load": try await loadImages(ex)
         case ("POST", 1) where p[0] == "create": try await createImage(ex)
+        case ("POST", _) where p.count >= 2 && p.last == "tag": try await tagImage(ex, p.dropLast().joined(separator: "/"))
         case ("GET", _) where p.count >= 2 && p.last == "json": try await inspectImage(ex, p.dropLast().joined(separator: "/"))
         case ("DELETE", _) where p.count >= 1: try await removeImage(ex, p.joined(separator: "/"))
         default: throw EngineError(.notFound, "page not found")

@@ -38,12 +38,13 @@ extension APIServer {
         try await ex.finish()
     }
 
-    /// `docker import` (`fromSrc=-`, the tarball in the body). Pulling is not possible:
-    /// no registry is reachable, images arrive as archives.
+    /// `docker pull` (`fromImage`, see RegistryHandlers) or `docker import` (`fromSrc=-`,
+    /// the tarball in the body).
     func createImage(_ ex: HTTPExchange) async throws {
         let q = ex.request.query
         if let from = q["fromImage"], !from.isEmpty {
-            throw EngineError(.notFound, "pull access denied for \(from): cryod has no registry access; load the image from an archive (docker load -i FILE)")
+            try await pullImage(ex, from: from)
+            return
         }
         guard q["fromSrc"] == "-" else {
             throw EngineError.bad("fromSrc: only \"-\" (the tarball in the request body) is supported")

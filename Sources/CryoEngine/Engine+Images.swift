@@ -11,7 +11,7 @@ extension Engine {
     public func imageSummaries() throws -> [ImageSummary] {
         try images.list().map { img in
             let cfg = try? images.config(of: img)
-            return ImageSummary(Id: img.id.description, ParentId: "", RepoTags: img.repoTags, RepoDigests: [],
+            return ImageSummary(Id: img.id.description, ParentId: "", RepoTags: img.repoTags, RepoDigests: img.repoDigests ?? [],
                                 Created: Int64(cfg?.created.flatMap(LogReader.unixTime) ?? 0), Size: layerSize(img),
                                 SharedSize: -1, Labels: cfg?.config?.Labels ?? [:],
                                 Containers: allRecords.filter { $0.imageID == img.id.description }.count)
@@ -29,7 +29,7 @@ extension Engine {
         c.WorkingDir = cfg.config?.WorkingDir
         c.Labels = cfg.config?.Labels
         c.StopSignal = cfg.config?.StopSignal
-        return ImageInspect(Id: img.id.description, RepoTags: img.repoTags, RepoDigests: [], Created: cfg.created ?? "",
+        return ImageInspect(Id: img.id.description, RepoTags: img.repoTags, RepoDigests: img.repoDigests ?? [], Created: cfg.created ?? "",
                             Architecture: cfg.architecture ?? "amd64", Os: cfg.os ?? "linux", Size: layerSize(img), Config: c,
                             RootFS: .init(Type: "layers", Layers: img.layers.map(\.description)))
     }
@@ -65,6 +65,13 @@ extension Engine {
         var items = removal.untagged.map { ImageDeleteItem(Untagged: $0, Deleted: nil) }
         if let d = removal.deletedImage { items.append(ImageDeleteItem(Untagged: nil, Deleted: d.description)) }
         return items
+    }
+
+    /// `docker tag`: `target` ("name:tag") names the image `source` names.
+    public func tagImage(_ source: String, as target: String) async throws {
+        _ = try imageOrNotFound(source)
+        let store = images
+        _ = try await blocking { try store.tag(source, as: target) }
     }
 
     public func loadImages(archive: String) async throws -> [StoredImage] {

@@ -194,6 +194,11 @@ public actor Engine {
     /// containers lost to a reboot are restored from their shutdown checkpoint.
     public func recover() async {
         let p = paths
+        // A pull, load or import the last daemon did not finish left only staging files.
+        let store = images
+        do { try await blocking { try store.removeStaging() } } catch {
+            EngineLog.logger.warning("removing the image store's unfinished staging failed: \(error)")
+        }
         let stored = (try? await blocking { () -> [StoredContainer] in
             ((try? FS.listDirectory(p.containers)) ?? []).compactMap { id in
                 guard let bytes = try? FS.readBytes(p.record(id)) else { return nil }

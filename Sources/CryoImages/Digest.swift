@@ -60,7 +60,7 @@ public struct Digest: Hashable, Sendable, CustomStringConvertible, Codable {
         return Digest(finalizing: h)
     }
 
-    init(finalizing h: SHA256) {
+    public init(finalizing h: SHA256) {
         let hexDigits = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
         out.reserveCapacity(64)

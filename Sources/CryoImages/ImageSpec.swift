@@ -33,6 +33,12 @@ public struct Platform: Codable, Sendable, Equatable {
     public var architecture: String
     public var os: String
     public var variant: String?
+
+    public init(os: String, architecture: String, variant: String? = nil) {
+        self.os = os
+        self.architecture = architecture
+        self.variant = variant
+    }
 }
 
 /// `index.json` of an OCI image layout (and OCI image indexes in general).

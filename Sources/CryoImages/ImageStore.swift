@@ -266,6 +266,8 @@ public struct ImageStore: Sendable {
     func resolve(_ ref: String, in index: StoreIndexFile) throws -> (image: StoredImage, tag: String?) {
         let tag = ImageReference.normalize(ref)
         if let image = index.images.first(where: { $0.repoTags.contains(tag) }) { return (image, tag) }
+        // "name@sha256:…": a pulled image by its registry digest.
+        if ref.contains("@"), let image = index.images.first(where: { $0.repoDigests?.contains(ref) ?? false }) { return (image, nil) }
         var prefix = ref
         if prefix.hasPrefix("sha256:") { prefix.removeFirst(7) }
         let isHex = !prefix.isEmpty && prefix.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }

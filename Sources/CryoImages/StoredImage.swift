@@ -8,12 +8,15 @@ public struct StoredImage: Codable, Sendable, Equatable {
     public var repoTags: [String]
     /// Uncompressed layer digests (diff_ids), bottom layer first.
     public var layers: [Digest]
+    /// "name@sha256:…" for images pulled from a registry (the manifest digest there).
+    public var repoDigests: [String]?
 
     public init(id: Digest, manifestDigest: Digest?, repoTags: [String], layers: [Digest]) {
         self.id = id
         self.manifestDigest = manifestDigest
         self.repoTags = repoTags
         self.layers = layers
+        self.repoDigests = nil
     }
 }
 

@@ -147,7 +147,7 @@ func createContainer(_ client: DaemonClient, _ o: ContainerOptions) throws -> St
         if case .daemon(_, let m) = e, m.contains("No such image") {
             let (repo, tag) = Format.splitReference(o.image)
             err("Unable to find image '\(repo):\(tag)' locally\n")
-            throw ClientError.daemon(status: 404, message: m + " (cryod has no registry: load the image with `cryo load -i FILE`)")
+            throw ClientError.daemon(status: 404, message: m + " (pull it with `cryo pull`, or load it with `cryo load -i FILE`)")
         }
         throw e
     }
@@ -178,8 +178,8 @@ struct Run: ParsableCommand {
         container's stdout and stderr are copied to ours (separately, unless -t), signals \
         are forwarded as `kill` (unless -t), and cryo exits with the container's exit code. \
         With -d the container's ID is printed. Errors before the container runs exit 125 \
-        (126/127 when the command cannot be run). There is no registry: a missing image is \
-        an error (load it with `cryo load -i FILE`).
+        (126/127 when the command cannot be run). A missing image is an error, as with \
+        `docker run --pull=never` (pull it first with `cryo pull`, or load it with `cryo load`).
         """,
         helpNames: [.long])
 

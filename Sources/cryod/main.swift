@@ -5,6 +5,7 @@ import CryoHTTP
 import CryoLinux
 import CryoLog
 import CryoMigration
+import CryoRegistry
 import CryoTLS
 import Dispatch
 import FoundationEssentials
@@ -15,7 +16,11 @@ import NIOPosix
 /// Settings file (`--config`, JSON): `{"checkpoint-on-shutdown": true}`.
 struct DaemonConfigFile: Decodable {
     var checkpointOnShutdown: Bool?
-    enum CodingKeys: String, CodingKey { case checkpointOnShutdown = "checkpoint-on-shutdown" }
+    var insecureRegistries: [String]?
+    enum CodingKeys: String, CodingKey {
+        case checkpointOnShutdown = "checkpoint-on-shutdown"
+        case insecureRegistries = "insecure-registries"
+    }
 }
 
 @main
@@ -101,7 +106,22 @@ struct Cryod: AsyncParsableCommand {
             help: ArgumentHelp("Bytes one image load or import may unpack to disk (default: the free space of the root, less a reserve).", valueName: "BYTES"))
     var imageExtractLimit: Int64?
 
+    @Option(name: .customLong("insecure-registry"),
+            help: ArgumentHelp("A registry (HOST[:PORT] or an IPv4 CIDR) reached with unverified TLS, or plain HTTP when TLS does not answer; repeatable. Loopback always is.", valueName: "HOST"))
+    var insecureRegistries: [String] = []
+
+    @Option(name: .customLong("registry-certs-dir"),
+            help: ArgumentHelp("Per-registry CAs: DIR/HOST:PORT/*.crt (default /etc/cryo/certs.d).", valueName: "DIR"))
+    var registryCertsDir: String = "/etc/cryo/certs.d"
+
+    @Flag(name: .customLong("only-local-registries"),
+          help: "Contact only loopback and --insecure-registry registries; refuse pulls from any other (Docker Hub included).")
+    var onlyLocalRegistries = false
+
     func validate() throws {
+        for e in insecureRegistries {
+            do { _ = try RegistrySettings.validateInsecureEntry(e) } catch { throw ValidationError("\(error)") }
+        }
         do {
             _ = try LogOptions.parseLevel(logLevel)
             _ = try LogOptions.parseFormat(logFormat)
@@ -137,6 +157,7 @@ struct Cryod: AsyncParsableCommand {
             }
         }
         var shutdownCheckpoint = checkpointOnShutdown
+        var insecure = insecureRegistries
         if let path = config {
             let file: DaemonConfigFile
             do {
@@ -145,6 +166,12 @@ struct Cryod: AsyncParsableCommand {
                 throw ValidationError("--config \(path): \(error)")
             }
             if file.checkpointOnShutdown == true { shutdownCheckpoint = true }
+            insecure += file.insecureRegistries ?? []
+        }
+        do {
+            insecure = try insecure.map(RegistrySettings.validateInsecureEntry)
+        } catch {
+            throw ValidationError("\(error)")
         }
         signal(SIGPIPE, SIG_IGN)
         // One descriptor per API connection: use all the hard limit allows.
@@ -183,7 +210,9 @@ struct Cryod: AsyncParsableCommand {
         await engine.recover()
         for id in await engine.removeInterruptedCreates() { daemonLog.notice("removed the unfinished create of container \(id)") }
 
-        let api = APIServer(engine: engine, tlsIdentity: identity)
+        let registry = RegistryClient(settings: RegistrySettings(insecureRegistries: insecure, certsDir: FS.absolute(registryCertsDir),
+                                                                 onlyLocal: onlyLocalRegistries))
+        let api = APIServer(engine: engine, tlsIdentity: identity, registry: registry)
         let limits = ConnectionLimits(idleTimeout: .seconds(Int64(idleTimeout)), maxConnections: maxConnections)
         let server = HTTPServer(listeners: listeners, defaultHeaders: APIServer.defaultHeaders, limits: limits) { ex in
             await api.handle(ex)
@@ -201,6 +230,7 @@ struct Cryod: AsyncParsableCommand {
         daemonLog.info("received \(signal == SIGINT ? "SIGINT" : "SIGTERM"): shutting down")
         try? await server.shutdown()
         await engine.shutdown()
+        await registry.shutdown()
         daemonLog.info("stopped")
     }
 

@@ -127,7 +127,9 @@ class Daemon:
             log.write(f"==== cryod start {time.strftime('%H:%M:%S')}\n".encode())
             log.flush()
             cmd = [str(cryod), "--root", str(self.root), "--exec-root", str(self.run), "-H", self.host,
-                   "--bridge", self.bridge, "--default-subnet", self.subnet_prefix + ".0/24", *self.extra_args]
+                   "--bridge", self.bridge, "--default-subnet", self.subnet_prefix + ".0/24",
+                   # Nothing may leave the machine: the docker CLI pulls a missing image by itself.
+                   "--only-local-registries", *self.extra_args]
             if self.netns:
                 cmd = netns_command(self.netns, cmd)
             self.proc = subprocess.Popen(

@@ -1,0 +1,69 @@
+import CryoEngine
+import CryoHTTP
+import CryoImages
+import CryoLinux
+import CryoRegistry
+import FoundationEssentials
+import NIOConcurrencyHelpers
+
+extension APIServer {
+    /// `docker pull` (`POST /images/create?fromImage=…&tag=…[&platform=…]`). Failures before
+    /// the manifest is known (a bad reference, auth, an unknown tag, an unreachable registry)
+    /// are HTTP errors; once the stream has started they are `errorDetail` lines.
+    func pullImage(_ ex: HTTPExchange, from image: String) async throws {
+        let q = ex.request.query
+        let ref = try RegistryReference.pullQuery(image: image, tag: q["tag"])
+        let platform = try q["platform"].flatMap { $0.isEmpty ? nil : $0 }.map(PlatformSpec.parse) ?? .host
+        let credentials = RegistryCredentials.fromHeader(ex.request.header("X-Registry-Auth"))
+        let stream = ProgressStream(ex)
+        let puller = ImagePuller(client: registry, store: engine.images)
+        do {
+            try await puller.pull(ref, platform: platform, credentials: credentials) { line in try await stream.send(line) }
+        } catch {
+            guard stream.started else { throw error }
+            try? await stream.send(.failure("\(HTTPStatus.failure(error))"))
+        }
+        if stream.started { try? await ex.finish() }
+    }
+
+    /// `docker login` (`POST /auth`): 200 "Login Succeeded" once the registry accepted the
+    /// credentials, 401 with the registry's status when it refused them.
+    func login(_ ex: HTTPExchange) async throws {
+        let bytes = try await ex.collectBody(limit: 1 << 16)
+        let credentials = try RegistryCredentials.fromBody(bytes)
+        try await registry.login(credentials)
+        struct Reply: Encodable { var IdentityToken: String; var Status: String }
+        try await json(ex, 200, Reply(IdentityToken: "", Status: "Login Succeeded"))
+    }
+
+    /// `docker tag` (`POST /images/{name}/tag?repo=…&tag=…`): 201, no body.
+    func tagImage(_ ex: HTTPExchange, _ source: String) async throws {
+        let q = ex.request.query
+        guard let repo = q["repo"], !repo.isEmpty else { throw EngineError.bad("repo: the new name is required") }
+        var target = try RegistryReference.parse(repo)
+        guard target.digest == nil else { throw EngineError.bad("refusing to create a tag with a digest reference") }
+        if let t = q["tag"], !t.isEmpty {
+            target = try RegistryReference.fromPullQuery(image: target.familiarName, tag: t)
+            guard target.digest == nil else { throw EngineError.bad("tag \"\(t)\": a tag cannot be a digest") }
+        }
+        let name = target.familiarName + ":" + (target.tag ?? "latest")
+        try await engine.tagImage(source, as: name)
+        try await ex.respond(status: 201)
+    }
+}
+
+/// The progress stream of one pull: the 200 and its headers go out with the first line.
+final class ProgressStream: Sendable {
+    let ex: HTTPExchange
+    private let state = NIOLockedValueBox(false)
+
+    init(_ ex: HTTPExchange) { self.ex = ex }
+
+    var started: Bool { state.withLockedValue { $0 } }
+
+    func send(_ line: ProgressLine) async throws {
+        let first = state.withLockedValue { s in defer { s = true }; return !s }
+        if first { try await ex.startStream(status: 200, headers: [("Content-Type", "application/json")]) }
+        try await ex.write(line.encoded())
+    }
+}
