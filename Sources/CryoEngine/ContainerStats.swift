@@ -49,8 +49,8 @@ public struct ContainerStats: Codable, Sendable, Equatable {
         public var value: UInt64
     }
     public struct Blkio: Codable, Sendable, Equatable {
-        public var io_service_bytes_recursive: [BlkioEntry]? = nil
-        public var io_serviced_recursive: [BlkioEntry]? = nil
+        public var io_service_bytes_recursive: [BlkioEntry] = []
+        public var io_serviced_recursive: [BlkioEntry] = []
         public init() {}
     }
     public struct Network: Codable, Sendable, Equatable {

@@ -73,10 +73,11 @@ def test_init_docker_py(dpy, name):
     c = dpy.containers.run("busybox", "sleep 1000", init=True, detach=True, name=name)
     c.reload()
     assert c.attrs["HostConfig"]["Init"] is True
-    top = c.top()
-    cmds = [row[-1] for row in top["Processes"]]
-    assert any(cmd.startswith("/sbin/docker-init") for cmd in cmds), cmds
-    assert any(cmd == "sleep 1000" for cmd in cmds), cmds
+    # The init forks the command just after the start: wait for it to be there.
+    cmds = wait_for(lambda: [row[-1] for row in c.top()["Processes"]] if len(c.top()["Processes"]) == 2 else None,
+                    what="the init and its command")
+    assert cmds[0].startswith("/sbin/docker-init -- sleep 1000"), cmds
+    assert cmds[1] == "sleep 1000", cmds
 
 
 # ------------------------------------------------------------------------------------------
@@ -294,7 +295,7 @@ def test_update_limits_on_a_running_container(docker_cli, name):
     s = stats_once(d, name)
     assert s["memory_stats"]["limit"] == 32 << 20 and s["pids_stats"]["limit"] == 10, s
     # The pids limit is enforced at once: the 10th process cannot be forked.
-    out = d.docker("exec", name, "sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 100 & done; echo done")
+    out = d.docker("exec", name, "sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 100 >/dev/null 2>&1 & done; echo done")
     assert "fork" in (out.stdout + out.stderr).lower() or out.returncode != 0, out
     # A restart keeps the new limits.
     d.ok("restart", "-t", "0", name, timeout=120)
