@@ -26,6 +26,7 @@ let package = Package(
         .executable(name: "cryod", targets: ["cryod"]),
         .executable(name: "cryo", targets: ["cryo"]),
         .executable(name: "cryo-fuzz", targets: ["cryo-fuzz"]),
+        .executable(name: "cryo-init", targets: ["cryo-init"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
@@ -70,6 +71,9 @@ let package = Package(
         ),
         .executableTarget(name: "cryo-runtime", dependencies: ["CryoRuntime", "CryoLog"]),
         .target(name: "CryoMonitor", dependencies: ["CryoRuntime"]),
+        // `--init`: a C PID 1 bind-mounted into containers whose rootfs may have no libc, so a
+        // static executable (-static-executable: swiftc links every executable, C ones too).
+        .executableTarget(name: "cryo-init", linkerSettings: [.unsafeFlags(["-static-executable"])]),
         .executableTarget(name: "cryo-monitor", dependencies: ["CryoMonitor", "CryoRuntime", "CryoLinux", "CryoLog", "CShim"]),
         .target(
             name: "CryoEngine",

@@ -20,7 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-.build-release/dist}
 
-for p in cryo-runtime cryo-monitor; do
+for p in cryo-runtime cryo-monitor cryo-init; do
     # The linker's "Using 'dlopen' in statically linked applications" warnings come from
     # Foundation and ICU code paths these binaries never take.
     if ! log=$(swift build -c release --static-swift-stdlib -Xswiftc -static-executable \
@@ -38,6 +38,6 @@ for p in cryod cryo; do
     fi
 done
 mkdir -p "$out"
-for p in cryo-runtime cryo-monitor; do install -m 0755 ".build-static/release/$p" "$out/$p"; done
+for p in cryo-runtime cryo-monitor cryo-init; do install -m 0755 ".build-static/release/$p" "$out/$p"; done
 for p in cryod cryo; do install -m 0755 ".build-release/release/$p" "$out/$p"; done
 echo "build-release: $(cd "$out" && pwd -P)"

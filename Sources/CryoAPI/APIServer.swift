@@ -70,6 +70,7 @@ public struct APIServer: Sendable {
         case ("GET", 1) where p[0] == "json": try await listContainers(ex)
         case ("POST", 1) where p[0] == "create": try await createContainer(ex)
         case ("POST", 1) where p[0] == "restore": try await importCheckpoint(ex)
+        case ("POST", 1) where p[0] == "prune": try await pruneContainers(ex)
         case ("DELETE", 1): try await removeContainer(ex, p[0])
         case ("GET", 2) where p[1] == "json": try await inspectContainer(ex, p[0])
         case ("POST", 2):
@@ -87,9 +88,14 @@ public struct APIServer: Sendable {
             case "checkpoints": try await createCheckpoint(ex, p[0])
             case "migrate": try await migrateContainer(ex, p[0])
             case "fork": try await forkContainer(ex, p[0])
+            case "rename": try await renameContainer(ex, p[0])
+            case "update": try await updateContainer(ex, p[0])
             default: throw EngineError(.notFound, "page not found")
             }
         case ("GET", 2) where p[1] == "logs": try await logs(ex, p[0])
+        case ("GET", 2) where p[1] == "top": try await topContainer(ex, p[0])
+        case ("GET", 2) where p[1] == "changes": try await containerChanges(ex, p[0])
+        case ("GET", 2) where p[1] == "stats": try await containerStats(ex, p[0])
         case ("GET", 2) where p[1] == "checkpoints": try await listCheckpoints(ex, p[0])
         case ("DELETE", 3) where p[1] == "checkpoints": try await removeCheckpoint(ex, p[0], p[2])
         case ("GET", 4) where p[1] == "checkpoints" && p[3] == "export": try await exportCheckpoint(ex, p[0], p[2])

@@ -44,6 +44,8 @@ public struct ContainerOptions: Sendable, Equatable {
     public var uts = ""
     public var cgroupns = ""
     public var userns = ""
+    /// `--init`: cryod runs its small init as PID 1 (reaps zombies, forwards signals).
+    public var initProcess = false
 
     public init() {}
 }
@@ -106,6 +108,8 @@ public struct CreateBody: Codable, Sendable, Equatable {
         public var UTSMode: String
         public var CgroupnsMode: String
         public var UsernsMode: String
+        /// `--init`; nil (absent, as the docker CLI sends it) when the flag is not given.
+        public var Init: Bool?
     }
 
     public struct DeviceBody: Codable, Sendable, Equatable {
@@ -190,6 +194,7 @@ public struct CreateBody: Codable, Sendable, Equatable {
             Devices: devices.isEmpty ? nil : devices, Privileged: o.privileged,
             PidMode: o.pid, IpcMode: o.ipc, UTSMode: o.uts, CgroupnsMode: o.cgroupns, UsernsMode: o.userns)
         host.MaskedPaths = security.maskedPaths
+        if o.initProcess { host.Init = true }
         host.ReadonlyPaths = security.readonlyPaths
         return CreateBody(
             Hostname: o.hostname ?? "", Domainname: "", User: o.user ?? "",

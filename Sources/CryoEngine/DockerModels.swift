@@ -79,6 +79,8 @@ public struct HostConfig: Codable, Sendable, Equatable {
     /// `--security-opt systempaths=unconfined` arrives (from the docker CLI) as both empty.
     public var MaskedPaths: [String]?
     public var ReadonlyPaths: [String]?
+    /// `--init`: cryo-init runs as PID 1 (reaps zombies, forwards signals) and execs the command.
+    public var Init: Bool?
     public init() {}
 }
 

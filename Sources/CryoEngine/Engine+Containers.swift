@@ -43,6 +43,7 @@ extension Engine {
         input.cgroupParent = options.cgroupParent
         input.tmpfsDir = paths.tmpfs(id)
         input.maskedDirectories = maskedDirectories
+        if FS.exists(initBinary) { input.initBinary = initBinary }
         input.confinement = try Confinement.from(req.hostConfig)
         let net = try networkFor(mode: req.hostConfig.NetworkMode)
         let exposed = Array((req.config.ExposedPorts ?? [:]).keys) + Array((imageConfig?.ExposedPorts ?? [:]).keys)
@@ -79,7 +80,9 @@ extension Engine {
         if host.PidMode == nil { host.PidMode = "" }
         if host.UsernsMode == nil { host.UsernsMode = "" }
         if host.Privileged == nil { host.Privileged = false }
-        let argv = spec.process?.args ?? []
+        // Path and Args are the user's command, as in Docker's inspect, also under --init.
+        var argv = spec.process?.args ?? []
+        if req.hostConfig.Init == true { argv.removeFirst(min(2, argv.count)) }
         var record = StoredContainer(id: id, name: name, created: rfc3339Now(), imageRef: imageRef, imageID: image.id.description,
                                      config: config, hostConfig: host, path: argv.first ?? "", args: Array(argv.dropFirst()))
         record.networkName = net?.name

@@ -100,6 +100,8 @@ public actor Engine {
 
     var monitorBinary: String { options.binDir + "/cryo-monitor" }
     var runtimeBinary: String { options.binDir + "/cryo-runtime" }
+    /// The static PID 1 that `--init` binds into a container.
+    var initBinary: String { options.binDir + "/cryo-init" }
 
     /// Runs blocking work on a pool thread, after every record change queued before it is
     /// on disk (the order the engine's steps and crash recovery rely on).

@@ -149,6 +149,8 @@ public enum SpecBuilder {
         /// host; the others stay masked paths for the runtime).
         public var tmpfsDir: String?
         public var maskedDirectories: [String] = []
+        /// The host path of cryo-init (static), bound at `initPath` for `--init`.
+        public var initBinary: String?
         /// CPUs cryod may run on: the bound of NanoCpus (as dockerd's NumCPU).
         public var onlineCPUs = CreateValidation.onlineCPUs()
         /// Capabilities, seccomp, devices, shared namespaces; nil: `Confinement.from(hostConfig)`.
@@ -175,6 +177,9 @@ public enum SpecBuilder {
         return String(i.id.prefix(12))
     }
 
+    /// Where `--init` puts cryo-init inside the container: Docker's path for its own init.
+    public static let initPath = "/sbin/docker-init"
+
     public static func build(_ i: Input) throws -> Spec {
         let tty = i.config.Tty ?? false
         let host = hostname(i)
@@ -189,6 +194,16 @@ public enum SpecBuilder {
             cwd: { let w = i.config.WorkingDir ?? i.image?.WorkingDir ?? ""; return w.isEmpty ? "/" : w }(),
             capabilities: Spec.Capabilities(bounding: caps, effective: caps, permitted: caps),
             noNewPrivileges: false)
+        if i.hostConfig.Init == true {
+            guard let binary = i.initBinary else {
+                throw EngineError(.unsupported, "cryo cannot honour --init: its init binary (cryo-init) was not found next to cryod")
+            }
+            // As Docker's docker-init: a read-only bind of a static binary; the command becomes its arguments.
+            let command = spec.process?.args ?? []
+            spec.process?.args = [initPath, "--"] + command
+            spec.mounts?.append(Spec.Mount(destination: initPath, type: "bind", source: binary,
+                                           options: ["bind", "ro", "nosuid", "nodev", "rprivate"]))
+        }
         try CreateValidation.commandSize(argv: spec.process?.args ?? [], env: spec.process?.env ?? [])
         if let cs = i.hostConfig.ConsoleSize, cs.count == 2, cs[0] > 0, cs[1] > 0 {
             spec.process?.consoleSize = Spec.Box(height: UInt(cs[0]), width: UInt(cs[1]))

@@ -107,7 +107,8 @@ public struct Cgroup: Sendable, Equatable {
         return out
     }
 
-    func dir(for controller: String) -> String? {
+    /// The directory of the hierarchy holding `controller` (v1), else the unified one.
+    public func dir(for controller: String) -> String? {
         if let h = layout.hierarchy(with: controller) { return h.mountPoint + path }
         if let u = layout.unified { return u + path }
         return nil

@@ -91,8 +91,8 @@ struct CheckpointExport: ParsableCommand {
 struct ContainerGroup: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "container",
-        abstract: "Checkpoint a container into an archive, or restore one from an archive (podman's spellings).",
-        subcommands: [ContainerCheckpoint.self, ContainerRestore.self])
+        abstract: "Checkpoint a container into an archive, or restore one from an archive (podman's spellings); prune stopped containers.",
+        subcommands: [ContainerCheckpoint.self, ContainerRestore.self, ContainerPrune.self])
 }
 
 struct ContainerCheckpoint: ParsableCommand {

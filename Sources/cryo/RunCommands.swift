@@ -78,6 +78,9 @@ struct ContainerFlags: ParsableArguments {
     @Flag(help: "Give extended privileges to this container (every capability the host has, all devices, no seccomp, no masked paths).")
     var privileged = false
 
+    @Flag(name: .customLong("init"), help: "Run an init inside the container as PID 1 that forwards signals and reaps processes.")
+    var initProcess = false
+
     @Option(name: .customLong("pid"), help: ArgumentHelp("PID namespace to use: host, or the container's own (default).", valueName: "string"))
     var pid = ""
 
@@ -127,6 +130,7 @@ struct ContainerFlags: ParsableArguments {
         o.uts = uts
         o.cgroupns = cgroupns
         o.userns = userns
+        o.initProcess = initProcess
         o.isRun = isRun
         if tty, Terminal.isTTY(1) || Terminal.isTTY(0) { o.consoleSize = Terminal.size(1) ?? Terminal.size(0) }
         return o

@@ -13,6 +13,14 @@ import Testing
         return try #require(JSONSerialization.jsonObject(with: Data(data)) as? [String: Any])
     }
 
+    /// `--init` → HostConfig.Init true; without it the key is absent, as the docker CLI sends it.
+    @Test func initFlag() throws {
+        let with = try body(["--init", "busybox", "sleep", "1"])
+        #expect(((with["HostConfig"] as? [String: Any])?["Init"] as? Bool) == true)
+        let without = try body(["busybox", "sleep", "1"])
+        #expect((without["HostConfig"] as? [String: Any])?["Init"] == nil)
+    }
+
     @Test func runFlagsToCreateBody() throws {
         let b = try body(["--rm", "-e", "A=1", "-e", "HOME_DIR", "--env=B=2", "-w", "/tmp", "--entrypoint", "/bin/sh",
                           "-v", "/host:/data:ro", "--memory", "64m", "--cpus", "1.5", "--pids-limit", "50",
