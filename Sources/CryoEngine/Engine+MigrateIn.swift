@@ -104,10 +104,11 @@ extension Engine {
                         Task { _ = try? await PageStream.relay(ps, daemon.stream) }
                         try await restoreMigrated(id, offer, src, dir: dir)
                     } catch {
-                        if let daemon = lazy { await daemon.cancel() }
-                        lazy = nil
+                        // Whatever was restored dies before the daemon holding its memory.
                         if let id = made { await discardMigrated(id) }
                         made = nil
+                        if let daemon = lazy { await daemon.cancel() }
+                        lazy = nil
                         try await ch.send(.failed(reason: "\(error)"))
                         break loop
                     }
@@ -174,12 +175,13 @@ extension Engine {
         }
         if let s = session { migrationStreams.cancel(s) }
         if let server = pageServer { await server.cancel() }
-        if let daemon = lazy { await daemon.cancel() }
         if !committed, let id = made, let c = record(id), c.isRunning {
-            // Killed at once: a post-copy copy whose stream is gone would fault in zeros.
+            // Killed at once, and before its lazy-pages daemon goes (whose end would let
+            // faults on missing pages read zeros).
             let rt = runtime
             try? await blocking { try rt.kill(id: id, signal: SIGKILL, all: true) }
         }
+        if let daemon = lazy { await daemon.cancel() }
         if !committed, let id = made { await discardMigrated(id) }
         if !committed, let r = reserved { try? await releaseAddress(network: r.network, ip: r.ip) }
         await stream.close()
