@@ -16,7 +16,7 @@ import PackageDescription
 //   CryoEngine (containers, images, networks, checkpoints, confinement, recovery)
 //     → CryoAPI (the Docker Engine API) → cryod (the daemon)
 //   CryoClient (blocking HTTP/1.1 client over a unix socket or TCP+TLS via CryoTLS) → cryo (the docker-style CLI)
-//   CryoFuzz (fuzz targets over CryoHTTP, CryoImages and CryoEngine's create path) → cryo-fuzz (libFuzzer entry / replay)
+//   CryoFuzz (fuzz targets over CryoHTTP, CryoImages, CryoMigration's frames and CryoEngine's create path) → cryo-fuzz (libFuzzer entry / replay)
 let package = Package(
     name: "cryo",
     platforms: [.macOS(.v15)],
@@ -134,7 +134,7 @@ let package = Package(
             dependencies: ["CryoClient", "CryoLinux", "CryoTLS", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Fuzz targets (libFuzzer through scripts/fuzz.sh; replayed by CryoFuzzTests).
-        .target(name: "CryoFuzz", dependencies: ["CryoHTTP", "CryoImages", "CryoEngine", "CryoLinux"]),
+        .target(name: "CryoFuzz", dependencies: ["CryoHTTP", "CryoImages", "CryoEngine", "CryoLinux", "CryoMigration"]),
         .executableTarget(name: "cryo-fuzz", dependencies: ["CryoFuzz", "CShim"]),
         // Helpers every test target shares (temp dirs, requirement checks, processes, fixtures);
         // a regular target that only test targets depend on.
@@ -150,7 +150,8 @@ let package = Package(
         .testTarget(name: "CryoRegistryTests", dependencies: ["CryoRegistry", "CryoImages"]),
         .testTarget(name: "CryoHTTPTests", dependencies: ["CryoTestSupport", "CryoHTTP"]),
         .testTarget(name: "CryoMigrationTests", dependencies: ["CryoTestSupport", "CryoMigration", "CryoHTTP", .product(name: "NIOPosix", package: "swift-nio")]),
-        .testTarget(name: "CryoTLSTests", dependencies: ["CryoTestSupport", "CryoTLS", "CryoHTTP"]),
+        .testTarget(name: "CryoTLSTests", dependencies: ["CryoTestSupport", "CryoTLS", "CryoHTTP",
+                                                         .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]),
         .testTarget(name: "CryoEngineTests", dependencies: ["CryoTestSupport", "CryoEngine", "CryoAPI", "CryoMonitor", "CryoImages", "CryoNetwork", "CryoOCI"]),
         .testTarget(name: "CryoNetworkTests", dependencies: ["CryoTestSupport", "CryoNetwork", "CryoLinux"]),
         .testTarget(name: "CryoIntegrationTests", dependencies: ["CryoTestSupport", "CryoOCI", "CryoLinux", "CryoRuntime"]),

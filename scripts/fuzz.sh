@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET=${1:-30}
 shift || true
 TARGETS=("$@")
-if [[ ${#TARGETS[@]} -eq 0 ]]; then TARGETS=(http-framing image-archive create-request criu-stats); fi
+if [[ ${#TARGETS[@]} -eq 0 ]]; then TARGETS=(http-framing image-archive create-request criu-stats migration-frames); fi
 
 echo "fuzz: building cryo-fuzz with -sanitize=fuzzer (.build-fuzz)…"
 swift build --scratch-path .build-fuzz --product cryo-fuzz \

@@ -170,6 +170,12 @@ int cryo_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4,
 
 int cryo_pidfd_open(pid_t pid, unsigned int flags) { return (int)syscall(SYS_pidfd_open, pid, flags); }
 int cryo_pidfd_send_signal(int pidfd, int sig) { return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0); }
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
+int cryo_pidfd_getfd(int pidfd, int targetfd) { return (int)syscall(SYS_pidfd_getfd, pidfd, targetfd, 0); }
+/* kcmp(KCMP_FILE = 0): 0 when both fds refer to the same open file. */
+int cryo_kcmp_file(pid_t pid1, pid_t pid2, int fd1, int fd2) { return (int)syscall(SYS_kcmp, pid1, pid2, 0, fd1, fd2); }
 int cryo_setns(int fd, int nstype) { return setns(fd, nstype); }
 int cryo_unshare(int flags) { return unshare(flags); }
 int cryo_close_range_cloexec(unsigned int first) {

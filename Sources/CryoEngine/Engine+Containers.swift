@@ -11,7 +11,10 @@ extension Engine {
     // MARK: create
 
     /// `fixedID`: a migrated container keeps the id it had on its source.
-    public func create(name requested: String?, _ req: CreateContainerRequest, fixedID: String? = nil) async throws -> String {
+    /// `initial` completes the record before its first write (a migrated container's session and
+    /// pending operation); a record born with an operation is written durably.
+    public func create(name requested: String?, _ req: CreateContainerRequest, fixedID: String? = nil,
+                       initial: (@Sendable (inout StoredContainer) -> Void)? = nil) async throws -> String {
         let name = try requested.map { try Names.validate($0) } ?? uniqueName()
         let checkedHost = try CreateValidation.validate(config: req.config, hostConfig: req.hostConfig)
         if let other = allRecords.first(where: { $0.name == name }) {
@@ -90,6 +93,7 @@ extension Engine {
         record.requestedIP = ip
         record.macAddress = mac
         record.portMappings = ports.isEmpty ? nil : ports
+        initial?(&record)
         let p = paths
         // A create that fails half-way leaves nothing behind in <root>/containers.
         do {
@@ -108,7 +112,7 @@ extension Engine {
             if let other = allRecords.first(where: { $0.name == name }) {
                 throw EngineError.conflict("Conflict. The container name \"/\(name)\" is already in use by container \"\(other.id)\". You have to remove (or rename) that container to be able to reuse that name.")
             }
-            try await save(record)
+            try await save(record, durable: record.operation != nil)
         } catch {
             slots[id] = nil
             try? FS.removeAll(paths.containerDir(id))

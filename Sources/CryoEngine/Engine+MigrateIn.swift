@@ -95,16 +95,20 @@ extension Engine {
                 case .restore where offer.postCopy:
                     guard let ps = lazyStream, let id = made else { throw MigrationWireError.unexpected("restore before the pages") }
                     do {
-                        let daemon = try await LazyPagesProcess.start(criuPath: try MigrationChecks.criuPath(), imagesDir: dir + "/images",
-                                                                      workDir: Self.migrationRestoreWork(paths, id))
+                        let work = Self.migrationRestoreWork(paths, id)
+                        unlink(LazyPagesWatchdogReport.path(workDir: work))
+                        let daemon = try await LazyPagesProcess.start(
+                            criuPath: try MigrationChecks.criuPath(), imagesDir: dir + "/images", workDir: work,
+                            watchdog: .init(binary: monitorBinary, runtimeRoot: paths.runtimeRoot, containerID: id))
                         lazy = daemon
                         Task { _ = try? await PageStream.relay(ps, daemon.stream) }
                         try await restoreMigrated(id, offer, src, dir: dir)
                     } catch {
-                        if let daemon = lazy { await daemon.cancel() }
-                        lazy = nil
+                        // Whatever was restored dies before the daemon holding its memory.
                         if let id = made { await discardMigrated(id) }
                         made = nil
+                        if let daemon = lazy { await daemon.cancel() }
+                        lazy = nil
                         try await ch.send(.failed(reason: "\(error)"))
                         break loop
                     }
@@ -171,12 +175,13 @@ extension Engine {
         }
         if let s = session { migrationStreams.cancel(s) }
         if let server = pageServer { await server.cancel() }
-        if let daemon = lazy { await daemon.cancel() }
         if !committed, let id = made, let c = record(id), c.isRunning {
-            // Killed at once: a post-copy copy whose stream is gone would fault in zeros.
+            // Killed at once, and before its lazy-pages daemon goes (whose end would let
+            // faults on missing pages read zeros).
             let rt = runtime
             try? await blocking { try rt.kill(id: id, signal: SIGKILL, all: true) }
         }
+        if let daemon = lazy { await daemon.cancel() }
         if !committed, let id = made { await discardMigrated(id) }
         if !committed, let r = reserved { try? await releaseAddress(network: r.network, ip: r.ip) }
         await stream.close()
@@ -254,20 +259,19 @@ extension Engine {
             }
         }
         let req = CreateContainerRequest(config: src.config, hostConfig: src.hostConfig)
-        let id = try await create(name: src.name, req, fixedID: src.id)
-        do {
-            update(id) { c in
-                c.created = src.created
-                c.restartCount = src.restartCount
-                c.requestedIP = src.requestedIP
-                c.migrationSession = offer.session
-                c.macAddress = src.macAddress ?? src.endpoint?.mac
-            }
-            try await beginOperation(id, PendingOperation(kind: .migrateIn, checkpoint: offer.session, directory: dir, began: rfc3339Now()))
-        } catch {
-            await discardMigrated(id)
-            throw error
+        // Born with its migrate-in operation, in one durable write: a cryod killed at any point
+        // leaves either no record or one its restart removes (never a stray created copy).
+        let op = PendingOperation(kind: .migrateIn, checkpoint: offer.session, directory: dir, began: rfc3339Now())
+        let (created, restarts, ip, mac) = (src.created, src.restartCount, src.requestedIP, src.macAddress ?? src.endpoint?.mac)
+        let id = try await create(name: src.name, req, fixedID: src.id) { c in
+            c.created = created
+            c.restartCount = restarts
+            c.requestedIP = ip
+            c.migrationSession = offer.session
+            c.macAddress = mac
+            c.operation = op
         }
+        await faultPoint("migrate-in-created")
         return id
     }
 

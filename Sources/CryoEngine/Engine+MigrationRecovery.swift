@@ -1,5 +1,6 @@
 import CryoLinux
 import CryoMigration
+import CryoMonitor
 import CryoRuntime
 import FoundationEssentials
 import Glibc
@@ -65,8 +66,16 @@ extension Engine {
     }
 
     /// Target side: a container restored for a migration that was never committed goes.
+    /// A post-copy copy may already be dead: its lazy-pages watchdog killed it when the memory
+    /// stream broke while this cryod was away, and says so.
     func resolveInterruptedMigrateIn(_ id: String, _ op: PendingOperation) async {
-        EngineLog.logger.warning("migration \(op.checkpoint.prefix(12)) into \(record(id)?.name ?? id) was not committed before cryod stopped: removed")
+        let name = record(id)?.name ?? id
+        let reportPath = LazyPagesWatchdogReport.path(workDir: Self.migrationRestoreWork(paths, id))
+        if let data = try? FS.readBytes(reportPath),
+           let report = try? JSONDecoder().decode(LazyPagesWatchdogReport.self, from: Data(data)) {
+            EngineLog.logger.warning("post-copy migration \(op.checkpoint.prefix(12)) of \(name) LOST its copy here while cryod was down: criu lazy-pages exited with status \(report.lazyPagesStatus) at \(report.at) (\(report.detail)); pages it had not fetched were missing, so the watchdog \(report.killed ? "killed the copy" : "found no copy to kill"); the source keeps its state at the freeze")
+        }
+        EngineLog.logger.warning("migration \(op.checkpoint.prefix(12)) into \(name) was not committed before cryod stopped: removed")
         await discardMigrated(id)
         try? FS.removeAll(op.directory)
     }

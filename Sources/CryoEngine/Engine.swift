@@ -144,9 +144,9 @@ public actor Engine {
 
     /// Stores a new or changed record and returns once it is on disk (a new container's slot
     /// is made here). Written off the actor, in order with every other record change.
-    func save(_ c: StoredContainer) async throws {
+    func save(_ c: StoredContainer, durable: Bool = false) async throws {
         if slots[c.id] == nil { slots[c.id] = ContainerSlot(record: c) } else { slots[c.id]!.record = c }
-        try await recordWriter.write(c, to: paths.record(c.id), durable: false)
+        try await recordWriter.write(c, to: paths.record(c.id), durable: durable)
     }
 
     /// Changes a container's record; the write is queued (see `RecordWriter`).

@@ -9,6 +9,7 @@ public enum FuzzTargets {
         "criu-stats": CRIUStatsTarget.run,
         "http-framing": HTTPFramingTarget.run,
         "image-archive": ImageArchiveTarget.run,
+        "migration-frames": MigrationFramesTarget.run,
     ]
 }
 

@@ -33,14 +33,13 @@ public actor FrameChannel {
     public static let maxFrame = 8 << 20
     public static let chunk = 1 << 20
     public let stream: any ByteStream
-    private var buffer: [UInt8] = []
-    private var offset = 0
+    private var decoder: FrameDecoder
     private var eof = false
 
     /// `prefix`: bytes already read from the stream (past an HTTP upgrade's answer).
     public init(_ stream: any ByteStream, prefix: [UInt8] = []) {
         self.stream = stream
-        self.buffer = prefix
+        self.decoder = FrameDecoder(prefix: prefix)
     }
 
     // MARK: sending
@@ -82,21 +81,18 @@ public actor FrameChannel {
     // MARK: receiving
 
     public func receiveFrame() async throws -> (FrameKind, [UInt8]) {
-        let head = try await take(5)
-        let n = Int(head[0]) << 24 | Int(head[1]) << 16 | Int(head[2]) << 8 | Int(head[3])
-        guard n <= Self.maxFrame else { throw MigrationWireError.malformed("frame of \(n) bytes (at most \(Self.maxFrame))") }
-        guard let kind = FrameKind(rawValue: head[4]) else { throw MigrationWireError.malformed("unknown frame kind \(head[4])") }
-        return (kind, try await take(n))
+        while true {
+            if let frame = try decoder.next() { return frame }
+            if eof { throw MigrationWireError.peerClosed }
+            guard let more = try await stream.read() else { eof = true; continue }
+            decoder.append(more)
+        }
     }
 
     public func receive() async throws -> MigrationMessage {
         let (kind, payload) = try await receiveFrame()
         guard kind == .message else { throw MigrationWireError.unexpected("\(kind) frame where a message was due") }
-        do {
-            return try JSONDecoder().decode(MigrationMessage.self, from: Data(payload))
-        } catch {
-            throw MigrationWireError.malformed("message: \(error)")
-        }
+        return try FrameDecoder.message(payload)
     }
 
     /// Receives data frames into `sink` until the end frame; checks length and sha256.
@@ -111,9 +107,7 @@ public actor FrameChannel {
                 total += UInt64(payload.count)
                 try await sink(payload)
             case .end:
-                guard let end = try? JSONDecoder().decode(StreamEnd.self, from: Data(payload)) else {
-                    throw MigrationWireError.malformed("end frame")
-                }
+                let end = try FrameDecoder.end(payload)
                 let digest = hexString(hash.finalize())
                 guard end.bytes == total, end.sha256 == digest else {
                     throw MigrationWireError.malformed("data damaged in transit: received \(total) bytes with sha256 \(digest), the sender sent \(end.bytes) bytes with sha256 \(end.sha256)")
@@ -123,22 +117,6 @@ public actor FrameChannel {
                 throw MigrationWireError.unexpected("a message in the middle of a data stream")
             }
         }
-    }
-
-    private func take(_ n: Int) async throws -> [UInt8] {
-        while buffer.count - offset < n {
-            if eof { throw MigrationWireError.peerClosed }
-            if offset > 0, offset == buffer.count { buffer.removeAll(keepingCapacity: true); offset = 0 }
-            guard let more = try await stream.read() else { eof = true; continue }
-            if offset > 0 && offset > buffer.count / 2 {
-                buffer.removeFirst(offset)
-                offset = 0
-            }
-            buffer += more
-        }
-        let out = Array(buffer[offset..<offset + n])
-        offset += n
-        return out
     }
 }
 

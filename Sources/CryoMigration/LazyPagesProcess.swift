@@ -11,15 +11,34 @@ import NIOPosix
 /// dials anything itself. Its exit status is the authority on whether every page arrived:
 /// when it ends, the kernel lets faults on pages it never fetched be served as zeros, so a
 /// non-zero status means the restored copy must be killed (facts §1.3).
+///
+/// It runs under a watchdog (`cryo-monitor lazy-pages-watchdog`, in a session of its own) that
+/// kills the container itself when criu fails, so that a dead or restarting cryod never leaves
+/// a copy running on zero-filled memory; the watchdog exits with criu's status.
 public struct LazyPagesProcess: Sendable {
+    /// Who kills the restored container if criu lazy-pages fails while cryod is away.
+    public struct Watchdog: Sendable {
+        /// cryo-monitor.
+        public var binary: String
+        public var runtimeRoot: String
+        public var containerID: String
+        public init(binary: String, runtimeRoot: String, containerID: String) {
+            self.binary = binary
+            self.runtimeRoot = runtimeRoot
+            self.containerID = containerID
+        }
+    }
+
     /// cryod's end of the page stream.
     public let stream: RawStream
+    /// criu lazy-pages itself (the watchdog's child), for fault tests; 0 if it already ended.
     public let pid: pid_t
+    /// The watchdog (cryod's child).
     let process: SpawnedProcess
     let logPath: String
 
     /// Starts it and waits until it listens for the restore (its status-ready byte).
-    public static func start(criuPath: String, imagesDir: String, workDir: String) async throws -> LazyPagesProcess {
+    public static func start(criuPath: String, imagesDir: String, workDir: String, watchdog: Watchdog) async throws -> LazyPagesProcess {
         try FS.mkdirAll(workDir, mode: 0o700)
         unlink(workDir + "/lazy-pages.socket")
         var sv: [Int32] = [-1, -1]
@@ -33,18 +52,21 @@ public struct LazyPagesProcess: Sendable {
             throw CryoFailure(.internal, "socketpair for criu lazy-pages' status: \(String(cString: strerror(e)))")
         }
         let devnull = open("/dev/null", O_RDWR | O_CLOEXEC)
-        let args = [criuPath, "lazy-pages", "--page-server", "--ps-socket", "3", "--status-fd", "4",
+        let criu = [criuPath, "lazy-pages", "--page-server", "--ps-socket", "3", "--status-fd", "4",
                     "--images-dir", imagesDir, "--work-dir", workDir, "--log-file", "lazy-pages.log", "-v2"]
         let p: SpawnedProcess
         do {
-            p = try Spawn.spawn(path: criuPath, args: args, env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
-                                fds: [devnull, devnull, devnull, sv[1], status[1]])
+            // Its own session: nothing aimed at cryod's process group reaches it.
+            p = try Spawn.spawn(path: watchdog.binary,
+                                args: ["cryo-monitor", "lazy-pages-watchdog", watchdog.runtimeRoot, watchdog.containerID, workDir, "--"] + criu,
+                                env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
+                                fds: [devnull, devnull, devnull, sv[1], status[1]], setsid: true)
         } catch {
             for fd in [devnull, sv[0], sv[1], status[0], status[1]] where fd >= 0 { close(fd) }
             throw CryoFailure(.internal, "cannot start criu lazy-pages: \(error)")
         }
         for fd in [devnull, sv[1], status[1]] where fd >= 0 { close(fd) }
-        let lazy = LazyPagesProcess(stream: try await RawStream.adopt(socket: sv[0]), pid: p.pid, process: p,
+        var lazy = LazyPagesProcess(stream: try await RawStream.adopt(socket: sv[0]), pid: 0, process: p,
                                     logPath: workDir + "/lazy-pages.log")
         // One byte when it listens; EOF if it died first.
         let readFD = status[0]
@@ -61,6 +83,7 @@ public struct LazyPagesProcess: Sendable {
             await lazy.cancel()
             throw CryoFailure(.internal, "criu lazy-pages ended before it was ready (log \(lazy.logPath)):\n\(lazy.errors())")
         }
+        lazy = LazyPagesProcess(stream: lazy.stream, pid: Processes.descendants(of: p.pid).first ?? 0, process: p, logPath: lazy.logPath)
         return lazy
     }
 
@@ -74,6 +97,7 @@ public struct LazyPagesProcess: Sendable {
         try await exitCode(of: process)
     }
 
+    /// Ends it without the watchdog's verdict (criu dies with it): the caller disposes of the copy.
     public func cancel() async {
         kill(process.pid, SIGKILL)
         await stream.close()

@@ -19,20 +19,23 @@ public final class TLSByteStream: Sendable {
 
     /// Connects, then completes the handshake: this identity's certificate is presented,
     /// the server's chain is verified against the identity's CA and its names against
-    /// `host` (a DNS name, or an IP address checked against the IP SANs).
+    /// `host` (a DNS name, or an IP address checked against the IP SANs). A peer unreachable
+    /// for `liveness` fails the connection (`TCPLiveness`).
     public static func connect(
         host: String,
         port: Int,
         identity: TLSIdentity,
+        liveness: TCPLiveness = .default,
         eventLoopGroup: MultiThreadedEventLoopGroup = .singleton
     ) async throws -> TLSByteStream {
-        try await connectFuture(host: host, port: port, identity: identity, group: eventLoopGroup).get()
+        try await connectFuture(host: host, port: port, identity: identity, liveness: liveness, group: eventLoopGroup).get()
     }
 
     static let connectTimeout = TimeAmount.seconds(30)
     static let handshakeTimeout = TimeAmount.seconds(30)
 
-    static func connectFuture(host: String, port: Int, identity: TLSIdentity, group: EventLoopGroup) -> EventLoopFuture<TLSByteStream> {
+    static func connectFuture(host: String, port: Int, identity: TLSIdentity, liveness: TCPLiveness = .default,
+                              group: EventLoopGroup) -> EventLoopFuture<TLSByteStream> {
         let loop = group.next()
         let peer = (host.contains(":") ? "[\(host)]" : host) + ":\(port)"
         let sslContext: NIOSSLContext
@@ -54,6 +57,7 @@ public final class TLSByteStream: Sendable {
             .channelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try liveness.apply(to: channel)
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: serverHostname))
                     try sync.addHandler(StreamHandler(handshake: handshake, peer: peer, trusted: identity.trustedCAs))

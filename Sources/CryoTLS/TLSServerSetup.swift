@@ -9,15 +9,19 @@ public struct TLSServerSetup: Sendable {
     let context: NIOSSLContext
     let trusted: [NIOSSLCertificate]
     let log: @Sendable (String) -> Void
+    let liveness: TCPLiveness
 
-    public init(identity: TLSIdentity, log: @escaping @Sendable (String) -> Void) throws {
+    /// A client unreachable for `liveness` fails its connection (a migration's peer included).
+    public init(identity: TLSIdentity, liveness: TCPLiveness = .default, log: @escaping @Sendable (String) -> Void) throws {
         self.context = try identity.makeServerContext()
         self.trusted = identity.trustedCAs
+        self.liveness = liveness
         self.log = log
     }
 
     /// For `HTTPListener.tcp(host:port:secure:)`; runs on the channel's event loop.
     public func secure(_ channel: Channel) throws {
+        try liveness.apply(to: channel)
         let sync = channel.pipeline.syncOperations
         try sync.addHandler(SocketCloser())
         try sync.addHandler(NIOSSLServerHandler(context: context))

@@ -15,10 +15,15 @@ import Glibc
 //                                       RestorePlan.networkGateFD;
 //                                       cryod starts it in a session of its own
 //   cryo-monitor init FD                the container's init (the runtime re-execs us)
+//   cryo-monitor lazy-pages-watchdog …  a post-copy target's criu lazy-pages, and the
+//                                       container's death if it fails (LazyPagesWatchdog)
 
 let args = CommandLine.arguments
 if args.count >= 3 && args[1] == "init" {
     ContainerInit.main(syncFD: Int32(args[2]) ?? 3)
+}
+if args.count >= 2 && args[1] == "lazy-pages-watchdog" {
+    LazyPagesWatchdog.main(args)
 }
 
 Trace.keepOutput()

@@ -90,6 +90,10 @@ struct Cryod: AsyncParsableCommand {
             help: ArgumentHelp("Close an API connection idle (between requests, or sending its request head) for this long (default 120).", valueName: "SECONDS"))
     var idleTimeout: Int = 120
 
+    @Option(name: .customLong("peer-timeout"),
+            help: ArgumentHelp("A TCP peer (a migration's other cryod, a remote client) unreachable for this long fails its connection: TCP keepalive and TCP_USER_TIMEOUT (default 15).", valueName: "SECONDS"))
+    var peerTimeout: Int = 15
+
     @Option(name: .customLong("max-connections"),
             help: ArgumentHelp("At most this many API connections (default: three quarters of RLIMIT_NOFILE). When full, the longest-idle one is closed to make room.", valueName: "N"))
     var maxConnections: Int?
@@ -130,6 +134,7 @@ struct Cryod: AsyncParsableCommand {
         }
         if let n = imageExtractLimit, n < 1 { throw ValidationError("--image-extract-limit must be at least 1") }
         guard (1...86_400).contains(idleTimeout) else { throw ValidationError("--idle-timeout must be from 1 to 86400 seconds") }
+        guard (2...3_600).contains(peerTimeout) else { throw ValidationError("--peer-timeout must be from 2 to 3600 seconds") }
         if let n = maxConnections, n < 1 { throw ValidationError("--max-connections must be at least 1") }
     }
 
@@ -152,7 +157,8 @@ struct Cryod: AsyncParsableCommand {
                 listeners.append(.unix(path, mode: mode))
             case .tcp(let host, let port):
                 // loadTLSIdentity refused TCP without an identity.
-                let setup = try TLSServerSetup(identity: identity!, log: { daemonLog.warning("\($0)") })
+                let setup = try TLSServerSetup(identity: identity!, liveness: TCPLiveness(seconds: peerTimeout),
+                                               log: { daemonLog.warning("\($0)") })
                 listeners.append(.tcp(host: host, port: port, secure: { try setup.secure($0) }))
             }
         }
@@ -196,11 +202,12 @@ struct Cryod: AsyncParsableCommand {
         if let identity {
             // `cryo migrate` to tcp://HOST:PORT: this daemon's certificate is its client
             // certificate, the peer's is checked against the same CA and the address dialled.
+            let liveness = TCPLiveness(seconds: peerTimeout)
             options.dialPeer = { target in
                 guard case .tcp(let host, let port)? = try? HTTPListener.Address.parse(target) else {
                     throw ValidationError("migration target \"\(target)\": use tcp://HOST:PORT")
                 }
-                return try await TLSByteStream.connect(host: host, port: port, identity: identity)
+                return try await TLSByteStream.connect(host: host, port: port, identity: identity, liveness: liveness)
             }
         }
         if let dirs = cniBinDir ?? ProcessInfo.processInfo.environment["CRYO_CNI_BIN_DIR"], !dirs.isEmpty {

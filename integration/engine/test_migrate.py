@@ -38,6 +38,8 @@ class HostDaemon(Daemon):
         env = super().cryod_env()
         if self.fault:
             env["CRYO_FAULT"] = self.fault
+            # A `hold` waits at its point until the file POINT exists in here.
+            env["CRYO_FAULT_RELEASE"] = str(self.base / "release")
         return env
 
 
@@ -258,6 +260,7 @@ def test_migrate_refused_before_anything_is_frozen(lan, two, criu, case):
     ("A", "migrate-out-committing", "B"),    # A dies after committing: B has it, A removes its copy
     ("B", "migrate-in-committed", "B"),      # B dies after committing: A asks, learns, lets go
     ("A", "checkpoint-frozen:kill-criu", "A"),  # CRIU dies during the dump: A resumes
+    ("B", "migrate-in-created", "A"),        # B dies right after creating its copy: nothing half-made stays
 ])
 def test_migrate_failure_points_leave_exactly_one_copy(lan, two, criu, side, point, where):
     a, b = two
@@ -299,6 +302,48 @@ def test_migrate_failure_points_leave_exactly_one_copy(lan, two, criu, side, poi
     wait_for(lambda: counter(holder, "ff") > n, timeout=10, what=f"the counter going on on {where}")
     other = b if where == "A" else a
     assert "ff" not in names(other), f"a copy is left on {'B' if where == 'A' else 'A'}: {names(other)}"
+
+
+def test_migrate_stalled_connection_fails_like_a_cut_one(lan, two, criu):
+    """The network between the hosts stalls (every packet dropped, no reset) while A is frozen
+    waiting for B's answer: both cryods notice within their peer timeout (TCP keepalive,
+    TCP_USER_TIMEOUT) instead of the kernel's ~15 minutes, A resumes its copy and B removes its
+    own, as when the connection is cut."""
+    a, b = two
+    a.ok("run", "-d", "--name", "st", "--network", "none", "busybox", "sh", "-c", COUNTER)
+    wait_for(lambda: counter(a, "st") > 2, timeout=30, what="the counter")
+    (b.base / "release").mkdir(exist_ok=True)
+    b.fault = "migrate-in-restored:hold"
+    b.restart()
+    table = f"cryostall{lan.suffix}"
+    proc = subprocess.Popen([str(BIN_DIR / "cryo"), "-H", a.host, "migrate", "st", b.tcp],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: "fault point migrate-in-restored: hold" in b.log_tail(200), timeout=120,
+                 what="B restored, holding its answer")
+        # From now on nothing passes between A and B, in either direction, and nothing says so.
+        a_ip = lan.ip("hostA")
+        lan.run("hostB", "nft", "-f", "-", input=(
+            f"table inet {table} {{\n"
+            f"  chain in {{ type filter hook input priority -10; policy accept; ip saddr {a_ip} drop; }}\n"
+            f"  chain out {{ type filter hook output priority -10; policy accept; ip daddr {a_ip} drop; }}\n"
+            "}\n"))
+        (b.base / "release" / "migrate-in-restored").touch()
+        try:
+            out, err = proc.communicate(timeout=240)
+        except subprocess.TimeoutExpired:
+            pytest.fail("cryo migrate still hangs on a stalled connection 240 s later (no keepalive / user timeout)")
+        assert proc.returncode == 1, out
+        assert names(a).get("st") == "running", f"A: {names(a)}\n{err}\nA log: {a.log_tail(20)}"
+        n = counter(a, "st")
+        wait_for(lambda: counter(a, "st") > n, timeout=10, what="the counter going on on A")
+        wait_for(lambda: "st" not in names(b), timeout=240, what="B noticing the stalled connection and removing its copy")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        lan.run("hostB", "nft", "delete", "table", "inet", table, check=False)
+        b.fault = None
 
 
 @pytest.mark.parametrize("case", ["other-ca", "expired", "no-identity"])
@@ -627,6 +672,37 @@ def test_migrate_post_copy_broken_memory_stream_kills_the_target_copy_and_keeps_
                  "except ConnectionRefusedError:\n    print('refused')\nexcept OSError as e:\n    print(e)\n")
         wait_for(lambda: lan.run("client", "python3", "-c", probe, ip, check=False).stdout.strip() == "refused", timeout=30,
                  what=f"{ip} answering on A after the unpause")
+
+
+def test_migrate_post_copy_target_cryod_killed_mid_stream_its_copy_dies_without_it(lan, two, criu):
+    """Post-copy, B's cryod is killed once B runs the container, while its memory is still
+    arriving: the page stream (relayed by that cryod) breaks, criu lazy-pages fails, and with no
+    cryod to see it the lazy-pages watchdog kills B's copy (never left running on zero-filled
+    pages) and says why. After B's cryod restarts, B has no copy and A keeps the container as it
+    was at the freeze, paused with an Error; unpaused, its memory is whole."""
+    a, b = two
+    digest = start_blob(a, b, "pw", 256)
+    cid = json.loads(a.ok("inspect", "pw"))[0]["Id"]
+    b.fault = "migrate-in-running:kill"
+    b.restart()
+    r = cryo(a, "migrate", "--post-copy", "pw", b.tcp)
+    assert r.returncode == 1, r.stdout
+    wait_for(lambda: b.proc.poll() is not None, timeout=60, what="cryod B killed while the pages were arriving")
+    # With B's cryod down: its copy is dead (the monitor recorded the exit), the watchdog said why.
+    cdir = b.root / "containers" / cid
+    report_path = cdir / "restore-work" / "lazy-pages-watchdog.json"
+    wait_for(lambda: (cdir / "exit.json").exists() and report_path.exists(), timeout=120,
+             what=f"B's copy killed while B's cryod is down (no {cdir}/exit.json: it runs on, with zeros for the missing pages)")
+    report = json.loads(report_path.read_text())
+    assert report["lazyPagesStatus"] != 0 and report["killed"], report
+    b.fault = None
+    b.start()
+    assert "pw" not in names(b), f"a copy is left on B: {names(b)}"
+    assert "LOST its copy here while cryod was down" in b.log_tail(60), b.log_tail(60)
+    c = json.loads(a.ok("inspect", "pw"))[0]
+    assert c["State"]["Status"] == "paused", c["State"]
+    a.ok("unpause", "pw")
+    assert recheck(a, "pw") == digest
 
 
 @pytest.mark.parametrize("side,point", [

@@ -41,6 +41,10 @@ int cryo_pivot_root(const char *new_root, const char *put_old);
 int cryo_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5);
 int cryo_pidfd_open(pid_t pid, unsigned int flags);
 int cryo_pidfd_send_signal(int pidfd, int sig);
+/// pidfd_getfd(2): a copy (close-on-exec) of another process's fd `targetfd`.
+int cryo_pidfd_getfd(int pidfd, int targetfd);
+/// kcmp(2) KCMP_FILE: 0 when pid1's fd1 and pid2's fd2 are the same open file.
+int cryo_kcmp_file(pid_t pid1, pid_t pid2, int fd1, int fd2);
 int cryo_setns(int fd, int nstype);
 int cryo_unshare(int flags);
 int cryo_close_range_cloexec(unsigned int first);
