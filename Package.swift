@@ -61,6 +61,7 @@ let package = Package(
         .target(
             name: "CryoHTTP",
             dependencies: [
+                "CryoLinux",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -72,7 +73,7 @@ let package = Package(
         .target(
             name: "CryoEngine",
             dependencies: [
-                "CryoArchive", "CryoImages", "CryoRuntime", "CryoMonitor", "CryoOCI", "CryoLinux", "CryoLog", "CryoNetwork", "CryoMigration", "CShim",
+                "CryoArchive", "CryoImages", "CryoRuntime", "CryoMonitor", "CryoOCI", "CryoLinux", "CryoLog", "CryoNetwork", "CryoMigration", "CryoTLS", "CShim",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -87,6 +88,7 @@ let package = Package(
         .target(
             name: "CryoTLS",
             dependencies: [
+                "CryoLinux",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -130,7 +132,8 @@ let package = Package(
         .testTarget(name: "CryoHTTPTests", dependencies: ["CryoTestSupport", "CryoHTTP"]),
         .testTarget(name: "CryoMigrationTests", dependencies: ["CryoTestSupport", "CryoMigration", "CryoHTTP", .product(name: "NIOPosix", package: "swift-nio")]),
         .testTarget(name: "CryoTLSTests", dependencies: ["CryoTestSupport", "CryoTLS", "CryoHTTP"]),
-        .testTarget(name: "CryoEngineTests", dependencies: ["CryoTestSupport", "CryoEngine", "CryoAPI", "CryoMonitor", "CryoImages", "CryoNetwork", "CryoOCI"]),
+        .testTarget(name: "CryoEngineTests", dependencies: ["CryoTestSupport", "CryoEngine", "CryoAPI", "CryoMonitor", "CryoImages", "CryoNetwork", "CryoOCI",
+                                                      "CryoArchive", "CryoHTTP", "CryoLog", "CryoMigration", "CryoTLS"]),
         .testTarget(name: "CryoNetworkTests", dependencies: ["CryoTestSupport", "CryoNetwork", "CryoLinux"]),
         .testTarget(name: "CryoIntegrationTests", dependencies: ["CryoTestSupport", "CryoOCI", "CryoLinux", "CryoRuntime"]),
     ],

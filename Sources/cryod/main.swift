@@ -171,7 +171,7 @@ struct Cryod: AsyncParsableCommand {
             // certificate, the peer's is checked against the same CA and the address dialled.
             options.dialPeer = { target in
                 guard case .tcp(let host, let port)? = try? HTTPListener.Address.parse(target) else {
-                    throw ValidationError("migration target \"\(target)\": use tcp://HOST:PORT")
+                    throw CryoFailure(.invalidArgument, "migration target \"\(target)\": use tcp://HOST:PORT")
                 }
                 return try await TLSByteStream.connect(host: host, port: port, identity: identity)
             }
