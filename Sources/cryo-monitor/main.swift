@@ -23,8 +23,11 @@ if args.count >= 3 && args[1] == "init" {
 
 Trace.keepOutput()
 // cryod passes its log level and format (CRYO_LOG_LEVEL, CRYO_LOG_FORMAT); stderr is the
-// monitor's log file (MonitorLogFile), capped, or cryod's stderr when it traces.
-CryoLogging.bootstrap(LogOptions.fromEnvironment(), output: LineOutput(fd: 2, sizeLimit: MonitorLogFile.sizeLimit))
+// monitor's log file (MonitorLogFile), capped, or cryod's stderr when it traces. Our fds
+// 0-2 become the container's stdio while it is set up (and /dev/null after): the log keeps
+// a descriptor of its own.
+let logFD = fcntl(2, F_DUPFD_CLOEXEC, 10)
+CryoLogging.bootstrap(LogOptions.fromEnvironment(), output: LineOutput(fd: logFD >= 0 ? logFD : 2, sizeLimit: MonitorLogFile.sizeLimit))
 let monitorLog = Logger(label: "cryo-monitor")
 
 /// The monitor's own record (MonitorConfig.statePath): written before anything happens to
