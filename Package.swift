@@ -64,6 +64,7 @@ let package = Package(
         .target(
             name: "CryoHTTP",
             dependencies: [
+                "CryoLinux",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -78,7 +79,7 @@ let package = Package(
         .target(
             name: "CryoEngine",
             dependencies: [
-                "CryoArchive", "CryoImages", "CryoRuntime", "CryoMonitor", "CryoOCI", "CryoLinux", "CryoLog", "CryoNetwork", "CryoMigration", "CShim",
+                "CryoArchive", "CryoImages", "CryoRuntime", "CryoMonitor", "CryoOCI", "CryoLinux", "CryoLog", "CryoNetwork", "CryoMigration", "CryoTLS", "CShim",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -93,6 +94,7 @@ let package = Package(
         .target(
             name: "CryoTLS",
             dependencies: [
+                "CryoLinux",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -152,7 +154,8 @@ let package = Package(
         .testTarget(name: "CryoMigrationTests", dependencies: ["CryoTestSupport", "CryoMigration", "CryoHTTP", .product(name: "NIOPosix", package: "swift-nio")]),
         .testTarget(name: "CryoTLSTests", dependencies: ["CryoTestSupport", "CryoTLS", "CryoHTTP",
                                                          .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]),
-        .testTarget(name: "CryoEngineTests", dependencies: ["CryoTestSupport", "CryoEngine", "CryoAPI", "CryoMonitor", "CryoImages", "CryoNetwork", "CryoOCI"]),
+        .testTarget(name: "CryoEngineTests", dependencies: ["CryoTestSupport", "CryoEngine", "CryoAPI", "CryoMonitor", "CryoImages", "CryoNetwork", "CryoOCI",
+                                                      "CryoArchive", "CryoHTTP", "CryoLog", "CryoMigration", "CryoTLS"]),
         .testTarget(name: "CryoNetworkTests", dependencies: ["CryoTestSupport", "CryoNetwork", "CryoLinux"]),
         .testTarget(name: "CryoIntegrationTests", dependencies: ["CryoTestSupport", "CryoOCI", "CryoLinux", "CryoRuntime"]),
     ],

@@ -43,8 +43,6 @@ public struct APIServer: Sendable {
         let parts = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
         do {
             try await route(ex, req.method, parts)
-        } catch let e as HTTPError {
-            await send(ex, e)
         } catch {
             await send(ex, HTTPStatus.failure(error))
         }
@@ -160,27 +158,13 @@ public struct APIServer: Sendable {
 
     func send(_ ex: HTTPExchange, _ e: CryoFailure) async {
         struct Message: Encodable { var message: String }
+        if e.code == .clientGone { return }
         let status = HTTPStatus.of(e.code)
         if status == 304 {
             try? await ex.respond(status: 304)
             return
         }
         try? await json(ex, status, Message(message: e.description))
-    }
-
-    /// A failure of the request itself: too large a body is a 413, a broken one a 400.
-    func send(_ ex: HTTPExchange, _ e: HTTPError) async {
-        struct Message: Encodable { var message: String }
-        switch e {
-        case .bodyTooLarge(let limit):
-            try? await json(ex, 413, Message(message: "request body is too large: this endpoint accepts at most \(limit) bytes"))
-        case .malformedBody(let why):
-            try? await json(ex, 400, Message(message: "malformed request body: \(why)"))
-        case .connectionClosed:
-            break
-        case .invalidState(let why):
-            try? await json(ex, 500, Message(message: why))
-        }
     }
 
     /// The JSON body, or a 400 that names the field that did not decode.

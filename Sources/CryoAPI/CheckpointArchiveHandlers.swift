@@ -14,8 +14,8 @@ extension APIServer {
     func exportCheckpoint(_ ex: HTTPExchange, _ ref: String, _ name: String) async throws {
         let q = ex.request.query
         let compression: ArchiveCompression
-        do { compression = try ArchiveCompression(parsing: q["compress"]) } catch let e as ArchiveError {
-            throw EngineError.bad("compress: \(e.message)")
+        do { compression = try ArchiveCompression(parsing: q["compress"]) } catch {
+            throw CryoFailure("compress", cause: error)
         }
         let file = try await engine.exportCheckpoint(ref, name: name, dir: try checkpointDir(q["dir"]), compression: compression)
         defer { engine.discardExport(file) }

@@ -3,14 +3,19 @@ import CryoHTTP
 import CryoImages
 import CryoLinux
 import CryoRuntime
+import CryoTLS
 
 /// The one place a failure becomes an HTTP status: by its code, never by its text.
 /// Docker's statuses (moby's errdefs): a bad request 400, not found 404, conflict 409,
-/// already done 304, not implemented 501, unavailable 503, everything else 500.
+/// already done 304, not implemented 501, unavailable 503, everything else 500; and
+/// 413 for too large a body, 403 for a peer that refused this daemon's certificate (or
+/// whose certificate this daemon does not trust).
 enum HTTPStatus {
     static func of(_ code: CryoFailure.Code) -> Int {
         switch code {
         case .invalidArgument, .invalidArchive: return 400
+        case .tooLarge: return 413
+        case .untrusted: return 403
         case .notFound: return 404
         case .conflict: return 409
         case .notModified: return 304

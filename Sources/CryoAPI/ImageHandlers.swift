@@ -82,7 +82,7 @@ extension APIServer {
         } catch let e as HTTPError {
             unlink(path)
             if case .bodyTooLarge = e { throw e }
-            throw EngineError.bad("reading the \(what) from the request failed: \(e)")
+            throw CryoFailure("reading the \(what) from the request failed", cause: e)
         } catch {
             // Writing the upload to cryod's own disk failed (ENOSPC, EIO): cryod's failure.
             unlink(path)

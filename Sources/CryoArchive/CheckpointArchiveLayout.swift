@@ -1,3 +1,6 @@
+import CryoImages
+import CryoLinux
+
 /// The names inside a checkpoint archive: podman's `container checkpoint --export` layout
 /// (which CRI-O and checkpointctl read), plus cryo's own members, which other tools ignore.
 public enum CheckpointArchiveLayout {
@@ -24,15 +27,24 @@ public enum ArchiveCompression: String, Sendable, CaseIterable, Codable {
     public init(parsing s: String?) throws {
         guard let s, !s.isEmpty else { self = .zstd; return }
         guard let c = ArchiveCompression(rawValue: s.lowercased()) else {
-            throw ArchiveError("unknown compression \"\(s)\": use zstd, gzip or none")
+            throw ArchiveError("unknown compression \"\(s)\": use zstd, gzip or none", code: .invalidArgument)
         }
         self = c
     }
 }
 
 /// A refusal or failure of the archive code; the message names the member and the problem.
-public struct ArchiveError: Error, CustomStringConvertible, Sendable, Equatable {
+/// Its code says whose fault it is: the archive's as sent (`invalidArchive`, the default: a
+/// 400), or cryod's own files and the host's resources while writing or unpacking
+/// (`internal`, a 500).
+public struct ArchiveError: CodedError, CustomStringConvertible, Sendable, Equatable {
     public let message: String
-    public init(_ message: String) { self.message = message }
+    public let code: CryoFailure.Code
+    public init(_ message: String, code: CryoFailure.Code = .invalidArchive) {
+        self.message = message
+        self.code = code
+    }
+    /// A failure of cryod's side (creating, writing, reading its own files), not the archive's.
+    public static func own(_ message: String) -> ArchiveError { ArchiveError(message, code: .internal) }
     public var description: String { message }
 }

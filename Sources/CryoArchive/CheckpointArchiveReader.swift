@@ -36,7 +36,7 @@ public struct ExtractedCheckpointArchive: Sendable {
 /// lost its list (the last member) was truncated.
 public enum CheckpointArchiveReader {
     public static func extract(_ archive: String, into staging: String, limits: ArchiveLimits) throws -> ExtractedCheckpointArchive {
-        guard let a = archive_read_new() else { throw ArchiveError("archive_read_new failed") }
+        guard let a = archive_read_new() else { throw ArchiveError.own("archive_read_new failed") }
         defer { archive_read_free(a) }
         archive_read_support_filter_all(a)
         archive_read_support_format_tar(a)
@@ -83,7 +83,7 @@ public enum CheckpointArchiveReader {
                 if !parent.isEmpty { try makeDirectories(staging, parent) }
                 let target = staging + "/" + name
                 let fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-                guard fd >= 0 else { throw ArchiveError("member \(raw): cannot create \(target): \(String(cString: strerror(errno)))") }
+                guard fd >= 0 else { throw ArchiveError.own("member \(raw): cannot create \(target): \(String(cString: strerror(errno)))") }
                 var h = SHA256()
                 var got: Int64 = 0
                 do {
@@ -99,7 +99,7 @@ public enum CheckpointArchiveReader {
                         while off < n {
                             let w = buf.withUnsafeBytes { write(fd, $0.baseAddress! + off, n - off) }
                             if w < 0 && errno == EINTR { continue }
-                            guard w > 0 else { throw ArchiveError("member \(raw): writing \(target): \(String(cString: strerror(errno)))") }
+                            guard w > 0 else { throw ArchiveError.own("member \(raw): writing \(target): \(String(cString: strerror(errno)))") }
                             off += w
                         }
                     }
@@ -159,7 +159,7 @@ public enum CheckpointArchiveReader {
         for part in rel.split(separator: "/") {
             current += "/" + part
             if mkdir(current, 0o700) != 0 && errno != EEXIST {
-                throw ArchiveError("cannot create \(current): \(String(cString: strerror(errno)))")
+                throw ArchiveError.own("cannot create \(current): \(String(cString: strerror(errno)))")
             }
             var st = stat()
             guard lstat(current, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
@@ -170,7 +170,7 @@ public enum CheckpointArchiveReader {
 
     static func readAll(_ path: String) throws -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-        guard fd >= 0 else { throw ArchiveError("cannot open \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw ArchiveError.own("cannot open \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         var out: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 65536)

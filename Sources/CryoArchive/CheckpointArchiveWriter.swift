@@ -19,11 +19,11 @@ public final class CheckpointArchiveWriter {
     public init(path: String, compression: ArchiveCompression) throws {
         self.path = path
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw ArchiveError("cannot create \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw ArchiveError.own("cannot create \(path): \(String(cString: strerror(errno)))") }
         fchmod(fd, 0o600)   // whatever the umask
         guard let a = archive_write_new() else {
             close(fd)
-            throw ArchiveError("archive_write_new failed")
+            throw ArchiveError.own("archive_write_new failed")
         }
         self.fd = fd
         self.a = a
@@ -72,11 +72,11 @@ public final class CheckpointArchiveWriter {
     /// The regular file `source`, streamed (its size as found when opened).
     public func addFile(_ name: String, from source: String) throws {
         let sfd = open(source, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-        guard sfd >= 0 else { throw ArchiveError("cannot open \(source) for the archive: \(String(cString: strerror(errno)))") }
+        guard sfd >= 0 else { throw ArchiveError.own("cannot open \(source) for the archive: \(String(cString: strerror(errno)))") }
         defer { close(sfd) }
         var st = stat()
         guard fstat(sfd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
-            throw ArchiveError("\(source) is not a regular file: not archived")
+            throw ArchiveError.own("\(source) is not a regular file: not archived")
         }
         let size = Int64(st.st_size)
         let e = entry(name, type: S_IFREG, perm: 0o600, size: size)
@@ -88,7 +88,7 @@ public final class CheckpointArchiveWriter {
         while left > 0 {
             let n = buf.withUnsafeMutableBytes { read(sfd, $0.baseAddress, min($0.count, Int(left))) }
             if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw ArchiveError("reading \(source) for the archive: \(n == 0 ? "it shrank while being read" : String(cString: strerror(errno)))") }
+            guard n > 0 else { throw ArchiveError.own("reading \(source) for the archive: \(n == 0 ? "it shrank while being read" : String(cString: strerror(errno)))") }
             buf.withUnsafeBytes { h.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
             let w = buf.withUnsafeBytes { archive_write_data(a, $0.baseAddress, n) }
             guard w == n else { throw Self.error(a, "writing \(name) into \(path)") }
@@ -100,7 +100,7 @@ public final class CheckpointArchiveWriter {
     /// Every regular file under `directory`, as `prefix/relative path` (subdirectories too).
     public func addTree(_ prefix: String, from directory: String, skip: Set<String> = []) throws {
         try addDirectory(prefix)
-        guard let d = opendir(directory) else { throw ArchiveError("cannot read \(directory): \(String(cString: strerror(errno)))") }
+        guard let d = opendir(directory) else { throw ArchiveError.own("cannot read \(directory): \(String(cString: strerror(errno)))") }
         var names: [String] = []
         while let ent = readdir(d) {
             let n = withUnsafePointer(to: ent.pointee.d_name) { $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) } }
@@ -113,7 +113,7 @@ public final class CheckpointArchiveWriter {
             switch st.st_mode & S_IFMT {
             case S_IFREG: try addFile(prefix + "/" + n, from: directory + "/" + n)
             case S_IFDIR: try addTree(prefix + "/" + n, from: directory + "/" + n)
-            default: throw ArchiveError("\(directory)/\(n) is neither a file nor a directory: a checkpoint directory holds only those")
+            default: throw ArchiveError.own("\(directory)/\(n) is neither a file nor a directory: a checkpoint directory holds only those")
             }
         }
     }
@@ -127,7 +127,7 @@ public final class CheckpointArchiveWriter {
         finished = true
         defer { archive_write_free(a); close(fd) }
         guard archive_write_close(a) == ARCHIVE_OK else { throw Self.error(a, "finishing \(path)") }
-        guard fsync(fd) == 0 else { throw ArchiveError("fsync \(path): \(String(cString: strerror(errno)))") }
+        guard fsync(fd) == 0 else { throw ArchiveError.own("fsync \(path): \(String(cString: strerror(errno)))") }
     }
 
     func entry(_ name: String, type: mode_t, perm: mode_t, size: Int64) -> OpaquePointer {
@@ -143,7 +143,7 @@ public final class CheckpointArchiveWriter {
     }
 
     static func error(_ a: OpaquePointer, _ what: String) -> ArchiveError {
-        ArchiveError("\(what): \(archive_error_string(a).map { String(cString: $0) } ?? "libarchive error")")
+        ArchiveError.own("\(what): \(archive_error_string(a).map { String(cString: $0) } ?? "libarchive error")")
     }
 
     static func hex<D: Sequence>(_ d: D) -> String where D.Element == UInt8 {

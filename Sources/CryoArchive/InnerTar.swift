@@ -15,9 +15,9 @@ public enum InnerTar {
     @discardableResult
     public static func write(_ directory: String, to tarPath: String, whiteouts: Bool) throws -> [String] {
         let fd = open(tarPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw ArchiveError("cannot create \(tarPath): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw ArchiveError.own("cannot create \(tarPath): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
-        guard let a = archive_write_new() else { throw ArchiveError("archive_write_new failed") }
+        guard let a = archive_write_new() else { throw ArchiveError.own("archive_write_new failed") }
         defer { archive_write_free(a) }
         archive_write_set_format_pax_restricted(a)
         guard archive_write_open_fd(a, fd) == ARCHIVE_OK else { throw CheckpointArchiveWriter.error(a, "opening \(tarPath)") }
@@ -33,14 +33,14 @@ public enum InnerTar {
             let r = rel.isEmpty ? name : rel + "/" + name
             let full = root + "/" + r
             var st = stat()
-            guard lstat(full, &st) == 0 else { throw ArchiveError("lstat \(full): \(String(cString: strerror(errno)))") }
+            guard lstat(full, &st) == 0 else { throw ArchiveError.own("lstat \(full): \(String(cString: strerror(errno)))") }
             let type = st.st_mode & S_IFMT
             if type == S_IFCHR && st.st_rdev == 0 && whiteouts {
                 deleted.append("/" + r)
                 continue
             }
             guard type == S_IFREG || type == S_IFDIR || type == S_IFLNK else {
-                throw ArchiveError("\(full) is a device, fifo or socket: it cannot be carried in a checkpoint archive")
+                throw ArchiveError("\(full) is a device, fifo or socket: it cannot be carried in a checkpoint archive", code: .unsupported)
             }
             let e = archive_entry_new()!
             defer { archive_entry_free(e) }
@@ -48,7 +48,7 @@ public enum InnerTar {
             archive_entry_copy_pathname(e, r)
             archive_entry_set_nlink(e, 1)
             if type == S_IFLNK {
-                guard let target = FS.readlink(full) else { throw ArchiveError("readlink \(full) failed") }
+                guard let target = FS.readlink(full) else { throw ArchiveError.own("readlink \(full) failed") }
                 archive_entry_copy_symlink(e, target)
                 archive_entry_set_size(e, 0)
             }
@@ -56,14 +56,14 @@ public enum InnerTar {
             guard archive_write_header(a, e) == ARCHIVE_OK else { throw CheckpointArchiveWriter.error(a, "archiving \(full)") }
             if type == S_IFREG && st.st_size > 0 {
                 let f = open(full, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-                guard f >= 0 else { throw ArchiveError("open \(full): \(String(cString: strerror(errno)))") }
+                guard f >= 0 else { throw ArchiveError.own("open \(full): \(String(cString: strerror(errno)))") }
                 defer { close(f) }
                 var left = Int64(st.st_size)
                 var buf = [UInt8](repeating: 0, count: 1 << 20)
                 while left > 0 {
                     let n = buf.withUnsafeMutableBytes { read(f, $0.baseAddress, min($0.count, Int(left))) }
                     if n < 0 && errno == EINTR { continue }
-                    guard n > 0 else { throw ArchiveError("reading \(full): it shrank while being archived") }
+                    guard n > 0 else { throw ArchiveError.own("reading \(full): it shrank while being archived") }
                     guard buf.withUnsafeBytes({ archive_write_data(a, $0.baseAddress, n) }) == n else {
                         throw CheckpointArchiveWriter.error(a, "archiving \(full)")
                     }
@@ -89,7 +89,7 @@ public enum InnerTar {
             try FS.mkdirAll(FS.parent(target), mode: 0o755)
             if FS.lstatMode(target) != nil { try FS.removeAll(target) }
             guard mknod(target, S_IFCHR, 0) == 0 else {
-                throw ArchiveError("making the whiteout for deleted \(p) at \(target): \(String(cString: strerror(errno)))")
+                throw ArchiveError.own("making the whiteout for deleted \(p) at \(target): \(String(cString: strerror(errno)))")
             }
         }
     }

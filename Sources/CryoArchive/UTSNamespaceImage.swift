@@ -5,7 +5,7 @@ import Glibc
 /// source's hostname, so its copy of the images gets the new one before CRIU runs.
 public enum UTSNamespaceImage {
     public static func setHostname(_ hostname: String, imageDir: String) throws {
-        guard let d = opendir(imageDir) else { throw ArchiveError("cannot read \(imageDir): \(String(cString: strerror(errno)))") }
+        guard let d = opendir(imageDir) else { throw ArchiveError.own("cannot read \(imageDir): \(String(cString: strerror(errno)))") }
         var names: [String] = []
         while let e = readdir(d) {
             let n = withUnsafePointer(to: e.pointee.d_name) { $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) } }
@@ -17,10 +17,10 @@ public enum UTSNamespaceImage {
             let bytes = try CheckpointArchiveReader.readAll(path)
             let out = try rewrite(bytes, hostname: hostname, file: path)
             let fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW)
-            guard fd >= 0 else { throw ArchiveError("cannot write \(path): \(String(cString: strerror(errno)))") }
+            guard fd >= 0 else { throw ArchiveError.own("cannot write \(path): \(String(cString: strerror(errno)))") }
             defer { close(fd) }
             guard out.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == out.count else {
-                throw ArchiveError("writing \(path): \(String(cString: strerror(errno)))")
+                throw ArchiveError.own("writing \(path): \(String(cString: strerror(errno)))")
             }
         }
     }

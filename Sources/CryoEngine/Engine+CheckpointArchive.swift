@@ -124,7 +124,8 @@ extension Engine {
                 try CheckpointArchiveReader.extract(archive, into: staging, limits: ArchiveLimits(maxBytes: limit))
             }
         } catch let e as ArchiveError {
-            throw EngineError.bad("checkpoint archive refused: \(e.message)")
+            // The archive's fault (invalid-archive, 400) or cryod's own while unpacking (500).
+            throw CryoFailure(e.code == .internal ? "unpacking the checkpoint archive" : "checkpoint archive refused", cause: e)
         }
         let plan = try importPlan(extracted, opts)
         let pieces = NewContainerPieces(
@@ -240,12 +241,12 @@ extension Engine {
         let deleted = x.has(CheckpointArchiveLayout.deletedFiles) ? try read(CheckpointArchiveLayout.deletedFiles, [String].self) : []
         for d in deleted {
             do { _ = try CheckpointArchiveReader.memberName(String(d.drop(while: { $0 == "/" }))) } catch let e as ArchiveError {
-                throw EngineError.bad("checkpoint archive refused: deleted.files: \(e.message)")
+                throw CryoFailure("checkpoint archive refused: deleted.files", cause: e)
             }
         }
         for tar in [CheckpointArchiveLayout.rootfsDiff, CheckpointArchiveLayout.devShm] where x.has(tar) {
             do { try InnerTar.check(x.path(tar), member: tar) } catch let e as ArchiveError {
-                throw EngineError.bad("checkpoint archive refused: \(e.message)")
+                throw CryoFailure("checkpoint archive refused", cause: e)
             }
         }
         var plan = ImportPlan(name: try Names.validate(opts.name ?? sourceName), request: req, metadata: metadata, deleted: deleted, source: source)

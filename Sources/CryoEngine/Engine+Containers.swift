@@ -325,7 +325,8 @@ extension Engine {
                 // would block the id; startOnce made sure nothing of it is alive.
                 try rt.discard(id: id, bundle: p.bundle(id))
                 try FS.atomicWrite(p.monitorConfig(id), Array(try JSONEncoder().encode(config)), mode: 0o600, durable: false)
-                let ready = try MonitorLink.launch(binary: binary, configPath: p.monitorConfig(id), reaper: reaper, extraFDs: extra)
+                let ready = try MonitorLink.launch(binary: binary, configPath: p.monitorConfig(id), logPath: p.monitorLog(id),
+                                                  reaper: reaper, extraFDs: extra)
                 Trace.mark("launch \(id.prefix(12)): monitor ready")
                 FaultPoint.hit(restore == nil ? "start-monitor-ready" : "restore-monitor-reported")
                 return ready
@@ -634,6 +635,8 @@ extension Engine {
             try FS.removeAll(p.containerDir(id))
             unlink(p.monitorSocket(id))
             unlink(p.monitorState(id))
+            unlink(p.monitorLog(id))
+            unlink(p.monitorLog(id) + ".1")
         }
         for e in execs.values where e.containerID == id { execs[e.id] = nil }
         // The slot goes with the record; whoever waited on it goes on. (Callers queued on its

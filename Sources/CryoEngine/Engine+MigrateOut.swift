@@ -3,6 +3,7 @@ import CryoLinux
 import CryoMigration
 import CryoNetwork
 import CryoRuntime
+import CryoTLS
 import FoundationEssentials
 import Glibc
 
@@ -25,7 +26,7 @@ extension Engine {
         if target.hasPrefix("unix://") {
             let path = String(target.dropFirst("unix://".count))
             do { return try await connectUnixStream(path: path) } catch {
-                throw EngineError.bad("cannot reach cryod at \(target): \(error)")
+                throw CryoFailure(.unavailable, "cannot reach cryod at \(target)", cause: error)
             }
         }
         guard target.hasPrefix("tcp://") else {
@@ -35,24 +36,27 @@ extension Engine {
             throw EngineError.bad("this cryod has no TLS identity (start it with --tlsverify --tlscacert --tlscert --tlskey): it cannot authenticate itself to \(target)")
         }
         do { return try await dial(target) } catch {
-            throw EngineError.bad("cannot connect to cryod at \(target): \(Self.explainTLS("\(error)"))")
+            throw Self.peerFailure("cannot connect to cryod at \(target)", error)
         }
     }
 
-    /// A TLS alert from the peer in words (BoringSSL names only the alert).
-    nonisolated static func explainTLS(_ text: String) -> String {
-        let alerts: [(String, String)] = [
-            ("ALERT_CERTIFICATE_EXPIRED", "the target refused this daemon's certificate: it has expired (issue a new one with cryo tls issue)"),
-            ("ALERT_UNKNOWN_CA", "the target does not trust the CA that issued this daemon's certificate"),
-            ("ALERT_BAD_CERTIFICATE", "the target refused this daemon's certificate"),
-            ("ALERT_CERTIFICATE_REQUIRED", "the target requires a client certificate"),
-            ("ALERT_HANDSHAKE_FAILURE", "the TLS handshake failed (no common protocol version or cipher)"),
-        ]
-        for (key, words) in alerts where text.contains(key) { return words + " [\(text)]" }
-        if text.hasPrefix("TLS connection"), text.hasSuffix("is closed") {
-            return text + " (the target may have refused this daemon's certificate: its log says why)"
+    /// A failure talking to the target, with its code (unavailable, untrusted, ...) and, for
+    /// a TLS refusal, what the target's alert means for this daemon (BoringSSL names only
+    /// the alert).
+    nonisolated static func peerFailure(_ step: String, _ error: any Error) -> CryoFailure {
+        guard let tls = error as? TLSError, let hint = explain(tls) else { return CryoFailure(step, cause: error) }
+        return CryoFailure("\(step) (\(hint))", cause: tls)
+    }
+
+    nonisolated static func explain(_ e: TLSError) -> String? {
+        switch e.alert {
+        case .certificateExpired?: return "the target refused this daemon's certificate: it has expired (issue a new one with cryo tls issue)"
+        case .unknownCA?: return "the target does not trust the CA that issued this daemon's certificate"
+        case .badCertificate?: return "the target refused this daemon's certificate"
+        case .certificateRequired?: return "the target requires a client certificate"
+        case .handshakeFailure?: return "the TLS handshake failed (no common protocol version or cipher)"
+        case nil: return e.kind == .closed ? "the target may have refused this daemon's certificate: its log says why" : nil
         }
-        return text
     }
 
     private func migrateLocked(_ id: String, _ req: MigrationRequest,
@@ -134,7 +138,7 @@ extension Engine {
         } catch {
             await closeAll()
             if let e = error as? EngineError { throw e }
-            throw EngineError.internalError("migration of \(c.name) to \(req.target) failed before anything was frozen; it keeps running here: \(Self.explainTLS("\(error)"))")
+            throw Self.peerFailure("migration of \(c.name) to \(req.target) failed before anything was frozen; it keeps running here", error)
         }
 
         if req.postCopy {

@@ -39,6 +39,8 @@ public struct EnginePaths: Sendable {
     public func monitorSocket(_ id: String) -> String { monitorSockets + "/\(id).sock" }
     /// What the monitor records about itself (MonitorState): its pid, then its set-up's outcome.
     public func monitorState(_ id: String) -> String { monitorSockets + "/\(id).state" }
+    /// The monitor's own log lines (its stderr; MonitorLogFile), which outlive it and cryod.
+    public func monitorLog(_ id: String) -> String { monitorSockets + "/\(id).log" }
     /// Where a tty container's init hands its pty master to the monitor (short: sun_path
     /// holds 107 bytes).
     public func consoleSocket(_ id: String) -> String { monitorSockets + "/\(id.prefix(24)).con" }

@@ -2,6 +2,7 @@ import CShim
 import CryoLinux
 import CryoLog
 import CryoMonitor
+import CryoRuntime
 import FoundationEssentials
 import Glibc
 import NIOCore
@@ -17,20 +18,32 @@ public enum MonitorLink {
     /// Starts `cryo-monitor CONFIG` in a session of its own and waits for its ready line:
     /// the container exists (created, or restored and running) or the reason it does not.
     /// The monitor stays cryod's child (collected by `reaper`) until cryod exits. Blocking.
-    /// `extraFDs` become the monitor's fds 4, 5, ... (a restore's network gate).
-    static func launch(binary: String, configPath: String, reaper: ChildReaper, extraFDs: [Int32] = []) throws -> MonitorReady {
+    /// `extraFDs` become the monitor's fds 4, 5, ... (a restore's network gate). The
+    /// monitor's stderr is `logPath` (`MonitorLogFile`); a failure it reports carries the
+    /// lines it logged.
+    static func launch(binary: String, configPath: String, logPath: String, reaper: ChildReaper,
+                       extraFDs: [Int32] = []) throws -> MonitorReady {
         var p: [Int32] = [0, 0]
         try sys(cryo_pipe2(&p, O_CLOEXEC), "pipe2", "monitor ready pipe")
         defer { close(p[0]) }
         let null = try sys(open("/dev/null", O_RDWR | O_CLOEXEC), "open", "/dev/null")
         defer { close(null) }
+        // With CRYO_TRACE, the monitor (and the runtime and CRIU steps in it) traces to our stderr.
+        let tracing = !Trace.childEnvironment.isEmpty
+        var log: (fd: Int32, start: Int)?
+        if !tracing {
+            do { log = try MonitorLogFile.open(logPath) } catch {
+                close(p[1])
+                throw CryoFailure("opening the container monitor's log", cause: error)
+            }
+            EngineLog.logger.debug("container monitor log", metadata: ["path": "\(logPath)"])
+        }
+        defer { if let log { close(log.fd) } }
         let child: SpawnedProcess
         do {
-            // With CRYO_TRACE, the monitor (and the runtime and CRIU steps in it) traces to our stderr.
-            let tracing = !Trace.childEnvironment.isEmpty
             child = try Spawn.spawn(path: binary, args: ["cryo-monitor", configPath],
-                                    env: environment + Trace.childEnvironment + FaultPoint.childEnvironment, fds: [null, null, tracing ? 2 : null, p[1]] + extraFDs,
-                                    setsid: true)
+                                    env: environment + Trace.childEnvironment + FaultPoint.childEnvironment,
+                                    fds: [null, null, log?.fd ?? 2, p[1]] + extraFDs, setsid: true)
         } catch {
             close(p[1])
             throw error
@@ -39,10 +52,17 @@ public enum MonitorLink {
         reaper.add(pid: child.pid, pidfd: child.pidfd)
         FaultPoint.hit("monitor-spawned")
         let out = try FS.readAll(fd: p[0], what: "monitor ready pipe")
+        let logged = log.map { MonitorLogFile.excerpt(logPath, from: $0.start) } ?? ""
         guard let line = out.split(separator: 0x0a).first else {
-            throw CryoFailure(.internal, "the container monitor exited without reporting (\(binary))")
+            throw CryoFailure(.internal, "the container monitor exited without reporting (\(binary))\(logged)")
         }
-        return try JSONDecoder().decode(MonitorReady.self, from: Data(line))
+        var ready = try JSONDecoder().decode(MonitorReady.self, from: Data(line))
+        // A command that cannot be run says all there is in its own words (docker's).
+        if ready.error != nil, !logged.isEmpty, ready.failure?.code != .commandNotRunnable {
+            ready.error! += logged
+            ready.failure?.message += logged
+        }
+        return ready
     }
 
     /// Connects to a monitor's socket. Send `requestLine(...)` first; the monitor answers

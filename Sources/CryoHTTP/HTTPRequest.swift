@@ -118,7 +118,7 @@ extension Substring {
     }
 }
 
-public enum HTTPError: Error, Sendable {
+public enum HTTPError: Error, Sendable, CustomStringConvertible {
     /// The request body is larger than the limit given to `collectBody` (the associated value is that limit).
     case bodyTooLarge(Int)
     /// The request body could not be decoded (e.g. broken chunked framing, or the client went away mid-body).
@@ -127,4 +127,15 @@ public enum HTTPError: Error, Sendable {
     case connectionClosed
     /// An exchange method was called out of order (e.g. `respond` twice, `write` before `startStream`).
     case invalidState(String)
+
+    /// The answer's message (a server's codes and statuses for these are its own: cryod's
+    /// are in CryoAPI).
+    public var description: String {
+        switch self {
+        case .bodyTooLarge(let limit): return "request body is too large: this endpoint accepts at most \(limit) bytes"
+        case .malformedBody(let why): return "malformed request body: \(why)"
+        case .connectionClosed: return "the client connection is closed"
+        case .invalidState(let why): return why
+        }
+    }
 }

@@ -2,16 +2,19 @@ import Logging
 import Synchronization
 
 /// The one logging setup of cryod, cryo-monitor and cryo-runtime: swift-log with
-/// `LineLogHandler` on stderr. Each executable calls `bootstrap` once, first thing; code
-/// below then logs through `Logger(label:)`. (The `cryo` CLI does not: it prints its
-/// errors to the user plainly.)
+/// `LineLogHandler` on stderr (a monitor's stderr is its log file, see CryoMonitor's
+/// `MonitorLogFile`). Each executable calls `bootstrap` once, first thing; code below then
+/// logs through `Logger(label:)`. (The `cryo` CLI does not: it prints its errors to the
+/// user plainly.)
 public enum CryoLogging {
     static let current = Mutex<LogOptions?>(nil)
 
-    /// Sets up swift-log for this process; `extra` makes a second handler per label (the
-    /// runtime's `--log` file). A second call changes nothing (swift-log allows one
+    /// Sets up swift-log for this process; `output` is where the lines go (stderr; a
+    /// monitor's is its log file, size-capped); `extra` makes a second handler per label
+    /// (the runtime's `--log` file). A second call changes nothing (swift-log allows one
     /// bootstrap per process).
-    public static func bootstrap(_ options: LogOptions, adding extra: (@Sendable (String) -> any LogHandler)? = nil) {
+    public static func bootstrap(_ options: LogOptions, output: LineOutput = .stderr,
+                                 adding extra: (@Sendable (String) -> any LogHandler)? = nil) {
         let first = current.withLock { c -> Bool in
             guard c == nil else { return false }
             c = options
@@ -19,7 +22,7 @@ public enum CryoLogging {
         }
         guard first else { return }
         LoggingSystem.bootstrap { label in
-            let stderr = LineLogHandler(label: label, options: options)
+            let stderr = LineLogHandler(label: label, options: options, output: output)
             guard let extra else { return stderr }
             return MultiplexLogHandler([stderr, extra(label)])
         }

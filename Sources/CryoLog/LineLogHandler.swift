@@ -38,8 +38,15 @@ public struct LineLogHandler: LogHandler {
 /// Where `LineLogHandler` writes: a descriptor shared by every handler of the process.
 public final class LineOutput: Sendable {
     let fd: Mutex<Int32>
+    /// When the descriptor is a regular file (a monitor's log, opened O_APPEND): the size it
+    /// may reach. A line that would pass it empties the file first, so a long-lived process
+    /// that logs cannot fill the disk.
+    let sizeLimit: Int?
 
-    public init(fd: Int32) { self.fd = Mutex(fd) }
+    public init(fd: Int32, sizeLimit: Int? = nil) {
+        self.fd = Mutex(fd)
+        self.sizeLimit = sizeLimit
+    }
 
     public static let stderr = LineOutput(fd: 2)
 
@@ -47,6 +54,12 @@ public final class LineOutput: Sendable {
     public func write(_ line: String) {
         let bytes = Array(line.utf8)
         fd.withLock { fd in
+            if let sizeLimit {
+                var st = stat()
+                if fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, Int(st.st_size) + bytes.count > sizeLimit {
+                    _ = ftruncate(fd, 0)
+                }
+            }
             var off = 0
             while off < bytes.count {
                 let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + off, $0.count - off) }

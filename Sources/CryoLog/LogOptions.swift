@@ -1,3 +1,4 @@
+import CryoLinux
 import Glibc
 import Logging
 
@@ -61,7 +62,9 @@ public struct LogOptions: Sendable, Equatable {
     }
 }
 
-public struct LogOptionError: Error, CustomStringConvertible, Sendable {
+/// A bad `--log-level`/`--log-format` (or `CRYO_LOG_LEVEL`/`CRYO_LOG_FORMAT`) value.
+public struct LogOptionError: CodedError, CustomStringConvertible, Sendable {
+    public var code: CryoFailure.Code { .invalidArgument }
     public let description: String
     public init(_ description: String) { self.description = description }
 }

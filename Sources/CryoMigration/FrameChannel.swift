@@ -1,3 +1,4 @@
+import CryoLinux
 import Crypto
 import FoundationEssentials
 
@@ -14,10 +15,18 @@ public struct StreamEnd: Codable, Sendable, Equatable {
     public var sha256: String
 }
 
-public enum MigrationWireError: Error, CustomStringConvertible {
+/// The other cryod went away (unavailable), or spoke out of turn or garbled (cryo's own
+/// failure: both sides are cryod).
+public enum MigrationWireError: CodedError, CustomStringConvertible {
     case peerClosed
     case malformed(String)
     case unexpected(String)
+    public var code: CryoFailure.Code {
+        switch self {
+        case .peerClosed: return .unavailable
+        case .malformed, .unexpected: return .internal
+        }
+    }
     public var description: String {
         switch self {
         case .peerClosed: return "the other cryod closed the migration connection"

@@ -1,3 +1,4 @@
+import CryoLinux
 import FoundationEssentials
 
 /// Opens cryo's peer protocol on a fresh connection to another cryod: an HTTP/1.1 request
@@ -40,8 +41,21 @@ public enum PeerUpgrade {
     }
 }
 
-public enum PeerError: Error, CustomStringConvertible {
+/// The peer did not open the migration channel: its HTTP status (0: it closed the
+/// connection before answering) says whether it is away, cannot do it, or refuses.
+public enum PeerError: CodedError, CustomStringConvertible {
     case refused(peer: String, status: Int, message: String)
+    public var code: CryoFailure.Code {
+        switch self {
+        case .refused(_, let status, _):
+            switch status {
+            case 0, 502, 503: return .unavailable
+            case 501: return .unsupported
+            case 400..<500: return .conflict
+            default: return .internal
+            }
+        }
+    }
     public var description: String {
         switch self {
         case .refused(let peer, let status, let message):

@@ -75,12 +75,12 @@ final class StreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // (an unclean shutdown reads as EOF, anything else as an error for the reader).
         if !handshakeSettled {
             let why = PeerCertificateDiagnosis.describe(error, channel: context.channel, trusted: trusted)
-            settleHandshake(TLSError("TLS handshake with \(peer) failed: \(why)", kind: .handshake))
+            settleHandshake(TLSError("TLS handshake with \(peer) failed: \(why)", kind: .handshake, alert: TLSAlert.of(error)))
         }
         if case .uncleanShutdown = error as? NIOSSLError {
             eof = true
         } else if failure == nil {
-            failure = TLSError("TLS connection to \(peer): \(TLSErrorText.describe(error))", kind: .connection)
+            failure = TLSError("TLS connection to \(peer): \(TLSErrorText.describe(error))", kind: .connection, alert: TLSAlert.of(error))
         }
         if buffered.isEmpty {
             if let waiter, let failure {
@@ -147,11 +147,11 @@ final class StreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func write(loop: EventLoop, bytes: [UInt8]) -> EventLoopFuture<Void> {
-        guard let context, !closed else { return loop.makeFailedFuture(TLSError("TLS connection to \(peer) is closed", kind: .connection)) }
+        guard let context, !closed else { return loop.makeFailedFuture(TLSError("TLS connection to \(peer) is closed", kind: .closed)) }
         if bytes.isEmpty { return loop.makeSucceededVoidFuture() }
         let peer = self.peer
         return context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: bytes)))
-            .flatMapErrorThrowing { error in throw TLSError("write to \(peer): \(TLSErrorText.describe(error))", kind: .connection) }
+            .flatMapErrorThrowing { error in throw TLSError("write to \(peer): \(TLSErrorText.describe(error))", kind: .connection, alert: TLSAlert.of(error)) }
     }
 
     func closeWrite(loop: EventLoop) -> EventLoopFuture<Void> {

@@ -27,8 +27,13 @@ if args.count >= 2 && args[1] == "lazy-pages-watchdog" {
 }
 
 Trace.keepOutput()
-// cryod passes its log level and format (CRYO_LOG_LEVEL, CRYO_LOG_FORMAT).
-CryoLogging.bootstrap(LogOptions.fromEnvironment())
+// cryod passes its log level and format (CRYO_LOG_LEVEL, CRYO_LOG_FORMAT); stderr is the
+// monitor's log file (MonitorLogFile), capped, or cryod's stderr when it traces. Our fds
+// 0-2 become the container's stdio while it is set up (and /dev/null after): the log keeps
+// a descriptor of its own.
+let logFD = fcntl(2, F_DUPFD_CLOEXEC, 10)
+CryoLogging.bootstrap(LogOptions.fromEnvironment(), output: LineOutput(fd: logFD >= 0 ? logFD : 2, sizeLimit: MonitorLogFile.sizeLimit))
+let monitorLog = Logger(label: "cryo-monitor")
 
 /// The monitor's own record (MonitorConfig.statePath): written before anything happens to
 /// the container, and again with the ready line before that line is sent.
@@ -63,6 +68,7 @@ do {
 // The network gate's read end (if any) is ours alone: never inherited by CRIU or init.
 if let fd = config.restore?.networkGateFD { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
 record(config.statePath, nil)
+monitorLog.info("\(config.restore == nil ? "creating" : "restoring") container", metadata: ["id": "\(config.id)", "pid": "\(getpid())"])
 let monitor = Monitor(config: config)
 do {
     let initPid = try monitor.setUp()
@@ -71,6 +77,7 @@ do {
     FaultPoint.hit(config.restore == nil ? "monitor-ready" : "restore-monitor-ready")
     report(ready)
 } catch {
+    monitorLog.error("\(config.restore == nil ? "creating" : "restoring") the container failed: \(error)", metadata: ["id": "\(config.id)"])
     monitor.abandon()
     let failed = MonitorReady.failed(error)
     record(config.statePath, failed)

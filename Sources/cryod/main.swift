@@ -205,7 +205,7 @@ struct Cryod: AsyncParsableCommand {
             let liveness = TCPLiveness(seconds: peerTimeout)
             options.dialPeer = { target in
                 guard case .tcp(let host, let port)? = try? HTTPListener.Address.parse(target) else {
-                    throw ValidationError("migration target \"\(target)\": use tcp://HOST:PORT")
+                    throw CryoFailure(.invalidArgument, "migration target \"\(target)\": use tcp://HOST:PORT")
                 }
                 return try await TLSByteStream.connect(host: host, port: port, identity: identity, liveness: liveness)
             }

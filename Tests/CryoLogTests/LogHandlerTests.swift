@@ -103,3 +103,19 @@ private final class Capture: Sendable {
         #expect(LogOptions(level: .error, format: .json).childEnvironment == ["CRYO_LOG_LEVEL=error", "CRYO_LOG_FORMAT=json"])
     }
 }
+
+@Suite struct LineOutputLimitTests {
+    /// A monitor's log file: a line that would pass the limit empties the file first.
+    @Test func aCappedFileNeverPassesItsLimit() throws {
+        let path = "/tmp/cryo-log-cap-\(UUID().uuidString)"
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0o600)
+        try #require(fd >= 0)
+        defer { close(fd); unlink(path) }
+        let out = LineOutput(fd: fd, sizeLimit: 100)
+        for i in 0..<30 { out.write("line \(i) of the capped log\n") }
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(text.utf8.count <= 100)
+        #expect(text.hasSuffix("line 29 of the capped log\n"), "the newest line is kept: \(text)")
+        #expect(text.hasPrefix("line "), "whole lines only: \(text)")
+    }
+}

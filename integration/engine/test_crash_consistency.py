@@ -390,6 +390,25 @@ def test_criu_killed_during_restore_fails_promptly(fd, ctr, name, point):
     OUTCOMES.append((f"{point}:kill-criu", "start --checkpoint", "fails promptly, nothing left; checkpoint restores"))
 
 
+def test_a_failed_restore_carries_the_monitors_log(fd, ctr, name):
+    """What the monitor logged while it restored is in the error cryod answers, and stays in
+    its log file under the exec-root."""
+    point = "restore-notify-setup-namespaces"
+    cid = checkpointed(fd, ctr, name)
+    fd.with_fault(f"{point}:kill-criu")
+    try:
+        r = fd.docker("start", "--checkpoint", "cp1", name, timeout=120)
+        assert r.returncode != 0, r.stdout
+        log = fd.run / "mon" / f"{cid}.log"
+        assert f"the monitor's log, {log}" in r.stderr, r.stderr
+        assert "cryo-monitor: restoring container" in r.stderr, r.stderr
+        assert "cryo-monitor: restoring the container failed" in r.stderr, r.stderr
+        assert "restoring the container failed" in log.read_text()
+    finally:
+        fd.without_fault()
+    assert checkpoints(fd, name) == ["cp1"]
+
+
 def test_monitor_killed_after_restoring(fd, ctr, name):
     point = "restore-monitor-ready"
     cid = checkpointed(fd, ctr, name)

@@ -54,6 +54,27 @@ def test_json_lines_on_stderr(name):
         cleanup(d)
 
 
+def test_monitor_logs_json_lines_to_its_own_file(name):
+    """The monitor outlives cryod, so its lines go to a file of its own under the exec-root
+    (not to /dev/null, not to a pipe to cryod), in cryod's format; a debug cryod names it."""
+    d = own_daemon("--log-format", "json", "--log-level", "debug")
+    try:
+        d.start()
+        d.ok("load", "-i", IMAGES / "busybox.tar", timeout=120)
+        cid = d.ok("run", "-d", "--name", name, "busybox", "sleep", "600").strip()
+        path = d.run / "mon" / f"{cid}.log"
+        assert path.exists(), f"no monitor log at {path}"
+        records = [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
+        assert records, "the monitor wrote nothing"
+        assert all(r["label"] in ("cryo-monitor", "cryo-runtime") and {"time", "level", "msg"} <= r.keys() for r in records), records
+        assert any(r["msg"] == "creating container" and r.get("id") == cid for r in records), records
+        assert any(str(path) in l for l in log_lines(d)), "cryod's debug log names the monitor's log"
+        d.ok("rm", "-f", name)
+        assert not path.exists(), "removed with its container"
+    finally:
+        cleanup(d)
+
+
 def test_log_level_filters():
     d = own_daemon("-l", "error")
     try:

@@ -156,6 +156,31 @@ def test_full_disk_while_unpacking_is_500(docker_cli, small_image_tmp):
     assert list(small_image_tmp.iterdir()) == []
 
 
+def test_checkpoint_archive_refusal_is_400_and_full_disk_while_unpacking_500(docker_cli):
+    """A checkpoint archive that is not one is the client's (400, with the reason); a disk
+    that fills while cryod unpacks a sound one is cryod's (500), not a refusal."""
+    st, _, out = docker_cli.http("POST", "/v1.50/containers/restore", body=b"not an archive" * 100,
+                                 headers={"Content-Type": "application/x-tar"})
+    assert st == 400, out
+    assert b"checkpoint archive refused" in out and b"not a readable tar archive" in out, out
+    imports = docker_cli.root / "imports"
+    imports.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "cryo-e2e-errors", str(imports)], check=True)
+    try:
+        buf = io.BytesIO()
+        with gzip.GzipFile(fileobj=buf, mode="wb") as gz:
+            with tarfile.open(fileobj=gz, mode="w") as t:
+                info = tarfile.TarInfo("checkpoint/pages-1.img")
+                info.size = 4 << 20
+                t.addfile(info, io.BytesIO(b"x" * info.size))
+        st, _, out = docker_cli.http("POST", "/v1.50/containers/restore", body=buf.getvalue(),
+                                     headers={"Content-Type": "application/x-tar"})
+        assert st == 500, out
+        assert b"unpacking the checkpoint archive" in out and b"No space left on device" in out, out
+    finally:
+        subprocess.run(["umount", "-l", str(imports)], check=False)
+
+
 # --------------------------------------------------------------------------------------------
 # exit.json
 
