@@ -13,6 +13,10 @@ public struct CheckpointInspection: Codable, Sendable, Equatable {
     public var statistics: DumpStatistics?
     /// Whether environment variables were read (`--env`); without it `environment` is absent.
     public var environmentShown: Bool
+    /// A memory search's hits (`--search`/`--search-regex`), absent without one.
+    public var matches: [MemoryMatch]?
+    /// True when the search stopped at its limit (`MemorySearch.defaultLimit`) of matches.
+    public var matchesTruncated: Bool?
 
     public init(imageVersion: UInt32, processes: [InspectedProcess], mounts: [InspectedMount], namespaces: [InspectedNamespace],
                 statistics: DumpStatistics?, environmentShown: Bool) {

@@ -14,7 +14,10 @@ public enum CheckpointInspector {
     ///   - directory: the images (the checkpoint directory, or an archive's `checkpoint/`).
     ///   - statsFile: CRIU's stats-dump (next to the images, or at an archive's root); read if present.
     ///   - environment: read each process's environment (`--env`); otherwise it is left out.
-    public static func inspect(directory: String, statsFile: String? = nil, environment: Bool = false) throws -> CheckpointInspection {
+    ///   - search: also search the dumped memory, with `context` bytes around each hit.
+    public static func inspect(directory: String, statsFile: String? = nil, environment: Bool = false,
+                               search: MemorySearch.Pattern? = nil, context: Int = 32) throws -> CheckpointInspection {
+        if let search { try MemorySearch.validate(search) }
         let inventory = try ImageFile(path: directory + "/inventory.img", expecting: ImageMagic.inventory).only(inventory_entry.self)
         let tree = try ImageFile(path: directory + "/pstree.img", expecting: ImageMagic.pstree).messages(pstree_entry.self)
         let files = try fileTable(directory)
@@ -35,8 +38,14 @@ public enum CheckpointInspector {
         }
         let mounts = try processes.first?.namespaces["mnt"].map { try self.mounts(directory, namespace: $0) } ?? []
         let stats = try statsFile.flatMap { path in access(path, F_OK) == 0 ? try statistics(path) : nil }
-        return CheckpointInspection(imageVersion: inventory.imgVersion, processes: processes, mounts: mounts, namespaces: nsList,
-                                    statistics: stats, environmentShown: environment)
+        var result = CheckpointInspection(imageVersion: inventory.imgVersion, processes: processes, mounts: mounts, namespaces: nsList,
+                                          statistics: stats, environmentShown: environment)
+        if let search {
+            let found = try MemorySearch.search(directory: directory, processes: processes, pattern: search, context: context)
+            result.matches = found
+            result.matchesTruncated = found.count >= MemorySearch.defaultLimit
+        }
+        return result
     }
 
     static let namespaceKinds = ["pid", "net", "ipc", "uts", "mnt", "user", "cgroup", "time"]

@@ -2,6 +2,7 @@
 /// one section per subject, each process with its command line, files and mappings.
 public enum InspectionText {
     public static func render(_ i: CheckpointInspection) -> String {
+        if let matches = i.matches { return renderMatches(matches, truncated: i.matchesTruncated == true) }
         var o = ""
         o += "PROCESSES\n"
         o += table([["PID", "PPID", "UID", "STATE", "CWD", "COMMAND"]] + i.processes.map { p in
@@ -49,6 +50,16 @@ public enum InspectionText {
             o += "  pages in parent \(s.pagesSkippedParent)\n  pages lazy      \(s.pagesLazy)\n"
         }
         if !i.environmentShown { o += "\n(environment variables not shown; --env shows them)\n" }
+        return o
+    }
+
+    /// A search's hits, one per line: pid, comm, address, the mapping, and the match in its context.
+    public static func renderMatches(_ matches: [MemoryMatch], truncated: Bool) -> String {
+        var o = table([["PID", "COMMAND", "ADDRESS", "MAPPING", "CONTEXT"]] + matches.map { m in
+            let mapping = m.mappingStart.map { hex($0) + " " + (m.mappingPath ?? m.mappingKind ?? "") } ?? "-"
+            return [String(m.pid), m.comm, hex(m.address), mapping, m.before + "[" + m.match + "]" + m.after]
+        })
+        o += "\(matches.count) match\(matches.count == 1 ? "" : "es")" + (truncated ? " (stopped at the limit)" : "") + "\n"
         return o
     }
 
