@@ -5,6 +5,7 @@ import PackageDescription
 //   CShim (C: what Swift cannot call) → CryoLinux (syscall wrappers, the monotonic clock, Trace) · CSeccomp (libseccomp)
 //   CryoLog (swift-log's handler and bootstrap for cryod, cryo-monitor and cryo-runtime: levels, text or JSON lines)
 //   CryoOCI (spec models) · CRIURPC (generated protobuf)
+//   CRIUImages (generated protobuf: CRIU's image files) → CryoCheckpointInspect (reads a checkpoint's images: tree, files, sockets, memory)
 //   CArchive (libarchive) → CryoImages (image models, digests, safe tar extraction, image store) → CryoArchive (checkpoint archives)
 //   CryoNetwork (cryo networks, CNI plugins, /etc/hosts & co.)
 //   CryoMigration (cryod-to-cryod wire: frames, tar streams, CRIU's page stream, the commit gate)
@@ -60,6 +61,16 @@ let package = Package(
             dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
         .target(name: "CryoCRIU", dependencies: ["CryoLinux", "CRIURPC"]),
+        // CRIU's image messages (generated from Debian's python3-pycriu descriptors by scripts/generate-protos.sh; committed).
+        .target(
+            name: "CRIUImages",
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
+        // `cryo checkpoint inspect`: CRIU's image framing, pagemap/pages, and the inspection model. No CRIU needed.
+        .target(
+            name: "CryoCheckpointInspect",
+            dependencies: ["CRIUImages", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
         .target(name: "CryoRuntime", dependencies: ["CryoLinux", "CryoOCI", "CryoCRIU", "CSeccomp", "CryoLog"]),
         .target(
             name: "CryoHTTP",
@@ -79,7 +90,7 @@ let package = Package(
         .target(
             name: "CryoEngine",
             dependencies: [
-                "CryoArchive", "CryoImages", "CryoRuntime", "CryoMonitor", "CryoOCI", "CryoLinux", "CryoLog", "CryoNetwork", "CryoMigration", "CryoTLS", "CShim",
+                "CryoArchive", "CryoCheckpointInspect", "CryoImages", "CryoRuntime", "CryoMonitor", "CryoOCI", "CryoLinux", "CryoLog", "CryoNetwork", "CryoMigration", "CryoTLS", "CShim",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -118,7 +129,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
-        .target(name: "CryoAPI", dependencies: ["CryoRegistry", "CryoArchive", "CryoEngine", "CryoHTTP", "CryoMigration", "CryoMonitor", "CryoImages", "CryoLinux", "CryoNetwork", "CryoTLS"]),
+        .target(name: "CryoAPI", dependencies: ["CryoRegistry", "CryoArchive", "CryoCheckpointInspect", "CryoEngine", "CryoHTTP", "CryoMigration", "CryoMonitor", "CryoImages", "CryoLinux", "CryoNetwork", "CryoTLS"]),
         .executableTarget(
             name: "cryod",
             dependencies: [
@@ -133,7 +144,8 @@ let package = Package(
         .target(name: "CryoClient", dependencies: ["CryoTLS"]),
         .executableTarget(
             name: "cryo",
-            dependencies: ["CryoClient", "CryoLinux", "CryoTLS", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["CryoArchive", "CryoCheckpointInspect", "CryoClient", "CryoLinux", "CryoTLS",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Fuzz targets (libFuzzer through scripts/fuzz.sh; replayed by CryoFuzzTests).
         .target(name: "CryoFuzz", dependencies: ["CryoHTTP", "CryoImages", "CryoEngine", "CryoLinux", "CryoMigration"]),
@@ -150,6 +162,7 @@ let package = Package(
         .testTarget(name: "CryoImageTests", dependencies: ["CryoTestSupport", "CryoImages", "CryoLinux", "CArchive"]),
         .testTarget(name: "CryoArchiveTests", dependencies: ["CryoArchive", "CArchive"]),
         .testTarget(name: "CryoRegistryTests", dependencies: ["CryoRegistry", "CryoImages"]),
+        .testTarget(name: "CryoCheckpointInspectTests", dependencies: ["CryoCheckpointInspect", "CRIUImages", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .testTarget(name: "CryoHTTPTests", dependencies: ["CryoTestSupport", "CryoHTTP"]),
         .testTarget(name: "CryoMigrationTests", dependencies: ["CryoTestSupport", "CryoMigration", "CryoHTTP", .product(name: "NIOPosix", package: "swift-nio")]),
         .testTarget(name: "CryoTLSTests", dependencies: ["CryoTestSupport", "CryoTLS", "CryoHTTP",

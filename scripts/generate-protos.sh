@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # scripts/generate-protos.sh [--check] — regenerate Sources/CRIURPC/rpc.pb.swift, the Swift
-# types of CRIU's RPC protocol (the "swrk" socket protocol cryo speaks to `criu swrk`).
+# types of CRIU's RPC protocol (the "swrk" socket protocol cryo speaks to `criu swrk`), and
+# Sources/CRIUImages/*.pb.swift, the Swift types of CRIU's image files (read by
+# `cryo checkpoint inspect`; see "CRIU image protos" below).
 #
 # Where the proto comes from: CRIU's images/rpc.proto as shipped by Debian in the
 # libcriu-dev package of sid (version 4.2.1-1), file usr/include/criu/rpc.proto. The package is
@@ -27,7 +29,18 @@
 # --check: afterwards compile the generated file against swift-protobuf 1.39.0 in Swift 6
 # language mode, in a throw-away package under .build-protoc/check.
 #
-# Overridable: SWIFT_PROTOBUF_GIT, SWIFT_PROTOBUF_VERSION, CRIU_DEB (e.g. libcriu-dev=4.2.1-1).
+# CRIU image protos: Debian ships no image .proto files, but python3-pycriu (sid, 4.2.1-1) ships
+# CRIU's generated pycriu/images/*_pb2.py, and each embeds its .proto file's descriptor. The
+# package is downloaded with `apt-get download python3-pycriu/sid` and unpacked (not installed);
+# scripts/criu-image-descriptors.py collects the descriptors of CRIU_IMAGE_ROOTS and everything
+# they import into a FileDescriptorSet, and protoc (--descriptor_set_in) generates Swift for
+# those files only — not for opts.proto (CRIU's custom field options, which crit uses for
+# printing) nor google/protobuf/descriptor.proto, which generated code never references. The
+# descriptor set is kept at scripts/proto/criu-images.pb (binary FileDescriptorSet) for
+# reference. Needs python3-protobuf (a dependency of python3-pycriu) for /usr/bin/python3.
+#
+# Overridable: SWIFT_PROTOBUF_GIT, SWIFT_PROTOBUF_VERSION, CRIU_DEB (e.g. libcriu-dev=4.2.1-1),
+# PYCRIU_DEB (e.g. python3-pycriu=4.2.1-1).
 set -euo pipefail
 
 export DEBIAN_FRONTEND=noninteractive
@@ -35,6 +48,9 @@ export DEBIAN_FRONTEND=noninteractive
 SWIFT_PROTOBUF_GIT=${SWIFT_PROTOBUF_GIT:-/opt/swift-packages/apple/swift-protobuf.git}
 SWIFT_PROTOBUF_VERSION=${SWIFT_PROTOBUF_VERSION:-1.39.0}
 CRIU_DEB=${CRIU_DEB:-libcriu-dev/sid}
+PYCRIU_DEB=${PYCRIU_DEB:-python3-pycriu/sid}
+# The images cryo reads; their imports come along.
+CRIU_IMAGE_ROOTS=(inventory.proto pstree.proto core.proto mm.proto pagemap.proto fdinfo.proto fs.proto mnt.proto utsns.proto stats.proto)
 
 say() { printf 'generate-protos: %s\n' "$*"; }
 die() {
@@ -132,6 +148,39 @@ else
     mv -f "$tmp/out/rpc.pb.swift" "$out_dir/rpc.pb.swift"
     say "wrote Sources/CRIURPC/rpc.pb.swift ($(wc -l <"$out_dir/rpc.pb.swift") lines)"
 fi
+
+# --- 4b. CRIU image protos from Debian's python3-pycriu (sid), without installing it ----------
+images_out=$repo/Sources/CRIUImages
+mkdir -p "$images_out" "$tmp/pycriu"
+say "downloading $PYCRIU_DEB…"
+(cd "$tmp/pycriu" && apt-get download -q "$PYCRIU_DEB" >/dev/null 2>"$tmp/download-pycriu.err") || {
+    cat "$tmp/download-pycriu.err" >&2
+    die "could not download $PYCRIU_DEB — is the sid source configured? Run scripts/setup.sh (as root) first"
+}
+pydeb=$(find "$tmp/pycriu" -maxdepth 1 -name 'python3-pycriu_*.deb' -print -quit)
+[[ -n "$pydeb" ]] || die "apt-get download produced no python3-pycriu_*.deb"
+pydeb_version=$(dpkg-deb -f "$pydeb" Version)
+dpkg -x "$pydeb" "$tmp/pycriu/root"
+pycriu_dir=$(dirname "$(find "$tmp/pycriu/root" -type d -path '*/pycriu/images' -print -quit)")
+[[ "$pycriu_dir" == */pycriu ]] || die "pycriu/images not found in $(basename "$pydeb")"
+/usr/bin/python3 -c 'import google.protobuf' 2>/dev/null ||
+    die "/usr/bin/python3 has no google.protobuf; install python3-protobuf"
+mapfile -t image_protos < <(/usr/bin/python3 "$repo/scripts/criu-image-descriptors.py" "$(dirname "$pycriu_dir")" \
+    "$tmp/criu-images.pb" "${CRIU_IMAGE_ROOTS[@]}")
+generate=()
+for f in "${image_protos[@]}"; do
+    case "$f" in google/* | opts.proto) ;; *) generate+=("$f") ;; esac
+done
+mkdir -p "$tmp/images-out"
+protoc --plugin=protoc-gen-swift="$plugin" \
+    --descriptor_set_in="$tmp/criu-images.pb" \
+    --swift_out="$tmp/images-out" \
+    --swift_opt=Visibility=Public \
+    "${generate[@]}"
+cp "$tmp/criu-images.pb" "$proto_dir/criu-images.pb"
+find "$images_out" -maxdepth 1 -name '*.pb.swift' -delete
+cp "$tmp/images-out/"*.pb.swift "$images_out/"
+say "CRIU image protos from python3-pycriu $pydeb_version: ${#generate[@]} files -> Sources/CRIUImages/"
 
 # --- 5. optional: compile it in Swift 6 mode against swift-protobuf $SWIFT_PROTOBUF_VERSION ---
 if [[ "$check" -eq 1 ]]; then

@@ -1,3 +1,4 @@
+import CryoCheckpointInspect
 import CryoEngine
 import CryoHTTP
 import CryoLinux
@@ -104,6 +105,34 @@ extension APIServer {
     func listCheckpoints(_ ex: HTTPExchange, _ ref: String) async throws {
         let names = try await engine.checkpoints(ref, dir: try checkpointDir(ex.request.query["dir"]))
         try await json(ex, 200, names.map { CheckpointSummary(Name: $0) })
+    }
+
+    /// cryo extension: `GET /containers/{id}/checkpoints/{name}/inspect[?env=1][&dir=…]`, with a
+    /// memory search: `search=STRING` or `search-regex=RE`, `context=N` bytes (0…256, default 32).
+    func inspectCheckpoint(_ ex: HTTPExchange, _ ref: String, _ name: String) async throws {
+        let q = ex.request.query
+        let env: Bool
+        switch q["env"] ?? "" {
+        case "", "0", "false": env = false
+        case "1", "true": env = true
+        case let v: throw EngineError.bad("env: expected 1 or 0, got \(v)")
+        }
+        let search: MemorySearch.Pattern?
+        switch (q["search"], q["search-regex"]) {
+        case (nil, nil): search = nil
+        case (let s?, nil): search = .literal(s)
+        case (nil, let r?): search = .regex(r)
+        case (_?, _?): throw EngineError.bad("search and search-regex: give one of them")
+        }
+        var context = 32
+        if let c = q["context"] {
+            guard let n = Int(c), (0...MemorySearch.maxContext).contains(n) else {
+                throw EngineError.bad("context: expected a number of bytes from 0 to \(MemorySearch.maxContext), got \(c)")
+            }
+            context = n
+        }
+        try await json(ex, 200, try await engine.inspectCheckpoint(ref, name: name, dir: try checkpointDir(q["dir"]), environment: env,
+                                                                   search: search, context: context))
     }
 
     func removeCheckpoint(_ ex: HTTPExchange, _ ref: String, _ name: String) async throws {

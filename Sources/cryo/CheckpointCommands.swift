@@ -5,8 +5,8 @@ import FoundationEssentials
 struct CheckpointCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "checkpoint",
-        abstract: "Manage checkpoints (CRIU): create, ls, rm, export. Restore with `cryo start --checkpoint NAME` (or an archive with `cryo container restore --import FILE`).",
-        subcommands: [CheckpointCreate.self, CheckpointList.self, CheckpointRemove.self, CheckpointExport.self])
+        abstract: "Manage checkpoints (CRIU): create, ls, rm, export, inspect. Restore with `cryo start --checkpoint NAME` (or an archive with `cryo container restore --import FILE`).",
+        subcommands: [CheckpointCreate.self, CheckpointList.self, CheckpointRemove.self, CheckpointExport.self, CheckpointInspect.self])
 }
 
 struct CheckpointCreate: ParsableCommand {
