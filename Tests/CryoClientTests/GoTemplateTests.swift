@@ -43,6 +43,8 @@ import Testing
         #expect(GoNumber.format(1.5e6) == "1.5e+06")
         #expect(GoNumber.format(0.00001) == "1e-05")
         #expect(GoNumber.format(123456.5) == "123456.5")
+        #expect(GoNumber.format(1234567.5) == "1.2345675e+06")
+        #expect(TemplateJSON.encode(.double(1234567.5)) == "1234567.5")
         #expect(GoNumber.format(0.25) == "0.25")
         #expect(GoNumber.format(-3.75) == "-3.75")
     }
@@ -139,7 +141,7 @@ import Testing
         let t = TabWriter()
         #expect(t.format("NAMES\tSTATUS\nweb-1\tUp 2 hours\n") == "NAMES     STATUS\nweb-1     Up 2 hours\n")
         // The last cell is not padded; an empty cell before it is.
-        #expect(t.format("a\tb\tc\nlonger-than-ten\t\tz\n") == "a                  b         c\nlonger-than-ten              z\n")
+        #expect(t.format("a\tb\tc\nlonger-than-ten\t\tz\n") == "a                 b         c\nlonger-than-ten             z\n")
         // A line without tabs ends the column block.
         #expect(t.format("a\tb\nno tabs\nccc\td\n") == "a         b\nno tabs\nccc       d\n")
     }

@@ -55,7 +55,7 @@ import Testing
         // Written as two characters, \t and \n are a tab and a newline, as in docker.
         #expect(try ps(#"{{.Names}}\t{{.State}}\n"#) == "web-1\trunning\n\ndb\texited\n\n")
         #expect(try ps(#"{{.Label "a"}}|{{.Labels}}|{{.Size}}|{{.Networks}}|{{.Mounts}}|{{.LocalVolumes}}"#)
-            == "x y|a=x y,b=2|0B|bridge||0\n|||0B|||0\n")
+            == "x y|a=x y,b=2|0B|bridge||0\n||0B|||0\n")
         #expect(try ps("{{.Names | upper}} {{len .Names}} {{json .Names}}") == "WEB-1 5 \"web-1\"\nDB 2 \"db\"\n")
         #expect(try ps("{{if eq .State \"running\"}}up{{else}}down{{end}}") == "up\ndown\n")
     }

@@ -144,7 +144,7 @@ public enum TemplateJSON {
                 for p in ["e-0", "e+0"] where t.contains(p) { t = t.split(separator: "e").first.map(String.init)! + String(p.dropLast()) + String(t.split(separator: "e").last!.dropFirst(2)) }
                 return t
             }
-            return GoNumber.format(d)
+            return GoNumber.format(d, exponentFrom: 21)
         case .string(let s): return quote(s, escapeHTML: escapeHTML)
         case .array(let a): return "[" + a.map { encode($0, escapeHTML: escapeHTML) }.joined(separator: ",") + "]"
         case .map(let m):

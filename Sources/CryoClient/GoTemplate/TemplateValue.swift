@@ -85,15 +85,16 @@ extension TemplateObject {
     public var printed: String { jsonValue.printed }
 }
 
-/// Go's formatting of float64 for %v: shortest digits, exponent form below 1e-4 and from 1e21.
+/// Go's formatting of float64: %v (strconv 'g', shortest) switches to the exponent form
+/// below 1e-4 and from 1e6 on; encoding/json (`exponentFrom: 21`) from 1e21.
 enum GoNumber {
-    static func format(_ d: Double) -> String {
+    static func format(_ d: Double, exponentFrom: Int = 6) -> String {
         if d.isNaN { return "NaN" }
         if d.isInfinite { return d < 0 ? "-Inf" : "+Inf" }
         if d == 0 { return d.sign == .minus ? "-0" : "0" }
         let (neg, digits, exp) = shortest(d)
         let sign = neg ? "-" : ""
-        if exp < -4 || exp >= 21 {
+        if exp < -4 || exp >= exponentFrom {
             var m = String(digits.first!)
             if digits.count > 1 { m += "." + digits.dropFirst() }
             let e = abs(exp)
