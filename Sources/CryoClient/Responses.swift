@@ -13,6 +13,29 @@ public struct ContainerSummaryJSON: Codable, Sendable {
     public var Status: String?
     public var Labels: [String: String]?
     public var Ports: [PortJSON]?
+    public var SizeRw: Int64?
+    public var SizeRootFs: Int64?
+    public var Mounts: [MountPointJSON]?
+    public var NetworkSettings: SummaryNetworkSettingsJSON?
+}
+
+/// A container's mount in `GET /containers/json` (ps's MOUNTS and LOCAL VOLUMES columns).
+public struct MountPointJSON: Codable, Sendable {
+    public var Name: String?
+    public var Source: String?
+    public var Driver: String?
+    public init(Name: String? = nil, Source: String? = nil, Driver: String? = nil) {
+        self.Name = Name
+        self.Source = Source
+        self.Driver = Driver
+    }
+}
+
+/// The networks a listed container is attached to (ps's NETWORKS column); only the names matter.
+public struct SummaryNetworkSettingsJSON: Codable, Sendable {
+    public struct Endpoint: Codable, Sendable { public init() {} }
+    public var Networks: [String: Endpoint]?
+    public init(Networks: [String: Endpoint]?) { self.Networks = Networks }
 }
 
 /// One published port of `GET /containers/json`.
@@ -36,6 +59,8 @@ public struct NetworkJSON: Codable, Sendable {
     public var Scope: String?
     public var Driver: String?
     public var Internal: Bool?
+    public var EnableIPv4: Bool?
+    public var EnableIPv6: Bool?
     public var Labels: [String: String]?
 }
 
@@ -79,6 +104,9 @@ public struct ImageSummaryJSON: Codable, Sendable {
     public var RepoTags: [String]?
     public var Created: Int64?
     public var Size: Int64?
+    public var RepoDigests: [String]?
+    public var Containers: Int?
+    public var SharedSize: Int64?
 }
 
 public struct ImageDeleteJSON: Codable, Sendable {

@@ -260,7 +260,7 @@ struct Fork: ParsableCommand {
     @Option(name: [.customShort("p"), .customLong("publish")], help: ArgumentHelp("Publish a port of the copy (replaces the container's).", valueName: "list"))
     var publish: [String] = []
 
-    @Option(name: .long, help: ArgumentHelp("Output format: json prints the fork report.", valueName: "string"))
+    @Option(name: .long, help: ArgumentHelp("Output format: json prints the fork report; a Go template formats it.", valueName: "string"))
     var format: String?
 
     @Argument(help: "The running container.") var container: String
@@ -281,6 +281,7 @@ struct Fork: ParsableCommand {
             }
             let r = try daemon().call("POST", "/containers/\(path(container))/fork", query: query)
             let raw = trimmed(r.body)
+            if try ListFormat.printReport(format, json: raw) { return }
             if ListFormat.isJSON(format) {
                 out(String(decoding: raw, as: UTF8.self) + "\n")
                 return

@@ -29,7 +29,7 @@ struct CheckpointCreate: ParsableCommand {
     @Flag(name: .customLong("tcp-established"), help: "Checkpoint established TCP connections (CRIU's tcp-established).")
     var tcpEstablished = false
 
-    @Option(name: .long, help: ArgumentHelp("Output format: json prints the checkpoint report.", valueName: "string"))
+    @Option(name: .long, help: ArgumentHelp("Output format: json prints the checkpoint report; a Go template formats it.", valueName: "string"))
     var format: String?
 
     @Argument(help: "The container.") var container: String
@@ -41,6 +41,7 @@ struct CheckpointCreate: ParsableCommand {
             let r = try daemon().call("POST", "/containers/\(path(container))/checkpoints",
                                       query: tcpEstablished ? [("tcp-established", "1")] : [], json: try encode(body))
             let raw = trimmed(r.body)
+            if try ListFormat.printReport(format, json: raw) { return }
             if ListFormat.isJSON(format) {
                 out((raw.isEmpty ? "{}" : String(decoding: raw, as: UTF8.self)) + "\n")
                 return
@@ -61,7 +62,7 @@ struct CheckpointList: ParsableCommand {
     @Option(name: .customLong("checkpoint-dir"), help: ArgumentHelp("Use a custom checkpoint storage directory.", valueName: "string"))
     var checkpointDir: String?
 
-    @Option(name: .long, help: ArgumentHelp("Output format: json prints the list as JSON.", valueName: "string"))
+    @Option(name: .long, help: ArgumentHelp("Output format: json prints the list as JSON; a Go template (docker's) formats each checkpoint.", valueName: "string"))
     var format: String?
 
     @Argument(help: "The container.") var container: String
@@ -72,6 +73,12 @@ struct CheckpointList: ParsableCommand {
                                       query: checkpointDir.map { [("dir", $0)] } ?? [])
             if ListFormat.isJSON(format) {
                 out(String(decoding: trimmed(r.body), as: UTF8.self) + "\n")
+                return
+            }
+            if let template = ListFormat.template(format) {
+                // docker checkpoint ls: .Name, titled CHECKPOINT NAME.
+                guard case .array(let rows) = try TemplateJSON.parse(r.body) else { throw ClientError.protocolError("cryod's checkpoint list is not a JSON array") }
+                try ListFormat.printList(template, rows: rows, header: .map(["Name": .string("CHECKPOINT NAME")]))
                 return
             }
             let list = try JSONDecoder().decode([CheckpointJSON].self, from: Data(r.body))

@@ -166,14 +166,66 @@ func printJSONArray(_ items: [[UInt8]]) {
 /// Unix seconds now.
 func now() -> Double { Double(time(nil)) }
 
-/// `--format` of the listing commands (ps, images, network ls): docker's Go templates are not
-/// supported, only its two common cases.
+/// `--format` of the commands that print lists or reports: "json", the default ("table" or
+/// nothing) or a Go template as the docker CLI takes it (TemplateOutput in CryoClient).
 enum ListFormat {
-    static func validate(_ format: String?) throws {
-        if let f = format, !["json", "table", "{{json .}}"].contains(f) {
-            throw ValidationError("unsupported --format \"\(f)\": cryo supports table and json")
+    static func isJSON(_ format: String?) -> Bool { TemplateOutput.choice(format) == .json }
+
+    /// A custom template (not the default table, not json), or nil.
+    static func template(_ format: String?) -> String? {
+        if case .template(let t) = TemplateOutput.choice(format) { return t }
+        return nil
+    }
+
+    /// docker's "-q wins" rule for ps/images/network ls.
+    static func warnIfQuiet(_ format: String?, quiet: Bool) {
+        if quiet, template(format) != nil {
+            err("WARNING: Ignoring custom format, because both --format and --quiet are set.\n")
         }
     }
 
-    static func isJSON(_ format: String?) -> Bool { format == "json" || format == "{{json .}}" }
+    /// Rows through a template, as docker's list commands print them; a template error is
+    /// reported as docker does ("failed to parse template: …"), exit 1.
+    static func printList(_ format: String, rows: [TemplateValue], header: TemplateValue) throws {
+        do {
+            out(try TemplateOutput.list(format, rows: rows, header: header))
+        } catch let e as TemplateError {
+            err((e.kind == .parse ? "failed to parse template: " : "failed to execute template: ") + e.message + "\n")
+            throw ExitCode(1)
+        }
+    }
+
+    /// `inspect -f`: checked before anything is looked up; docker's "template parsing error"
+    /// with exit 64 for a template that does not parse.
+    static func checkInspect(_ format: String?) throws {
+        guard let f = format, !f.isEmpty else { return }
+        do { _ = try TemplateOutput.inspect(f, items: []) } catch let e as TemplateError {
+            err("template parsing error: " + e.message + "\n")
+            throw ExitCode(64)
+        }
+    }
+
+    /// Objects (inspect answers, reports) through `inspect -f`'s template, or the indented
+    /// JSON array without one; an execution error exits 1.
+    static func printInspect(_ format: String?, items: [[UInt8]]) throws {
+        guard let f = format, !f.isEmpty else {
+            printJSONArray(items)
+            return
+        }
+        do {
+            out(try TemplateOutput.inspect(f, items: items))
+        } catch let e as TemplateError {
+            err("template parsing error: " + e.message + "\n")
+            throw ExitCode(e.kind == .parse ? 64 : 1)
+        }
+    }
+
+    /// A command's single JSON report (checkpoint create, fork, migrate, info) through a
+    /// custom template; false when the format is not a template (the caller prints as before).
+    static func printReport(_ format: String?, json: [UInt8]) throws -> Bool {
+        guard let t = template(format) else { return false }
+        try checkInspect(t)
+        try printInspect(t, items: [json.isEmpty ? Array("{}".utf8) : json])
+        return true
+    }
 }

@@ -199,7 +199,11 @@ struct PS: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ps",
         abstract: "List containers (running ones; -a for all).",
-        discussion: "--format json prints one JSON object per container and line, like docker's.")
+        discussion: """
+            --format json prints one JSON object per container and line, like docker's; \
+            --format TEMPLATE takes docker's Go templates ('{{.Names}} {{.Status}}', \
+            'table {{.ID}}\\t{{.Names}}').
+            """)
 
     @Flag(name: .shortAndLong, help: "Show all containers (default shows just running).")
     var all = false
@@ -210,20 +214,24 @@ struct PS: ParsableCommand {
     @Flag(name: .customLong("no-trunc"), help: "Don't truncate output.")
     var noTrunc = false
 
-    @Option(name: .long, help: ArgumentHelp("Output format: table (default) or json.", valueName: "string"))
+    @Option(name: .long, help: ArgumentHelp("Output format: table (default), json, or a Go template as docker's.", valueName: "string"))
     var format: String?
-
-    func validate() throws { try ListFormat.validate(format) }
 
     func run() throws {
         do {
             let client = try daemon()
             let list = try client.get([ContainerSummaryJSON].self, "/containers/json", query: all ? [("all", "1")] : [])
+            ListFormat.warnIfQuiet(format, quiet: quiet)
             if quiet {
                 for c in list { out((noTrunc ? c.Id : Format.shortID(c.Id)) + "\n") }
                 return
             }
             let t = now()
+            if let template = ListFormat.template(format) {
+                let rows = list.map { TemplateValue.object(ContainerContext($0, truncate: !noTrunc, now: t)) }
+                try ListFormat.printList(template, rows: rows, header: ContainerContext.header)
+                return
+            }
             if ListFormat.isJSON(format) {
                 for c in list { out(String(decoding: try psJSON(c, now: t), as: UTF8.self) + "\n") }
                 return
@@ -306,10 +314,14 @@ struct Inspect: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Only look for this type: container or image.", valueName: "string"))
     var type: String?
 
+    @Option(name: .shortAndLong, help: ArgumentHelp("Format the output with a Go template (docker's), or json.", valueName: "string"))
+    var format: String?
+
     @Argument(help: "Names or IDs.")
     var names: [String]
 
     func run() throws {
+        try ListFormat.checkInspect(format)
         let client = try daemon()
         var found: [[UInt8]] = []
         var missing: [String] = []
@@ -327,7 +339,7 @@ struct Inspect: ParsableCommand {
             }
             if let b = body { found.append(b) } else { missing.append(n) }
         }
-        printJSONArray(found)
+        try ListFormat.printInspect(format, items: found)
         for m in missing { err("Error: No such object: \(m)\n") }
         if !missing.isEmpty { throw ExitCode(1) }
     }

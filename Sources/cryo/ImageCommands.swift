@@ -106,22 +106,26 @@ struct Images: ParsableCommand {
     @Flag(name: .customLong("no-trunc"), help: "Don't truncate output.")
     var noTrunc = false
 
-    @Option(name: .long, help: ArgumentHelp("Output format: table (default) or json.", valueName: "string"))
+    @Option(name: .long, help: ArgumentHelp("Output format: table (default), json, or a Go template as docker's.", valueName: "string"))
     var format: String?
-
-    func validate() throws { try ListFormat.validate(format) }
 
     func run() throws {
         do {
             let r = try daemon().call("GET", "/images/json", query: all ? [("all", "1")] : [])
             let list = try JSONDecoder().decode([ImageSummaryJSON].self, from: Data(r.body))
             func id(_ i: ImageSummaryJSON) -> String { noTrunc ? i.Id : Format.shortID(i.Id) }
+            ListFormat.warnIfQuiet(format, quiet: quiet)
             if quiet {
                 var seen = Set<String>()
                 for i in list where seen.insert(id(i)).inserted { out(id(i) + "\n") }
                 return
             }
             let t = now()
+            if let template = ListFormat.template(format) {
+                let rows = list.flatMap { ImageContext.rows($0, truncate: !noTrunc, now: t) }.map { TemplateValue.object($0) }
+                try ListFormat.printList(template, rows: rows, header: ImageContext.header)
+                return
+            }
             var rows = [["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]]
             var json: [String] = []
             for i in list {
@@ -176,10 +180,14 @@ struct ImageCommand: ParsableCommand {
 struct ImageInspect: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "inspect", abstract: "Display detailed information on one or more images, as a JSON array.")
 
+    @Option(name: .shortAndLong, help: ArgumentHelp("Format the output with a Go template (docker's), or json.", valueName: "string"))
+    var format: String?
+
     @Argument(help: "Images (name[:tag] or ID).")
     var images: [String]
 
     func run() throws {
+        try ListFormat.checkInspect(format)
         let client = try daemon()
         var found: [[UInt8]] = []
         var failures: [String] = []
@@ -192,7 +200,7 @@ struct ImageInspect: ParsableCommand {
                 throw fail(error)
             }
         }
-        printJSONArray(found)
+        try ListFormat.printInspect(format, items: found)
         for f in failures { err(f + "\n") }
         if !failures.isEmpty { throw ExitCode(1) }
     }

@@ -24,7 +24,7 @@ struct Migrate: ParsableCommand {
     @Flag(name: .customLong("tcp-established"), help: "Move established TCP connections too (also by the container's io.cryo.checkpoint.tcp-established label).")
     var tcpEstablished = false
 
-    @Option(name: .long, help: ArgumentHelp("Output format: json prints the report as JSON.", valueName: "string"))
+    @Option(name: .long, help: ArgumentHelp("Output format: json prints the report as JSON; a Go template formats it.", valueName: "string"))
     var format: String?
 
     @Argument(help: "The container.") var container: String
@@ -55,6 +55,10 @@ struct Migrate: ParsableCommand {
         guard let report else {
             err("Error: the daemon ended the migration without a report; check `cryo ps -a` here and on \(target)\n")
             throw ExitCode(1)
+        }
+        if ListFormat.template(format) != nil {
+            let enc = JSONEncoder()
+            if try ListFormat.printReport(format, json: Array((try? enc.encode(report)) ?? Data())) { return }
         }
         if ListFormat.isJSON(format) {
             let enc = JSONEncoder()

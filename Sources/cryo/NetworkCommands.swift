@@ -101,17 +101,21 @@ struct NetworkList: ParsableCommand {
     @Flag(name: .customLong("no-trunc"), help: "Do not truncate the output.")
     var noTrunc = false
 
-    @Option(name: .long, help: ArgumentHelp("Output format: table (default) or json (one object per line, docker's keys).", valueName: "string"))
+    @Option(name: .long, help: ArgumentHelp("Output format: table (default), json (one object per line, docker's keys), or a Go template as docker's.", valueName: "string"))
     var format: String?
-
-    func validate() throws { try ListFormat.validate(format) }
 
     func run() throws {
         do {
             let list = try daemon().get([NetworkJSON].self, "/networks").sorted { $0.Name < $1.Name }
             func id(_ n: NetworkJSON) -> String { noTrunc ? n.Id : Format.shortID(n.Id) }
+            ListFormat.warnIfQuiet(format, quiet: quiet)
             if quiet {
                 for n in list { out(id(n) + "\n") }
+                return
+            }
+            if let template = ListFormat.template(format) {
+                let rows = list.map { TemplateValue.object(NetworkContext($0, truncate: !noTrunc)) }
+                try ListFormat.printList(template, rows: rows, header: NetworkContext.header)
                 return
             }
             if ListFormat.isJSON(format) {
@@ -139,6 +143,9 @@ struct NetworkInspect: ParsableCommand {
         abstract: "Display detailed information on one or more networks, as a JSON array.",
         discussion: "Unknown networks: \"Error: No such network\", exit 1.")
 
+    @Option(name: .shortAndLong, help: ArgumentHelp("Format the output with a Go template (docker's), or json.", valueName: "string"))
+    var format: String?
+
     @Argument(help: "Network names or IDs.") var networks: [String]
 
     func validate() throws {
@@ -146,6 +153,7 @@ struct NetworkInspect: ParsableCommand {
     }
 
     func run() throws {
+        try ListFormat.checkInspect(format)
         let client = try daemon()
         var found: [[UInt8]] = []
         var missing: [String] = []
@@ -158,7 +166,7 @@ struct NetworkInspect: ParsableCommand {
                 throw fail(error)
             }
         }
-        printJSONArray(found)
+        try ListFormat.printInspect(format, items: found)
         for m in missing { err("Error: No such network: \(m)\n") }
         if !missing.isEmpty { throw ExitCode(1) }
     }

@@ -62,13 +62,14 @@ struct Version: ParsableCommand {
 struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Display system-wide information from cryod.")
 
-    @Option(name: .long, help: ArgumentHelp("Output format: json prints the daemon's JSON.", valueName: "string"))
+    @Option(name: .long, help: ArgumentHelp("Output format: json prints the daemon's JSON; a Go template (docker's) formats it.", valueName: "string"))
     var format: String?
 
     func run() throws {
         do {
             let client = try daemon()
             let r = try client.call("GET", "/info")
+            if try ListFormat.printReport(format, json: trimmed(r.body)) { return }
             if ListFormat.isJSON(format) {
                 out(String(decoding: trimmed(r.body), as: UTF8.self) + "\n")
                 return
