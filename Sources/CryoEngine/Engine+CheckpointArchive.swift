@@ -45,11 +45,31 @@ public struct CheckpointImportReport: Codable, Sendable {
 
 extension Engine {
     /// A private scratch directory under the root (exports and imports), made fresh.
-    func archiveScratch(_ kind: String) throws -> String {
+    nonisolated func archiveScratch(_ kind: String) async throws -> String {
         let dir = paths.root + "/" + kind + "/" + Names.randomID().prefix(24)
-        try FS.mkdirAll(FS.parent(dir), mode: 0o700)
-        try FS.mkdirAll(dir, mode: 0o700)
+        try await blocking {
+            try FS.mkdirAll(FS.parent(dir), mode: 0o700)
+            try FS.mkdirAll(dir, mode: 0o700)
+        }
         return dir
+    }
+
+    /// Removes `path` (a file or a tree) on the pool; best effort, as the cleanups it serves.
+    nonisolated func removeOffActor(_ path: String) async {
+        _ = try? await blocking { try FS.removeAll(path) }
+    }
+
+    /// Runs `body`, then removes the scratch directory `dir` on the pool, whether `body`
+    /// threw or not (a `defer` cannot await).
+    func removingAfter<T: Sendable>(_ dir: String, _ body: () async throws -> T) async throws -> T {
+        do {
+            let r = try await body()
+            await removeOffActor(dir)
+            return r
+        } catch {
+            await removeOffActor(dir)
+            throw error
+        }
     }
 
     /// Writes checkpoint `name` of container `ref` as an archive in podman's export layout,
@@ -58,11 +78,14 @@ extension Engine {
     public func exportCheckpoint(_ ref: String, name: String, dir: String?, compression: ArchiveCompression) async throws -> String {
         try Names.validateCheckpoint(name)
         let c = try resolve(ref)
-        let source = try checkpointPath(c.id, name: name, dir: dir)
-        guard FS.lstatMode(source) == S_IFDIR, FS.lstatMode(source + "/inventory.img") == S_IFREG else {
-            throw EngineError(.notFound, "checkpoint \(name) does not exist for container \(c.name)")
+        let source = try await blocking { () throws -> String in
+            let source = try self.checkpointPath(c.id, name: name, dir: dir)
+            guard FS.lstatMode(source) == S_IFDIR, FS.lstatMode(source + "/inventory.img") == S_IFREG else {
+                throw EngineError(.notFound, "checkpoint \(name) does not exist for container \(c.name)")
+            }
+            return source
         }
-        let scratch = try archiveScratch("exports")
+        let scratch = try await archiveScratch("exports")
         let p = paths
         let archived = ArchivedContainer(id: c.id, name: c.name, imageRef: c.imageRef, imageID: c.imageID, config: c.config, hostConfig: c.hostConfig)
         let configDump = Self.configDump(c, checkpointDir: source)
@@ -98,7 +121,7 @@ extension Engine {
                 return out
             }
         } catch {
-            try? FS.removeAll(scratch)
+            await removeOffActor(scratch)
             throw EngineError.internalError("exporting checkpoint \(name) of container \(c.name): \(error)")
         }
     }
@@ -114,20 +137,25 @@ extension Engine {
     /// is created; the new container gets its own ID, name, address and ports, and its
     /// hostname (unless one was chosen) and /etc files are its own.
     public func importCheckpoint(archive: String, _ opts: CheckpointImportOptions) async throws -> CheckpointImportReport {
-        let staging = try archiveScratch("imports")
-        defer { try? FS.removeAll(staging) }
-        // The image extraction limit (--image-extract-limit, else the free space) bounds an import too.
-        let limit = images.extractionBudget().limit
+        let staging = try await archiveScratch("imports")
+        return try await removingAfter(staging) { try await importCheckpoint(archive: archive, opts, staging: staging) }
+    }
+
+    private func importCheckpoint(archive: String, _ opts: CheckpointImportOptions, staging: String) async throws -> CheckpointImportReport {
+        let store = images
         let extracted: ExtractedCheckpointArchive
         do {
             extracted = try await blocking {
-                try CheckpointArchiveReader.extract(archive, into: staging, limits: ArchiveLimits(maxBytes: limit))
+                // The image extraction limit (--image-extract-limit, else the free space) bounds an import too.
+                let limit = store.extractionBudget().limit
+                return try CheckpointArchiveReader.extract(archive, into: staging, limits: ArchiveLimits(maxBytes: limit))
             }
         } catch let e as ArchiveError {
             // The archive's fault (invalid-archive, 400) or cryod's own while unpacking (500).
             throw CryoFailure(e.code == .internal ? "unpacking the checkpoint archive" : "checkpoint archive refused", cause: e)
         }
-        let plan = try importPlan(extracted, opts)
+        // Reads the archive's members and the image store: on the pool.
+        let plan = try await blocking { try self.importPlan(extracted, opts) }
         let pieces = NewContainerPieces(
             imageDir: extracted.path(CheckpointArchiveLayout.checkpointDirectory),
             rootfsDiff: extracted.has(CheckpointArchiveLayout.rootfsDiff) ? extracted.path(CheckpointArchiveLayout.rootfsDiff) : nil,
@@ -198,7 +226,7 @@ extension Engine {
     }
 
     /// Everything decided and checked before the container is created.
-    func importPlan(_ x: ExtractedCheckpointArchive, _ opts: CheckpointImportOptions) throws -> ImportPlan {
+    nonisolated func importPlan(_ x: ExtractedCheckpointArchive, _ opts: CheckpointImportOptions) throws -> ImportPlan {
         func read<T: Decodable>(_ member: String, _ t: T.Type) throws -> T {
             do { return try JSONDecoder().decode(T.self, from: Data(try FS.readBytes(x.path(member)))) } catch {
                 throw EngineError.bad("checkpoint archive refused: \(member) cannot be read: \(error)")
@@ -255,7 +283,8 @@ extension Engine {
     }
 
     /// The create request of a new container made from cryo's description of another one.
-    func newContainerRequest(_ a: ArchivedContainer) -> CreateContainerRequest {
+    /// Reads the image store: pool only.
+    nonisolated func newContainerRequest(_ a: ArchivedContainer) -> CreateContainerRequest {
         var req = CreateContainerRequest(config: a.config, hostConfig: a.hostConfig)
         // The source's default hostname (its short ID) is not the clone's.
         if req.config.Hostname == String(a.id.prefix(12)) { req.config.Hostname = nil }

@@ -62,11 +62,12 @@ extension Engine {
         }
         let scratch = paths.execRoot + "/forks/" + Names.randomID().prefix(24)
         try await blocking { try FS.mkdirAll(scratch, mode: 0o700) }
-        defer { try? FS.removeAll(scratch) }
-        let report = try await checkpoint(c.id, name: "fork", dir: nil, exit: false, tcpEstablished: false, fixedTarget: scratch + "/fork")
-        var named = opts
-        named.name = newName
-        let id = try await clone(c, images: report.directory, privateImages: true, named, what: "the fork of container \(c.name)")
+        let (report, id) = try await removingAfter(scratch) { () async throws -> (CheckpointReport, String) in
+            let report = try await checkpoint(c.id, name: "fork", dir: nil, exit: false, tcpEstablished: false, fixedTarget: scratch + "/fork")
+            var named = opts
+            named.name = newName
+            return (report, try await clone(c, images: report.directory, privateImages: true, named, what: "the fork of container \(c.name)"))
+        }
         return ForkReport(Id: id, Name: newName, Source: c.name,
                           PauseMs: report.criu.map { Double($0.frozenTimeUs) / 1000 }, TimeToRunningMs: began.elapsedMilliseconds)
     }
@@ -80,14 +81,21 @@ extension Engine {
             throw EngineError.bad("a clone needs a name of its own (--name)")
         }
         let archived = ArchivedContainer(id: c.id, name: c.name, imageRef: c.imageRef, imageID: c.imageID, config: c.config, hostConfig: c.hostConfig)
-        var req = newContainerRequest(archived)
+        var req = try await blocking { self.newContainerRequest(archived) }
         Self.apply(opts, to: &req)
         let newName = try Names.validate(name)
+        // After the await: `create` checks the name again, under no lock, as it always did.
         if let other = allRecords.first(where: { $0.name == newName }) {
             throw EngineError.conflict("Conflict. The container name \"/\(newName)\" is already in use by container \"\(other.id)\". You have to remove (or rename) that container to be able to reuse that name.")
         }
-        let scratch = try archiveScratch("clones")
-        defer { try? FS.removeAll(scratch) }
+        let scratch = try await archiveScratch("clones")
+        return try await removingAfter(scratch) {
+            try await clone(c, req: req, newName: newName, images: images, privateImages: privateImages, opts, what: what, scratch: scratch)
+        }
+    }
+
+    private func clone(_ c: StoredContainer, req: CreateContainerRequest, newName: String, images: String, privateImages: Bool,
+                       _ opts: CheckpointImportOptions, what: String, scratch: String) async throws -> String {
         let p = paths
         let (metadata, pieces, deleted): (CheckpointMetadata, NewContainerPieces, [String])
         do {

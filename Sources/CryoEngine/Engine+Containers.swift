@@ -115,7 +115,8 @@ extension Engine {
             try await save(record, durable: record.operation != nil)
         } catch {
             slots[id] = nil
-            try? FS.removeAll(paths.containerDir(id))
+            let dir = paths.containerDir(id)
+            _ = try? await blocking { try FS.removeAll(dir) }
             throw error
         }
         return id
@@ -125,14 +126,20 @@ extension Engine {
     /// finish (killed between the directory and the record). Nothing in them was ever
     /// started; one with anything mounted is left alone. Returns the ids removed.
     @discardableResult
-    public func removeInterruptedCreates() -> [String] {
-        var removed: [String] = []
-        for id in (try? FS.listDirectory(paths.containers)) ?? [] where slots[id] == nil {
-            guard FS.lstatMode(paths.record(id)) == nil, FS.lstatMode(paths.containerDir(id)) == S_IFDIR else { continue }
-            if [paths.rootfs(id), paths.shm(id), paths.tmpfs(id)].contains(where: FS.isMountPoint) { continue }
-            if (try? FS.removeAll(paths.containerDir(id))) != nil { removed.append(id) }
-        }
-        return removed
+    public func removeInterruptedCreates() async -> [String] {
+        // Runs at start, before any request is served: no create can be under way, so the
+        // ids known now are all there are.
+        let known = Set(slots.keys)
+        let p = paths
+        return (try? await blocking { () -> [String] in
+            var removed: [String] = []
+            for id in (try? FS.listDirectory(p.containers)) ?? [] where !known.contains(id) {
+                guard FS.lstatMode(p.record(id)) == nil, FS.lstatMode(p.containerDir(id)) == S_IFDIR else { continue }
+                if [p.rootfs(id), p.shm(id), p.tmpfs(id)].contains(where: FS.isMountPoint) { continue }
+                if (try? FS.removeAll(p.containerDir(id))) != nil { removed.append(id) }
+            }
+            return removed
+        }) ?? []
     }
 
     func uniqueName() -> String {
@@ -197,7 +204,7 @@ extension Engine {
         }
         await awaitTeardown(id)
         // A restore needs its old address: refused before anything is touched if it is taken.
-        let address = try checkRestoreAddress(c, recorded: recorded)
+        let address = try await checkRestoreAddress(c, recorded: recorded)
         // Processes of this container that cryod does not know of are never killed to make
         // room: a restore over them would leave the container twice, or step back in time.
         let rt = runtime, bundle = paths.bundle(id)
@@ -556,8 +563,9 @@ extension Engine {
             // A migration that could not let its copy go (outcome unknown, or a post-copy whose
             // target lost its copy) left it frozen with an Error, its network locked and, on a
             // shared segment, its link down: unpaused, it talks again.
-            let afterMigration = !paused && !c.error.isEmpty && c.hostConfig.NetworkMode != "host" && FS.exists(paths.netns(id))
             let netns = paths.netns(id)
+            let mayHaveLockedNetwork = !paused && !c.error.isEmpty && c.hostConfig.NetworkMode != "host"
+            let afterMigration = mayHaveLockedNetwork ? try await blocking { FS.exists(netns) } : false
             let iface = c.endpoint?.interface
             try await blocking {
                 if afterMigration {
@@ -657,7 +665,8 @@ extension Engine {
             for c in allRecords where c.status == .running {
                 let name = "cryod-shutdown"
                 do {
-                    try? FS.removeAll(checkpointPath(c.id, name: name, dir: nil))
+                    let stale = try checkpointPath(c.id, name: name, dir: nil)
+                    _ = try? await blocking { try FS.removeAll(stale) }
                     _ = try await checkpoint(c.id, name: name, dir: nil, exit: true)
                     update(c.id) { $0.restoreOnStart = name }
                 } catch {
@@ -666,7 +675,7 @@ extension Engine {
             }
         }
         await recordWriter.flush()
-        sync()
+        _ = try? await blocking { sync() }
         try? await pool.shutdownGracefully()
     }
 }

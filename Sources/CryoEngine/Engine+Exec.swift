@@ -160,7 +160,7 @@ extension Engine {
             if p.tty { execs[id]?.ptyMaster = dup(p.stdout) }
             return p
         } catch {
-            unlink(processFile)
+            _ = try? await blocking { unlink(processFile) }
             execs[id]?.running = false
             execs[id]?.exitCode = 126
             throw EngineError.internalError("exec in container \(c.name): \(error)")

@@ -4,23 +4,31 @@ import FoundationEssentials
 import Glibc
 
 extension Engine {
-    func imageOrNotFound(_ ref: String) throws -> StoredImage {
-        do { return try images.inspect(ref) } catch { throw EngineError.noSuchImage(ref) }
+    /// The image `ref` names, read on the pool (the store reads its index from disk).
+    nonisolated func imageOrNotFound(_ ref: String) async throws -> StoredImage {
+        let store = images
+        do { return try await blocking { try store.inspect(ref) } } catch { throw EngineError.noSuchImage(ref) }
     }
 
-    public func imageSummaries() throws -> [ImageSummary] {
-        try images.list().map { img in
-            let cfg = try? images.config(of: img)
-            return ImageSummary(Id: img.id.description, ParentId: "", RepoTags: img.repoTags, RepoDigests: img.repoDigests ?? [],
-                                Created: Int64(cfg?.created.flatMap(LogReader.unixTime) ?? 0), Size: layerSize(img),
-                                SharedSize: -1, Labels: cfg?.config?.Labels ?? [:],
-                                Containers: allRecords.filter { $0.imageID == img.id.description }.count)
+    public func imageSummaries() async throws -> [ImageSummary] {
+        let store = images
+        // The store's index, configs and layer sizes are read on the pool; only the count of
+        // the containers using each image is the actor's.
+        let found = try await blocking { () -> [(StoredImage, ImageConfiguration?, Int64)] in
+            try store.list().map { img in (img, try? store.config(of: img), Self.layerSize(img, store)) }
+        }
+        return found.map { img, cfg, size in
+            ImageSummary(Id: img.id.description, ParentId: "", RepoTags: img.repoTags, RepoDigests: img.repoDigests ?? [],
+                         Created: Int64(cfg?.created.flatMap(LogReader.unixTime) ?? 0), Size: size,
+                         SharedSize: -1, Labels: cfg?.config?.Labels ?? [:],
+                         Containers: allRecords.filter { $0.imageID == img.id.description }.count)
         }
     }
 
-    public func inspectImage(_ ref: String) throws -> ImageInspect {
-        let img = try imageOrNotFound(ref)
-        let cfg = try images.config(of: img)
+    public nonisolated func inspectImage(_ ref: String) async throws -> ImageInspect {
+        let img = try await imageOrNotFound(ref)
+        let store = images
+        let (cfg, size) = try await blocking { (try store.config(of: img), Self.layerSize(img, store)) }
         var c = ContainerConfig()
         c.User = cfg.config?.User
         c.Env = cfg.config?.Env
@@ -30,18 +38,19 @@ extension Engine {
         c.Labels = cfg.config?.Labels
         c.StopSignal = cfg.config?.StopSignal
         return ImageInspect(Id: img.id.description, RepoTags: img.repoTags, RepoDigests: img.repoDigests ?? [], Created: cfg.created ?? "",
-                            Architecture: cfg.architecture ?? "amd64", Os: cfg.os ?? "linux", Size: layerSize(img), Config: c,
+                            Architecture: cfg.architecture ?? "amd64", Os: cfg.os ?? "linux", Size: size, Config: c,
                             RootFS: .init(Type: "layers", Layers: img.layers.map(\.description)))
     }
 
-    /// Bytes in the image's unpacked layers (`du`-like, apparent sizes).
-    func layerSize(_ img: StoredImage) -> Int64 {
+    /// Bytes in the image's unpacked layers (`du`-like, apparent sizes). Disk I/O: pool only.
+    static func layerSize(_ img: StoredImage, _ store: ImageStore) -> Int64 {
         var total: Int64 = 0
-        for l in img.layers { total += Self.treeSize(images.layerPath(l)) }
+        for l in img.layers { total += treeSize(store.layerPath(l)) }
         return total
     }
 
     static func treeSize(_ path: String) -> Int64 {
+        OffActorCheck.check("lstat", path)
         var st = stat()
         guard lstat(path, &st) == 0 else { return 0 }
         if st.st_mode & S_IFMT != S_IFDIR { return Int64(st.st_size) }
@@ -51,7 +60,9 @@ extension Engine {
     }
 
     public func removeImage(_ ref: String, force: Bool) async throws -> [ImageDeleteItem] {
-        let img = try imageOrNotFound(ref)
+        let img = try await imageOrNotFound(ref)
+        // Checked after the lookup's await, on the actor: a container created from the image
+        // after this check is the same race Docker has (the store removes under its flock).
         let users = allRecords.filter { $0.imageID == img.id.description }
         // Removing one tag of several never touches the image itself.
         let isTag = img.repoTags.contains(ImageReference.normalize(ref))
@@ -69,7 +80,7 @@ extension Engine {
 
     /// `docker tag`: `target` ("name:tag") names the image `source` names.
     public func tagImage(_ source: String, as target: String) async throws {
-        _ = try imageOrNotFound(source)
+        _ = try await imageOrNotFound(source)
         let store = images
         _ = try await blocking { try store.tag(source, as: target) }
     }

@@ -46,7 +46,7 @@ extension Engine {
             if let refusal = await checkOffer(offer, src) {
                 try await ch.send(.refuse(reason: refusal))
                 await stream.close()
-                try? FS.removeAll(dir)
+                await removeOffActor(dir)
                 return
             }
             // The address is this container's here from now on: nobody else's attach takes it.
@@ -54,13 +54,16 @@ extension Engine {
                 do { try await reserveAddress(network: name, ip: ip, owner: src.id) } catch {
                     try await ch.send(.refuse(reason: "address \(ip) on network \(name) cannot be reserved here: \(error)"))
                     await stream.close()
-                    try? FS.removeAll(dir)
+                    await removeOffActor(dir)
                     return
                 }
                 reserved = (name, ip)
             }
-            let missing = (try? images.inspect(image.id.description)) != nil ? []
-                : image.layers.filter { !FS.isDirectory(images.layerPath($0)) }.map(\.description)
+            let store = images
+            let missing = try await blocking {
+                (try? store.inspect(image.id.description)) != nil ? []
+                    : image.layers.filter { !FS.isDirectory(store.layerPath($0)) }.map(\.description)
+            }
             migrationStreams.expect(offer.session)
             try await ch.send(.accept(missingLayers: missing))
 
@@ -74,7 +77,7 @@ extension Engine {
                         throw MigrationWireError.unexpected("layer \(d), which was not asked for")
                     }
                     let into = dir + "/layers/" + digest.hex
-                    try FS.mkdirAll(into, mode: 0o700)
+                    try await blocking { try FS.mkdirAll(into, mode: 0o700) }
                     try await receiveTree(ch, into: into, errorFile: tarErrors)
                     layerDirs[digest] = into
                 case .pages:
@@ -85,20 +88,24 @@ extension Engine {
                         lazyStream = ps   // pulled through by criu lazy-pages, started at restore
                         continue loop
                     }
-                    let server = try await PageServerProcess.start(criuPath: try MigrationChecks.criuPath(), imagesDir: dir + "/images")
+                    let criu = try await blocking { try MigrationChecks.criuPath() }
+                    let server = try await PageServerProcess.start(criuPath: criu, imagesDir: dir + "/images")
                     pageServer = server
                     Task { _ = try? await PageStream.relay(ps, server.stream) }
                 case .files(let set):
                     let into = dir + "/" + set.rawValue
-                    try FS.mkdirAll(into, mode: 0o700)
+                    try await blocking { try FS.mkdirAll(into, mode: 0o700) }
                     try await receiveTree(ch, into: into, errorFile: tarErrors)
                 case .restore where offer.postCopy:
                     guard let ps = lazyStream, let id = made else { throw MigrationWireError.unexpected("restore before the pages") }
                     do {
                         let work = Self.migrationRestoreWork(paths, id)
-                        unlink(LazyPagesWatchdogReport.path(workDir: work))
+                        let criu = try await blocking {
+                            unlink(LazyPagesWatchdogReport.path(workDir: work))
+                            return try MigrationChecks.criuPath()
+                        }
                         let daemon = try await LazyPagesProcess.start(
-                            criuPath: try MigrationChecks.criuPath(), imagesDir: dir + "/images", workDir: work,
+                            criuPath: criu, imagesDir: dir + "/images", workDir: work,
                             watchdog: .init(binary: monitorBinary, runtimeRoot: paths.runtimeRoot, containerID: id))
                         lazy = daemon
                         Task { _ = try? await PageStream.relay(ps, daemon.stream) }
@@ -112,7 +119,7 @@ extension Engine {
                         try await ch.send(.failed(reason: "\(error)"))
                         break loop
                     }
-                    FaultPoint.hit("migrate-in-restored")
+                    await faultPoint("migrate-in-restored")
                     try await ch.send(.restored(initPid: record(id)?.pid ?? 0, restoreMs: 0))
                 case .commit where offer.postCopy:
                     guard let id = made, let daemon = lazy else { throw MigrationWireError.unexpected("commit before a restore") }
@@ -121,14 +128,14 @@ extension Engine {
                     try await unlockMigrated(id)
                     // From here the daemon's status alone decides (A may be gone meanwhile).
                     try? await ch.send(.running)
-                    FaultPoint.hit("migrate-in-running", criu: daemon.pid)
+                    await faultPoint("migrate-in-running", criu: daemon.pid)
                     let started = Monotonic.now()
                     let status = (try? await daemon.wait()) ?? -1
                     lazy = nil
                     if status == 0 {
                         try await settleMigrated(id)
                         committed = true
-                        FaultPoint.hit("migrate-in-committed")
+                        await faultPoint("migrate-in-committed")
                         try? await ch.send(.committed)
                     } else {
                         // The kernel serves pages it never got as zeros now: the copy dies first.
@@ -185,7 +192,7 @@ extension Engine {
         if !committed, let id = made { await discardMigrated(id) }
         if !committed, let r = reserved { try? await releaseAddress(network: r.network, ip: r.ip) }
         await stream.close()
-        if let s = session { try? FS.removeAll(paths.migration(s)) }
+        if let s = session { await removeOffActor(paths.migration(s)) }
     }
 
     /// Data frames → `tar --extract` into `into`; checked (length, sha256) at the end.
@@ -210,7 +217,8 @@ extension Engine {
         }
         if slots[src.id] != nil { problems.append("a container with id \(src.id.prefix(12)) already exists here") }
         if let name = offer.network {
-            if let net = try? networks.inspect(name) {
+            let store = networks
+            if let net = try? await blocking({ try store.inspect(name) }) {
                 if let d = offer.driver, net.driver != d { problems.append("network \(name) here uses driver \(net.driver), the container's uses \(d)") }
                 if let s = offer.subnet, net.subnet != s { problems.append("network \(name) here has subnet \(net.subnet), the container's has \(s)") }
                 if let ip = offer.ip, let user = allRecords.first(where: { $0.networkName == name && $0.endpoint?.ip == ip }) {
@@ -220,7 +228,8 @@ extension Engine {
                 problems.append("there is no network named \(name) here (create it with the same driver and subnet \(offer.subnet ?? "?"))")
             }
         }
-        let absent = offer.bindSources.filter { !FS.exists($0) }
+        let sources = offer.bindSources
+        let absent = (try? await blocking { sources.filter { !FS.exists($0) } }) ?? sources
         if !absent.isEmpty { problems.append("bind-mounted host paths missing here: \(absent.joined(separator: ", "))") }
         let dir = paths.migration(offer.session)
         let root = paths.root
@@ -349,9 +358,10 @@ extension Engine {
         guard let c = record(id) else { return }
         let rt = runtime
         let bundle = paths.bundle(id)
-        if c.isRunning || !rt.livePids(id: id, bundle: bundle).isEmpty {
-            // Polled, not waited for through the monitor: at recovery nobody watches it yet.
-            try? await blocking {
+        let running = c.isRunning
+        // Polled, not waited for through the monitor: at recovery nobody watches it yet.
+        try? await blocking {
+            if running || !rt.livePids(id: id, bundle: bundle).isEmpty {
                 try? rt.resume(id: id)
                 try? rt.kill(id: id, signal: SIGKILL, all: true)
                 let start = Monotonic.now()

@@ -79,8 +79,13 @@ extension Engine {
         let dir = paths.migration(session)
         let p = paths
         let rt = runtime
-        let image = try images.inspect(c.imageID)
-        let net = c.networkID.flatMap { try? networks.inspect($0) }
+        let store = images
+        let networkStore = networks
+        let (image, imageConfig, layerBytes, net) = try await blocking { () throws -> (StoredImage, [UInt8], UInt64, NetworkConfig?) in
+            let image = try store.inspect(c.imageID)
+            let layerBytes = image.layers.reduce(UInt64(0)) { $0 + MigrationChecks.treeBytes(store.layerPath($1)) }
+            return (image, try FS.readBytes(store.configPath(image.id)), layerBytes, c.networkID.flatMap { try? networkStore.inspect($0) })
+        }
         let tarErrors = dir + "/tar.err"
 
         await progress(MigrationEvent(phase: "check", status: "asking \(req.target)"))
@@ -96,10 +101,9 @@ extension Engine {
             let memory = MigrationChecks.residentBytes((try? rt.processes(id: id)) ?? [])
             return (cpuinfo, version, upper + memory)
         }
-        let layerBytes = image.layers.reduce(UInt64(0)) { $0 + MigrationChecks.treeBytes(images.layerPath($1)) }
         let offer = MigrationOffer(
             session: session, container: Array(try JSONEncoder().encode(c)), image: Array(try JSONEncoder().encode(image)),
-            imageConfig: try FS.readBytes(images.configPath(image.id)), layers: image.layers.map(\.description),
+            imageConfig: imageConfig, layers: image.layers.map(\.description),
             network: net?.name, driver: net?.driver, subnet: net?.subnet, ip: c.endpoint?.ip, mac: c.endpoint?.mac,
             bindSources: MigrationChecks.bindSources(c.hostConfig), cpuinfo: local.cpuinfo, criuVersion: local.criu,
             bytesNeeded: local.bytes + layerBytes, tcpEstablished: tcp, postCopy: req.postCopy)
@@ -109,7 +113,7 @@ extension Engine {
         func closeAll() async {
             await stream.close()
             await pageStream?.close()
-            try? FS.removeAll(dir)
+            await removeOffActor(dir)
         }
         let missing: [String]
         let ctl: FrameChannel
@@ -260,7 +264,7 @@ extension Engine {
         await stream.close()
         await pageStream?.close()
         try? await removeNow(id)
-        try? FS.removeAll(dir)
+        await removeOffActor(dir)
         phase("cleanup")
         let report = MigrationReport(container: c.name, id: id, target: req.target, session: session, mode: "stop-and-copy",
                                      downtimeMs: downtime, totalMs: began.elapsedMilliseconds, phases: clock.phases,
@@ -274,13 +278,15 @@ extension Engine {
         let p = paths
         let tarErrors = dir + "/tar.err"
         var tars: [(FileSet, TarProcess)] = []
+        let shm = p.shm(id)
+        let shmMounted = try await blocking { FS.isMountPoint(shm) }
         do {
             for set in FileSet.allCases {
                 let (from, members): (String, [String]) = switch set {
                 case .images: (dir + "/images", ["."])
                 case .rootfs: (p.upper(id), ["."])
                 case .log: (p.containerDir(id), [id + "-json.log"])
-                case .shm: (FS.isMountPoint(p.shm(id)) ? p.shm(id) : dir + "/empty", ["."])
+                case .shm: (shmMounted ? p.shm(id) : dir + "/empty", ["."])
                 }
                 tars.append((set, try await TarProcess.create(dir: from, members: members, errorFile: tarErrors + "." + set.rawValue)))
             }

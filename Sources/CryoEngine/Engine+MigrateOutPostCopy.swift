@@ -39,7 +39,7 @@ extension Engine {
             await stream.close()
             await pageStream?.close()
             await criuStream?.close()
-            try? FS.removeAll(dir)
+            await removeOffActor(dir)
         }
 
         await progress(MigrationEvent(phase: "dump", status: "freezing and dumping (post-copy: the memory stays here and follows)"))
@@ -87,7 +87,7 @@ extension Engine {
         // the page stream does; cryod decides what becomes of them.
         gate.decide(commit: false, reason: "post-copy: the source copy stays frozen until the target has every page", keepFrozen: true)
         clock.phase("dump")
-        FaultPoint.hit("migrate-out-dumped")
+        await faultPoint("migrate-out-dumped")
 
         /// Before B runs anything: A's copy goes on here (the lazy server is let go first).
         func resumeHere(_ why: Error, withdrawn: Bool) async -> Error {
@@ -150,10 +150,10 @@ extension Engine {
         var outcome: Result<Void, Error>
         do {
             try await ctl.send(.commit)
-            FaultPoint.hit("migrate-out-postcopy-committing")
+            await faultPoint("migrate-out-postcopy-committing")
             guard case .running = try await ctl.receive() else { throw MigrationWireError.unexpected("no running answer") }
             runningAt = Monotonic.now()
-            FaultPoint.hit("migrate-out-postcopy-running")
+            await faultPoint("migrate-out-postcopy-running")
             if FaultPoint.cuts("migrate-out-postcopy-running") {
                 await pageStream?.close()
                 await stream.close()
@@ -208,7 +208,7 @@ extension Engine {
         await stream.close()
         await pageStream?.close()
         try? await removeNow(id)
-        try? FS.removeAll(dir)
+        await removeOffActor(dir)
         clock.phase("cleanup")
         var report = MigrationReport(container: c.name, id: id, target: req.target, session: session, mode: "post-copy",
                                      downtimeMs: downtime, totalMs: clock.began.elapsedMilliseconds, phases: clock.phases,

@@ -34,13 +34,14 @@ extension Engine {
         }
         let outcome: MigrationOutcome = op.peer.map { _ in .unknown } ?? .notCommitted
         let asked = op.peer == nil ? outcome : await askOutcome(op.peer!, session: op.checkpoint)
-        let alive = !rt.livePids(id: id, bundle: paths.bundle(id)).isEmpty
+        let bundle = paths.bundle(id)
+        let alive = (try? await blocking { !rt.livePids(id: id, bundle: bundle).isEmpty }) ?? false
         switch asked {
         case .committed:
             if alive { try? await blocking { try rt.resume(id: id); try rt.kill(id: id, signal: SIGKILL, all: true) } }
             EngineLog.logger.notice("container \(c.name) was migrated to \(op.peer ?? "?") before cryod stopped: removed here")
             try? await removeNow(id)
-            try? FS.removeAll(op.directory)
+            await removeOffActor(op.directory)
         case .notCommitted where op.postCopy == true && op.peerRuns == true:
             // The target ran its copy and did not keep it: what it did there is lost; this copy
             // is the state at the freeze, left for the operator (never resumed by itself).
@@ -56,7 +57,7 @@ extension Engine {
                     try rt.resume(id: id)
                 }
             }
-            try? FS.removeAll(op.directory)
+            await removeOffActor(op.directory)
         case .unknown:
             update(id) {
                 $0.status = alive ? .paused : $0.status
@@ -77,6 +78,6 @@ extension Engine {
         }
         EngineLog.logger.warning("migration \(op.checkpoint.prefix(12)) into \(name) was not committed before cryod stopped: removed")
         await discardMigrated(id)
-        try? FS.removeAll(op.directory)
+        await removeOffActor(op.directory)
     }
 }

@@ -224,11 +224,16 @@ extension Engine {
         while let t = slots[id]?.teardown { await t.task.value; if slots[id]?.teardown?.token == t.token { slots[id]?.teardown = nil } }
     }
 
-    /// Other running containers on a user-defined network, by name (cryo0, like Docker's
-    /// default bridge, has no name resolution between containers).
+    /// Whether containers on the network find each other by name: a user-defined network
+    /// does; cryo0, like Docker's default bridge, does not. (The store is read on the pool.)
+    nonisolated func resolvesNames(_ networkID: String) async -> Bool {
+        let store = networks
+        return (try? await blocking { try store.inspect(networkID).name != NetworkDefaults.defaultName }) ?? false
+    }
+
+    /// Other running containers on the network, by name (for a network that `resolvesNames`).
     func peers(of id: String, networkID: String) -> [(name: String, ip: String)] {
-        guard let net = try? networks.inspect(networkID), net.name != NetworkDefaults.defaultName else { return [] }
-        return allRecords
+        allRecords
             .filter { $0.id != id && $0.endpoint?.networkID == networkID }
             .sorted { $0.name < $1.name }
             .compactMap { c in c.endpoint.map { (c.name, $0.ip) } }
@@ -242,7 +247,9 @@ extension Engine {
         let hostname = c.config.Hostname.flatMap { $0.isEmpty ? nil : $0 } ?? String(id.prefix(12))
         let aliases = c.name == hostname ? [] : [c.name]
         let ip = c.endpoint?.ip
-        let peers = c.endpoint.map { self.peers(of: id, networkID: $0.networkID) } ?? []
+        var found: [(name: String, ip: String)] = []
+        if let e = c.endpoint, await resolvesNames(e.networkID) { found = self.peers(of: id, networkID: e.networkID) }
+        let peers = found
         let dir = etcDir(id)
         try await blocking { try ContainerFiles.write(dir: dir, hostname: hostname, ip: ip, peers: peers, aliases: aliases) }
     }
@@ -250,10 +257,12 @@ extension Engine {
     /// Rewrites /etc/hosts of every running container on the network (a peer came or went).
     func refreshPeers(networkID: String, except: String?) async {
         var jobs: [(dir: String, hostname: String, ip: String, aliases: [String], peers: [(name: String, ip: String)])] = []
+        let named = await resolvesNames(networkID)
+        // The records are read after that await, so the jobs are of the containers there now.
         for c in allRecords where c.id != except {
             guard let e = c.endpoint, e.networkID == networkID else { continue }
             let hostname = c.config.Hostname.flatMap { $0.isEmpty ? nil : $0 } ?? String(c.id.prefix(12))
-            jobs.append((etcDir(c.id), hostname, e.ip, c.name == hostname ? [] : [c.name], peers(of: c.id, networkID: networkID)))
+            jobs.append((etcDir(c.id), hostname, e.ip, c.name == hostname ? [] : [c.name], named ? peers(of: c.id, networkID: networkID) : []))
         }
         if jobs.isEmpty { return }
         let work = jobs
@@ -272,7 +281,8 @@ extension Engine {
         if c.hostConfig.NetworkMode == "host" { return }
         if let netID = c.networkID {
             let net: NetworkConfig
-            do { net = try networks.inspect(netID) } catch {
+            let store = networks
+            do { net = try await blocking { try store.inspect(netID) } } catch {
                 throw EngineError(.notFound, "network \(c.networkName ?? netID) not found")
             }
             let cni = cni, netns = paths.netns(id)
@@ -301,12 +311,17 @@ extension Engine {
 
     /// Before a restore: the checkpoint's address must still be free on its network.
     /// Returns what the checkpoint recorded (nil: it had no network).
-    func checkRestoreAddress(_ c: StoredContainer, recorded: CheckpointNetwork?) throws -> CheckpointNetwork? {
+    func checkRestoreAddress(_ c: StoredContainer, recorded: CheckpointNetwork?) async throws -> CheckpointNetwork? {
         guard let rec = recorded else { return nil }
+        // The network store and CNI's allocations are read on the pool; the caller holds the
+        // container's lock, so `c` is still its record after the await.
+        let store = networks, cni = cni, networkID = c.networkID
+        let (local, holders) = try await blocking { () -> (NetworkConfig?, [Attachment]) in
+            (networkID.flatMap { try? store.inspect($0) }, (try? cni.attachments()) ?? [])
+        }
         // A checkpoint brought from another host (a migration) names that host's network id;
         // here the segment's network has its own id: the container's network of the same
         // name whose subnet holds the address is the same segment.
-        let local = c.networkID.flatMap { try? networks.inspect($0) }
         let sameID = c.networkID == rec.networkID && local != nil
         let sameSegment = local.map { n in
             n.name == rec.network && IPv4Address(rec.ip).map { ((try? n.parsedSubnet)?.contains($0)) == true } == true
@@ -314,7 +329,6 @@ extension Engine {
         guard let local, sameID || sameSegment else {
             throw EngineError.conflict("cannot restore container \(c.name): it was checkpointed on network \(rec.network) with address \(rec.ip), and that network is gone or no longer the container's")
         }
-        let holders = (try? cni.attachments()) ?? []
         if let other = holders.first(where: { $0.networkID == local.id && $0.ip == rec.ip && $0.containerID != c.id }) {
             let who = record(other.containerID)?.name ?? other.containerID
             throw EngineError.conflict("cannot restore container \(c.name): its address \(rec.ip) on network \(rec.network) is taken by container \(who); the checkpoint needs the same address")

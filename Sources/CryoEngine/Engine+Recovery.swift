@@ -39,7 +39,10 @@ extension Engine {
         let failedLog = paths.containerDir(id) + "/checkpoint-\(op.checkpoint)-failed.log"
         let leaveRunning = op.leaveRunning ?? false
         let limit = Self.interruptedWorkLimit
-        let complete = FS.exists(temp + "/" + Self.checkpointCompleteMarker) || (!FS.exists(temp) && FS.exists(target + "/inventory.img"))
+        let marker = temp + "/" + Self.checkpointCompleteMarker
+        let complete = (try? await blocking {
+            FS.exists(marker) || (!FS.exists(temp) && FS.exists(target + "/inventory.img"))
+        }) ?? false
         if complete && !leaveRunning { slots[id]?.expectedExit = .checkpoint }
         let outcome: String? = try? await blocking { () -> String in
             // CRIU puts the freezer back as it found it (frozen, by us) when it ends: it must
@@ -115,9 +118,12 @@ extension Engine {
     /// killed while starting it (the monitor had created it, its init waiting for `start`).
     /// It never ran for the user: it goes, with its monitor.
     func stopUnrecordedStart(_ id: String) async {
-        guard let bytes = try? FS.readBytes(paths.monitorState(id)),
-              let s = try? JSONDecoder().decode(MonitorState.self, from: Data(bytes)),
-              Processes.isAlive(pid: s.monitorPid, startTime: s.monitorStartTime) else { return }
+        let statePath = paths.monitorState(id)
+        let state = try? await blocking { () -> MonitorState? in
+            guard let bytes = try? FS.readBytes(statePath) else { return nil }
+            return try? JSONDecoder().decode(MonitorState.self, from: Data(bytes))
+        }
+        guard let s = state ?? nil, Processes.isAlive(pid: s.monitorPid, startTime: s.monitorStartTime) else { return }
         let rt = runtime
         let bundle = paths.bundle(id)
         let pid = s.monitorPid
@@ -133,15 +139,20 @@ extension Engine {
 
     /// Half-written checkpoints that no operation accounts for (left by a cryod that did not
     /// record its operations yet): nothing is writing them now that cryod starts.
-    func removeStrayIncompleteCheckpoints() {
-        for c in allRecords where c.operation == nil {
-            let dir = paths.checkpoints(c.id)
-            for name in (try? FS.listDirectory(dir)) ?? [] where name.hasPrefix(".incomplete-") {
-                if Runtime.checkpointWorker(workDir: dir + "/" + name) != nil { continue }
-                try? FS.removeAll(dir + "/" + name)
-                note(c.id, "removed the half-written checkpoint \(name)")
+    func removeStrayIncompleteCheckpoints() async {
+        let dirs = allRecords.filter { $0.operation == nil }.map { ($0.id, paths.checkpoints($0.id)) }
+        let removed = (try? await blocking { () -> [(String, String)] in
+            var removed: [(String, String)] = []
+            for (id, dir) in dirs {
+                for name in (try? FS.listDirectory(dir)) ?? [] where name.hasPrefix(".incomplete-") {
+                    if Runtime.checkpointWorker(workDir: dir + "/" + name) != nil { continue }
+                    try? FS.removeAll(dir + "/" + name)
+                    removed.append((id, name))
+                }
             }
-        }
+            return removed
+        }) ?? []
+        for (id, name) in removed { note(id, "removed the half-written checkpoint \(name)") }
     }
 
     /// A process whose command line is `cryo-monitor CONFIG`.
@@ -161,9 +172,11 @@ extension Engine {
     func discardRuntimeLeftovers(_ id: String) async {
         let rt = runtime
         let bundle = paths.bundle(id)
-        guard FS.exists(rt.store.dir(id)) else { return }
         do {
-            try await blocking { try rt.discard(id: id, bundle: bundle) }
+            try await blocking {
+                guard FS.exists(rt.store.dir(id)) else { return }
+                try rt.discard(id: id, bundle: bundle)
+            }
         } catch {
             note(id, "removing what its monitor left: \(error)", level: .warning)
         }

@@ -37,9 +37,14 @@ public struct EngineOptions: Sendable {
 }
 
 /// The engine: containers, their monitors, images and checkpoints. An actor: its state
-/// is only touched on it; slow work (mounts, spawning, CRIU) runs on `pool` threads, and
+/// is only touched on it; every disk I/O and slow work (files, directories, mounts, spawning,
+/// CRIU) runs on `pool` threads (`blocking`) or the `RecordWriter`, never on the actor — its
+/// own executor lets a debug build check that (`EngineExecutor`, `OffActorCheck`) — and
 /// per-container locks keep two operations on one container from interleaving.
 public actor Engine {
+    /// The actor's executor (see `EngineExecutor`).
+    private nonisolated let executor = EngineExecutor()
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
     public nonisolated let options: EngineOptions
     public nonisolated var paths: EnginePaths { options.paths }
     public nonisolated let images: ImageStore
@@ -110,11 +115,11 @@ public actor Engine {
         return try await pool.runIfActive(body)
     }
 
-    /// A fault point reached on the actor itself: the records changed before it are on disk
-    /// first, as they are for the points hit in `blocking` work.
-    func faultPoint(_ point: String) async {
-        await recordWriter.flush()
-        FaultPoint.hit(point)
+    /// A fault point reached by an actor method: hit on the pool (a `hold` waits there, not
+    /// on the actor), after the records changed before it are on disk, as for the points hit
+    /// in `blocking` work; the caller goes on once it is passed.
+    nonisolated func faultPoint(_ point: String, criu: pid_t? = nil) async {
+        _ = try? await blocking { FaultPoint.hit(point, criu: criu) }
     }
 
     // MARK: lookup and persistence
@@ -215,11 +220,11 @@ public actor Engine {
         for c in allRecords where c.operation != nil {
             await resolveInterrupted(c.id)
         }
-        removeStrayIncompleteCheckpoints()
+        await removeStrayIncompleteCheckpoints()
         for c in allRecords {
             if c.isRunning || c.status == .restarting {
                 if Processes.isAlive(pid: c.monitorPid, startTime: c.monitorStartTime) {
-                    syncPausedState(c.id)
+                    await syncPausedState(c.id)
                     watch(c.id)
                 } else {
                     await monitorGone(c.id)
@@ -232,7 +237,8 @@ public actor Engine {
             let name = c.restoreOnStart!
             do {
                 try await start(c.id, checkpoint: name, checkpointDir: nil)
-                try? FS.removeAll(paths.checkpoints(c.id) + "/" + name)
+                let used = paths.checkpoints(c.id) + "/" + name
+                _ = try? await blocking { try FS.removeAll(used) }
                 update(c.id) { $0.restoreOnStart = nil }
             } catch {
                 update(c.id) { $0.error = "restore at start from checkpoint \(name) failed: \(error)" }
@@ -241,8 +247,13 @@ public actor Engine {
     }
 
     /// A running container's record says what its cgroup is: paused (frozen) or running.
-    func syncPausedState(_ id: String) {
-        guard let c = slots[id]?.record, c.isRunning, let st = try? runtime.state(id: id) else { return }
+    func syncPausedState(_ id: String) async {
+        guard slots[id]?.record.isRunning == true else { return }
+        let rt = runtime
+        guard let st = try? await blocking({ try rt.state(id: id) }) else { return }
+        // Read again after the await: recovery runs before any request is served, but the
+        // record is the actor's and may have changed meanwhile.
+        guard let c = slots[id]?.record, c.isRunning else { return }
         let status: ContainerStatus = st.status == "paused" ? .paused : .running
         if status != c.status { update(id) { $0.status = status } }
     }
@@ -256,7 +267,8 @@ public actor Engine {
         // exited. (A checkpoint that stops the container cleans up after itself; a monitor
         // whose socket merely failed us is alive, and so is its container.)
         // (A monitor that ended normally removed the runtime state first: no wait then.)
-        if !wasCheckpoint, FS.exists(runtime.store.dir(id)), let c = slots[id]?.record, await monitorHasExited(c) {
+        let runtimeDir = runtime.store.dir(id)
+        if !wasCheckpoint, (try? await blocking { FS.exists(runtimeDir) }) == true, let c = slots[id]?.record, await monitorHasExited(c) {
             await discardRuntimeLeftovers(id)
         }
         let exitPath = paths.exitRecord(id)

@@ -4,16 +4,19 @@ import CShim
 /// Small, synchronous file helpers over raw syscalls (no Foundation in the init path).
 public enum FS {
     public static func exists(_ path: String) -> Bool {
-        access(path, F_OK) == 0
+        OffActorCheck.check("access", path)
+        return access(path, F_OK) == 0
     }
 
     public static func isDirectory(_ path: String) -> Bool {
+        OffActorCheck.check("stat", path)
         var st = stat()
         return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
     }
 
     /// True when `path` is a mount point: its device differs from its parent's (or it is "/").
     public static func isMountPoint(_ path: String) -> Bool {
+        OffActorCheck.check("stat", path)
         var a = stat(), b = stat()
         guard stat(path, &a) == 0, stat(parent(path), &b) == 0 else { return false }
         return a.st_dev != b.st_dev || a.st_ino == b.st_ino
@@ -21,16 +24,19 @@ public enum FS {
 
     /// statfs(2)'s f_type (e.g. 0x01021994 for tmpfs), nil if the path cannot be reached.
     public static func fileSystemType(_ path: String) -> Int? {
+        OffActorCheck.check("statfs", path)
         let t = cryo_fs_type(path)
         return t < 0 ? nil : t
     }
 
     public static func lstatMode(_ path: String) -> mode_t? {
+        OffActorCheck.check("lstat", path)
         var st = stat()
         return lstat(path, &st) == 0 ? st.st_mode & S_IFMT : nil
     }
 
     public static func statInode(_ path: String) throws -> (dev: UInt64, ino: UInt64) {
+        OffActorCheck.check("stat", path)
         var st = stat()
         try sys(stat(path, &st), "stat", path)
         return (UInt64(st.st_dev), UInt64(st.st_ino))
@@ -38,12 +44,14 @@ public enum FS {
 
     /// Reads a whole file as bytes.
     public static func readBytes(_ path: String) throws -> [UInt8] {
+        OffActorCheck.check("read", path)
         let fd = try sys(open(path, O_RDONLY | O_CLOEXEC), "open", path)
         defer { close(fd) }
         return try readAll(fd: fd, what: path)
     }
 
     public static func readAll(fd: Int32, what: String) throws -> [UInt8] {
+        OffActorCheck.check("read", what)
         var out: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 65536)
         while true {
@@ -61,12 +69,14 @@ public enum FS {
 
     /// Writes a file in place (for /proc, /sys and cgroup knobs).
     public static func write(_ path: String, _ string: String, flags: Int32 = O_WRONLY | O_TRUNC) throws {
+        OffActorCheck.check("write", path)
         let fd = try sys(open(path, flags | O_CLOEXEC, 0o644), "open", path)
         defer { close(fd) }
         try writeAll(fd: fd, Array(string.utf8), what: path)
     }
 
     public static func writeAll(fd: Int32, _ bytes: [UInt8], what: String) throws {
+        OffActorCheck.check("write", what)
         var off = 0
         while off < bytes.count {
             let n = bytes.withUnsafeBytes { p in
@@ -81,6 +91,7 @@ public enum FS {
     /// `durable` adds fsync of the file and its directory (state that must survive
     /// a power loss; not needed for runtime state on /run, which a reboot clears).
     public static func atomicWrite(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o600, durable: Bool = true) throws {
+        OffActorCheck.check("atomicWrite", path)
         let tmp = path + ".tmp.\(getpid())"
         let fd = try sys(open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode), "open", tmp)
         do {
@@ -100,6 +111,7 @@ public enum FS {
     }
 
     public static func mkdirAll(_ path: String, mode: mode_t = 0o755) throws {
+        OffActorCheck.check("mkdir", path)
         if path.isEmpty || path == "/" { return }
         if isDirectory(path) { return }
         try mkdirAll(parent(path), mode: mode)
@@ -110,6 +122,7 @@ public enum FS {
 
     /// Creates an empty file if nothing exists there (a mountpoint for a file bind mount).
     public static func touch(_ path: String, mode: mode_t = 0o644) throws {
+        OffActorCheck.check("touch", path)
         if lstatMode(path) != nil { return }
         try mkdirAll(parent(path))
         let fd = try sys(open(path, O_WRONLY | O_CREAT | O_CLOEXEC, mode), "create", path)
@@ -117,6 +130,7 @@ public enum FS {
     }
 
     public static func listDirectory(_ path: String) throws -> [String] {
+        OffActorCheck.check("opendir", path)
         guard let d = opendir(path) else { throw SyscallError("opendir", path) }
         defer { closedir(d) }
         var names: [String] = []
@@ -131,6 +145,7 @@ public enum FS {
 
     /// Removes a file or a directory tree (does not cross mount points it cannot unlink).
     public static func removeAll(_ path: String) throws {
+        OffActorCheck.check("removeAll", path)
         guard let mode = lstatMode(path) else { return }
         if mode == S_IFDIR {
             for name in try listDirectory(path) { try removeAll(path + "/" + name) }
@@ -141,6 +156,7 @@ public enum FS {
     }
 
     public static func readlink(_ path: String) -> String? {
+        OffActorCheck.check("readlink", path)
         var buf = [CChar](repeating: 0, count: 4096)
         let n = Glibc.readlink(path, &buf, buf.count - 1)
         if n < 0 { return nil }

@@ -61,6 +61,7 @@ public struct MountOptions: Equatable, Sendable {
 
 public enum Mount {
     public static func mount(_ source: String, _ target: String, type: String?, flags: UInt, data: String = "") throws {
+        OffActorCheck.check("mount", target)
         let r = data.isEmpty
             ? Glibc.mount(source, target, type, flags, nil)
             : data.withCString { Glibc.mount(source, target, type, flags, $0) }
@@ -72,6 +73,7 @@ public enum Mount {
     }
 
     public static func unmount(_ target: String, flags: Int32 = 0) throws {
+        OffActorCheck.check("umount", target)
         if umount2(target, flags) != 0 { throw SyscallError("umount", target) }
     }
 

@@ -38,7 +38,7 @@ struct CheckpointInspect: ParsableCommand {
     @Option(name: .customLong("checkpoint-dir"), help: ArgumentHelp("Use a custom checkpoint storage directory.", valueName: "string"))
     var checkpointDir: String?
 
-    @Option(name: .long, help: ArgumentHelp("Output format: json prints the inspection as JSON.", valueName: "string"))
+    @Option(name: .long, help: ArgumentHelp("Output format: json prints the inspection as JSON; a Go template (as docker's) formats it.", valueName: "string"))
     var format: String?
 
     @Argument(help: "The container (not with --archive).") var container: String?
@@ -52,7 +52,7 @@ struct CheckpointInspect: ParsableCommand {
     func validate() throws {
         if search != nil && searchRegex != nil { throw ValidationError("--search and --search-regex: give one of them") }
         guard (0...MemorySearch.maxContext).contains(context) else { throw ValidationError("--context: 0 to \(MemorySearch.maxContext) bytes") }
-        try ListFormat.validate(format)
+        try ListFormat.checkInspect(ListFormat.template(format))
         if archive != nil {
             guard container == nil, checkpoint == nil else { throw ValidationError("--archive takes no container or checkpoint name") }
             guard checkpointDir == nil else { throw ValidationError("--checkpoint-dir does not apply to --archive") }
@@ -75,9 +75,10 @@ struct CheckpointInspect: ParsableCommand {
                 let r = try daemon().call("GET", "/containers/\(path(container!))/checkpoints/\(path(checkpoint!))/inspect", query: query)
                 inspection = try JSONDecoder().decode(CheckpointInspection.self, from: Data(r.body))
             }
+            let e = JSONEncoder()
+            e.outputFormatting = [.prettyPrinted, .sortedKeys]
+            if try ListFormat.printReport(format, json: Array(try e.encode(inspection))) { return }
             if ListFormat.isJSON(format) {
-                let e = JSONEncoder()
-                e.outputFormatting = [.prettyPrinted, .sortedKeys]
                 out(String(decoding: try e.encode(inspection), as: UTF8.self) + "\n")
             } else {
                 out(InspectionText.render(inspection))

@@ -120,6 +120,13 @@ class Daemon:
         """cryod's environment (a subclass adds e.g. CRYO_FAULT)."""
         return dict(os.environ)
 
+    def _checked_env(self):
+        # A debug cryod with CRYO_ASSERT_OFF_ACTOR=1 crashes on any disk I/O done on the engine
+        # actor (OffActorCheck), so every engine test also checks that the actor never blocks.
+        env = self.cryod_env()
+        env.setdefault("CRYO_ASSERT_OFF_ACTOR", "1")
+        return env
+
     def start(self, timeout=30):
         assert self.proc is None or self.proc.poll() is not None, "cryod already running"
         cryod = BIN_DIR / "cryod"
@@ -135,7 +142,7 @@ class Daemon:
             self.proc = subprocess.Popen(
                 cmd,
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=self.cryod_env(), start_new_session=True)
+                env=self._checked_env(), start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
