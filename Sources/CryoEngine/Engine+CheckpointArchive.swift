@@ -200,10 +200,11 @@ extension Engine {
                 }
             }
             let imageDir = pieces.imageDir
+            let holdsNetns = try await blocking { Runtime.imagesHoldNetworkNamespace(imageDir) }
             let c = try resolve(id)
             let restore = Self.restorePlan(c, checkpoint: imageDir, metadata: plan.metadata,
                                            workPath: p.containerDir(id) + "/restore-work",
-                                           imagesHoldNetworkNamespace: { Runtime.imagesHoldNetworkNamespace(imageDir) })
+                                           imagesHoldNetworkNamespace: { holdsNetns })
             try await withLock(id) {
                 try await launch(c, restore: restore, restoreIP: ip, restorePorts: nil, restoreMAC: nil)
             }

@@ -27,14 +27,15 @@ extension Engine {
         // The image's index, config and passwd/group files are read on a pool thread.
         let store = images
         let masked = req.hostConfig.MaskedPaths ?? Spec.defaultMaskedPaths
-        let (image, imageConfig, passwd, group, maskedDirectories) = try await blocking {
-            () throws -> (StoredImage, ImageConfiguration.Config?, String, String, [String]) in
+        let initCandidate = initBinary
+        let (image, imageConfig, passwd, group, maskedDirectories, hasInit) = try await blocking {
+            () throws -> (StoredImage, ImageConfiguration.Config?, String, String, [String], Bool) in
             let image: StoredImage
             do { image = try store.inspect(imageRef) } catch { throw EngineError.noSuchImage(imageRef) }
             let lowers = store.lowerDirs(for: image)
             return (image, try store.config(of: image).config,
                     Self.readFromLayers(lowers, "etc/passwd"), Self.readFromLayers(lowers, "etc/group"),
-                    masked.filter { FS.isDirectory($0) })
+                    masked.filter { FS.isDirectory($0) }, FS.exists(initCandidate))
         }
         let id = fixedID ?? Names.randomID()
         if slots[id] != nil { throw EngineError.conflict("a container with id \(id) already exists") }
@@ -46,9 +47,10 @@ extension Engine {
         input.cgroupParent = options.cgroupParent
         input.tmpfsDir = paths.tmpfs(id)
         input.maskedDirectories = maskedDirectories
-        if FS.exists(initBinary) { input.initBinary = initBinary }
+        if hasInit { input.initBinary = initCandidate }
         input.confinement = try Confinement.from(req.hostConfig)
-        let net = try networkFor(mode: req.hostConfig.NetworkMode)
+        let mode = req.hostConfig.NetworkMode
+        let net = try await blocking { try self.networkFor(mode: mode) }
         let exposed = Array((req.config.ExposedPorts ?? [:]).keys) + Array((imageConfig?.ExposedPorts ?? [:]).keys)
         let ports = try Self.portMappings(req.hostConfig.PortBindings, publishAll: req.hostConfig.PublishAllPorts ?? false,
                                           exposed: exposed)

@@ -307,9 +307,10 @@ extension Engine {
         let c = try resolve(id)
         // Where CRIU dumped from is told by the images (the source dumps from inside).
         let imageDir = dir + "/images"
+        let holdsNetns = try await blocking { Runtime.imagesHoldNetworkNamespace(imageDir) }
         var restore = Self.restorePlan(c, checkpoint: imageDir, metadata: CheckpointMetadata(tcpEstablished: offer.tcpEstablished),
                                        workPath: Self.migrationRestoreWork(p, id),
-                                       imagesHoldNetworkNamespace: { Runtime.imagesHoldNetworkNamespace(imageDir) })
+                                       imagesHoldNetworkNamespace: { holdsNetns })
         restore.keepNetworkLocked = true
         restore.lazyPages = offer.postCopy   // criu lazy-pages listens in the same work directory
         do {

@@ -64,7 +64,7 @@ extension Engine {
     /// it, and only `owner` may be attached with it. Refused (409) if another container or
     /// reservation holds it, 400 for an address the network cannot give.
     public func reserveAddress(network ref: String, ip: String, owner: String) async throws {
-        let net = try network(ref)
+        let net = try await blocking { try self.network(ref) }
         let cni = cni
         do { try await blocking { try cni.reserve(network: net, ip: ip, owner: owner) } } catch { throw Self.apiError(error) }
     }
@@ -72,14 +72,14 @@ extension Engine {
     /// Drops a reservation of `reserveAddress` (the migration did not happen). Refused (409)
     /// while a container is attached with the address.
     public func releaseAddress(network ref: String, ip: String) async throws {
-        let net = try network(ref)
+        let net = try await blocking { try self.network(ref) }
         let cni = cni
         do { try await blocking { try cni.release(network: net, ip: ip) } } catch { throw Self.apiError(error) }
     }
 
     /// Removes a network and its bridge. Refused for cryo0 and while containers are attached.
     public func removeNetwork(_ ref: String) async throws {
-        let net = try network(ref)
+        let net = try await blocking { try self.network(ref) }
         let store = networks, cni = cni
         do {
             try await blocking {

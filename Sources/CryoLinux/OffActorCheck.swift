@@ -1,4 +1,5 @@
 import Glibc
+import CShim
 
 /// Catches disk I/O on the engine actor's thread (issue 14: the actor only orders the work;
 /// files, directories, mounts and the syscalls around them run on the blocking pool or the
@@ -12,9 +13,13 @@ import Glibc
 /// call and the path; otherwise `check` does nothing (release builds compile it away).
 public enum OffActorCheck {
     #if DEBUG
-    /// Read once: a daemon either checks for its whole life or never.
-    public static let enabled: Bool = getenv("CRYO_ASSERT_OFF_ACTOR").map { String(cString: $0) == "1" } ?? false
+    /// Read once: a daemon either checks for its whole life or never. "1" crashes on a
+    /// violation; "log" only writes it (with the stack) to stderr, so one run of a test suite
+    /// lists every place at once.
+    public static let mode: String = getenv("CRYO_ASSERT_OFF_ACTOR").map { String(cString: $0) } ?? ""
+    public static let enabled: Bool = mode == "1" || mode == "log"
     #else
+    public static let mode = ""
     public static let enabled = false
     #endif
 
@@ -61,9 +66,15 @@ public enum OffActorCheck {
         violation(call, p)
     }
 
-    private static func violation(_ call: StaticString, _ path: String) -> Never {
-        let line = "cryo: disk I/O on the engine actor: \(call) \(path) (CRYO_ASSERT_OFF_ACTOR=1; run it on the blocking pool)\n"
+    private static func violation(_ call: StaticString, _ path: String) {
+        let line = "cryo: disk I/O on the engine actor: \(call) \(path) (CRYO_ASSERT_OFF_ACTOR=\(mode); run it on the blocking pool)\n"
         _ = line.withCString { Glibc.write(2, $0, strlen($0)) }
+        if mode == "log" {
+            var frames = [UnsafeMutableRawPointer?](repeating: nil, count: 24)
+            let n = backtrace(&frames, Int32(frames.count))
+            backtrace_symbols_fd(&frames, n, 2)
+            return
+        }
         fatalError("disk I/O on the engine actor: \(call) \(path)")
     }
 }

@@ -11,6 +11,7 @@
 #include <sys/mount.h>
 #include <sched.h>
 #include <netpacket/packet.h>   // struct sockaddr_ll, for GratuitousARP's packet socket
+#include <execinfo.h>          // backtrace, for OffActorCheck's log mode
 
 #define CRYO_O_PATH 010000000
 
