@@ -5,7 +5,7 @@ public enum ImageMagic {
     /// First word of service files: stats-dump, stats-restore, irmap-cache.
     public static let service: UInt32 = 0x5510_5940
     /// inventory.img carries only its own magic, no common one.
-    public static let inventory: UInt32 = 0x5831_1116
+    public static let inventory: UInt32 = 0x5831_3116
 
     public static let pstree: UInt32 = 0x5027_3030
     public static let core: UInt32 = 0x5505_3847

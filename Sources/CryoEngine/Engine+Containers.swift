@@ -48,7 +48,9 @@ extension Engine {
         input.tmpfsDir = paths.tmpfs(id)
         input.maskedDirectories = maskedDirectories
         if hasInit { input.initBinary = initCandidate }
-        input.confinement = try Confinement.from(req.hostConfig)
+        // --privileged and --device read the host's /dev: on the pool.
+        let hostConfig = req.hostConfig
+        input.confinement = try await blocking { try Confinement.from(hostConfig) }
         let mode = req.hostConfig.NetworkMode
         let net = try await blocking { try self.networkFor(mode: mode) }
         let exposed = Array((req.config.ExposedPorts ?? [:]).keys) + Array((imageConfig?.ExposedPorts ?? [:]).keys)

@@ -142,7 +142,8 @@ extension Engine {
                         let rt = runtime
                         try? await blocking { try rt.kill(id: id, signal: SIGKILL, all: true) }
                         let secs = Self.seconds(started.elapsedMilliseconds, digits: 1)
-                        let why = "the memory stream from the source broke \(secs) s after the container resumed on this host (criu lazy-pages exited with status \(status): \(daemon.errors().split(separator: "\n").last.map(String.init) ?? "no log")); pages it had not fetched were missing, so the copy here was killed"
+                        let lastError = await (try? blocking { daemon.errors().split(separator: "\n").last.map(String.init) }) ?? nil
+                        let why = "the memory stream from the source broke \(secs) s after the container resumed on this host (criu lazy-pages exited with status \(status): \(lastError ?? "no log")); pages it had not fetched were missing, so the copy here was killed"
                         EngineLog.logger.warning("post-copy migration \(offer.session.prefix(12)) of \(src.name): \(why)")
                         await discardMigrated(id)
                         made = nil

@@ -19,7 +19,8 @@ extension Engine {
         // Its CRIU worker, if it still runs, is waited for (it answers nobody now).
         let workDir = op.directory + "/images"
         let limit = Self.interruptedWorkLimit
-        if op.postCopy == true, let worker = Runtime.checkpointWorker(workDir: workDir) {
+        let worker = op.postCopy == true ? await (try? blocking { Runtime.checkpointWorker(workDir: workDir) }) ?? nil : nil
+        if let worker {
             // A post-copy dump's CRIU serves its pages to nobody now (its relay was this cryod),
             // and may wait for a client forever. The tasks are frozen first: CRIU thawed the
             // cgroup once it had seized them, and its death detaches them.
@@ -72,7 +73,7 @@ extension Engine {
     func resolveInterruptedMigrateIn(_ id: String, _ op: PendingOperation) async {
         let name = record(id)?.name ?? id
         let reportPath = LazyPagesWatchdogReport.path(workDir: Self.migrationRestoreWork(paths, id))
-        if let data = try? FS.readBytes(reportPath),
+        if let data = await (try? blocking { try FS.readBytes(reportPath) }),
            let report = try? JSONDecoder().decode(LazyPagesWatchdogReport.self, from: Data(data)) {
             EngineLog.logger.warning("post-copy migration \(op.checkpoint.prefix(12)) of \(name) LOST its copy here while cryod was down: criu lazy-pages exited with status \(report.lazyPagesStatus) at \(report.at) (\(report.detail)); pages it had not fetched were missing, so the watchdog \(report.killed ? "killed the copy" : "found no copy to kill"); the source keeps its state at the freeze")
         }

@@ -694,7 +694,10 @@ def test_migrate_post_copy_target_cryod_killed_mid_stream_its_copy_dies_without_
     wait_for(lambda: (cdir / "exit.json").exists() and report_path.exists(), timeout=120,
              what=f"B's copy killed while B's cryod is down (no {cdir}/exit.json: it runs on, with zeros for the missing pages)")
     report = json.loads(report_path.read_text())
-    assert report["lazyPagesStatus"] != 0 and report["killed"], report
+    # Killed by the watchdog, or already gone when it looked (seen once on a loaded machine: the
+    # copy had exited and its runtime state was removed first; exit.json above shows it is dead).
+    assert report["lazyPagesStatus"] != 0, report
+    assert report["killed"] or "no container" in report["detail"], report
     b.fault = None
     b.start()
     assert "pw" not in names(b), f"a copy is left on B: {names(b)}"
