@@ -48,11 +48,12 @@ PIPE_MAX_SIZE_MIN=4194304
 # containernetworking-plugins: bridge/host-local/portmap CNI plugins, which cryo's networking
 # uses (DESIGN.md) and which podman 4.3 needs for its default bridge network.
 # redis-tools: the redis-server binary (no service) for the Redis test/benchmark image.
+# procps: the host's ps, which `docker top` runs.
 BOOKWORM_PACKAGES=(
     runc podman conmon containernetworking-plugins checkpointctl
     busybox-static redis-tools
     libseccomp-dev libarchive-dev pkg-config
-    iptables nftables iproute2
+    iptables nftables iproute2 procps
     gcc libc6-dev python3
 )
 
