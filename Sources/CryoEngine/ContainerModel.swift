@@ -96,6 +96,8 @@ public struct StoredContainer: Codable, Sendable {
     /// The migration that brought the container here (its session), so that a source
     /// whose answer to the commit was lost can ask how it ended.
     public var migrationSession: String?
+    /// Set while a migration from here could not let its copy go: see `MigrationHold`.
+    public var heldByMigration: MigrationHold?
 
     public init(id: String, name: String, created: String, imageRef: String, imageID: String,
                 config: ContainerConfig, hostConfig: HostConfig, path: String, args: [String]) {

@@ -564,25 +564,26 @@ extension Engine {
             let c = try resolve(id)
             if let e = StateMachine.check(paused ? .pause : .unpause, status: c.status, id: c.name) { throw e }
             let rt = runtime
-            // A migration that could not let its copy go (outcome unknown, or a post-copy whose
-            // target lost its copy) left it frozen with an Error, its network locked and, on a
-            // shared segment, its link down: unpaused, it talks again.
+            // A migration that could not let its copy go left it frozen, its network locked
+            // and, on a shared segment, its link down (`MigrationHold`): unpaused, it talks again.
+            let held = !paused && c.heldByMigration != nil
             let netns = paths.netns(id)
-            let mayHaveLockedNetwork = !paused && !c.error.isEmpty && c.hostConfig.NetworkMode != "host"
-            let afterMigration = mayHaveLockedNetwork ? try await blocking { FS.exists(netns) } : false
             let iface = c.endpoint?.interface
             try await blocking {
-                if afterMigration {
+                if held, FS.exists(netns) {
                     try? NetworkLock.unlock(netnsPath: netns)
                     if let iface { try? MigrationChecks.setLink(up: true, netnsPath: netns, interface: iface) }
                 }
                 paused ? try rt.pause(id: id) : try rt.resume(id: id)
             }
             // The segment may have learnt the address elsewhere meanwhile (the target's copy).
-            if afterMigration, let e = c.endpoint { announce(e, netns: netns) }
+            if held, let e = c.endpoint { announce(e, netns: netns) }
             update(id) {
                 $0.status = paused ? .paused : .running
-                if afterMigration { $0.error = "" }
+                if held {
+                    $0.heldByMigration = nil
+                    $0.error = ""
+                }
             }
         }
     }

@@ -235,6 +235,7 @@ extension Engine {
                 _ = try? await dump.value
                 update(id) {
                     $0.status = .paused
+                    $0.heldByMigration = MigrationHold(target: req.target, session: session)
                     $0.error = "migration to \(req.target) (session \(session)): the target's answer to the commit was lost and it cannot be asked; the container is frozen here with its network locked. If it runs on the target, remove it here (rm -f); if not, unpause it here"
                 }
                 await giveUp(abort: nil)

@@ -190,6 +190,7 @@ extension Engine {
             let seconds = Self.seconds(pagesMs, digits: 1)
             update(id) {
                 $0.status = .paused
+                $0.heldByMigration = MigrationHold(target: req.target, session: session)
                 $0.error = "post-copy migration to \(req.target) (session \(session)) failed after the container had resumed there: \(why). Its copy there was killed rather than left running with missing memory; what it did there in those \(seconds) s is lost. This copy is its state at the freeze, kept frozen with its network locked: unpause it to run it from that point (its TCP peers saw the lost copy: their connections will likely reset), or remove it (rm -f)"
             }
             await closeAll()

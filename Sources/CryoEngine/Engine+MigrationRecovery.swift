@@ -48,6 +48,7 @@ extension Engine {
             // is the state at the freeze, left for the operator (never resumed by itself).
             update(id) {
                 $0.status = alive ? .paused : $0.status
+                if alive { $0.heldByMigration = MigrationHold(target: op.peer ?? "?", session: op.checkpoint) }
                 $0.error = "post-copy migration to \(op.peer ?? "?") (session \(op.checkpoint)) was interrupted after the container had resumed there, and the target did not keep it (its copy is killed when memory is missing): whatever it did there is lost. This copy is its state at the freeze, frozen with its network locked: unpause it to run it from that point, or remove it (rm -f)"
             }
         case .notCommitted:
@@ -62,6 +63,7 @@ extension Engine {
         case .unknown:
             update(id) {
                 $0.status = alive ? .paused : $0.status
+                if alive { $0.heldByMigration = MigrationHold(target: op.peer ?? "?", session: op.checkpoint) }
                 $0.error = "migration to \(op.peer ?? "?") (session \(op.checkpoint)) was interrupted and the target cannot be asked: the container is left frozen here with its network locked. If it runs on the target, remove it here (rm -f); if not, unpause it here"
             }
         }

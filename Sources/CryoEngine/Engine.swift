@@ -281,6 +281,7 @@ public actor Engine {
             guard c.isRunning || c.status == .restarting else { return }
             c.status = .exited
             c.pid = 0
+            c.heldByMigration = nil
             if wasCheckpoint {
                 c.exitCode = 0
                 c.finishedAt = exitRec?.finishedAt ?? rfc3339Now()

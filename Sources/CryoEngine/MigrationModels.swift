@@ -58,3 +58,18 @@ public struct MigrationReport: Codable, Sendable {
     /// Post-copy: from the copy running on the target to its last page there.
     public var pagesCompleteMs: Double?
 }
+
+/// The source's copy of a container that a migration could not let go: its outcome is unknown
+/// (the target's answer to the commit was lost), or a post-copy target lost its copy. The copy
+/// here stays frozen (paused), its network locked and, on a shared segment, its link down, so
+/// that it can never run beside the target's; an operator decides: `unpause` unlocks, raises
+/// the link, resumes and announces it; `rm -f` discards it.
+public struct MigrationHold: Codable, Sendable, Equatable {
+    /// The target (tcp://… or unix://…) and the migration's session.
+    public var target: String
+    public var session: String
+    public init(target: String, session: String) {
+        self.target = target
+        self.session = session
+    }
+}

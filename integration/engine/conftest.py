@@ -13,6 +13,7 @@ leftover cryo-monitor processes of this root killed, mounts under the temp root 
 (deepest first, lazily as a fallback), the test's cgroups removed, the temp dir deleted.
 """
 
+import contextlib
 import http.client
 import json
 import os
@@ -116,9 +117,65 @@ class Daemon:
 
     # --- lifecycle
 
+    # Fault points armed for cryod's next start (CRYO_FAULT, see FaultPoint.swift), e.g.
+    # "checkpoint-frozen:kill,monitor-spawned:hold". A `hold` waits at its point until the file
+    # base/release/POINT exists: `held(POINT)` and `release(POINT)`.
+    fault = None
+
     def cryod_env(self):
-        """cryod's environment (a subclass adds e.g. CRYO_FAULT)."""
-        return dict(os.environ)
+        """cryod's environment: this process's, with CRYO_FAULT only when `fault` is set."""
+        env = dict(os.environ)
+        env.pop("CRYO_FAULT", None)
+        env.pop("CRYO_FAULT_RELEASE", None)
+        if self.fault:
+            env["CRYO_FAULT"] = self.fault
+            env["CRYO_FAULT_RELEASE"] = str(self.release_dir)
+        return env
+
+    @property
+    def release_dir(self):
+        d = self.base / "release"
+        d.mkdir(exist_ok=True)
+        return d
+
+    def release(self, point):
+        """Let every `hold` at `point` go on (now and from now on)."""
+        (self.release_dir / point).touch()
+
+    @contextlib.contextmanager
+    def held(self, point):
+        """A `hold` at `point` stops there inside the block; released when it ends (even failing)."""
+        (self.release_dir / point).unlink(missing_ok=True)
+        try:
+            yield
+        finally:
+            self.release(point)
+
+    def holds(self, point):
+        """How many times cryod has stopped at the `hold` of `point` so far."""
+        return Path(self.log_path).read_text(errors="replace").count(f"fault point {point}: hold")
+
+    def with_fault(self, fault):
+        """cryod again, with `fault` armed."""
+        self.stop()
+        self.fault = fault
+        self.start()
+
+    def without_fault(self):
+        """After a faulted cryod died (or not): a clean cryod on the same root."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.stop()
+        self.fault = None
+        self.start(timeout=120)
+
+    def wait_killed(self, point, timeout=120):
+        """cryod has died by SIGKILL at its fault point `point`."""
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"cryod did not die at fault point {point}; log: {self.log_tail()}")
+        assert self.proc.returncode == -signal.SIGKILL, (self.proc.returncode, self.log_tail())
+        assert f"fault point {point}: kill" in Path(self.log_path).read_text(), self.log_tail()
 
     def _checked_env(self):
         # A debug cryod with CRYO_ASSERT_OFF_ACTOR=1 crashes on any disk I/O done on the engine
@@ -378,20 +435,37 @@ def _check_requirements():
             unavailable(f"scripts/make-test-images.sh failed: {r.stderr[-2000:]}")
 
 
-@pytest.fixture(scope="session")
-def daemon():
-    _check_requirements()
-    base = tempfile.mkdtemp(prefix="ce-", dir="/tmp")
-    # <run>/mon/<64 hex>.sock.console (tty containers) must fit in sun_path (107 + NUL).
-    assert len(base) + len("/run/mon/") + 64 + len(".sock.console") <= 107
-    d = Daemon(base)
+def started(d):
+    """d started, with the busybox test image loaded; cleaned up if that fails."""
     try:
         d.start()
         d.ok("load", "-i", IMAGES / "busybox.tar", timeout=120)
+    except BaseException:
+        cleanup(d)
+        raise
+    return d
+
+
+@contextlib.contextmanager
+def fixture_daemon(prefix, cls=None, **kwargs):
+    """A started cryod (`cls`, default Daemon) on a fresh /tmp/PREFIX… base for a fixture's
+    life; cleaned up after, even when a test failed."""
+    _check_requirements()
+    base = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
+    # <run>/mon/<64 hex>.sock.console (tty containers) must fit in sun_path (107 + NUL).
+    assert len(base) + len("/run/mon/") + 64 + len(".sock.console") <= 107, base
+    d = started((cls or Daemon)(base, **kwargs))
+    try:
         yield d
     finally:
         cleanup(d)
         print(f"\ncryod log: {d.log_path}")
+
+
+@pytest.fixture(scope="session")
+def daemon():
+    with fixture_daemon("ce-") as d:
+        yield d
 
 
 @pytest.fixture

@@ -7,61 +7,29 @@ other request is sent while the checkpoint is held; the checkpoint is let go onc
 has come back (the bug) or has had a moment to arrive (the fix: it waits for the lock). Only
 the outcome is asserted, never a time."""
 
-import contextlib
-import os
 import subprocess
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 
-from conftest import (CGROUP_ROOT, COUNTER, IMAGES, Daemon, _check_requirements, cleanup, counter_values,
-                      inspect, wait_for)
+from conftest import CGROUP_ROOT, COUNTER, Daemon, counter_values, fixture_daemon, inspect, wait_for
 
 POINTS = ("checkpoint-started", "checkpoint-frozen")
 
 
-class HoldDaemon(Daemon):
-    """A cryod whose checkpoints stop at POINTS until released."""
-
-    def __init__(self, base):
-        super().__init__(base)
-        self.release_dir = Path(base) / "release"
-        self.release_dir.mkdir()
-        for p in POINTS:   # released: a checkpoint goes through unless a test holds it
-            (self.release_dir / p).touch()
-
-    def cryod_env(self):
-        env = dict(os.environ)
-        env["CRYO_FAULT"] = ",".join(f"{p}:hold" for p in POINTS)
-        env["CRYO_FAULT_RELEASE"] = str(self.release_dir)
-        return env
-
-    def holds(self, point):
-        return Path(self.log_path).read_text(errors="replace").count(f"fault point {point}: hold")
-
-    @contextlib.contextmanager
-    def held(self, point):
-        """Checkpoints stop at `point` inside the block; released when it ends (even failing)."""
-        (self.release_dir / point).unlink()
-        try:
-            yield
-        finally:
-            (self.release_dir / point).touch()
+def hold_daemon(base):
+    """A cryod whose checkpoints stop at POINTS while a test holds them (`held`)."""
+    d = Daemon(base)
+    d.fault = ",".join(f"{p}:hold" for p in POINTS)
+    for p in POINTS:   # released: a checkpoint goes through unless a test holds it
+        d.release(p)
+    return d
 
 
 @pytest.fixture(scope="module")
 def hd(criu):
-    _check_requirements()
-    base = tempfile.mkdtemp(prefix="cryo-lk-", dir="/tmp")
-    d = HoldDaemon(base)
-    try:
-        d.start()
-        d.ok("load", "-i", IMAGES / "busybox.tar", timeout=120)
+    with fixture_daemon("cryo-lk-", hold_daemon) as d:
         yield d
-    finally:
-        cleanup(d)
 
 
 @pytest.fixture
@@ -167,6 +135,31 @@ def test_kill_during_a_checkpoint_waits_for_it(hdc, name):
     assert code == 0, err
     assert "c1" in d.ok("checkpoint", "ls", name).split()
     wait_for(lambda: not inspect(d, name)["State"]["Running"], timeout=30, what="the container killed")
+
+
+def test_the_daemon_answers_while_a_checkpoint_is_held(hdc, name):
+    """A checkpoint stalled on a pool thread (a `hold` inside the dump) holds its container's
+    lock and nothing else: the engine actor and the other containers go on. `/_ping`, the
+    container list, an inspect of the held container, a new container's whole life, an exec in
+    another container and its stop all finish while it is held."""
+    d = hdc
+    other = name + "-other"
+    d.ok("run", "-d", "--name", name, "busybox", "sh", "-c", COUNTER)
+    d.ok("run", "-d", "--name", other, "busybox", "sh", "-c", COUNTER)
+    with d.held("checkpoint-frozen"):
+        cp = held_checkpoint(d, "checkpoint-frozen", name, "--leave-running", name, "c1")
+        st, _, body = d.http("GET", "/_ping", timeout=20)
+        assert (st, body) == (200, b"OK"), (st, body)
+        st, _, body = d.http("GET", "/containers/json", timeout=20)
+        assert st == 200 and name.encode() in body, (st, body[:300])
+        assert inspect(d, name)["State"]["Running"]
+        assert d.ok("run", "--rm", "busybox", "echo", "alive", timeout=60).strip() == "alive"
+        assert d.ok("exec", other, "echo", "hi").strip() == "hi"
+        d.ok("stop", "-t", "1", other, timeout=60)
+        assert cp.poll() is None, "the checkpoint was let go before the end of the block"
+    code, _, err = finish(cp, "the held checkpoint")
+    assert code == 0, err
+    assert "c1" in d.ok("checkpoint", "ls", name).split()
 
 
 def test_kill_during_a_stop_goes_through(hdc, name):

@@ -13,72 +13,31 @@ One cryod on its own root for the module; each scenario restarts it with or with
 A table of fault points and outcomes is printed at the end.
 """
 
-import json
 import os
 import signal
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import (CGROUP_ROOT, COUNTER, IMAGES, Daemon, _check_requirements, cleanup, counter_values,
+from conftest import (CGROUP_ROOT, COUNTER, counter_values, fixture_daemon,
                       inspect, wait_for)
 
 OUTCOMES = []
 
 
-class FaultDaemon(Daemon):
-    """A cryod whose environment carries CRYO_FAULT (or not) at each start."""
-
-    fault = None
-
-    def cryod_env(self):
-        env = dict(os.environ)
-        env.pop("CRYO_FAULT", None)
-        if self.fault:
-            env["CRYO_FAULT"] = self.fault
-        return env
-
-    def with_fault(self, fault):
-        self.stop()
-        self.fault = fault
-        self.start()
-
-    def without_fault(self):
-        """After the faulted cryod died (or not): a clean cryod on the same root."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.stop()
-        self.fault = None
-        self.start(timeout=120)
-
-    def wait_killed(self, point, timeout=120):
-        try:
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"cryod did not die at fault point {point}; log: {self.log_tail()}")
-        assert self.proc.returncode == -signal.SIGKILL, (self.proc.returncode, self.log_tail())
-        assert f"fault point {point}: kill" in Path(self.log_path).read_text(), self.log_tail()
-
-
 @pytest.fixture(scope="module")
 def fd(criu, request):
-    _check_requirements()
-    base = tempfile.mkdtemp(prefix="cryo-cc-", dir="/tmp")
-    d = FaultDaemon(base)
     try:
-        d.start()
-        d.ok("load", "-i", IMAGES / "busybox.tar", timeout=120)
-        yield d
+        with fixture_daemon("cryo-cc-") as d:
+            yield d
     finally:
-        cleanup(d)
         capture = request.config.pluginmanager.get_plugin("capturemanager")
         with capture.global_and_fixture_disabled():
             print(f"\n\n{'fault point':<46} {'operation':<27} outcome")
             for point, op, outcome in OUTCOMES:
                 print(f"{point:<46} {op:<27} {outcome}")
-            print(f"cryod log: {d.log_path}")
 
 
 @pytest.fixture
@@ -207,6 +166,29 @@ def stop_works(d, name, cid):
     assert cgroup_pids(cid) == set()
 
 
+def killed_at(fd, point, *docker_args):
+    """cryod SIGKILLed at `point` during `docker DOCKER_ARGS` (which fails), then a clean cryod."""
+    fd.with_fault(f"{point}:kill")
+    r = fd.docker(*docker_args)
+    assert r.returncode != 0, r.stdout
+    fd.wait_killed(point)
+    fd.without_fault()
+
+
+def assert_restored_once(fd, name, cid):
+    """The restore went through though cryod died: running with a pid in its cgroup; a second
+    restore is refused and replaces nothing; the counter goes on, never backwards."""
+    st = inspect(fd, name)["State"]
+    assert st["Status"] == "running" and st["Pid"] in cgroup_pids(cid), (st, cgroup_pids(cid))
+    vals = counter_values(fd.ok("logs", name))
+    refused = fd.docker("start", "--checkpoint", "cp1", name)
+    assert refused.returncode != 0
+    assert inspect(fd, name)["State"]["Pid"] == st["Pid"], "a second restore must not replace the running container"
+    wait_for(lambda: len(counter_values(fd.ok("logs", name))) >= len(vals) + 3, what="counter going on")
+    after = counter_values(fd.ok("logs", name))
+    assert after == list(range(len(after))), "the state never goes backwards"
+
+
 # ------------------------------------------------------------------------------------------
 # SIGKILL of cryod during `checkpoint create`
 
@@ -214,11 +196,7 @@ def stop_works(d, name, cid):
 @pytest.mark.parametrize("point", ["checkpoint-frozen", "checkpoint-notify-post-dump"])
 def test_cryod_killed_before_dump_is_complete_container_runs_on(fd, ctr, name, point):
     cid = ctr(name)
-    fd.with_fault(f"{point}:kill")
-    r = fd.docker("checkpoint", "create", name, "cp1")
-    assert r.returncode != 0
-    fd.wait_killed(point)
-    fd.without_fault()
+    killed_at(fd, point, "checkpoint", "create", name, "cp1")
     assert_running_and_clean(fd, name, cid)
     assert checkpoints(fd, name) == []
     # The same name checkpoints now, and kill works on it afterwards.
@@ -231,11 +209,7 @@ def test_cryod_killed_before_dump_is_complete_container_runs_on(fd, ctr, name, p
 @pytest.mark.parametrize("point", ["checkpoint-dump-complete", "checkpoint-dumped", "checkpoint-renamed"])
 def test_cryod_killed_after_dump_is_complete_checkpoint_kept_container_stopped(fd, ctr, name, point):
     cid = ctr(name)
-    fd.with_fault(f"{point}:kill")
-    r = fd.docker("checkpoint", "create", name, "cp1")
-    assert r.returncode != 0
-    fd.wait_killed(point)
-    fd.without_fault()
+    killed_at(fd, point, "checkpoint", "create", name, "cp1")
     # Never two: the container lives in the checkpoint only.
     wait_for(lambda: not inspect(fd, name)["State"]["Running"], what="the container stopped")
     st = inspect(fd, name)["State"]
@@ -251,11 +225,7 @@ def test_cryod_killed_after_dump_is_complete_checkpoint_kept_container_stopped(f
 def test_cryod_killed_after_leave_running_dump_both_kept(fd, ctr, name):
     point = "checkpoint-dump-complete"
     cid = ctr(name)
-    fd.with_fault(f"{point}:kill")
-    r = fd.docker("checkpoint", "create", "--leave-running", name, "cp1")
-    assert r.returncode != 0
-    fd.wait_killed(point)
-    fd.without_fault()
+    killed_at(fd, point, "checkpoint", "create", "--leave-running", name, "cp1")
     assert_running_and_clean(fd, name, cid)
     assert checkpoints(fd, name) == ["cp1"]
     stop_works(fd, name, cid)
@@ -309,20 +279,8 @@ def test_cryod_killed_while_monitor_restores_without_network(fd, ctr, name):
     # No network: nothing holds the restore for cryod, which finishes without it.
     point = "monitor-spawned"
     cid = checkpointed(fd, ctr, name, "--network", "none")
-    fd.with_fault(f"{point}:kill")
-    r = fd.docker("start", "--checkpoint", "cp1", name)
-    assert r.returncode != 0
-    fd.wait_killed(point)
-    fd.without_fault()
-    st = inspect(fd, name)["State"]
-    assert st["Status"] == "running" and st["Pid"] in cgroup_pids(cid), (st, cgroup_pids(cid))
-    vals = counter_values(fd.ok("logs", name))
-    refused = fd.docker("start", "--checkpoint", "cp1", name)
-    assert refused.returncode != 0
-    assert inspect(fd, name)["State"]["Pid"] == st["Pid"], "a second restore must not replace the running container"
-    wait_for(lambda: len(counter_values(fd.ok("logs", name))) >= len(vals) + 3, what="counter going on")
-    after = counter_values(fd.ok("logs", name))
-    assert after == list(range(len(after))), "the state never goes backwards"
+    killed_at(fd, point, "start", "--checkpoint", "cp1", name)
+    assert_restored_once(fd, name, cid)
     stop_works(fd, name, cid)
     OUTCOMES.append((f"{point}:kill", "start --checkpoint (none)", "restored, running with its pid; 2nd restore refused"))
 
@@ -332,11 +290,7 @@ def test_cryod_killed_while_networked_restore_waits_for_it(fd, ctr, name):
     # cryod that dies there fails the restore.
     point = "monitor-spawned"
     cid = checkpointed(fd, ctr, name)
-    fd.with_fault(f"{point}:kill")
-    r = fd.docker("start", "--checkpoint", "cp1", name)
-    assert r.returncode != 0
-    fd.wait_killed(point)
-    fd.without_fault()
+    killed_at(fd, point, "start", "--checkpoint", "cp1", name)
     st = inspect(fd, name)["State"]
     assert st["Status"] == "exited" and st["Pid"] == 0 and st["Error"], st
     assert cgroup_pids(cid) == set()
@@ -348,21 +302,9 @@ def test_cryod_killed_while_networked_restore_waits_for_it(fd, ctr, name):
 def test_cryod_killed_after_monitor_reported(fd, ctr, name):
     point = "restore-monitor-reported"
     cid = checkpointed(fd, ctr, name)
-    fd.with_fault(f"{point}:kill")
-    r = fd.docker("start", "--checkpoint", "cp1", name)
-    assert r.returncode != 0
-    fd.wait_killed(point)
-    fd.without_fault()
-    st = inspect(fd, name)["State"]
-    assert st["Status"] == "running" and st["Pid"] in cgroup_pids(cid), (st, cgroup_pids(cid))
+    killed_at(fd, point, "start", "--checkpoint", "cp1", name)
     assert not lock_table(fd, cid)
-    vals = counter_values(fd.ok("logs", name))
-    refused = fd.docker("start", "--checkpoint", "cp1", name)
-    assert refused.returncode != 0
-    assert inspect(fd, name)["State"]["Pid"] == st["Pid"]
-    wait_for(lambda: len(counter_values(fd.ok("logs", name))) >= len(vals) + 3, what="counter going on")
-    after = counter_values(fd.ok("logs", name))
-    assert after == list(range(len(after))), "the state never goes backwards"
+    assert_restored_once(fd, name, cid)
     stop_works(fd, name, cid)
     OUTCOMES.append((f"{point}:kill", "start --checkpoint", "running with its pid; 2nd restore refused"))
 

@@ -27,7 +27,7 @@ import select
 
 import pytest
 
-from conftest import IMAGES, Daemon, cleanup, inspect, unavailable, wait_for
+from conftest import Daemon, cleanup, inspect, started, unavailable, wait_for
 from lan import Lan
 
 SERVER = "while true; do nc -l -p 7000 -e cat; done"
@@ -90,13 +90,12 @@ def start_daemon(lan, role, bridge=None, subnet_prefix=None):
     d.bridge = bridge or "cryo0"
     if subnet_prefix:
         d.subnet_prefix = subnet_prefix
+    started(d)
     try:
-        d.start()
         # Never a macvlan on the machine's own eth0: cryod must be inside the host namespace.
         assert os.stat(f"/proc/{d.proc.pid}/ns/net").st_ino == os.stat(f"/run/netns/{lan.ns(role)}").st_ino, \
             "cryod is not in its host's network namespace"
         assert os.readlink(f"/proc/{d.proc.pid}/exe").endswith("cryod")
-        d.ok("load", "-i", IMAGES / "busybox.tar", timeout=120)
     except BaseException:
         cleanup(d)
         raise
@@ -243,6 +242,19 @@ def test_container_on_macvlan_answers_the_client_with_its_own_mac(lan, hosts, na
     assert r.returncode != 0 and "gateway" in r.stderr
 
 
+def connected_client(lan, ip):
+    """CLIENT in the client namespace, connected to ip's echo server; (its process, echo) where
+    echo(text) sends one line over that one connection and returns the answer."""
+    client = lan.spawn("client", "python3", "-c", CLIENT, ip, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert read_line(client, "connection to the server") == "connected"
+
+    def echo(text):
+        client.stdin.write(text + "\n")
+        client.stdin.flush()
+        return read_line(client, f"echo of {text!r}")
+    return client, echo
+
+
 def checkpoint(d, name, cp):
     body = json.dumps({"CheckpointID": cp, "Exit": True})
     st, _, text = d.http("POST", f"/containers/{name}/checkpoints?tcp-established=1", body=body,
@@ -254,13 +266,7 @@ def test_restore_keeps_ip_mac_and_tcp_and_announces(lan, hosts, name, criu):
     d = hosts("hostA")
     macvlan(d, lan, "mv")
     ip, mac = serve(d, lan, name, "mv")
-    client = lan.spawn("client", "python3", "-c", CLIENT, ip, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert read_line(client, "connection to the server") == "connected"
-
-    def echo(text):
-        client.stdin.write(text + "\n")
-        client.stdin.flush()
-        return read_line(client, f"echo of {text!r}")
+    client, echo = connected_client(lan, ip)
     assert echo("one") == "echo one"
     assert lan.neighbor("client", ip) == mac
 
@@ -402,13 +408,7 @@ def test_restore_on_another_host_keeps_ip_mac_and_tcp(lan, hosts, criu):
     macvlan(a, lan, "mv", host_index=0)
     macvlan(b, lan, "mv", host_index=1)
     ip, mac = serve(a, lan, "web", "mv")
-    client = lan.spawn("client", "python3", "-c", CLIENT, ip, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert read_line(client, "connection to the server") == "connected"
-
-    def echo(text):
-        client.stdin.write(text + "\n")
-        client.stdin.flush()
-        return read_line(client, f"echo of {text!r}")
+    client, echo = connected_client(lan, ip)
     assert echo("on A") == "echo on A"
 
     src = a.root / "migrate"

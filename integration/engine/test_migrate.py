@@ -24,23 +24,10 @@ import time
 
 import pytest
 
-from conftest import BIN_DIR, IMAGES, Daemon, cleanup, wait_for
-from test_macvlan import CLIENT, SERVER, SNIFFER, endpoint, exchange, lan, macvlan, read_line  # noqa: F401 (lan: the fixture)
+from conftest import BIN_DIR, IMAGES, Daemon, cleanup, started, wait_for
+from test_macvlan import SERVER, SNIFFER, connected_client, endpoint, exchange, lan, macvlan, read_line  # noqa: F401 (lan: the fixture)
 
 COUNTER = "i=0; while true; do i=$((i+1)); echo $i > /tmp/c.new; mv /tmp/c.new /tmp/count; echo tick $i; sleep 0.1; done"
-
-
-class HostDaemon(Daemon):
-    """A cryod in a host namespace; `fault` (POINT:kill) is armed for its next start."""
-    fault = None
-
-    def cryod_env(self):
-        env = super().cryod_env()
-        if self.fault:
-            env["CRYO_FAULT"] = self.fault
-            # A `hold` waits at its point until the file POINT exists in here.
-            env["CRYO_FAULT_RELEASE"] = str(self.base / "release")
-        return env
 
 
 def tls_init(base, name="cluster"):
@@ -85,17 +72,11 @@ def start_host(lan, role, ca=None, cert_args=()):
         tcp = f"tcp://{lan.ip(role)}:2376"
         extra += ["-H", tcp, "--tlsverify", "--tlscacert", certs + "/ca.pem", "--tlscert", certs + "/cert.pem",
                   "--tlskey", certs + "/key.pem"]
-    d = HostDaemon(base, extra_args=extra, netns=lan.ns(role))
+    d = Daemon(base, extra_args=extra, netns=lan.ns(role))
     d.tcp = tcp
     d.bridge = "cryo0"
     d.subnet_prefix = f"198.18.{lan.third}"
-    try:
-        d.start()
-        d.ok("load", "-i", IMAGES / "busybox.tar", timeout=120)
-    except BaseException:
-        cleanup(d)
-        raise
-    return d
+    return started(d)
 
 
 @pytest.fixture
@@ -154,13 +135,7 @@ def test_migrate_back_and_forth_keeps_tcp_ip_mac_files_memory_and_log(lan, two, 
     wait_for(lambda: exchange(lan, ip, "hi") == "hi", timeout=30, what=f"the echo server at {ip}:7000")
     a.ok("exec", "web", "sh", "-c", "echo created > /new.txt; echo v1 > /changed.txt; rm /etc/group")
     a.ok("exec", "web", "sh", "-c", "echo v2 > /changed.txt; echo in-shm > /dev/shm/seg")
-    client = lan.spawn("client", "python3", "-c", CLIENT, ip, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert read_line(client, "connection to the server") == "connected"
-
-    def echo(text):
-        client.stdin.write(text + "\n")
-        client.stdin.flush()
-        return read_line(client, f"echo of {text!r}")
+    client, echo = connected_client(lan, ip)
 
     assert echo("on A") == "echo on A"
     hosts = [a, b]
@@ -312,7 +287,6 @@ def test_migrate_stalled_connection_fails_like_a_cut_one(lan, two, criu):
     a, b = two
     a.ok("run", "-d", "--name", "st", "--network", "none", "busybox", "sh", "-c", COUNTER)
     wait_for(lambda: counter(a, "st") > 2, timeout=30, what="the counter")
-    (b.base / "release").mkdir(exist_ok=True)
     b.fault = "migrate-in-restored:hold"
     b.restart()
     table = f"cryostall{lan.suffix}"
@@ -328,7 +302,7 @@ def test_migrate_stalled_connection_fails_like_a_cut_one(lan, two, criu):
             f"  chain in {{ type filter hook input priority -10; policy accept; ip saddr {a_ip} drop; }}\n"
             f"  chain out {{ type filter hook output priority -10; policy accept; ip daddr {a_ip} drop; }}\n"
             "}\n"))
-        (b.base / "release" / "migrate-in-restored").touch()
+        b.release("migrate-in-restored")
         try:
             out, err = proc.communicate(timeout=240)
         except subprocess.TimeoutExpired:
