@@ -9,7 +9,9 @@ extension APIServer {
         let q = ex.request.query
         var list = await engine.list(all: flag(q, "all"))
         if let l = q["limit"], let n = Int(l), n > 0 { list = Array(list.prefix(n)) }
-        try await json(ex, 200, list.map(Present.summary))
+        guard flag(q, "size") else { return try await json(ex, 200, list.map(Present.summary)) }
+        let sizes = Dictionary(try await engine.imageSummaries().map { ($0.Id, $0.Size) }) { a, _ in a }
+        try await json(ex, 200, try await engine.containerUsage(list, imageSize: sizes).map(Present.summary))
     }
 
     func createContainer(_ ex: HTTPExchange) async throws {

@@ -26,7 +26,7 @@ extension APIServer {
 
     /// `POST /containers/prune?filters=…` → {"ContainersDeleted": [...], "SpaceReclaimed": N}.
     func pruneContainers(_ ex: HTTPExchange) async throws {
-        let filter = try ContainerPruneFilter.parse(ex.request.query["filters"], now: Double(time(nil)))
+        let filter = try PruneFilter.parse(ex.request.query["filters"], now: Double(time(nil)))
         try await json(ex, 200, try await engine.prune(filter))
     }
 }

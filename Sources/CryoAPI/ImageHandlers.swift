@@ -20,6 +20,17 @@ extension APIServer {
         try await json(ex, 200, items)
     }
 
+    /// `GET /images/{name}/history` → the build steps, newest first.
+    func imageHistory(_ ex: HTTPExchange, _ ref: String) async throws {
+        try await json(ex, 200, try await engine.imageHistory(ref))
+    }
+
+    /// `POST /images/prune?filters=…` → {"ImagesDeleted": [...], "SpaceReclaimed": N}.
+    func pruneImages(_ ex: HTTPExchange) async throws {
+        let filter = try PruneFilter.parse(ex.request.query["filters"], now: Double(time(nil)), kind: .image)
+        try await json(ex, 200, try await engine.pruneImages(filter))
+    }
+
     /// `docker load`: the body (chunked from the CLI) is a docker-save or OCI-layout tar.
     func loadImages(_ ex: HTTPExchange) async throws {
         let file = try await receiveUpload(ex, what: "image archive")

@@ -2,13 +2,16 @@ import CryoEngine
 import CryoHTTP
 import CryoNetwork
 import FoundationEssentials
+import Glibc
 
 extension APIServer {
     func networkRoute(_ ex: HTTPExchange, _ method: String, _ p: [String]) async throws {
         switch (method, p.count) {
         case ("GET", 0): try await listNetworks(ex)
         case ("POST", 1) where p[0] == "create": try await createNetwork(ex)
-        case ("POST", 1) where p[0] == "prune": throw EngineError.bad("network prune is not supported by cryo")
+        case ("POST", 1) where p[0] == "prune":
+            let filter = try PruneFilter.parse(ex.request.query["filters"], now: Double(time(nil)), kind: .network)
+            try await json(ex, 200, try await engine.pruneNetworks(filter))
         case ("GET", 1): try await inspectNetwork(ex, p[0])
         case ("DELETE", 1):
             try await engine.removeNetwork(p[0])

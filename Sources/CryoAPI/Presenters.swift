@@ -75,6 +75,14 @@ enum Present {
                                 }, Labels: c.config.Labels ?? [:])
     }
 
+    /// A summary with the container's sizes (`ps -s`, `system df`).
+    static func summary(_ u: Engine.ContainerUsage) -> ContainerSummary {
+        var s = summary(u.record)
+        s.SizeRw = u.sizeRw
+        s.SizeRootFs = u.sizeRootFs
+        return s
+    }
+
     static func unix(_ t: String) -> Double { LogReader.unixTime(t) ?? 0 }
 
     /// "Up 5 minutes", "Exited (0) 2 seconds ago", "Created" — as `docker ps` shows.

@@ -139,6 +139,9 @@ struct ContainerSummary: Codable, Sendable {
     var Status: String
     var Ports: [PortJSON]
     var Labels: [String: String]
+    /// `ps -s` (`size=1`) and `system df`: the writable layer, and that plus the image.
+    var SizeRw: Int64?
+    var SizeRootFs: Int64?
 }
 
 struct WaitResponse: Codable, Sendable {

@@ -75,3 +75,25 @@ extension APIServer {
             Name: name, ServerVersion: Self.engineVersion))
     }
 }
+
+extension APIServer {
+    /// `GET /system/df` → what images, containers and (none yet) volumes and build cache hold.
+    func systemDF(_ ex: HTTPExchange) async throws {
+        struct DF: Encodable {
+            var LayersSize: Int64
+            var Images: [ImageSummary]
+            var Containers: [ContainerSummary]
+            var Volumes: [String] = []
+            var BuildCache: [String] = []
+        }
+        let du = try await engine.diskUsage()
+        try await json(ex, 200, DF(LayersSize: du.layersSize, Images: du.images, Containers: du.containers.map(Present.summary)))
+    }
+
+    /// `POST /build/prune` (`docker system prune` always calls it): cryod builds nothing, so
+    /// it has no build cache and this prunes nothing.
+    func pruneBuildCache(_ ex: HTTPExchange) async throws {
+        struct R: Encodable { var CachesDeleted: [String] = []; var SpaceReclaimed = 0 }
+        try await json(ex, 200, R())
+    }
+}

@@ -42,6 +42,14 @@ extension Engine {
                             RootFS: .init(Type: "layers", Layers: img.layers.map(\.description)))
     }
 
+    /// `docker history`: the image's build steps, newest first (see `ImageHistory`).
+    public nonisolated func imageHistory(_ ref: String) async throws -> [ImageHistoryItem] {
+        let img = try await imageOrNotFound(ref)
+        let store = images
+        let (cfg, sizes) = try await blocking { (try store.config(of: img), img.layers.map { Self.treeSize(store.layerPath($0)) }) }
+        return ImageHistory.items(imageID: img.id.description, tags: img.repoTags, config: cfg, layerSizes: sizes)
+    }
+
     /// Bytes in the image's unpacked layers (`du`-like, apparent sizes). Disk I/O: pool only.
     static func layerSize(_ img: StoredImage, _ store: ImageStore) -> Int64 {
         var total: Int64 = 0

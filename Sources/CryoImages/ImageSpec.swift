@@ -80,6 +80,25 @@ public struct ImageConfiguration: Codable, Sendable, Equatable {
     public var os: String?
     public var config: Config?
     public var rootfs: RootFS
+    /// The build steps, oldest first (`docker history`); a step with `empty_layer` made no layer.
+    public var history: [HistoryEntry]?
+
+    public struct HistoryEntry: Codable, Sendable, Equatable {
+        public var created: String?
+        public var created_by: String?
+        public var author: String?
+        public var comment: String?
+        public var empty_layer: Bool?
+
+        public init(created: String? = nil, created_by: String? = nil, author: String? = nil, comment: String? = nil,
+                    empty_layer: Bool? = nil) {
+            self.created = created
+            self.created_by = created_by
+            self.author = author
+            self.comment = comment
+            self.empty_layer = empty_layer
+        }
+    }
 
     public struct Config: Codable, Sendable, Equatable {
         public var User: String?

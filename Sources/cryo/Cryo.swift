@@ -26,8 +26,8 @@ struct Cryo: ParsableCommand {
             Remove.self, PS.self, Inspect.self, Logs.self, Wait.self, Exec.self, Attach.self, Port.self,
             Top.self, Rename.self, Diff.self, Stats.self,
             CheckpointCommand.self, ContainerGroup.self, Migrate.self, Fork.self, NetworkCommand.self,
-            Images.self, Load.self, Import.self, Pull.self, Tag.self, RemoveImage.self, ImageCommand.self,
-            Version.self, Info.self, TLSCommand.self,
+            Images.self, Load.self, Import.self, Pull.self, Tag.self, RemoveImage.self, History.self, ImageCommand.self,
+            Version.self, Info.self, SystemCommand.self, TLSCommand.self,
         ])
 
     @Option(name: [.customShort("H"), .long], help: ArgumentHelp("Daemon socket to connect to: unix://PATH or tcp://HOST:PORT (give it before the command).", valueName: "host"))

@@ -174,7 +174,7 @@ struct ImageCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "image",
         abstract: "Manage images.",
-        subcommands: [ImageInspect.self, Images.self, Load.self, Import.self, RemoveImage.self])
+        subcommands: [ImageInspect.self, Images.self, Load.self, Import.self, RemoveImage.self, History.self, ImagePrune.self])
 }
 
 struct ImageInspect: ParsableCommand {
@@ -203,5 +203,67 @@ struct ImageInspect: ParsableCommand {
         try ListFormat.printInspect(format, items: found)
         for f in failures { err(f + "\n") }
         if !failures.isEmpty { throw ExitCode(1) }
+    }
+}
+
+/// `docker history`: an image's build steps, newest first.
+struct History: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show the history of an image (its build steps, newest first).")
+
+    @Flag(name: .customShort("H"), inversion: .prefixedNo, help: "Print sizes and dates in human readable format.")
+    var human = true
+
+    @Flag(name: .customLong("no-trunc"), help: "Don't truncate output.")
+    var noTrunc = false
+
+    @Flag(name: .shortAndLong, help: "Only show image IDs.")
+    var quiet = false
+
+    @Option(name: .long, help: ArgumentHelp("Output format: table (default), json, or a Go template as docker's (.ID, .CreatedSince, .CreatedAt, .CreatedBy, .Size, .Comment).", valueName: "string"))
+    var format: String?
+
+    @Argument(help: "The image (name[:tag] or ID).")
+    var image: String
+
+    struct Item: Decodable {
+        var Id: String
+        var Created: Int64
+        var CreatedBy: String
+        var Size: Int64
+        var Comment: String
+    }
+
+    func run() throws {
+        do {
+            let client = try daemon()
+            let items = try client.decode([Item].self, try client.call("GET", "/images/\(path(image))/history").body, what: "history")
+            let t = now()
+            ListFormat.warnIfQuiet(format, quiet: quiet)
+            func id(_ i: Item) -> String { i.Id == "<missing>" || noTrunc ? i.Id : Format.shortID(i.Id) }
+            if quiet {
+                for i in items { out(id(i) + "\n") }
+                return
+            }
+            let rows: [[String: String]] = items.map { i in
+                let createdBy = i.CreatedBy.replacingOccurrences(of: "\t", with: " ")
+                return ["ID": id(i),
+                        "CreatedSince": human ? Format.duration(seconds: t - Double(i.Created)) + " ago" : Format.localTime(i.Created),
+                        "CreatedAt": Format.localTime(i.Created),
+                        "CreatedBy": noTrunc ? createdBy : Format.ellipsis(createdBy, 45),
+                        "Size": human ? Format.size(i.Size) : String(i.Size), "Comment": i.Comment]
+            }
+            if ListFormat.isJSON(format) {
+                for r in rows { out(String(decoding: try encode(r), as: UTF8.self) + "\n") }
+            } else if let tmpl = ListFormat.template(format) {
+                let header = TemplateHeader(names: ["ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT",
+                                                    "CreatedBy": "CREATED BY", "Size": "SIZE", "Comment": "COMMENT"])
+                try ListFormat.printList(tmpl, rows: rows.map { TemplateValue.map($0.mapValues { .string($0) }) }, header: .object(header))
+            } else {
+                out(Format.table([["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]]
+                                 + rows.map { [$0["ID"]!, $0["CreatedSince"]!, $0["CreatedBy"]!, $0["Size"]!, $0["Comment"]!] }))
+            }
+        } catch {
+            throw fail(error)
+        }
     }
 }

@@ -7,7 +7,7 @@ struct NetworkCommand: ParsableCommand {
         commandName: "network",
         abstract: "Manage networks (Linux bridges or macvlan, driven by the CNI plugins): create, ls, inspect, rm.",
         discussion: "Containers join one at create: `cryo run --network NAME [--ip ADDR]`. cryo0 (docker's \"bridge\") is the default.",
-        subcommands: [NetworkCreate.self, NetworkList.self, NetworkInspect.self, NetworkRemove.self])
+        subcommands: [NetworkCreate.self, NetworkList.self, NetworkInspect.self, NetworkRemove.self, NetworkPrune.self])
 }
 
 struct NetworkCreate: ParsableCommand {

@@ -114,24 +114,3 @@ struct StatsSample: Decodable {
     }
 }
 
-struct ContainerPrune: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "prune", abstract: "Remove all stopped containers (docker's until and label filters).")
-    @Flag(name: .shortAndLong, help: "Do not prompt for confirmation (cryo never prompts).") var force = false
-    @Option(name: .customLong("filter"), help: ArgumentHelp("Filter: until=<timestamp|duration>, label=<key>[=<value>], label!=…", valueName: "filter"))
-    var filters: [String] = []
-    func run() throws {
-        struct Report: Decodable { var ContainersDeleted: [String]?; var SpaceReclaimed: UInt64 }
-        var f: [String: [String: Bool]] = [:]
-        for spec in filters {
-            let kv = spec.split(separator: "=", maxSplits: 1).map(String.init)
-            guard kv.count == 2 else { throw ValidationError("bad format of filter (expected name=value): \(spec)") }
-            f[kv[0], default: [:]][kv[1]] = true
-        }
-        let q = f.isEmpty ? [] : [("filters", String(decoding: try encode(f), as: UTF8.self))]
-        let client = try daemon()
-        let r = try client.decode(Report.self, try client.call("POST", "/containers/prune", query: q).body, what: "prune")
-        if let ids = r.ContainersDeleted, !ids.isEmpty { out("Deleted Containers:\n" + ids.map { $0 + "\n" }.joined() + "\n") }
-        out("Total reclaimed space: \(Format.size(Int64(r.SpaceReclaimed)))\n")
-    }
-}

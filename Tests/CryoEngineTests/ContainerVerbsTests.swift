@@ -1,4 +1,5 @@
 @testable import CryoEngine
+import CryoImages
 import CryoLinux
 import CryoOCI
 import Glibc
@@ -61,20 +62,46 @@ import Testing
 
     @Test func pruneFiltersInBothClientForms() throws {
         let now = 1_000_000.0
-        let cli = try ContainerPruneFilter.parse(#"{"label":{"grp=a":true},"until":{"10m":true}}"#, now: now)
+        let cli = try PruneFilter.parse(#"{"label":{"grp=a":true},"until":{"10m":true}}"#, now: now)
         #expect(cli.labels == ["grp=a"])
         #expect(cli.until == now - 600)
         #expect(cli.matches(labels: ["grp": "a"], created: now - 601))
         #expect(!cli.matches(labels: ["grp": "a"], created: now - 10))
         #expect(!cli.matches(labels: ["grp": "b"], created: now - 601))
-        let py = try ContainerPruneFilter.parse(#"{"label":["k"],"label!":["x=1"]}"#, now: now)
+        let py = try PruneFilter.parse(#"{"label":["k"],"label!":["x=1"]}"#, now: now)
         #expect(py.matches(labels: ["k": "anything"], created: now))
         #expect(!py.matches(labels: ["k": "v", "x": "1"], created: now))
-        #expect(ContainerPruneFilter.goDuration("1h30m") == 5400)
-        #expect(ContainerPruneFilter.goDuration("1.5s") == 1.5)
-        #expect(ContainerPruneFilter.goDuration("10") == nil)
-        #expect(throws: EngineError.self) { try ContainerPruneFilter.parse(#"{"dangling":["true"]}"#, now: now) }
-        #expect(throws: EngineError.self) { try ContainerPruneFilter.parse(#"{"until":["soon"]}"#, now: now) }
+        #expect(PruneFilter.goDuration("1h30m") == 5400)
+        #expect(PruneFilter.goDuration("1.5s") == 1.5)
+        #expect(PruneFilter.goDuration("10") == nil)
+        #expect(throws: EngineError.self) { try PruneFilter.parse(#"{"dangling":["true"]}"#, now: now) }
+        #expect(throws: EngineError.self) { try PruneFilter.parse(#"{"until":["soon"]}"#, now: now) }
+    }
+
+    @Test func imagePruneTakesDanglingOthersRefuseIt() throws {
+        #expect(try PruneFilter.parse(nil, now: 0, kind: .image).dangling)
+        #expect(!(try PruneFilter.parse(#"{"dangling":{"false":true}}"#, now: 0, kind: .image).dangling))
+        #expect(throws: EngineError.self) { try PruneFilter.parse(#"{"dangling":["maybe"]}"#, now: 0, kind: .image) }
+        #expect(throws: EngineError.self) { try PruneFilter.parse(#"{"dangling":["true"]}"#, now: 0, kind: .network) }
+    }
+
+    // MARK: history
+
+    @Test func historyIsNewestFirstWithEachLayersSizeAndEmptyStepsZero() {
+        var cfg = ImageConfiguration(created: "2024-01-02T03:04:05Z", rootfs: .init(diff_ids: ["a", "b"]))
+        cfg.history = [.init(created: "2024-01-01T00:00:00Z", created_by: "ADD rootfs"),
+                       .init(created: "2024-01-01T00:00:01Z", created_by: "CMD [\"sh\"]", empty_layer: true),
+                       .init(created: "2024-01-01T00:00:02Z", created_by: "RUN make", comment: "c")]
+        let rows = ImageHistory.items(imageID: "sha256:top", tags: ["x:1"], config: cfg, layerSizes: [100, 7])
+        #expect(rows.map(\.CreatedBy) == ["RUN make", "CMD [\"sh\"]", "ADD rootfs"])
+        #expect(rows.map(\.Size) == [7, 0, 100])
+        #expect(rows.map(\.Id) == ["sha256:top", "<missing>", "<missing>"])
+        #expect(rows[0].Tags == ["x:1"] && rows[1].Tags == nil)
+        #expect(rows[0].Created == 1_704_067_202 && rows[0].Comment == "c")
+        // No history (docker import, hand-made archives): one row per layer.
+        cfg.history = nil
+        let bare = ImageHistory.items(imageID: "sha256:top", tags: [], config: cfg, layerSizes: [100, 7])
+        #expect(bare.map(\.Size) == [7, 100] && bare.allSatisfy { $0.Created == 1_704_164_645 })
     }
 
     // MARK: stats

@@ -205,6 +205,8 @@ public struct TemplateHeader: TemplateObject {
     public let names: [String: String]
     public var typeName: String { "formatter.SubHeaderContext" }
 
+    public init(names: [String: String]) { self.names = names }
+
     public func field(_ name: String, args: [TemplateValue]) throws -> TemplateValue? {
         if name == "Label" {
             let last = try Self.labelName(args).split(separator: ".", omittingEmptySubsequences: false).last.map(String.init) ?? ""

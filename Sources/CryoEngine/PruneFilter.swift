@@ -1,19 +1,23 @@
 import FoundationEssentials
 
-/// `docker container prune --filter`: `until` (a timestamp or a Go duration before now) and
-/// `label` / `label!` (`key` or `key=value`), the filters dockerd's prune accepts. Any other
-/// filter is refused, never ignored.
-public struct ContainerPruneFilter: Sendable, Equatable {
+/// The `--filter` of `docker container|image|network prune`: `until` (a timestamp or a Go
+/// duration before now), `label` / `label!` (`key` or `key=value`) and, for images,
+/// `dangling` — the filters dockerd's prunes accept. Any other filter is refused, never ignored.
+public struct PruneFilter: Sendable, Equatable {
+    /// What is pruned: it decides which filters are accepted.
+    public enum Kind: String, Sendable { case container, image, network }
     public var until: Double?
     public var labels: [String] = []
     public var notLabels: [String] = []
+    /// Images: only untagged ones (true, the default) or every unused one (false: `prune -a`).
+    public var dangling = true
 
     public init() {}
 
     /// `filters` as the clients send it: `{"label":{"a=b":true}}` (docker CLI) or
     /// `{"label":["a=b"]}` (docker-py).
-    public static func parse(_ json: String?, now: Double) throws -> ContainerPruneFilter {
-        var f = ContainerPruneFilter()
+    public static func parse(_ json: String?, now: Double, kind: Kind = .container) throws -> PruneFilter {
+        var f = PruneFilter()
         guard let json, !json.isEmpty else { return f }
         guard let obj = try? JSONDecoder().decode([String: FilterValues].self, from: Data(json.utf8)) else {
             throw EngineError.bad("invalid filters: \(json): expected {\"name\": [values]} or {\"name\": {\"value\": true}}")
@@ -28,7 +32,14 @@ public struct ContainerPruneFilter: Sendable, Equatable {
                 f.until = t
             case "label": f.labels = values
             case "label!": f.notLabels = values
-            default: throw EngineError.bad("invalid filter '\(key)': container prune accepts until, label and label!")
+            case "dangling" where kind == .image:
+                guard values.count == 1, let b = ["true": true, "1": true, "false": false, "0": false][values[0].lowercased()] else {
+                    throw EngineError.bad("invalid filter 'dangling=\(values.joined(separator: ","))': true or false is expected")
+                }
+                f.dangling = b
+            default:
+                let accepted = kind == .image ? "until, label, label! and dangling" : "until, label and label!"
+                throw EngineError.bad("invalid filter '\(key)': \(kind.rawValue) prune accepts \(accepted)")
             }
         }
         return f

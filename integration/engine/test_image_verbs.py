@@ -1,0 +1,155 @@
+"""Image and disk verbs of issue 13 with the real docker CLI (and docker-py): `docker history`,
+`image prune` (dangling and -a, filters), `network prune`, `system df` (and `ps -s`),
+`system prune`. One cryod of its own for the module: the prunes remove what other tests'
+daemons would still need."""
+
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from conftest import BIN_DIR, REPO, fixture_daemon
+
+MAKE_IMAGE = REPO / "scripts" / "make-image.py"
+
+
+@pytest.fixture(scope="module")
+def d():
+    with fixture_daemon("cryo-iv-") as daemon:
+        yield daemon
+
+
+@pytest.fixture
+def dd(d):
+    yield d
+    d.remove_all_containers()
+
+
+def image(d, tag, sizes, label=None):
+    """An image `tag` with one layer per size (a file of that many bytes each), loaded into d;
+    its id. Each call makes different content, so a second load of the same tag moves it."""
+    work = Path(tempfile.mkdtemp(prefix="cryo-iv-img-"))
+    args = []
+    for i, n in enumerate(sizes):
+        layer = work / f"l{i}"
+        layer.mkdir()
+        (layer / f"f{i}").write_bytes(os.urandom(n))
+        args += ["--rootfs" if i == 0 else "--layer", str(layer)]
+    if label:
+        args += ["--label", label]
+    out = work / "img.tar"
+    subprocess.run(["python3", str(MAKE_IMAGE), *args, "--tag", tag, "--cmd", '["sh"]', "-o", str(out)],
+                   check=True, capture_output=True)
+    d.ok("load", "-i", str(out))
+    subprocess.run(["rm", "-rf", str(work)])
+    return d.ok("image", "inspect", "-f", "{{.Id}}", tag)
+
+
+def images(d):
+    return {json.loads(l)["ID"]: json.loads(l) for l in d.ok("images", "--no-trunc", "--format", "{{json .}}").splitlines()}
+
+
+def test_history_lists_the_build_steps_newest_first_with_layer_sizes(dd):
+    iid = image(dd, "hist:1", [1000, 5000])
+    rows = [json.loads(l) for l in dd.ok("history", "--no-trunc", "-H=false", "--format", "{{json .}}", "hist:1").splitlines()]
+    assert [r["CreatedBy"] for r in rows] == ["make-image.py layer 1", "make-image.py layer 0"], rows
+    assert [r["Size"] for r in rows] == ["5000", "1000"], rows
+    assert rows[0]["ID"] == iid and rows[1]["ID"] == "<missing>", rows
+    table = dd.ok("history", "hist:1").splitlines()
+    assert table[0].split() == ["IMAGE", "CREATED", "CREATED", "BY", "SIZE", "COMMENT"], table
+    assert "5kB" in table[1] and "1kB" in table[2], table
+    assert dd.ok("history", "-q", "hist:1").splitlines() == [iid[len("sha256:"):][:12], "<missing>"]
+    missing = dd.docker("history", "nosuch:image")
+    assert missing.returncode == 1 and "No such image: nosuch:image" in missing.stderr, missing.stderr
+
+
+def test_history_through_docker_py(dd):
+    import docker
+    image(dd, "hist:py", [300])
+    client = docker.DockerClient(base_url=dd.host, version="1.43")
+    steps = client.images.get("hist:py").history()
+    assert [(s["CreatedBy"], s["Size"]) for s in steps] == [("make-image.py layer 0", 300)], steps
+    assert steps[0]["Tags"] == ["hist:py"]
+
+
+def test_image_prune_removes_dangling_images_and_with_all_every_unused_one(dd):
+    old = image(dd, "pr:1", [2000])
+    new = image(dd, "pr:1", [3000])          # the tag moves: the old image is dangling
+    used = image(dd, "pr:used", [100])
+    unused = image(dd, "pr:unused", [100])
+    dd.ok("create", "--name", "pr-user", "pr:used", "sh")
+    dd.ok("create", "--name", "pr-busybox", "busybox", "sh")   # the module's other tests need it
+    out = dd.ok("image", "prune", "-f")
+    assert f"deleted: {old}" in out and "Total reclaimed space: 2kB" in out, out
+    have = images(dd)
+    assert old not in have and new in have and unused in have
+    out = dd.ok("image", "prune", "-a", "-f", "--filter", "label!=keep")
+    assert f"deleted: {unused}" in out and "untagged: pr:unused" in out, out
+    have = images(dd)
+    assert unused not in have and new not in have, "-a takes every image no container uses"
+    assert used in have, "an image a container uses stays"
+    bad = dd.docker("image", "prune", "-f", "--filter", "colour=red")
+    assert bad.returncode != 0 and "invalid filter 'colour'" in bad.stderr, bad.stderr
+
+
+def test_network_prune_keeps_the_default_and_networks_containers_use(dd):
+    image(dd, "np:1", [100])
+    dd.ok("network", "create", "np-unused")
+    dd.ok("network", "create", "np-used")
+    dd.ok("create", "--name", "np-user", "--network", "np-used", "np:1", "sh")
+    out = dd.ok("network", "prune", "-f")
+    assert "np-unused" in out and "np-used" not in out, out
+    names = dd.ok("network", "ls", "--format", "{{.Name}}").split()
+    assert "np-unused" not in names and "np-used" in names, names
+    assert "bridge" in names or "cryo0" in names, names
+    dd.ok("rm", "np-user")
+    dd.ok("network", "rm", "np-used")
+
+
+def test_system_df_and_ps_size_count_images_and_writable_layers(dd):
+    dd.ok("run", "--name", "df-writer", "busybox", "sh", "-c", "head -c 1000000 /dev/zero > /big")
+    rows = {json.loads(l)["Type"]: json.loads(l) for l in dd.ok("system", "df", "--format", "{{json .}}").splitlines()}
+    assert set(rows) == {"Images", "Containers", "Local Volumes", "Build Cache"}, rows
+    assert int(rows["Images"]["TotalCount"]) >= 1 and int(rows["Images"]["Active"]) >= 1, rows
+    assert rows["Containers"]["TotalCount"] == "1" and rows["Containers"]["Active"] == "0", rows
+    assert rows["Containers"]["Size"] == "1MB" and rows["Containers"]["Reclaimable"].startswith("1MB"), rows
+    verbose = dd.ok("system", "df", "-v")
+    assert "Images space usage:" in verbose and "df-writer" in verbose, verbose
+    ps = json.loads(dd.ok("ps", "-a", "-s", "--filter", "name=df-writer", "--format", "{{json .}}"))
+    assert ps["Size"].startswith("1MB"), ps
+
+
+def test_system_prune_removes_stopped_containers_unused_networks_and_dangling_images(dd):
+    dd.ok("run", "--name", "sp-stopped", "busybox", "true")
+    dd.ok("network", "create", "sp-net")
+    dangling = image(dd, "sp:1", [500])
+    image(dd, "sp:1", [600])
+    out = dd.ok("system", "prune", "-f")
+    assert "Deleted Containers:" in out and "Deleted Networks:" in out and "sp-net" in out, out
+    assert f"deleted: {dangling}" in out and "Total reclaimed space:" in out, out
+    assert dd.ok("ps", "-aq") == ""
+    assert dangling not in images(dd)
+
+
+def cryo(d, *args):
+    return subprocess.run([str(BIN_DIR / "cryo"), "-H", d.host, *args], capture_output=True, text=True, timeout=120)
+
+
+def test_the_cryo_cli_speaks_the_same_verbs(dd):
+    iid = image(dd, "cli:1", [1500, 20])
+    r = cryo(dd, "history", "--format", "{{.ID}} {{.Size}} {{.CreatedBy}}", "--no-trunc", "cli:1")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [f"{iid} 20B make-image.py layer 1", "<missing> 1.5kB make-image.py layer 0"], r.stdout
+    r = cryo(dd, "system", "df")
+    assert r.returncode == 0 and r.stdout.split("\n")[0].split() == ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], r
+    image(dd, "cli:1", [10])
+    r = cryo(dd, "image", "prune", "-f")
+    assert r.returncode == 0 and f"deleted: {iid}" in r.stdout, r
+    dd.ok("network", "create", "cli-net")
+    r = cryo(dd, "network", "prune", "-f")
+    assert r.returncode == 0 and "cli-net" in r.stdout, r
+    r = cryo(dd, "image", "prune", "--filter", "shape=round")
+    assert r.returncode == 1 and "invalid filter 'shape'" in r.stderr, r
