@@ -56,6 +56,7 @@ public struct APIServer: Sendable {
         case ("POST", 1, "auth"): try await login(ex)
         case ("GET", 2, "system") where p[1] == "df": try await systemDF(ex)
         case ("POST", 2, "build") where p[1] == "prune": try await pruneBuildCache(ex)
+        case ("POST", 1, "commit"): try await commitContainer(ex)
         case (_, _, "containers"): try await containerRoute(ex, method, Array(p.dropFirst()))
         case (_, _, "exec"): try await execRoute(ex, method, Array(p.dropFirst()))
         case (_, _, "images"): try await imageRoute(ex, method, Array(p.dropFirst()))

@@ -31,6 +31,27 @@ extension APIServer {
         try await json(ex, 200, try await engine.pruneImages(filter))
     }
 
+    /// `POST /commit?container=&repo=&tag=&comment=&author=&pause=&changes=` → 201 {"Id"}.
+    /// A configuration in the body (docker-py's `conf`) is refused: cryo takes the
+    /// container's own.
+    func commitContainer(_ ex: HTTPExchange) async throws {
+        let q = ex.request.query
+        guard let container = q["container"], !container.isEmpty else { throw EngineError.bad("container: the container to commit is required") }
+        let raw = try await ex.collectBody(limit: 1 << 20)
+        let text = String(decoding: raw, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        if !["", "null", "{}"].contains(text) {
+            throw EngineError.bad("commit with a configuration in the request body is not supported by cryo: the image takes the container's configuration")
+        }
+        var o = Engine.CommitOptions(reference: nil)
+        if let repo = q["repo"], !repo.isEmpty { o.reference = try Self.tagName(repo: repo, tag: q["tag"]) }
+        o.comment = q["comment"] ?? ""
+        o.author = q["author"] ?? ""
+        o.pause = flag(q, "pause", default: true)
+        o.changes = q["changes"].map { [$0] } ?? []
+        struct R: Encodable { var Id: String }
+        try await json(ex, 201, R(Id: try await engine.commit(container, o)))
+    }
+
     /// `docker load`: the body (chunked from the CLI) is a docker-save or OCI-layout tar.
     func loadImages(_ ex: HTTPExchange) async throws {
         let file = try await receiveUpload(ex, what: "image archive")

@@ -40,15 +40,19 @@ extension APIServer {
     func tagImage(_ ex: HTTPExchange, _ source: String) async throws {
         let q = ex.request.query
         guard let repo = q["repo"], !repo.isEmpty else { throw EngineError.bad("repo: the new name is required") }
+        try await engine.tagImage(source, as: try Self.tagName(repo: repo, tag: q["tag"]))
+        try await ex.respond(status: 201)
+    }
+
+    /// `repo` and `tag` query values (tag, commit) as one "name:tag", checked as dockerd does.
+    static func tagName(repo: String, tag: String?) throws -> String {
         var target = try RegistryReference.parse(repo)
         guard target.digest == nil else { throw EngineError.bad("refusing to create a tag with a digest reference") }
-        if let t = q["tag"], !t.isEmpty {
+        if let t = tag, !t.isEmpty {
             target = try RegistryReference.fromPullQuery(image: target.familiarName, tag: t)
             guard target.digest == nil else { throw EngineError.bad("tag \"\(t)\": a tag cannot be a digest") }
         }
-        let name = target.familiarName + ":" + (target.tag ?? "latest")
-        try await engine.tagImage(source, as: name)
-        try await ex.respond(status: 201)
+        return target.familiarName + ":" + (target.tag ?? "latest")
     }
 }
 

@@ -42,35 +42,42 @@ public enum InnerTar {
             guard type == S_IFREG || type == S_IFDIR || type == S_IFLNK else {
                 throw ArchiveError("\(full) is a device, fifo or socket: it cannot be carried in a checkpoint archive", code: .unsupported)
             }
-            let e = archive_entry_new()!
-            defer { archive_entry_free(e) }
-            archive_entry_copy_stat(e, &st)
-            archive_entry_copy_pathname(e, r)
-            archive_entry_set_nlink(e, 1)
-            if type == S_IFLNK {
-                guard let target = FS.readlink(full) else { throw ArchiveError.own("readlink \(full) failed") }
-                archive_entry_copy_symlink(e, target)
-                archive_entry_set_size(e, 0)
-            }
-            if type == S_IFDIR { archive_entry_set_size(e, 0) }
-            guard archive_write_header(a, e) == ARCHIVE_OK else { throw CheckpointArchiveWriter.error(a, "archiving \(full)") }
-            if type == S_IFREG && st.st_size > 0 {
-                let f = open(full, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-                guard f >= 0 else { throw ArchiveError.own("open \(full): \(String(cString: strerror(errno)))") }
-                defer { close(f) }
-                var left = Int64(st.st_size)
-                var buf = [UInt8](repeating: 0, count: 1 << 20)
-                while left > 0 {
-                    let n = buf.withUnsafeMutableBytes { read(f, $0.baseAddress, min($0.count, Int(left))) }
-                    if n < 0 && errno == EINTR { continue }
-                    guard n > 0 else { throw ArchiveError.own("reading \(full): it shrank while being archived") }
-                    guard buf.withUnsafeBytes({ archive_write_data(a, $0.baseAddress, n) }) == n else {
-                        throw CheckpointArchiveWriter.error(a, "archiving \(full)")
-                    }
-                    left -= Int64(n)
-                }
-            }
+            try writeEntry(a, full: full, name: r, st: st)
             if type == S_IFDIR { try walk(root, rel: r, a: a, whiteouts: whiteouts, deleted: &deleted) }
+        }
+    }
+
+    /// One tar entry for the file at `full` (stat `st`), named `name`: header, then the
+    /// contents of a regular file (its size taken at stat time; a file that shrank is an error).
+    static func writeEntry(_ a: OpaquePointer, full: String, name: String, st: stat) throws {
+        var st = st
+        let type = st.st_mode & S_IFMT
+        let e = archive_entry_new()!
+        defer { archive_entry_free(e) }
+        archive_entry_copy_stat(e, &st)
+        archive_entry_copy_pathname(e, name)
+        archive_entry_set_nlink(e, 1)
+        if type == S_IFLNK {
+            guard let target = FS.readlink(full) else { throw ArchiveError.own("readlink \(full) failed") }
+            archive_entry_copy_symlink(e, target)
+            archive_entry_set_size(e, 0)
+        }
+        if type != S_IFREG { archive_entry_set_size(e, 0) }
+        guard archive_write_header(a, e) == ARCHIVE_OK else { throw CheckpointArchiveWriter.error(a, "archiving \(full)") }
+        guard type == S_IFREG && st.st_size > 0 else { return }
+        let f = open(full, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard f >= 0 else { throw ArchiveError.own("open \(full): \(String(cString: strerror(errno)))") }
+        defer { close(f) }
+        var left = Int64(st.st_size)
+        var buf = [UInt8](repeating: 0, count: 1 << 20)
+        while left > 0 {
+            let n = buf.withUnsafeMutableBytes { read(f, $0.baseAddress, min($0.count, Int(left))) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw ArchiveError.own("reading \(full): it shrank while being archived") }
+            guard buf.withUnsafeBytes({ archive_write_data(a, $0.baseAddress, n) }) == n else {
+                throw CheckpointArchiveWriter.error(a, "archiving \(full)")
+            }
+            left -= Int64(n)
         }
     }
 

@@ -9,13 +9,7 @@ extension Engine {
         let c = try resolve(ref)
         let upper = paths.upper(c.id)
         let store = images
-        // What cryo itself mounts over: the container did not change these.
-        var skipped: Set<String> = ["/dev", "/proc", "/sys", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf", SpecBuilder.initPath]
-        for b in c.hostConfig.Binds ?? [] {
-            let parts = b.split(separator: ":", omittingEmptySubsequences: false)
-            if parts.count >= 2 { skipped.insert(FS.clean(String(parts[1]))) }
-        }
-        let skip = skipped
+        let skip = Self.mountedOver(c)
         return try await blocking {
             let lowers: [String]
             do { lowers = store.lowerDirs(for: try store.inspect(c.imageID)) } catch { throw EngineError.noSuchImage(c.imageRef) }
@@ -23,6 +17,17 @@ extension Engine {
             let entries = try Self.upperEntries(upper, skip: skip)
             return RootfsChanges.changes(entries) { path in lowers.contains { FS.lstatMode($0 + path) != nil } }
         }
+    }
+
+    /// What cryo itself mounts over in the container's root (its /dev, /etc/hosts, bind
+    /// mounts, the init): not the container's changes, left out of `diff` and `commit`.
+    nonisolated static func mountedOver(_ c: StoredContainer) -> Set<String> {
+        var skipped: Set<String> = ["/dev", "/proc", "/sys", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf", SpecBuilder.initPath]
+        for b in c.hostConfig.Binds ?? [] {
+            let parts = b.split(separator: ":", omittingEmptySubsequences: false)
+            if parts.count >= 2 { skipped.insert(FS.clean(String(parts[1]))) }
+        }
+        return skipped
     }
 
     /// Every entry below `upper` (depth first), whiteouts marked; a directory is listed only

@@ -267,3 +267,40 @@ struct History: ParsableCommand {
         }
     }
 }
+
+/// `docker commit`: a new image from a container's changes.
+struct Commit: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create a new image from a container's changes (its image plus one layer).")
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("Author (e.g. \"Jane Doe <jane@example.com>\").", valueName: "string"))
+    var author = ""
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("Commit message.", valueName: "string"))
+    var message = ""
+
+    @Flag(name: .shortAndLong, inversion: .prefixedNo, help: "Pause the container during commit.")
+    var pause = true
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("Apply a Dockerfile instruction (refused: not supported by cryo yet).", valueName: "list"))
+    var change: [String] = []
+
+    @Argument(help: "The container.") var container: String
+    @Argument(help: "The new image's name, [REPOSITORY[:TAG]].") var reference: String?
+
+    func run() throws {
+        do {
+            var q: [(String, String)] = [("container", container), ("comment", message), ("author", author), ("pause", pause ? "1" : "0")]
+            if let r = reference {
+                let (repo, tag) = Format.splitReference(r)
+                q += [("repo", repo), ("tag", tag)]
+            }
+            for c in change { q.append(("changes", c)) }
+            struct R: Decodable { var Id: String }
+            let client = try daemon()
+            out(try client.decode(R.self, try client.call("POST", "/commit", query: q).body, what: "commit").Id + "\n")
+        } catch {
+            throw fail(error)
+        }
+    }
+}

@@ -153,3 +153,42 @@ def test_the_cryo_cli_speaks_the_same_verbs(dd):
     assert r.returncode == 0 and "cli-net" in r.stdout, r
     r = cryo(dd, "image", "prune", "--filter", "shape=round")
     assert r.returncode == 1 and "invalid filter 'shape'" in r.stderr, r
+    dd.ok("run", "--name", "cli-c", "busybox", "sh", "-c", "echo hi > /hi")
+    r = cryo(dd, "commit", "-m", "via cryo", "cli-c", "cli:commit")
+    assert r.returncode == 0 and r.stdout.strip() == dd.ok("image", "inspect", "-f", "{{.Id}}", "cli:commit"), r
+    assert dd.ok("run", "--rm", "cli:commit", "cat", "/hi") == "hi"
+
+
+def test_commit_makes_an_image_of_the_containers_changes(dd):
+    """Files added and changed, a file deleted (an overlay whiteout → `.wh.` in the layer), a
+    directory deleted and made again (opaque) — the committed image shows exactly that, takes
+    the container's command, carries a history step, and the running container goes on."""
+    script = ("echo made > /made; echo v2 > /etc/motd; rm /etc/group; "
+              "rm -rf /usr/sbin; mkdir /usr/sbin; echo only > /usr/sbin/only; "
+              "while true; do sleep 1; done")
+    dd.ok("run", "-d", "--name", "cm-src", "busybox", "sh", "-c", script)
+    dd.ok("exec", "cm-src", "sh", "-c", "while [ ! -f /usr/sbin/only ]; do sleep 0.1; done")
+    iid = dd.ok("commit", "-m", "first commit", "-a", "Tester <t@example.test>", "cm-src", "cm:1")
+    assert iid.startswith("sha256:") and dd.ok("image", "inspect", "-f", "{{.Id}}", "cm:1") == iid
+    assert json.loads(dd.ok("inspect", "-f", "{{json .State.Running}}", "cm-src")) is True, "commit pauses, then resumes"
+    out = dd.ok("run", "--rm", "--entrypoint", "sh", "cm:1", "-c",
+                "cat /made /etc/motd; ls /etc/group 2>&1; ls /usr/sbin; ls /bin/busybox")
+    lines = out.splitlines()
+    assert lines[:2] == ["made", "v2"], out
+    assert "No such file" in lines[2], out
+    assert lines[3:] == ["only", "/bin/busybox"], out
+    assert json.loads(dd.ok("image", "inspect", "-f", "{{json .Config.Cmd}}", "cm:1")) == ["sh", "-c", script]
+    top = json.loads(dd.ok("history", "--no-trunc", "--format", "{{json .}}", "cm:1").splitlines()[0])
+    assert top["Comment"] == "first commit" and script in top["CreatedBy"], top
+    layers = json.loads(dd.ok("image", "inspect", "-f", "{{json .RootFS.Layers}}", "cm:1"))
+    base = json.loads(dd.ok("image", "inspect", "-f", "{{json .RootFS.Layers}}", "busybox"))
+    assert layers[:-1] == base and len(layers) == len(base) + 1
+    # cryo's own mounts (/etc/hosts, /etc/resolv.conf, /etc/hostname) are not the container's
+    # changes; the deletion is a whiteout in the unpacked layer.
+    layer = dd.root / "images" / "layers" / "sha256" / layers[-1].split(":")[1]
+    assert (layer / "made").read_text() == "made\n"
+    assert not any((layer / "etc" / n).exists() for n in ("hosts", "resolv.conf", "hostname")), sorted(os.listdir(layer / "etc"))
+    assert (layer / "etc" / "group").is_char_device(), "the deletion of /etc/group"
+    r = dd.docker("commit", "--change", "ENV A=1", "cm-src", "cm:2")
+    assert r.returncode != 0 and "cryo does not apply Dockerfile instructions" in r.stderr, r.stderr
+    assert dd.docker("image", "inspect", "cm:2").returncode != 0, "a refused commit makes no image"
