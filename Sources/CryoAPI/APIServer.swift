@@ -121,6 +121,8 @@ public struct APIServer: Sendable {
         case ("POST", 1) where p[0] == "load": try await loadImages(ex)
         case ("POST", 1) where p[0] == "create": try await createImage(ex)
         case ("POST", 1) where p[0] == "prune": try await pruneImages(ex)
+        case ("GET", 1) where p[0] == "get": try await saveImages(ex, ex.request.queryValues("names"))
+        case ("GET", _) where p.count >= 2 && p.last == "get": try await saveImages(ex, [p.dropLast().joined(separator: "/")])
         case ("GET", _) where p.count >= 2 && p.last == "history": try await imageHistory(ex, p.dropLast().joined(separator: "/"))
         case ("POST", _) where p.count >= 2 && p.last == "tag": try await tagImage(ex, p.dropLast().joined(separator: "/"))
         case ("GET", _) where p.count >= 2 && p.last == "json": try await inspectImage(ex, p.dropLast().joined(separator: "/"))

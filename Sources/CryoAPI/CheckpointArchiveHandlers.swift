@@ -19,11 +19,16 @@ extension APIServer {
         }
         let file = try await engine.exportCheckpoint(ref, name: name, dir: try checkpointDir(q["dir"]), compression: compression)
         defer { engine.discardExport(file) }
+        let type = compression == .none ? "application/x-tar" : (compression == .gzip ? "application/gzip" : "application/zstd")
+        try await streamFile(ex, file, contentType: type)
+    }
+
+    /// The file's contents as a 200 stream.
+    func streamFile(_ ex: HTTPExchange, _ file: String, contentType: String) async throws {
         let fd = open(file, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw SyscallError("open", file) }
         defer { close(fd) }
-        let type = compression == .none ? "application/x-tar" : (compression == .gzip ? "application/gzip" : "application/zstd")
-        try await ex.startStream(status: 200, headers: [("Content-Type", type)])
+        try await ex.startStream(status: 200, headers: [("Content-Type", contentType)])
         var buf = [UInt8](repeating: 0, count: 1 << 20)
         while true {
             let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }

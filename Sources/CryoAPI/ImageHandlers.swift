@@ -52,6 +52,13 @@ extension APIServer {
         try await json(ex, 201, R(Id: try await engine.commit(container, o)))
     }
 
+    /// `GET /images/{name}/get` and `GET /images/get?names=a&names=b` → the `docker save` tar.
+    func saveImages(_ ex: HTTPExchange, _ refs: [String]) async throws {
+        let file = try await engine.saveImages(refs)
+        defer { engine.discardExport(file) }
+        try await streamFile(ex, file, contentType: "application/x-tar")
+    }
+
     /// `docker load`: the body (chunked from the CLI) is a docker-save or OCI-layout tar.
     func loadImages(_ ex: HTTPExchange) async throws {
         let file = try await receiveUpload(ex, what: "image archive")

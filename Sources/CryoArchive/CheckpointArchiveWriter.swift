@@ -16,8 +16,13 @@ public final class CheckpointArchiveWriter {
     var finished = false
     let now = time(nil)
 
-    public init(path: String, compression: ArchiveCompression) throws {
+    /// Whether `finish` adds `cryo-digests.json` (checkpoint archives); image archives
+    /// (`docker save`) carry their digests in their blob names instead.
+    let recordsDigests: Bool
+
+    public init(path: String, compression: ArchiveCompression, recordsDigests: Bool = true) throws {
         self.path = path
+        self.recordsDigests = recordsDigests
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw ArchiveError.own("cannot create \(path): \(String(cString: strerror(errno)))") }
         fchmod(fd, 0o600)   // whatever the umask
@@ -118,12 +123,13 @@ public final class CheckpointArchiveWriter {
         }
     }
 
-    /// Writes the digest list and closes the archive (fsynced).
+    /// Writes the digest list (unless `recordsDigests` is off) and closes the archive (fsynced).
     public func finish() throws {
-        let digests = ArchiveDigests(members: recorded)
-        let json = try JSONEncoderForArchive.encode(digests)
-        try addBytes(CheckpointArchiveLayout.digests, json)
-        recorded.removeLast()
+        if recordsDigests {
+            let json = try JSONEncoderForArchive.encode(ArchiveDigests(members: recorded))
+            try addBytes(CheckpointArchiveLayout.digests, json)
+            recorded.removeLast()
+        }
         finished = true
         defer { archive_write_free(a); close(fd) }
         guard archive_write_close(a) == ARCHIVE_OK else { throw Self.error(a, "finishing \(path)") }

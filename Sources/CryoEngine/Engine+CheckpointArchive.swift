@@ -128,7 +128,7 @@ extension Engine {
 
     /// Removes what `exportCheckpoint` returned (the file and its scratch directory).
     public nonisolated func discardExport(_ file: String) {
-        guard file.hasSuffix("/checkpoint.tar") else { return }
+        guard file.hasSuffix("/checkpoint.tar") || file.hasSuffix("/" + Self.savedImagesFile) else { return }
         try? FS.removeAll(FS.parent(file))
     }
 

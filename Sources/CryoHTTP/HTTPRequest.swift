@@ -59,19 +59,21 @@ public struct HTTPRequest: Sendable {
 
     static func parseQuery(_ query: Substring) -> [String: String] {
         var result: [String: String] = [:]
-        for pair in query.split(separator: "&", omittingEmptySubsequences: true) {
-            let name: Substring
-            let value: Substring
-            if let eq = pair.firstIndex(of: "=") {
-                name = pair[..<eq]
-                value = pair[pair.index(after: eq)...]
-            } else {
-                name = pair
-                value = ""
-            }
-            result[percentDecode(name, plusIsSpace: true)] = percentDecode(value, plusIsSpace: true)
-        }
+        for (name, value) in queryPairs(query) { result[name] = value }
         return result
+    }
+
+    /// Every value of the query parameter `name`, in order (`docker save a b` sends
+    /// `names=a&names=b`; `query` keeps only the last).
+    public func queryValues(_ name: String) -> [String] {
+        Self.queryPairs(Self.split(uri).query).filter { $0.0 == name }.map(\.1)
+    }
+
+    static func queryPairs(_ query: Substring) -> [(String, String)] {
+        query.split(separator: "&", omittingEmptySubsequences: true).map { pair in
+            guard let eq = pair.firstIndex(of: "=") else { return (percentDecode(pair, plusIsSpace: true), "") }
+            return (percentDecode(pair[..<eq], plusIsSpace: true), percentDecode(pair[pair.index(after: eq)...], plusIsSpace: true))
+        }
     }
 
     /// Decodes %XX escapes (invalid escapes are kept literally); invalid UTF-8 is repaired.

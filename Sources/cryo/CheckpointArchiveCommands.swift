@@ -16,6 +16,11 @@ func downloadArchive(container: String, checkpoint: String, dir: String?, compre
     if let dir { query.append(("dir", dir)) }
     let s = try daemon().open("GET", "/containers/\(path(container))/checkpoints/\(path(checkpoint))/export", query: query)
     defer { s.close() }
+    try save(s, to: file)
+}
+
+/// A response body into `file` (mode 0600), written as FILE.partial and renamed when complete.
+func save(_ s: ResponseStream, to file: String) throws {
     let partial = file + ".partial"
     unlink(partial)
     let fd = open(partial, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)

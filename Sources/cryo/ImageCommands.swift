@@ -174,7 +174,7 @@ struct ImageCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "image",
         abstract: "Manage images.",
-        subcommands: [ImageInspect.self, Images.self, Load.self, Import.self, RemoveImage.self, History.self, ImagePrune.self])
+        subcommands: [ImageInspect.self, Images.self, Load.self, Import.self, RemoveImage.self, History.self, ImagePrune.self, Save.self])
 }
 
 struct ImageInspect: ParsableCommand {
@@ -299,6 +299,38 @@ struct Commit: ParsableCommand {
             struct R: Decodable { var Id: String }
             let client = try daemon()
             out(try client.decode(R.self, try client.call("POST", "/commit", query: q).body, what: "commit").Id + "\n")
+        } catch {
+            throw fail(error)
+        }
+    }
+}
+
+/// `docker save`: images as a tar (docker's layout since Docker 25: OCI layout + manifest.json).
+struct Save: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Save one or more images to a tar archive (streamed to STDOUT by default).",
+        discussion: """
+        The archive is what `docker save` writes since Docker 25 (an OCI image layout and \
+        manifest.json); docker load, podman load and cryo load read it. cryod keeps layers \
+        unpacked and packs them again here, so a saved image's layer digests (and its ID) \
+        may differ from the ones it had when it was pulled or loaded.
+        """)
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("Write to a file, instead of STDOUT.", valueName: "string"))
+    var output: String?
+
+    @Argument(help: "Images (name[:tag] or ID).")
+    var images: [String]
+
+    func run() throws {
+        if output == nil && isatty(1) == 1 {
+            throw fail(ValidationError("cowardly refusing to save to a terminal. Use the -o flag or redirect"))
+        }
+        do {
+            let s = try daemon().open("GET", "/images/get", query: images.map { ("names", $0) })
+            defer { s.close() }
+            if let output { return try save(s, to: output) }
+            while let chunk = try s.read() { writeFully(1, chunk) }
         } catch {
             throw fail(error)
         }

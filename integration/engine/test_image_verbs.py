@@ -5,13 +5,14 @@ daemons would still need."""
 
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
 
-from conftest import BIN_DIR, REPO, fixture_daemon
+from conftest import BIN_DIR, REPO, fixture_daemon, unavailable
 
 MAKE_IMAGE = REPO / "scripts" / "make-image.py"
 
@@ -192,3 +193,62 @@ def test_commit_makes_an_image_of_the_containers_changes(dd):
     r = dd.docker("commit", "--change", "ENV A=1", "cm-src", "cm:2")
     assert r.returncode != 0 and "cryo does not apply Dockerfile instructions" in r.stderr, r.stderr
     assert dd.docker("image", "inspect", "cm:2").returncode != 0, "a refused commit makes no image"
+
+
+def saved_members(path):
+    import tarfile
+    with tarfile.open(path) as t:
+        return {m.name: (t.extractfile(m).read() if m.isfile() else None) for m in t.getmembers()}
+
+
+def test_save_writes_dockers_layout_that_load_reads_back(dd, tmp_path):
+    image(dd, "sv:1", [700, 300])
+    out = tmp_path / "sv.tar"
+    dd.ok("save", "-o", str(out), "sv:1")
+    m = saved_members(out)
+    assert json.loads(m["oci-layout"]) == {"imageLayoutVersion": "1.0.0"}
+    [entry] = json.loads(m["manifest.json"])
+    assert entry["RepoTags"] == ["sv:1"] and len(entry["Layers"]) == 2, entry
+    # Consistent: blob names are their digests, the config's diff_ids are the layers.
+    import hashlib
+    for name, data in m.items():
+        if name.startswith("blobs/sha256/") and data is not None:
+            assert hashlib.sha256(data).hexdigest() == name.rsplit("/", 1)[1], name
+    config = json.loads(m[entry["Config"]])
+    assert config["rootfs"]["diff_ids"] == ["sha256:" + l.rsplit("/", 1)[1] for l in entry["Layers"]]
+    index = json.loads(m["index.json"])
+    assert index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"] == "1"
+    import io, tarfile
+    with tarfile.open(fileobj=io.BytesIO(m[entry["Layers"][1]])) as layer:
+        assert [(x.name, x.size) for x in layer.getmembers()] == [("f1", 300)]
+    saved_id = "sha256:" + hashlib.sha256(m[entry["Config"]]).hexdigest()
+    dd.ok("rmi", "sv:1")
+    assert "Loaded image: sv:1" in dd.ok("load", "-i", str(out))
+    assert dd.ok("image", "inspect", "-f", "{{.Id}}", "sv:1") == saved_id
+    # Saved again, the same bytes make the same image.
+    again = tmp_path / "again.tar"
+    dd.ok("save", "sv:1", "-o", str(again))
+    assert json.loads(saved_members(again)["manifest.json"])[0]["Config"] == entry["Config"]
+    missing = dd.docker("save", "-o", str(tmp_path / "x.tar"), "nosuch:image")
+    assert missing.returncode != 0 and "No such image" in missing.stderr, missing.stderr
+    assert not (tmp_path / "x.tar").exists() or (tmp_path / "x.tar").stat().st_size == 0
+
+
+def test_podman_loads_what_cryo_saved(dd, tmp_path):
+    from test_checkpoint_archive import Podman
+    if shutil.which("podman") is None:
+        unavailable("podman is needed for the interop test (scripts/setup.sh)")
+    dd.ok("run", "--name", "sv-src", "busybox", "sh", "-c", "echo from-cryo > /marker")
+    dd.ok("commit", "sv-src", "sv:podman")
+    out = tmp_path / "p.tar"
+    r = cryo(dd, "save", "-o", str(out), "sv:podman")
+    assert r.returncode == 0, r.stderr
+    p = Podman(tempfile.mkdtemp(prefix="cryo-podman-", dir="/tmp"))
+    try:
+        p.ok("load", "-i", str(out))
+        assert "sv:podman" in p.ok("images", "--format", "{{.Repository}}:{{.Tag}}").stdout
+        r = p.ok("run", "--rm", "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096",
+                 "sv:podman", "cat", "/marker")
+        assert r.stdout.strip() == "from-cryo"
+    finally:
+        p.close()
