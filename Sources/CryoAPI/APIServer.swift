@@ -95,6 +95,7 @@ public struct APIServer: Sendable {
             }
         case ("GET", 2) where p[1] == "logs": try await logs(ex, p[0])
         case ("GET", 2) where p[1] == "top": try await topContainer(ex, p[0])
+        case ("GET", 2) where p[1] == "export": try await exportContainer(ex, p[0])
         case ("GET", 2) where p[1] == "changes": try await containerChanges(ex, p[0])
         case ("GET", 2) where p[1] == "stats": try await containerStats(ex, p[0])
         case ("GET", 2) where p[1] == "checkpoints": try await listCheckpoints(ex, p[0])

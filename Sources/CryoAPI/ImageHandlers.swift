@@ -59,6 +59,13 @@ extension APIServer {
         try await streamFile(ex, file, contentType: "application/x-tar")
     }
 
+    /// `GET /containers/{id}/export` → the container's filesystem as a tar.
+    func exportContainer(_ ex: HTTPExchange, _ ref: String) async throws {
+        let file = try await engine.exportContainer(ref)
+        defer { engine.discardExport(file) }
+        try await streamFile(ex, file, contentType: "application/x-tar")
+    }
+
     /// `docker load`: the body (chunked from the CLI) is a docker-save or OCI-layout tar.
     func loadImages(_ ex: HTTPExchange) async throws {
         let file = try await receiveUpload(ex, what: "image archive")

@@ -92,7 +92,7 @@ extension Engine {
         let status = c.endpoint.map(Self.networkStatus)
         do {
             return try await blocking {
-                let out = scratch + "/checkpoint.tar"
+                let out = scratch + "/" + Self.exportedCheckpointFile
                 let w = try CheckpointArchiveWriter(path: out, compression: compression)
                 // cryo's description first: an archive cut anywhere after it is seen to be cryo's.
                 try w.addBytes(CheckpointArchiveLayout.cryoContainer, Array(try JSONEncoder().encode(archived)))
@@ -126,9 +126,13 @@ extension Engine {
         }
     }
 
-    /// Removes what `exportCheckpoint` returned (the file and its scratch directory).
+    static let exportedCheckpointFile = "checkpoint.tar"
+
+    /// Removes what `exportCheckpoint`, `saveImages` or `exportContainer` returned (the file
+    /// and its scratch directory).
     public nonisolated func discardExport(_ file: String) {
-        guard file.hasSuffix("/checkpoint.tar") || file.hasSuffix("/" + Self.savedImagesFile) else { return }
+        guard [Self.exportedCheckpointFile, Self.savedImagesFile, Self.exportedRootfsFile].contains(where: { file.hasSuffix("/" + $0) })
+        else { return }
         try? FS.removeAll(FS.parent(file))
     }
 

@@ -97,7 +97,7 @@ struct ContainerGroup: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "container",
         abstract: "Checkpoint a container into an archive, or restore one from an archive (podman's spellings); prune stopped containers.",
-        subcommands: [ContainerCheckpoint.self, ContainerRestore.self, ContainerPrune.self, Commit.self])
+        subcommands: [ContainerCheckpoint.self, ContainerRestore.self, ContainerPrune.self, Commit.self, Export.self])
 }
 
 struct ContainerCheckpoint: ParsableCommand {

@@ -323,16 +323,48 @@ struct Save: ParsableCommand {
     var images: [String]
 
     func run() throws {
-        if output == nil && isatty(1) == 1 {
-            throw fail(ValidationError("cowardly refusing to save to a terminal. Use the -o flag or redirect"))
-        }
+        try refuseTerminal(output)
         do {
             let s = try daemon().open("GET", "/images/get", query: images.map { ("names", $0) })
             defer { s.close() }
-            if let output { return try save(s, to: output) }
-            while let chunk = try s.read() { writeFully(1, chunk) }
+            try download(s, to: output)
         } catch {
             throw fail(error)
         }
     }
+}
+
+/// `docker export`: a container's filesystem as a tar.
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Export a container's filesystem as a tar archive (streamed to STDOUT by default).")
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("Write to a file, instead of STDOUT.", valueName: "string"))
+    var output: String?
+
+    @Argument(help: "The container.") var container: String
+
+    func run() throws {
+        try refuseTerminal(output)
+        do {
+            let s = try daemon().open("GET", "/containers/\(path(container))/export")
+            defer { s.close() }
+            try download(s, to: output)
+        } catch {
+            throw fail(error)
+        }
+    }
+}
+
+/// docker's rule for save and export: a tar is never written to a terminal.
+func refuseTerminal(_ output: String?) throws {
+    if output == nil && isatty(1) == 1 {
+        throw fail(ValidationError("cowardly refusing to save to a terminal. Use the -o flag or redirect"))
+    }
+}
+
+/// A response body into `output` (see `save(_:to:)`), or to stdout.
+func download(_ s: ResponseStream, to output: String?) throws {
+    if let output { return try save(s, to: output) }
+    while let chunk = try s.read() { writeFully(1, chunk) }
 }

@@ -252,3 +252,21 @@ def test_podman_loads_what_cryo_saved(dd, tmp_path):
         assert r.stdout.strip() == "from-cryo"
     finally:
         p.close()
+
+
+def test_export_writes_the_containers_filesystem_running_or_never_started(dd, tmp_path):
+    dd.ok("run", "-d", "--name", "ex-run", "busybox", "sh", "-c", "echo changed > /etc/motd; rm /etc/group; sleep 100000")
+    dd.ok("exec", "ex-run", "sh", "-c", "while [ ! -f /etc/motd ]; do sleep 0.1; done")
+    out = tmp_path / "run.tar"
+    dd.ok("export", "-o", str(out), "ex-run")
+    m = saved_members(out)
+    assert m["etc/motd"] == b"changed\n" and "etc/group" not in m and "bin/busybox" in m, sorted(m)[:20]
+    assert not any(n.startswith(".wh.") or "/.wh." in n for n in m), "a filesystem, not a layer: no whiteouts"
+    dd.ok("create", "--name", "ex-new", "busybox", "true")
+    r = subprocess.run(["docker", "export", "ex-new"], env=dd.env, capture_output=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    with open(tmp_path / "new.tar", "wb") as f:
+        f.write(r.stdout)
+    assert "bin/busybox" in saved_members(tmp_path / "new.tar")
+    missing = dd.docker("export", "-o", str(tmp_path / "x.tar"), "nosuch")
+    assert missing.returncode != 0 and "No such container" in missing.stderr, missing.stderr
