@@ -126,6 +126,7 @@ public struct APIServer: Sendable {
         case ("GET", _) where p.count >= 2 && p.last == "get": try await saveImages(ex, [p.dropLast().joined(separator: "/")])
         case ("GET", _) where p.count >= 2 && p.last == "history": try await imageHistory(ex, p.dropLast().joined(separator: "/"))
         case ("POST", _) where p.count >= 2 && p.last == "tag": try await tagImage(ex, p.dropLast().joined(separator: "/"))
+        case ("POST", _) where p.count >= 2 && p.last == "push": try await pushImage(ex, p.dropLast().joined(separator: "/"))
         case ("GET", _) where p.count >= 2 && p.last == "json": try await inspectImage(ex, p.dropLast().joined(separator: "/"))
         case ("DELETE", _) where p.count >= 1: try await removeImage(ex, p.joined(separator: "/"))
         default: throw EngineError(.notFound, "page not found")

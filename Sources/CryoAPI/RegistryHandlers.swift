@@ -26,6 +26,39 @@ extension APIServer {
         if stream.started { try? await ex.finish() }
     }
 
+    /// `docker push` (`POST /images/{name}/push?tag=…`, credentials in X-Registry-Auth): the
+    /// image `name:tag` (every tag of `name` when `tag` is empty) to its registry. Failures
+    /// before the first line (no such image, auth) are HTTP errors, later ones error lines.
+    func pushImage(_ ex: HTTPExchange, _ name: String) async throws {
+        let tag = ex.request.query["tag"] ?? ""
+        let repo = try RegistryReference.parse(name)
+        guard repo.digest == nil, repo.tag == nil else { throw EngineError.bad("push \(name): name the repository, and the tag in ?tag=") }
+        let wanted: [String]
+        if tag.isEmpty {
+            wanted = try await engine.imageSummaries().flatMap(\.RepoTags).filter {
+                (try? RegistryReference.parse($0))?.name == repo.name
+            }.sorted()
+            guard !wanted.isEmpty else { throw EngineError(.notFound, "An image does not exist locally with the tag: \(repo.familiarName)") }
+        } else {
+            wanted = [try Self.tagName(repo: name, tag: tag)]
+        }
+        let credentials = RegistryCredentials.fromHeader(ex.request.header("X-Registry-Auth"))
+        let stream = ProgressStream(ex)
+        let pusher = ImagePusher(client: registry)
+        do {
+            for local in wanted {
+                let ref = try RegistryReference.parse(local)
+                let (packed, scratch) = try await engine.packImageForPush(local)
+                defer { engine.discardPacked(scratch) }
+                try await pusher.push(packed, as: ref, credentials: credentials) { line in try await stream.send(line) }
+            }
+        } catch {
+            guard stream.started else { throw error }
+            try? await stream.send(.failure("\(HTTPStatus.failure(error))"))
+        }
+        if stream.started { try? await ex.finish() }
+    }
+
     /// `docker login` (`POST /auth`): 200 "Login Succeeded" once the registry accepted the
     /// credentials, 401 with the registry's status when it refused them.
     func login(_ ex: HTTPExchange) async throws {

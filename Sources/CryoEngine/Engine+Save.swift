@@ -42,7 +42,7 @@ extension Engine {
         try w.addDirectory("blobs")
         try w.addDirectory("blobs/sha256")
         var written: Set<String> = []
-        var packed: [Digest: (digest: Digest, size: Int64)] = [:]
+        var packed: [Digest: PackedImage.Layer] = [:]
         var index: [Descriptor] = []
         var entries: [DockerArchiveManifestEntry] = []
         func blob(_ digest: Digest, bytes: [UInt8]? = nil, file: String? = nil) throws {
@@ -62,31 +62,12 @@ extension Engine {
         }
         for id in order {
             let img = byID[id]!
-            var config = try FS.readBytes(store.configPath(img.id))
-            var layerDescriptors: [Descriptor] = []
-            for l in img.layers {
-                if packed[l] == nil {
-                    let tar = scratch + "/layer-" + l.hex + ".tar"
-                    let d = try LayerTar.write(upper: store.layerPath(l), to: tar, skip: [])
-                    var st = stat()
-                    guard lstat(tar, &st) == 0 else { throw SyscallError("lstat", tar) }
-                    let size = Int64(st.st_size)
-                    try blob(d, file: tar)
-                    unlink(tar)
-                    packed[l] = (d, size)
-                }
-                let p = packed[l]!
-                if p.digest != l { config = replacing(l.description, with: p.digest.description, in: config) }
-                layerDescriptors.append(Descriptor(mediaType: MediaType.ociLayer, digest: p.digest.description, size: p.size))
+            let packedImage = try packImage(img, store: store, scratch: scratch, packed: &packed)
+            for l in packedImage.layers {
+                try blob(l.digest, file: l.path)
             }
-            let configDigest = Digest.of(config)
-            try blob(configDigest, bytes: config)
-            let manifest = ImageManifest(config: Descriptor(mediaType: MediaType.ociConfig, digest: configDigest.description,
-                                                            size: Int64(config.count)),
-                                         layers: layerDescriptors)
-            let manifestBytes = try jsonBytes(manifest)
-            let manifestDigest = Digest.of(manifestBytes)
-            try blob(manifestDigest, bytes: manifestBytes)
+            try blob(packedImage.configDigest, bytes: packedImage.config)
+            try blob(packedImage.manifestDigest, bytes: packedImage.manifest)
             let imageTags = tags[id] ?? []
             for t in imageTags.isEmpty ? [nil] : imageTags.map(Optional.some) {
                 var ann: [String: String]?
@@ -94,11 +75,12 @@ extension Engine {
                     let tag = t.split(separator: ":").last.map(String.init) ?? "latest"
                     ann = ["io.containerd.image.name": t, "org.opencontainers.image.ref.name": tag]
                 }
-                index.append(Descriptor(mediaType: MediaType.ociManifest, digest: manifestDigest.description,
-                                        size: Int64(manifestBytes.count), annotations: ann))
+                index.append(Descriptor(mediaType: MediaType.ociManifest, digest: packedImage.manifestDigest.description,
+                                        size: Int64(packedImage.manifest.count), annotations: ann))
             }
-            entries.append(DockerArchiveManifestEntry(Config: "blobs/sha256/" + configDigest.hex, RepoTags: imageTags.isEmpty ? nil : imageTags,
-                                                      Layers: img.layers.map { "blobs/sha256/" + packed[$0]!.digest.hex }))
+            entries.append(DockerArchiveManifestEntry(Config: "blobs/sha256/" + packedImage.configDigest.hex,
+                                                      RepoTags: imageTags.isEmpty ? nil : imageTags,
+                                                      Layers: packedImage.layers.map { "blobs/sha256/" + $0.digest.hex }))
         }
         try w.addBytes("index.json", try jsonBytes(ImageIndex(manifests: index)))
         try w.addBytes("manifest.json", try jsonBytes(entries))
@@ -106,27 +88,55 @@ extension Engine {
         return out
     }
 
-    /// `bytes` with every occurrence of `old` replaced by `new` (digest strings in a config).
-    nonisolated static func replacing(_ old: String, with new: String, in bytes: [UInt8]) -> [UInt8] {
-        let o = Array(old.utf8), n = Array(new.utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count)
-        var i = 0
-        while i < bytes.count {
-            if bytes[i] == o[0], i + o.count <= bytes.count, Array(bytes[i..<i + o.count]) == o {
-                out += n
-                i += o.count
-            } else {
-                out.append(bytes[i])
-                i += 1
+    /// The image packed for travel: each layer tarred once into `scratch` (`packed` keeps
+    /// the layers already tarred, shared by several images), the config rewritten to match.
+    nonisolated static func packImage(_ img: StoredImage, store: ImageStore, scratch: String,
+                                      packed: inout [Digest: PackedImage.Layer]) throws -> PackedImage {
+        var layers: [PackedImage.Layer] = []
+        for l in img.layers {
+            if packed[l] == nil {
+                let tar = scratch + "/layer-" + l.hex + ".tar"
+                let d = try LayerTar.write(upper: store.layerPath(l), to: tar, skip: [])
+                var st = stat()
+                guard lstat(tar, &st) == 0 else { throw SyscallError("lstat", tar) }
+                packed[l] = PackedImage.Layer(digest: d, size: Int64(st.st_size), path: tar)
             }
+            layers.append(packed[l]!)
         }
-        return out
+        return try PackedImage(storedConfig: try FS.readBytes(store.configPath(img.id)), storedLayers: img.layers, layers: layers)
     }
 
     nonisolated static func jsonBytes<T: Encodable>(_ v: T) throws -> [UInt8] {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return Array(try e.encode(v))
+    }
+}
+
+extension Engine {
+    /// The image `ref` names, packed for `docker push` into a scratch directory (the second
+    /// value: `discardPacked` removes it when the push is over).
+    public func packImageForPush(_ ref: String) async throws -> (PackedImage, String) {
+        let img = try await imageOrNotFound(ref)
+        let scratch = try await archiveScratch("exports")
+        let store = images
+        do {
+            let packed = try await blocking { () throws -> PackedImage in
+                var layers: [Digest: PackedImage.Layer] = [:]
+                return try Self.packImage(img, store: store, scratch: scratch, packed: &layers)
+            }
+            return (packed, scratch)
+        } catch {
+            await removeOffActor(scratch)
+            throw CryoFailure("packing \(ref) for the push", cause: error)
+        }
+    }
+}
+
+extension Engine {
+    /// Removes the scratch directory of `packImageForPush` (only a directory under exports/).
+    public nonisolated func discardPacked(_ scratch: String) {
+        guard scratch.hasPrefix(paths.root + "/exports/") else { return }
+        try? FS.removeAll(scratch)
     }
 }

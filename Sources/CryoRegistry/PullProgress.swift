@@ -9,12 +9,16 @@ public struct ProgressLine: Sendable, Equatable {
     public var detail: (current: Int64, total: Int64)??
     public var id: String?
     public var error: String?
+    /// `aux`: a JSON object for the client (a push's tag, digest and size), written verbatim.
+    public var aux: String?
 
-    public init(status: String? = nil, detail: (current: Int64, total: Int64)?? = nil, id: String? = nil, error: String? = nil) {
+    public init(status: String? = nil, detail: (current: Int64, total: Int64)?? = nil, id: String? = nil, error: String? = nil,
+                aux: String? = nil) {
         self.status = status
         self.detail = detail
         self.id = id
         self.error = error
+        self.aux = aux
     }
 
     /// `progress.Message`: `{"status":M[,"id":ID]}`
@@ -26,6 +30,8 @@ public struct ProgressLine: Sendable, Equatable {
         ProgressLine(status: status, detail: .some((current, total)), id: id)
     }
     public static func failure(_ message: String) -> ProgressLine { ProgressLine(error: message) }
+    /// `{"progressDetail":{},"aux":OBJECT}` (the push's last line).
+    public static func aux(_ object: String) -> ProgressLine { ProgressLine(detail: .some(nil), aux: object) }
 
     public static func == (a: ProgressLine, b: ProgressLine) -> Bool { a.encoded() == b.encoded() }
 
@@ -49,6 +55,7 @@ public struct ProgressLine: Sendable, Equatable {
             fields.append("\"errorDetail\":{\"message\":" + Self.quote(error) + "}")
             fields.append("\"error\":" + Self.quote(error))
         }
+        if let aux { fields.append("\"aux\":" + aux) }
         return Array(("{" + fields.joined(separator: ",") + "}\r\n").utf8)
     }
 

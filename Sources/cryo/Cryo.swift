@@ -26,7 +26,7 @@ struct Cryo: ParsableCommand {
             Remove.self, PS.self, Inspect.self, Logs.self, Wait.self, Exec.self, Attach.self, Port.self,
             Top.self, Rename.self, Diff.self, Stats.self,
             CheckpointCommand.self, ContainerGroup.self, Migrate.self, Fork.self, NetworkCommand.self,
-            Images.self, Load.self, Import.self, Pull.self, Tag.self, RemoveImage.self, History.self, Commit.self, Save.self, Export.self, ImageCommand.self,
+            Images.self, Load.self, Import.self, Pull.self, Push.self, Tag.self, RemoveImage.self, History.self, Commit.self, Save.self, Export.self, ImageCommand.self,
             Version.self, Info.self, SystemCommand.self, TLSCommand.self,
         ])
 

@@ -16,18 +16,10 @@ struct Pull: ParsableCommand {
     @Option(help: ArgumentHelp("Pull for this platform: os[/arch[/variant]] (default linux/amd64).", valueName: "string"))
     var platform: String?
 
-    @Option(name: .shortAndLong, help: "Registry user name.")
-    var username: String?
-
-    @Flag(name: .customLong("password-stdin"), help: "Read the registry password from STDIN.")
-    var passwordStdin = false
+    @OptionGroup var auth: RegistryAuthOptions
 
     @Flag(name: .shortAndLong, help: "Suppress the progress output.")
     var quiet = false
-
-    func validate() throws {
-        if passwordStdin && username == nil { throw ValidationError("--password-stdin needs --username") }
-    }
 
     func run() throws {
         do {
@@ -41,43 +33,42 @@ struct Pull: ParsableCommand {
             }
             var q: [(String, String)] = [("fromImage", image), ("tag", tag)]
             if let platform { q.append(("platform", platform)) }
-            var auth: [String: String] = [:]
-            if let username {
-                auth["username"] = username
-                if passwordStdin {
-                    var pw = String(decoding: try readStdin(), as: UTF8.self)
-                    while pw.hasSuffix("\n") || pw.hasSuffix("\r") { pw.removeLast() }
-                    auth["password"] = pw
-                }
-            }
-            let header = Data(try encodeJSON(auth)).base64EncodedString()
-                .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            let s = try daemon().open("POST", "/images/create", query: q, headers: [("X-Registry-Auth", header)])
+            let s = try daemon().open("POST", "/images/create", query: q, headers: [("X-Registry-Auth", try auth.header())])
             defer { s.close() }
-            var failure: String?
-            try s.forEachLine { line in
-                struct Line: Decodable {
-                    var status: String?
-                    var id: String?
-                    var progress: String?
-                    var error: String?
-                }
-                guard let m = try? JSONDecoder().decode(Line.self, from: Data(line.utf8)) else { return }
-                if let e = m.error {
-                    failure = e
-                } else if let st = m.status, m.progress == nil, !quiet || st.hasPrefix("Status:") {
-                    out((m.id.map { "\($0): " } ?? "") + st + "\n")
-                }
-            }
-            if let f = failure {
-                err(f + "\n")
-                throw ExitCode(1)
-            }
+            try printProgress(s, quiet: quiet)
         } catch let e as ExitCode {
             throw e
         } catch {
             throw fail(error)
         }
+    }
+}
+
+/// `--username` / `--password-stdin`: the credentials cryod passes to the registry (cryo keeps none).
+struct RegistryAuthOptions: ParsableArguments {
+    @Option(name: .shortAndLong, help: "Registry user name.")
+    var username: String?
+
+    @Flag(name: .customLong("password-stdin"), help: "Read the registry password from STDIN.")
+    var passwordStdin = false
+
+    func validate() throws {
+        if passwordStdin && username == nil { throw ValidationError("--password-stdin needs --username") }
+    }
+
+    /// X-Registry-Auth: base64url of {"username", "password"} (empty without --username).
+    func header() throws -> String {
+        var auth: [String: String] = [:]
+        if let username {
+            auth["username"] = username
+            if passwordStdin {
+                var pw = String(decoding: try readStdin(), as: UTF8.self)
+                while pw.hasSuffix("\n") || pw.hasSuffix("\r") { pw.removeLast() }
+                auth["password"] = pw
+            }
+        }
+        return Data(try encodeJSON(auth)).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
     }
 
     func readStdin() throws -> [UInt8] {
@@ -89,6 +80,58 @@ struct Pull: ParsableCommand {
             if n < 0 { throw ClientError.usage("reading the password from stdin: \(String(cString: strerror(errno)))") }
             if n == 0 { return bytes }
             bytes += buf[0..<n]
+        }
+    }
+}
+
+/// A pull's or push's progress stream as the docker CLI prints it without a terminal (`ID:
+/// status`, the lines with a byte bar left out); an error line fails with exit 1.
+func printProgress(_ s: ResponseStream, quiet: Bool) throws {
+    var failure: String?
+    try s.forEachLine { line in
+        struct Line: Decodable {
+            var status: String?
+            var id: String?
+            var progress: String?
+            var error: String?
+        }
+        guard let m = try? JSONDecoder().decode(Line.self, from: Data(line.utf8)) else { return }
+        if let e = m.error {
+            failure = e
+        } else if let st = m.status, m.progress == nil, !quiet || st.hasPrefix("Status:") {
+            out((m.id.map { "\($0): " } ?? "") + st + "\n")
+        }
+    }
+    if let f = failure {
+        err(f + "\n")
+        throw ExitCode(1)
+    }
+}
+
+/// `cryo push NAME[:TAG]`.
+struct Push: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Upload an image to a registry.",
+        discussion: "NAME[:TAG]; without a tag, latest. Credentials: --username with --password-stdin (cryo keeps none).")
+
+    @Argument(help: "The image: NAME[:TAG].")
+    var name: String
+
+    @OptionGroup var auth: RegistryAuthOptions
+
+    @Flag(name: .shortAndLong, help: "Suppress the progress output.")
+    var quiet = false
+
+    func run() throws {
+        do {
+            let (repo, tag) = Format.splitReference(name)
+            let s = try daemon().open("POST", "/images/\(repo)/push", query: [("tag", tag)], headers: [("X-Registry-Auth", try auth.header())])
+            defer { s.close() }
+            try printProgress(s, quiet: quiet)
+        } catch let e as ExitCode {
+            throw e
+        } catch {
+            throw fail(error)
         }
     }
 }

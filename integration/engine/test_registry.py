@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IMAGES, Daemon, _check_requirements, cleanup, unavailable
+from conftest import BIN_DIR, IMAGES, Daemon, _check_requirements, cleanup, unavailable
 
 REGISTRY = "/usr/bin/docker-registry"
 USER, PASSWORD = "testuser", "testpass"
@@ -649,7 +649,6 @@ def test_ca_from_certs_dir_is_verified(cryod, registry):
 
 
 def test_insecure_registry_flag_is_validated():
-    from conftest import BIN_DIR
     r = subprocess.run([str(BIN_DIR / "cryod"), "--insecure-registry", "10.0.0.0/99"], capture_output=True, text=True, timeout=30)
     assert r.returncode != 0
     assert "--insecure-registry \"10.0.0.0/99\"" in r.stderr
@@ -712,3 +711,38 @@ def test_cryod_killed_mid_pull_leaves_nothing_and_the_pull_works_after_restart(c
         assert status == 200 and b"errorDetail" not in body, body
     finally:
         proxy.close()
+
+
+def test_push_of_a_committed_image_then_pull_it_back(cryod, registry):
+    """`docker push` of an image cryod made (commit): every blob arrives (the registry checks
+    each digest), the docker CLI shows dockerd's lines and the digest, a second push finds the
+    layers there, skopeo reads the image, and a pull into an empty store runs it."""
+    cryod.ok("load", "-i", IMAGES / "busybox.tar")
+    cryod.ok("run", "--name", "pushsrc", "busybox", "sh", "-c", "echo pushed > /marker")
+    ref = f"{registry.host}/test/pushed:v1"
+    cryod.ok("commit", "pushsrc", ref)
+    denied = cryod.docker("push", ref, timeout=120)
+    assert denied.returncode != 0 and "no basic auth credentials" in denied.stderr, denied.stderr
+    login(cryod, registry.host)
+    r = cryod.docker("push", ref, timeout=300)
+    assert r.returncode == 0, r.stderr + cryod.log_tail()
+    assert f"The push refers to repository [{registry.host}/test/pushed]" in r.stdout, r.stdout
+    _, digest, body = registry.manifest("test/pushed", "v1")
+    assert f"v1: digest: {digest} size: {len(body)}" in r.stdout, r.stdout
+    again = cryod.docker("push", ref, timeout=300)
+    assert again.returncode == 0 and again.stdout.count("Layer already exists") == 2, again.stdout
+    inspected = subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--creds", f"{USER}:{PASSWORD}",
+                                f"docker://{ref}"], capture_output=True, text=True, timeout=120)
+    assert inspected.returncode == 0 and json.loads(inspected.stdout)["Digest"] == digest, inspected.stderr
+    cryod.remove_all_containers()
+    cryod.docker("rmi", "-f", *image_ids(cryod))
+    assert image_ids(cryod) == set()
+    cryod.ok("pull", ref, timeout=300)
+    assert cryod.ok("run", "--rm", ref, "cat", "/marker") == "pushed"
+    missing = cryod.docker("push", f"{registry.host}/test/nothing:here", timeout=60)
+    assert missing.returncode != 0 and "No such image" in missing.stderr, missing.stderr
+    # The cryo CLI, with its own credentials flags.
+    cryod.ok("tag", ref, f"{registry.host}/test/pushed:v2")
+    r = subprocess.run([str(BIN_DIR / "cryo"), "-H", cryod.host, "push", "--username", USER, "--password-stdin",
+                        f"{registry.host}/test/pushed:v2"], input=PASSWORD + "\n", capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "v2: digest: sha256:" in r.stdout and "Layer already exists" in r.stdout, r
