@@ -93,7 +93,7 @@ def main():
         sys.exit("exec-load-bench: run as root")
     bin_dir = a.bin_dir or build()
     work = tempfile.mkdtemp(prefix="xb.", dir="/var/tmp")
-    procs, sessions = [], []
+    procs, sessions, api = [], [], None
     try:
         rootfs = os.path.join(work, "rootfs")
         sh("bash", os.path.join(ROOT, "scripts", "make-busybox-rootfs.sh"), rootfs, stdout=subprocess.DEVNULL)
@@ -149,6 +149,12 @@ def main():
     finally:
         for s in sessions:
             s.kill_clients()
+        # cryod leaves containers running when it stops: remove them first.
+        for n in ("target", "cr") if api else ():
+            try:
+                api.call("DELETE", f"{V}/containers/{n}?force=1", ok=(204, 404))
+            except Exception as e:
+                print(f"exec-load-bench: removing {n}: {e}", file=sys.stderr)
         stop(procs)
         remove_work(work)
 
