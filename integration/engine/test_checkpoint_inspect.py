@@ -388,3 +388,42 @@ def test_inspect_refuses_bad_names_and_missing_checkpoints(cryo, name, tmp):
     assert r.returncode != 0 and "bogus.tar" in r.stderr
     r = cryo("checkpoint", "inspect", "--archive", bogus, name, "cp1")
     assert r.returncode != 0
+
+
+def search_children(daemon_pid):
+    """Live `cryo-monitor memory-search` children of this cryod."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+            with open(f"/proc/{d}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            continue
+        if ppid == daemon_pid and argv[:2] == [b"cryo-monitor", b"memory-search"]:
+            out.append(int(d))
+    return out
+
+
+def test_search_regex_budget(cryo, name):
+    """A regex that backtracks without end (nested repetition over a long run of "a" that ends
+    in a NUL) is stopped at the search's time budget with a clear error, its worker process is
+    gone, and cryod goes on answering; an over-long pattern is refused before anything is read."""
+    cryo.ok("run", "-d", "--name", name, "-e", "PAD=" + "a" * 64, "busybox", "sleep", "100000")
+    cryo.ok("checkpoint", "create", "--leave-running", name, "cpr")
+    r = cryo("checkpoint", "inspect", "--format", "json", "--search-regex", "(a+)+$", name, "cpr", timeout=300)
+    assert r.returncode != 0, r.stdout[:500]
+    assert "search stopped after 10 s" in r.stderr and "(a+)+$" in r.stderr, r.stderr
+    assert search_children(cryo.daemon.proc.pid) == []
+    # cryod still answers, and a harmless regex over the same memory works.
+    assert name in cryo.ok("ps").stdout
+    found = json.loads(cryo.ok("checkpoint", "inspect", "--format", "json", "--search-regex", "PAD=a{64}", name, "cpr").stdout)
+    assert found["matches"] and all(m["match"] == "PAD=" + "a" * 64 for m in found["matches"])
+    # Too long a pattern: refused up front, by the API too.
+    r = cryo("checkpoint", "inspect", "--search-regex", "x" * 1025, name, "cpr")
+    assert r.returncode != 0 and "at most 1024" in r.stderr, r.stderr
+    status, _, body = cryo.daemon.http("GET", f"/containers/{name}/checkpoints/cpr/inspect?search-regex={'x' * 1025}")
+    assert status == 400 and b"at most 1024" in body, (status, body)
