@@ -86,7 +86,7 @@ let package = Package(
         // `--init`: a C PID 1 bind-mounted into containers whose rootfs may have no libc, so a
         // static executable (-static-executable: swiftc links every executable, C ones too).
         .executableTarget(name: "cryo-init", linkerSettings: [.unsafeFlags(["-static-executable"])]),
-        .executableTarget(name: "cryo-monitor", dependencies: ["CryoMonitor", "CryoRuntime", "CryoLinux", "CryoLog", "CShim"]),
+        .executableTarget(name: "cryo-monitor", dependencies: ["CryoMonitor", "CryoRuntime", "CryoLinux", "CryoLog", "CShim", "CryoCheckpointInspect"]),
         .target(
             name: "CryoEngine",
             dependencies: [

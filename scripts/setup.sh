@@ -267,6 +267,20 @@ if [[ "$check_rc" -ne 0 ]] || ! grep -q 'Looks good' <<<"$check_out"; then
 fi
 say "criu check: CRIU $v looks good"
 
+# crit (python3-pycriu) in the installed CRIU's version: `cryo checkpoint inspect`'s tests
+# cross-check every field against `crit decode` of the same images, so crit must know this
+# CRIU's image format (bookworm's 3.17 is older than the images 4.2 writes).
+criu_pkg=$(dpkg-query -W -f='${Version}' criu 2>/dev/null || true)
+pycriu_pkg=$(dpkg-query -W -f='${Version}' python3-pycriu 2>/dev/null || true)
+if is_installed python3-pycriu && [[ "$pycriu_pkg" == "$criu_pkg" ]]; then
+    say "crit (python3-pycriu $pycriu_pkg) already installed"
+else
+    say "installing crit (python3-pycriu, the version of criu $criu_pkg)…"
+    apt_update
+    apt_install "$(matching_version python3-pycriu criu)"
+    [[ -x /usr/bin/crit ]] || die "python3-pycriu is installed but /usr/bin/crit is missing"
+fi
+
 # ---------------------------------------------------------------------------------------------
 # d. pipe-max-size for CRIU lazy pages: its page server asks for a ~3.35 MB pipe, and without
 # CAP_SYS_RESOURCE the kernel refuses anything above fs.pipe-max-size (1 MiB by default).

@@ -122,6 +122,14 @@ public struct InspectedNamespace: Codable, Sendable, Equatable {
     public var pids: [UInt32]
     /// The UTS namespace's hostname.
     public var hostname: String?
+    /// The image that holds this namespace's own state (utsns-, ipcns-var-, mountpoints-,
+    /// netns-<id>.img), when the checkpoint has one: a namespace without one was not the
+    /// container's own (CRIU saw it shared with the host or handed to it as external).
+    public var image: String?
+
+    public init(kind: String, id: UInt32, pids: [UInt32], hostname: String? = nil, image: String? = nil) {
+        (self.kind, self.id, self.pids, self.hostname, self.image) = (kind, id, pids, hostname, image)
+    }
 }
 
 /// CRIU's stats-dump (times in microseconds).

@@ -32,7 +32,8 @@ public enum CheckpointInspector {
         for kind in namespaceKinds {
             for (id, pids) in (namespaces[kind] ?? [:]).sorted(by: { $0.key < $1.key }) {
                 var ns = InspectedNamespace(kind: kind, id: id, pids: pids, hostname: nil)
-                if kind == "uts" { ns.hostname = try? utsHostname(directory, id: id) }
+                if let prefix = namespaceImages[kind], access(directory + "/\(prefix)-\(id).img", F_OK) == 0 { ns.image = "\(prefix)-\(id).img" }
+                if kind == "uts", ns.image != nil { ns.hostname = try utsHostname(directory, id: id) }
                 nsList.append(ns)
             }
         }
@@ -49,6 +50,8 @@ public enum CheckpointInspector {
     }
 
     static let namespaceKinds = ["pid", "net", "ipc", "uts", "mnt", "user", "cgroup", "time"]
+    /// The per-namespace images CRIU names by the namespace's id.
+    static let namespaceImages = ["net": "netns", "ipc": "ipcns-var", "uts": "utsns", "mnt": "mountpoints"]
 
     /// The namespace ids CRIU recorded for a task, by kind (absent ones left out).
     static func namespaceIDs(_ i: task_kobj_ids_entry) -> [String: UInt32] {
@@ -82,7 +85,8 @@ public enum CheckpointInspector {
             let c = core.threadCore.creds
             (p.uid, p.gid, p.euid, p.egid) = (c.uid, c.gid, c.euid, c.egid)
         }
-        p.namespaces = namespaceIDs(core.ids)
+        let ids = try taskIDs(directory, pid: pid, core: core)
+        p.namespaces = namespaceIDs(ids)
         // A dead (zombie) task has no memory, files or fs images.
         guard core.tc.taskState == 1 || core.tc.taskState == 3 else { return p }
 
@@ -92,7 +96,7 @@ public enum CheckpointInspector {
             p.cwd = files[fs.cwdID].map { $0.reg.name }
             p.root = files[fs.rootID].map { $0.reg.name }
         }
-        let fdinfoPath = directory + "/fdinfo-\(fdinfoPerID ? core.ids.filesID : pid).img"
+        let fdinfoPath = directory + "/fdinfo-\(fdinfoPerID ? ids.filesID : pid).img"
         if access(fdinfoPath, F_OK) == 0 {
             p.files = try ImageFile(path: fdinfoPath, expecting: ImageMagic.fdinfo).messages(fdinfo_entry.self)
                 .map { OpenFiles.describe($0, files: files) }
@@ -104,7 +108,8 @@ public enum CheckpointInspector {
             return InspectedMapping(
                 start: vma.start, end: vma.end, size: vma.end &- vma.start,
                 dumped: memory?.dumpedBytes(from: vma.start, to: vma.end) ?? 0,
-                protection: KernelNames.protection(prot: vma.prot, flags: vma.flags), kind: KernelNames.mappingKind(status: vma.status),
+                protection: KernelNames.protection(prot: vma.prot, flags: vma.flags),
+                kind: KernelNames.mappingKind(status: vma.status, holdsStackStart: vma.start <= mm.mmStartStack && mm.mmStartStack < vma.end),
                 path: file.map { $0.reg.name }, offset: file == nil ? nil : vma.pgoff)
         }
         if let memory {
@@ -112,6 +117,15 @@ public enum CheckpointInspector {
             if environment { p.environment = try stringList(memory, from: mm.mmEnvStart, to: mm.mmEnvEnd) }
         }
         return p
+    }
+
+    /// The task's ids: CRIU (since 1.x) writes them to ids-<pid>.img and leaves core's `ids`
+    /// empty; older images carry them in core.
+    static func taskIDs(_ directory: String, pid: UInt32, core: core_entry) throws -> task_kobj_ids_entry {
+        let path = directory + "/ids-\(pid).img"
+        if access(path, F_OK) == 0 { return try ImageFile(path: path, expecting: ImageMagic.ids).only(task_kobj_ids_entry.self) }
+        guard core.hasIds else { throw InspectError("\(path): missing, and core-\(pid).img has no ids either") }
+        return core.ids
     }
 
     /// NUL-separated strings in [start, end) of the dumped memory (argv or the environment).

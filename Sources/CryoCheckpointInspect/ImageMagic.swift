@@ -9,6 +9,8 @@ public enum ImageMagic {
 
     public static let pstree: UInt32 = 0x5027_3030
     public static let core: UInt32 = 0x5505_3847
+    /// ids-<pid>.img: the task's kernel object and namespace ids (CRIU writes them here, not in core).
+    public static let ids: UInt32 = 0x5443_2030
     public static let mm: UInt32 = 0x5749_2820
     public static let pagemap: UInt32 = 0x5608_4025
     public static let fdinfo: UInt32 = 0x5621_3732

@@ -32,14 +32,15 @@ public enum InspectionText {
         }
         if !i.mounts.isEmpty {
             o += "\nMOUNTS\n"
-            o += table([["ID", "PARENT", "MOUNTPOINT", "TYPE", "SOURCE", "OPTIONS"]] + i.mounts.map { m in
-                [String(m.id), String(m.parent), m.mountpoint, m.fstype, m.source, m.options]
+            o += table([["ID", "PARENT", "MOUNTPOINT", "TYPE", "SOURCE", "ROOT", "OPTIONS"]] + i.mounts.map { m in
+                [String(m.id), String(m.parent), m.mountpoint, m.fstype, m.source, m.root + (m.external.map { " (external \($0))" } ?? ""),
+                 m.options.isEmpty ? "-" : m.options]
             })
         }
         if !i.namespaces.isEmpty {
             o += "\nNAMESPACES\n"
-            o += table([["KIND", "ID", "PIDS", "HOSTNAME"]] + i.namespaces.map { n in
-                [n.kind, String(n.id), n.pids.map(String.init).joined(separator: ","), n.hostname ?? ""]
+            o += table([["KIND", "ID", "PIDS", "IMAGE", "HOSTNAME"]] + i.namespaces.map { n in
+                [n.kind, String(n.id), n.pids.map(String.init).joined(separator: ","), n.image ?? "-", n.hostname ?? ""]
             })
         }
         if let s = i.statistics {

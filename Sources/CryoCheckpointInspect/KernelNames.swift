@@ -108,8 +108,10 @@ enum KernelNames {
         return hex[..<best.start].joined(separator: ":") + "::" + hex[(best.start + best.length)...].joined(separator: ":")
     }
 
-    // vma_entry.status bits (criu/include/image.h).
-    static func mappingKind(status: UInt32) -> String {
+    // vma_entry.status bits (criu/include/image.h). CRIU does not mark the main stack (bit 1
+    // stays clear in its dumps), so it is named as the kernel names [stack]: the anonymous
+    // mapping that holds mm's start_stack.
+    static func mappingKind(status: UInt32, holdsStackStart: Bool = false) -> String {
         if status & 1 << 1 != 0 { return "stack" }
         if status & 1 << 5 != 0 { return "heap" }
         if status & 1 << 3 != 0 { return "vdso" }
@@ -121,7 +123,7 @@ enum KernelNames {
         if status & 1 << 13 != 0 { return "aio" }
         if status & (1 << 6 | 1 << 7) != 0 { return "file" }
         if status & 1 << 8 != 0 { return "anon-shared" }
-        return "anon"
+        return holdsStackStart ? "stack" : "anon"
     }
 
     static func isFileMapping(status: UInt32) -> Bool { status & (1 << 6 | 1 << 7) != 0 }

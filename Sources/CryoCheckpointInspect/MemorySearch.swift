@@ -6,7 +6,7 @@ import CRIUImages
 /// in, its virtual address and a little context. Pages kept in a parent checkpoint or left for
 /// lazy restore are not in the images and are not searched.
 public enum MemorySearch {
-    public enum Pattern: Sendable, Equatable {
+    public enum Pattern: Codable, Sendable, Equatable {
         case literal(String)
         case regex(String)
     }
@@ -17,7 +17,26 @@ public enum MemorySearch {
     public static let maxContext = 256
     /// Stretches are scanned in pieces of this size, overlapping so a match across a piece's end is found.
     static let piece = 16 << 20
+    /// A regex gets smaller pieces: the budget is checked between pieces.
+    static let regexPiece = 1 << 20
     static let overlap = 4096
+    /// The longest regex accepted (a longer one is more likely an attack than a question).
+    public static let maxRegexLength = 1024
+    /// The most time a search may take. Swift's Regex cannot be interrupted inside one match,
+    /// so cryod runs regex searches in a child process (`cryo-monitor memory-search`) that is
+    /// killed at this budget; this process checks it between pieces and stops cleanly.
+    public static let defaultBudgetSeconds = 10
+
+    /// Why a search was stopped: its time budget ran out.
+    public static func stopped(after seconds: Int, _ pattern: Pattern) -> InspectError {
+        let what: String
+        switch pattern {
+        case .literal(let s): what = "searching for \"\(s)\""
+        case .regex(let r): what = "the regular expression \(r)"
+        }
+        return InspectError("search stopped after \(seconds) s: \(what) needs more than the search's time budget; "
+                            + "use a simpler pattern (nested repetition such as (a+)+ backtracks without end) or --search")
+    }
 
     /// Checks the pattern before any image is read: empty strings and invalid regexes are refused.
     public static func validate(_ pattern: Pattern) throws {
@@ -27,20 +46,28 @@ public enum MemorySearch {
             guard s.utf8.count <= overlap else { throw InspectError("search: at most \(overlap) bytes") }
         case .regex(let r):
             guard !r.isEmpty else { throw InspectError("search-regex: an empty pattern matches everywhere") }
+            guard r.utf8.count <= maxRegexLength else {
+                throw InspectError("search-regex: the pattern is \(r.utf8.count) bytes, at most \(maxRegexLength) are accepted")
+            }
             do { _ = try Regex(r) } catch { throw InspectError("search-regex: \(r) is not a valid regular expression: \(error)") }
         }
     }
 
+    /// - Parameter budgetSeconds: the search throws `stopped(after:)` when a piece ends past it.
     public static func search(directory: String, processes: [InspectedProcess], pattern: Pattern, context: Int = 32,
-                              limit: Int = defaultLimit) throws -> [MemoryMatch] {
+                              limit: Int = defaultLimit, budgetSeconds: Int = defaultBudgetSeconds) throws -> [MemoryMatch] {
         try validate(pattern)
         let context = min(max(context, 0), maxContext)
+        let clock = ContinuousClock(), deadline = clock.now.advanced(by: .seconds(budgetSeconds))
+        var piece = piece
+        if case .regex = pattern { piece = regexPiece }
         var found: [MemoryMatch] = []
         for p in processes where !p.mappings.isEmpty {
             guard let memory = try? DumpedMemory(directory: directory, pid: p.pid) else { continue }
             for stretch in stretches(memory.runs) {
                 var at = stretch.start
                 while at < stretch.end {
+                    guard clock.now < deadline else { throw stopped(after: budgetSeconds, pattern) }
                     let end = min(stretch.end, at + UInt64(piece))
                     // Read a little past the piece's end, for matches and context across it.
                     let readEnd = min(stretch.end, end + UInt64(overlap))

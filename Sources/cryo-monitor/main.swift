@@ -17,6 +17,8 @@ import Glibc
 //   cryo-monitor init FD                the container's init (the runtime re-execs us)
 //   cryo-monitor lazy-pages-watchdog …  a post-copy target's criu lazy-pages, and the
 //                                       container's death if it fails (LazyPagesWatchdog)
+//   cryo-monitor memory-search          a checkpoint memory search (MemorySearchRequest JSON
+//                                       on stdin, matches JSON on stdout), killable by cryod
 
 let args = CommandLine.arguments
 if args.count >= 3 && args[1] == "init" {
@@ -24,6 +26,9 @@ if args.count >= 3 && args[1] == "init" {
 }
 if args.count >= 2 && args[1] == "lazy-pages-watchdog" {
     LazyPagesWatchdog.main(args)
+}
+if args.count >= 2 && args[1] == "memory-search" {
+    MemorySearchChild.main()
 }
 
 Trace.keepOutput()

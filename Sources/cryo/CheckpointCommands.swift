@@ -6,7 +6,7 @@ struct CheckpointCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "checkpoint",
         abstract: "Manage checkpoints (CRIU): create, ls, rm, export, inspect. Restore with `cryo start --checkpoint NAME` (or an archive with `cryo container restore --import FILE`).",
-        subcommands: [CheckpointCreate.self, CheckpointList.self, CheckpointRemove.self, CheckpointExport.self, CheckpointInspect.self])
+        subcommands: [CheckpointCreate.self, CheckpointList.self, CheckpointRemove.self, CheckpointExport.self, CheckpointInspect.self, CheckpointCheckCommand.self])
 }
 
 struct CheckpointCreate: ParsableCommand {

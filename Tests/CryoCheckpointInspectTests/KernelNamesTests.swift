@@ -23,5 +23,8 @@ import Testing
         #expect(KernelNames.mappingKind(status: 1 | 1 << 6) == "file")
         #expect(KernelNames.mappingKind(status: 1 | 1 << 1 | 1 << 9) == "stack")
         #expect(KernelNames.mappingKind(status: 1 | 1 << 9) == "anon")
+        // CRIU 4.2 leaves the stack bit clear for the main stack: the mapping holding start_stack is it.
+        #expect(KernelNames.mappingKind(status: 1 | 1 << 9, holdsStackStart: true) == "stack")
+        #expect(KernelNames.mappingKind(status: 1 | 1 << 6, holdsStackStart: true) == "file")
     }
 }

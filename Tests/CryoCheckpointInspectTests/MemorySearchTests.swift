@@ -1,4 +1,5 @@
 import CRIUImages
+import Foundation
 import Testing
 
 @testable import CryoCheckpointInspect
@@ -45,6 +46,23 @@ import Testing
         #expect(m.first?.mappingStart == 0x10000)
         #expect(m.first?.mappingKind == "heap")
         #expect(m.first?.pid == 1)
+    }
+
+    @Test func budgetAndPatternLength() throws {
+        let dir = ImageFraming.tempDirectory()
+        defer { ImageFraming.remove(dir) }
+        let p = try fixture(dir)
+        // A spent budget stops the search before its first piece, with a message that says so.
+        #expect(throws: MemorySearch.stopped(after: 0, .literal("hunter2"))) {
+            try MemorySearch.search(directory: dir, processes: [p], pattern: .literal("hunter2"), budgetSeconds: 0)
+        }
+        #expect(MemorySearch.stopped(after: 3, .regex("(a+)+$")).message.hasPrefix("search stopped after 3 s: the regular expression (a+)+$"))
+        #expect(throws: InspectError.self) { try MemorySearch.validate(.regex(String(repeating: "x", count: MemorySearch.maxRegexLength + 1))) }
+        try MemorySearch.validate(.regex(String(repeating: "x", count: MemorySearch.maxRegexLength)))
+        // The request a child process runs round-trips through JSON.
+        let request = MemorySearchRequest(directory: dir, processes: [p], pattern: .regex("SECRET=[a-z]+"), context: 1)
+        let decoded = try JSONDecoder().decode(MemorySearchRequest.self, from: try JSONEncoder().encode(request))
+        #expect(try decoded.run().map(\.match) == ["SECRET=hunter"])
     }
 
     @Test func regexSeesNonPrintablesAsDots() throws {
