@@ -67,7 +67,18 @@ extension Engine {
         }
         let ownNetwork = req.hostConfig.NetworkMode != "host"
         if ownNetwork { input.etcFilesDir = paths.containerDir(id) }
+        let mounts = try ContainerMounts.resolve(binds: req.hostConfig.Binds ?? [], mounts: req.hostConfig.Mounts ?? [],
+                                                 anonymous: Array((req.config.Volumes ?? [:]).keys),
+                                                 imageVolumes: Array((imageConfig?.Volumes ?? [:]).keys))
+        input.hostBinds = mounts.hostBinds
+        let volumeStore = volumes
+        input.volumeMounts = mounts.volumes.map { ContainerMounts.specMount($0, data: volumeStore.data($0.name)) }
         let spec = try SpecBuilder.build(input)
+        // Created implicitly, as dockerd does (an existing one is used as it is).
+        let uses = mounts.volumes
+        try await blocking {
+            for v in uses { _ = try volumeStore.create(v.name, labels: v.labels ?? [:], anonymous: v.anonymous) }
+        }
 
         var config = req.config
         config.Image = imageRef
@@ -97,6 +108,7 @@ extension Engine {
         record.requestedIP = ip
         record.macAddress = mac
         record.portMappings = ports.isEmpty ? nil : ports
+        record.volumes = uses.isEmpty ? nil : uses
         initial?(&record)
         let p = paths
         // A create that fails half-way leaves nothing behind in <root>/containers.
@@ -263,6 +275,7 @@ extension Engine {
         let lowers = try await blocking { () throws -> [String] in
             do { return store.lowerDirs(for: try store.inspect(c.imageID)) } catch { throw EngineError.noSuchImage(c.imageRef) }
         }
+        let volumeStore = volumes
         let ownNetwork = c.hostConfig.NetworkMode != "host"
         // A restore with a network of its own does not wait for the attach: the monitor and
         // CRIU start at once, and the runtime holds CRIU before it restores sockets until
@@ -298,6 +311,7 @@ extension Engine {
             try ContainerTmpfs.prepare(p.tmpfs(id), fresh: restore == nil, tty: c.config.Tty ?? false, devices: devices)
             // Docker creates a missing working directory (`docker run -w /new/dir`).
             if restore == nil, let wd = c.config.WorkingDir, !wd.isEmpty { try FS.mkdirAll(try FS.secureJoin(root: p.rootfs(id), wd)) }
+            try Self.prepareVolumes(c.volumes ?? [], store: volumeStore, rootfs: p.rootfs(id), restoring: restore != nil)
             if ownNetwork && !NetworkNamespace.exists(at: p.netns(id)) { try NetworkNamespace.create(at: p.netns(id)) }
             // Locked before it gets an address, when the plan has cryo lock it; the runtime
             // unlocks it when the restored tasks are about to run (see NetworkLock).
@@ -615,7 +629,8 @@ extension Engine {
         }
     }
 
-    public func remove(_ ref: String, force: Bool) async throws {
+    /// `removeVolumes` (`rm -v`): its anonymous volumes go too.
+    public func remove(_ ref: String, force: Bool, removeVolumes: Bool = false) async throws {
         let id = try resolve(ref).id
         try await withLock(id) {
             let c = try resolve(id)
@@ -629,6 +644,7 @@ extension Engine {
                 _ = await waitExit(id, timeout: 30)
             }
             try await removeNow(id)
+            if removeVolumes { await removeAnonymousVolumes(of: c) }
         }
     }
 
