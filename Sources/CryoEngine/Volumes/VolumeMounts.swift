@@ -95,7 +95,8 @@ public struct ContainerMounts: Sendable, Equatable {
                 throw EngineError.bad("mount type \"\(type)\" is not supported by cryo (--mount takes type=volume or type=bind)")
             }
         }
-        for dst in anonymous.sorted() {
+        // Config.Volumes: docker-py also lists there the destinations of its Binds.
+        for dst in anonymous.sorted() where !taken.contains(FS.clean(dst)) {
             try claim(dst)
             r.volumes.append(VolumeUse(name: newName(), destination: FS.clean(dst), anonymous: true))
         }
