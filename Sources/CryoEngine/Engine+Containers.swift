@@ -206,12 +206,14 @@ extension Engine {
         if let name = checkpoint {
             try Names.validateCheckpoint(name)
             let workPath = paths.containerDir(id) + "/restore-work"
+            let volumeStore = volumes
             let (metadata, plan) = try await blocking { () throws -> (CheckpointMetadata, RestorePlan) in
                 let dir = try self.checkpointPath(id, name: name, dir: checkpointDir)
                 guard FS.exists(dir + "/inventory.img") else {
                     throw EngineError(.notFound, "checkpoint \(name) does not exist for container \(c.name)")
                 }
                 let metadata = try CheckpointMetadata.load(dir)
+                try metadata.checkVolumes(volumeStore, checkpoint: name)
                 return (metadata, Self.restorePlan(c, checkpoint: dir, metadata: metadata, workPath: workPath,
                                                         imagesHoldNetworkNamespace: { Runtime.imagesHoldNetworkNamespace(dir) }))
             }

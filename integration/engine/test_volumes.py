@@ -1,11 +1,12 @@
 """Named volumes (local driver) through the docker CLI and docker-py against cryod (issue 13)."""
 
 import json
+import subprocess
 import uuid
 
 import pytest
 
-from conftest import inspect, unavailable, wait_for
+from conftest import BIN_DIR, inspect, unavailable, wait_for
 
 
 def vname():
@@ -173,6 +174,9 @@ def test_checkpoint_restore_with_volume(docker_cli, volumes, name, criu):
     wait_for(lambda: len(d.ok("exec", name, "cat", "/data/log").split()) >= n + 5, what="writes after restore")
     vals = [int(x) for x in d.ok("exec", name, "cat", "/data/log").split()]
     assert vals == list(range(len(vals))), vals
+    cid = inspect(d, name)["Id"]
+    meta = json.loads((d.root / "containers" / cid / "checkpoints" / "c1" / "cryo-checkpoint.json").read_text())
+    assert meta["volumes"] == {v: "/data"}
 
 
 def test_restore_refused_when_volume_missing(docker_cli, volumes, name, criu):
@@ -185,4 +189,40 @@ def test_restore_refused_when_volume_missing(docker_cli, volumes, name, criu):
     import shutil
     shutil.rmtree(d.root / "volumes" / v)
     r = d.docker("start", "--checkpoint", "c1", name, timeout=120)
-    assert r.returncode != 0 and f"volume {v}" in r.stderr and "does not exist" in r.stderr
+    assert r.returncode != 0 and f"volume {v} (mounted at /data)" in r.stderr and "does not exist" in r.stderr
+    assert "restore refused" in r.stderr
+
+
+def cryo(d, *args, check=True, input=None):
+    r = subprocess.run([str(BIN_DIR / "cryo"), "-H", d.host, *args], capture_output=True, text=True, input=input, timeout=60)
+    if check:
+        assert r.returncode == 0, (args, r.stdout, r.stderr)
+    return r
+
+
+def test_cryo_volume_cli(docker_cli, volumes, name):
+    d = docker_cli
+    v = vname()
+    volumes.append(v)
+    assert cryo(d, "volume", "create", "--label", "a=b", v).stdout.strip() == v
+    assert v in cryo(d, "volume", "ls", "-q").stdout.split()
+    table = cryo(d, "volume", "ls", "--filter", f"name={v}").stdout.splitlines()
+    assert table[0].split() == ["DRIVER", "VOLUME", "NAME"] and table[1].split() == ["local", v]
+    assert cryo(d, "volume", "ls", "--format", "{{.Name}}:{{.Label \"a\"}}", "--filter", "label=a=b").stdout.split() == [f"{v}:b"]
+    info = json.loads(cryo(d, "volume", "inspect", v).stdout)[0]
+    assert info["Name"] == v and info["Labels"] == {"a": "b"}
+    assert cryo(d, "volume", "inspect", "-f", "{{.Driver}}", v).stdout.strip() == "local"
+    r = cryo(d, "volume", "create", "-d", "nfs", vname(), check=False)
+    assert r.returncode == 1 and "only the local driver" in r.stderr
+    # run --mount and -v /path through the cryo CLI
+    assert cryo(d, "run", "--rm", "--mount", f"type=volume,src={v},dst=/m", "busybox", "sh", "-c",
+                "echo cli > /m/f; cat /m/f").stdout.strip() == "cli"
+    cryo(d, "create", "--name", name, "-v", "/anon", "busybox", "true")
+    assert [m["Type"] for m in inspect(d, name)["Mounts"]] == ["volume"]
+    cryo(d, "rm", "-f", name)
+    r = cryo(d, "volume", "rm", v)
+    assert r.stdout.strip() == v
+    assert cryo(d, "volume", "rm", "-f", v).returncode == 0
+    assert "Total reclaimed space" in cryo(d, "volume", "prune", "-f").stdout
+    for sub in ("create", "ls", "inspect", "rm", "prune"):
+        assert cryo(d, "volume", sub, "--help").returncode == 0
