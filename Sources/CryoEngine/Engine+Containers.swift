@@ -194,7 +194,7 @@ extension Engine {
     /// Like Docker, a failed start removes an AutoRemove container (`docker run --rm` waits
     /// for that). Outside the lock: the removal takes it.
     func removeAfterFailedStart(_ id: String, restoring: Bool) async {
-        if !restoring, let c = record(id), c.hostConfig.AutoRemove == true, !c.isRunning { try? await remove(c.id, force: true) }
+        if !restoring, let c = record(id), c.hostConfig.AutoRemove == true, !c.isRunning { try? await remove(c.id, force: true, removeVolumes: true) }
     }
 
     /// Start or restore, with the container's lock held by the caller.
@@ -645,12 +645,12 @@ extension Engine {
                 try? await blocking { try rt.kill(id: id, signal: SIGKILL, all: true) }
                 _ = await waitExit(id, timeout: 30)
             }
-            try await removeNow(id)
-            if removeVolumes { await removeAnonymousVolumes(of: c) }
+            try await removeNow(id, volumes: removeVolumes)
         }
     }
 
-    func removeNow(_ id: String) async throws {
+    /// `volumes`: its anonymous volumes go too, before anyone waiting for the removal goes on.
+    func removeNow(_ id: String, volumes removeVolumes: Bool = false) async throws {
         update(id) { $0.status = .removing }
         await beginNetworkTeardown(id).value
         await awaitTeardown(id)
@@ -668,6 +668,7 @@ extension Engine {
             unlink(p.monitorLog(id))
             unlink(p.monitorLog(id) + ".1")
         }
+        if removeVolumes, let c = record(id) { await removeAnonymousVolumes(of: c) }
         for e in execs.values where e.containerID == id { execs[e.id] = nil }
         // The slot goes with the record; whoever waited on it goes on. (Callers queued on its
         // lock get it in turn and find no container.)

@@ -123,6 +123,16 @@ def test_anonymous_volume_and_rm_v(docker_cli, name):
     assert anon[0] not in d.ok("volume", "ls", "-q").split()
 
 
+def test_run_rm_removes_anonymous_volumes(docker_cli, volumes):
+    d = docker_cli
+    v = vname()
+    volumes.append(v)
+    before = set(d.ok("volume", "ls", "-q").split())
+    d.ok("run", "--rm", "-v", "/anon", "-v", f"{v}:/named", "busybox", "true")
+    after = set(d.ok("volume", "ls", "-q").split())
+    assert after - before == {v}, after - before   # the named one stays, the anonymous one is gone
+
+
 def test_prune_anonymous_by_default_all_with_filter(docker_cli, volumes, name):
     d = docker_cli
     named = vname()
