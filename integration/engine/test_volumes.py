@@ -236,3 +236,13 @@ def test_cryo_volume_cli(docker_cli, volumes, name):
     assert "Total reclaimed space" in cryo(d, "volume", "prune", "-f").stdout
     for sub in ("create", "ls", "inspect", "rm", "prune"):
         assert cryo(d, "volume", sub, "--help").returncode == 0
+
+
+def test_migrate_with_volume_refused(docker_cli, volumes, name):
+    d = docker_cli
+    v = vname()
+    volumes.append(v)
+    d.ok("run", "-d", "--name", name, "-v", f"{v}:/data", "busybox", "sleep", "1000")
+    r = cryo(d, "migrate", name, "unix:///nonexistent/cryod.sock", check=False)
+    assert r.returncode != 0 and "cannot migrate volume contents" in r.stderr, r.stderr
+    assert inspect(d, name)["State"]["Running"]
