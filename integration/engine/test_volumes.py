@@ -246,3 +246,30 @@ def test_migrate_with_volume_refused(docker_cli, volumes, name):
     r = cryo(d, "migrate", name, "unix:///nonexistent/cryod.sock", check=False)
     assert r.returncode != 0 and "cannot migrate volume contents" in r.stderr, r.stderr
     assert inspect(d, name)["State"]["Running"]
+
+
+def test_checkpoint_export_carries_volume_and_import_recreates_it(docker_cli, volumes, name, criu, tmp_path):
+    import tarfile
+    d = docker_cli
+    v = vname()
+    volumes.append(v)
+    d.ok("run", "-d", "--name", name, "-v", f"{v}:/data", "busybox", "sh", "-c",
+         "echo kept > /data/f; i=0; while true; do i=$((i+1)); echo $i > /data/n; sleep 0.1; done")
+    wait_for(lambda: d.docker("exec", name, "cat", "/data/n").stdout.strip() not in ("", "1"), what="the counter in the volume")
+    archive = tmp_path / "cp.tar"
+    cryo(d, "checkpoint", "create", name, "c1")
+    cryo(d, "checkpoint", "export", "--compress", "none", "-o", str(archive), name, "c1")
+    with tarfile.open(archive) as t:
+        names = t.getnames()
+        assert f"volumes/{v}.tar" in names, names
+        inner = tarfile.open(fileobj=t.extractfile(f"volumes/{v}.tar"))
+        assert any(n.endswith("f") for n in inner.getnames())
+    d.ok("rm", "-f", name)
+    d.ok("volume", "rm", v)
+    clone = name + "-imp"
+    cryo(d, "container", "restore", "--import", str(archive), "--name", clone)
+    assert inspect(d, clone)["State"]["Running"]
+    assert d.ok("exec", clone, "cat", "/data/f") == "kept"
+    a = int(d.ok("exec", clone, "cat", "/data/n"))
+    wait_for(lambda: int(d.docker("exec", clone, "cat", "/data/n").stdout.strip() or 0) > a, what="the counter after import")
+    assert v in d.ok("volume", "ls", "-q").split()
