@@ -15,6 +15,7 @@ extension Engine {
             let parts = b.split(separator: ":", omittingEmptySubsequences: false)
             if parts.count >= 2 { skipped.insert(FS.clean(String(parts[1]))) }
         }
+        for v in c.volumes ?? [] { skipped.insert(v.destination) }   // --mount and anonymous volumes too
         let skip = skipped
         return try await blocking {
             let lowers: [String]

@@ -273,3 +273,12 @@ def test_checkpoint_export_carries_volume_and_import_recreates_it(docker_cli, vo
     a = int(d.ok("exec", clone, "cat", "/data/n"))
     wait_for(lambda: int(d.docker("exec", clone, "cat", "/data/n").stdout.strip() or 0) > a, what="the counter after import")
     assert v in d.ok("volume", "ls", "-q").split()
+
+
+def test_fork_with_anonymous_volume_refused(docker_cli, name, criu):
+    d = docker_cli
+    d.ok("run", "-d", "--name", name, "-v", "/anon", "busybox", "sleep", "1000")
+    r = cryo(d, "fork", name, name + "-copy", check=False)
+    assert r.returncode != 0 and "anonymous volumes (at /anon)" in r.stderr, r.stderr
+    assert inspect(d, name)["State"]["Running"]
+    d.ok("rm", "-f", "-v", name)
