@@ -65,6 +65,7 @@ import Testing
             { _ = try resolve(mounts: [mount("tmpfs", nil, "/t")]) },
             { _ = try resolve(mounts: [mount("volume", "v1", "rel")]) },
             { _ = try resolve(mounts: [mount("bind", "rel", "/a")]) },
+            { _ = try resolve(mounts: [mount("bind", "/h\u{0}x", "/a")]) },
         ]
         for c in cases { #expect(throws: EngineError.self) { try c() } }
     }

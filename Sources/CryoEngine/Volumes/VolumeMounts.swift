@@ -61,6 +61,10 @@ public struct ContainerMounts: Sendable, Equatable {
         }
         for m in mounts {
             let type = m.Type ?? ""
+            // A C string stops at NUL: "/a\u{0}b" would silently become "/a".
+            if (m.Source ?? "").utf8.contains(0) || (m.Target ?? "").utf8.contains(0) {
+                throw EngineError.bad("invalid HostConfig.Mounts: a source or target contains a NUL byte")
+            }
             guard let target = m.Target, !target.isEmpty else { throw EngineError.bad("invalid mount config for type \"\(type)\": field Target must not be empty") }
             switch type {
             case "volume":
