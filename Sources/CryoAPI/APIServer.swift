@@ -61,6 +61,7 @@ public struct APIServer: Sendable {
         case (_, _, "exec"): try await execRoute(ex, method, Array(p.dropFirst()))
         case (_, _, "images"): try await imageRoute(ex, method, Array(p.dropFirst()))
         case (_, _, "networks"): try await networkRoute(ex, method, Array(p.dropFirst()))
+        case (_, _, "volumes"): try await volumeRoute(ex, method, Array(p.dropFirst()))
         case (_, _, "cryo"): try await cryoRoute(ex, method, Array(p.dropFirst()))
         default: throw EngineError(.notFound, "page not found")
         }

@@ -23,7 +23,7 @@ extension APIServer {
 
     func inspectContainer(_ ex: HTTPExchange, _ ref: String) async throws {
         let c = try await engine.container(ref)
-        try await json(ex, 200, Present.inspect(c, logPath: engine.paths.log(c.id), sandbox: engine.paths.netns(c.id)))
+        try await json(ex, 200, Present.inspect(c, logPath: engine.paths.log(c.id), sandbox: engine.paths.netns(c.id), volumeRoot: engine.volumes.root))
     }
 
     func startContainer(_ ex: HTTPExchange, _ ref: String) async throws {
@@ -67,7 +67,7 @@ extension APIServer {
     }
 
     func removeContainer(_ ex: HTTPExchange, _ ref: String) async throws {
-        try await engine.remove(ref, force: flag(ex.request.query, "force"))
+        try await engine.remove(ref, force: flag(ex.request.query, "force"), removeVolumes: flag(ex.request.query, "v"))
         try await noContent(ex)
     }
 

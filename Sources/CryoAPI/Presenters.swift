@@ -12,12 +12,17 @@ enum Present {
                            StartedAt: c.startedAt, FinishedAt: c.finishedAt)
     }
 
-    static func inspect(_ c: StoredContainer, logPath: String, sandbox: String = "") -> ContainerInspect {
+    static func inspect(_ c: StoredContainer, logPath: String, sandbox: String = "", volumeRoot: String = "") -> ContainerInspect {
         let mounts = (c.hostConfig.Binds ?? []).compactMap { b -> MountPoint? in
             let p = b.split(separator: ":").map(String.init)
             guard p.count >= 2 else { return nil }
             let ro = p.count > 2 && p[2].split(separator: ",").contains("ro")
+            // Volume names (`-v NAME:/dst`) are shown from c.volumes below.
+            guard p[0].hasPrefix("/") else { return nil }
             return MountPoint(Type: "bind", Source: p[0], Destination: p[1], Mode: p.count > 2 ? p[2] : "", RW: !ro, Propagation: "rprivate")
+        } + (c.volumes ?? []).map { v in
+            MountPoint(Type: "volume", Name: v.name, Source: volumeRoot + "/" + v.name + "/_data", Destination: v.destination,
+                       Driver: "local", Mode: v.readOnly ? "ro" : "z", RW: !v.readOnly, Propagation: "")
         }
         // A record from before create checked ConsoleSize may hold negatives: the docker CLI
         // (a Go [2]uint) then fails to read the whole container, so inspect and rm break.

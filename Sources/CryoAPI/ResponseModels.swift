@@ -121,8 +121,11 @@ struct NetworkCreateResponse: Codable, Sendable {
 
 struct MountPoint: Codable, Sendable {
     var `Type`: String
+    /// Volumes only (with Driver).
+    var Name: String? = nil
     var Source: String
     var Destination: String
+    var Driver: String? = nil
     var Mode: String
     var RW: Bool
     var Propagation: String

@@ -77,17 +77,23 @@ extension APIServer {
 }
 
 extension APIServer {
-    /// `GET /system/df` → what images, containers and (none yet) volumes and build cache hold.
+    /// `GET /system/df` → what images, containers and volumes hold (and no build cache).
     func systemDF(_ ex: HTTPExchange) async throws {
         struct DF: Encodable {
             var LayersSize: Int64
             var Images: [ImageSummary]
             var Containers: [ContainerSummary]
-            var Volumes: [String] = []
+            var Volumes: [VolumeJSON]
             var BuildCache: [String] = []
         }
         let du = try await engine.diskUsage()
-        try await json(ex, 200, DF(LayersSize: du.layersSize, Images: du.images, Containers: du.containers.map(Present.summary)))
+        let volumes = du.volumes.map { v -> VolumeJSON in
+            var j = presentVolume(v.volume)
+            j.usage = (v.size, v.refCount)
+            return j
+        }
+        try await json(ex, 200, DF(LayersSize: du.layersSize, Images: du.images, Containers: du.containers.map(Present.summary),
+                                   Volumes: volumes))
     }
 
     /// `POST /build/prune` (`docker system prune` always calls it): cryod builds nothing, so

@@ -14,6 +14,8 @@ public struct ContainerOptions: Sendable, Equatable {
     /// nil: flag not given; "": given empty (resets the image's entrypoint).
     public var entrypoint: String?
     public var volumes: [String] = []
+    /// `--mount` flags as typed (MountBody.parse).
+    public var mounts: [String] = []
     public var memory: String?
     public var cpus: String?
     public var pidsLimit: Int64?
@@ -70,6 +72,8 @@ public struct CreateBody: Codable, Sendable, Equatable {
     public var Labels: [String: String]
     /// {"80/tcp": {}} for every `-p` and `--expose` port (docker's CLI does the same).
     public var ExposedPorts: [String: [String: String]]?
+    /// `-v /path`: an anonymous volume at /path.
+    public var Volumes: [String: [String: String]]?
     public var HostConfig: Host
     public var NetworkingConfig: Networking?
 
@@ -86,6 +90,7 @@ public struct CreateBody: Codable, Sendable, Equatable {
 
     public struct Host: Codable, Sendable, Equatable {
         public var Binds: [String]?
+        public var Mounts: [MountBody]?
         public var AutoRemove: Bool
         public var NetworkMode: String
         public var Memory: Int64
@@ -143,8 +148,16 @@ public struct CreateBody: Codable, Sendable, Equatable {
             }
         }
         let entrypoint: [String]? = o.entrypoint.map { $0.isEmpty ? [""] : [$0] }
+        var binds: [String] = []
+        var anonymous: [String: [String: String]] = [:]
         for v in o.volumes {
             let parts = v.split(separator: ":", omittingEmptySubsequences: false)
+            // `-v /path`: an anonymous volume, as docker's CLI sends it (Config.Volumes).
+            if parts.count == 1 && v.hasPrefix("/") {
+                anonymous[v] = [:]
+                continue
+            }
+            binds.append(v)
             guard parts.count >= 2, parts.count <= 3, !parts[0].isEmpty, !parts[1].isEmpty else {
                 throw ClientError.usage("invalid volume specification: '\(v)': use SOURCE:DESTINATION[:OPTIONS]")
             }
@@ -184,7 +197,8 @@ public struct CreateBody: Codable, Sendable, Equatable {
             throw ClientError.usage("invalid argument \"\(o.cgroupns)\" for \"--cgroupns\" flag: want \"host\" or \"private\"")
         }
         var host = Host(
-            Binds: o.volumes.isEmpty ? nil : o.volumes, AutoRemove: o.autoRemove,
+            Binds: binds.isEmpty ? nil : binds, Mounts: o.mounts.isEmpty ? nil : try o.mounts.map(MountBody.parse),
+            AutoRemove: o.autoRemove,
             NetworkMode: mode,
             Memory: memory, NanoCpus: nanoCpus, PidsLimit: o.pidsLimit,
             RestartPolicy: ["Name": "no"], LogConfig: LogConfigBody(Type: "", Config: [:]),
@@ -203,6 +217,7 @@ public struct CreateBody: Codable, Sendable, Equatable {
             Env: env.isEmpty ? nil : env, Cmd: o.command.isEmpty ? nil : o.command, Image: o.image,
             WorkingDir: o.workdir ?? "", Entrypoint: entrypoint, Labels: [:],
             ExposedPorts: exposed.isEmpty ? nil : exposed,
+            Volumes: anonymous.isEmpty ? nil : anonymous,
             HostConfig: host,
             NetworkingConfig: networking)
     }

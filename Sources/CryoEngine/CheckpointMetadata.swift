@@ -35,11 +35,23 @@ struct CheckpointMetadata: Codable, Equatable {
     /// namespace). nil: a checkpoint with the old sidecars.
     var network: NetworkHandling?
     var address: CheckpointNetwork?
+    /// The volumes the container mounts, name → destination (bind mounts for CRIU): a restore
+    /// is refused while one is missing. nil: none, or a checkpoint from before volumes.
+    var volumes: [String: String]?
 
-    init(tcpEstablished: Bool, network: NetworkHandling? = nil, address: CheckpointNetwork? = nil) {
+    init(tcpEstablished: Bool, network: NetworkHandling? = nil, address: CheckpointNetwork? = nil, volumes: [String: String]? = nil) {
         self.tcpEstablished = tcpEstablished
         self.network = network
         self.address = address
+        self.volumes = volumes
+    }
+
+    /// Refuses the restore when a volume the checkpoint used is gone (its contents are part
+    /// of the container's state). On the pool.
+    func checkVolumes(_ store: VolumeStore, checkpoint: String) throws {
+        for (name, destination) in (volumes ?? [:]).sorted(by: { $0.key < $1.key }) where try store.get(name) == nil {
+            throw EngineError(.notFound, "restore refused: checkpoint \(checkpoint) uses volume \(name) (mounted at \(destination)), which does not exist; create it (docker volume create \(name)) with the data the checkpoint expects")
+        }
     }
 
     /// The metadata of the checkpoint in `dir`; a checkpoint with neither the file nor the old

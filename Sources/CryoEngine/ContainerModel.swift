@@ -78,6 +78,8 @@ public struct StoredContainer: Codable, Sendable {
     /// dump, restore) and cleared when it is over. A cryod that finds one at start was
     /// killed during it, and resolves it to the truth (`Engine.resolveInterrupted`).
     public var operation: PendingOperation?
+    /// The volumes it mounts (named and anonymous), resolved at create.
+    public var volumes: [VolumeUse]?
 
     /// The cryo network the container joins at start (resolved at create; nil for
     /// `--network none` and `host`).

@@ -28,6 +28,38 @@ public struct ContainerConfig: Codable, Sendable, Equatable {
     public var ExposedPorts: [String: EmptyObject]?
     /// `--mac-address` as API versions before 1.44 send it (newer ones: the endpoint's MacAddress).
     public var MacAddress: String?
+    /// `-v /path` (an anonymous volume): {"/path": {}}.
+    public var Volumes: [String: EmptyObject]?
+    public init() {}
+}
+
+/// One `--mount` as the clients send it in HostConfig.Mounts.
+public struct MountRequest: Codable, Sendable, Equatable {
+    public var `Type`: String?
+    public var Source: String?
+    public var Target: String?
+    public var ReadOnly: Bool?
+    public var Consistency: String?
+    public var BindOptions: BindOptions?
+    public var VolumeOptions: VolumeOptions?
+    public struct BindOptions: Codable, Sendable, Equatable {
+        public var Propagation: String?
+        public var NonRecursive: Bool?
+        public var CreateMountpoint: Bool?
+        public init() {}
+    }
+    public struct VolumeOptions: Codable, Sendable, Equatable {
+        public var NoCopy: Bool?
+        public var Labels: [String: String]?
+        public var DriverConfig: DriverConfig?
+        public var Subpath: String?
+        public init() {}
+    }
+    public struct DriverConfig: Codable, Sendable, Equatable {
+        public var Name: String?
+        public var Options: [String: String]?
+        public init() {}
+    }
     public init() {}
 }
 
@@ -45,6 +77,8 @@ public struct RestartPolicy: Codable, Sendable, Equatable {
 
 public struct HostConfig: Codable, Sendable, Equatable {
     public var Binds: [String]?
+    /// `--mount`: volumes and binds (tmpfs refused).
+    public var Mounts: [MountRequest]?
     public var AutoRemove: Bool?
     public var NetworkMode: String?
     public var Memory: Int64?

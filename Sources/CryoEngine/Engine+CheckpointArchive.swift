@@ -90,6 +90,8 @@ extension Engine {
         let archived = ArchivedContainer(id: c.id, name: c.name, imageRef: c.imageRef, imageID: c.imageID, config: c.config, hostConfig: c.hostConfig)
         let configDump = Self.configDump(c, checkpointDir: source)
         let status = c.endpoint.map(Self.networkStatus)
+        let uses = c.volumes ?? []
+        let volumeStore = volumes
         do {
             return try await blocking {
                 let out = scratch + "/" + Self.exportedCheckpointFile
@@ -112,6 +114,13 @@ extension Engine {
                     let shm = scratch + "/" + CheckpointArchiveLayout.devShm
                     try InnerTar.write(p.shm(c.id), to: shm, whiteouts: false)
                     try w.addFile(CheckpointArchiveLayout.devShm, from: shm)
+                }
+                // Each volume's contents as podman exports them (`volumes/NAME.tar`), as they are now.
+                for name in Set(uses.map(\.name)).sorted() {
+                    let tar = scratch + "/volume.tar"
+                    try InnerTar.write(volumeStore.data(name), to: tar, whiteouts: false)
+                    try w.addFile(CheckpointArchiveLayout.volumesDirectory + "/" + name + ".tar", from: tar)
+                    unlink(tar)
                 }
                 if FS.exists(source + "/" + CheckpointMetadata.file) {
                     try w.addFile(CheckpointArchiveLayout.cryoCheckpoint, from: source + "/" + CheckpointMetadata.file)
@@ -160,10 +169,15 @@ extension Engine {
         }
         // Reads the archive's members and the image store: on the pool.
         let plan = try await blocking { try self.importPlan(extracted, opts) }
-        let pieces = NewContainerPieces(
+        var pieces = NewContainerPieces(
             imageDir: extracted.path(CheckpointArchiveLayout.checkpointDirectory),
             rootfsDiff: extracted.has(CheckpointArchiveLayout.rootfsDiff) ? extracted.path(CheckpointArchiveLayout.rootfsDiff) : nil,
             devShm: extracted.has(CheckpointArchiveLayout.devShm) ? extracted.path(CheckpointArchiveLayout.devShm) : nil)
+        // The volumes' contents, by where they are mounted (an anonymous volume gets a new name here).
+        for (name, destination) in plan.metadata.volumes ?? [:] {
+            let member = CheckpointArchiveLayout.volumesDirectory + "/" + name + ".tar"
+            if (try? VolumeStore.validate(name)) != nil, extracted.has(member) { pieces.volumes[destination] = extracted.path(member) }
+        }
         let id = try await restoreAsNewContainer(plan, pieces, ip: opts.ip, what: "the imported checkpoint")
         return CheckpointImportReport(Id: id, Name: plan.name, Verified: extracted.verified, Source: plan.source)
     }
@@ -177,6 +191,8 @@ extension Engine {
         var rootfsDiff: String?
         /// /dev/shm's files as a tar, if any.
         var devShm: String?
+        /// Volume contents as tars, by destination: unpacked into the new container's volumes.
+        var volumes: [String: String] = [:]
     }
 
     /// The shared core of import, clone and fork: creates the container `plan` describes,
@@ -186,6 +202,7 @@ extension Engine {
         let id = try await create(name: plan.name, plan.request)
         let p = paths
         let store = images
+        let volumeStore = volumes
         do {
             let c0 = try resolve(id)
             try await blocking {
@@ -197,6 +214,14 @@ extension Engine {
                 try Self.addMissingBinds(plan.extraBinds, bundle: p.bundle(id), holder: p.containerDir(id) + "/imported-mounts")
                 try ShmMount.prepare(p.shm(id), fresh: true, size: c0.hostConfig.ShmSize ?? 0)
                 if let shm = pieces.devShm { try InnerTar.extract(shm, into: p.shm(id), budget: budget) }
+                for v in c0.volumes ?? [] {
+                    guard let tar = pieces.volumes[v.destination] else { continue }
+                    // As podman, an existing volume with contents is not overwritten.
+                    guard volumeStore.isEmpty(v.name) else {
+                        throw EngineError.conflict("volume \(v.name) already exists and is not empty: the archive's contents for \(v.destination) are not put over it; remove the volume or import elsewhere")
+                    }
+                    try InnerTar.extract(tar, into: volumeStore.data(v.name), budget: budget)
+                }
                 // The new container's own hostname from its first instruction: CRIU restores
                 // the UTS namespace as it was dumped.
                 if let h = c0.config.Hostname, !h.isEmpty {

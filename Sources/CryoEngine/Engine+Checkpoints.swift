@@ -66,7 +66,8 @@ extension Engine {
             let metadata = CheckpointMetadata(
                 tcpEstablished: tcpEstablished, network: plan.network,
                 address: c.endpoint.map { CheckpointNetwork(network: $0.network, networkID: $0.networkID, ip: $0.ip, ports: $0.ports,
-                                                             mac: $0.mac.isEmpty ? nil : $0.mac) })
+                                                             mac: $0.mac.isEmpty ? nil : $0.mac) },
+                volumes: c.volumes.map { Dictionary($0.map { ($0.name, $0.destination) }, uniquingKeysWith: { a, _ in a }) })
             let began = Monotonic.now()
             try await beginOperation(id, op)
             if exit { slots[id]?.expectedExit = .checkpoint }

@@ -41,6 +41,7 @@ extension Engine {
             }
             return d
         }
+        try Self.refuseAnonymousVolumes(c, verb: "clone")
         let id = try await clone(c, images: images, privateImages: false, opts, what: "checkpoint \(checkpoint) of container \(c.name)")
         return CloneReport(Id: id, Name: try resolve(id).name, Source: c.name)
     }
@@ -53,6 +54,7 @@ extension Engine {
         let began = Monotonic.now()
         let c = try resolve(ref)
         let newName = try Names.validate(name)
+        try Self.refuseAnonymousVolumes(c, verb: "fork")
         // Refused before the source is frozen: a clash found after the dump costs a pause for nothing.
         if let other = allRecords.first(where: { $0.name == newName }) {
             throw EngineError.conflict("Conflict. The container name \"/\(newName)\" is already in use by container \"\(other.id)\". You have to remove (or rename) that container to be able to reuse that name.")
@@ -158,5 +160,15 @@ extension Engine {
             if n == 0 { break }
             try FS.writeAll(fd: dst, Array(buf[0..<n]), what: to)
         }
+    }
+}
+
+extension Engine {
+    /// A copy shares the source's named volumes (as two containers with `-v NAME:` do), but
+    /// would get new, empty anonymous ones: refused rather than restored over missing data.
+    nonisolated static func refuseAnonymousVolumes(_ c: StoredContainer, verb: String) throws {
+        let anon = (c.volumes ?? []).filter(\.anonymous)
+        guard !anon.isEmpty else { return }
+        throw EngineError(.unsupported, "cannot \(verb) container \(c.name): it has anonymous volumes (at \(anon.map(\.destination).joined(separator: ", "))) whose contents a copy would not get; use named volumes (-v NAME:/path), which a copy shares")
     }
 }

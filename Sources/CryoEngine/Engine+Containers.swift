@@ -67,7 +67,18 @@ extension Engine {
         }
         let ownNetwork = req.hostConfig.NetworkMode != "host"
         if ownNetwork { input.etcFilesDir = paths.containerDir(id) }
+        let mounts = try ContainerMounts.resolve(binds: req.hostConfig.Binds ?? [], mounts: req.hostConfig.Mounts ?? [],
+                                                 anonymous: Array((req.config.Volumes ?? [:]).keys),
+                                                 imageVolumes: Array((imageConfig?.Volumes ?? [:]).keys))
+        input.hostBinds = mounts.hostBinds
+        let volumeStore = volumes
+        input.volumeMounts = mounts.volumes.map { ContainerMounts.specMount($0, data: volumeStore.data($0.name)) }
         let spec = try SpecBuilder.build(input)
+        // Created implicitly, as dockerd does (an existing one is used as it is).
+        let uses = mounts.volumes
+        try await blocking {
+            for v in uses { _ = try volumeStore.create(v.name, labels: v.labels ?? [:], anonymous: v.anonymous) }
+        }
 
         var config = req.config
         config.Image = imageRef
@@ -97,6 +108,7 @@ extension Engine {
         record.requestedIP = ip
         record.macAddress = mac
         record.portMappings = ports.isEmpty ? nil : ports
+        record.volumes = uses.isEmpty ? nil : uses
         initial?(&record)
         let p = paths
         // A create that fails half-way leaves nothing behind in <root>/containers.
@@ -182,7 +194,7 @@ extension Engine {
     /// Like Docker, a failed start removes an AutoRemove container (`docker run --rm` waits
     /// for that). Outside the lock: the removal takes it.
     func removeAfterFailedStart(_ id: String, restoring: Bool) async {
-        if !restoring, let c = record(id), c.hostConfig.AutoRemove == true, !c.isRunning { try? await remove(c.id, force: true) }
+        if !restoring, let c = record(id), c.hostConfig.AutoRemove == true, !c.isRunning { try? await remove(c.id, force: true, removeVolumes: true) }
     }
 
     /// Start or restore, with the container's lock held by the caller.
@@ -194,12 +206,14 @@ extension Engine {
         if let name = checkpoint {
             try Names.validateCheckpoint(name)
             let workPath = paths.containerDir(id) + "/restore-work"
+            let volumeStore = volumes
             let (metadata, plan) = try await blocking { () throws -> (CheckpointMetadata, RestorePlan) in
                 let dir = try self.checkpointPath(id, name: name, dir: checkpointDir)
                 guard FS.exists(dir + "/inventory.img") else {
                     throw EngineError(.notFound, "checkpoint \(name) does not exist for container \(c.name)")
                 }
                 let metadata = try CheckpointMetadata.load(dir)
+                try metadata.checkVolumes(volumeStore, checkpoint: name)
                 return (metadata, Self.restorePlan(c, checkpoint: dir, metadata: metadata, workPath: workPath,
                                                         imagesHoldNetworkNamespace: { Runtime.imagesHoldNetworkNamespace(dir) }))
             }
@@ -263,6 +277,7 @@ extension Engine {
         let lowers = try await blocking { () throws -> [String] in
             do { return store.lowerDirs(for: try store.inspect(c.imageID)) } catch { throw EngineError.noSuchImage(c.imageRef) }
         }
+        let volumeStore = volumes
         let ownNetwork = c.hostConfig.NetworkMode != "host"
         // A restore with a network of its own does not wait for the attach: the monitor and
         // CRIU start at once, and the runtime holds CRIU before it restores sockets until
@@ -298,6 +313,7 @@ extension Engine {
             try ContainerTmpfs.prepare(p.tmpfs(id), fresh: restore == nil, tty: c.config.Tty ?? false, devices: devices)
             // Docker creates a missing working directory (`docker run -w /new/dir`).
             if restore == nil, let wd = c.config.WorkingDir, !wd.isEmpty { try FS.mkdirAll(try FS.secureJoin(root: p.rootfs(id), wd)) }
+            try Self.prepareVolumes(c.volumes ?? [], store: volumeStore, rootfs: p.rootfs(id), restoring: restore != nil)
             if ownNetwork && !NetworkNamespace.exists(at: p.netns(id)) { try NetworkNamespace.create(at: p.netns(id)) }
             // Locked before it gets an address, when the plan has cryo lock it; the runtime
             // unlocks it when the restored tasks are about to run (see NetworkLock).
@@ -616,7 +632,8 @@ extension Engine {
         }
     }
 
-    public func remove(_ ref: String, force: Bool) async throws {
+    /// `removeVolumes` (`rm -v`): its anonymous volumes go too.
+    public func remove(_ ref: String, force: Bool, removeVolumes: Bool = false) async throws {
         let id = try resolve(ref).id
         try await withLock(id) {
             let c = try resolve(id)
@@ -629,11 +646,12 @@ extension Engine {
                 try? await blocking { try rt.kill(id: id, signal: SIGKILL, all: true) }
                 _ = await waitExit(id, timeout: 30)
             }
-            try await removeNow(id)
+            try await removeNow(id, volumes: removeVolumes)
         }
     }
 
-    func removeNow(_ id: String) async throws {
+    /// `volumes`: its anonymous volumes go too, before anyone waiting for the removal goes on.
+    func removeNow(_ id: String, volumes removeVolumes: Bool = false) async throws {
         update(id) { $0.status = .removing }
         await beginNetworkTeardown(id).value
         await awaitTeardown(id)
@@ -651,6 +669,7 @@ extension Engine {
             unlink(p.monitorLog(id))
             unlink(p.monitorLog(id) + ".1")
         }
+        if removeVolumes, let c = record(id) { await removeAnonymousVolumes(of: c) }
         for e in execs.values where e.containerID == id { execs[e.id] = nil }
         // The slot goes with the record; whoever waited on it goes on. (Callers queued on its
         // lock get it in turn and find no container.)

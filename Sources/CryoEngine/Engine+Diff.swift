@@ -20,13 +20,14 @@ extension Engine {
     }
 
     /// What cryo itself mounts over in the container's root (its /dev, /etc/hosts, bind
-    /// mounts, the init): not the container's changes, left out of `diff` and `commit`.
+    /// mounts, volumes, the init): not the container's changes, left out of `diff` and `commit`.
     nonisolated static func mountedOver(_ c: StoredContainer) -> Set<String> {
         var skipped: Set<String> = ["/dev", "/proc", "/sys", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf", SpecBuilder.initPath]
         for b in c.hostConfig.Binds ?? [] {
             let parts = b.split(separator: ":", omittingEmptySubsequences: false)
             if parts.count >= 2 { skipped.insert(FS.clean(String(parts[1]))) }
         }
+        for v in c.volumes ?? [] { skipped.insert(v.destination) }   // --mount and anonymous volumes too
         return skipped
     }
 

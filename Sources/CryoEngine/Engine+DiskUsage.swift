@@ -19,6 +19,8 @@ extension Engine {
         /// and Containers (how many use each).
         public var images: [ImageSummary]
         public var containers: [ContainerUsage]
+        /// Volumes with the bytes in them and how many containers use each.
+        public var volumes: [(volume: Volume, size: Int64, refCount: Int)]
     }
 
     public func diskUsage() async throws -> DiskUsageReport {
@@ -38,8 +40,12 @@ extension Engine {
             summaries[i].SharedSize = Set(img.layers).filter { (users[$0] ?? 0) > 1 }.reduce(0) { $0 + (layerSizes[$1] ?? 0) }
         }
         let imageSize = Dictionary(summaries.map { ($0.Id, $0.Size) }) { a, _ in a }
+        let vs = volumes
+        let sized = try await blocking { try vs.list().map { ($0, vs.size($0.name)) } }
+        let used = allRecords.flatMap { c in (c.volumes ?? []).map(\.name) }
         return DiskUsageReport(layersSize: layerSizes.values.reduce(0, +), images: summaries,
-                               containers: try await containerUsage(allRecords, imageSize: imageSize))
+                               containers: try await containerUsage(allRecords, imageSize: imageSize),
+                               volumes: sized.map { v, size in (v, size, used.filter { $0 == v.name }.count) })
     }
 
     /// Sizes of these containers' writable layers (and with their image, when known).

@@ -17,7 +17,12 @@ import Glibc
 extension Engine {
     public func migrate(_ ref: String, _ req: MigrationRequest,
                         progress: @escaping @Sendable (MigrationEvent) async -> Void) async throws -> MigrationReport {
-        let id = try resolve(ref).id
+        let c = try resolve(ref)
+        // A volume's contents do not travel (yet): the target would restore over an empty one.
+        if let v = c.volumes, !v.isEmpty {
+            throw EngineError(.unsupported, "container \(c.name) mounts volumes (\(v.map { "\($0.name) at \($0.destination)" }.joined(separator: ", "))): cryo cannot migrate volume contents yet; checkpoint it and restore it on this host instead")
+        }
+        let id = c.id
         return try await withLock(id) { try await migrateLocked(id, req, progress) }
     }
 

@@ -303,7 +303,8 @@ public actor Engine {
         let code = slots[id]?.record.exitCode ?? 255
         resumeExitWaiters(id, code)
         if let c = slots[id]?.record, c.hostConfig.AutoRemove == true, !wasCheckpoint {
-            Task { try? await self.remove(id, force: true) }
+            // As dockerd, `--rm` takes the container's anonymous volumes with it.
+            Task { try? await self.remove(id, force: true, removeVolumes: true) }
         }
     }
 

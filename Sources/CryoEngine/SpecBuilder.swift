@@ -49,14 +49,14 @@ public enum SpecBuilder {
         return keys.compactMap { values[$0] }
     }
 
-    /// `-v SRC:DST[:OPTS]` → a bind mount. Only host paths: named volumes are not supported.
+    /// `-v SRC:DST[:OPTS]` → a bind mount of a host path (volumes: ContainerMounts).
     public static func bindMount(_ bind: String) throws -> Spec.Mount {
         let parts = bind.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         guard parts.count == 2 || parts.count == 3, !parts[0].isEmpty, !parts[1].isEmpty else {
             throw EngineError.bad("invalid HostConfig.Binds entry \"\(bind)\": want SOURCE:DESTINATION[:OPTIONS]")
         }
         guard parts[0].hasPrefix("/") else {
-            throw EngineError.bad("invalid HostConfig.Binds entry \"\(bind)\": source must be an absolute host path (named volumes are not supported)")
+            throw EngineError.bad("invalid HostConfig.Binds entry \"\(bind)\": source must be an absolute host path or a volume name")
         }
         guard parts[1].hasPrefix("/") else {
             throw EngineError.bad("invalid HostConfig.Binds entry \"\(bind)\": destination \"\(parts[1])\" must be an absolute path")
@@ -155,6 +155,10 @@ public enum SpecBuilder {
         public var onlineCPUs = CreateValidation.onlineCPUs()
         /// Capabilities, seccomp, devices, shared namespaces; nil: `Confinement.from(hostConfig)`.
         public var confinement: Confinement?
+        /// The host binds to mount (ContainerMounts.hostBinds); nil: HostConfig.Binds.
+        public var hostBinds: [String]?
+        /// Volumes: binds of their `_data` directories (ContainerMounts.specMount).
+        public var volumeMounts: [Spec.Mount] = []
         public init(id: String, config: ContainerConfig, hostConfig: HostConfig, image: ImageConfiguration.Config?) {
             self.id = id
             self.config = config
@@ -228,7 +232,8 @@ public enum SpecBuilder {
             spec.mounts = spec.mounts?.map { $0.destination == "/dev" ? dev : $0 }
             spec.annotations = [RuntimeAnnotations.cgroupHolder: dir + "/cgroup"]
         }
-        for b in i.hostConfig.Binds ?? [] { spec.mounts?.append(try bindMount(b)) }
+        for b in i.hostBinds ?? i.hostConfig.Binds ?? [] { spec.mounts?.append(try bindMount(b)) }
+        spec.mounts?.append(contentsOf: i.volumeMounts)
 
         var resources = spec.linux?.resources ?? Spec.Resources()
         let limits = try CreateValidation.resources(i.hostConfig, cpus: i.onlineCPUs)

@@ -177,7 +177,7 @@ struct Remove: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Force the removal of a running container (uses SIGKILL).")
     var force = false
 
-    @Flag(name: .shortAndLong, help: "Remove anonymous volumes (accepted for compatibility).")
+    @Flag(name: .shortAndLong, help: "Remove the anonymous volumes of the container.")
     var volumes = false
 
     @Argument(help: "Containers (name or ID).")

@@ -20,9 +20,15 @@ struct SystemDF: ParsableCommand {
     var format: String?
 
     struct DF: Decodable {
+        struct VolumeUsage: Decodable {
+            struct Usage: Decodable { var Size: Int64; var RefCount: Int64 }
+            var Name: String
+            var UsageData: Usage?
+        }
         var LayersSize: Int64?
         var Images: [ImageSummaryJSON]?
         var Containers: [ContainerSummaryJSON]?
+        var Volumes: [VolumeUsage]?
     }
 
     func run() throws {
@@ -58,6 +64,9 @@ struct SystemDF: ParsableCommand {
         let running = Set(["running", "paused", "restarting"])
         let containersSize = containers.reduce(Int64(0)) { $0 + ($1.SizeRw ?? 0) }
         let reclaimContainers = containers.filter { !running.contains($0.State ?? "") }.reduce(Int64(0)) { $0 + ($1.SizeRw ?? 0) }
+        let volumes = df.Volumes ?? []
+        let volumesSize = volumes.reduce(Int64(0)) { $0 + ($1.UsageData?.Size ?? 0) }
+        let reclaimVolumes = volumes.filter { ($0.UsageData?.RefCount ?? 0) == 0 }.reduce(Int64(0)) { $0 + ($1.UsageData?.Size ?? 0) }
         func percent(_ part: Int64, _ whole: Int64) -> String { whole > 0 ? " (\(part * 100 / whole)%)" : " (0%)" }
         return [
             ["Type": "Images", "TotalCount": String(images.count), "Active": String(activeImages.count),
@@ -65,7 +74,8 @@ struct SystemDF: ParsableCommand {
             ["Type": "Containers", "TotalCount": String(containers.count),
              "Active": String(containers.filter { running.contains($0.State ?? "") }.count),
              "Size": Format.size(containersSize), "Reclaimable": Format.size(reclaimContainers) + percent(reclaimContainers, containersSize)],
-            ["Type": "Local Volumes", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"],
+            ["Type": "Local Volumes", "TotalCount": String(volumes.count), "Active": String(volumes.filter { ($0.UsageData?.RefCount ?? 0) > 0 }.count),
+             "Size": Format.size(volumesSize), "Reclaimable": Format.size(reclaimVolumes) + percent(reclaimVolumes, volumesSize)],
             ["Type": "Build Cache", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"],
         ]
     }
@@ -90,6 +100,9 @@ struct SystemDF: ParsableCommand {
                                (c.Names ?? []).map { $0.hasPrefix("/") ? String($0.dropFirst()) : $0 }.joined(separator: ",")])
         }
         out("Images space usage:\n\n" + Format.table(images) + "\nContainers space usage:\n\n" + Format.table(containers)
-            + "\nLocal Volumes space usage:\n\nVOLUME NAME   LINKS     SIZE\n\nBuild cache usage: 0B\n")
+            + "\nLocal Volumes space usage:\n\n"
+            + Format.table([["VOLUME NAME", "LINKS", "SIZE"]] + (df.Volumes ?? []).map {
+                [$0.Name, String($0.UsageData?.RefCount ?? 0), Format.size($0.UsageData?.Size ?? 0)]
+            }) + "\nBuild cache usage: 0B\n")
     }
 }

@@ -35,6 +35,12 @@ struct PruneResult {
         return PruneResult(section: "Deleted Images", lines: lines, reclaimed: r.SpaceReclaimed)
     }
 
+    static func volumes(_ client: DaemonClient, _ q: [(String, String)]) throws -> PruneResult {
+        struct R: Decodable { var VolumesDeleted: [String]?; var SpaceReclaimed: UInt64 }
+        let r = try client.decode(R.self, try client.call("POST", "/volumes/prune", query: q).body, what: "volume prune")
+        return PruneResult(section: "Deleted Volumes", lines: r.VolumesDeleted ?? [], reclaimed: r.SpaceReclaimed)
+    }
+
     static func networks(_ client: DaemonClient, _ q: [(String, String)]) throws -> PruneResult {
         struct R: Decodable { var NetworksDeleted: [String]? }
         let r = try client.decode(R.self, try client.call("POST", "/networks/prune", query: q).body, what: "network prune")
@@ -89,18 +95,16 @@ struct SystemPrune: ParsableCommand {
         abstract: "Remove stopped containers, unused networks and dangling images (with -a: every unused image).")
     @Flag(name: .shortAndLong, help: "Remove all unused images, not just dangling ones.") var all = false
     @Flag(name: .shortAndLong, help: "Do not prompt for confirmation (cryo never prompts).") var force = false
-    @Flag(help: "Prune anonymous volumes too (refused: cryod has no volumes yet).") var volumes = false
+    @Flag(help: "Prune anonymous volumes too.") var volumes = false
     @Option(name: .customLong("filter"), help: ArgumentHelp("Filter: until=<timestamp|duration>, label=<key>[=<value>], label!=…", valueName: "filter"))
     var filters: [String] = []
     func run() throws {
-        if volumes { throw fail(ValidationError("--volumes: cryod has no named volumes yet, nothing to prune")) }
         do {
             let client = try daemon()
             let q = try pruneQuery(filters)
-            let results = [
-                try PruneResult.containers(client, q), try PruneResult.networks(client, q),
-                try PruneResult.images(client, try pruneQuery(filters, extra: ["dangling": all ? "false" : "true"])),
-            ]
+            var results = [try PruneResult.containers(client, q), try PruneResult.networks(client, q)]
+            if volumes { results.append(try PruneResult.volumes(client, q)) }
+            results.append(try PruneResult.images(client, try pruneQuery(filters, extra: ["dangling": all ? "false" : "true"])))
             out(results.map(\.text).joined() + "Total reclaimed space: \(Format.size(Int64(results.reduce(0) { $0 + $1.reclaimed })))\n")
         } catch { throw fail(error) }
     }

@@ -27,8 +27,11 @@ struct ContainerFlags: ParsableArguments {
     @Option(help: ArgumentHelp("Overwrite the default ENTRYPOINT of the image (\"\" resets it).", valueName: "string"))
     var entrypoint: String?
 
-    @Option(name: .shortAndLong, help: ArgumentHelp("Bind mount a host path: /host/path:/container/path[:ro].", valueName: "list"))
+    @Option(name: .shortAndLong, help: ArgumentHelp("Bind mount a host path or a volume: /host/path:/container/path[:ro], NAME:/container/path[:ro,nocopy], or /container/path (an anonymous volume).", valueName: "list"))
     var volume: [String] = []
+
+    @Option(help: ArgumentHelp("Attach a volume or bind mount: type=volume|bind,source=NAME|/path,target=/path[,readonly][,volume-nocopy][,volume-label=K=V].", valueName: "mount"))
+    var mount: [String] = []
 
     @Option(name: .shortAndLong, help: ArgumentHelp("Memory limit (bytes, or with a unit: 64m, 1g).", valueName: "bytes"))
     var memory: String?
@@ -109,6 +112,7 @@ struct ContainerFlags: ParsableArguments {
         o.workdir = workdir
         o.entrypoint = entrypoint
         o.volumes = volume
+        o.mounts = mount
         o.memory = memory
         o.cpus = cpus
         o.pidsLimit = pidsLimit

@@ -270,3 +270,21 @@ def test_export_writes_the_containers_filesystem_running_or_never_started(dd, tm
     assert "bin/busybox" in saved_members(tmp_path / "new.tar")
     missing = dd.docker("export", "-o", str(tmp_path / "x.tar"), "nosuch")
     assert missing.returncode != 0 and "No such container" in missing.stderr, missing.stderr
+
+
+def test_system_df_counts_volumes_and_system_prune_volumes_takes_anonymous_ones(dd):
+    dd.ok("volume", "create", "df-vol")
+    dd.ok("run", "--rm", "-v", "df-vol:/data", "busybox", "sh", "-c", "head -c 300000 /dev/zero > /data/f")
+    dd.ok("run", "--name", "df-anon", "-v", "/scratch", "busybox", "true")
+    dd.ok("rm", "df-anon")   # without -v: its anonymous volume stays, unused
+    rows = {json.loads(l)["Type"]: json.loads(l) for l in dd.ok("system", "df", "--format", "{{json .}}").splitlines()}
+    size = rows["Local Volumes"]["Size"]   # the file, and the volume's directory entries
+    assert int(rows["Local Volumes"]["TotalCount"]) >= 2 and size.endswith("kB") and 300 <= float(size[:-2]) < 320, rows
+    assert "df-vol" in dd.ok("system", "df", "-v")
+    anonymous = [v for v in dd.ok("volume", "ls", "-q").split() if len(v) == 64]
+    assert anonymous, dd.ok("volume", "ls")
+    out = dd.ok("system", "prune", "-f", "--volumes")
+    assert "Deleted Volumes:" in out and all(v in out for v in anonymous), out
+    left = dd.ok("volume", "ls", "-q").split()
+    assert "df-vol" in left and not any(v in left for v in anonymous), left
+    dd.ok("volume", "rm", "df-vol")
