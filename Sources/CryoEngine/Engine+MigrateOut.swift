@@ -60,6 +60,7 @@ extension Engine {
         case .badCertificate?: return "the target refused this daemon's certificate"
         case .certificateRequired?: return "the target requires a client certificate"
         case .handshakeFailure?: return "the TLS handshake failed (no common protocol version or cipher)"
+        case .certificateVerifyFailed?: return "this daemon could not verify the target's certificate"
         case nil: return e.kind == .closed ? "the target may have refused this daemon's certificate: its log says why" : nil
         }
     }

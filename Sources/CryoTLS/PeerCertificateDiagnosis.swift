@@ -24,7 +24,7 @@ enum PeerCertificateDiagnosis {
     /// The reason text, with the explanation added when the reason is a failed verification.
     static func describe(_ error: Error, channel: Channel, trusted: [NIOSSLCertificate]) -> String {
         let text = TLSErrorText.describe(error)
-        guard text.contains("certificate verify failed"),
+        guard TLSAlert.of(error) == .certificateVerifyFailed,
               let handler = try? channel.pipeline.syncOperations.handler(type: NIOSSLHandler.self),
               let why = explain(handler.peerCertificate, trusted: trusted)
         else { return text }

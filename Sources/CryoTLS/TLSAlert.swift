@@ -9,6 +9,9 @@ public enum TLSAlert: String, Sendable, CaseIterable {
     case badCertificate = "ALERT_BAD_CERTIFICATE"
     case certificateRequired = "ALERT_CERTIFICATE_REQUIRED"
     case handshakeFailure = "ALERT_HANDSHAKE_FAILURE"
+    /// Not an alert received: this side's own verification of the peer's certificate failed
+    /// (BoringSSL's reason CERTIFICATE_VERIFY_FAILED); `PeerCertificateDiagnosis` says why.
+    case certificateVerifyFailed = "CERTIFICATE_VERIFY_FAILED"
 
     /// The alert in a NIOSSL error, during the handshake or after it.
     static func of(_ error: Error) -> TLSAlert? {
