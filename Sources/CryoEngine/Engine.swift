@@ -306,12 +306,14 @@ public actor Engine {
             }
             c.monitorPid = 0
         }
+        // An exit of its own (not a checkpoint, stop, kill or removal): its restart policy,
+        // decided at once so the record goes from running to restarting (the restart waits
+        // for the teardown below).
+        if !wasCheckpoint { scheduleRestartByPolicy(id) }
         // The network goes with the process (Docker tears it down at stop too): the address
         // and published ports are released before anyone waiting for the exit goes on.
         await beginNetworkTeardown(id).value
         let code = slots[id]?.record.exitCode ?? 255
-        // An exit of its own (not a checkpoint, stop, kill or removal): its restart policy.
-        if !wasCheckpoint { scheduleRestartByPolicy(id) }
         resumeExitWaiters(id, code)
         if let c = slots[id]?.record, c.hostConfig.AutoRemove == true, !wasCheckpoint {
             Task { try? await self.remove(id, force: true) }
