@@ -6,7 +6,8 @@ import Glibc
 /// Engine records → Docker's JSON shapes.
 enum Present {
     static func state(_ c: StoredContainer) -> ContainerInspectState {
-        ContainerInspectState(Status: c.status.rawValue, Running: c.isRunning, Paused: c.status == .paused,
+        // Restarting is also Running in dockerd's state (its restart is under way).
+        ContainerInspectState(Status: c.status.rawValue, Running: c.isRunning || c.status == .restarting, Paused: c.status == .paused,
                            Restarting: c.status == .restarting, OOMKilled: false, Dead: c.status == .dead,
                            Pid: c.isRunning ? c.pid : 0, ExitCode: c.exitCode, Error: c.error,
                            StartedAt: c.startedAt, FinishedAt: c.finishedAt)
@@ -98,7 +99,7 @@ enum Present {
         case .paused: return "Up " + human(now - unix(c.startedAt)) + " (Paused)"
         case .exited: return "Exited (\(c.exitCode)) " + human(now - unix(c.finishedAt)) + " ago"
         case .created: return "Created"
-        case .restarting: return "Restarting"
+        case .restarting: return "Restarting (\(c.exitCode)) " + human(now - unix(c.finishedAt)) + " ago"
         case .removing: return "Removal In Progress"
         case .dead: return "Dead"
         }

@@ -48,6 +48,8 @@ public struct ContainerOptions: Sendable, Equatable {
     public var userns = ""
     /// `--init`: cryod runs its small init as PID 1 (reaps zombies, forwards signals).
     public var initProcess = false
+    /// `--restart`: NAME[:MAX-RETRIES] (nil: not given, "no").
+    public var restart: String?
 
     public init() {}
 }
@@ -96,7 +98,7 @@ public struct CreateBody: Codable, Sendable, Equatable {
         public var Memory: Int64
         public var NanoCpus: Int64
         public var PidsLimit: Int64?
-        public var RestartPolicy: [String: String]
+        public var RestartPolicy: RestartPolicyBody
         public var LogConfig: LogConfigBody
         public var ConsoleSize: [Int]
         public var PortBindings: [String: [PortBindingBody]]?
@@ -201,7 +203,7 @@ public struct CreateBody: Codable, Sendable, Equatable {
             AutoRemove: o.autoRemove,
             NetworkMode: mode,
             Memory: memory, NanoCpus: nanoCpus, PidsLimit: o.pidsLimit,
-            RestartPolicy: ["Name": "no"], LogConfig: LogConfigBody(Type: "", Config: [:]),
+            RestartPolicy: try o.restart.map(RestartPolicyBody.parse) ?? RestartPolicyBody(), LogConfig: LogConfigBody(Type: "", Config: [:]),
             ConsoleSize: o.consoleSize ?? [0, 0],
             PortBindings: bindings.isEmpty ? nil : bindings, PublishAllPorts: o.publishAll,
             CapAdd: caps.add, CapDrop: caps.drop, SecurityOpt: security.options,

@@ -17,6 +17,8 @@ public enum StateMachine {
     public static func check(_ action: ContainerAction, status: ContainerStatus, id: String) -> EngineError? {
         switch (action, status) {
         case (.start, .created), (.start, .exited): return nil
+        // Waiting out its restart policy's back-off: started now instead.
+        case (.start, .restarting): return nil
         case (.start, .running): return EngineError(.notModified, "container \(id) is already running")
         case (.start, .paused): return .conflict("cannot start a paused container, try unpause instead")
         case (.start, _): return .conflict("cannot start container \(id): it is \(status.rawValue)")
@@ -72,6 +74,9 @@ public struct StoredContainer: Codable, Sendable {
     /// passes for it).
     public var monitorPid: Int32 = 0
     public var monitorStartTime: UInt64?
+    /// Why it was stopped on purpose (a manual stop, a checkpoint), so that neither its
+    /// restart policy nor a restarted cryod starts it again; cleared at every start.
+    public var stopCause: RestartPolicyDecision.StopCause?
     /// Set by a shutdown with checkpointing: restore from this checkpoint at start.
     public var restoreOnStart: String?
     /// A checkpoint or restore in progress: written durably before its first step (freeze,

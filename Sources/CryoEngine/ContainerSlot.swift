@@ -1,3 +1,5 @@
+import CryoLinux
+
 /// Why a container's monitor is about to go away when the engine itself made it go: its
 /// exit is then not a crash and not the end of an `AutoRemove` container.
 enum ExpectedExit: Sendable {
@@ -35,6 +37,14 @@ struct ContainerSlot {
     /// The network teardown in progress (detach, namespace removal); a start or removal of
     /// the container waits for it.
     var teardown: (token: Int, task: Task<Void, Never>)?
+
+    /// A restart by policy waiting out its back-off (cancelled by stop, kill, removal, a
+    /// manual start or `update --restart no`).
+    var pendingRestart: (token: Int, task: Task<Void, Never>)?
+    /// The restart policy's back-off (in memory: a restarted cryod begins at 100 ms again).
+    var backoff = RestartPolicyDecision.Backoff()
+    /// When the current run began (for the back-off's reset after 10 s of running).
+    var runningSince: Monotonic?
 
     init(record: StoredContainer) {
         self.record = record

@@ -17,6 +17,10 @@ extension Engine {
                        initial: (@Sendable (inout StoredContainer) -> Void)? = nil) async throws -> String {
         let name = try requested.map { try Names.validate($0) } ?? uniqueName()
         let checkedHost = try CreateValidation.validate(config: req.config, hostConfig: req.hostConfig)
+        let restartPolicy = try RestartPolicyDecision.policy(req.hostConfig.RestartPolicy)
+        if req.hostConfig.AutoRemove == true, restartPolicy != .no {
+            throw EngineError.bad("conflicting options: cannot specify both --restart and --rm")
+        }
         if let other = allRecords.first(where: { $0.name == name }) {
             throw EngineError.conflict("Conflict. The container name \"/\(name)\" is already in use by container \"\(other.id)\". You have to remove (or rename) that container to be able to reuse that name.")
         }
@@ -91,7 +95,7 @@ extension Engine {
         var host = checkedHost
         if host.LogConfig?.Type == nil || host.LogConfig?.Type == "" { host.LogConfig = LogConfig(type: "json-file") }
         if host.NetworkMode == nil || host.NetworkMode == "" || host.NetworkMode == "default" { host.NetworkMode = "default" }
-        if host.RestartPolicy == nil { host.RestartPolicy = RestartPolicy() }
+        if host.RestartPolicy?.Name == nil || host.RestartPolicy?.Name == "" { host.RestartPolicy = RestartPolicy() }
         // As Docker's inspect shows them (cryo's default cgroup namespace is private).
         if host.IpcMode == nil || host.IpcMode == "" { host.IpcMode = "private" }
         if host.CgroupnsMode == nil || host.CgroupnsMode == "" { host.CgroupnsMode = "private" }
@@ -184,7 +188,10 @@ extension Engine {
     public func start(_ ref: String, checkpoint: String? = nil, checkpointDir: String? = nil) async throws {
         let id = try resolve(ref).id
         do {
-            try await withLock(id) { try await startLocked(id, ref: ref, checkpoint: checkpoint, checkpointDir: checkpointDir) }
+            try await withLock(id) {
+                resetRestartPolicyState(id)
+                try await startLocked(id, ref: ref, checkpoint: checkpoint, checkpointDir: checkpointDir)
+            }
         } catch {
             await removeAfterFailedStart(id, restoring: checkpoint != nil)
             throw error
@@ -400,8 +407,10 @@ extension Engine {
                 throw EngineError.internalError("starting container \(c.name): \(error)")
             }
         }
+        slots[id]?.runningSince = Monotonic.now()
         update(id) { s in
             s.status = .running
+            s.stopCause = nil
             s.startedAt = rfc3339Now()
             s.exitCode = 0
             s.finishedAt = "0001-01-01T00:00:00Z"
@@ -475,7 +484,14 @@ extension Engine {
 
     func killNow(_ id: String, signal: Int32) async throws {
         let c = try resolve(id)
+        // Waiting out its restart policy's back-off: the kill is a manual stop (as in dockerd).
+        if c.status == .restarting {
+            cancelPendingRestart(id)
+            markStoppedByUser(id)
+            return
+        }
         if let e = StateMachine.check(.kill, status: c.status, id: c.name) { throw e }
+        markStoppedByUser(id)
         let rt = runtime
         try await blocking { try rt.kill(id: id, signal: signal, all: false) }
     }
@@ -488,7 +504,13 @@ extension Engine {
 
     func stopLocked(_ id: String, timeout: Int?, signal: Int32?) async throws {
         let c = try resolve(id)
+        if c.status == .restarting {
+            cancelPendingRestart(id)
+            markStoppedByUser(id)
+            return
+        }
         if let e = StateMachine.check(.stop, status: c.status, id: c.name) { throw e }
+        markStoppedByUser(id)
         slots[id]?.stopping = true
         defer { slots[id]?.stopping = false }
         let sig = signal ?? c.config.StopSignal.flatMap { Signals.parse($0) } ?? SIGTERM
@@ -638,7 +660,9 @@ extension Engine {
         try await withLock(id) {
             let c = try resolve(id)
             if let e = StateMachine.check(force ? .forceRemove : .remove, status: c.status, id: c.name) { throw e }
+            cancelPendingRestart(id)
             if c.isRunning {
+                markStoppedByUser(id)
                 let rt = runtime
                 slots[id]?.stopping = true   // a kill goes through meanwhile, as during a stop
                 defer { slots[id]?.stopping = false }
@@ -652,6 +676,8 @@ extension Engine {
 
     /// `volumes`: its anonymous volumes go too, before anyone waiting for the removal goes on.
     func removeNow(_ id: String, volumes removeVolumes: Bool = false) async throws {
+        slots[id]?.pendingRestart?.task.cancel()
+        slots[id]?.pendingRestart = nil
         update(id) { $0.status = .removing }
         await beginNetworkTeardown(id).value
         await awaitTeardown(id)
@@ -685,6 +711,13 @@ extension Engine {
     /// (and so stopped) and marked to be restored at the next start; otherwise the
     /// containers keep running under their monitors.
     public func shutdown() async {
+        // Restarts waiting out a back-off stay `restarting` in their records: the next cryod
+        // settles them (`startByRestartPolicy`).
+        shuttingDown = true
+        for id in Array(slots.keys) {
+            slots[id]?.pendingRestart?.task.cancel()
+            slots[id]?.pendingRestart = nil
+        }
         if options.checkpointOnShutdown {
             for c in allRecords where c.status == .running {
                 let name = "cryod-shutdown"

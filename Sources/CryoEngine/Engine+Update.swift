@@ -30,7 +30,6 @@ public struct ContainerUpdate: Codable, Sendable, Equatable {
         if let v = CpusetMems, !v.isEmpty { out.append("--cpuset-mems") }
         if let v = BlkioWeight, v != 0 { out.append("--blkio-weight") }
         if let v = KernelMemory, v != 0 { out.append("--kernel-memory") }
-        if let n = RestartPolicy?.Name, !n.isEmpty, n != "no" { out.append("--restart \(n) (restart policies are not implemented yet)") }
         return out
     }
 
@@ -55,11 +54,18 @@ extension Engine {
     public func update(_ ref: String, _ u: ContainerUpdate) async throws -> [String] {
         let refused = u.refusals()
         if !refused.isEmpty {
-            throw EngineError(.unsupported, "cryo cannot update \(refused.joined(separator: ", ")) on a container; it can update --memory, --cpus, --cpu-quota, --cpu-period, --cpu-shares and --pids-limit")
+            throw EngineError(.unsupported, "cryo cannot update \(refused.joined(separator: ", ")) on a container; it can update --memory, --cpus, --cpu-quota, --cpu-period, --cpu-shares, --pids-limit and --restart")
         }
+        // An empty name leaves the policy as it is (the docker CLI sends one without --restart).
+        let newPolicy = try u.RestartPolicy.flatMap { $0.Name?.isEmpty == false ? $0 : nil }.map { try RestartPolicyDecision.policy($0) }
         let id = try resolve(ref).id
         return try await withLock(id) {
             let c = try resolve(id)
+            if let newPolicy, newPolicy != .no, c.hostConfig.AutoRemove == true {
+                throw EngineError.bad("Restart policy cannot be updated because AutoRemove is enabled for the container")
+            }
+            // `--restart no` during a back-off: the pending restart is dropped.
+            if newPolicy == .no { cancelPendingRestart(id) }
             let host = u.applied(to: c.hostConfig)
             var resources = try CreateValidation.resources(host, cpus: CreateValidation.onlineCPUs())
             // Unlimited pids (-1) is written as "max" (the create path leaves it unset).
@@ -86,7 +92,8 @@ extension Engine {
                 spec.linux?.resources = r
                 try FS.atomicWrite(specPath, Array(try JSONEncoder().encode(spec)), mode: 0o600, durable: false)
             }
-            var changed = c
+            // Read again: the record may have changed during the awaits (a cancelled back-off).
+            var changed = try resolve(id)
             changed.hostConfig = host
             try await save(changed)
             return []

@@ -68,6 +68,12 @@ public actor Engine {
     public nonisolated let networks: NetworkStore
     public nonisolated let cni: CNIRunner
     var nextTeardownToken = 0
+    var nextRestartToken = 0
+    /// Set while `recover` runs: exits found then are not restarted by policy at once; the
+    /// restart-policy pass after recovery decides (`startByRestartPolicy`).
+    var recovering = false
+    /// Set by `shutdown`: no restart by policy begins any more.
+    var shuttingDown = false
 
     public init(options: EngineOptions, group: EventLoopGroup) throws {
         // 103, not the kernel's 107: SwiftNIO's SocketAddress refuses longer paths, and cryod
@@ -201,6 +207,8 @@ public actor Engine {
     /// containers lost to a reboot are restored from their shutdown checkpoint.
     public func recover() async {
         let p = paths
+        recovering = true
+        defer { recovering = false }
         // A pull, load or import the last daemon did not finish left only staging files.
         let store = images
         do { try await blocking { try store.removeStaging() } } catch {
@@ -263,6 +271,8 @@ public actor Engine {
         let expected = slots[id]?.expectedExit
         slots[id]?.expectedExit = nil
         let wasCheckpoint = expected != nil
+        // Its restore brings it back, not its restart policy.
+        if wasCheckpoint { update(id) { $0.stopCause = .checkpoint } }
         // Whatever outlived the monitor (it was killed) goes: the record is about to say
         // exited. (A checkpoint that stops the container cleans up after itself; a monitor
         // whose socket merely failed us is alive, and so is its container.)
@@ -297,6 +307,10 @@ public actor Engine {
             }
             c.monitorPid = 0
         }
+        // An exit of its own (not a checkpoint, stop, kill or removal): its restart policy,
+        // decided at once so the record goes from running to restarting (the restart waits
+        // for the teardown below).
+        if !wasCheckpoint { scheduleRestartByPolicy(id) }
         // The network goes with the process (Docker tears it down at stop too): the address
         // and published ports are released before anyone waiting for the exit goes on.
         await beginNetworkTeardown(id).value

@@ -84,6 +84,9 @@ struct ContainerFlags: ParsableArguments {
     @Flag(name: .customLong("init"), help: "Run an init inside the container as PID 1 that forwards signals and reaps processes.")
     var initProcess = false
 
+    @Option(help: ArgumentHelp("Restart policy to apply when the container exits: no, on-failure[:max-retries], always or unless-stopped.", valueName: "string"))
+    var restart: String?
+
     @Option(name: .customLong("pid"), help: ArgumentHelp("PID namespace to use: host, or the container's own (default).", valueName: "string"))
     var pid = ""
 
@@ -135,6 +138,7 @@ struct ContainerFlags: ParsableArguments {
         o.cgroupns = cgroupns
         o.userns = userns
         o.initProcess = initProcess
+        o.restart = restart
         o.isRun = isRun
         if tty, Terminal.isTTY(1) || Terminal.isTTY(0) { o.consoleSize = Terminal.size(1) ?? Terminal.size(0) }
         return o

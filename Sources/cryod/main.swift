@@ -230,6 +230,10 @@ struct Cryod: AsyncParsableCommand {
             await engine.shutdown()
             throw error
         }
+        // Recovery has settled: containers whose restart policy brings them back with the
+        // daemon start now, in the background, each under its lock.
+        let restarting = await engine.startByRestartPolicy()
+        if !restarting.isEmpty { daemonLog.info("starting \(restarting.count) container(s) by their restart policy") }
         let tlsNote = identity.map { ", TLS with client certificates from \($0.paths.caPath)" } ?? ""
         daemonLog.info("cryod \(APIServer.engineVersion) listening on \(listeners.map(\.description).joined(separator: ", "))\(tlsNote) (root \(options.paths.root), exec-root \(options.paths.execRoot), \(openFiles)\(shutdownCheckpoint ? ", checkpoint on shutdown" : ""))")
 
