@@ -14,6 +14,14 @@ public enum InnerTar {
     /// sockets are refused with their path.
     @discardableResult
     public static func write(_ directory: String, to tarPath: String, whiteouts: Bool) throws -> [String] {
+        var deleted: [String] = []
+        try writeTar(tarPath) { a in try walk(directory, rel: "", a: a, whiteouts: whiteouts, deleted: &deleted) }
+        return deleted
+    }
+
+    /// A new plain tar file at `tarPath` (mode 0600, never replacing one), its entries written
+    /// by `body`.
+    static func writeTar(_ tarPath: String, _ body: (OpaquePointer) throws -> Void) throws {
         let fd = open(tarPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw ArchiveError.own("cannot create \(tarPath): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
@@ -21,10 +29,8 @@ public enum InnerTar {
         defer { archive_write_free(a) }
         archive_write_set_format_pax_restricted(a)
         guard archive_write_open_fd(a, fd) == ARCHIVE_OK else { throw CheckpointArchiveWriter.error(a, "opening \(tarPath)") }
-        var deleted: [String] = []
-        try walk(directory, rel: "", a: a, whiteouts: whiteouts, deleted: &deleted)
+        try body(a)
         guard archive_write_close(a) == ARCHIVE_OK else { throw CheckpointArchiveWriter.error(a, "finishing \(tarPath)") }
-        return deleted
     }
 
     static func walk(_ root: String, rel: String, a: OpaquePointer, whiteouts: Bool, deleted: inout [String]) throws {

@@ -13,15 +13,7 @@ public enum LayerTar {
     /// paths in `skip` ("/etc/hosts" and the like: what cryo mounts over, not the container's
     /// changes). Returns the sha256 of the tar: the layer's diff_id.
     public static func write(upper: String, to tarPath: String, skip: Set<String>) throws -> Digest {
-        let fd = open(tarPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw ArchiveError.own("cannot create \(tarPath): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        guard let a = archive_write_new() else { throw ArchiveError.own("archive_write_new failed") }
-        defer { archive_write_free(a) }
-        archive_write_set_format_pax_restricted(a)
-        guard archive_write_open_fd(a, fd) == ARCHIVE_OK else { throw CheckpointArchiveWriter.error(a, "opening \(tarPath)") }
-        try walk(upper, rel: "", a: a, skip: skip)
-        guard archive_write_close(a) == ARCHIVE_OK else { throw CheckpointArchiveWriter.error(a, "finishing \(tarPath)") }
+        try InnerTar.writeTar(tarPath) { a in try walk(upper, rel: "", a: a, skip: skip) }
         return try Digest.of(file: tarPath)
     }
 

@@ -65,8 +65,12 @@ import Glibc
 
     @Test func atTheLimitTheLongestIdleConnectionMakesRoom() async throws {
         let gate = Gate()
+        let blocked = Recorder()
         let (server, path) = try await start(ConnectionLimits(idleTimeout: .seconds(600), maxConnections: 3)) { ex in
-            if ex.request.path == "/block" { await gate.wait() }
+            if ex.request.path == "/block" {
+                blocked.add(ex.request.path)
+                await gate.wait()
+            }
             try? await ex.respond(status: 200, body: bytes(ex.request.path))
         }
         let results = try await onThread { () -> [String] in
@@ -76,7 +80,7 @@ import Glibc
             let busy2 = try BlockingClient(path: path)
             try busy1.send("GET /block HTTP/1.1\r\nHost: x\r\n\r\n")
             try busy2.send("GET /block HTTP/1.1\r\nHost: x\r\n\r\n")
-            Thread.sleep(forTimeInterval: 0.2)   // let the server see both requests
+            blocked.waitOnThread(count: 2)   // the server is handling both requests
             // A fourth connection: the idle one is closed to make room, the new one is served.
             let fresh = try BlockingClient(path: path)
             try fresh.send("GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -88,7 +92,7 @@ import Glibc
             out.append(String(decoding: try next.readResponse().body, as: UTF8.self))
             // Every connection busy: a new one is closed at once, unanswered.
             try next.send("GET /block HTTP/1.1\r\nHost: x\r\n\r\n")
-            Thread.sleep(forTimeInterval: 0.2)
+            blocked.waitOnThread(count: 3)
             let refused = try BlockingClient(path: path)
             try? refused.send("GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
             out.append("refused got \((try? refused.readToEOF())?.count ?? 0) bytes")

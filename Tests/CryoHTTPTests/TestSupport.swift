@@ -160,6 +160,11 @@ final class Recorder: Sendable {
     private let items = Mutex<[String]>([])
     func add(_ s: String) { items.withLock { $0.append(s) } }
     var all: [String] { items.withLock { $0 } }
+    /// The same, for a test's blocking client thread.
+    func waitOnThread(count: Int) {
+        for _ in 0..<1000 where all.count < count { usleep(10_000) }
+    }
+
     /// Polls until `count` items were recorded (or 10 s passed).
     func wait(count: Int) async -> [String] {
         for _ in 0..<1000 {

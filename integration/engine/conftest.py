@@ -468,6 +468,25 @@ def daemon():
         yield d
 
 
+def cryo_runner(d):
+    """cryo(*args) → CompletedProcess (text) against d; cryo.ok(...) asserts rc 0; cryo.daemon is d."""
+    def run(*args, check=False, timeout=120):
+        r = subprocess.run([str(BIN_DIR / "cryo"), "-H", d.host, *map(str, args)],
+                           capture_output=True, text=True, timeout=timeout)
+        if check:
+            assert r.returncode == 0, f"cryo {' '.join(map(str, args))} → rc {r.returncode}\n{r.stdout}\n{r.stderr}"
+        return r
+    run.ok = lambda *a, **k: run(*a, check=True, **k)
+    run.daemon = d
+    return run
+
+
+@pytest.fixture
+def cryo(docker_cli, criu):
+    """The cryo CLI against the session daemon (see cryo_runner)."""
+    return cryo_runner(docker_cli)
+
+
 @pytest.fixture
 def docker_cli(daemon):
     """The daemon, after each test every container is removed."""

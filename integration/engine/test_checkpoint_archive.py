@@ -19,22 +19,6 @@ from conftest import BIN_DIR, COUNTER, IMAGES, Daemon, cleanup, counter_values, 
 
 
 @pytest.fixture
-def cryo(docker_cli, criu):
-    """cryo(*args) → CompletedProcess, against the session daemon; cryo.ok asserts rc 0."""
-    d = docker_cli
-
-    def run(*args, check=False, timeout=120):
-        r = subprocess.run([str(BIN_DIR / "cryo"), "-H", d.host, *map(str, args)],
-                           capture_output=True, text=True, timeout=timeout)
-        if check:
-            assert r.returncode == 0, f"cryo {' '.join(map(str, args))} → rc {r.returncode}\n{r.stdout}\n{r.stderr}"
-        return r
-    run.ok = lambda *a, **k: run(*a, check=True, **k)
-    run.daemon = d
-    return run
-
-
-@pytest.fixture
 def tmp():
     d = tempfile.mkdtemp(prefix="cryo-archive-")
     yield d

@@ -13,28 +13,13 @@ import threading
 
 import pytest
 
-from conftest import BIN_DIR, IMAGES, REPO, unavailable, wait_for
+from conftest import IMAGES, REPO, unavailable, wait_for
 
 # io_uring_setup(2) on x86_64 through ctypes, then hold the ring open.
 IO_URING = ("import ctypes, time; libc = ctypes.CDLL(None, use_errno=True); p = ctypes.create_string_buffer(120); "
             "fd = libc.syscall(425, 4, p); print('ring', fd, ctypes.get_errno(), flush=True); time.sleep(100000)")
 UNIX_CLIENT = ("import socket, time; s = socket.socket(socket.AF_UNIX); s.connect('/ext/host.sock'); "
                "print('connected', flush=True); time.sleep(100000)")
-
-
-@pytest.fixture
-def cryo(docker_cli, criu):
-    d = docker_cli
-
-    def run(*args, check=False, timeout=120):
-        r = subprocess.run([str(BIN_DIR / "cryo"), "-H", d.host, *map(str, args)],
-                           capture_output=True, text=True, timeout=timeout)
-        if check:
-            assert r.returncode == 0, f"cryo {' '.join(map(str, args))} → rc {r.returncode}\n{r.stdout}\n{r.stderr}"
-        return r
-    run.ok = lambda *a, **k: run(*a, check=True, **k)
-    run.daemon = d
-    return run
 
 
 @pytest.fixture

@@ -28,21 +28,6 @@ WORKLOAD = ("exec 3>>/tmp/held.txt; echo hello-forensics >&3; "
 
 
 @pytest.fixture
-def cryo(docker_cli, criu):
-    d = docker_cli
-
-    def run(*args, check=False, timeout=120):
-        r = subprocess.run([str(BIN_DIR / "cryo"), "-H", d.host, *map(str, args)],
-                           capture_output=True, text=True, timeout=timeout)
-        if check:
-            assert r.returncode == 0, f"cryo {' '.join(map(str, args))} → rc {r.returncode}\n{r.stdout}\n{r.stderr}"
-        return r
-    run.ok = lambda *a, **k: run(*a, check=True, **k)
-    run.daemon = d
-    return run
-
-
-@pytest.fixture
 def crit():
     if not os.path.exists(CRIT):
         unavailable("crit is not installed (Debian's python3-pycriu)")

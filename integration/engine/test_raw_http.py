@@ -42,7 +42,7 @@ def test_bad_query_parameter_is_400(daemon):
 def test_unknown_route_is_404_json(daemon):
     for method, path in (("GET", "/v1.50/nosuch"), ("GET", "/nosuch/route"),
                          ("POST", "/v1.50/containers/x/frobnicate"), ("GET", "/v1.50/networks/x"),
-                         ("GET", "/v1.50/volumes/x")):
+                         ("GET", "/v1.50/plugins")):
         st, h, body = daemon.http(method, path)
         assert st == 404, (method, path, st, body)
         assert h["content-type"].startswith("application/json")

@@ -130,7 +130,12 @@ def test_update_restart_on_a_running_container(docker_cli, cryo, name):
     assert d.ok("update", "--restart", "always", name) == name
     assert inspect(d, name)["HostConfig"]["RestartPolicy"]["Name"] == "always"
     d.ok("exec", name, "touch", "/tmp/go")
-    wait_for(lambda: restart_count(d, name) == 1 and state(d, name)["Running"], timeout=60, what="the restart by the new policy")
+    # Status, not Running: a container waiting out its back-off is Running (as in dockerd) but
+    # not yet started again; and its new shell must have removed the old /tmp/go first.
+    wait_for(lambda: restart_count(d, name) == 1 and state(d, name)["Status"] == "running", timeout=60,
+             what="the restart by the new policy")
+    wait_for(lambda: d.docker("exec", name, "test", "-e", "/tmp/go").returncode == 1, timeout=30,
+             what="the restarted command waiting for /tmp/go again")
     # The cryo CLI's update: back to no restarts.
     assert cryo("update", "--restart", "no", name).stdout.strip() == name
     assert inspect(d, name)["HostConfig"]["RestartPolicy"]["Name"] == "no"
