@@ -53,6 +53,7 @@ public struct APIServer: Sendable {
         case ("GET", 1, "_ping"), ("HEAD", 1, "_ping"): try await ping(ex)
         case ("GET", 1, "version"): try await version(ex)
         case ("GET", 1, "info"): try await info(ex)
+        case ("GET", 1, "events"): try await events(ex)
         case ("POST", 1, "auth"): try await login(ex)
         case (_, _, "containers"): try await containerRoute(ex, method, Array(p.dropFirst()))
         case (_, _, "exec"): try await execRoute(ex, method, Array(p.dropFirst()))
