@@ -123,6 +123,7 @@ extension Engine {
             _ = try? await blocking { try FS.removeAll(dir) }
             throw error
         }
+        if let c = slots[id]?.record { emitContainer("create", c) }
         return id
     }
 
@@ -633,6 +634,8 @@ extension Engine {
     }
 
     func removeNow(_ id: String) async throws {
+        let removed = slots[id]?.record
+        defer { if let removed { emitContainer("destroy", removed) } }
         update(id) { $0.status = .removing }
         await beginNetworkTeardown(id).value
         await awaitTeardown(id)
