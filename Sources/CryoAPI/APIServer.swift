@@ -53,6 +53,7 @@ public struct APIServer: Sendable {
         case ("GET", 1, "_ping"), ("HEAD", 1, "_ping"): try await ping(ex)
         case ("GET", 1, "version"): try await version(ex)
         case ("GET", 1, "info"): try await info(ex)
+        case ("GET", 1, "events"): try await events(ex)
         case ("POST", 1, "auth"): try await login(ex)
         case ("GET", 2, "system") where p[1] == "df": try await systemDF(ex)
         case ("POST", 2, "build") where p[1] == "prune": try await pruneBuildCache(ex)

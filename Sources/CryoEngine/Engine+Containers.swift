@@ -139,6 +139,7 @@ extension Engine {
             _ = try? await blocking { try FS.removeAll(dir) }
             throw error
         }
+        if let c = slots[id]?.record { emitContainer("create", c) }
         return id
     }
 
@@ -678,6 +679,7 @@ extension Engine {
     func removeNow(_ id: String, volumes removeVolumes: Bool = false) async throws {
         slots[id]?.pendingRestart?.task.cancel()
         slots[id]?.pendingRestart = nil
+        let removed = slots[id]?.record
         update(id) { $0.status = .removing }
         await beginNetworkTeardown(id).value
         await awaitTeardown(id)
@@ -696,6 +698,7 @@ extension Engine {
             unlink(p.monitorLog(id) + ".1")
         }
         if removeVolumes, let c = record(id) { await removeAnonymousVolumes(of: c) }
+        if let removed { emitContainer("destroy", removed) }
         for e in execs.values where e.containerID == id { execs[e.id] = nil }
         // The slot goes with the record; whoever waited on it goes on. (Callers queued on its
         // lock get it in turn and find no container.)

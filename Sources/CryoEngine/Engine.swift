@@ -66,6 +66,8 @@ public actor Engine {
     public nonisolated let migrationStreams = StreamRendezvous()
     /// Networks (`<root>/networks`) and the CNI plugins that attach containers to them.
     public nonisolated let networks: NetworkStore
+    /// `docker events`: what the engine emits (volumes: `events.emit("volume", …)`).
+    public nonisolated let events = EventBus()
     public nonisolated let cni: CNIRunner
     var nextTeardownToken = 0
     var nextRestartToken = 0
