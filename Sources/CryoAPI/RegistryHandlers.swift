@@ -18,7 +18,8 @@ extension APIServer {
         let stream = ProgressStream(ex)
         let puller = ImagePuller(client: registry, store: engine.images)
         do {
-            try await puller.pull(ref, platform: platform, credentials: credentials) { line in try await stream.send(line) }
+            let image = try await puller.pull(ref, platform: platform, credentials: credentials) { line in try await stream.send(line) }
+            engine.events.emit("image", "pull", id: image.id.description, attributes: ["name": ref.description])
         } catch {
             guard stream.started else { throw error }
             try? await stream.send(.failure("\(HTTPStatus.failure(error))"))
@@ -51,6 +52,7 @@ extension APIServer {
                 let (packed, scratch) = try await engine.packImageForPush(local)
                 defer { engine.discardPacked(scratch) }
                 try await pusher.push(packed, as: ref, credentials: credentials) { line in try await stream.send(line) }
+                engine.events.emit("image", "push", id: local, attributes: ["name": local])
             }
         } catch {
             guard stream.started else { throw error }

@@ -37,7 +37,10 @@ extension Engine {
     /// `fixedTarget` is the engine's own place for it (fork's temporary checkpoint in the
     /// exec-root), not checked as a client's directory is.
     public func checkpoint(_ ref: String, name: String, dir: String?, exit: Bool, tcpEstablished: Bool = false) async throws -> CheckpointReport {
-        try await checkpoint(ref, name: name, dir: dir, exit: exit, tcpEstablished: tcpEstablished, fixedTarget: nil)
+        let report = try await checkpoint(ref, name: name, dir: dir, exit: exit, tcpEstablished: tcpEstablished, fixedTarget: nil)
+        // dockerd's container event for a checkpoint.
+        if let c = try? resolve(ref) { emitContainer("checkpoint", c, ["checkpoint": name]) }
+        return report
     }
 
     func checkpoint(_ ref: String, name: String, dir: String?, exit: Bool, tcpEstablished: Bool, fixedTarget: String?) async throws -> CheckpointReport {

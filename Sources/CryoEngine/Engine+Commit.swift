@@ -55,12 +55,14 @@ extension Engine {
                     throw error
                 }
             }
-            return try await removingAfter(made.staging) {
+            let imageID = try await removingAfter(made.staging) {
                 try await blocking {
                     try store.commitPull(config: made.config, layers: made.layers, layerDirs: [made.layers.last!: made.dir],
                                          manifest: nil, tag: o.reference, repoDigest: nil).image.id.description
                 }
             }
+            emitContainer("commit", c, ["imageID": imageID])
+            return imageID
         }
     }
 

@@ -205,8 +205,17 @@ extension Engine {
         if !restoring, let c = record(id), c.hostConfig.AutoRemove == true, !c.isRunning { try? await remove(c.id, force: true, removeVolumes: true) }
     }
 
-    /// Start or restore, with the container's lock held by the caller.
+    /// Start or restore, with the container's lock held by the caller; then its events
+    /// (`restore` — cryo's — and `start`, as dockerd emits for a restore too).
     func startLocked(_ id: String, ref: String, checkpoint: String?, checkpointDir: String?) async throws {
+        try await startOrRestoreLocked(id, ref: ref, checkpoint: checkpoint, checkpointDir: checkpointDir)
+        if let c = record(id) {
+            if let checkpoint { emitContainer("restore", c, ["checkpoint": checkpoint]) }
+            emitContainer("start", c)
+        }
+    }
+
+    func startOrRestoreLocked(_ id: String, ref: String, checkpoint: String?, checkpointDir: String?) async throws {
         let c = try resolve(id)
         if let e = StateMachine.check(checkpoint == nil ? .start : .restore, status: c.status, id: ref) { throw e }
         var restore: RestorePlan?
@@ -495,12 +504,14 @@ extension Engine {
         markStoppedByUser(id)
         let rt = runtime
         try await blocking { try rt.kill(id: id, signal: signal, all: false) }
+        emitContainer("kill", c, ["signal": String(signal)])
     }
 
     /// Docker's stop: the stop signal, `timeout` seconds, then SIGKILL.
     public func stop(_ ref: String, timeout: Int?, signal: Int32?) async throws {
         let id = try resolve(ref).id
         try await withLock(id) { try await stopLocked(id, timeout: timeout, signal: signal) }
+        if let c = record(id) { emitContainer("stop", c) }
     }
 
     func stopLocked(_ id: String, timeout: Int?, signal: Int32?) async throws {
@@ -583,6 +594,7 @@ extension Engine {
                 if c.isRunning { try await stopLocked(id, timeout: timeout, signal: nil) }
                 try await startLocked(id, ref: id, checkpoint: nil, checkpointDir: nil)
                 update(id) { $0.restartCount += 1 }
+                if let c = record(id) { emitContainer("restart", c) }
             }
         } catch {
             await removeAfterFailedStart(id, restoring: false)
@@ -617,6 +629,7 @@ extension Engine {
             }
             // The segment may have learnt the address elsewhere meanwhile (the target's copy).
             if held, let e = c.endpoint { announce(e, netns: netns) }
+            emitContainer(paused ? "pause" : "unpause", c)
             update(id) {
                 $0.status = paused ? .paused : .running
                 if held {

@@ -83,20 +83,25 @@ extension Engine {
         let removal = try await blocking { try store.remove(ref) }
         var items = removal.untagged.map { ImageDeleteItem(Untagged: $0, Deleted: nil) }
         if let d = removal.deletedImage { items.append(ImageDeleteItem(Untagged: nil, Deleted: d.description)) }
+        for t in removal.untagged { events.emit("image", "untag", id: img.id.description, attributes: ["name": t]) }
+        if let d = removal.deletedImage { events.emit("image", "delete", id: d.description, attributes: ["name": ref]) }
         return items
     }
 
     /// `docker tag`: `target` ("name:tag") names the image `source` names.
     public func tagImage(_ source: String, as target: String) async throws {
-        _ = try await imageOrNotFound(source)
+        let img = try await imageOrNotFound(source)
         let store = images
         _ = try await blocking { try store.tag(source, as: target) }
+        events.emit("image", "tag", id: img.id.description, attributes: ["name": target])
     }
 
     public func loadImages(archive: String) async throws -> [StoredImage] {
         let store = images
         do {
-            return try await blocking { try store.load(archive: archive) }
+            let loaded = try await blocking { try store.load(archive: archive) }
+            for i in loaded { events.emit("image", "load", id: i.id.description, attributes: ["name": i.repoTags.first ?? i.id.description]) }
+            return loaded
         } catch {
             // The archive's fault is a 400, cryod's own (no space, I/O error) a 500.
             throw CryoFailure("loading the image archive failed", cause: error)
@@ -106,7 +111,9 @@ extension Engine {
     public func importImage(archive: String, reference: String?) async throws -> StoredImage {
         let store = images
         do {
-            return try await blocking { try store.importRootfs(archive: archive, reference: reference) }
+            let i = try await blocking { try store.importRootfs(archive: archive, reference: reference) }
+            events.emit("image", "import", id: i.id.description, attributes: ["name": reference ?? i.id.description])
+            return i
         } catch {
             throw CryoFailure("importing the rootfs tarball failed", cause: error)
         }

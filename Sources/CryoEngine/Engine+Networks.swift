@@ -49,11 +49,13 @@ extension Engine {
         }
         let store = networks
         do {
-            return try await blocking {
+            let n = try await blocking {
                 try store.create(name: name, driver: d, subnet: subnet, gateway: gateway, ipRange: ipRange,
                                  bridge: options["com.docker.network.bridge.name"], parent: options["parent"],
                                  macvlanMode: options["macvlan_mode"], internal: `internal`, labels: labels)
             }
+            events.emit("network", "create", id: n.id, attributes: ["name": n.name, "type": n.driver])
+            return n
         } catch { throw Self.apiError(error) }
     }
 
@@ -86,6 +88,7 @@ extension Engine {
                 try store.remove(net.id)
                 try cni.deleteBridge(of: net)
             }
+            events.emit("network", "destroy", id: net.id, attributes: ["name": net.name, "type": net.driver])
         } catch { throw Self.apiError(error) }
     }
 

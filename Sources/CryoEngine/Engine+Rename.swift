@@ -20,6 +20,7 @@ extension Engine {
             var changed = c
             changed.name = newName
             try await save(changed)
+            emitContainer("rename", changed, ["oldName": "/" + c.name])
             if c.isRunning, let e = c.endpoint { await refreshPeers(networkID: e.networkID, except: nil) }
         }
     }

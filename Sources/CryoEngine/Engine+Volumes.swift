@@ -24,11 +24,14 @@ extension Engine {
         try VolumeStore.validate(n)
         let store = volumes
         let l = labels ?? [:]
-        return try await blocking { try store.create(n, labels: l) }
+        let v = try await blocking { try store.create(n, labels: l) }
+        events.emit("volume", "create", id: v.name, attributes: ["driver": VolumeStore.driver])
+        return v
     }
 
     public func volume(_ name: String) async throws -> Volume {
-        try VolumeStore.validate(name)
+        // As dockerd: a name no volume can have is simply not found.
+        guard (try? VolumeStore.validate(name)) != nil else { throw EngineError(.notFound, "get \(name): no such volume") }
         let store = volumes
         guard let v = try await blocking({ try store.get(name) }) else { throw EngineError(.notFound, "get \(name): no such volume") }
         return v
@@ -54,6 +57,7 @@ extension Engine {
             throw EngineError(.notFound, "get \(name): no such volume")
         }
         try await blocking { try store.remove(name) }
+        events.emit("volume", "destroy", id: name, attributes: ["driver": VolumeStore.driver])
     }
 
     /// Unused volumes matching the filter: anonymous ones, named ones too with `all`.

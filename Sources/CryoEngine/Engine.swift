@@ -312,6 +312,7 @@ public actor Engine {
         // An exit of its own (not a checkpoint, stop, kill or removal): its restart policy,
         // decided at once so the record goes from running to restarting (the restart waits
         // for the teardown below).
+        if let c = slots[id]?.record { emitContainer("die", c, ["exitCode": String(c.exitCode)]) }
         if !wasCheckpoint { scheduleRestartByPolicy(id) }
         // The network goes with the process (Docker tears it down at stop too): the address
         // and published ports are released before anyone waiting for the exit goes on.

@@ -5,7 +5,7 @@ import FoundationEssentials
 struct SystemCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "system", abstract: "Manage cryod: disk usage, prune, information.",
-        subcommands: [SystemDF.self, SystemPrune.self, Info.self])
+        subcommands: [SystemDF.self, SystemPrune.self, Info.self, Events.self])
 }
 
 /// `docker system df`: one row per kind (images, containers, local volumes, build cache) with

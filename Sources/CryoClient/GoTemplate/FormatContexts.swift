@@ -252,6 +252,22 @@ enum GoQuote {
 }
 
 extension Format {
+    /// docker events' time: "2026-12-04T19:30:00.123456789+00:00" (RFC 3339 with nanoseconds,
+    /// local time zone).
+    public static func rfc3339Nano(_ nanos: Int64) -> String {
+        var t = time_t(nanos / 1_000_000_000)
+        var tm = tm()
+        localtime_r(&t, &tm)
+        var buf = [CChar](repeating: 0, count: 64)
+        let n = strftime(&buf, buf.count, "%Y-%m-%dT%H:%M:%S", &tm)
+        let base = String(decoding: buf.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let frac = String(nanos % 1_000_000_000).leftPad(9)
+        let off = tm.tm_gmtoff
+        let sign = off < 0 ? "-" : "+"
+        let h = String(abs(off) / 3600).leftPad(2), m = String(abs(off) % 3600 / 60).leftPad(2)
+        return "\(base).\(frac)\(sign)\(h):\(m)"
+    }
+
     /// docker's CreatedAt: "2025-06-01 12:00:00 +0000 UTC" in the local time zone.
     public static func localTime(_ unix: Int64) -> String {
         var t = time_t(unix)
@@ -290,4 +306,8 @@ extension Format {
         tm.tm_sec = Int32(se)
         return localTime(Int64(timegm(&tm)) - Int64(offset))
     }
+}
+
+extension String {
+    fileprivate func leftPad(_ n: Int) -> String { count >= n ? self : String(repeating: "0", count: n - count) + self }
 }
