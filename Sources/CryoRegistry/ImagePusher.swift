@@ -100,7 +100,7 @@ extension RegistrySession {
 
 /// A file as a request body: read in 1 MiB chunks as the client asks for them.
 enum FileBody {
-    final class Reader: @unchecked Sendable {   // used by one request's body stream at a time
+    final class Reader: Sendable {
         let fd: Int32
         let path: String
         init(fd: Int32, path: String) {
