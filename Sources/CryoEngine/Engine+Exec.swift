@@ -37,6 +37,7 @@ extension Engine {
         try CreateValidation.execRequest(req)
         let id = Names.randomID()
         execs[id] = ExecSession(id: id, containerID: c.id, request: req)
+        emitContainer("exec_create: " + cmd.joined(separator: " "), c, ["execID": id])
         return id
     }
 
@@ -58,7 +59,11 @@ extension Engine {
         // Taken now, so a second start of the same exec is refused while this one waits.
         execs[id]?.started = true
         do {
-            return try await withLock(containerID) { try await startExecLocked(id, detach: detach, tty: ttyOverride) }
+            let p = try await withLock(containerID) { try await startExecLocked(id, detach: detach, tty: ttyOverride) }
+            if let c = record(containerID) {
+                emitContainer("exec_start: " + (session.request.Cmd ?? []).joined(separator: " "), c, ["execID": id])
+            }
+            return p
         } catch {
             if execs[id]?.running == false && execs[id]?.exitCode == nil { execs[id]?.started = false }
             throw error
@@ -177,6 +182,9 @@ extension Engine {
         }
         execs[id]?.running = false
         execs[id]?.exitCode = code
+        if let cid = execs[id]?.containerID, let c = record(cid) {
+            emitContainer("exec_die", c, ["execID": id, "exitCode": String(code)])
+        }
         if let m = execs[id]?.ptyMaster, m >= 0 { close(m) }
         execs[id]?.ptyMaster = -1
         return code

@@ -99,3 +99,14 @@ def test_a_client_that_goes_away_leaves_cryod_healthy(docker_cli, name):
     since = time.time()
     d.ok("create", "--name", name, "busybox", "true")
     assert [e["Action"] for e in window(d, f"container={name}", since=since)] == ["create"]
+
+
+def test_exec_events(docker_cli, name):
+    d = docker_cli
+    d.ok("run", "-d", "--name", name, "busybox", "sleep", "100000")
+    since = time.time()
+    assert d.docker("exec", name, "sh", "-c", "exit 3").returncode == 3
+    evs = window(d, f"container={name}", since=since)
+    assert [e["Action"] for e in evs] == ["exec_create: sh -c exit 3", "exec_start: sh -c exit 3", "exec_die"], evs
+    assert evs[2]["Actor"]["Attributes"]["exitCode"] == "3" and evs[2]["Actor"]["Attributes"]["execID"], evs[2]
+    assert [e["Action"] for e in window(d, f"container={name}", "event=exec_start", since=since)] == ["exec_start: sh -c exit 3"]
