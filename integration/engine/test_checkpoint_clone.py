@@ -5,7 +5,7 @@ import json
 import urllib.parse
 
 from conftest import counter_values, inspect, wait_for
-from test_checkpoint_archive import assert_is_clone, cryo, start_counter  # noqa: F401 (fixture)
+from test_checkpoint_archive import assert_is_clone, start_counter
 
 
 def test_three_clones_from_one_checkpoint(cryo, name):
