@@ -263,6 +263,11 @@ long cryo_fs_type(const char *path) {
     if (statfs(path, &s) != 0) return -1;
     return (long)s.f_type;
 }
+long cryo_fd_fs_type(int fd) {
+    struct statfs s;
+    if (fstatfs(fd, &s) != 0) return -1;
+    return (long)s.f_type;
+}
 int cryo_setresuid(uid_t r, uid_t e, uid_t s) { return setresuid(r, e, s); }
 int cryo_setresgid(gid_t r, gid_t e, gid_t s) { return setresgid(r, e, s); }
 

@@ -95,6 +95,9 @@ public struct APIServer: Sendable {
             case "update": try await updateContainer(ex, p[0])
             default: throw EngineError(.notFound, "page not found")
             }
+        case ("HEAD", 2) where p[1] == "archive": try await statArchivePath(ex, p[0])
+        case ("GET", 2) where p[1] == "archive": try await getArchive(ex, p[0])
+        case ("PUT", 2) where p[1] == "archive": try await putArchive(ex, p[0])
         case ("GET", 2) where p[1] == "logs": try await logs(ex, p[0])
         case ("GET", 2) where p[1] == "top": try await topContainer(ex, p[0])
         case ("GET", 2) where p[1] == "export": try await exportContainer(ex, p[0])

@@ -510,6 +510,20 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         return mapWriteError(done)
     }
 
+    /// A streamed response that failed half way: the connection is closed without the last
+    /// chunk, so the client sees a cut response, never a complete-looking truncated one.
+    func abort(_ id: Int) -> EventLoopFuture<Void> {
+        guard let context else { return failed(HTTPError.connectionClosed) }
+        let ex: ExchangeState
+        do { ex = try exchange(id) } catch { return context.eventLoop.makeFailedFuture(error) }
+        guard ex.response == .streaming else {
+            return context.eventLoop.makeFailedFuture(HTTPError.invalidState("abort without startStream"))
+        }
+        ex.response = .complete
+        closeNow()
+        return context.eventLoop.makeSucceededVoidFuture()
+    }
+
     func finish(_ id: Int) -> EventLoopFuture<Void> {
         guard let context else { return failed(HTTPError.connectionClosed) }
         let ex: ExchangeState

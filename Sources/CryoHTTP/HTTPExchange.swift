@@ -80,6 +80,14 @@ public final class HTTPExchange: Sendable {
         try await onLoop(loop) { handler.value.finish(id) }
     }
 
+    /// Ends a streaming response that failed half way by closing the connection (no
+    /// terminating chunk): the client sees an incomplete response.
+    public func abort() async throws {
+        let handler = self.handler
+        let id = self.id
+        try await onLoop(loop) { handler.value.abort(id) }
+    }
+
     /// Hijack: the rest of the request body is discarded, then exactly
     /// "HTTP/1.1 101 UPGRADED\r\nContent-Type: <contentType>\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
     /// plus the server's default headers and `extraHeaders`, then "\r\n", is written and flushed on

@@ -87,6 +87,8 @@ ssize_t cryo_peek_size(int sock);
 int cryo_pipe2(int fds[2], int flags);
 /* statfs(2)'s f_type of the file system holding path, or -1 with errno. */
 long cryo_fs_type(const char *path);
+/// fstatfs(2)'s f_type of a descriptor (-1 on failure).
+long cryo_fd_fs_type(int fd);
 int cryo_setresuid(uid_t r, uid_t e, uid_t s);
 int cryo_setresgid(gid_t r, gid_t e, gid_t s);
 
