@@ -55,10 +55,18 @@ public enum ContainerTarExtractor {
         /// Owner of everything made (`copyUIDGID` with a container user); nil: the archive's.
         public var owner: (uid: uid_t, gid: gid_t)?
         public var limits: Limits
-        public init(noOverwriteDirNonDir: Bool, owner: (uid: uid_t, gid: gid_t)? = nil, limits: Limits) {
+        /// Where the destination is in the container, and paths no entry may be at or below
+        /// (a stopped container's mount points: what is written there would be hidden by the
+        /// mount when it starts).
+        public var destinationPath: String
+        public var unreachable: [String]
+        public init(noOverwriteDirNonDir: Bool, owner: (uid: uid_t, gid: gid_t)? = nil, limits: Limits,
+                    destinationPath: String = "/", unreachable: [String] = []) {
             self.noOverwriteDirNonDir = noOverwriteDirNonDir
             self.owner = owner
             self.limits = limits
+            self.destinationPath = destinationPath
+            self.unreachable = unreachable
         }
     }
 
@@ -85,7 +93,7 @@ public enum ContainerTarExtractor {
 
     /// Reads every header of the tar at `tarPath` and refuses it (naming the entry) if any
     /// entry breaks the rules above; nothing is written.
-    public static func check(_ tarPath: String, limits: Limits) throws {
+    public static func check(_ tarPath: String, limits: Limits, destinationPath: String = "/", unreachable: [String] = []) throws {
         let a = try openReader(tarPath)
         defer { archive_read_free(a) }
         var entries = 0
@@ -95,7 +103,13 @@ public enum ContainerTarExtractor {
             if entries > limits.maxEntries {
                 throw ArchiveError("the archive has more than \(limits.maxEntries) entries (the limit for a copy into a container): refused")
             }
-            _ = try components(name)
+            let parts = try components(name)
+            if !unreachable.isEmpty {
+                let path = ContainerCopyPath.clean(destinationPath + "/" + parts.joined(separator: "/"))
+                if let m = unreachable.first(where: { ContainerCopyPath.isAtOrBelow(path, $0) }) {
+                    throw ArchiveError("archive entry \"\(name)\": refused: \(path) is on \(m), which the container has mounted (a volume, bind mount or tmpfs) only while it runs: start it to copy there", code: .conflict)
+                }
+            }
             let (sum, overflow) = bytes.addingReportingOverflow(max(0, archive_entry_size(e)) + 512)
             bytes = overflow ? Int64.max : sum
             if bytes > limits.maxBytes {
@@ -126,7 +140,7 @@ public enum ContainerTarExtractor {
     /// `O_RDONLY | O_DIRECTORY` descriptor). `display` names the destination in errors.
     public static func extract(_ tarPath: String, into destFD: Int32, display: String, options: Options) throws {
         OffActorCheck.check("extract", tarPath)
-        try check(tarPath, limits: options.limits)
+        try check(tarPath, limits: options.limits, destinationPath: options.destinationPath, unreachable: options.unreachable)
         let a = try openReader(tarPath)
         defer { archive_read_free(a) }
         var run = Run(dest: destFD, display: display, options: options)

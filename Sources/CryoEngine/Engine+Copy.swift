@@ -160,7 +160,7 @@ extension Engine {
     nonisolated static func locate(_ cp: ContainerCopyPath, in root: CopyRoot, ref: String, raw: String) throws -> CopyLocation {
         let dir: FS.ResolvedInRoot
         do { dir = try FS.resolveInRoot(root.fd, cp.directory, followFinal: true, display: raw) } catch let e as SyscallError {
-            if e.errno == ENOENT || e.errno == ENOTDIR { throw copyPathNotFound(raw, ref) }
+            if e.errno == ENOENT || e.errno == ENOTDIR { throw missing(cp, root: root, ref: ref, raw: raw) }
             throw CryoFailure("resolving \(raw) in container \(ref)", cause: e)
         }
         var st = stat()
@@ -172,7 +172,7 @@ extension Engine {
             guard fstatat(dir.fd, cp.base, &st, AT_SYMLINK_NOFOLLOW) == 0 else {
                 let e = errno
                 close(dir.fd)
-                if e == ENOENT || e == ENOTDIR { throw copyPathNotFound(raw, ref) }
+                if e == ENOENT || e == ENOTDIR { throw missing(cp, root: root, ref: ref, raw: raw) }
                 throw CryoFailure("stat \(raw) in container \(ref)", cause: SyscallError("fstatat", raw, errno: e))
             }
             name = cp.base
@@ -189,6 +189,17 @@ extension Engine {
             throw error
         }
         return location
+    }
+
+    /// A path that is not there: refused as unreachable if a stopped container would have it
+    /// on a mount when running (where it resolves to with the missing part taken as it is),
+    /// else dockerd's 404.
+    nonisolated static func missing(_ cp: ContainerCopyPath, root: CopyRoot, ref: String, raw: String) -> CryoFailure {
+        if !root.running, let r = try? FS.resolveInRoot(root.fd, cp.absolute, followFinal: false, allowMissing: true) {
+            close(r.fd)
+            do { try refuseUnreachable(r.path, root: root, ref: ref, raw: raw) } catch let f as CryoFailure { return f } catch {}
+        }
+        return copyPathNotFound(raw, ref)
     }
 
     /// A stopped container's path that is (or is below) a mount point of its running self.
@@ -271,7 +282,7 @@ extension Engine {
                 defer { close(root.fd) }
                 let dir: FS.ResolvedInRoot
                 do { dir = try FS.resolveInRoot(root.fd, cp.absolute, followFinal: true, display: raw) } catch let e as SyscallError {
-                    if e.errno == ENOENT { throw Self.copyPathNotFound(raw, ref) }
+                    if e.errno == ENOENT { throw Self.missing(cp, root: root, ref: ref, raw: raw) }
                     if e.errno == ENOTDIR { throw EngineError.bad("extraction point is not a directory") }
                     throw CryoFailure("resolving \(raw) in container \(ref)", cause: e)
                 }
@@ -291,7 +302,9 @@ extension Engine {
                 let options = ContainerTarExtractor.Options(
                     noOverwriteDirNonDir: noOverwriteDirNonDir,
                     owner: copyUIDGID ? root.user : nil,
-                    limits: .freeSpace(of: dest))
+                    limits: .freeSpace(of: dest),
+                    destinationPath: dir.path,
+                    unreachable: root.running ? [] : root.mountDestinations)
                 do {
                     try ContainerTarExtractor.extract(archive, into: dest, display: dir.path, options: options)
                 } catch let e as ArchiveError {
