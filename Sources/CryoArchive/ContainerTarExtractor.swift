@@ -60,13 +60,29 @@ public enum ContainerTarExtractor {
         /// mount when it starts).
         public var destinationPath: String
         public var unreachable: [String]
+        /// The CLI's side (`cryo cp CONTAINER:PATH LOCAL`): the first name `from` of every
+        /// entry becomes `to` (docker's RebaseArchiveEntries; "/" stands for the root's
+        /// entries "/", "/bin"…), and device nodes are skipped instead of refused.
+        public var rebase: (from: String, to: String)?
+        public var skipDevices: Bool
         public init(noOverwriteDirNonDir: Bool, owner: (uid: uid_t, gid: gid_t)? = nil, limits: Limits,
-                    destinationPath: String = "/", unreachable: [String] = []) {
+                    destinationPath: String = "/", unreachable: [String] = [],
+                    rebase: (from: String, to: String)? = nil, skipDevices: Bool = false) {
             self.noOverwriteDirNonDir = noOverwriteDirNonDir
             self.owner = owner
             self.limits = limits
             self.destinationPath = destinationPath
             self.unreachable = unreachable
+            self.rebase = rebase
+            self.skipDevices = skipDevices
+        }
+
+        /// `name` with `rebase` applied.
+        public func rebased(_ name: String) -> String {
+            guard let r = rebase else { return name }
+            if r.from == "/" { return name.hasPrefix("/") ? r.to + name : name }
+            if name == r.from || name.hasPrefix(r.from + "/") { return r.to + name.dropFirst(r.from.count) }
+            return name
         }
     }
 
@@ -94,11 +110,17 @@ public enum ContainerTarExtractor {
     /// Reads every header of the tar at `tarPath` and refuses it (naming the entry) if any
     /// entry breaks the rules above; nothing is written.
     public static func check(_ tarPath: String, limits: Limits, destinationPath: String = "/", unreachable: [String] = []) throws {
+        try check(tarPath, options: Options(noOverwriteDirNonDir: true, limits: limits, destinationPath: destinationPath, unreachable: unreachable))
+    }
+
+    static func check(_ tarPath: String, options: Options) throws {
+        let limits = options.limits, unreachable = options.unreachable, destinationPath = options.destinationPath
         let a = try openReader(tarPath)
         defer { archive_read_free(a) }
         var entries = 0
         var bytes: Int64 = 0
-        try forEachEntry(a, tarPath) { e, name in
+        try forEachEntry(a, tarPath) { e, raw in
+            let name = options.rebased(raw)
             entries += 1
             if entries > limits.maxEntries {
                 throw ArchiveError("the archive has more than \(limits.maxEntries) entries (the limit for a copy into a container): refused")
@@ -116,7 +138,7 @@ public enum ContainerTarExtractor {
                 throw ArchiveError("the archive expands to more than \(limits.maxBytes) bytes (the limit: \(limits.source)), at entry \"\(name)\": refused")
             }
             if let hl = archive_entry_hardlink(e) {
-                guard let target = String(validatingCString: hl) else {
+                guard let target = String(validatingCString: hl).map(options.rebased) else {
                     throw ArchiveError("archive entry \"\(name)\": refused: its hard-link target is not valid UTF-8")
                 }
                 if try components(target, what: "hard-link target").isEmpty {
@@ -127,6 +149,7 @@ public enum ContainerTarExtractor {
             switch archive_entry_filetype(e) {
             case S_IFREG, S_IFDIR, S_IFLNK, S_IFIFO: break
             case S_IFCHR, S_IFBLK:
+                if options.skipDevices { return }
                 throw ArchiveError("archive entry \"\(name)\": refused: it is a device node (cryo does not make device nodes in a container from a copy)")
             default:
                 throw ArchiveError("archive entry \"\(name)\": refused: not a file, directory, symlink, hard link or fifo")
@@ -140,11 +163,11 @@ public enum ContainerTarExtractor {
     /// `O_RDONLY | O_DIRECTORY` descriptor). `display` names the destination in errors.
     public static func extract(_ tarPath: String, into destFD: Int32, display: String, options: Options) throws {
         OffActorCheck.check("extract", tarPath)
-        try check(tarPath, limits: options.limits, destinationPath: options.destinationPath, unreachable: options.unreachable)
+        try check(tarPath, options: options)
         let a = try openReader(tarPath)
         defer { archive_read_free(a) }
         var run = Run(dest: destFD, display: display, options: options)
-        try forEachEntry(a, tarPath) { e, name in try run.entry(a, e, name) }
+        try forEachEntry(a, tarPath) { e, name in try run.entry(a, e, options.rebased(name)) }
         run.applyDirectoryTimes()
     }
 
@@ -216,8 +239,9 @@ public enum ContainerTarExtractor {
             guard let last = parts.last else { return }   // "./": the destination itself is left as it is
             let parent = try openDirectory(Array(parts.dropLast()), create: true, entry: name)
             defer { close(parent) }
-            let hardlink = archive_entry_hardlink(e).flatMap { String(validatingCString: $0) }
+            let hardlink = archive_entry_hardlink(e).flatMap { String(validatingCString: $0) }.map(options.rebased)
             let type = hardlink == nil ? archive_entry_filetype(e) : S_IFREG
+            if hardlink == nil && (type == S_IFCHR || type == S_IFBLK) && options.skipDevices { return }
             let isDir = hardlink == nil && type == S_IFDIR
 
             var existing = stat()

@@ -24,7 +24,7 @@ struct Cryo: ParsableCommand {
         subcommands: [
             Run.self, Create.self, Start.self, Stop.self, Restart.self, Kill.self, Pause.self, Unpause.self,
             Remove.self, PS.self, Inspect.self, Logs.self, Wait.self, Exec.self, Attach.self, Port.self,
-            Top.self, Rename.self, Diff.self, Stats.self, Update.self, Events.self,
+            Top.self, Copy.self, Rename.self, Diff.self, Stats.self, Update.self, Events.self,
             CheckpointCommand.self, ContainerGroup.self, Migrate.self, Fork.self, NetworkCommand.self, VolumeCommand.self,
             Images.self, Load.self, Import.self, Pull.self, Push.self, Tag.self, RemoveImage.self, History.self, Commit.self, Save.self, Export.self, ImageCommand.self,
             Version.self, Info.self, SystemCommand.self, TLSCommand.self,

@@ -254,3 +254,50 @@ def test_stopped_container_mount_points_are_refused(docker_cli, name, tmp_path):
     finally:
         d.docker("rm", "-f", name)
         d.docker("volume", "rm", "-f", vol)
+
+
+# ------------------------------------------------------------------------------------------
+# the cryo CLI's cp: the same rules through the same endpoints
+
+
+def test_cryo_cp_both_ways(cryo, name, tmp_path):
+    d = cryo.daemon
+    run_sleeper(d, name)
+    src = tmp_path / "tree"
+    (src / "a").mkdir(parents=True)
+    (src / "a" / "b.txt").write_text("bee\n")
+    os.symlink("a/b.txt", src / "link")
+    cryo.ok("cp", src, f"{name}:/tmp/")
+    assert d.ok("exec", name, "cat", "/tmp/tree/a/b.txt") == "bee"
+    assert d.ok("exec", name, "readlink", "/tmp/tree/link") == "a/b.txt"
+    cryo.ok("cp", f"{src}/.", f"{name}:/tmp/contents")
+    assert d.ok("exec", name, "cat", "/tmp/contents/a/b.txt") == "bee"
+
+    d.ok("exec", name, "sh", "-c", "mkdir -p /data/x && echo hi > /data/x/y && ln -s /etc/passwd /data/abs")
+    out = tmp_path / "out"
+    cryo.ok("cp", f"{name}:/data", out)
+    assert (out / "x" / "y").read_text() == "hi\n"
+    assert os.readlink(out / "abs") == "/etc/passwd"      # copied as a link, never followed
+    cryo.ok("cp", f"{name}:/data/x/y", tmp_path / "renamed")
+    assert (tmp_path / "renamed").read_text() == "hi\n"
+
+    tar = subprocess.run([str(cryo_bin(cryo)), "-H", d.host, "cp", f"{name}:/data/x", "-"], capture_output=True, timeout=60)
+    assert tar.returncode == 0, tar.stderr
+    with tarfile.open(fileobj=io.BytesIO(tar.stdout)) as t:
+        assert t.extractfile("x/y").read() == b"hi\n"
+    r = subprocess.run([str(cryo_bin(cryo)), "-H", d.host, "cp", "-", f"{name}:/tmp"],
+                       input=tar_of([("fromstdin.txt", "file", "piped\n")]), capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert d.ok("exec", name, "cat", "/tmp/fromstdin.txt") == "piped"
+
+    r = cryo("cp", f"{name}:/no/such/path", tmp_path / "x")
+    assert r.returncode != 0 and "Could not find the file /no/such/path" in r.stderr, r
+    r = cryo("cp", src, tmp_path / "y")
+    assert r.returncode != 0 and "container" in r.stderr, r
+    r = cryo("cp", src, f"{name}:/tmp/tree/a/b.txt")
+    assert r.returncode != 0 and "directory to a file" in r.stderr, r
+
+
+def cryo_bin(cryo):
+    from conftest import BIN_DIR
+    return BIN_DIR / "cryo"
