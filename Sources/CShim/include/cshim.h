@@ -89,6 +89,8 @@ int cryo_pipe2(int fds[2], int flags);
 long cryo_fs_type(const char *path);
 int cryo_setresuid(uid_t r, uid_t e, uid_t s);
 int cryo_setresgid(gid_t r, gid_t e, gid_t s);
+/* fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE): 0, or -1 with errno. */
+int cryo_punch_hole(int fd, long long offset, long long length);
 
 /// libFuzzer's driver: only the `-sanitize=fuzzer` build of cryo-fuzz (scripts/fuzz.sh)
 /// links and calls it; declared here because Swift cannot declare a C function itself.
