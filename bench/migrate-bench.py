@@ -163,16 +163,25 @@ class Host:
         os.makedirs(self.base)
         self.sock = os.path.join(self.base, "d.sock")
         self.host = "unix://" + self.sock
+        self.target = self.host     # what the other cryod dials (--transport tls: tcp://)
         self.cgroup_parent = f"mb-{role}-{lan.suffix}"
         self.log = os.path.join(work, f"cryod-{role}.log")
         self.proc = None
         self.api = API(self.sock)
 
-    def start(self, env=None):
+    def start(self, env=None, ca=None):
         cmd = ["nsenter", f"--net=/run/netns/{self.lan.ns(self.role)}", os.path.join(self.bin_dir, "cryod"),
                "--root", os.path.join(self.base, "root"), "--exec-root", os.path.join(self.base, "r"), "-H", self.host,
                "--bridge", "cryo0", "--default-subnet", f"198.18.{self.lan.third}.0/24",
                "--cgroup-parent", "/" + self.cgroup_parent]
+        if ca:
+            # As between two machines: the target is tcp://ITS-LAN-IP:2376, mutual TLS.
+            certs = os.path.join(self.base, "tls")
+            sh(os.path.join(self.bin_dir, "cryo"), "tls", "issue", "--ca", ca, "--name", self.role.lower(),
+               "--ip", self.lan.ip(self.role), "--out", certs, stdout=subprocess.DEVNULL)
+            self.target = f"tcp://{self.lan.ip(self.role)}:2376"
+            cmd += ["-H", self.target, "--tlsverify", "--tlscacert", certs + "/ca.pem", "--tlscert", certs + "/cert.pem",
+                    "--tlskey", certs + "/key.pem"]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                          start_new_session=True, env=env)
@@ -207,6 +216,35 @@ class Host:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
         remove_cgroup_tree(self.cgroup_parent)
+
+
+# This VM's balloon reports free guest memory to its host, which takes it back: touching it
+# again costs a host fault per page (here ~0.4 s per GiB of memory still backed, 2-9 s per GiB
+# of memory given back). How much the guest gave back while a move ran tells such a round apart.
+REPORTED_KIB = "/sys/module/page_reporting/parameters/reported_kib"
+
+
+def reported_kib():
+    try:
+        return int(open(REPORTED_KIB).read())
+    except (OSError, ValueError):
+        return None
+
+
+def fresh_memory_ms_per_gib(mib=64):
+    """Time to touch MIB of fresh anonymous memory, scaled to a GiB (a child process, so the
+    memory goes back at its exit): how expensive new memory is on this machine right now."""
+    code = ("import mmap,time\n"
+            f"n={mib}<<20\n"
+            "m=mmap.mmap(-1,n)\n"
+            "t=time.monotonic()\n"
+            "for i in range(0,n,4096): m[i]=1\n"
+            "print(time.monotonic()-t)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    try:
+        return float(r.stdout) * 1000 * 1024 / mib
+    except ValueError:
+        return None
 
 
 def remove_cgroup_tree(name):
@@ -264,9 +302,11 @@ class Cryo:
         poller = Poller(self.lan, self.ip, self.every_ms)
         try:
             time.sleep(0.1)
+            reported0 = reported_kib()
             t0 = time.monotonic()
-            r = src.cryo("migrate", "--format", "json", *self.flags, self.n, dst.host)
+            r = src.cryo("migrate", "--format", "json", *self.flags, self.n, dst.target)
             t1 = time.monotonic()
+            reported1 = reported_kib()
             if r.returncode != 0:
                 raise RuntimeError(f"cryo migrate {src.role} -> {dst.role} failed: {r.stderr.strip()}")
             if not poller.wait_answer_after(t1):
@@ -280,6 +320,8 @@ class Cryo:
         gap, resumed = gap_ms(answers, t0, t1)
         out = {"total": (t1 - t0) * 1000, "gap": gap, "resumed": resumed, "report": report,
                "route": f"{src.role}->{dst.role}"}
+        if reported0 is not None and reported1 is not None:
+            out["reportedMiB"] = (reported1 - reported0) / 1024
         if report.get("pagesCompleteMs") is not None:
             out["pages"] = report["pagesCompleteMs"]
         return out
@@ -457,6 +499,12 @@ def main():
                     help="extra environment for both cryods (e.g. CRYO_TRACE=1: step timings in their logs)")
     ap.add_argument("--keep-logs", metavar="DIR", help="copy both cryods' logs to DIR at the end")
     ap.add_argument("--json", help="also write the medians, ratios and targets to this file (bench/all)")
+    ap.add_argument("--transport", choices=("unix", "tls"), default="unix",
+                    help="how cryod A reaches cryod B: its unix socket (default), or tcp:// with mutual TLS on the "
+                         "LAN, as between two machines (every byte encrypted and decrypted once)")
+    ap.add_argument("--probe-memory", action="store_true",
+                    help="before each move, time touching 64 MiB of fresh memory (ms per GiB): on this VM, memory "
+                         "its host has taken back costs 5-20x more to touch, and the restore allocates 1 GiB")
     a = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("migrate-bench: run as root")
@@ -479,10 +527,15 @@ def main():
         engines = []
         if with_cryo:
             env = dict(os.environ, **dict(kv.split("=", 1) for kv in a.cryod_env))
+            ca = None
+            if a.transport == "tls":
+                ca = os.path.join(work, "ca")
+                sh(os.path.join(bin_dir, "cryo"), "tls", "init", "--dir", ca, "--name", "migrate-bench",
+                   stdout=subprocess.DEVNULL)
             for i, role in enumerate(("hostA", "hostB")):
                 h = Host(lan, role, i, work, bin_dir)
                 hosts.append(h)
-                h.start(env)
+                h.start(env, ca)
                 h.api.upload("/v1.50/images/load?quiet=1", image_tar)
             if "cryo" in tools:
                 engines.append(Cryo(lan, hosts[0], hosts[1], a.poll_ms))
@@ -495,7 +548,7 @@ def main():
         if "runc" in tools:
             runc = Runc(lan, work, rootfs, a.poll_ms)
             engines.append(runc)
-        print(f"machine: {os.uname().release}, {os.cpu_count()} cpus; cryod {bin_dir}")
+        print(f"machine: {os.uname().release}, {os.cpu_count()} cpus; cryod {bin_dir}; transport {a.transport}")
         print(versions_line())
         print(f"LAN {lan.subnet} (namespaces *-{lan.suffix}); client polls UDP every {a.poll_ms:g} ms; work dir {work}")
 
@@ -509,10 +562,20 @@ def main():
                 k = i % len(engines)
                 line = []
                 for e in engines[k:] + engines[:k]:
+                    probe = fresh_memory_ms_per_gib() if a.probe_memory else None
                     s = e.move()
+                    if probe is not None:
+                        s["probe"] = probe
                     if i >= a.warmup:
                         samples[e.name].append(s)
                     extra = f", gap {s['gap']:.0f} ms" if "gap" in s else ""
+                    if "report" in s:
+                        extra += " (" + ", ".join(f"{ph['name']} {ph['ms']:.0f}" for ph in s["report"]["phases"]
+                                                  if ph["name"] not in ("check", "layers")) + ")"
+                    if "probe" in s:
+                        extra += f", fresh memory {s['probe']:.0f} ms/GiB before"
+                    if "reportedMiB" in s:
+                        extra += f", {s['reportedMiB']:.0f} MiB given back to the VM host during it"
                     line.append(f"{e.name} {s['total']:.0f} ms{extra}")
                 print(f"  {label}, round {i}{' (warm-up)' if i < a.warmup else ''}: " + "; ".join(line), flush=True)
             for e in engines:
@@ -627,13 +690,23 @@ def report(a, results, tools):
                 print(f"  {label:<10}{who:<8}downtime   " + " ".join(f"{x['gap']:.0f}" for x in xs))
             if who == "cryo-pc":
                 print(f"  {label:<10}{who:<8}all pages  " + " ".join(f"{x.get('pages', 0):.0f}" for x in xs))
+                for n in ("dump", "transfer", "restore", "resume"):
+                    print(f"  {label:<10}{who:<8}{n:<11}" + " ".join(
+                        f"{next(ph['ms'] for ph in x['report']['phases'] if ph['name'] == n):.0f}" for x in xs))
             elif who == "cryo":
-                for n in ("dump", "restore"):
+                for n in ("dump", "transfer", "restore", "commit"):
                     print(f"  {label:<10}{who:<8}{n:<11}" + " ".join(
                         f"{next(ph['ms'] for ph in x['report']['phases'] if ph['name'] == n):.0f}" for x in xs))
             else:
                 for n in ("checkpoint", "copy", "restore"):
                     print(f"  {label:<10}{who:<8}{n:<11}" + " ".join(f"{x[n]:.0f}" for x in xs))
+    if any("probe" in x or "reportedMiB" in x for xs in (v for r in results.values() for v in r.values()) for x in xs):
+        for label, s in results.items():
+            for who, xs in s.items():
+                if any("probe" in x for x in xs):
+                    print(f"  {label:<10}{who:<8}fresh mem  " + " ".join(f"{x.get('probe', 0):.0f}" for x in xs) + " (ms/GiB before)")
+                if any("reportedMiB" in x for x in xs):
+                    print(f"  {label:<10}{who:<8}given back " + " ".join(f"{x.get('reportedMiB', 0):.0f}" for x in xs) + " (MiB)")
     print("\ntargets:")
     for r in rows:
         verdict = "–" if r["met"] is None else ("met" if r["met"] else "NOT met")

@@ -270,6 +270,9 @@ long cryo_fd_fs_type(int fd) {
 }
 int cryo_setresuid(uid_t r, uid_t e, uid_t s) { return setresuid(r, e, s); }
 int cryo_setresgid(gid_t r, gid_t e, gid_t s) { return setresgid(r, e, s); }
+int cryo_punch_hole(int fd, long long offset, long long length) {
+    return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)length);
+}
 
 int cryo_set_winsize(int fd, unsigned short rows, unsigned short cols) {
     struct winsize ws = { .ws_row = rows, .ws_col = cols };

@@ -84,6 +84,7 @@ extension Engine {
                     // A is about to freeze: the container is made here now, not in its downtime.
                     made = try await prepareMigrated(offer, src, image, layerDirs: layerDirs, dir: dir)
                     let ps = try await migrationStreams.wait(offer.session, seconds: 30)
+                    Trace.mark("migrate-in: page stream open")
                     if offer.postCopy {
                         lazyStream = ps   // pulled through by criu lazy-pages, started at restore
                         continue loop
@@ -96,6 +97,7 @@ extension Engine {
                     let into = dir + "/" + set.rawValue
                     try await blocking { try FS.mkdirAll(into, mode: 0o700) }
                     try await receiveTree(ch, into: into, errorFile: tarErrors)
+                    Trace.mark("migrate-in: \(set.rawValue) received")
                 case .restore where offer.postCopy:
                     guard let ps = lazyStream, let id = made else { throw MigrationWireError.unexpected("restore before the pages") }
                     do {
@@ -108,6 +110,7 @@ extension Engine {
                             criuPath: criu, imagesDir: dir + "/images", workDir: work,
                             watchdog: .init(binary: monitorBinary, runtimeRoot: paths.runtimeRoot, containerID: id))
                         lazy = daemon
+                        Trace.mark("migrate-in: criu lazy-pages ready")
                         Task { _ = try? await PageStream.relay(ps, daemon.stream) }
                         try await restoreMigrated(id, offer, src, dir: dir)
                     } catch {
@@ -119,6 +122,7 @@ extension Engine {
                         try await ch.send(.failed(reason: "\(error)"))
                         break loop
                     }
+                    Trace.mark("migrate-in: restored")
                     await faultPoint("migrate-in-restored")
                     try await ch.send(.restored(initPid: record(id)?.pid ?? 0, restoreMs: 0))
                 case .commit where offer.postCopy:
@@ -128,9 +132,11 @@ extension Engine {
                     try await unlockMigrated(id)
                     // From here the daemon's status alone decides (A may be gone meanwhile).
                     try? await ch.send(.running)
+                    Trace.mark("migrate-in: running, unlocked")
                     await faultPoint("migrate-in-running", criu: daemon.pid)
                     let started = Monotonic.now()
                     let status = (try? await daemon.wait()) ?? -1
+                    Trace.mark("migrate-in: criu lazy-pages exited \(status)")
                     lazy = nil
                     if status == 0 {
                         try await settleMigrated(id)
@@ -155,6 +161,7 @@ extension Engine {
                     do {
                         try await server.finish()
                         pageServer = nil
+                        Trace.mark("migrate-in: page server done")
                         try await restoreMigrated(id, offer, src, dir: dir)
                     } catch {
                         if let id = made { await discardMigrated(id) }
@@ -162,11 +169,13 @@ extension Engine {
                         try await ch.send(.failed(reason: "\(error)"))
                         break loop
                     }
+                    Trace.mark("migrate-in: restored")
                     await faultPoint("migrate-in-restored")
                     try await ch.send(.restored(initPid: record(made!)?.pid ?? 0, restoreMs: 0))
                 case .commit:
                     guard let id = made else { throw MigrationWireError.unexpected("commit before a restore") }
                     try await commitMigrated(id)
+                    Trace.mark("migrate-in: committed, unlocked")
                     committed = true
                     await faultPoint("migrate-in-committed")
                     try await ch.send(.committed)
@@ -305,15 +314,24 @@ extension Engine {
                 }
             }
         }
+        Trace.mark("migrate-in: files in place")
         let c = try resolve(id)
         // Where CRIU dumped from is told by the images (the source dumps from inside).
         let imageDir = dir + "/images"
-        let holdsNetns = try await blocking { Runtime.imagesHoldNetworkNamespace(imageDir) }
+        let (holdsNetns, punches) = try await blocking {
+            (Runtime.imagesHoldNetworkNamespace(imageDir), !offer.postCopy && MigrationChecks.canPunchHoles(imageDir))
+        }
         var restore = Self.restorePlan(c, checkpoint: imageDir, metadata: CheckpointMetadata(tcpEstablished: offer.tcpEstablished),
                                        workPath: Self.migrationRestoreWork(p, id),
                                        imagesHoldNetworkNamespace: { holdsNetns })
         restore.keepNetworkLocked = true
         restore.lazyPages = offer.postCopy   // criu lazy-pages listens in the same work directory
+        // Stop-and-copy: the received pages are freed from the page cache as CRIU reads them
+        // into the new process (128 MiB at a time), so that process's memory is largely made of
+        // pages just freed: this host holds the memory once, not twice, and allocates half as
+        // much fresh memory on the frozen path (on a VM whose host reclaims free guest memory,
+        // fresh memory is what makes the restore slow). The images are this migration's alone.
+        restore.autoDedup = punches
         do {
             try await withLock(id) {
                 try await launch(c, restore: restore, restoreIP: offer.ip, restorePorts: src.portMappings)

@@ -196,6 +196,7 @@ extension Engine {
             await closeAll()
         }
         let reached = await gate.arrival()
+        Trace.mark("migrate-out: post-dump (every page sent)")
         close(criuFD)   // CRIU holds its own copy until it exits
         guard reached else {
             var why = "the dump ended early"
@@ -212,6 +213,7 @@ extension Engine {
         do {
             await progress(MigrationEvent(phase: "transfer", status: "sending images, rootfs changes and log"))
             try await sendFileSets(ctl, id: id, dir: dir, bytes: &bytes)
+            Trace.mark("migrate-out: files sent")
             phase("transfer")
             await progress(MigrationEvent(phase: "restore", status: "restoring on \(req.target)"))
             try await ctl.send(.restore)
@@ -220,6 +222,7 @@ extension Engine {
             case .failed(let reason): throw CryoFailure(.internal, "the target could not restore it: \(reason)")
             case let other: throw MigrationWireError.unexpected(other.name)
             }
+            Trace.mark("migrate-out: restored on the target")
             phase("restore")
             // On a shared segment A's copy must be silent before B announces the address.
             if net?.driver == "macvlan", let att = c.endpoint {
@@ -258,6 +261,7 @@ extension Engine {
             }
         }
         let downtime = frozeAt.elapsedMilliseconds
+        Trace.mark("migrate-out: committed")
         phase("commit")
         // B runs it: CRIU kills our copy, and the container is removed here.
         gate.decide(commit: true)

@@ -86,6 +86,7 @@ extension Engine {
         // Every image but the lazy memory is written. "Failed" keeps the tasks frozen whatever
         // the page stream does; cryod decides what becomes of them.
         gate.decide(commit: false, reason: "post-copy: the source copy stays frozen until the target has every page", keepFrozen: true)
+        Trace.mark("migrate-out: post-dump (lazy)")
         clock.phase("dump")
         await faultPoint("migrate-out-dumped")
 
@@ -123,8 +124,10 @@ extension Engine {
             criuStream = cs
             guard let ps = pageStream else { throw MigrationWireError.unexpected("no page stream") }
             relay = Task { try await PageStream.relay(cs, ps) }
+            Trace.mark("migrate-out: connected to the lazy page server")
             await progress(MigrationEvent(phase: "transfer", status: "sending images, rootfs changes and log"))
             try await sendFileSets(ctl, id: id, dir: dir, bytes: &bytes)
+            Trace.mark("migrate-out: files sent")
             clock.phase("transfer")
             await progress(MigrationEvent(phase: "restore", status: "restoring on \(req.target) (memory on demand)"))
             try await ctl.send(.restore)
@@ -133,6 +136,7 @@ extension Engine {
             case .failed(let reason): throw CryoFailure(.internal, "the target could not restore it: \(reason)")
             case let other: throw MigrationWireError.unexpected(other.name)
             }
+            Trace.mark("migrate-out: restored on the target")
             clock.phase("restore")
             if net?.driver == "macvlan", let att = c.endpoint {
                 try await blocking { try MigrationChecks.setLink(up: false, netnsPath: netns, interface: att.interface) }
@@ -153,6 +157,7 @@ extension Engine {
             await faultPoint("migrate-out-postcopy-committing")
             guard case .running = try await ctl.receive() else { throw MigrationWireError.unexpected("no running answer") }
             runningAt = Monotonic.now()
+            Trace.mark("migrate-out: running on the target")
             await faultPoint("migrate-out-postcopy-running")
             if FaultPoint.cuts("migrate-out-postcopy-running") {
                 await pageStream?.close()

@@ -1,3 +1,4 @@
+import CShim
 import CryoCRIU
 import CryoLinux
 import FoundationEssentials
@@ -85,6 +86,21 @@ enum MigrationChecks {
         var s = statvfs()
         guard statvfs(path, &s) == 0 else { return 0 }
         return UInt64(s.f_bavail) * UInt64(s.f_frsize)
+    }
+
+    /// Whether files in `dir` can have holes punched (`fallocate(PUNCH_HOLE)`): CRIU's
+    /// auto-dedup restore needs it, and fails the restore where it is refused.
+    static func canPunchHoles(_ dir: String) -> Bool {
+        let probe = dir + "/.punch-probe"
+        let fd = open(probe, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return false }
+        defer {
+            close(fd)
+            unlink(probe)
+        }
+        var page = [UInt8](repeating: 1, count: 8192)
+        guard write(fd, &page, page.count) == page.count else { return false }
+        return cryo_punch_hole(fd, 0, 4096) == 0
     }
 
     /// `ip link set IFACE up|down` inside the namespace bound at `netnsPath`.

@@ -91,6 +91,8 @@ long cryo_fs_type(const char *path);
 long cryo_fd_fs_type(int fd);
 int cryo_setresuid(uid_t r, uid_t e, uid_t s);
 int cryo_setresgid(gid_t r, gid_t e, gid_t s);
+/* fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE): 0, or -1 with errno. */
+int cryo_punch_hole(int fd, long long offset, long long length);
 
 /// libFuzzer's driver: only the `-sanitize=fuzzer` build of cryo-fuzz (scripts/fuzz.sh)
 /// links and calls it; declared here because Swift cannot declare a C function itself.
