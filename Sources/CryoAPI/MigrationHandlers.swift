@@ -5,9 +5,10 @@ import FoundationEssentials
 
 /// cryo's extensions for migration:
 ///
-/// - `POST /containers/{id}/migrate?target=tcp://HOST:PORT[&post-copy=1][&tcp-established=1]`
+/// - `POST /containers/{id}/migrate?target=tcp://HOST:PORT[&post-copy=1][&tcp-established=1][&timeout=S]`
 ///   moves the container to the cryod at `target`; the answer streams JSON lines (one
-///   `MigrationEvent` per phase), the last with `report` or `error`.
+///   `MigrationEvent` per phase), the last with `report` or `error`. `timeout`: seconds the
+///   target may stay silent while the container is frozen (default 30).
 /// - `POST /cryo/migrate` (Upgrade): the receiving side, spoken by another cryod.
 /// - `POST /cryo/migrate/{session}/pages` (Upgrade): that migration's CRIU page stream.
 /// - `POST /cryo/migrate/{session}/outcome` (Upgrade): whether that session was committed here.
@@ -20,6 +21,12 @@ extension APIServer {
         var req = MigrationRequest(target: target)
         req.postCopy = flag(q, "post-copy")
         req.tcpEstablished = flag(q, "tcp-established")
+        if let t = q["timeout"] {
+            guard let secs = Double(t), secs.isFinite, secs >= 1, secs <= 3600 else {
+                throw EngineError.bad("timeout: \"\(t)\" is not a number of seconds from 1 to 3600 (how long the target may stay silent while the container is frozen)")
+            }
+            req.silenceLimit = secs
+        }
         _ = try await engine.resolve(ref)   // a missing container is a plain 404, before the stream
         try await ex.startStream(status: 200, headers: [("Content-Type", "application/json")])
         let encoder = JSONEncoder()

@@ -112,7 +112,7 @@ extension Engine {
                         lazy = daemon
                         Trace.mark("migrate-in: criu lazy-pages ready")
                         Task { _ = try? await PageStream.relay(ps, daemon.stream) }
-                        try await restoreMigrated(id, offer, src, dir: dir)
+                        try await working(ch) { try await self.restoreMigrated(id, offer, src, dir: dir) }
                     } catch {
                         // Whatever was restored dies before the daemon holding its memory.
                         if let id = made { await discardMigrated(id) }
@@ -159,10 +159,12 @@ extension Engine {
                 case .restore:
                     guard let server = pageServer, let id = made else { throw MigrationWireError.unexpected("restore before the pages") }
                     do {
-                        try await server.finish()
-                        pageServer = nil
-                        Trace.mark("migrate-in: page server done")
-                        try await restoreMigrated(id, offer, src, dir: dir)
+                        try await working(ch) {
+                            try await server.finish()
+                            pageServer = nil
+                            Trace.mark("migrate-in: page server done")
+                            try await self.restoreMigrated(id, offer, src, dir: dir)
+                        }
                     } catch {
                         if let id = made { await discardMigrated(id) }
                         made = nil
@@ -203,6 +205,19 @@ extension Engine {
         if !committed, let r = reserved { try? await releaseAddress(network: r.network, ip: r.ip) }
         await stream.close()
         if let s = session { await removeOffActor(paths.migration(s)) }
+    }
+
+    /// Runs `body` while telling A every second that this side is alive (A, frozen, gives up
+    /// on a silent target: see `SilenceWatch`).
+    func working<T: Sendable>(_ ch: FrameChannel, _ body: () async throws -> T) async throws -> T {
+        let beat = Task {
+            while true {
+                try await Task.sleep(nanoseconds: 1_000_000_000)
+                try await ch.send(.working)
+            }
+        }
+        defer { beat.cancel() }
+        return try await body()
     }
 
     /// Data frames → `tar --extract` into `into`; checked (length, sha256) at the end.

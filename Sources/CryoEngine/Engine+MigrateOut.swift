@@ -162,6 +162,8 @@ extension Engine {
         let gate = CommitGate()
         var criuFD: Int32 = -1
         let relay: Task<(aToB: UInt64, bToA: UInt64), Error>
+        let watch = SilenceWatch(limit: req.silenceLimit)
+        let watching: Task<Void, Never>
         do {
             try await ctl.send(.pages)
             let ps = try await dial(req.target)
@@ -170,7 +172,16 @@ extension Engine {
             guard rest.isEmpty else { throw MigrationWireError.unexpected("bytes before the page stream began") }
             let pair = try await PageStream.pair()
             criuFD = pair.criu
-            relay = Task { try await PageStream.relay(pair.relay, ps) }
+            await ctl.onActivity { watch.heard() }
+            relay = Task { try await PageStream.relay(pair.relay, ps, moved: { watch.heard() }) }
+            // A silent target: every connection closes, CRIU's page writes fail, the dump
+            // (or the wait for B) ends in the failure path below, which resumes the container.
+            watching = watch.start {
+                EngineLog.logger.warning("migrate \(c.name) to \(req.target): \(watch.describe(target: req.target))")
+                await stream.close()
+                await ps.close()
+                await pair.relay.close()
+            }
         } catch {
             endOperation(id)
             await closeAll()
@@ -189,6 +200,7 @@ extension Engine {
         /// Once the dump has ended without a commit: the operation is over here, B is told
         /// (unless `abort` is nil) and the connections go.
         func giveUp(abort: String?) async {
+            watching.cancel()
             slots[id]?.expectedExit = nil
             endOperation(id)
             if let abort { try? await ctl.send(.abort(reason: abort)) }
@@ -201,6 +213,7 @@ extension Engine {
         guard reached else {
             var why = "the dump ended early"
             do { try await dump.value } catch { why = "\(error)" }
+            if watch.tripped { why = watch.describe(target: req.target) + " (\(why))" }
             await giveUp(abort: "the dump failed on the source")
             throw EngineError.internalError("migration of \(c.name) failed while dumping it; it keeps running here: \(why)")
         }
@@ -233,7 +246,10 @@ extension Engine {
             committed = true
             await faultPoint("migrate-out-committing")
             guard case .committed = try await ctl.receive() else { throw MigrationWireError.unexpected("no commit answer") }
+            watch.stop()
         } catch {
+            watch.stop()
+            let error: any Error = watch.tripped ? CryoFailure(.unavailable, watch.describe(target: req.target), cause: error) : error
             // Not committed (or the answer to the commit was lost: then B's durable record
             // decides, and B is asked once more).
             let outcome: MigrationOutcome = committed ? await askOutcome(req.target, session: session) : .notCommitted
@@ -260,6 +276,7 @@ extension Engine {
                 throw EngineError.internalError("migration of \(c.name) to \(req.target) failed; it keeps running here: \(error)")
             }
         }
+        watching.cancel()
         let downtime = frozeAt.elapsedMilliseconds
         Trace.mark("migrate-out: committed")
         phase("commit")
@@ -324,7 +341,15 @@ extension Engine {
         for attempt in 0..<10 {
             if attempt > 0 { try? await Task.sleep(nanoseconds: 500_000_000) }
             guard let s = try? await dial(target) else { continue }
-            defer { Task { await s.close() } }
+            // A target that accepts but never answers (hung) counts as no answer.
+            let deadline = Task {
+                try? await Task.sleep(nanoseconds: 5_000_000_000)
+                await s.close()
+            }
+            defer {
+                deadline.cancel()
+                Task { await s.close() }
+            }
             guard let rest = try? await PeerUpgrade.open(s, path: "/cryo/migrate/\(session)/outcome", peer: target) else { continue }
             let ch = FrameChannel(s, prefix: rest)
             if let m = try? await ch.receive() {

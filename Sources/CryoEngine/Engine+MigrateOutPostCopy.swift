@@ -89,6 +89,20 @@ extension Engine {
         Trace.mark("migrate-out: post-dump (lazy)")
         clock.phase("dump")
         await faultPoint("migrate-out-dumped")
+        // Until B says it runs the copy, a silent B makes this side give up (and resume): see
+        // SilenceWatch. The watch closes the connections; the failure paths below follow.
+        let watch = SilenceWatch(limit: req.silenceLimit)
+        await ctl.onActivity { watch.heard() }
+        let lazyPeer = pageStream
+        let watching = watch.start {
+            EngineLog.logger.warning("migrate \(c.name) to \(req.target): \(watch.describe(target: req.target))")
+            await stream.close()
+            await lazyPeer?.close()
+        }
+        defer { watching.cancel() }
+        func silenced(_ error: Error) -> Error {
+            watch.tripped ? CryoFailure(.unavailable, watch.describe(target: req.target), cause: error) : error
+        }
 
         /// Before B runs anything: A's copy goes on here (the lazy server is let go first).
         func resumeHere(_ why: Error, withdrawn: Bool) async -> Error {
@@ -123,7 +137,7 @@ extension Engine {
             let cs = try await RawStream.adopt(socket: fd)
             criuStream = cs
             guard let ps = pageStream else { throw MigrationWireError.unexpected("no page stream") }
-            relay = Task { try await PageStream.relay(cs, ps) }
+            relay = Task { try await PageStream.relay(cs, ps, moved: { watch.heard() }) }
             Trace.mark("migrate-out: connected to the lazy page server")
             await progress(MigrationEvent(phase: "transfer", status: "sending images, rootfs changes and log"))
             try await sendFileSets(ctl, id: id, dir: dir, bytes: &bytes)
@@ -146,7 +160,8 @@ extension Engine {
             op.peerRuns = true
             try await beginOperation(id, op)
         } catch {
-            throw await resumeHere(error, withdrawn: withdrawn)
+            watch.stop()
+            throw await resumeHere(silenced(error), withdrawn: withdrawn)
         }
 
         // B runs it; the memory follows from here.
@@ -156,6 +171,7 @@ extension Engine {
             try await ctl.send(.commit)
             await faultPoint("migrate-out-postcopy-committing")
             guard case .running = try await ctl.receive() else { throw MigrationWireError.unexpected("no running answer") }
+            watch.stop()   // B runs it: from here its lazy-pages exit status decides
             runningAt = Monotonic.now()
             Trace.mark("migrate-out: running on the target")
             await faultPoint("migrate-out-postcopy-running")
@@ -171,6 +187,8 @@ extension Engine {
             case let other: throw MigrationWireError.unexpected(other.name)
             }
         } catch {
+            watch.stop()
+            let error = silenced(error)
             // The conversation broke: once the page stream has ended too (CRIU's lazy server
             // returns then), B has settled.
             _ = try? await dump.value

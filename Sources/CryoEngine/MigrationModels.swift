@@ -6,6 +6,9 @@ public struct MigrationRequest: Sendable {
     public var postCopy = false
     /// Dump and restore established TCP connections (also by the container's label).
     public var tcpEstablished = false
+    /// Seconds the target may stay silent while the container is frozen here before the move
+    /// is abandoned (and the container resumes here): see `SilenceWatch`.
+    public var silenceLimit: Double = 30
     public init(target: String) { self.target = target }
 }
 

@@ -44,12 +44,16 @@ public actor FrameChannel {
     public let stream: any ByteStream
     private var decoder: FrameDecoder
     private var eof = false
+    /// Called whenever bytes move either way (a `SilenceWatch` listens).
+    private var activity: (@Sendable () -> Void)?
 
     /// `prefix`: bytes already read from the stream (past an HTTP upgrade's answer).
     public init(_ stream: any ByteStream, prefix: [UInt8] = []) {
         self.stream = stream
         self.decoder = FrameDecoder(prefix: prefix)
     }
+
+    public func onActivity(_ f: (@Sendable () -> Void)?) { activity = f }
 
     // MARK: sending
 
@@ -65,6 +69,7 @@ public actor FrameChannel {
         frame += [UInt8(n >> 24), UInt8((n >> 16) & 0xff), UInt8((n >> 8) & 0xff), UInt8(n & 0xff), kind.rawValue]
         frame += payload
         try await stream.write(frame)
+        activity?()
     }
 
     /// Sends everything `source` yields as data frames, then the end frame; returns it.
@@ -94,14 +99,20 @@ public actor FrameChannel {
             if let frame = try decoder.next() { return frame }
             if eof { throw MigrationWireError.peerClosed }
             guard let more = try await stream.read() else { eof = true; continue }
+            activity?()
             decoder.append(more)
         }
     }
 
+    /// The next message; B's `working` heartbeats are taken (they only count as activity).
     public func receive() async throws -> MigrationMessage {
-        let (kind, payload) = try await receiveFrame()
-        guard kind == .message else { throw MigrationWireError.unexpected("\(kind) frame where a message was due") }
-        return try FrameDecoder.message(payload)
+        while true {
+            let (kind, payload) = try await receiveFrame()
+            guard kind == .message else { throw MigrationWireError.unexpected("\(kind) frame where a message was due") }
+            let m = try FrameDecoder.message(payload)
+            if case .working = m { continue }
+            return m
+        }
     }
 
     /// Receives data frames into `sink` until the end frame; checks length and sha256.

@@ -10,6 +10,9 @@
 ///     A → B  commit           A's copy is frozen and its address withdrawn
 ///     B → A  committed        B unlocks and announces; A lets CRIU kill its copy
 ///
+/// While A is frozen, B sends `working` every second when it has nothing else to send; A
+/// gives up (and resumes) when nothing at all has moved for the migration's silence limit.
+///
 /// Any failure (or a closed connection) before `committed` aborts: B kills what it
 /// restored, A's CRIU resumes the container. After `commit`, B's durable record decides.
 ///
@@ -36,6 +39,9 @@ public enum MigrationMessage: Codable, Sendable {
     case running
     /// Post-copy: B's copy ran and was killed because pages are missing; what was lost.
     case lost(reason: String)
+    /// B → A, every second while B works without sending (its page server finishing, its
+    /// restore): it is alive. `FrameChannel.receive` takes these; A's `SilenceWatch` counts them.
+    case working
 
     public var name: String {
         switch self {
@@ -53,6 +59,7 @@ public enum MigrationMessage: Codable, Sendable {
         case .abort: return "abort"
         case .running: return "running"
         case .lost: return "lost"
+        case .working: return "working"
         }
     }
 }

@@ -26,10 +26,12 @@ public enum PageStream {
 
     /// Copies `a` → `b` and `b` → `a` until both ends have closed, half-closing each side
     /// as its source ends. Returns the bytes each way. A failure on either side closes both.
-    public static func relay(_ a: any ByteStream, _ b: any ByteStream) async throws -> (aToB: UInt64, bToA: UInt64) {
+    /// `moved` is called after each buffer passes (a `SilenceWatch` listens).
+    public static func relay(_ a: any ByteStream, _ b: any ByteStream,
+                             moved: (@Sendable () -> Void)? = nil) async throws -> (aToB: UInt64, bToA: UInt64) {
         try await withThrowingTaskGroup(of: (Bool, UInt64).self) { group in
-            group.addTask { (true, try await copy(a, b)) }
-            group.addTask { (false, try await copy(b, a)) }
+            group.addTask { (true, try await copy(a, b, moved)) }
+            group.addTask { (false, try await copy(b, a, moved)) }
             var result: (UInt64, UInt64) = (0, 0)
             do {
                 for try await (forward, n) in group {
@@ -55,11 +57,12 @@ public enum PageStream {
         }
     }
 
-    static func copy(_ from: any ByteStream, _ to: any ByteStream) async throws -> UInt64 {
+    static func copy(_ from: any ByteStream, _ to: any ByteStream, _ moved: (@Sendable () -> Void)?) async throws -> UInt64 {
         var n: UInt64 = 0
         while let buffer = try await from.readBuffer() {
             n += UInt64(buffer.readableBytes)
             try await to.writeBuffer(buffer)
+            moved?()
         }
         await to.closeWrite()
         return n

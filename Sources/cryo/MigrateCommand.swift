@@ -13,7 +13,13 @@ struct Migrate: ParsableCommand {
         bind-mounted paths); then the container is frozen here, its pages stream straight to the \
         target's CRIU, its images, writable-layer changes and log follow, the target restores it \
         with its network locked, and only when the target confirms is the copy here removed. \
-        Any failure before that leaves it running here. With --post-copy the target runs it as         soon as everything but the memory has arrived, and the memory follows (on demand and in         the background) while the copy here stays frozen; it is removed when the last page has         arrived. If the memory stream breaks after that, the target's copy is killed (never left         running with missing memory) and the frozen copy here is kept, paused, for you to unpause         or remove. Progress goes to stderr; the report \
+        Any failure before that leaves it running here, as does a target that stays silent for \
+        --timeout seconds while the container is frozen (a hung daemon or a stalled link). With \
+        --post-copy the target runs it as soon as everything but the memory has arrived, and the \
+        memory follows (on demand and in the background) while the copy here stays frozen; it is \
+        removed when the last page has arrived. If the memory stream breaks after that, the \
+        target's copy is killed (never left running with missing memory) and the frozen copy here \
+        is kept, paused, for you to unpause or remove. Progress goes to stderr; the report \
         (downtime, bytes per kind, time per phase) to stdout, as JSON with --format json. \
         Exit status 0 when the container runs on the target, 1 otherwise.
         """)
@@ -23,6 +29,9 @@ struct Migrate: ParsableCommand {
 
     @Flag(name: .customLong("tcp-established"), help: "Move established TCP connections too (also by the container's io.cryo.checkpoint.tcp-established label).")
     var tcpEstablished = false
+
+    @Option(name: .long, help: ArgumentHelp("Seconds the target may stay silent while the container is frozen here; then the move is abandoned and the container resumes here.", valueName: "seconds"))
+    var timeout: Int = 30
 
     @Option(name: .long, help: ArgumentHelp("Output format: json prints the report as JSON; a Go template formats it.", valueName: "string"))
     var format: String?
@@ -34,6 +43,8 @@ struct Migrate: ParsableCommand {
         var query = [("target", target)]
         if postCopy { query.append(("post-copy", "1")) }
         if tcpEstablished { query.append(("tcp-established", "1")) }
+        guard (1...3600).contains(timeout) else { throw ValidationError("--timeout must be from 1 to 3600 seconds") }
+        if timeout != 30 { query.append(("timeout", String(timeout))) }
         var report: MigrationReportJSON?
         var failure: String?
         do {

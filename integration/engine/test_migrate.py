@@ -19,6 +19,7 @@ Addresses: a random 198.19.x.0/24 inside the test's own namespaces only.
 import json
 import os
 import subprocess
+import urllib.parse
 import tempfile
 import time
 
@@ -318,6 +319,47 @@ def test_migrate_stalled_connection_fails_like_a_cut_one(lan, two, criu):
             proc.communicate()
         lan.run("hostB", "nft", "delete", "table", "inet", table, check=False)
         b.fault = None
+
+
+@pytest.mark.parametrize("mode", ["stop-and-copy", "post-copy"])
+def test_migrate_hung_target_is_given_up_after_its_timeout(lan, two, criu, mode):
+    """B's cryod is alive — its connections open, its kernel acknowledging every byte — but
+    stuck after its restore, before it answers. TCP sees nothing wrong, so only A's silence
+    limit (`--timeout`) ends the wait: A resumes its copy, says why, and B, once it goes on,
+    finds the connection closed and removes what it restored."""
+    a, b = two
+    a.ok("run", "-d", "--name", "hung", "--network", "none", "busybox", "sh", "-c", COUNTER)
+    wait_for(lambda: counter(a, "hung") > 2, timeout=30, what="the counter")
+    b.fault = "migrate-in-restored:hold"
+    b.restart()
+    try:
+        with b.held("migrate-in-restored"):
+            flags = ["--post-copy"] if mode == "post-copy" else []
+            r = cryo(a, "migrate", "--timeout", "3", *flags, "hung", b.tcp)
+            assert r.returncode == 1, r.stdout
+            assert "sent or took nothing for 3 s while the container was frozen" in r.stderr, r.stderr
+            assert b.holds("migrate-in-restored") == 1, b.log_tail(20)
+            assert names(a).get("hung") == "running", f"A: {names(a)}\nA log: {a.log_tail(15)}"
+            n = counter(a, "hung")
+            wait_for(lambda: counter(a, "hung") > n, timeout=10, what="the counter going on on A")
+        # B goes on: the connection is gone, its copy is removed, never run.
+        wait_for(lambda: "hung" not in names(b), timeout=60, what="B removing the copy A gave up on")
+        assert names(a).get("hung") == "running"
+    finally:
+        b.fault = None
+        b.restart()
+
+
+def test_migrate_timeout_is_checked(lan, two, criu):
+    a, b = two
+    a.ok("run", "-d", "--name", "to", "--network", "none", "busybox", "sleep", "1000")
+    r = cryo(a, "migrate", "--timeout", "0", "to", b.tcp)
+    assert r.returncode != 0 and "--timeout must be from 1 to 3600 seconds" in r.stderr, r.stderr
+    q = urllib.parse.urlencode({"target": b.tcp, "timeout": "abc"})
+    code, _, body = a.http("POST", f"/containers/to/migrate?{q}")
+    assert code == 400 and b"not a number of seconds from 1 to 3600" in body, (code, body)
+    assert names(a).get("to") == "running"
+
 
 
 @pytest.mark.parametrize("case", ["other-ca", "expired", "no-identity"])
