@@ -39,6 +39,12 @@ extension APIServer {
 
     func info(_ ex: HTTPExchange) async throws {
         struct SwarmInfo: Encodable { var LocalNodeState = "inactive"; var ControlAvailable = false }
+        /// What `docker info` lists as "Insecure Registries" and "Registry Mirrors".
+        struct RegistryConfig: Encodable {
+            var InsecureRegistryCIDRs: [String]
+            var IndexConfigs: [String: String] = [:]
+            var Mirrors: [String]
+        }
         struct Info: Encodable {
             var ID: String
             var Containers: Int
@@ -60,6 +66,7 @@ extension APIServer {
             var ServerVersion: String
             var ExperimentalBuild = true
             var Swarm = SwarmInfo()
+            var RegistryConfig: RegistryConfig
         }
         let all = await engine.list(all: true)
         let images = (try? engine.images.list().count) ?? 0
@@ -72,7 +79,9 @@ extension APIServer {
             ContainersStopped: all.filter { !$0.isRunning }.count, Images: images, DockerRootDir: engine.options.paths.root,
             KernelVersion: Self.kernelVersion, NCPU: sysconf(Int32(_SC_NPROCESSORS_ONLN)),
             MemTotal: Int64(sysconf(Int32(_SC_PHYS_PAGES))) * Int64(sysconf(Int32(_SC_PAGESIZE))),
-            Name: name, ServerVersion: Self.engineVersion))
+            Name: name, ServerVersion: Self.engineVersion,
+            RegistryConfig: RegistryConfig(InsecureRegistryCIDRs: ["127.0.0.0/8"] + registry.settings.insecureRegistries,
+                                           Mirrors: registry.settings.mirrors.map { (registry.settings.allowsPlainHTTP($0) ? "http://" : "https://") + $0 + "/" })))
     }
 }
 

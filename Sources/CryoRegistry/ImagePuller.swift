@@ -26,8 +26,7 @@ public struct ImagePuller: Sendable {
     @discardableResult
     public func pull(_ ref: RegistryReference, platform: PlatformSpec = .host, credentials: RegistryCredentials,
                      emit: @escaping @Sendable (ProgressLine) async throws -> Void) async throws -> StoredImage {
-        let session = try await client.session(for: ref, credentials: credentials)
-        let top = try await session.fetchManifest(ref.manifestReference)
+        let (session, top) = try await openManifest(ref, credentials: credentials)
         if let wanted = ref.digest, wanted != top.digest {
             throw CryoFailure(.invalidArgument, "the registry sent manifest \(top.digest) for \(ref.familiarName)@\(wanted): digests differ; nothing was stored")
         }
@@ -97,6 +96,29 @@ public struct ImagePuller: Sendable {
         let shown = ref.familiarTagged ?? ref.familiarDigested ?? ref.familiarName
         try await emit(.message(commit.upToDate ? "Status: Image is up to date for \(shown)" : "Status: Downloaded newer image for \(shown)"))
         return commit.image
+    }
+
+    /// The session and top manifest of `ref`, from the first of its pull hosts that serves it:
+    /// a mirror that cannot be reached, refuses or lacks the manifest is passed over (as in
+    /// dockerd); only the image's own registry's failure is the pull's, naming what the mirrors said.
+    func openManifest(_ ref: RegistryReference, credentials: RegistryCredentials) async throws
+        -> (RegistrySession, (bytes: [UInt8], contentType: String?, digest: Digest)) {
+        let hosts = client.settings.pullHosts(for: ref)
+        var passed: [String] = []
+        for host in hosts.dropLast() {
+            do {
+                let s = try await client.session(for: ref, credentials: credentials, host: host)
+                return (s, try await s.fetchManifest(ref.manifestReference))
+            } catch {
+                passed.append("mirror \(host): \(error)")
+            }
+        }
+        do {
+            let s = try await client.session(for: ref, credentials: credentials)
+            return (s, try await s.fetchManifest(ref.manifestReference))
+        } catch let e as CryoFailure where !passed.isEmpty {
+            throw CryoFailure(e.code, e.message + " (tried first: " + passed.joined(separator: "; ") + ")", cause: e.cause)
+        }
     }
 
     /// Downloads and unpacks the layers the store lacks, `parallelDownloads` at a time.

@@ -33,9 +33,10 @@ public final class RegistryClient: Sendable {
     }
 
     /// An authorized session on the reference's repository, for `actions` ("pull", "push").
+    /// `host`: another endpoint serving the repository (a mirror); the reference's own by default.
     public func session(for ref: RegistryReference, credentials: RegistryCredentials,
-                        actions: [String] = ["pull"]) async throws -> RegistrySession {
-        let endpoint = try await connect(host: ref.endpointHost)
+                        actions: [String] = ["pull"], host: String? = nil) async throws -> RegistrySession {
+        let endpoint = try await connect(host: host ?? ref.endpointHost)
         var s = RegistrySession(client: self, reference: ref, baseURL: endpoint.baseURL, tls: endpoint.tls)
         let ping = endpoint.ping
         guard ping.status == .unauthorized else {

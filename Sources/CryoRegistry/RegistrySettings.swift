@@ -19,11 +19,50 @@ public struct RegistrySettings: Sendable {
     /// machines that must not reach out, the test suites among them: the docker CLI pulls
     /// on its own when `docker run` names a missing image.
     public var onlyLocal: Bool
+    /// `--registry-mirror` (`registry-mirrors`): HOST[:PORT]s asked, in order, for Docker Hub
+    /// images before Docker Hub itself (pulls only, as in dockerd).
+    public var mirrors: [String]
 
-    public init(insecureRegistries: [String] = [], certsDir: String = "/etc/cryo/certs.d", onlyLocal: Bool = false) {
+    public init(insecureRegistries: [String] = [], certsDir: String = "/etc/cryo/certs.d", onlyLocal: Bool = false,
+                mirrors: [String] = []) {
         self.insecureRegistries = insecureRegistries
         self.certsDir = certsDir
         self.onlyLocal = onlyLocal
+        self.mirrors = mirrors
+    }
+
+    /// A `--registry-mirror` as dockerd takes it: `https://HOST[:PORT]` or `http://HOST[:PORT]`,
+    /// with at most a "/" after it. Returns (HOST[:PORT], whether it is plain http).
+    public static func validateMirror(_ url: String) throws -> (hostPort: String, plain: Bool) {
+        func bad(_ why: String) -> CryoFailure {
+            CryoFailure(.invalidArgument, "registry mirror \"\(url)\": \(why)")
+        }
+        let plain: Bool
+        var rest: Substring
+        if url.hasPrefix("https://") {
+            plain = false
+            rest = url.dropFirst(8)
+        } else if url.hasPrefix("http://") {
+            plain = true
+            rest = url.dropFirst(7)
+        } else {
+            throw bad("a mirror is a URL with a scheme, https://HOST[:PORT] or http://HOST[:PORT]")
+        }
+        if rest.hasSuffix("/") { rest = rest.dropLast() }
+        if rest.contains("/") || rest.contains("?") || rest.contains("#") {
+            throw bad("a path, query or fragment is not supported (the mirror serves /v2/ at its root)")
+        }
+        if rest.contains("@") { throw bad("credentials in the URL are not supported") }
+        guard !rest.isEmpty, rest.utf8.allSatisfy({ RegistryReference.isHostByte($0) }) else {
+            throw bad("expected HOST[:PORT] after the scheme")
+        }
+        return (String(rest), plain)
+    }
+
+    /// Where a pull of `ref` is tried, in order: the mirrors for a Docker Hub image, then the
+    /// image's own registry.
+    public func pullHosts(for ref: RegistryReference) -> [String] {
+        ref.domain == "docker.io" ? mirrors + [ref.endpointHost] : [ref.endpointHost]
     }
 
     /// Refuses an `--insecure-registry` entry that is neither `host[:port]` nor a CIDR.

@@ -17,9 +17,11 @@ import NIOPosix
 struct DaemonConfigFile: Decodable {
     var checkpointOnShutdown: Bool?
     var insecureRegistries: [String]?
+    var registryMirrors: [String]?
     enum CodingKeys: String, CodingKey {
         case checkpointOnShutdown = "checkpoint-on-shutdown"
         case insecureRegistries = "insecure-registries"
+        case registryMirrors = "registry-mirrors"
     }
 }
 
@@ -114,6 +116,10 @@ struct Cryod: AsyncParsableCommand {
             help: ArgumentHelp("A registry (HOST[:PORT] or an IPv4 CIDR) reached with unverified TLS, or plain HTTP when TLS does not answer; repeatable. Loopback always is.", valueName: "HOST"))
     var insecureRegistries: [String] = []
 
+    @Option(name: .customLong("registry-mirror"),
+            help: ArgumentHelp("A mirror asked first for Docker Hub images (https://HOST[:PORT], or http:// for a plain-HTTP one); repeatable, tried in order, Docker Hub last.", valueName: "URL"))
+    var registryMirrors: [String] = []
+
     @Option(name: .customLong("registry-certs-dir"),
             help: ArgumentHelp("Per-registry CAs: DIR/HOST:PORT/*.crt (default /etc/cryo/certs.d).", valueName: "DIR"))
     var registryCertsDir: String = "/etc/cryo/certs.d"
@@ -125,6 +131,9 @@ struct Cryod: AsyncParsableCommand {
     func validate() throws {
         for e in insecureRegistries {
             do { _ = try RegistrySettings.validateInsecureEntry(e) } catch { throw ValidationError("\(error)") }
+        }
+        for m in registryMirrors {
+            do { _ = try RegistrySettings.validateMirror(m) } catch { throw ValidationError("\(error)") }
         }
         do {
             _ = try LogOptions.parseLevel(logLevel)
@@ -164,6 +173,7 @@ struct Cryod: AsyncParsableCommand {
         }
         var shutdownCheckpoint = checkpointOnShutdown
         var insecure = insecureRegistries
+        var mirrorURLs = registryMirrors
         if let path = config {
             let file: DaemonConfigFile
             do {
@@ -173,9 +183,17 @@ struct Cryod: AsyncParsableCommand {
             }
             if file.checkpointOnShutdown == true { shutdownCheckpoint = true }
             insecure += file.insecureRegistries ?? []
+            mirrorURLs += file.registryMirrors ?? []
         }
+        var mirrors: [String] = []
         do {
             insecure = try insecure.map(RegistrySettings.validateInsecureEntry)
+            for url in mirrorURLs {
+                let m = try RegistrySettings.validateMirror(url)
+                if !mirrors.contains(m.hostPort) { mirrors.append(m.hostPort) }
+                // An http:// mirror is spoken to in plain HTTP, as dockerd does.
+                if m.plain && !insecure.contains(m.hostPort) { insecure.append(m.hostPort) }
+            }
         } catch {
             throw ValidationError("\(error)")
         }
@@ -218,7 +236,7 @@ struct Cryod: AsyncParsableCommand {
         for id in await engine.removeInterruptedCreates() { daemonLog.notice("removed the unfinished create of container \(id)") }
 
         let registry = RegistryClient(settings: RegistrySettings(insecureRegistries: insecure, certsDir: FS.absolute(registryCertsDir),
-                                                                 onlyLocal: onlyLocalRegistries))
+                                                                 onlyLocal: onlyLocalRegistries, mirrors: mirrors))
         let api = APIServer(engine: engine, tlsIdentity: identity, registry: registry)
         let limits = ConnectionLimits(idleTimeout: .seconds(Int64(idleTimeout)), maxConnections: maxConnections)
         let server = HTTPServer(listeners: listeners, defaultHeaders: APIServer.defaultHeaders, limits: limits) { ex in

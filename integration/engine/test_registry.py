@@ -746,3 +746,50 @@ def test_push_of_a_committed_image_then_pull_it_back(cryod, registry):
     r = subprocess.run([str(BIN_DIR / "cryo"), "-H", cryod.host, "push", "--username", USER, "--password-stdin",
                         f"{registry.host}/test/pushed:v2"], input=PASSWORD + "\n", capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and "v2: digest: sha256:" in r.stdout and "Layer already exists" in r.stdout, r
+
+
+# --------------------------------------------------------------------------------------------
+# registry mirrors
+
+
+def test_registry_mirror_serves_docker_hub_images_and_is_passed_over_when_it_lacks_one(registry):
+    """`--registry-mirror`: a Docker Hub image is asked of the mirror first (the local registry
+    here, holding library/busybox); an image the mirror lacks goes on to Docker Hub, which this
+    cryod (--only-local-registries) refuses without contacting it, naming what the mirror said."""
+    _check_requirements()
+    registry.seed(f"docker-archive:{IMAGES / 'busybox.tar'}", "library/busybox:latest")
+    base = tempfile.mkdtemp(prefix="cr-", dir="/tmp")
+    d = Daemon(base, extra_args=["--registry-mirror", f"https://{registry.host}"])
+    try:
+        d.start()
+        before = registry.log.read_text(errors="replace").count("/v2/library/busybox/manifests/latest")
+        status, body = pull_raw(d, "busybox", "latest")
+        assert status == 200 and b"errorDetail" not in body, body + d.log_tail().encode()
+        assert "Status: Downloaded newer image for busybox:latest" in body.decode()
+        assert json.loads(d.ok("image", "inspect", "busybox:latest"))[0]["Id"] == BUSYBOX_ID
+        assert registry.log.read_text(errors="replace").count("/v2/library/busybox/manifests/latest") > before
+
+        status, body = pull_raw(d, "nosuch/image", "latest")
+        text = body.decode()
+        assert "registry registry-1.docker.io is not contacted" in text, text
+        assert f"tried first: mirror {registry.host}" in text, text
+
+        info = d.docker("info")
+        assert info.returncode == 0, info.stderr
+        assert "Registry Mirrors:" in info.stdout and f"https://{registry.host}/" in info.stdout, info.stdout
+        # Not a Docker Hub image: the mirror is not asked.
+        status, body = pull_raw(d, f"{registry.host}/test/busybox", "latest")
+        assert status == 200 and b"errorDetail" not in body, body
+    finally:
+        cleanup(d)
+
+
+@pytest.mark.parametrize("url,why", [
+    ("127.0.0.1:5000", "a mirror is a URL with a scheme"),
+    ("https://mirror.example/v2/", "a path, query or fragment is not supported"),
+    ("https://user:pw@mirror.example", "credentials in the URL are not supported"),
+])
+def test_registry_mirror_flag_is_validated(url, why):
+    r = subprocess.run([str(BIN_DIR / "cryod"), "--registry-mirror", url], capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0
+    assert f"registry mirror \"{url}\": {why}" in r.stderr, r.stderr
