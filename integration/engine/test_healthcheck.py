@@ -4,6 +4,7 @@ docker-py, probes run as execs in the container, State.Health in inspect, "(heal
 deadline; nothing asserts on timing."""
 
 import json
+import signal
 import time
 import urllib.parse
 
@@ -186,7 +187,7 @@ def test_checkpoint_and_restore_keep_monitoring(docker_cli, name, criu):
     wait_status(d, name, "healthy")
 
 
-def test_image_healthcheck_is_merged(docker_cli, name):
+def test_image_healthcheck_is_merged(docker_cli, name, tmp_path):
     d = docker_cli
     # An image with a HEALTHCHECK, made by commit from a container that has one.
     d.ok("run", "-d", "--name", name + "-src", "--health-cmd", "exit 1", "--health-interval", "1s",
@@ -200,9 +201,29 @@ def test_image_healthcheck_is_merged(docker_cli, name):
         hc = json.loads(d.ok("inspect", name))[0]["Config"]["Healthcheck"]
         assert hc["Test"] == ["CMD-SHELL", "true"] and hc["Interval"] == 1_000_000_000 and hc["Retries"] == 7, hc
         wait_status(d, name, "healthy")
+        # docker save / load keep it (config.Healthcheck of the image's config).
+        d.ok("rm", "-f", name)
+        d.ok("save", "-o", str(tmp_path / "img.tar"), name + "-img:hc")
+        d.ok("rmi", name + "-img:hc")
+        d.ok("load", "-i", str(tmp_path / "img.tar"))
+        img = json.loads(d.ok("image", "inspect", name + "-img:hc"))[0]["Config"]["Healthcheck"]
+        assert img["Test"] == ["CMD-SHELL", "exit 1"] and img["Retries"] == 7, img
+        d.ok("run", "-d", "--name", name, name + "-img:hc", "sleep", "100000")
+        wait_status(d, name, "unhealthy", timeout=90)
     finally:
         d.docker("rm", "-f", name, name + "-src")
         d.docker("rmi", name + "-img:hc")
+
+
+def test_monitoring_resumes_after_daemon_restart(docker_cli, restart_daemon, name):
+    d = docker_cli
+    d.ok("run", "-d", "--name", name, "--health-cmd", "true", "--health-interval", "1s", "busybox", "sleep", "100000")
+    wait_status(d, name, "healthy")
+    restart_daemon(signal.SIGKILL)
+    # The container ran on; the new cryod's monitor starts over and finds it healthy again.
+    before = health(d, name)["Log"][-1]["Start"]
+    wait_for(lambda: health(d, name)["Log"][-1]["Start"] > before, timeout=60, what="a probe by the new cryod")
+    wait_status(d, name, "healthy")
 
 
 def test_docker_py(dpy, name):
