@@ -633,6 +633,7 @@ extension Engine {
             // The segment may have learnt the address elsewhere meanwhile (the target's copy).
             if held, let e = c.endpoint { announce(e, netns: netns) }
             emitContainer(paused ? "pause" : "unpause", c)
+            if paused { slots[id]?.pauses += 1 }
             update(id) {
                 $0.status = paused ? .paused : .running
                 if held {

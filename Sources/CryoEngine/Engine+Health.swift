@@ -81,9 +81,11 @@ extension Engine {
             // A paused container is not probed (its exec would be refused, or run frozen).
             if c.status == .paused { continue }
             let probeStart = ContinuousClock.now
+            let pauses = slots[id]?.pauses
             let result = await runHealthProbe(id, plan: plan)
-            // A probe cut short by a stop or checkpoint is no verdict on the container.
-            guard isCurrentMonitor(id, token), let result, record(id)?.status == .running else { continue }
+            // A probe cut short by a stop or checkpoint, or frozen by a pause (its timeout may
+            // have run out meanwhile), is no verdict on the container.
+            guard isCurrentMonitor(id, token), let result, record(id)?.status == .running, slots[id]?.pauses == pauses else { continue }
             var changed: String?
             update(id) { c in
                 var h = c.health ?? ContainerHealth()

@@ -168,6 +168,40 @@ def test_stop_marks_unhealthy_and_start_begins_again(docker_cli, name):
     wait_status(d, name, "healthy")
 
 
+def test_paused_container_is_not_probed(docker_cli, name):
+    """dockerd's probes fail against a paused container and mark it unhealthy (moby#46203, an
+    open bug); cryo does not probe a paused container, and goes on after unpause."""
+    d = docker_cli
+    d.ok("run", "-d", "--name", name, "--health-cmd", "true", "--health-interval", "1s", "--health-retries", "1",
+         "busybox", "sleep", "100000")
+    wait_status(d, name, "healthy")
+    d.ok("pause", name)
+    time.sleep(0.5)   # a probe under way when the pause came finishes
+    log = health(d, name)["Log"]
+    time.sleep(3)
+    assert health(d, name)["Log"] == log and status_of(d, name) == "healthy"
+    d.ok("unpause", name)
+    wait_for(lambda: health(d, name)["Log"][-1]["Start"] > log[-1]["Start"], timeout=30, what="a probe after unpause")
+    assert status_of(d, name) == "healthy"
+
+
+def test_a_probe_frozen_by_a_pause_is_not_a_failure(docker_cli, name):
+    """Back-to-back probes of 1 s with a 2 s timeout: a pause of 4 s freezes one mid-run, its
+    timeout runs out while frozen — that is no verdict on the container."""
+    d = docker_cli
+    d.ok("run", "-d", "--name", name, "--health-cmd", "sleep 1", "--health-interval", "1ms", "--health-timeout", "2s",
+         "--health-retries", "1", "busybox", "sleep", "100000")
+    wait_status(d, name, "healthy")
+    d.ok("pause", name)
+    time.sleep(4)
+    d.ok("unpause", name)
+    log = health(d, name)["Log"]
+    wait_for(lambda: len([e for e in health(d, name)["Log"] if e["Start"] > log[-1]["Start"]]) >= 2, timeout=60,
+             what="two probes after unpause")
+    h = health(d, name)
+    assert h["Status"] == "healthy" and all(e["ExitCode"] == 0 for e in h["Log"]), h
+
+
 def test_checkpoint_and_restore_keep_monitoring(docker_cli, name, criu):
     d = docker_cli
     d.ok("run", "-d", "--name", name, "--health-cmd", "true", "--health-interval", "1s", "busybox", "sleep", "100000")
