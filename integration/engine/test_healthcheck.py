@@ -219,6 +219,21 @@ def test_checkpoint_and_restore_keep_monitoring(docker_cli, name, criu):
     wait_status(d, name, "healthy")
 
 
+def test_checkpoint_with_a_probe_always_running(docker_cli, name, criu):
+    """Back-to-back probes of 1 s: one is always in the container when the checkpoint comes; it
+    is ended first (never dumped), and the restored container is probed again."""
+    d = docker_cli
+    d.ok("run", "-d", "--name", name, "--health-cmd", "sleep 1", "--health-interval", "1ms", "busybox", "sleep", "100000")
+    wait_status(d, name, "healthy")
+    d.ok("checkpoint", "create", "--leave-running", name, "lr", timeout=120)
+    assert status_of(d, name) == "healthy"
+    d.ok("checkpoint", "create", name, "cp", timeout=120)
+    d.ok("start", "--checkpoint", "cp", name, timeout=120)
+    ps = d.ok("exec", name, "ps", "-o", "args")
+    assert ps.count("sleep 1\n") + ps.endswith("sleep 1") <= 1, ps
+    wait_status(d, name, "healthy")
+
+
 def test_image_healthcheck_is_merged(docker_cli, name, tmp_path):
     d = docker_cli
     # An image with a HEALTHCHECK, made by commit from a container that has one.
