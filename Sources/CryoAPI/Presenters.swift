@@ -10,7 +10,7 @@ enum Present {
         ContainerInspectState(Status: c.status.rawValue, Running: c.isRunning || c.status == .restarting, Paused: c.status == .paused,
                            Restarting: c.status == .restarting, OOMKilled: false, Dead: c.status == .dead,
                            Pid: c.isRunning ? c.pid : 0, ExitCode: c.exitCode, Error: c.error,
-                           StartedAt: c.startedAt, FinishedAt: c.finishedAt)
+                           StartedAt: c.startedAt, FinishedAt: c.finishedAt, Health: c.health)
     }
 
     static func inspect(_ c: StoredContainer, logPath: String, sandbox: String = "", volumeRoot: String = "") -> ContainerInspect {
@@ -95,7 +95,9 @@ enum Present {
     static func status(_ c: StoredContainer) -> String {
         let now = Double(time(nil))
         switch c.status {
-        case .running: return "Up " + human(now - unix(c.startedAt))
+        case .running:
+            // With a health check: "Up 5 minutes (healthy)", "(health: starting)", as dockerd.
+            return "Up " + human(now - unix(c.startedAt)) + (c.health.map { " (\($0.summary))" } ?? "")
         case .paused: return "Up " + human(now - unix(c.startedAt)) + " (Paused)"
         case .exited: return "Exited (\(c.exitCode)) " + human(now - unix(c.finishedAt)) + " ago"
         case .created: return "Created"

@@ -15,6 +15,8 @@ struct ContainerInspectState: Codable, Sendable {
     var Error: String
     var StartedAt: String
     var FinishedAt: String
+    /// Only for a container with a health check (dockerd omits it otherwise).
+    var Health: ContainerHealth?
 }
 
 struct ContainerInspect: Codable, Sendable {

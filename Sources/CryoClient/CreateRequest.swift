@@ -50,6 +50,8 @@ public struct ContainerOptions: Sendable, Equatable {
     public var initProcess = false
     /// `--restart`: NAME[:MAX-RETRIES] (nil: not given, "no").
     public var restart: String?
+    /// `--health-*`, `--no-healthcheck`.
+    public var health = HealthFlags()
 
     public init() {}
 }
@@ -76,6 +78,7 @@ public struct CreateBody: Codable, Sendable, Equatable {
     public var ExposedPorts: [String: [String: String]]?
     /// `-v /path`: an anonymous volume at /path.
     public var Volumes: [String: [String: String]]?
+    public var Healthcheck: HealthcheckBody?
     public var HostConfig: Host
     public var NetworkingConfig: Networking?
 
@@ -220,6 +223,7 @@ public struct CreateBody: Codable, Sendable, Equatable {
             WorkingDir: o.workdir ?? "", Entrypoint: entrypoint, Labels: [:],
             ExposedPorts: exposed.isEmpty ? nil : exposed,
             Volumes: anonymous.isEmpty ? nil : anonymous,
+            Healthcheck: try o.health.body(),
             HostConfig: host,
             NetworkingConfig: networking)
     }

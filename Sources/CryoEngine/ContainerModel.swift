@@ -105,6 +105,8 @@ public struct StoredContainer: Codable, Sendable {
     public var migrationSession: String?
     /// Set while a migration from here could not let its copy go: see `MigrationHold`.
     public var heldByMigration: MigrationHold?
+    /// `State.Health`: set when a run with a health check begins (see `Engine+Health`).
+    public var health: ContainerHealth?
 
     public init(id: String, name: String, created: String, imageRef: String, imageID: String,
                 config: ContainerConfig, hostConfig: HostConfig, path: String, args: [String]) {

@@ -43,6 +43,11 @@ struct ContainerSlot {
     var pendingRestart: (token: Int, task: Task<Void, Never>)?
     /// The restart policy's back-off (in memory: a restarted cryod begins at 100 ms again).
     var backoff = RestartPolicyDecision.Backoff()
+    /// The health monitor of the current run (see `Engine+Health`), with a token so a
+    /// monitor that was replaced never writes its results.
+    var health: (token: Int, task: Task<Void, Never>)?
+    /// Pauses so far: a probe that spanned one ran frozen, and says nothing of its health.
+    var pauses = 0
     /// When the current run began (for the back-off's reset after 10 s of running).
     var runningSince: Monotonic?
 

@@ -30,6 +30,8 @@ public struct ContainerConfig: Codable, Sendable, Equatable {
     public var MacAddress: String?
     /// `-v /path` (an anonymous volume): {"/path": {}}.
     public var Volumes: [String: EmptyObject]?
+    /// `--health-*` and `--no-healthcheck` (merged with the image's at create).
+    public var Healthcheck: HealthcheckConfig?
     public init() {}
 }
 

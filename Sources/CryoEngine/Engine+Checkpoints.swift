@@ -47,7 +47,8 @@ extension Engine {
         try Names.validateCheckpoint(name)
         if let d = dir, !d.isEmpty, fixedTarget == nil { _ = try CheckpointDirectory.lexicalCheck(d, paths: paths) }
         let id = try resolve(ref).id
-        return try await withLock(id) {
+        // The health monitor is set aside first: a probe's process must not be in the dump.
+        return try await withLock(id) { try await withHealthMonitorPaused(id) {
             let c = try resolve(id)
             if let e = StateMachine.check(.checkpoint, status: c.status, id: c.name) { throw e }
             if c.hostConfig.PidMode == "host" {
@@ -108,7 +109,7 @@ extension Engine {
             let (written, stats) = (try? await blocking { Self.dumpFigures(target) }) ?? (0, nil)
             return CheckpointReport(name: name, container: c.name, directory: target, leftRunning: !exit,
                                     tcpEstablished: tcpEstablished, durationMs: elapsed, bytesWritten: written, criu: stats)
-        }
+        } }
     }
 
     /// Bytes of page images and CRIU's stats of the checkpoint in `dir` (read on a pool thread).

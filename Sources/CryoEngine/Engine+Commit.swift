@@ -84,6 +84,7 @@ extension Engine {
         inner.Labels = k.Labels ?? inner.Labels
         inner.ExposedPorts = k.ExposedPorts ?? inner.ExposedPorts
         inner.StopSignal = k.StopSignal ?? inner.StopSignal
+        inner.Healthcheck = k.Healthcheck ?? inner.Healthcheck
         cfg.config = inner
         cfg.rootfs.diff_ids.append(diffID.description)
         let step = ([c.path] + c.args).joined(separator: " ")

@@ -17,6 +17,7 @@ extension Engine {
                        initial: (@Sendable (inout StoredContainer) -> Void)? = nil) async throws -> String {
         let name = try requested.map { try Names.validate($0) } ?? uniqueName()
         let checkedHost = try CreateValidation.validate(config: req.config, hostConfig: req.hostConfig)
+        try HealthcheckSettings.validate(req.config.Healthcheck)
         let restartPolicy = try RestartPolicyDecision.policy(req.hostConfig.RestartPolicy)
         if req.hostConfig.AutoRemove == true, restartPolicy != .no {
             throw EngineError.bad("conflicting options: cannot specify both --restart and --rm")
@@ -90,6 +91,7 @@ extension Engine {
         if config.Cmd == nil, req.config.Entrypoint == nil { config.Cmd = imageConfig?.Cmd }
         if config.Entrypoint == nil { config.Entrypoint = imageConfig?.Entrypoint }
         if config.WorkingDir == nil { config.WorkingDir = imageConfig?.WorkingDir }
+        config.Healthcheck = HealthcheckSettings.merge(container: req.config.Healthcheck, image: imageConfig?.Healthcheck)
         if !exposed.isEmpty { config.ExposedPorts = Dictionary(exposed.map { ($0, EmptyObject()) }, uniquingKeysWith: { a, _ in a }) }
         if config.Hostname == nil || config.Hostname == "" { config.Hostname = spec.hostname }
         var host = checkedHost
@@ -425,6 +427,7 @@ extension Engine {
             s.exitCode = 0
             s.finishedAt = "0001-01-01T00:00:00Z"
         }
+        startHealthMonitor(id)
         // A migration's target announces only once the source has let go (commitMigrated).
         if restore != nil, restore?.keepNetworkLocked != true, let e = record(id)?.endpoint { announce(e, netns: p.netns(id)) }
     }
@@ -630,6 +633,7 @@ extension Engine {
             // The segment may have learnt the address elsewhere meanwhile (the target's copy).
             if held, let e = c.endpoint { announce(e, netns: netns) }
             emitContainer(paused ? "pause" : "unpause", c)
+            if paused { slots[id]?.pauses += 1 }
             update(id) {
                 $0.status = paused ? .paused : .running
                 if held {

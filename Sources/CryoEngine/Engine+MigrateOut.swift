@@ -23,7 +23,8 @@ extension Engine {
             throw EngineError(.unsupported, "container \(c.name) mounts volumes (\(v.map { "\($0.name) at \($0.destination)" }.joined(separator: ", "))): cryo cannot migrate volume contents yet; checkpoint it and restore it on this host instead")
         }
         let id = c.id
-        return try await withLock(id) { try await migrateLocked(id, req, progress) }
+        // No probe may run in the container while it is frozen and dumped.
+        return try await withLock(id) { try await withHealthMonitorPaused(id) { try await migrateLocked(id, req, progress) } }
     }
 
     /// Connects to another cryod: unix:// here, tcp:// through the daemon's TLS dialer.

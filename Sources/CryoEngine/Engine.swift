@@ -71,6 +71,7 @@ public actor Engine {
     public nonisolated let cni: CNIRunner
     var nextTeardownToken = 0
     var nextRestartToken = 0
+    var nextHealthToken = 0
     /// Set while `recover` runs: exits found then are not restarted by policy at once; the
     /// restart-policy pass after recovery decides (`startByRestartPolicy`).
     var recovering = false
@@ -236,6 +237,7 @@ public actor Engine {
                 if Processes.isAlive(pid: c.monitorPid, startTime: c.monitorStartTime) {
                     await syncPausedState(c.id)
                     watch(c.id)
+                    startHealthMonitor(c.id)
                 } else {
                     await monitorGone(c.id)
                 }
@@ -309,6 +311,7 @@ public actor Engine {
             }
             c.monitorPid = 0
         }
+        healthRunEnded(id)
         // An exit of its own (not a checkpoint, stop, kill or removal): its restart policy,
         // decided at once so the record goes from running to restarting (the restart waits
         // for the teardown below).

@@ -110,10 +110,14 @@ public struct ImageConfiguration: Codable, Sendable, Equatable {
         public var WorkingDir: String?
         public var Labels: [String: String]?
         public var StopSignal: String?
+        /// Dockerfile HEALTHCHECK.
+        public var Healthcheck: HealthcheckConfig?
 
         public init(User: String? = nil, ExposedPorts: [String: EmptyObject]? = nil, Env: [String]? = nil,
                     Entrypoint: [String]? = nil, Cmd: [String]? = nil, Volumes: [String: EmptyObject]? = nil,
-                    WorkingDir: String? = nil, Labels: [String: String]? = nil, StopSignal: String? = nil) {
+                    WorkingDir: String? = nil, Labels: [String: String]? = nil, StopSignal: String? = nil,
+                    Healthcheck: HealthcheckConfig? = nil) {
+            self.Healthcheck = Healthcheck
             self.User = User
             self.ExposedPorts = ExposedPorts
             self.Env = Env

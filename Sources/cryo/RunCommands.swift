@@ -102,6 +102,27 @@ struct ContainerFlags: ParsableArguments {
     @Option(name: .customLong("userns"), help: ArgumentHelp("User namespace to use: host (the only one cryo offers).", valueName: "string"))
     var userns = ""
 
+    @Option(name: .customLong("health-cmd"), help: ArgumentHelp("Command to run to check health (in the container, with /bin/sh -c).", valueName: "string"))
+    var healthCmd: String?
+
+    @Option(name: .customLong("health-interval"), help: ArgumentHelp("Time between running the check (ms|s|m|h) (default 30s).", valueName: "duration"))
+    var healthInterval: String?
+
+    @Option(name: .customLong("health-timeout"), help: ArgumentHelp("Maximum time to allow one check to run (ms|s|m|h) (default 30s); a check that runs longer is killed and fails.", valueName: "duration"))
+    var healthTimeout: String?
+
+    @Option(name: .customLong("health-retries"), help: ArgumentHelp("Consecutive failures needed to report unhealthy (default 3).", valueName: "int"))
+    var healthRetries: Int?
+
+    @Option(name: .customLong("health-start-period"), help: ArgumentHelp("Start period for the container to initialize before failures count (ms|s|m|h) (default 0s).", valueName: "duration"))
+    var healthStartPeriod: String?
+
+    @Option(name: .customLong("health-start-interval"), help: ArgumentHelp("Time between running the check during the start period (ms|s|m|h) (default 5s).", valueName: "duration"))
+    var healthStartInterval: String?
+
+    @Flag(name: .customLong("no-healthcheck"), help: "Disable any container-specified HEALTHCHECK.")
+    var noHealthcheck = false
+
     func options(image: String, command: [String], detach: Bool, isRun: Bool) -> ContainerOptions {
         var o = ContainerOptions()
         o.image = image
@@ -139,6 +160,13 @@ struct ContainerFlags: ParsableArguments {
         o.userns = userns
         o.initProcess = initProcess
         o.restart = restart
+        o.health.cmd = healthCmd
+        o.health.interval = healthInterval
+        o.health.timeout = healthTimeout
+        o.health.retries = healthRetries
+        o.health.startPeriod = healthStartPeriod
+        o.health.startInterval = healthStartInterval
+        o.health.disabled = noHealthcheck
         o.isRun = isRun
         if tty, Terminal.isTTY(1) || Terminal.isTTY(0) { o.consoleSize = Terminal.size(1) ?? Terminal.size(0) }
         return o

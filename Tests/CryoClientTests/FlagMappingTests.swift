@@ -161,3 +161,52 @@ import Testing
         #expect(stop.containers == ["c1", "c2"])
     }
 }
+
+/// `--health-*` and `--no-healthcheck` → Config.Healthcheck, as the docker CLI sends it.
+@Suite struct HealthFlagTests {
+    func body(_ argv: [String]) throws -> [String: Any] {
+        let run = try Run.parse(argv)
+        var o = run.flags.options(image: run.image, command: run.command, detach: run.detach, isRun: true)
+        o.consoleSize = nil
+        let data = try CreateBody.build(o).encoded()
+        return try #require(JSONSerialization.jsonObject(with: Data(data)) as? [String: Any])
+    }
+
+    @Test func healthFlags() throws {
+        let b = try body(["--health-cmd", "curl -f x || exit 1", "--health-interval", "1m30s", "--health-timeout", "500ms",
+                          "--health-retries", "4", "--health-start-period", "1.5s", "--health-start-interval", "2s", "busybox"])
+        let h = try #require(b["Healthcheck"] as? [String: Any])
+        #expect((h["Test"] as? [String]) == ["CMD-SHELL", "curl -f x || exit 1"])
+        #expect((h["Interval"] as? Int64) == 90_000_000_000)
+        #expect((h["Timeout"] as? Int64) == 500_000_000)
+        #expect((h["Retries"] as? Int) == 4)
+        #expect((h["StartPeriod"] as? Int64) == 1_500_000_000)
+        #expect((h["StartInterval"] as? Int64) == 2_000_000_000)
+    }
+
+    @Test func onlyAnIntervalKeepsTheImagesTest() throws {
+        let h = try #require(try body(["--health-interval", "5s", "busybox"])["Healthcheck"] as? [String: Any])
+        #expect(h["Test"] == nil)
+        #expect((h["Interval"] as? Int64) == 5_000_000_000 && (h["Timeout"] as? Int64) == 0 && (h["Retries"] as? Int) == 0)
+        #expect(try body(["busybox"])["Healthcheck"] == nil)
+    }
+
+    @Test func noHealthcheck() throws {
+        let h = try #require(try body(["--no-healthcheck", "busybox"])["Healthcheck"] as? [String: Any])
+        #expect((h["Test"] as? [String]) == ["NONE"])
+        #expect(throws: ClientError.self) { try body(["--no-healthcheck", "--health-cmd", "true", "busybox"]) }
+        #expect(throws: ClientError.self) { try body(["--health-interval=-1s", "busybox"]) }
+        #expect(throws: ClientError.self) { try body(["--health-retries=-1", "busybox"]) }
+        #expect(throws: ClientError.self) { try body(["--health-timeout", "10", "busybox"]) }
+    }
+
+    @Test func goDurations() throws {
+        #expect(try parseGoDuration("0", flag: "x") == 0)
+        #expect(try parseGoDuration("1h2m3s", flag: "x") == 3_723_000_000_000)
+        #expect(try parseGoDuration("250us", flag: "x") == 250_000)
+        #expect(try parseGoDuration("-2s", flag: "x") == -2_000_000_000)
+        for bad in ["", "s", "1", "1x", "1.s.", "--1s"] {
+            #expect(throws: ClientError.self) { try parseGoDuration(bad, flag: "x") }
+        }
+    }
+}
