@@ -3,6 +3,8 @@
 
 import json
 import re
+import time
+import subprocess
 
 import pytest
 
@@ -244,6 +246,40 @@ def test_stats_no_stream_prints_real_numbers(docker_cli, name):
     assert float(memp.rstrip("%")) > 0, out
     assert " / " in net and " / " in blk, out
     assert int(pids) >= 1, out
+
+
+def test_cryo_stats_streams_and_samples(cryo, name):
+    """`cryo stats`: a live table redrawn every second until interrupted (the running
+    containers when none is named), one sample with --no-stream, docker's template fields and
+    JSON lines."""
+    d = cryo.daemon
+    d.ok("run", "-d", "--name", name, "--memory", "64m", "busybox", "sh", "-c", "while :; do :; done")
+    idle = name + "-idle"
+    d.ok("run", "-d", "--name", idle, "busybox", "sleep", "1000")
+    out = cryo.ok("stats", "--no-stream", "--format", "{{.Name}}|{{.CPUPerc}}|{{.MemUsage}}|{{.PIDs}}", name).stdout
+    nm, cpu, mem, pids = out.strip().split("|")
+    assert nm == name and float(cpu.rstrip("%")) > 1 and mem.endswith(" / 64MiB") and int(pids) >= 1, out
+
+    lines = cryo.ok("stats", "--no-stream", "--format", "json").stdout.splitlines()
+    rows = {json.loads(l)["Name"]: json.loads(l) for l in lines}
+    assert {name, idle} <= set(rows), lines
+    assert set(rows[name]) == {"Container", "ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs"}
+
+    # Streaming: the table comes again every second; the command runs until it is stopped.
+    from conftest import BIN_DIR
+    p = subprocess.Popen([str(BIN_DIR / "cryo"), "-H", d.host, "stats", idle], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(4.5)
+        assert p.poll() is None, p.communicate()
+    finally:
+        p.terminate()
+        stdout, stderr = p.communicate(timeout=10)
+    assert stdout.count("CONTAINER ID") >= 2, stdout + stderr
+    assert stdout.count(idle) >= 2, stdout
+
+    r = cryo("stats", "--no-stream", "nosuch" + name)
+    assert r.returncode != 0 and "No such container" in r.stderr, r
 
 
 def test_stats_api_stream_and_one_shot(docker_cli, name):
