@@ -120,7 +120,7 @@ let package = Package(
         .target(
             name: "CryoRegistry",
             dependencies: [
-                "CryoImages", "CryoLinux",
+                "CryoArchive", "CryoImages", "CryoLinux",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
