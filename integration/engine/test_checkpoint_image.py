@@ -1,0 +1,209 @@
+"""Checkpoints as OCI images (issue 12): `cryo checkpoint push` stores a checkpoint in a real
+registry (Debian's docker-registry with TLS and htpasswd, as in test_registry.py) in CRI-O's
+form, and `cryo container restore --image` pulls one and restores it as a new container.
+The manifest is read back with direct registry requests. A normal image is refused, and a
+checkpoint image whose layer is hostile meets the archive import's checks."""
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+from conftest import BIN_DIR, COUNTER, counter_values, inspect, unavailable, wait_for
+from test_registry import PASSWORD, REGISTRY, USER, Registry
+
+CRIO_NAME = "io.kubernetes.cri-o.annotations.checkpoint.name"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+
+
+@pytest.fixture(scope="module")
+def registry():
+    if not Path(REGISTRY).is_file():
+        unavailable(f"{REGISTRY} is not installed (Debian's docker-registry; run scripts/setup.sh)")
+    if shutil.which("openssl") is None:
+        unavailable("openssl is not installed (run scripts/setup.sh)")
+    base = tempfile.mkdtemp(prefix="cryo-cpreg-")
+    r = Registry(base)
+    try:
+        r.start()
+        yield r
+    finally:
+        r.kill()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def tmp():
+    d = tempfile.mkdtemp(prefix="cryo-cpimage-")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def cryo_auth(cryo, *args, timeout=300):
+    """cryo ARGS with the registry credentials (--username, password on stdin)."""
+    return subprocess.run([str(BIN_DIR / "cryo"), "-H", cryo.daemon.host, *args[:2], "--username", USER,
+                           "--password-stdin", *args[2:]], input=PASSWORD + "\n", capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def blob(registry, repo, digest):
+    status, _, body = registry.request("GET", f"/v2/{repo}/blobs/{digest}")
+    assert status == 200, (status, body[:200])
+    assert "sha256:" + hashlib.sha256(body).hexdigest() == digest
+    return body
+
+
+def put_blob(registry, repo, data):
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    status, headers, body = registry.request("POST", f"/v2/{repo}/blobs/uploads/", body=b"",
+                                             headers={"Content-Length": "0"})
+    assert status == 202, (status, body)
+    location = headers.get("Location") or headers.get("location")
+    path = location.split(registry.host, 1)[-1]
+    status, _, body = registry.request("PUT", f"{path}&digest={digest}", body=data,
+                                       headers={"Content-Type": "application/octet-stream"})
+    assert status == 201, (status, body)
+    return digest
+
+
+def push_image(registry, repo, tag, layer, annotations):
+    """A one-layer OCI image made here, straight through the registry API."""
+    layer_digest = put_blob(registry, repo, layer)
+    config = json.dumps({"architecture": "amd64", "os": "linux",
+                         "rootfs": {"type": "layers", "diff_ids": [layer_digest]}}).encode()
+    config_digest = put_blob(registry, repo, config)
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                      "digest": config_digest, "size": len(config)},
+                           "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                                       "digest": layer_digest, "size": len(layer)}],
+                           "annotations": annotations}).encode()
+    status, _, body = registry.request("PUT", f"/v2/{repo}/manifests/{tag}", body=manifest,
+                                       headers={"Content-Type": OCI_MANIFEST})
+    assert status == 201, (status, body)
+
+
+def start_counter(cryo, name):
+    cryo.ok("run", "-d", "--name", name, "busybox", "sh", "-c",
+            "echo kept > /kept; echo shm > /dev/shm/s; " + COUNTER)
+    wait_for(lambda: len(counter_values(cryo.ok("logs", name).stdout)) >= 5, what=f"{name} counting")
+
+
+def test_push_a_checkpoint_image_and_restore_it_elsewhere(cryo, name, registry, tmp):
+    start_counter(cryo, name)
+    src = inspect(cryo.daemon, name)
+    cryo.ok("checkpoint", "create", name, "cp1")          # the container stops
+    last = counter_values(cryo.ok("logs", name).stdout)[-1]
+    ref = f"{registry.host}/test/cp-{name}:v1"
+
+    # Without credentials the registry refuses, and the CLI says so.
+    denied = cryo("checkpoint", "push", name, "cp1", ref, timeout=300)
+    assert denied.returncode != 0 and "no basic auth credentials" in denied.stderr, denied.stderr
+    r = cryo_auth(cryo, "checkpoint", "push", name, "cp1", ref)
+    assert r.returncode == 0, r.stderr + cryo.daemon.log_tail()
+    assert f"The push refers to repository [{registry.host}/test/cp-{name}]" in r.stdout, r.stdout
+    manifest, digest, body = registry.manifest(f"test/cp-{name}", "v1")
+    assert f"v1: digest: {digest} size: {len(body)}" in r.stdout, r.stdout
+
+    # CRI-O's form: an OCI manifest with its annotations and exactly one layer whose root
+    # holds the archive's files.
+    assert manifest["mediaType"] == OCI_MANIFEST
+    a = manifest["annotations"]
+    assert a[CRIO_NAME] == name
+    assert a["io.kubernetes.cri-o.annotations.checkpoint.rootfsImageName"] == src["Config"]["Image"]
+    assert a["io.kubernetes.cri-o.annotations.checkpoint.rootfsImageID"] == src["Image"].removeprefix("sha256:")
+    assert a["io.kubernetes.cri-o.annotations.checkpoint.criu.version"].startswith("4.")
+    assert a["org.criu.checkpoint.engine.name"] == "cryo"
+    assert a["org.criu.checkpoint.container.name"] == name
+    assert len(manifest["layers"]) == 1
+    layer = blob(registry, f"test/cp-{name}", manifest["layers"][0]["digest"])
+    config = json.loads(blob(registry, f"test/cp-{name}", manifest["config"]["digest"]))
+    assert config["rootfs"]["diff_ids"] == [manifest["layers"][0]["digest"]]
+    with tarfile.open(fileobj=io.BytesIO(layer), mode="r:*") as t:
+        members = {m.name.removeprefix("./"): m for m in t.getmembers()}
+    assert members["checkpoint"].isdir()
+    assert members["checkpoint/inventory.img"].isfile()
+    assert members["config.dump"].isfile() and members["spec.dump"].isfile()
+    assert all(not n.startswith("/") and ".." not in n.split("/") for n in members)
+
+    # The container and its checkpoint go; the image brings it back under a new name.
+    cryo.ok("checkpoint", "rm", name, "cp1")
+    cryo.ok("rm", "-f", name)
+    new = name + "-img"
+    denied = cryo("container", "restore", "--image", ref, "--name", new, timeout=300)
+    assert denied.returncode != 0 and "no basic auth credentials" in denied.stderr, denied.stderr
+    r = cryo_auth(cryo, "container", "restore", "--image", ref, "--name", new)
+    assert r.returncode == 0, r.stderr + cryo.daemon.log_tail()
+    assert "warning" not in r.stderr, r.stderr              # cryo's digest list travelled in the layer
+    info = inspect(cryo.daemon, new)
+    assert r.stdout.strip() == info["Id"]
+    assert info["State"]["Running"] and info["Name"] == "/" + new and info["Id"] != src["Id"]
+    wait_for(lambda: len(counter_values(cryo.ok("logs", new).stdout)) >= 3, what=f"{new} counting")
+    assert counter_values(cryo.ok("logs", new).stdout)[0] >= last
+    assert cryo.ok("exec", new, "cat", "/kept").stdout == "kept\n"
+    assert cryo.ok("exec", new, "cat", "/dev/shm/s").stdout == "shm\n"
+    # By digest too (a second container from the same image).
+    again = cryo_auth(cryo, "container", "restore", "--image", f"{registry.host}/test/cp-{name}@{digest}",
+                      "--name", new + "2")
+    assert again.returncode == 0, again.stderr + cryo.daemon.log_tail()
+    assert inspect(cryo.daemon, new + "2")["State"]["Running"]
+
+
+def test_a_normal_image_is_not_restored(cryo, name, registry):
+    plain = f"{registry.host}/test/plain-{name}:v1"
+    cryo.ok("tag", "busybox", plain)
+    try:
+        r = subprocess.run([str(BIN_DIR / "cryo"), "-H", cryo.daemon.host, "push", "--username", USER,
+                            "--password-stdin", plain], input=PASSWORD + "\n", capture_output=True, text=True,
+                           timeout=300)
+        assert r.returncode == 0, r.stderr
+    finally:
+        cryo("rmi", plain)
+    before = sorted(cryo.ok("ps", "-aq", "--no-trunc").stdout.split())
+    r = cryo_auth(cryo, "container", "restore", "--image", plain, "--name", name)
+    assert r.returncode != 0, r.stdout
+    assert f"{registry.host}/test/plain-{name}:v1 is not a checkpoint image" in r.stderr, r.stderr
+    assert CRIO_NAME in r.stderr, r.stderr
+    assert sorted(cryo.ok("ps", "-aq", "--no-trunc").stdout.split()) == before
+    imports = cryo.daemon.root / "imports"
+    assert not imports.exists() or os.listdir(imports) == []
+
+
+def test_a_hostile_checkpoint_layer_meets_the_import_checks(cryo, name, registry, tmp):
+    """A CRI-O-annotated image whose layer is a real checkpoint archive plus a symlink member:
+    refused by the archive import's checks, nothing created."""
+    start_counter(cryo, name)
+    good = os.path.join(tmp, "good.tar")
+    cryo.ok("container", "checkpoint", "--leave-running", "--compress", "none", "-e", good, name)
+    out = io.BytesIO()
+    with tarfile.open(good) as src, tarfile.open(fileobj=out, mode="w") as dst:
+        for m in src.getmembers():
+            dst.addfile(m, src.extractfile(m) if m.isfile() else None)
+        evil = tarfile.TarInfo("checkpoint/evil")
+        evil.type = tarfile.SYMTYPE
+        evil.linkname = "/etc"
+        dst.addfile(evil)
+    repo = f"test/hostile-{name}"
+    push_image(registry, repo, "v1", out.getvalue(), {CRIO_NAME: name})
+    before = sorted(cryo.ok("ps", "-aq", "--no-trunc").stdout.split())
+    r = cryo_auth(cryo, "container", "restore", "--image", f"{registry.host}/{repo}:v1", "--name", name + "-h")
+    assert r.returncode != 0, r.stdout
+    assert "checkpoint/evil" in r.stderr and "symbolic link" in r.stderr and "refused" in r.stderr, r.stderr
+    assert sorted(cryo.ok("ps", "-aq", "--no-trunc").stdout.split()) == before
+    imports = cryo.daemon.root / "imports"
+    assert not imports.exists() or os.listdir(imports) == []
+
+
+def test_restore_image_flags_are_checked(cryo):
+    r = cryo("container", "restore", "--image", "x/y:z", "--import", "/nonexistent")
+    assert r.returncode != 0 and "give one of --import FILE, --image REF or --checkpoint CP SOURCE" in r.stderr, r.stderr
+    r = cryo("container", "restore", "--import", "/nonexistent", "--username", "u")
+    assert r.returncode != 0 and "go with --image" in r.stderr, r.stderr
