@@ -21,7 +21,8 @@ public struct CheckpointImageFetcher: Sendable {
     }
 
     /// Downloads `ref`'s checkpoint layer into `dir` (an empty private directory). `limit`
-    /// bounds what a compressed layer may unpack to while its diff_id is checked.
+    /// bounds the layer's size and what a compressed layer may unpack to while its diff_id
+    /// is checked.
     public func fetch(_ ref: RegistryReference, credentials: RegistryCredentials, into dir: String, limit: Int64) async throws -> Fetched {
         let shown = ref.familiarTagged ?? ref.familiarDigested ?? ref.familiarName
         let session = try await client.session(for: ref, credentials: credentials)
@@ -60,6 +61,10 @@ public struct CheckpointImageFetcher: Sendable {
         }
         guard config.rootfs.diff_ids.count == 1, let diffID = try? Digest(config.rootfs.diff_ids[0]) else {
             throw CryoFailure(.invalidArgument, "layers from manifest don't match image configuration: \(shown)'s config lists \(config.rootfs.diff_ids.count) diff_ids for its one layer")
+        }
+        // The blob lands on cryod's disk: the same bound as an uploaded archive.
+        guard layer.size <= limit else {
+            throw CryoFailure(.invalidArgument, "\(shown)'s checkpoint layer is \(layer.size) bytes, more than the \(limit) cryod may unpack (--image-extract-limit, else the free space): refused")
         }
         let layerDigest = try Digest(layer.digest)
         let path = dir + "/layer.blob"

@@ -74,8 +74,9 @@ def put_blob(registry, repo, data):
     return digest
 
 
-def push_image(registry, repo, tag, layer, annotations):
-    """A one-layer OCI image made here, straight through the registry API."""
+def push_image(registry, repo, tag, layer, annotations, declared_size=None):
+    """A one-layer OCI image made here, straight through the registry API (the manifest may
+    declare another size for the layer than it has)."""
     layer_digest = put_blob(registry, repo, layer)
     config = json.dumps({"architecture": "amd64", "os": "linux",
                          "rootfs": {"type": "layers", "diff_ids": [layer_digest]}}).encode()
@@ -84,7 +85,7 @@ def push_image(registry, repo, tag, layer, annotations):
                            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
                                       "digest": config_digest, "size": len(config)},
                            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
-                                       "digest": layer_digest, "size": len(layer)}],
+                                       "digest": layer_digest, "size": declared_size or len(layer)}],
                            "annotations": annotations}).encode()
     status, _, body = registry.request("PUT", f"/v2/{repo}/manifests/{tag}", body=manifest,
                                        headers={"Content-Type": OCI_MANIFEST})
@@ -207,3 +208,31 @@ def test_restore_image_flags_are_checked(cryo):
     assert r.returncode != 0 and "give one of --import FILE, --image REF or --checkpoint CP SOURCE" in r.stderr, r.stderr
     r = cryo("container", "restore", "--import", "/nonexistent", "--username", "u")
     assert r.returncode != 0 and "go with --image" in r.stderr, r.stderr
+
+
+def test_bad_requests_are_answered_not_crashed(cryo, name, registry):
+    d = cryo.daemon
+    status, _, body = d.http("POST", f"/containers/{name}/checkpoints/cp/push")
+    assert status == 400 and b"ref: the image reference" in body, (status, body)
+    status, _, body = d.http("POST", f"/containers/{name}/checkpoints/cp/push?ref={registry.host}/t/x@sha256:" + "0" * 64)
+    assert status == 400 and b"not a digest" in body, (status, body)
+    status, _, body = d.http("POST", f"/containers/{name}/checkpoints/cp/push?ref={registry.host}/t/x:v1")
+    assert status == 404, (status, body)
+    status, _, body = d.http("POST", "/containers/restore?image=x/y:z", body=b"tar",
+                             headers={"Content-Type": "application/x-tar"})
+    assert status == 400 and b"not both" in body, (status, body)
+    status, _, body = d.http("POST", "/containers/restore?image=Bad/Ref")
+    assert status == 400 and b"invalid reference format" in body, (status, body)
+    status, _, body = d.http("POST", f"/containers/restore?image={registry.host}/test/none-{name}:v1",
+                             headers={"X-Registry-Auth": ""})
+    assert status >= 400, (status, body)
+    status, _, _ = d.http("GET", "/_ping")
+    assert status == 200
+
+
+def test_a_layer_larger_than_cryod_may_unpack_is_not_downloaded(cryo, name, registry):
+    repo = f"test/huge-{name}"
+    push_image(registry, repo, "v1", b"not downloaded", {CRIO_NAME: name}, declared_size=1 << 60)
+    r = cryo_auth(cryo, "container", "restore", "--image", f"{registry.host}/{repo}:v1", "--name", name)
+    assert r.returncode != 0, r.stdout
+    assert f"checkpoint layer is {1 << 60} bytes, more than the" in r.stderr and "refused" in r.stderr, r.stderr
