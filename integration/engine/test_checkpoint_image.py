@@ -134,6 +134,12 @@ def test_push_a_checkpoint_image_and_restore_it_elsewhere(cryo, name, registry, 
     assert members["checkpoint/inventory.img"].isfile()
     assert members["config.dump"].isfile() and members["spec.dump"].isfile()
     assert all(not n.startswith("/") and ".." not in n.split("/") for n in members)
+    with tarfile.open(fileobj=io.BytesIO(layer), mode="r:*") as t:
+        spec = json.load(t.extractfile(members["spec.dump"]))
+        dump = json.load(t.extractfile(members["config.dump"]))
+    # What CRI-O's restore reads: a JSON map of CRI annotations, and the base image.
+    assert isinstance(json.loads(spec["annotations"]["io.kubernetes.cri-o.Annotations"]), dict)
+    assert dump["rootfsImageName"] == src["Config"]["Image"] and dump["name"] == name
 
     # The container and its checkpoint go; the image brings it back under a new name.
     cryo.ok("checkpoint", "rm", name, "cp1")
