@@ -242,3 +242,36 @@ def test_a_layer_larger_than_cryod_may_unpack_is_not_downloaded(cryo, name, regi
     r = cryo_auth(cryo, "container", "restore", "--image", f"{registry.host}/{repo}:v1", "--name", name)
     assert r.returncode != 0, r.stdout
     assert f"checkpoint layer is {1 << 60} bytes, more than the" in r.stderr and "refused" in r.stderr, r.stderr
+
+
+def test_containers_storage_sees_what_crio_looks_for(cryo, name, registry, tmp):
+    """podman (containers/storage and containers/image, the libraries CRI-O pulls and mounts
+    images with), on a private store: the pulled image carries CRI-O's detection annotation,
+    and its mounted root holds config.dump, spec.dump (with the CRI-O annotation map) and the
+    CRIU images, as CRI-O's restore reads them."""
+    podman = shutil.which("podman")
+    if podman is None:
+        unavailable("podman is not installed")
+    start_counter(cryo, name)
+    cryo.ok("checkpoint", "create", "--leave-running", name, "cp1")
+    ref = f"{registry.host}/test/crio-{name}:v1"
+    r = cryo_auth(cryo, "checkpoint", "push", "-q", name, "cp1", ref)
+    assert r.returncode == 0, r.stderr
+    p = [podman, "--root", f"{tmp}/root", "--runroot", f"{tmp}/run", "--storage-driver", "vfs"]
+    try:
+        pulled = subprocess.run(p + ["pull", "-q", "--tls-verify=false", "--creds", f"{USER}:{PASSWORD}", ref],
+                                capture_output=True, text=True, timeout=300)
+        assert pulled.returncode == 0, pulled.stderr
+        info = json.loads(subprocess.run(p + ["image", "inspect", ref], capture_output=True, text=True,
+                                         check=True, timeout=60).stdout)[0]
+        assert info["Annotations"][CRIO_NAME] == name
+        mounted = subprocess.run(p + ["image", "mount", ref], capture_output=True, text=True, timeout=60)
+        assert mounted.returncode == 0, mounted.stderr
+        root = Path(mounted.stdout.strip())
+        assert (root / "checkpoint" / "inventory.img").is_file()
+        assert json.loads((root / "config.dump").read_text())["name"] == name
+        spec = json.loads((root / "spec.dump").read_text())
+        assert json.loads(spec["annotations"]["io.kubernetes.cri-o.Annotations"]) == {}
+    finally:
+        subprocess.run(p + ["image", "unmount", "-a"], capture_output=True, timeout=60)
+        subprocess.run(p + ["rmi", "-a", "-f"], capture_output=True, timeout=60)
