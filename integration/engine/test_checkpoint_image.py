@@ -4,6 +4,7 @@ form, and `cryo container restore --image` pulls one and restores it as a new co
 The manifest is read back with direct registry requests. A normal image is refused, and a
 checkpoint image whose layer is hostile meets the archive import's checks."""
 
+import gzip
 import hashlib
 import io
 import json
@@ -74,17 +75,18 @@ def put_blob(registry, repo, data):
     return digest
 
 
-def push_image(registry, repo, tag, layer, annotations, declared_size=None):
+def push_image(registry, repo, tag, layer, annotations, declared_size=None, diff_id=None,
+               media_type="application/vnd.oci.image.layer.v1.tar"):
     """A one-layer OCI image made here, straight through the registry API (the manifest may
-    declare another size for the layer than it has)."""
+    declare another size for the layer than it has; a compressed layer needs its diff_id)."""
     layer_digest = put_blob(registry, repo, layer)
     config = json.dumps({"architecture": "amd64", "os": "linux",
-                         "rootfs": {"type": "layers", "diff_ids": [layer_digest]}}).encode()
+                         "rootfs": {"type": "layers", "diff_ids": [diff_id or layer_digest]}}).encode()
     config_digest = put_blob(registry, repo, config)
     manifest = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
                            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
                                       "digest": config_digest, "size": len(config)},
-                           "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                           "layers": [{"mediaType": media_type,
                                        "digest": layer_digest, "size": declared_size or len(layer)}],
                            "annotations": annotations}).encode()
     status, _, body = registry.request("PUT", f"/v2/{repo}/manifests/{tag}", body=manifest,
@@ -275,3 +277,30 @@ def test_containers_storage_sees_what_crio_looks_for(cryo, name, registry, tmp):
     finally:
         subprocess.run(p + ["image", "unmount", "-a"], capture_output=True, timeout=60)
         subprocess.run(p + ["rmi", "-a", "-f"], capture_output=True, timeout=60)
+
+
+def test_a_gzip_layer_is_checked_against_its_diff_id(cryo, name, registry, tmp):
+    """buildah pushes compressed layers: a gzip checkpoint layer restores; one whose config
+    names another diff_id is refused before anything is made."""
+    start_counter(cryo, name)
+    archive = os.path.join(tmp, "cp.tar")
+    cryo.ok("container", "checkpoint", "--compress", "none", "-e", archive, name)   # the source stops
+    last = counter_values(cryo.ok("logs", name).stdout)[-1]
+    with open(archive, "rb") as f:
+        plain = f.read()
+    packed = gzip.compress(plain)
+    gz = "application/vnd.oci.image.layer.v1.tar+gzip"
+    repo = f"test/gz-{name}"
+    push_image(registry, repo, "good", packed, {CRIO_NAME: name}, media_type=gz,
+               diff_id="sha256:" + hashlib.sha256(plain).hexdigest())
+    push_image(registry, repo, "bad", packed, {CRIO_NAME: name}, media_type=gz,
+               diff_id="sha256:" + hashlib.sha256(b"something else").hexdigest())
+    before = sorted(cryo.ok("ps", "-aq", "--no-trunc").stdout.split())
+    r = cryo_auth(cryo, "container", "restore", "--image", f"{registry.host}/{repo}:bad", "--name", name + "-bad")
+    assert r.returncode != 0 and "don't match image configuration" in r.stderr, r.stderr
+    assert sorted(cryo.ok("ps", "-aq", "--no-trunc").stdout.split()) == before
+    cryo.ok("rm", "-f", name)
+    r = cryo_auth(cryo, "container", "restore", "--image", f"{registry.host}/{repo}:good", "--name", name + "-gz")
+    assert r.returncode == 0, r.stderr + cryo.daemon.log_tail()
+    wait_for(lambda: len(counter_values(cryo.ok("logs", name + "-gz").stdout)) >= 3, what="the gzip restore counting")
+    assert counter_values(cryo.ok("logs", name + "-gz").stdout)[0] >= last
