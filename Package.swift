@@ -120,7 +120,7 @@ let package = Package(
         .target(
             name: "CryoRegistry",
             dependencies: [
-                "CryoImages", "CryoLinux",
+                "CryoArchive", "CryoImages", "CryoLinux",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -160,7 +160,7 @@ let package = Package(
         .testTarget(name: "CryoUnitTests", dependencies: ["CryoTestSupport", "CryoOCI", "CryoRuntime", "CryoLinux"]),
         .testTarget(name: "CryoLogTests", dependencies: ["CryoLog", "CryoLinux", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "CryoImageTests", dependencies: ["CryoTestSupport", "CryoImages", "CryoLinux", "CArchive"]),
-        .testTarget(name: "CryoArchiveTests", dependencies: ["CryoArchive", "CArchive", "CryoLinux"]),
+        .testTarget(name: "CryoArchiveTests", dependencies: ["CryoArchive", "CArchive", "CryoImages", "CryoLinux"]),
         .testTarget(name: "CryoRegistryTests", dependencies: ["CryoRegistry", "CryoImages"]),
         .testTarget(name: "CryoCheckpointInspectTests", dependencies: ["CryoCheckpointInspect", "CRIUImages", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .testTarget(name: "CryoHTTPTests", dependencies: ["CryoTestSupport", "CryoHTTP"]),

@@ -109,6 +109,7 @@ public struct APIServer: Sendable {
         case ("GET", 4) where p[1] == "checkpoints" && p[3] == "inspect": try await inspectCheckpoint(ex, p[0], p[2])
         case ("GET", 3) where p[1] == "checkpoint" && p[2] == "check": try await json(ex, 200, try await engine.checkCheckpoint(p[0]))
         case ("POST", 4) where p[1] == "checkpoints" && p[3] == "clone": try await cloneCheckpoint(ex, p[0], p[2])
+        case ("POST", 4) where p[1] == "checkpoints" && p[3] == "push": try await pushCheckpoint(ex, p[0], p[2])
         default: throw EngineError(.notFound, "page not found")
         }
     }

@@ -9,7 +9,8 @@ import Glibc
 ///
 /// - `GET /containers/{id}/checkpoints/{name}/export?compress=zstd|gzip|none&dir=` → the archive.
 /// - `POST /containers/restore?name=&network=&ip=&ports=` with the archive as the body → 201
-///   `{"Id","Name","Verified","Source"}`; `ports` is HostConfig.PortBindings as JSON.
+///   `{"Id","Name","Verified","Source"}`; `ports` is HostConfig.PortBindings as JSON. With
+///   `image=REF` instead of a body, a checkpoint image (CheckpointImageHandlers).
 extension APIServer {
     func exportCheckpoint(_ ex: HTTPExchange, _ ref: String, _ name: String) async throws {
         let q = ex.request.query
@@ -41,6 +42,7 @@ extension APIServer {
 
     func importCheckpoint(_ ex: HTTPExchange) async throws {
         let q = ex.request.query
+        if let image = q["image"], !image.isEmpty { return try await restoreCheckpointImage(ex, image: image) }
         let opts = try newContainerOptions(q)
         let file = try await receiveUpload(ex, what: "checkpoint archive")
         defer { unlink(file) }

@@ -394,7 +394,7 @@ extension Engine {
 
     /// The bundle's config.json, annotated so checkpointctl shows it with podman's view
     /// (`io.container.manager: libpod`: name, image, addresses from config.dump and
-    /// network.status) and says who wrote it.
+    /// network.status), says who wrote it, and CRI-O can restore it.
     nonisolated static func specDump(_ configJSON: String, _ c: StoredContainer) throws -> [UInt8] {
         var spec = try JSONDecoder().decode(Spec.self, from: Data(try FS.readBytes(configJSON)))
         var a = spec.annotations ?? [:]
@@ -402,6 +402,9 @@ extension Engine {
         a["org.criu.checkpoint.engine.name"] = "cryo"
         a["org.criu.checkpoint.container.name"] = c.name
         a["org.criu.checkpoint.rootfsImageName"] = c.imageRef
+        // CRI-O's restore (archive or checkpoint image) reads this as a JSON map of the
+        // container's CRI annotations and fails without it; a cryo container has none.
+        a["io.kubernetes.cri-o.Annotations"] = "{}"
         spec.annotations = a
         return try prettyJSON(spec)
     }

@@ -21,6 +21,13 @@ public struct PackedImage: Sendable {
     public var configDigest: Digest { Digest.of(config) }
     public var manifestDigest: Digest { Digest.of(manifest) }
 
+    /// An image packed elsewhere (a checkpoint image): its config, layers and manifest as given.
+    public init(config: [UInt8], layers: [Layer], manifest: [UInt8]) {
+        self.config = config
+        self.layers = layers
+        self.manifest = manifest
+    }
+
     /// `config` (the stored config, with each stored diff_id that packing changed replaced
     /// by the packed one: every other byte kept) and the manifest naming it and `layers`.
     public init(storedConfig: [UInt8], storedLayers: [Digest], layers: [Layer]) throws {

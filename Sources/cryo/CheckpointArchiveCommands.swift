@@ -142,9 +142,10 @@ struct ContainerCheckpoint: ParsableCommand {
 struct ContainerRestore: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "restore",
-        abstract: "Restore a checkpoint archive, or a checkpoint of a container, as a new container.",
+        abstract: "Restore a checkpoint archive, a checkpoint image, or a checkpoint of a container, as a new container.",
         usage: """
         cryo container restore --import FILE [--name NEW] [--network N] [--ip A] [-p ...]
+        cryo container restore --image REF [--username U --password-stdin] [--name NEW] [--network N] [--ip A] [-p ...]
         cryo container restore --checkpoint CP [--checkpoint-dir DIR] --name NEW [--network N] [--ip A] [-p ...] SOURCE
         """,
         discussion: """
@@ -155,6 +156,12 @@ struct ContainerRestore: ParsableCommand {
         its own ID, and --name, --network, --ip and -p if given — its rootfs changes and \
         /dev/shm are put back, and CRIU restores its processes. The archive's image must be \
         in cryo's image store (cryo load).
+
+        With --image, REF is a checkpoint image in a registry (`cryo checkpoint push`, or \
+        CRI-O's form: one layer with the archive's files, annotated \
+        io.kubernetes.cri-o.annotations.checkpoint.name). Its manifest, config and layer are \
+        verified by digest, a normal image is refused, and the layer is restored as --import \
+        restores an archive, with the same checks. Nothing is added to the image store.
 
         With --checkpoint CP SOURCE, checkpoint CP of container SOURCE (made by `cryo \
         checkpoint create`, kept by cryod) is restored the same way as a new container named \
@@ -171,13 +178,18 @@ struct ContainerRestore: ParsableCommand {
     @Option(name: [.customShort("i"), .customLong("import")], help: ArgumentHelp("The checkpoint archive.", valueName: "file"))
     var importFile: String?
 
+    @Option(name: .long, help: ArgumentHelp("A checkpoint image in a registry: [REGISTRY/]NAME[:TAG|@DIGEST].", valueName: "ref"))
+    var image: String?
+
+    @OptionGroup var auth: RegistryAuthOptions
+
     @Option(name: .long, help: ArgumentHelp("A checkpoint of SOURCE to restore as a new container.", valueName: "name"))
     var checkpoint: String?
 
     @Option(name: .long, help: ArgumentHelp("The directory SOURCE's checkpoint was made in (with --checkpoint).", valueName: "dir"))
     var checkpointDir: String?
 
-    @Option(name: [.customShort("n"), .long], help: ArgumentHelp("Name of the new container (default with --import: the archived container's).", valueName: "string"))
+    @Option(name: [.customShort("n"), .long], help: ArgumentHelp("Name of the new container (default with --import and --image: the checkpointed container's).", valueName: "string"))
     var name: String?
 
     @Option(name: .long, help: ArgumentHelp("Connect the new container to this network.", valueName: "network"))
@@ -193,14 +205,17 @@ struct ContainerRestore: ParsableCommand {
     var source: String?
 
     func validate() throws {
-        switch (importFile, checkpoint) {
-        case (.some, .none):
+        if image == nil && auth.username != nil { throw ValidationError("--username and --password-stdin go with --image (registry credentials)") }
+        switch (importFile, image, checkpoint) {
+        case (.some, .none, .none):
             if source != nil || checkpointDir != nil { throw ValidationError("--import takes no SOURCE container and no --checkpoint-dir") }
-        case (.none, .some):
+        case (.none, .some, .none):
+            if source != nil || checkpointDir != nil { throw ValidationError("--image takes no SOURCE container and no --checkpoint-dir") }
+        case (.none, .none, .some):
             if source == nil { throw ValidationError("--checkpoint needs the SOURCE container") }
             if name == nil { throw ValidationError("--checkpoint needs --name for the new container") }
         default:
-            throw ValidationError("give either --import FILE or --checkpoint CP SOURCE")
+            throw ValidationError("give one of --import FILE, --image REF or --checkpoint CP SOURCE")
         }
     }
 
@@ -225,13 +240,22 @@ struct ContainerRestore: ParsableCommand {
                 out(try JSONDecoder().decode(Report.self, from: Data(trimmed(r.body))).Id + "\n")
                 return
             }
+            struct Report: Decodable { var Id: String; var Name: String; var Verified: Bool; var Source: String }
+            if let image {
+                query.append(("image", image))
+                let s = try daemon().open("POST", "/containers/restore", query: query, headers: [("X-Registry-Auth", try auth.header())])
+                defer { s.close() }
+                let r = try JSONDecoder().decode(Report.self, from: Data(try s.readAll()))
+                out(r.Id + "\n")
+                if !r.Verified { err("warning: the image's checkpoint (\(r.Source)'s) carries no member digests: only its layer digest was verified\n") }
+                return
+            }
             guard let importFile else { return }
             let fd = open(importFile, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else { throw ClientError.io("cannot open \(importFile): \(String(cString: strerror(errno)))") }
             defer { close(fd) }
             let s = try daemon().upload("POST", "/containers/restore", query: query, contentType: "application/x-tar", source: .fileDescriptor(fd))
             defer { s.close() }
-            struct Report: Decodable { var Id: String; var Name: String; var Verified: Bool; var Source: String }
             let r = try JSONDecoder().decode(Report.self, from: Data(try s.readAll()))
             out(r.Id + "\n")
             if !r.Verified { err("warning: the archive (\(r.Source)'s) carries no digests: its integrity was not verified\n") }

@@ -5,8 +5,8 @@ import FoundationEssentials
 struct CheckpointCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "checkpoint",
-        abstract: "Manage checkpoints (CRIU): create, ls, rm, export, inspect. Restore with `cryo start --checkpoint NAME` (or an archive with `cryo container restore --import FILE`).",
-        subcommands: [CheckpointCreate.self, CheckpointList.self, CheckpointRemove.self, CheckpointExport.self, CheckpointInspect.self, CheckpointCheckCommand.self])
+        abstract: "Manage checkpoints (CRIU): create, ls, rm, export, push, inspect. Restore with `cryo start --checkpoint NAME` (an archive with `cryo container restore --import FILE`, an image with `--image REF`).",
+        subcommands: [CheckpointCreate.self, CheckpointList.self, CheckpointRemove.self, CheckpointExport.self, CheckpointPush.self, CheckpointInspect.self, CheckpointCheckCommand.self])
 }
 
 struct CheckpointCreate: ParsableCommand {
