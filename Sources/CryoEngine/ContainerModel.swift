@@ -103,6 +103,9 @@ public struct StoredContainer: Codable, Sendable {
     /// The migration that brought the container here (its session), so that a source
     /// whose answer to the commit was lost can ask how it ended.
     public var migrationSession: String?
+    /// While a migration here is not committed: the volumes it made (they go if it is
+    /// discarded; volumes that existed, empty, are emptied again).
+    public var migrationVolumes: [String]?
     /// Set while a migration from here could not let its copy go: see `MigrationHold`.
     public var heldByMigration: MigrationHold?
     /// `State.Health`: set when a run with a health check begins (see `Engine+Health`).

@@ -253,6 +253,16 @@ extension Engine {
                 problems.append("there is no network named \(name) here (create it with the same driver and subnet \(offer.subnet ?? "?"))")
             }
         }
+        // Its volumes come with it: a named one that exists here must be empty and unused.
+        let users = volumeUsers()
+        let volumeStore = volumes
+        let named = (src.volumes ?? []).filter { !$0.anonymous }.map(\.name)
+        let busy = (try? await blocking {
+            named.filter { n in (try? volumeStore.get(n)) != nil && (users[n] != nil || !volumeStore.isEmpty(n)) }
+        }) ?? named
+        for n in busy {
+            problems.append("volume \(n) exists here and is \(users[n] != nil ? "mounted by a container here" : "not empty"): the container's volume would be put over it (remove it here, or migrate elsewhere)")
+        }
         let sources = offer.bindSources
         let absent = (try? await blocking { sources.filter { !FS.exists($0) } }) ?? sources
         if !absent.isEmpty { problems.append("bind-mounted host paths missing here: \(absent.joined(separator: ", "))") }
@@ -293,6 +303,8 @@ extension Engine {
             }
         }
         let req = CreateContainerRequest(config: src.config, hostConfig: src.hostConfig)
+        let volumeStore = volumes
+        let existing = try await blocking { Set((src.volumes ?? []).filter { !$0.anonymous }.map(\.name).filter { (try? volumeStore.get($0)) != nil }) }
         // Born with its migrate-in operation, in one durable write: a cryod killed at any point
         // leaves either no record or one its restart removes (never a stray created copy).
         let op = PendingOperation(kind: .migrateIn, checkpoint: offer.session, directory: dir, began: rfc3339Now())
@@ -304,6 +316,9 @@ extension Engine {
             c.migrationSession = offer.session
             c.macAddress = mac
             c.operation = op
+            // Anonymous ones get new names here (as at create); named ones keep theirs.
+            let made = (c.volumes ?? []).map(\.name).filter { !existing.contains($0) }
+            c.migrationVolumes = made.isEmpty ? nil : made
         }
         await faultPoint("migrate-in-created")
         return id
@@ -312,6 +327,8 @@ extension Engine {
     /// Restores container `id` from the received images, with its network locked.
     func restoreMigrated(_ id: String, _ offer: MigrationOffer, _ src: StoredContainer, dir: String) async throws {
         let p = paths
+        let here = try resolve(id)
+        let volumeStore = volumes
         try await blocking {
             try CheckpointImageSizes.record(imageDir: dir + "/images")
             // The writable layer and the log, as they were on the source.
@@ -319,6 +336,19 @@ extension Engine {
             try sys(rename(dir + "/rootfs", p.upper(id)), "rename", "\(dir)/rootfs -> \(p.upper(id))")
             let log = dir + "/log/" + src.id + "-json.log"
             if FS.exists(log) { try sys(rename(log, p.log(id)), "rename", "\(log) -> \(p.log(id))") }
+            // Each volume's contents, matched by where it is mounted (an anonymous volume has a
+            // new name here), moved into this host's empty volume.
+            for v in here.volumes ?? [] {
+                guard let from = src.volumes?.first(where: { $0.destination == v.destination }) else { continue }
+                let received = dir + "/volumes/" + from.name + "/_data"
+                guard FS.isDirectory(received) else { continue }
+                let data = volumeStore.data(v.name)
+                guard volumeStore.isEmpty(v.name) else {
+                    throw CryoFailure(.conflict, "volume \(v.name) here is no longer empty: the migrated contents for \(v.destination) are not put over it")
+                }
+                try? FS.removeAll(data)
+                try sys(rename(received, data), "rename", "\(received) -> \(data)")
+            }
             // /dev/shm: a fresh tmpfs holding what the source's held (launch keeps a mounted one).
             try ShmMount.prepare(p.shm(id), fresh: true, size: src.hostConfig.ShmSize ?? 0)
             if FS.isDirectory(dir + "/shm") {
@@ -384,6 +414,7 @@ extension Engine {
     func settleMigrated(_ id: String) async throws {
         guard var now = record(id) else { throw EngineError.noSuchContainer(id) }
         now.operation = nil
+        now.migrationVolumes = nil
         try await recordWriter.write(now, to: paths.record(id), durable: true)
         slots[id]?.record = now
     }
@@ -404,6 +435,21 @@ extension Engine {
             }
         }
         try? await removeNow(id)
+        // Its volumes: those the migration made go, those that were here (empty) are emptied.
+        let users = volumeUsers()
+        let store = volumes
+        let madeHere = Set(c.migrationVolumes ?? [])
+        for v in c.volumes ?? [] where users[v.name] == nil {
+            try? await blocking {
+                if madeHere.contains(v.name) {
+                    try store.remove(v.name)
+                } else if try store.get(v.name) != nil {
+                    let data = store.data(v.name)
+                    try FS.removeAll(data)
+                    try FS.mkdirAll(data, mode: 0o755)
+                }
+            }
+        }
     }
 
     /// For a source whose answer to the commit was lost: whether session `session` was

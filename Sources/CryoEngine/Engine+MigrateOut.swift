@@ -18,9 +18,14 @@ extension Engine {
     public func migrate(_ ref: String, _ req: MigrationRequest,
                         progress: @escaping @Sendable (MigrationEvent) async -> Void) async throws -> MigrationReport {
         let c = try resolve(ref)
-        // A volume's contents do not travel (yet): the target would restore over an empty one.
-        if let v = c.volumes, !v.isEmpty {
-            throw EngineError(.unsupported, "container \(c.name) mounts volumes (\(v.map { "\($0.name) at \($0.destination)" }.joined(separator: ", "))): cryo cannot migrate volume contents yet; checkpoint it and restore it on this host instead")
+        // Its volumes move with it: none may be shared with a container that stays here.
+        let users = volumeUsers()
+        let shared = (c.volumes ?? []).compactMap { v -> String? in
+            let others = (users[v.name] ?? []).filter { $0 != c.id }.compactMap { record($0)?.name }
+            return others.isEmpty ? nil : "\(v.name) (also mounted by \(others.joined(separator: ", ")))"
+        }
+        if !shared.isEmpty {
+            throw EngineError.conflict("cannot migrate container \(c.name): its volumes move with it, and these are mounted by other containers here too: \(shared.joined(separator: "; "))")
         }
         let id = c.id
         // No probe may run in the container while it is frozen and dumped.
@@ -94,6 +99,9 @@ extension Engine {
             return (image, try FS.readBytes(store.configPath(image.id)), layerBytes, c.networkID.flatMap { try? networkStore.inspect($0) })
         }
         let tarErrors = dir + "/tar.err"
+        let volumeStore = volumes
+        let uses = c.volumes ?? []
+        let volumeBytes = try await blocking { uses.reduce(UInt64(0)) { $0 + UInt64(max(0, volumeStore.size($1.name))) } }
 
         await progress(MigrationEvent(phase: "check", status: "asking \(req.target)"))
         // What B checks: CRIU's view of this CPU, our CRIU, the bytes it must hold.
@@ -104,7 +112,7 @@ extension Engine {
             try MigrationChecks.dumpCPUInfo(criu: criu, into: dir)
             let cpuinfo = try FS.readBytes(dir + "/cpuinfo.img")
             let version = try MigrationChecks.criuVersion(criu: criu)
-            let upper = MigrationChecks.treeBytes(p.upper(id))
+            let upper = MigrationChecks.treeBytes(p.upper(id)) + volumeBytes
             let memory = MigrationChecks.residentBytes((try? rt.processes(id: id)) ?? [])
             return (cpuinfo, version, upper + memory)
         }
@@ -293,6 +301,7 @@ extension Engine {
         await stream.close()
         await pageStream?.close()
         try? await removeNow(id)
+        await removeMovedVolumes(c)
         await removeOffActor(dir)
         phase("cleanup")
         let report = MigrationReport(container: c.name, id: id, target: req.target, session: session, mode: "stop-and-copy",
@@ -309,6 +318,8 @@ extension Engine {
         var tars: [(FileSet, TarProcess)] = []
         let shm = p.shm(id)
         let shmMounted = try await blocking { FS.isMountPoint(shm) }
+        let volumeRoot = volumes.root
+        let volumeMembers = (record(id)?.volumes ?? []).map { $0.name + "/_data" }
         do {
             for set in FileSet.allCases {
                 let (from, members): (String, [String]) = switch set {
@@ -316,6 +327,7 @@ extension Engine {
                 case .rootfs: (p.upper(id), ["."])
                 case .log: (p.containerDir(id), [id + "-json.log"])
                 case .shm: (shmMounted ? p.shm(id) : dir + "/empty", ["."])
+                case .volumes: volumeMembers.isEmpty ? (dir + "/empty", ["."]) : (volumeRoot, volumeMembers)
                 }
                 tars.append((set, try await TarProcess.create(dir: from, members: members, errorFile: tarErrors + "." + set.rawValue)))
             }
@@ -328,6 +340,7 @@ extension Engine {
                 case .rootfs: bytes.rootfs = n
                 case .log: bytes.log = n
                 case .shm: bytes.shm = n
+                case .volumes: bytes.volumes = n
                 }
             }
         } catch {
@@ -338,6 +351,23 @@ extension Engine {
 
     /// After a commit whose answer was lost: asks B whether it committed session `session`.
     /// Only "committed" lets the source's copy go; anything else resumes it.
+    /// After a commit: the container's volumes live on the target now; here they go (unless a
+    /// container created meanwhile mounts one).
+    func removeMovedVolumes(_ c: StoredContainer) async {
+        let users = volumeUsers()
+        let names = (c.volumes ?? []).map(\.name).filter { users[$0] == nil }
+        guard !names.isEmpty else { return }
+        let store = volumes
+        for n in names {
+            do {
+                try await blocking { try store.remove(n) }
+                events.emit("volume", "destroy", id: n, attributes: ["driver": VolumeStore.driver])
+            } catch {
+                EngineLog.logger.warning("migrate \(c.name): volume \(n) moved to the target but could not be removed here: \(error)")
+            }
+        }
+    }
+
     nonisolated func askOutcome(_ target: String, session: String) async -> MigrationOutcome {
         for attempt in 0..<10 {
             if attempt > 0 { try? await Task.sleep(nanoseconds: 500_000_000) }

@@ -232,6 +232,7 @@ extension Engine {
         await stream.close()
         await pageStream?.close()
         try? await removeNow(id)
+        await removeMovedVolumes(c)
         await removeOffActor(dir)
         clock.phase("cleanup")
         var report = MigrationReport(container: c.name, id: id, target: req.target, session: session, mode: "post-copy",

@@ -46,6 +46,8 @@ public struct MigrationReport: Codable, Sendable {
         public var log: UInt64 = 0
         /// The container's /dev/shm.
         public var shm: UInt64 = 0
+        /// The contents of the container's volumes.
+        public var volumes: UInt64 = 0
     }
     public var container: String
     public var id: String

@@ -75,6 +75,9 @@ public enum FileSet: String, Codable, Sendable, CaseIterable {
     /// The container's /dev/shm (a host tmpfs bind-mounted in, which CRIU leaves out as an
     /// external mount): POSIX shared memory and whatever else lives there.
     case shm
+    /// The contents of the container's volumes, as `NAME/_data/…` under the source's volume
+    /// store (the volumes move with the container: taken while it is frozen).
+    case volumes
 }
 
 /// What A proposes; B checks all of it before A freezes anything.

@@ -90,7 +90,7 @@ struct MigrationEventJSON: Decodable {
 
 struct MigrationReportJSON: Codable {
     struct Phase: Codable { var name: String; var ms: Double }
-    struct Bytes: Codable { var memory: UInt64; var images: UInt64; var rootfs: UInt64; var layers: UInt64; var log: UInt64; var shm: UInt64? }
+    struct Bytes: Codable { var memory: UInt64; var images: UInt64; var rootfs: UInt64; var layers: UInt64; var log: UInt64; var shm: UInt64?; var volumes: UInt64? }
     var container: String
     var id: String
     var target: String
@@ -118,7 +118,7 @@ struct MigrationReportJSON: Codable {
         let total = tenths(totalMs / 1000)
         let downtime = Int(downtimeMs.rounded())
         let layerWord = layersSent == 1 ? "layer" : "layers"
-        let sent = "memory \(size(bytes.memory)), other images \(size(bytes.images)), rootfs changes \(size(bytes.rootfs)), image layers \(size(bytes.layers)) (\(layersSent) \(layerWord)), log \(size(bytes.log)), /dev/shm \(size(bytes.shm ?? 0))"
+        let sent = "memory \(size(bytes.memory)), other images \(size(bytes.images)), rootfs changes \(size(bytes.rootfs)), image layers \(size(bytes.layers)) (\(layersSent) \(layerWord)), log \(size(bytes.log)), /dev/shm \(size(bytes.shm ?? 0))\((bytes.volumes ?? 0) > 0 ? ", volumes \(size(bytes.volumes ?? 0))" : "")"
         let pages = pagesCompleteMs.map { "\n  all pages transferred \(tenths($0 / 1000)) s after it resumed on the target (the source's copy was removed then)" } ?? ""
         return "\(container) migrated to \(target) (\(mode)) in \(total) s; downtime \(downtime) ms\(pages)\n  sent: \(sent)\n  phases: \(phaseText)"
     }

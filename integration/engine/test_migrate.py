@@ -183,6 +183,68 @@ def test_migrate_sends_missing_image_layers_and_the_log(lan, two, criu):
     assert "tick 1\ntick 2" in b.ok("logs", "c1"), "A's history is missing on B"
 
 
+def test_migrate_carries_named_and_anonymous_volumes_back_and_forth(lan, two, criu):
+    """A container's volumes move with it: their contents arrive at the same mount points (a
+    named volume keeps its name, an anonymous one gets a new one, as at create), the source's
+    copies are gone once the target runs it, and the move works back again."""
+    a, b = two
+    a.ok("run", "-d", "--name", "vol", "--network", "none", "-v", "movedata:/data", "-v", "/scratch",
+         "busybox", "sh", "-c", f"echo named > /data/f; mkdir -p /data/d; echo deep > /data/d/g; "
+         f"echo anon > /scratch/h; {COUNTER}")
+    wait_for(lambda: counter(a, "vol") > 2, timeout=30, what="the counter")
+    for hop, (src, dst) in enumerate([(a, b), (b, a)]):
+        src.ok("exec", "vol", "sh", "-c", f"echo hop{hop} >> /data/log")
+        report = migrate(src, dst, "vol")
+        assert report["bytes"]["volumes"] > 0, report
+        assert dst.ok("exec", "vol", "cat", "/data/f") == "named"
+        assert dst.ok("exec", "vol", "cat", "/data/d/g") == "deep"
+        assert dst.ok("exec", "vol", "cat", "/scratch/h") == "anon"
+        assert dst.ok("exec", "vol", "cat", "/data/log").split() == [f"hop{i}" for i in range(hop + 1)]
+        mounts = {m["Destination"]: m for m in json.loads(dst.ok("inspect", "vol"))[0]["Mounts"]}
+        assert mounts["/data"]["Name"] == "movedata" and mounts["/scratch"]["Type"] == "volume", mounts
+        assert "movedata" in dst.ok("volume", "ls", "-q").split()
+        assert src.ok("volume", "ls", "-q").split() == [], "the source kept volumes that moved"
+        n = counter(dst, "vol")
+        wait_for(lambda: counter(dst, "vol") > n, timeout=10, what="the counter going on")
+
+
+def test_migrate_with_volumes_target_killed_after_restoring_leaves_them_on_the_source_only(lan, two, criu):
+    """B dies after its restore, before the commit: at its restart it removes its copy and the
+    volumes that migration made (the data went there already); A resumes with its own."""
+    a, b = two
+    a.ok("run", "-d", "--name", "vk", "--network", "none", "-v", "killdata:/data", "-v", "/scratch", "busybox",
+         "sh", "-c", f"echo mine > /data/f; {COUNTER}")
+    wait_for(lambda: counter(a, "vk") > 2, timeout=30, what="the counter")
+    b.fault = "migrate-in-restored:kill"
+    b.restart()
+    r = migrate(a, b, "vk", ok=False)
+    assert r.returncode == 1, r.stdout
+    wait_for(lambda: b.proc.poll() is not None, timeout=60, what="cryod B killed at migrate-in-restored")
+    b.fault = None
+    b.start()
+    assert names(a).get("vk") == "running" and "vk" not in names(b)
+    assert a.ok("exec", "vk", "cat", "/data/f") == "mine"
+    assert "killdata" in a.ok("volume", "ls", "-q").split()
+    assert b.ok("volume", "ls", "-q").split() == [], "the target kept volumes of a migration it did not commit"
+
+
+def test_migrate_refused_when_the_targets_volume_of_that_name_has_contents(lan, two, criu):
+    a, b = two
+    a.ok("run", "-d", "--name", "vr", "--network", "none", "-v", "taken:/data", "busybox", "sh", "-c",
+         f"echo mine > /data/f; {COUNTER}")
+    b.ok("run", "--rm", "-v", "taken:/x", "busybox", "sh", "-c", "echo theirs > /x/f")
+    r = migrate(a, b, "vr", ok=False)
+    assert r.returncode == 1 and "volume taken exists here and is not empty" in r.stderr, r.stderr
+    assert names(a).get("vr") == "running" and "vr" not in names(b)
+    assert a.ok("exec", "vr", "cat", "/data/f") == "mine"
+    assert b.ok("run", "--rm", "-v", "taken:/x", "busybox", "cat", "/x/f") == "theirs"
+    # An empty volume of that name is filled; the run goes on on B.
+    b.ok("volume", "rm", "taken")
+    b.ok("volume", "create", "taken")
+    migrate(a, b, "vr")
+    assert b.ok("exec", "vr", "cat", "/data/f") == "mine"
+
+
 def test_migrate_bridge_network_publishes_the_port_on_the_target(lan, two, criu):
     a, b = two
     a.ok("run", "-d", "--name", "pub", "-p", "7000:7000", "busybox", "sh", "-c",
