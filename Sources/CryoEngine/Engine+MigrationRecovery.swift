@@ -42,6 +42,7 @@ extension Engine {
             if alive { try? await blocking { try rt.resume(id: id); try rt.kill(id: id, signal: SIGKILL, all: true) } }
             EngineLog.logger.notice("container \(c.name) was migrated to \(op.peer ?? "?") before cryod stopped: removed here")
             try? await removeNow(id)
+            await removeMovedVolumes(c)   // they live on the target now
             await removeOffActor(op.directory)
         case .notCommitted where op.postCopy == true && op.peerRuns == true:
             // The target ran its copy and did not keep it: what it did there is lost; this copy
