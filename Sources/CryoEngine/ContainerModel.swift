@@ -90,6 +90,9 @@ public struct StoredContainer: Codable, Sendable {
     /// `--network none` and `host`).
     public var networkName: String?
     public var networkID: String?
+    /// More names on that network (`--network-alias`, docker-compose's service name), set at
+    /// create or `network connect`.
+    public var networkAliases: [String]?
     /// `--ip`, and the published ports (`-p`), parsed at create.
     public var requestedIP: String?
     public var portMappings: [PortMapping]?

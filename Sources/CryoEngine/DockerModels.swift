@@ -150,9 +150,15 @@ public struct NetworkingConfig: Codable, Sendable, Equatable {
         public var IPAMConfig: EndpointIPAMConfig?
         /// `--mac-address` (API 1.44 and later).
         public var MacAddress: String?
-        public init(IPAMConfig: EndpointIPAMConfig? = nil, MacAddress: String? = nil) {
+        /// `--network-alias`, and docker-compose's service names: more names the container
+        /// has on that network (in its peers' /etc/hosts).
+        public var Aliases: [String]?
+        /// Legacy links (`--link` on a user network): refused when not empty.
+        public var Links: [String]?
+        public init(IPAMConfig: EndpointIPAMConfig? = nil, MacAddress: String? = nil, Aliases: [String]? = nil) {
             self.IPAMConfig = IPAMConfig
             self.MacAddress = MacAddress
+            self.Aliases = Aliases
         }
     }
     public var EndpointsConfig: [String: EndpointSettings?]?

@@ -52,7 +52,8 @@ extension Engine {
             let n = try await blocking {
                 try store.create(name: name, driver: d, subnet: subnet, gateway: gateway, ipRange: ipRange,
                                  bridge: options["com.docker.network.bridge.name"], parent: options["parent"],
-                                 macvlanMode: options["macvlan_mode"], internal: `internal`, labels: labels)
+                                 macvlanMode: options["macvlan_mode"], internal: `internal`, labels: labels,
+                                 options: options)
             }
             events.emit("network", "create", id: n.id, attributes: ["name": n.name, "type": n.driver])
             return n
@@ -161,12 +162,16 @@ extension Engine {
         return (cport, proto)
     }
 
-    /// `--ip`: the IPv4Address of the endpoint for `network` (or of the only endpoint given).
-    nonisolated static func requestedIP(_ nc: NetworkingConfig?, mode: String?, network: NetworkConfig?) -> String? {
+    /// The endpoint settings given for `network` (or the only ones given).
+    nonisolated static func chosenEndpoint(_ nc: NetworkingConfig?, mode: String?, network: NetworkConfig?) -> NetworkingConfig.EndpointSettings? {
         guard let eps = nc?.EndpointsConfig, !eps.isEmpty else { return nil }
         let keys = [mode ?? "", network?.name ?? "", network?.id ?? ""].filter { !$0.isEmpty }
-        let chosen = keys.lazy.compactMap { eps[$0] ?? nil }.first ?? (eps.count == 1 ? eps.first!.value : nil)
-        guard let ip = chosen?.IPAMConfig?.IPv4Address, !ip.isEmpty else { return nil }
+        return keys.lazy.compactMap { eps[$0] ?? nil }.first ?? (eps.count == 1 ? eps.first!.value : nil)
+    }
+
+    /// `--ip`: the IPv4Address of the endpoint for `network` (or of the only endpoint given).
+    nonisolated static func requestedIP(_ nc: NetworkingConfig?, mode: String?, network: NetworkConfig?) -> String? {
+        guard let ip = chosenEndpoint(nc, mode: mode, network: network)?.IPAMConfig?.IPv4Address, !ip.isEmpty else { return nil }
         return ip
     }
 
@@ -234,12 +239,20 @@ extension Engine {
         return (try? await blocking { try store.inspect(networkID).name != NetworkDefaults.defaultName }) ?? false
     }
 
-    /// Other running containers on the network, by name (for a network that `resolvesNames`).
+    /// Other running containers on the network, by name and by alias (for a network that
+    /// `resolvesNames`).
     func peers(of id: String, networkID: String) -> [(name: String, ip: String)] {
         allRecords
             .filter { $0.id != id && $0.endpoint?.networkID == networkID }
             .sorted { $0.name < $1.name }
-            .compactMap { c in c.endpoint.map { (c.name, $0.ip) } }
+            .flatMap { c in
+                c.endpoint.map { e in NetworkAliases.names(name: c.name, aliases: c.networkAliases).map { ($0, e.ip) } } ?? []
+            }
+    }
+
+    /// The names on the container's own /etc/hosts line besides its hostname.
+    nonisolated static func ownAliases(_ c: StoredContainer, hostname: String) -> [String] {
+        NetworkAliases.names(name: c.name, aliases: c.networkAliases).filter { $0 != hostname }
     }
 
     func etcDir(_ id: String) -> String { paths.containerDir(id) }
@@ -248,7 +261,7 @@ extension Engine {
     func writeEtcFiles(_ id: String) async throws {
         guard let c = record(id) else { return }
         let hostname = c.config.Hostname.flatMap { $0.isEmpty ? nil : $0 } ?? String(id.prefix(12))
-        let aliases = c.name == hostname ? [] : [c.name]
+        let aliases = Self.ownAliases(c, hostname: hostname)
         let ip = c.endpoint?.ip
         var found: [(name: String, ip: String)] = []
         if let e = c.endpoint, await resolvesNames(e.networkID) { found = self.peers(of: id, networkID: e.networkID) }
@@ -265,7 +278,7 @@ extension Engine {
         for c in allRecords where c.id != except {
             guard let e = c.endpoint, e.networkID == networkID else { continue }
             let hostname = c.config.Hostname.flatMap { $0.isEmpty ? nil : $0 } ?? String(c.id.prefix(12))
-            jobs.append((etcDir(c.id), hostname, e.ip, c.name == hostname ? [] : [c.name], named ? peers(of: c.id, networkID: networkID) : []))
+            jobs.append((etcDir(c.id), hostname, e.ip, Self.ownAliases(c, hostname: hostname), named ? peers(of: c.id, networkID: networkID) : []))
         }
         if jobs.isEmpty { return }
         let work = jobs

@@ -49,9 +49,16 @@ public enum ContainerFiles {
             for n in [hostname] + aliases where !own.contains(n) { own.append(n) }
             lines.append(ip + "\t" + own.joined(separator: " "))
         }
+        // A peer's aliases come as more entries with its address: one line per address.
+        var byIP: [(ip: String, names: [String])] = []
         for p in peers where p.name != hostname || p.ip != ip {
-            lines.append(p.ip + "\t" + p.name)
+            if let i = byIP.firstIndex(where: { $0.ip == p.ip }) {
+                if !byIP[i].names.contains(p.name) { byIP[i].names.append(p.name) }
+            } else {
+                byIP.append((p.ip, [p.name]))
+            }
         }
+        for p in byIP { lines.append(p.ip + "\t" + p.names.joined(separator: " ")) }
         return lines.joined(separator: "\n") + "\n"
     }
 

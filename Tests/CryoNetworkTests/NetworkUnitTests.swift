@@ -362,6 +362,16 @@ import Testing
 }
 
 @Suite struct ContainerFilesTests {
+    /// A peer's aliases (docker-compose's service name) come as more entries with its
+    /// address: one hosts line per address, names in order, each once.
+    @Test func peersWithAliasesShareOneLine() {
+        let hosts = ContainerFiles.hosts(hostname: "abc123", ip: "198.18.1.2", peers: [
+            (name: "p_redis_1", ip: "198.18.1.3"), (name: "redis", ip: "198.18.1.3"),
+            (name: "p_web_2", ip: "198.18.1.4"), (name: "web", ip: "198.18.1.4"), (name: "web", ip: "198.18.1.4"),
+        ], aliases: ["p_web_1", "web"])
+        #expect(hosts.hasSuffix("198.18.1.2\tabc123 p_web_1 web\n198.18.1.3\tp_redis_1 redis\n198.18.1.4\tp_web_2 web\n"), "\(hosts)")
+    }
+
     @Test func write() throws {
         let s = try TempDir(); defer { s.remove() }
         try FS.atomicWrite(s.at("host-resolv"), Array("""
