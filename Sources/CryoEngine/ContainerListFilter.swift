@@ -31,7 +31,7 @@ public struct ContainerListFilter: Sendable, Equatable {
             let values = raw.values
             switch key {
             case "id": f.ids = values
-            case "name": f.names = values
+            case "name": f.names = try checkedPatterns("name", values)
             case "label": f.labels = values
             case "label!": f.notLabels = values
             case "status":
@@ -54,15 +54,27 @@ public struct ContainerListFilter: Sendable, Equatable {
         return f
     }
 
+    /// A filter's values as regular expressions (dockerd's name filters are), refused if one
+    /// does not compile.
+    static func checkedPatterns(_ key: String, _ values: [String]) throws -> [String] {
+        for v in values {
+            do { _ = try Regex(v) } catch { throw EngineError.bad("invalid filter '\(key)=\(v)': not a regular expression: \(error)") }
+        }
+        return values
+    }
+
+    /// Whether `text` has a match of the regular expression `pattern` (checked at parse).
+    static func search(_ pattern: String, in text: String) -> Bool {
+        guard let r = try? Regex(pattern) else { return false }
+        return text.contains(r)
+    }
+
     /// Whether `c` passes every filter (values of one filter are alternatives, as in dockerd).
     public func matches(_ c: StoredContainer) -> Bool {
-        // id: a prefix; name: a substring (dockerd matches a regular expression; a plain name
-        // is the common case), with or without the leading "/".
+        // id: a prefix; name: a regular expression searched in "/NAME", as dockerd does (so
+        // a plain name matches as a substring, and "^/web$" exactly).
         if !ids.isEmpty && !ids.contains(where: { c.id.hasPrefix($0) }) { return false }
-        if !names.isEmpty && !names.contains(where: { n in
-            let bare = n.hasPrefix("/") ? String(n.dropFirst()) : n
-            return bare.isEmpty || c.name.contains(bare)
-        }) { return false }
+        if !names.isEmpty && !names.contains(where: { Self.search($0, in: "/" + c.name) }) { return false }
         func has(_ spec: String) -> Bool {
             let kv = spec.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             guard let v = c.config.Labels?[kv[0]] else { return false }

@@ -24,7 +24,7 @@ public struct NetworkListFilter: Sendable, Equatable {
         for (key, raw) in obj {
             let values = raw.values
             switch key {
-            case "name": f.names = values
+            case "name": f.names = try ContainerListFilter.checkedPatterns("name", values)
             case "id": f.ids = values
             case "label": f.labels = values
             case "driver": f.drivers = values
@@ -42,8 +42,8 @@ public struct NetworkListFilter: Sendable, Equatable {
     }
 
     public func matches(_ n: NetworkConfig) -> Bool {
-        // name and id: substrings, as dockerd matches them.
-        if !names.isEmpty && !names.contains(where: { n.name.contains($0) }) { return false }
+        // name: a regular expression; id: a substring, as dockerd matches them.
+        if !names.isEmpty && !names.contains(where: { ContainerListFilter.search($0, in: n.name) }) { return false }
         if !ids.isEmpty && !ids.contains(where: { n.id.contains($0) }) { return false }
         if !drivers.isEmpty && !drivers.contains(n.driver) { return false }
         if !scopes.isEmpty && !scopes.contains("local") { return false }

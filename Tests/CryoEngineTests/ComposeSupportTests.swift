@@ -31,6 +31,9 @@ import Testing
         #expect(!(try ContainerListFilter.parse(#"{"status":["created","exited"]}"#).matches(web)))
         #expect(try ContainerListFilter.parse(#"{"name":["web"],"id":["aaaa"]}"#).matches(web))
         #expect(!(try ContainerListFilter.parse(#"{"name":["/app"]}"#).matches(web)))
+        #expect(try ContainerListFilter.parse(#"{"name":["^/p_web_1$"]}"#).matches(web))
+        #expect(!(try ContainerListFilter.parse(#"{"name":["^/web"]}"#).matches(web)))
+        #expect(throws: EngineError.self) { try ContainerListFilter.parse(#"{"name":["(unclosed"]}"#) }
         #expect(try ContainerListFilter.parse(#"{"network":["p_back"],"ancestor":["busybox"]}"#).matches(web))
         #expect(try ContainerListFilter.parse(#"{"exited":["0"]}"#).matches(other))
         #expect(try ContainerListFilter.parse(nil).isEmpty)
