@@ -240,6 +240,10 @@ public struct ImageInspect: Codable, Sendable {
     public var Os: String
     public var Size: Int64
     public var Config: ContainerConfig
+    /// Before API 1.45 dockerd also showed the config of the container the image was built
+    /// in; docker-compose 1.29 reads its Volumes when it recreates a container (set by the
+    /// API layer).
+    public var ContainerConfig: ContainerConfig?
     public var RootFS: RootFSJSON
     public struct RootFSJSON: Codable, Sendable {
         public var `Type`: String

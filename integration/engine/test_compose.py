@@ -199,6 +199,16 @@ def test_compose_up_ps_logs_scale_stop_down(project):
     mounts = inspect(d, web)["Mounts"]
     assert [(m["Type"], m["Name"], m["Destination"]) for m in mounts] == [("volume", f"{p.name}_www", "/www")]
 
+    # Recreate: compose renames the old containers, reads the image's ContainerConfig (API <
+    # 1.45) for volumes to carry over, and makes new ones; the named volume stays.
+    old_ids = {c: inspect(d, c)["Id"] for c in (web, redis)}
+    p.run("up", "-d", "--force-recreate")
+    assert p.labelled("container") == sorted([web, redis])
+    assert all(inspect(d, c)["Id"] != old_ids[c] for c in (web, redis))
+    port = p.port("web")
+    assert http_get(port) == "hello from compose\n"
+    assert http_get(port, "/cgi-bin/hit").strip() == ":1"   # a new Redis
+
     # Scale: a second web container with a port of its own, on the same network and volume.
     p.run("up", "-d", "--scale", "web=2")
     web2 = p.container("web", 2)
@@ -206,7 +216,7 @@ def test_compose_up_ps_logs_scale_stop_down(project):
     port2 = p.port("web", 2)
     assert port2 != port
     assert http_get(port2) == "hello from compose\n"
-    assert http_get(port2, "/cgi-bin/hit").strip() == ":3"
+    assert http_get(port2, "/cgi-bin/hit").strip() == ":2"
     hosts = d.ok("exec", redis, "cat", "/etc/hosts")
     assert sum(" web" in line for line in hosts.splitlines()) == 2, hosts
 
@@ -296,3 +306,14 @@ def test_network_connect_disconnect_running_container(docker_cli, name):
         d.remove_all_containers()
         for n in nets:
             d.docker("network", "rm", n)
+
+
+def test_image_inspect_has_container_config_at_every_api_version(docker_cli):
+    """dockerd dropped ContainerConfig from image inspect in API 1.45, and docker-compose 1.29
+    (whose docker-py speaks the server's version) reads it at every recreate: cryo keeps it."""
+    d = docker_cli
+    for v in ("1.38", "1.50"):
+        status, _, body = d.http("GET", f"/v{v}/images/busybox:latest/json")
+        assert status == 200, body
+        image = json.loads(body)
+        assert image["ContainerConfig"]["Cmd"] == image["Config"]["Cmd"], image
