@@ -77,6 +77,8 @@ public struct RestartPolicy: Codable, Sendable, Equatable {
 
 public struct HostConfig: Codable, Sendable, Equatable {
     public var Binds: [String]?
+    /// `--add-host NAME:IP` (see `ExtraHosts`).
+    public var ExtraHosts: [String]?
     /// `--mount`: volumes and binds (tmpfs refused).
     public var Mounts: [MountRequest]?
     public var AutoRemove: Bool?

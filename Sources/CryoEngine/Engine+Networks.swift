@@ -250,6 +250,12 @@ extension Engine {
             }
     }
 
+    /// `--add-host` entries for the container's /etc/hosts (checked at create), host-gateway
+    /// as its network's gateway.
+    nonisolated static func extraHosts(_ c: StoredContainer) -> [(name: String, ip: String)] {
+        ExtraHosts.resolved((try? ExtraHosts.parse(c.hostConfig.ExtraHosts)) ?? [], gateway: c.endpoint?.gateway)
+    }
+
     /// The names on the container's own /etc/hosts line besides its hostname.
     nonisolated static func ownAliases(_ c: StoredContainer, hostname: String) -> [String] {
         NetworkAliases.names(name: c.name, aliases: c.networkAliases).filter { $0 != hostname }
@@ -267,24 +273,28 @@ extension Engine {
         if let e = c.endpoint, await resolvesNames(e.networkID) { found = self.peers(of: id, networkID: e.networkID) }
         let peers = found
         let dir = etcDir(id)
-        try await blocking { try ContainerFiles.write(dir: dir, hostname: hostname, ip: ip, peers: peers, aliases: aliases) }
+        let extra = Self.extraHosts(c)
+        try await blocking { try ContainerFiles.write(dir: dir, hostname: hostname, ip: ip, peers: peers, aliases: aliases, extraHosts: extra) }
     }
 
     /// Rewrites /etc/hosts of every running container on the network (a peer came or went).
     func refreshPeers(networkID: String, except: String?) async {
-        var jobs: [(dir: String, hostname: String, ip: String, aliases: [String], peers: [(name: String, ip: String)])] = []
+        var jobs: [(dir: String, hostname: String, ip: String, aliases: [String], peers: [(name: String, ip: String)],
+                    extra: [(name: String, ip: String)])] = []
         let named = await resolvesNames(networkID)
         // The records are read after that await, so the jobs are of the containers there now.
         for c in allRecords where c.id != except {
             guard let e = c.endpoint, e.networkID == networkID else { continue }
             let hostname = c.config.Hostname.flatMap { $0.isEmpty ? nil : $0 } ?? String(c.id.prefix(12))
-            jobs.append((etcDir(c.id), hostname, e.ip, Self.ownAliases(c, hostname: hostname), named ? peers(of: c.id, networkID: networkID) : []))
+            jobs.append((etcDir(c.id), hostname, e.ip, Self.ownAliases(c, hostname: hostname), named ? peers(of: c.id, networkID: networkID) : [],
+                         Self.extraHosts(c)))
         }
         if jobs.isEmpty { return }
         let work = jobs
         try? await blocking {
             for j in work {
-                try? ContainerFiles.updateHosts(dir: j.dir, hostname: j.hostname, ip: j.ip, peers: j.peers, aliases: j.aliases)
+                try? ContainerFiles.updateHosts(dir: j.dir, hostname: j.hostname, ip: j.ip, peers: j.peers, aliases: j.aliases,
+                                                extraHosts: j.extra)
             }
         }
     }

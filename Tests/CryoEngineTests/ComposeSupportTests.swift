@@ -57,6 +57,22 @@ import Testing
         #expect(throws: EngineError.self) { try NetworkListFilter.parse(#"{"type":["other"]}"#) }
     }
 
+    @Test func extraHostsParseBothSpellingsAndResolveHostGateway() throws {
+        let e = try ExtraHosts.parse(["db:198.51.100.7", "gw=host-gateway", "v6:[2001:db8::1]", "v6b:2001:db8::2"])
+        #expect(e.map(\.name) == ["db", "gw", "v6", "v6b"])
+        #expect(e.map(\.ip) == ["198.51.100.7", "host-gateway", "2001:db8::1", "2001:db8::2"])
+        #expect(ExtraHosts.resolved(e, gateway: "198.19.3.1").map(\.ip) == ["198.51.100.7", "198.19.3.1", "2001:db8::1", "2001:db8::2"])
+        #expect(ExtraHosts.resolved(e, gateway: nil).map(\.name) == ["db", "v6", "v6b"])
+        #expect(throws: EngineError.self) { try ExtraHosts.parse(["noaddress"]) }
+        #expect(throws: EngineError.self) { try ExtraHosts.parse(["db:not-an-ip"]) }
+        #expect(throws: EngineError.self) { try ExtraHosts.parse(["bad name:1.2.3.4"]) }
+        #expect(throws: EngineError.self) { try ExtraHosts.parse(["x:1.2.3.4\n5.6.7.8 evil"]) }
+        var h = HostConfig()
+        h.ExtraHosts = ["db:198.51.100.7"]
+        h.NetworkMode = "host"
+        #expect(throws: EngineError.self) { try CreateValidation.validate(config: ContainerConfig(), hostConfig: h) }
+    }
+
     @Test func aliasesAreCheckedDedupedAndLinksRefused() throws {
         let e = NetworkingConfig.EndpointSettings(Aliases: ["web", "0123456789ab", "web"])
         #expect(try NetworkAliases.from(e) == ["web", "0123456789ab"])

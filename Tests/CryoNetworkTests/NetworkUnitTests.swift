@@ -372,6 +372,15 @@ import Testing
         #expect(hosts.hasSuffix("198.18.1.2\tabc123 p_web_1 web\n198.18.1.3\tp_redis_1 redis\n198.18.1.4\tp_web_2 web\n"), "\(hosts)")
     }
 
+    @Test func extraHostsComeBeforeTheContainersOwnLine() throws {
+        let hosts = ContainerFiles.hosts(hostname: "h", ip: "198.18.1.2", peers: [],
+                                         extraHosts: [(name: "db", ip: "198.51.100.7"), (name: "v6", ip: "2001:db8::1")])
+        #expect(hosts.hasSuffix("ff02::2\tip6-allrouters\n198.51.100.7\tdb\n2001:db8::1\tv6\n198.18.1.2\th\n"), "\(hosts)")
+        let s = try TempDir(); defer { s.remove() }
+        assertThrowsNetworkError(try ContainerFiles.updateHosts(dir: s.path, hostname: "h", ip: nil, peers: [],
+                                                                extraHosts: [(name: "db", ip: "1.2.3.4\n5.6.7.8 evil")])) { _ in true }
+    }
+
     @Test func write() throws {
         let s = try TempDir(); defer { s.remove() }
         try FS.atomicWrite(s.at("host-resolv"), Array("""

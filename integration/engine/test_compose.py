@@ -42,6 +42,7 @@ services:
     ports: ["80"]
     volumes: ["www:/www"]
     networks: [back]
+    extra_hosts: ["db.example.test:198.51.100.7", "gateway.test:host-gateway"]
     command:
       - sh
       - -c
@@ -188,7 +189,11 @@ def test_compose_up_ps_logs_scale_stop_down(project):
     ep = inspect(d, redis)["NetworkSettings"]["Networks"][f"{p.name}_back"]
     assert "redis" in ep["Aliases"], ep
     d.ok("exec", redis, "ping", "-c1", "-W3", "web")
-    assert "redis" in p.run("exec", "-T", "web", "cat", "/etc/hosts").stdout
+    hosts = p.run("exec", "-T", "web", "cat", "/etc/hosts").stdout
+    assert "redis" in hosts, hosts
+    # extra_hosts (--add-host), host-gateway being the network's gateway.
+    gateway = inspect(d, web)["NetworkSettings"]["Networks"][f"{p.name}_back"]["Gateway"]
+    assert "198.51.100.7\tdb.example.test\n" in hosts and f"{gateway}\tgateway.test\n" in hosts, hosts
 
     logs = p.run("logs", "--no-color").stdout
     assert "web up" in logs and "Ready to accept connections" in logs, logs
