@@ -63,7 +63,9 @@ services:
         wait
   redis:
     image: redis:latest
-    networks: [back]
+    networks:
+      back:
+        ipv4_address: %(redis_ip)s
     labels:
       %(tcp_label)s: "true"
 networks:
@@ -94,8 +96,10 @@ class Project:
     def up(self, *args):
         """`up -d` on a free random 198.19.x.0/24 subnet (another one if it overlaps one in use)."""
         for _ in range(20):
-            subnet = f"198.19.{random.randint(1, 254)}.0/24"
-            self.file.write_text(COMPOSE_FILE % {"subnet": subnet, "tcp_label": TCP_LABEL})
+            octet = random.randint(1, 254)
+            subnet = f"198.19.{octet}.0/24"
+            self.redis_ip = f"198.19.{octet}.10"
+            self.file.write_text(COMPOSE_FILE % {"subnet": subnet, "tcp_label": TCP_LABEL, "redis_ip": self.redis_ip})
             r = self.run("up", "-d", *args, check=False)
             if r.returncode == 0:
                 return subnet
@@ -187,7 +191,7 @@ def test_compose_up_ps_logs_scale_stop_down(project):
     assert http_get(port, "/cgi-bin/hit").strip() == ":1"
     assert http_get(port, "/cgi-bin/hit").strip() == ":2"
     ep = inspect(d, redis)["NetworkSettings"]["Networks"][f"{p.name}_back"]
-    assert "redis" in ep["Aliases"], ep
+    assert "redis" in ep["Aliases"] and ep["IPAddress"] == p.redis_ip, ep
     d.ok("exec", redis, "ping", "-c1", "-W3", "web")
     hosts = p.run("exec", "-T", "web", "cat", "/etc/hosts").stdout
     assert "redis" in hosts, hosts
