@@ -9,7 +9,7 @@ extension APIServer {
         let q = ex.request.query
         let filter = try ContainerListFilter.parse(q["filters"])
         // A status filter asks for stopped containers too, as in dockerd.
-        var list = await engine.list(all: flag(q, "all") || !filter.statuses.isEmpty || !filter.exitCodes.isEmpty)
+        var list = await engine.list(all: flag(q, "all") || !filter.statuses.isEmpty)
         if !filter.isEmpty { list = list.filter(filter.matches) }
         if let l = q["limit"], let n = Int(l), n > 0 { list = Array(list.prefix(n)) }
         guard flag(q, "size") else { return try await json(ex, 200, list.map(Present.summary)) }

@@ -326,3 +326,40 @@ def test_image_inspect_has_container_config_at_every_api_version(docker_cli):
         assert status == 200, body
         image = json.loads(body)
         assert image["ContainerConfig"]["Cmd"] == image["Config"]["Cmd"], image
+
+
+def test_list_filters_compose_relies_on(docker_cli, name):
+    """Container and network lists honour their filters (they were ignored: every container
+    and network came back), and refuse one they do not know."""
+    d = docker_cli
+    a, b = name + "a", name + "b"
+    d.ok("run", "-d", "--name", a, "--label", f"{name}=one", "busybox", "sleep", "1000")
+    d.ok("run", "--name", b, "--label", f"{name}=two", "busybox", "true")
+
+    def names(*args):
+        return sorted(d.ok("ps", "--format", "{{.Names}}", *args).split())
+
+    assert names("-a", "--filter", f"label={name}=one") == [a]
+    assert names("-a", "--filter", f"label={name}") == sorted([a, b])
+    assert names("--filter", "status=exited", "--filter", f"label={name}") == [b]   # status implies -a
+    assert names("-a", "--filter", "exited=0", "--filter", f"label={name}") == [b]
+    assert names("--filter", "exited=0", "--filter", f"label={name}") == []        # exited does not
+    assert names("-a", "--filter", f"name=^/{a}$") == [a]
+    assert names("-a", "--filter", f"id={inspect(d, b)['Id'][:12]}") == [b]
+    r = d.docker("ps", "--filter", "health=healthy")
+    assert r.returncode != 0 and "invalid filter" in r.stderr, r.stderr
+
+    n = "n" + uuid.uuid4().hex[:8]
+    for _ in range(20):
+        r = d.docker("network", "create", "--label", f"{name}=net", "--subnet", f"198.19.{random.randint(1, 254)}.0/24", n)
+        if r.returncode == 0:
+            break
+        assert "overlaps" in r.stderr, r.stderr
+    try:
+        assert d.ok("network", "ls", "--format", "{{.Name}}", "--filter", f"label={name}=net").split() == [n]
+        assert d.ok("network", "ls", "--format", "{{.Name}}", "--filter", f"label={name}=other").split() == []
+        assert n not in d.ok("network", "ls", "--format", "{{.Name}}", "--filter", "type=builtin").split()
+        r = d.docker("network", "ls", "--filter", "colour=red")
+        assert r.returncode != 0 and "invalid filter" in r.stderr, r.stderr
+    finally:
+        d.docker("network", "rm", n)
