@@ -45,7 +45,7 @@ enum Present {
         }
         var networks: [String: EndpointJSON] = [:]
         if let name = c.networkName, let id = c.networkID {
-            networks[name] = EndpointJSON(Aliases: c.networkAliases, NetworkID: id, EndpointID: e.map { _ in c.id } ?? "", Gateway: e?.gateway ?? "",
+            networks[name] = EndpointJSON(Aliases: c.networkAliases, Links: c.networkLinks, NetworkID: id, EndpointID: e.map { _ in c.id } ?? "", Gateway: e?.gateway ?? "",
                                           IPAddress: e?.ip ?? "", IPPrefixLen: e?.prefixLength ?? 0, MacAddress: e?.mac ?? "")
         } else if c.hostConfig.NetworkMode == "host" || c.hostConfig.NetworkMode == "none" {
             let mode = c.hostConfig.NetworkMode ?? ""

@@ -43,6 +43,8 @@ struct PortBindingJSON: Codable, Sendable {
 struct EndpointJSON: Codable, Sendable {
     /// The endpoint's aliases (nil: none, as dockerd's null).
     var Aliases: [String]?
+    /// The endpoint's links, "TARGET:ALIAS" (nil: none).
+    var Links: [String]?
     var NetworkID: String
     var EndpointID: String
     var Gateway: String

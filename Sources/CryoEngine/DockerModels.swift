@@ -79,6 +79,9 @@ public struct HostConfig: Codable, Sendable, Equatable {
     public var Binds: [String]?
     /// `--add-host NAME:IP` (see `ExtraHosts`).
     public var ExtraHosts: [String]?
+    /// `--link NAME[:ALIAS]`: on a user-defined network the endpoint's links (`NetworkLinks`),
+    /// as dockerd takes them; refused on cryo0 (no legacy links).
+    public var Links: [String]?
     /// `--mount`: volumes and binds (tmpfs refused).
     public var Mounts: [MountRequest]?
     public var AutoRemove: Bool?
@@ -155,7 +158,7 @@ public struct NetworkingConfig: Codable, Sendable, Equatable {
         /// `--network-alias`, and docker-compose's service names: more names the container
         /// has on that network (in its peers' /etc/hosts).
         public var Aliases: [String]?
-        /// Legacy links (`--link` on a user network): refused when not empty.
+        /// Links on a user-defined network, "NAME:ALIAS" (see `NetworkLinks`).
         public var Links: [String]?
         public init(IPAMConfig: EndpointIPAMConfig? = nil, MacAddress: String? = nil, Aliases: [String]? = nil) {
             self.IPAMConfig = IPAMConfig

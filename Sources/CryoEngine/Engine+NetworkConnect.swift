@@ -43,10 +43,12 @@ extension Engine {
             if net.isMacvlan, !(c.portMappings ?? []).isEmpty {
                 throw EngineError.bad("network \(net.name) is a macvlan network: container \(c.name) publishes ports, which a macvlan network cannot do")
             }
+            let links = try checkedLinks(endpoint?.Links, network: net)
             var changed = c
             changed.networkName = net.name
             changed.networkID = net.id
             changed.networkAliases = aliases.isEmpty ? nil : aliases
+            changed.networkLinks = links.isEmpty ? nil : links.map(\.text)
             changed.requestedIP = ip
             if let mac { changed.macAddress = MACAddress(mac)!.description }
             try await save(changed)
@@ -54,13 +56,28 @@ extension Engine {
                 do { try await attachNetwork(id, restoreIP: nil) } catch {
                     // Nothing attached (CNIRunner undoes a failed attach): the record goes back.
                     var back = try resolve(id)
-                    back.networkName = nil; back.networkID = nil; back.networkAliases = nil; back.requestedIP = c.requestedIP
+                    back.networkName = nil; back.networkID = nil; back.networkAliases = nil; back.networkLinks = nil
+                    back.requestedIP = c.requestedIP
                     try? await save(back)
                     throw error
                 }
             }
             events.emit("network", "connect", id: net.id, attributes: ["container": id, "name": net.name, "type": net.driver])
         }
+    }
+
+    /// An endpoint's links, checked: only on a user-defined network (cryo has no legacy links
+    /// on cryo0), and each to an existing container, as dockerd checks them.
+    func checkedLinks(_ raw: [String]?, network: NetworkConfig?) throws -> [NetworkLinks.Link] {
+        let links = try NetworkLinks.parse(raw)
+        if links.isEmpty { return [] }
+        guard let network, network.name != NetworkDefaults.defaultName else {
+            throw EngineError.bad("links with an endpoint are only supported on user-defined networks (cryo has no legacy links)")
+        }
+        for l in links where (try? resolve(l.target)) == nil {
+            throw EngineError.bad("could not get container for \(l.target): No such container")
+        }
+        return links
     }
 
     /// `POST /networks/{id}/disconnect`: the container leaves the network (its aliases and
@@ -89,6 +106,7 @@ extension Engine {
             changed.networkName = nil
             changed.networkID = nil
             changed.networkAliases = nil
+            changed.networkLinks = nil
             changed.requestedIP = nil
             try await save(changed)
             if c.isRunning {

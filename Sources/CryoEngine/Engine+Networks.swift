@@ -242,12 +242,16 @@ extension Engine {
     /// Other running containers on the network, by name and by alias (for a network that
     /// `resolvesNames`).
     func peers(of id: String, networkID: String) -> [(name: String, ip: String)] {
-        allRecords
-            .filter { $0.id != id && $0.endpoint?.networkID == networkID }
-            .sorted { $0.name < $1.name }
-            .flatMap { c in
-                c.endpoint.map { e in NetworkAliases.names(name: c.name, aliases: c.networkAliases).map { ($0, e.ip) } } ?? []
-            }
+        let others = allRecords.filter { $0.id != id && $0.endpoint?.networkID == networkID }.sorted { $0.name < $1.name }
+        var out = others.flatMap { c in
+            c.endpoint.map { e in NetworkAliases.names(name: c.name, aliases: c.networkAliases).map { ($0, e.ip) } } ?? []
+        }
+        // The container's own links: their aliases, at the linked container's address (by its
+        // name now: one recreated under that name is found again).
+        for l in (try? NetworkLinks.parse(record(id)?.networkLinks)) ?? [] {
+            if let t = others.first(where: { $0.name == l.target }), let e = t.endpoint { out.append((l.alias, e.ip)) }
+        }
+        return out
     }
 
     /// `--add-host` entries for the container's /etc/hosts (checked at create), host-gateway

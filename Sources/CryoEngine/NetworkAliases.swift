@@ -5,12 +5,8 @@ import FoundationEssentials
 /// container's name does.
 public enum NetworkAliases {
     /// The endpoint's aliases, checked: each a host name (1 to 253 of [a-zA-Z0-9_.-], as an
-    /// /etc/hosts entry needs), duplicates dropped in order. Legacy links are refused: cryo has
-    /// no per-container names that only one container sees.
+    /// /etc/hosts entry needs), duplicates dropped in order.
     public static func from(_ e: NetworkingConfig.EndpointSettings?) throws -> [String] {
-        if let links = e?.Links, !links.isEmpty {
-            throw EngineError.bad("links are not supported by cryo (\(links.joined(separator: ", "))): on a user-defined network containers reach each other by name and alias")
-        }
         var out: [String] = []
         for a in e?.Aliases ?? [] where !out.contains(a) {
             guard !a.isEmpty, a.utf8.count <= 253,

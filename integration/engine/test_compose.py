@@ -43,6 +43,7 @@ services:
     volumes: ["www:/www"]
     networks: [back]
     extra_hosts: ["db.example.test:198.51.100.7", "gateway.test:host-gateway"]
+    links: ["redis:cache"]
     command:
       - sh
       - -c
@@ -198,6 +199,9 @@ def test_compose_up_ps_logs_scale_stop_down(project):
     # extra_hosts (--add-host), host-gateway being the network's gateway.
     gateway = inspect(d, web)["NetworkSettings"]["Networks"][f"{p.name}_back"]["Gateway"]
     assert "198.51.100.7\tdb.example.test\n" in hosts and f"{gateway}\tgateway.test\n" in hosts, hosts
+    # links: web alone resolves redis as "cache".
+    assert f"{p.redis_ip}\t" in hosts and " cache" in hosts.split(f"{p.redis_ip}\t")[1].splitlines()[0], hosts
+    assert "cache" not in d.ok("exec", redis, "cat", "/etc/hosts")
 
     logs = p.run("logs", "--no-color").stdout
     assert "web up" in logs and "Ready to accept connections" in logs, logs
@@ -290,6 +294,12 @@ def test_network_connect_disconnect_running_container(docker_cli, name):
         d.ok("run", "-d", "--name", a, "--network", n, "busybox", "sleep", "1000")
         d.ok("run", "-d", "--name", b, "--network", n, "--network-alias", "bee", "busybox", "sleep", "1000")
         d.ok("exec", a, "ping", "-c1", "-W3", "bee")
+        # --link on a user network: a name only the linking container resolves; none on cryo0.
+        d.ok("run", "-d", "--name", name + "c", "--network", n, "--link", f"{a}:ay", "busybox", "sleep", "1000")
+        d.ok("exec", name + "c", "ping", "-c1", "-W3", "ay")
+        assert "ay" not in d.ok("exec", b, "cat", "/etc/hosts").split()
+        r = d.docker("run", "-d", "--link", f"{a}:ay", "busybox", "sleep", "1000")
+        assert r.returncode != 0 and "user-defined networks" in r.stderr, r.stderr
 
         d.ok("network", "disconnect", n, b)
         ns = inspect(d, b)["NetworkSettings"]
@@ -305,7 +315,7 @@ def test_network_connect_disconnect_running_container(docker_cli, name):
         d.ok("exec", a, "ping", "-c1", "-W3", "buzz")
         d.ok("exec", b, "ping", "-c1", "-W3", a)
         info = json.loads(d.ok("network", "inspect", n))[0]
-        assert sorted(c["Name"] for c in info["Containers"].values()) == sorted([a, b])
+        assert sorted(c["Name"] for c in info["Containers"].values()) == sorted([a, b, name + "c"])
 
         r = d.docker("network", "connect", other, b)
         assert r.returncode != 0 and "one network" in r.stderr, r.stderr
