@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IMAGES, REPO, inspect, unavailable, wait_for
+from conftest import IMAGES, REPO, cryo_runner, inspect, unavailable, wait_for
 
 CRIU_TIMEOUT = 120
 COMPOSE_TIMEOUT = 180
@@ -321,6 +321,15 @@ def test_network_connect_disconnect_running_container(docker_cli, name):
         assert r.returncode != 0 and "one network" in r.stderr, r.stderr
         r = d.docker("network", "connect", n, b)
         assert r.returncode != 0 and "already exists" in r.stderr, r.stderr
+
+        # The same through the cryo CLI.
+        cryo = cryo_runner(d)
+        cryo.ok("network", "disconnect", n, b)
+        assert inspect(d, b)["NetworkSettings"]["Networks"] == {}
+        cryo.ok("network", "connect", "--alias", "zz", n, b)
+        d.ok("exec", a, "ping", "-c1", "-W3", "zz")
+        r = cryo("network", "connect", other, b)
+        assert r.returncode != 0 and "one network" in r.stderr, r.stderr
     finally:
         d.remove_all_containers()
         for n in nets:
