@@ -16,6 +16,7 @@ import random
 import shutil
 import subprocess
 import tempfile
+import time
 import urllib.request
 import uuid
 from pathlib import Path
@@ -291,6 +292,7 @@ def test_network_connect_disconnect_running_container(docker_cli, name):
                 assert "overlaps" in r.stderr, r.stderr
         n, other = nets
         a, b = name + "a", name + "b"
+        since = time.time() - 0.5
         d.ok("run", "-d", "--name", a, "--network", n, "busybox", "sleep", "1000")
         d.ok("run", "-d", "--name", b, "--network", n, "--network-alias", "bee", "busybox", "sleep", "1000")
         d.ok("exec", a, "ping", "-c1", "-W3", "bee")
@@ -330,6 +332,14 @@ def test_network_connect_disconnect_running_container(docker_cli, name):
         d.ok("exec", a, "ping", "-c1", "-W3", "zz")
         r = cryo("network", "connect", other, b)
         assert r.returncode != 0 and "one network" in r.stderr, r.stderr
+
+        # Each connect and disconnect is a network event naming the container, as dockerd's
+        # (cryo emits none for the attach at start and the detach at stop).
+        bid = inspect(d, b)["Id"]
+        out = d.ok("events", "--since", f"{since:.3f}", "--until", f"{time.time() + 0.5:.3f}", "--format", "{{json .}}",
+                   "--filter", "type=network", "--filter", f"container={bid}")
+        actions = [e["Action"] for e in map(json.loads, out.splitlines())]
+        assert actions == ["disconnect", "connect", "disconnect", "connect"], actions
     finally:
         d.remove_all_containers()
         for n in nets:
