@@ -49,9 +49,11 @@ PIPE_MAX_SIZE_MIN=4194304
 # uses (DESIGN.md) and which podman 4.3 needs for its default bridge network.
 # redis-tools: the redis-server binary (no service) for the Redis test/benchmark image.
 # procps: the host's ps, which `docker top` runs.
+# docker-compose: Compose 1.29.2 (on Debian's docker-py 5.0), which integration/engine/test_compose.py
+# drives against cryod.
 BOOKWORM_PACKAGES=(
     runc podman conmon containernetworking-plugins checkpointctl
-    busybox-static redis-tools
+    busybox-static redis-tools docker-compose
     libseccomp-dev libarchive-dev pkg-config
     iptables nftables iproute2 procps
     gcc libc6-dev python3
@@ -370,6 +372,17 @@ if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet docker-re
     say "stopping Debian's docker-registry service (tests run their own registry)"
     systemctl disable --now docker-registry >/dev/null 2>&1 || true
 fi
+
+# ---------------------------------------------------------------------------------------------
+# i. docker-compose (installed with the bookworm packages above) runs on /usr/bin/python3 and needs
+# Debian's docker-py 5.0: a docker-py 7 that pip put into that same python would shadow it, and
+# Compose 1.29 fails on it. Say so now rather than in the compose test.
+
+if ! compose_out=$(docker-compose version 2>&1); then
+    printf '%s\n' "$compose_out" >&2
+    die "docker-compose is installed but does not run (see above): if pip installed docker-py 7 into /usr/bin/python3, Compose 1.29 picks it up instead of Debian's python3-docker 5.0"
+fi
+say "$(head -1 <<<"$compose_out")"
 
 # ---------------------------------------------------------------------------------------------
 

@@ -7,8 +7,10 @@ import FoundationEssentials
 extension APIServer {
     func listContainers(_ ex: HTTPExchange) async throws {
         let q = ex.request.query
-        var list = await engine.list(all: flag(q, "all"))
-        if let health = try ContainerHealthFilter.parse(q["filters"]) { list = list.filter(health.matches) }
+        let filter = try ContainerListFilter.parse(q["filters"])
+        // A status filter asks for stopped containers too, as in dockerd.
+        var list = await engine.list(all: flag(q, "all") || !filter.statuses.isEmpty)
+        if !filter.isEmpty { list = list.filter(filter.matches) }
         if let l = q["limit"], let n = Int(l), n > 0 { list = Array(list.prefix(n)) }
         guard flag(q, "size") else { return try await json(ex, 200, list.map(Present.summary)) }
         let sizes = Dictionary(try await engine.imageSummaries().map { ($0.Id, $0.Size) }) { a, _ in a }

@@ -12,7 +12,12 @@ extension APIServer {
     }
 
     func inspectImage(_ ex: HTTPExchange, _ ref: String) async throws {
-        try await json(ex, 200, try await engine.inspectImage(ref))
+        var image = try await engine.inspectImage(ref)
+        // dockerd dropped ContainerConfig in API 1.45, and docker-compose 1.29 (whose docker-py
+        // speaks the server's version) then fails every recreate on reading it: cryo keeps it
+        // at every version, an extra field that newer clients ignore.
+        image.ContainerConfig = image.Config
+        try await json(ex, 200, image)
     }
 
     func removeImage(_ ex: HTTPExchange, _ ref: String) async throws {

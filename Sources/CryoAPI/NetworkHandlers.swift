@@ -16,15 +16,24 @@ extension APIServer {
         case ("DELETE", 1):
             try await engine.removeNetwork(p[0])
             try await noContent(ex)
-        case ("POST", 2) where p[1] == "connect" || p[1] == "disconnect":
-            throw EngineError.bad("network \(p[1]) is not supported by cryo: choose the network at create (--network)")
+        case ("POST", 2) where p[1] == "connect":
+            guard let req = try await body(ex, NetworkConnectRequest.self) else { return }
+            guard let c = req.Container, !c.isEmpty else { throw EngineError.bad("Container: a container name or id is required") }
+            try await engine.connectNetwork(p[0], container: c, endpoint: req.EndpointConfig)
+            try await ex.respond(status: 200)
+        case ("POST", 2) where p[1] == "disconnect":
+            guard let req = try await body(ex, NetworkDisconnectRequest.self) else { return }
+            guard let c = req.Container, !c.isEmpty else { throw EngineError.bad("Container: a container name or id is required") }
+            try await engine.disconnectNetwork(p[0], container: c)
+            try await ex.respond(status: 200)
         default: throw EngineError(.notFound, "page not found")
         }
     }
 
     func listNetworks(_ ex: HTTPExchange) async throws {
+        let filter = try NetworkListFilter.parse(ex.request.query["filters"])
         var out: [NetworkJSON] = []
-        for n in try engine.listNetworks() {
+        for n in try engine.listNetworks() where filter.matches(n) {
             out.append(Present.network(n, endpoints: await engine.endpoints(network: n.id)))
         }
         try await json(ex, 200, out)

@@ -45,7 +45,7 @@ enum Present {
         }
         var networks: [String: EndpointJSON] = [:]
         if let name = c.networkName, let id = c.networkID {
-            networks[name] = EndpointJSON(NetworkID: id, EndpointID: e.map { _ in c.id } ?? "", Gateway: e?.gateway ?? "",
+            networks[name] = EndpointJSON(Aliases: c.networkAliases, Links: c.networkLinks, NetworkID: id, EndpointID: e.map { _ in c.id } ?? "", Gateway: e?.gateway ?? "",
                                           IPAddress: e?.ip ?? "", IPPrefixLen: e?.prefixLength ?? 0, MacAddress: e?.mac ?? "")
         } else if c.hostConfig.NetworkMode == "host" || c.hostConfig.NetworkMode == "none" {
             let mode = c.hostConfig.NetworkMode ?? ""
@@ -68,8 +68,10 @@ enum Present {
                            IPAM: .init(Driver: "default", Options: [:], Config: [.init(Subnet: n.subnet, Gateway: n.gateway, IPRange: n.ipRange)]),
                            Internal: n.internal, Attachable: false, Ingress: false, ConfigFrom: .init(Network: ""),
                            ConfigOnly: false, Containers: containers,
+                           // A user's bridge network: its options as given, as dockerd shows them
+                           // (docker-compose compares them with its file's).
                            Options: n.isMacvlan ? ["parent": n.parent ?? "", "macvlan_mode": n.macvlanMode ?? "bridge"]
-                               : ["com.docker.network.bridge.name": n.bridge], Labels: n.labels)
+                               : n.options ?? ["com.docker.network.bridge.name": n.bridge], Labels: n.labels)
     }
 
     static func summary(_ c: StoredContainer) -> ContainerSummary {

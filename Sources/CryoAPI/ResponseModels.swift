@@ -43,6 +43,10 @@ struct PortBindingJSON: Codable, Sendable {
 }
 
 struct EndpointJSON: Codable, Sendable {
+    /// The endpoint's aliases (nil: none, as dockerd's null).
+    var Aliases: [String]?
+    /// The endpoint's links, "TARGET:ALIAS" (nil: none).
+    var Links: [String]?
     var NetworkID: String
     var EndpointID: String
     var Gateway: String
@@ -114,6 +118,19 @@ struct NetworkCreateRequest: Codable, Sendable {
     /// Driver options (`-o`): macvlan's parent and macvlan_mode, the bridge's name.
     var Options: [String: String]?
     var Labels: [String: String]?
+}
+
+/// Body of `POST /networks/{id}/connect`.
+struct NetworkConnectRequest: Codable, Sendable {
+    var Container: String?
+    var EndpointConfig: NetworkingConfig.EndpointSettings?
+}
+
+/// Body of `POST /networks/{id}/disconnect` (Force changes nothing for cryo: a disconnect
+/// of a container that is attached always goes ahead).
+struct NetworkDisconnectRequest: Codable, Sendable {
+    var Container: String?
+    var Force: Bool?
 }
 
 struct NetworkCreateResponse: Codable, Sendable {

@@ -90,6 +90,11 @@ public struct StoredContainer: Codable, Sendable {
     /// `--network none` and `host`).
     public var networkName: String?
     public var networkID: String?
+    /// More names on that network (`--network-alias`, docker-compose's service name), set at
+    /// create or `network connect`.
+    public var networkAliases: [String]?
+    /// Links on that network, "TARGET:ALIAS" (`NetworkLinks`): names only this container resolves.
+    public var networkLinks: [String]?
     /// `--ip`, and the published ports (`-p`), parsed at create.
     public var requestedIP: String?
     public var portMappings: [PortMapping]?

@@ -45,6 +45,10 @@ public enum CreateValidation {
             throw EngineError.bad("invalid StopTimeout \(t): want -1 (wait forever), 0 or a number of seconds")
         }
         if let p = host.PidsLimit, p <= 0 { host.PidsLimit = nil }
+        _ = try ExtraHosts.parse(hostConfig.ExtraHosts)
+        if hostConfig.ExtraHosts?.isEmpty == false, hostConfig.NetworkMode == "host" {
+            throw EngineError.bad("--add-host is not supported with network mode host: the container shares the host's /etc/hosts")
+        }
         return host
     }
 

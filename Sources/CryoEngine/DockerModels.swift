@@ -79,6 +79,11 @@ public struct RestartPolicy: Codable, Sendable, Equatable {
 
 public struct HostConfig: Codable, Sendable, Equatable {
     public var Binds: [String]?
+    /// `--add-host NAME:IP` (see `ExtraHosts`).
+    public var ExtraHosts: [String]?
+    /// `--link NAME[:ALIAS]`: on a user-defined network the endpoint's links (`NetworkLinks`),
+    /// as dockerd takes them; refused on cryo0 (no legacy links).
+    public var Links: [String]?
     /// `--mount`: volumes and binds (tmpfs refused).
     public var Mounts: [MountRequest]?
     public var AutoRemove: Bool?
@@ -152,9 +157,15 @@ public struct NetworkingConfig: Codable, Sendable, Equatable {
         public var IPAMConfig: EndpointIPAMConfig?
         /// `--mac-address` (API 1.44 and later).
         public var MacAddress: String?
-        public init(IPAMConfig: EndpointIPAMConfig? = nil, MacAddress: String? = nil) {
+        /// `--network-alias`, and docker-compose's service names: more names the container
+        /// has on that network (in its peers' /etc/hosts).
+        public var Aliases: [String]?
+        /// Links on a user-defined network, "NAME:ALIAS" (see `NetworkLinks`).
+        public var Links: [String]?
+        public init(IPAMConfig: EndpointIPAMConfig? = nil, MacAddress: String? = nil, Aliases: [String]? = nil) {
             self.IPAMConfig = IPAMConfig
             self.MacAddress = MacAddress
+            self.Aliases = Aliases
         }
     }
     public var EndpointsConfig: [String: EndpointSettings?]?
@@ -236,6 +247,10 @@ public struct ImageInspect: Codable, Sendable {
     public var Os: String
     public var Size: Int64
     public var Config: ContainerConfig
+    /// Before API 1.45 dockerd also showed the config of the container the image was built
+    /// in; docker-compose 1.29 reads its Volumes when it recreates a container (set by the
+    /// API layer).
+    public var ContainerConfig: ContainerConfig?
     public var RootFS: RootFSJSON
     public struct RootFSJSON: Codable, Sendable {
         public var `Type`: String

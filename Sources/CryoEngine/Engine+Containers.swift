@@ -62,6 +62,12 @@ extension Engine {
         let ports = try Self.portMappings(req.hostConfig.PortBindings, publishAll: req.hostConfig.PublishAllPorts ?? false,
                                           exposed: exposed)
         let ip = Self.requestedIP(req.networkingConfig, mode: req.hostConfig.NetworkMode, network: net)
+        let endpoint = Self.chosenEndpoint(req.networkingConfig, mode: req.hostConfig.NetworkMode, network: net)
+        let aliases = try NetworkAliases.from(endpoint)
+        if !aliases.isEmpty, net == nil || net?.name == NetworkDefaults.defaultName {
+            throw EngineError.bad("network-scoped aliases are only supported for user-defined networks")
+        }
+        let links = try checkedLinks((endpoint?.Links ?? []) + (req.hostConfig.Links ?? []), network: net)
         let mac = try Self.requestedMAC(req.networkingConfig, config: req.config, mode: req.hostConfig.NetworkMode, network: net)
         if net == nil && (!ports.isEmpty || ip != nil || mac != nil) {
             throw EngineError.bad("published ports, --ip and --mac-address need a network: not with network mode \(req.hostConfig.NetworkMode ?? "")")
@@ -112,6 +118,8 @@ extension Engine {
         record.networkName = net?.name
         record.networkID = net?.id
         record.requestedIP = ip
+        record.networkAliases = aliases.isEmpty ? nil : aliases
+        record.networkLinks = links.isEmpty ? nil : links.map(\.text)
         record.macAddress = mac
         record.portMappings = ports.isEmpty ? nil : ports
         record.volumes = uses.isEmpty ? nil : uses

@@ -38,6 +38,8 @@ extension Engine {
         c.Labels = cfg.config?.Labels
         c.StopSignal = cfg.config?.StopSignal
         c.Healthcheck = cfg.config?.Healthcheck
+        c.ExposedPorts = cfg.config?.ExposedPorts
+        c.Volumes = cfg.config?.Volumes
         return ImageInspect(Id: img.id.description, RepoTags: img.repoTags, RepoDigests: img.repoDigests ?? [], Created: cfg.created ?? "",
                             Architecture: cfg.architecture ?? "amd64", Os: cfg.os ?? "linux", Size: size, Config: c,
                             RootFS: .init(Type: "layers", Layers: img.layers.map(\.description)))

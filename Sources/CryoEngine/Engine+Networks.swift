@@ -52,7 +52,8 @@ extension Engine {
             let n = try await blocking {
                 try store.create(name: name, driver: d, subnet: subnet, gateway: gateway, ipRange: ipRange,
                                  bridge: options["com.docker.network.bridge.name"], parent: options["parent"],
-                                 macvlanMode: options["macvlan_mode"], internal: `internal`, labels: labels)
+                                 macvlanMode: options["macvlan_mode"], internal: `internal`, labels: labels,
+                                 options: options)
             }
             events.emit("network", "create", id: n.id, attributes: ["name": n.name, "type": n.driver])
             return n
@@ -161,12 +162,16 @@ extension Engine {
         return (cport, proto)
     }
 
-    /// `--ip`: the IPv4Address of the endpoint for `network` (or of the only endpoint given).
-    nonisolated static func requestedIP(_ nc: NetworkingConfig?, mode: String?, network: NetworkConfig?) -> String? {
+    /// The endpoint settings given for `network` (or the only ones given).
+    nonisolated static func chosenEndpoint(_ nc: NetworkingConfig?, mode: String?, network: NetworkConfig?) -> NetworkingConfig.EndpointSettings? {
         guard let eps = nc?.EndpointsConfig, !eps.isEmpty else { return nil }
         let keys = [mode ?? "", network?.name ?? "", network?.id ?? ""].filter { !$0.isEmpty }
-        let chosen = keys.lazy.compactMap { eps[$0] ?? nil }.first ?? (eps.count == 1 ? eps.first!.value : nil)
-        guard let ip = chosen?.IPAMConfig?.IPv4Address, !ip.isEmpty else { return nil }
+        return keys.lazy.compactMap { eps[$0] ?? nil }.first ?? (eps.count == 1 ? eps.first!.value : nil)
+    }
+
+    /// `--ip`: the IPv4Address of the endpoint for `network` (or of the only endpoint given).
+    nonisolated static func requestedIP(_ nc: NetworkingConfig?, mode: String?, network: NetworkConfig?) -> String? {
+        guard let ip = chosenEndpoint(nc, mode: mode, network: network)?.IPAMConfig?.IPv4Address, !ip.isEmpty else { return nil }
         return ip
     }
 
@@ -234,12 +239,30 @@ extension Engine {
         return (try? await blocking { try store.inspect(networkID).name != NetworkDefaults.defaultName }) ?? false
     }
 
-    /// Other running containers on the network, by name (for a network that `resolvesNames`).
+    /// Other running containers on the network, by name and by alias (for a network that
+    /// `resolvesNames`).
     func peers(of id: String, networkID: String) -> [(name: String, ip: String)] {
-        allRecords
-            .filter { $0.id != id && $0.endpoint?.networkID == networkID }
-            .sorted { $0.name < $1.name }
-            .compactMap { c in c.endpoint.map { (c.name, $0.ip) } }
+        let others = allRecords.filter { $0.id != id && $0.endpoint?.networkID == networkID }.sorted { $0.name < $1.name }
+        var out = others.flatMap { c in
+            c.endpoint.map { e in NetworkAliases.names(name: c.name, aliases: c.networkAliases).map { ($0, e.ip) } } ?? []
+        }
+        // The container's own links: their aliases, at the linked container's address (by its
+        // name now: one recreated under that name is found again).
+        for l in (try? NetworkLinks.parse(record(id)?.networkLinks)) ?? [] {
+            if let t = others.first(where: { $0.name == l.target }), let e = t.endpoint { out.append((l.alias, e.ip)) }
+        }
+        return out
+    }
+
+    /// `--add-host` entries for the container's /etc/hosts (checked at create), host-gateway
+    /// as its network's gateway.
+    nonisolated static func extraHosts(_ c: StoredContainer) -> [(name: String, ip: String)] {
+        ExtraHosts.resolved((try? ExtraHosts.parse(c.hostConfig.ExtraHosts)) ?? [], gateway: c.endpoint?.gateway)
+    }
+
+    /// The names on the container's own /etc/hosts line besides its hostname.
+    nonisolated static func ownAliases(_ c: StoredContainer, hostname: String) -> [String] {
+        NetworkAliases.names(name: c.name, aliases: c.networkAliases).filter { $0 != hostname }
     }
 
     func etcDir(_ id: String) -> String { paths.containerDir(id) }
@@ -248,30 +271,34 @@ extension Engine {
     func writeEtcFiles(_ id: String) async throws {
         guard let c = record(id) else { return }
         let hostname = c.config.Hostname.flatMap { $0.isEmpty ? nil : $0 } ?? String(id.prefix(12))
-        let aliases = c.name == hostname ? [] : [c.name]
+        let aliases = Self.ownAliases(c, hostname: hostname)
         let ip = c.endpoint?.ip
         var found: [(name: String, ip: String)] = []
         if let e = c.endpoint, await resolvesNames(e.networkID) { found = self.peers(of: id, networkID: e.networkID) }
         let peers = found
         let dir = etcDir(id)
-        try await blocking { try ContainerFiles.write(dir: dir, hostname: hostname, ip: ip, peers: peers, aliases: aliases) }
+        let extra = Self.extraHosts(c)
+        try await blocking { try ContainerFiles.write(dir: dir, hostname: hostname, ip: ip, peers: peers, aliases: aliases, extraHosts: extra) }
     }
 
     /// Rewrites /etc/hosts of every running container on the network (a peer came or went).
     func refreshPeers(networkID: String, except: String?) async {
-        var jobs: [(dir: String, hostname: String, ip: String, aliases: [String], peers: [(name: String, ip: String)])] = []
+        var jobs: [(dir: String, hostname: String, ip: String, aliases: [String], peers: [(name: String, ip: String)],
+                    extra: [(name: String, ip: String)])] = []
         let named = await resolvesNames(networkID)
         // The records are read after that await, so the jobs are of the containers there now.
         for c in allRecords where c.id != except {
             guard let e = c.endpoint, e.networkID == networkID else { continue }
             let hostname = c.config.Hostname.flatMap { $0.isEmpty ? nil : $0 } ?? String(c.id.prefix(12))
-            jobs.append((etcDir(c.id), hostname, e.ip, c.name == hostname ? [] : [c.name], named ? peers(of: c.id, networkID: networkID) : []))
+            jobs.append((etcDir(c.id), hostname, e.ip, Self.ownAliases(c, hostname: hostname), named ? peers(of: c.id, networkID: networkID) : [],
+                         Self.extraHosts(c)))
         }
         if jobs.isEmpty { return }
         let work = jobs
         try? await blocking {
             for j in work {
-                try? ContainerFiles.updateHosts(dir: j.dir, hostname: j.hostname, ip: j.ip, peers: j.peers, aliases: j.aliases)
+                try? ContainerFiles.updateHosts(dir: j.dir, hostname: j.hostname, ip: j.ip, peers: j.peers, aliases: j.aliases,
+                                                extraHosts: j.extra)
             }
         }
     }

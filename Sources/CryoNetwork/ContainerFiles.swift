@@ -17,25 +17,31 @@ public enum ContainerFiles {
     /// A file that exists is rewritten in place, not replaced: it may be bind-mounted into a
     /// running container, which would keep seeing the old inode after a rename.
     public static func write(dir: String, hostname: String, ip: String?, peers: [(name: String, ip: String)] = [],
-                             aliases: [String] = [], hostResolvConf: String = "/etc/resolv.conf") throws {
-        for n in [hostname] + aliases + peers.map(\.name) { try validateHostName(n) }
+                             aliases: [String] = [], extraHosts: [(name: String, ip: String)] = [],
+                             hostResolvConf: String = "/etc/resolv.conf") throws {
+        for n in [hostname] + aliases + peers.map(\.name) + extraHosts.map(\.name) { try validateHostName(n) }
+        try validateExtraAddresses(extraHosts)
         if let ip { guard IPv4Address(ip) != nil else { throw NetworkError.invalidIP(ip, "not an IPv4 address") } }
         for p in peers { guard IPv4Address(p.ip) != nil else { throw NetworkError.invalidIP(p.ip, "not an IPv4 address (peer \(p.name))") } }
         try FS.mkdirAll(dir, mode: 0o755)
         try put(dir + "/" + hostnameFile, hostname + "\n")
-        try put(dir + "/" + hostsFile, hosts(hostname: hostname, ip: ip, peers: peers, aliases: aliases))
+        try put(dir + "/" + hostsFile, hosts(hostname: hostname, ip: ip, peers: peers, aliases: aliases, extraHosts: extraHosts))
         let host = (try? FS.readString(hostResolvConf)) ?? ""
         try put(dir + "/" + resolvFile, resolvConf(fromHost: host))
     }
 
     /// Rewrites only `hosts` (a peer joined or left the network).
     public static func updateHosts(dir: String, hostname: String, ip: String?, peers: [(name: String, ip: String)],
-                                   aliases: [String] = []) throws {
-        for n in [hostname] + aliases + peers.map(\.name) { try validateHostName(n) }
-        try put(dir + "/" + hostsFile, hosts(hostname: hostname, ip: ip, peers: peers, aliases: aliases))
+                                   aliases: [String] = [], extraHosts: [(name: String, ip: String)] = []) throws {
+        for n in [hostname] + aliases + peers.map(\.name) + extraHosts.map(\.name) { try validateHostName(n) }
+        try validateExtraAddresses(extraHosts)
+        try put(dir + "/" + hostsFile, hosts(hostname: hostname, ip: ip, peers: peers, aliases: aliases, extraHosts: extraHosts))
     }
 
-    public static func hosts(hostname: String, ip: String?, peers: [(name: String, ip: String)], aliases: [String] = []) -> String {
+    /// `extraHosts` (`--add-host`) come after the fixed lines, before the container's own, as
+    /// in dockerd's file; each address is written as given (IPv4 or IPv6).
+    public static func hosts(hostname: String, ip: String?, peers: [(name: String, ip: String)], aliases: [String] = [],
+                             extraHosts: [(name: String, ip: String)] = []) -> String {
         var lines = [
             "127.0.0.1\tlocalhost",
             "::1\tlocalhost ip6-localhost ip6-loopback",
@@ -44,14 +50,22 @@ public enum ContainerFiles {
             "ff02::1\tip6-allnodes",
             "ff02::2\tip6-allrouters",
         ]
+        for e in extraHosts { lines.append(e.ip + "\t" + e.name) }
         if let ip {
             var own: [String] = []
             for n in [hostname] + aliases where !own.contains(n) { own.append(n) }
             lines.append(ip + "\t" + own.joined(separator: " "))
         }
+        // A peer's aliases come as more entries with its address: one line per address.
+        var byIP: [(ip: String, names: [String])] = []
         for p in peers where p.name != hostname || p.ip != ip {
-            lines.append(p.ip + "\t" + p.name)
+            if let i = byIP.firstIndex(where: { $0.ip == p.ip }) {
+                if !byIP[i].names.contains(p.name) { byIP[i].names.append(p.name) }
+            } else {
+                byIP.append((p.ip, [p.name]))
+            }
         }
+        for p in byIP { lines.append(p.ip + "\t" + p.names.joined(separator: " ")) }
         return lines.joined(separator: "\n") + "\n"
     }
 
@@ -83,6 +97,16 @@ public enum ContainerFiles {
         if let a = IPv4Address(addr) { return a.isLoopback }
         let lower = addr.lowercased()
         return lower == "::1" || lower == "0:0:0:0:0:0:0:1"
+    }
+
+    /// An extra host's address must be one (it goes into the file as a line of its own).
+    static func validateExtraAddresses(_ extra: [(name: String, ip: String)]) throws {
+        for e in extra {
+            var v4 = in_addr(), v6 = in6_addr()
+            guard inet_pton(AF_INET, e.ip, &v4) == 1 || inet_pton(AF_INET6, e.ip, &v6) == 1 else {
+                throw NetworkError.invalidIP(e.ip, "not an IP address (extra host \(e.name))")
+            }
+        }
     }
 
     static func validateHostName(_ n: String) throws {

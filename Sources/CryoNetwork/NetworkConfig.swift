@@ -25,6 +25,10 @@ public struct NetworkConfig: Codable, Equatable, Sendable {
     /// No default route in containers: they reach the subnet and the host's bridge address only.
     public var `internal`: Bool
     public var labels: [String: String]
+    /// The driver options as given at create (`-o`), which inspect shows as dockerd does:
+    /// docker-compose recreates a network whose options differ from its file's. Nil for
+    /// cryo0 and for records from before cryo kept them.
+    public var options: [String: String]?
     /// RFC 3339.
     public var created: String
 

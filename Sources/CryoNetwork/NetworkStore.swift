@@ -46,7 +46,8 @@ public struct NetworkStore: Sendable {
     @discardableResult
     public func create(name: String, driver: String = NetworkDriver.bridge, subnet: String? = nil, gateway: String? = nil,
                        ipRange: String? = nil, bridge: String? = nil, parent: String? = nil, macvlanMode: String? = nil,
-                       internal: Bool = false, labels: [String: String] = [:]) throws -> NetworkConfig {
+                       internal: Bool = false, labels: [String: String] = [:],
+                       options: [String: String]? = nil) throws -> NetworkConfig {
         try Self.validateName(name)
         let lock = try FileLock.exclusive(paths.lockFile)
         defer { lock.close() }
@@ -70,6 +71,7 @@ public struct NetworkStore: Sendable {
             guard hosts > 0 else { throw NetworkError.invalidIPRange(ipRange, "it leaves no address to allocate") }
             net.ipRange = r.description
         }
+        net.options = options
         file.networks.append(net)
         try write(file)
         return net

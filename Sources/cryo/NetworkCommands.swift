@@ -5,9 +5,10 @@ import FoundationEssentials
 struct NetworkCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "network",
-        abstract: "Manage networks (Linux bridges or macvlan, driven by the CNI plugins): create, ls, inspect, rm.",
-        discussion: "Containers join one at create: `cryo run --network NAME [--ip ADDR]`. cryo0 (docker's \"bridge\") is the default.",
-        subcommands: [NetworkCreate.self, NetworkList.self, NetworkInspect.self, NetworkRemove.self, NetworkPrune.self])
+        abstract: "Manage networks (Linux bridges or macvlan, driven by the CNI plugins): create, ls, inspect, rm, connect, disconnect.",
+        discussion: "Containers join one at create: `cryo run --network NAME [--ip ADDR]`, or later with `cryo network connect` (one network at a time). cryo0 (docker's \"bridge\") is the default.",
+        subcommands: [NetworkCreate.self, NetworkList.self, NetworkInspect.self, NetworkRemove.self, NetworkPrune.self,
+                      NetworkConnect.self, NetworkDisconnect.self])
 }
 
 struct NetworkCreate: ParsableCommand {

@@ -362,6 +362,25 @@ import Testing
 }
 
 @Suite struct ContainerFilesTests {
+    /// A peer's aliases (docker-compose's service name) come as more entries with its
+    /// address: one hosts line per address, names in order, each once.
+    @Test func peersWithAliasesShareOneLine() {
+        let hosts = ContainerFiles.hosts(hostname: "abc123", ip: "198.18.1.2", peers: [
+            (name: "p_redis_1", ip: "198.18.1.3"), (name: "redis", ip: "198.18.1.3"),
+            (name: "p_web_2", ip: "198.18.1.4"), (name: "web", ip: "198.18.1.4"), (name: "web", ip: "198.18.1.4"),
+        ], aliases: ["p_web_1", "web"])
+        #expect(hosts.hasSuffix("198.18.1.2\tabc123 p_web_1 web\n198.18.1.3\tp_redis_1 redis\n198.18.1.4\tp_web_2 web\n"), "\(hosts)")
+    }
+
+    @Test func extraHostsComeBeforeTheContainersOwnLine() throws {
+        let hosts = ContainerFiles.hosts(hostname: "h", ip: "198.18.1.2", peers: [],
+                                         extraHosts: [(name: "db", ip: "198.51.100.7"), (name: "v6", ip: "2001:db8::1")])
+        #expect(hosts.hasSuffix("ff02::2\tip6-allrouters\n198.51.100.7\tdb\n2001:db8::1\tv6\n198.18.1.2\th\n"), "\(hosts)")
+        let s = try TempDir(); defer { s.remove() }
+        assertThrowsNetworkError(try ContainerFiles.updateHosts(dir: s.path, hostname: "h", ip: nil, peers: [],
+                                                                extraHosts: [(name: "db", ip: "1.2.3.4\n5.6.7.8 evil")])) { _ in true }
+    }
+
     @Test func write() throws {
         let s = try TempDir(); defer { s.remove() }
         try FS.atomicWrite(s.at("host-resolv"), Array("""

@@ -72,8 +72,9 @@ def make_network(d):
 
 def leftovers(d, net, port):
     """Everything a half-made attachment could leave, as a dict of non-empty findings."""
-    info = json.loads(d.ok("network", "inspect", net))[0]
-    bridge = info["Options"]["com.docker.network.bridge.name"]
+    # The bridge cryod made (inspect's Options show only the options given at create).
+    nets = json.loads((d.root / "networks" / "networks.json").read_text())["networks"]
+    bridge = next(n["bridge"] for n in nets if n["name"] == net)
     found = {}
     brif = Path("/sys/class/net", bridge, "brif")
     if brif.exists() and list(brif.iterdir()):

@@ -1,0 +1,119 @@
+import CryoLinux
+import CryoNetwork
+import FoundationEssentials
+
+extension Engine {
+    /// `POST /networks/{id}/connect`. A cryo container has at most one network endpoint, so
+    /// it can join a network only while it has none (created with one and disconnected, as
+    /// docker-compose 1.29 does to set a service's aliases). A container that is not running
+    /// just records it (attached at the next start); a running one is attached at once: its
+    /// address, published ports and /etc files, and its peers learn its name and aliases.
+    public func connectNetwork(_ netRef: String, container ref: String,
+                               endpoint: NetworkingConfig.EndpointSettings?) async throws {
+        let net = try await blocking { try self.network(netRef) }
+        let aliases = try NetworkAliases.from(endpoint)
+        let ip = endpoint?.IPAMConfig?.IPv4Address.flatMap { $0.isEmpty ? nil : $0 }
+        let mac = endpoint?.MacAddress.flatMap { $0.isEmpty ? nil : $0 }
+        if let ip {
+            guard let a = IPv4Address(ip) else { throw EngineError.bad("invalid IPv4 address \(ip)") }
+            if (try? net.parsedSubnet)?.contains(a) != true {
+                throw EngineError.bad("address \(ip) is not in network \(net.name)'s subnet \(net.subnet)")
+            }
+        }
+        if let mac, let why = MACAddress.problem(mac) { throw EngineError.bad(why) }
+        if !aliases.isEmpty && net.name == NetworkDefaults.defaultName {
+            throw EngineError.bad("network-scoped aliases are only supported for user-defined networks")
+        }
+        let id = try resolve(ref).id
+        try await withLock(id) {
+            let c = try resolve(id)
+            let mode = c.hostConfig.NetworkMode ?? ""
+            if mode == "host" || mode == "none" {
+                throw EngineError.bad("container \(c.name) is in network mode \(mode): it cannot be connected to network \(net.name)")
+            }
+            if c.networkID == net.id {
+                throw EngineError.conflict("endpoint with name \(c.name) already exists in network \(net.name)")
+            }
+            if let other = c.networkName {
+                throw EngineError(.unsupported, "container \(c.name) is on network \(other): a cryo container joins one network at a time; disconnect it from \(other) first")
+            }
+            if c.status == .restarting || c.status == .removing {
+                throw EngineError.conflict("cannot connect container \(c.name) to network \(net.name): it is \(c.status.rawValue)")
+            }
+            if net.isMacvlan, !(c.portMappings ?? []).isEmpty {
+                throw EngineError.bad("network \(net.name) is a macvlan network: container \(c.name) publishes ports, which a macvlan network cannot do")
+            }
+            let links = try checkedLinks(endpoint?.Links, network: net)
+            var changed = c
+            changed.networkName = net.name
+            changed.networkID = net.id
+            changed.networkAliases = aliases.isEmpty ? nil : aliases
+            changed.networkLinks = links.isEmpty ? nil : links.map(\.text)
+            changed.requestedIP = ip
+            if let mac { changed.macAddress = MACAddress(mac)!.description }
+            try await save(changed)
+            if c.isRunning {
+                do { try await attachNetwork(id, restoreIP: nil) } catch {
+                    // Nothing attached (CNIRunner undoes a failed attach): the record goes back.
+                    var back = try resolve(id)
+                    back.networkName = nil; back.networkID = nil; back.networkAliases = nil; back.networkLinks = nil
+                    back.requestedIP = c.requestedIP
+                    try? await save(back)
+                    throw error
+                }
+            }
+            events.emit("network", "connect", id: net.id, attributes: ["container": id, "name": net.name, "type": net.driver])
+        }
+    }
+
+    /// An endpoint's links, checked: only on a user-defined network (cryo has no legacy links
+    /// on cryo0), and each to an existing container, as dockerd checks them.
+    func checkedLinks(_ raw: [String]?, network: NetworkConfig?) throws -> [NetworkLinks.Link] {
+        let links = try NetworkLinks.parse(raw)
+        if links.isEmpty { return [] }
+        guard let network, network.name != NetworkDefaults.defaultName else {
+            throw EngineError.bad("links with an endpoint are only supported on user-defined networks (cryo has no legacy links)")
+        }
+        for l in links where (try? resolve(l.target)) == nil {
+            throw EngineError.bad("could not get container for \(l.target): No such container")
+        }
+        return links
+    }
+
+    /// `POST /networks/{id}/disconnect`: the container leaves the network (its aliases and
+    /// `--ip` go with the endpoint, as in dockerd; published ports stay, for a later connect).
+    /// A running container keeps its network namespace with only its loopback; its address is
+    /// released and its peers forget it.
+    public func disconnectNetwork(_ netRef: String, container ref: String) async throws {
+        let net = try await blocking { try self.network(netRef) }
+        let id = try resolve(ref).id
+        try await withLock(id) {
+            let c = try resolve(id)
+            guard c.networkID == net.id else {
+                throw EngineError.conflict("container \(c.name) is not connected to network \(net.name)")
+            }
+            if c.status == .restarting || c.status == .removing {
+                throw EngineError.conflict("cannot disconnect container \(c.name) from network \(net.name): it is \(c.status.rawValue)")
+            }
+            if c.isRunning, c.endpoint != nil {
+                let cni = cni, netns = paths.netns(id)
+                do { try await blocking { try cni.detach(containerID: id, netnsPath: netns, network: net) } } catch {
+                    throw Self.apiError(error)
+                }
+            }
+            var changed = try resolve(id)
+            changed.endpoint = nil
+            changed.networkName = nil
+            changed.networkID = nil
+            changed.networkAliases = nil
+            changed.networkLinks = nil
+            changed.requestedIP = nil
+            try await save(changed)
+            if c.isRunning {
+                try? await writeEtcFiles(id)
+                await refreshPeers(networkID: net.id, except: id)
+            }
+            events.emit("network", "disconnect", id: net.id, attributes: ["container": id, "name": net.name, "type": net.driver])
+        }
+    }
+}
