@@ -38,7 +38,10 @@ import Testing
         #expect(try ContainerListFilter.parse(#"{"exited":["0"]}"#).matches(other))
         #expect(try ContainerListFilter.parse(nil).isEmpty)
         // Refused, never ignored.
-        #expect(throws: EngineError.self) { try ContainerListFilter.parse(#"{"health":["healthy"]}"#) }
+        #expect(throws: EngineError.self) { try ContainerListFilter.parse(#"{"publish":["80"]}"#) }
+        #expect(throws: EngineError.self) { try ContainerListFilter.parse(#"{"health":["sick"]}"#) }
+        #expect(try ContainerListFilter.parse(#"{"health":["none"]}"#).matches(web))
+        #expect(try !ContainerListFilter.parse(#"{"health":["healthy"]}"#).matches(web))
         #expect(throws: EngineError.self) { try ContainerListFilter.parse(#"{"status":["sleeping"]}"#) }
         #expect(throws: EngineError.self) { try ContainerListFilter.parse(#"{"exited":["x"]}"#) }
         #expect(throws: EngineError.self) { try ContainerListFilter.parse("[1]") }
