@@ -1,3 +1,4 @@
+import CryoCheckpointInspect
 import CryoArchive
 import CryoImages
 import CryoLinux
@@ -212,6 +213,12 @@ extension Engine {
                 if let diff = pieces.rootfsDiff { try InnerTar.extract(diff, into: upper, budget: budget) }
                 try InnerTar.applyDeletions(plan.deleted, upper: upper)
                 try Self.addMissingBinds(plan.extraBinds, bundle: p.bundle(id), holder: p.containerDir(id) + "/imported-mounts")
+                // The root's mode as the images recorded it (CRIU checks it; another engine's
+                // container may have had the image's own, e.g. 0555): an overlay root takes the
+                // upper directory's.
+                if let mode = try DumpedRootMode.of(pieces.imageDir), mode & S_IFMT == S_IFDIR, mode & 0o7777 != 0o755 {
+                    try sys(chmod(upper, mode_t(mode & 0o7777)), "chmod", upper)
+                }
                 try ShmMount.prepare(p.shm(id), fresh: true, size: c0.hostConfig.ShmSize ?? 0)
                 if let shm = pieces.devShm { try InnerTar.extract(shm, into: p.shm(id), budget: budget) }
                 for v in c0.volumes ?? [] {

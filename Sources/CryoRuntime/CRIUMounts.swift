@@ -49,8 +49,11 @@ public enum CRIUMounts {
             } else if m.type == "cgroup" || m.type == "cgroup2" {
                 let dest = containerPath(m.destination, rootfs: rootfs)
                 if let holder = RootfsBuilder.cgroupHolder(spec, cgroup.layout) { out.append(Mapping(key: dest, value: holder)) }
-                guard !RootfsBuilder.hasCgroupNamespace(spec) else { continue }
-                for b in RootfsBuilder.cgroupBinds(cgroup) where !b.isTmpfsRoot {
+                // Each v1 hierarchy's bind, also for a container with its own cgroup namespace:
+                // images another runtime dumped without one (runc under podman) name them, and
+                // a key no image names is never used.
+                let ownNamespace = RootfsBuilder.hasCgroupNamespace(spec)
+                for b in RootfsBuilder.cgroupBinds(cgroup) where !b.isTmpfsRoot && (!ownNamespace || !b.relative.isEmpty) {
                     out.append(Mapping(key: dest + b.relative, value: b.source))
                 }
             }
