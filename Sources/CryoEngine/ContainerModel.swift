@@ -149,6 +149,9 @@ public struct PendingOperation: Codable, Sendable, Equatable {
         case migrateOut = "migrate-out"
         /// The target's side: restored from the source's images, kept only once committed.
         case migrateIn = "migrate-in"
+        /// A new container restored from a checkpoint (import, clone, fork, checkpoint image):
+        /// born with it, it is kept after a crash only if its restore had finished.
+        case restoreNew = "restore-new"
     }
     public var kind: Kind
     /// The checkpoint's name and its final directory (for a checkpoint, its images are

@@ -200,7 +200,11 @@ extension Engine {
     /// puts its rootfs changes and /dev/shm back, gives CRIU's UTS image its hostname and
     /// restores it. Anything made is removed again when a step fails.
     func restoreAsNewContainer(_ plan: ImportPlan, _ pieces: NewContainerPieces, ip: String?, what: String) async throws -> String {
-        let id = try await create(name: plan.name, plan.request)
+        // Born with its operation (one durable write): a cryod killed before the restore ran
+        // leaves a record its restart removes, never a half-made container.
+        let op = PendingOperation(kind: .restoreNew, checkpoint: what, directory: pieces.imageDir, began: rfc3339Now())
+        let id = try await create(name: plan.name, plan.request) { $0.operation = op }
+        await faultPoint("restore-new-created")
         let p = paths
         let store = images
         let volumeStore = volumes
@@ -244,6 +248,8 @@ extension Engine {
             try await withLock(id) {
                 try await launch(c, restore: restore, restoreIP: ip, restorePorts: nil, restoreMAC: nil)
             }
+            await faultPoint("restore-new-running")
+            endOperation(id)
         } catch {
             try? await removeNow(id)
             throw EngineError.internalError("restoring \(what) as container \(plan.name) failed (nothing was kept): \(error)")

@@ -22,6 +22,7 @@ extension Engine {
         case .restore: await resolveInterruptedRestore(id, op)
         case .migrateOut: await resolveInterruptedMigrateOut(id, op)
         case .migrateIn: await resolveInterruptedMigrateIn(id, op)
+        case .restoreNew: await resolveInterruptedRestoreNew(id, op)
         }
         endOperation(id)
     }
@@ -112,6 +113,16 @@ extension Engine {
             ?? CryoFailure(.internal, "restoring container from \(op.directory) was interrupted: cryod and the container's monitor stopped before it finished")
         await failedStart(id, failure)
         note(id, failure.description, level: .warning)
+    }
+
+    /// An import, clone or fork cryod was killed during: the new container stays if its
+    /// restore finished (it runs), else it goes — nothing half made (a record with part of its
+    /// files, a restore that never ran) is left to be started later as if it were whole.
+    func resolveInterruptedRestoreNew(_ id: String, _ op: PendingOperation) async {
+        await resolveInterruptedRestore(id, op)
+        guard let c = record(id), !c.isRunning else { return }
+        note(id, "\(op.checkpoint) as container \(c.name) was interrupted by cryod's stop before it ran: removed", level: .warning)
+        try? await removeNow(id)
     }
 
     /// A container that is not running by its record but has a live monitor: cryod was

@@ -536,3 +536,34 @@ def test_sigkill_of_a_running_containers_monitor_leaves_nothing_running(fd, ctr,
     fd.ok("start", name)
     assert inspect(fd, name)["State"]["Running"]
     OUTCOMES.append(("SIGKILL of the monitor", "(running)", "exited with the error, nothing left; start works"))
+
+
+# ------------------------------------------------------------------------------------------
+# SIGKILL of cryod during a clone (import, clone and fork share it: `restore-new`)
+
+
+@pytest.mark.parametrize("point,kept", [("restore-new-created", False), ("restore-new-running", True)])
+def test_cryod_killed_during_a_clone_leaves_it_whole_or_gone(fd, ctr, name, point, kept):
+    """Killed after the new container's record was made but before its restore ran: the
+    restart removes it (no half-made container to be started later as if whole). Killed after
+    it ran: it is kept, running, and the source is untouched either way."""
+    from conftest import BIN_DIR
+    ctr(name)
+    fd.ok("checkpoint", "create", "--leave-running", name, "cp1")
+    clone = name + "-clone"
+    fd.with_fault(f"{point}:kill")
+    r = subprocess.run([str(BIN_DIR / "cryo"), "-H", fd.host, "container", "restore", "--checkpoint", "cp1",
+                        "--name", clone, name], capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0, r.stdout
+    fd.wait_killed(point)
+    fd.without_fault()
+    listed = fd.ok("ps", "-a", "--format", "{{.Names}} {{.State}}").split("\n")
+    states = dict(l.split() for l in listed if l.strip())
+    assert states.get(name) == "running", states
+    if kept:
+        assert states.get(clone) == "running", states
+        n = len(counter_values(fd.ok("logs", clone)))
+        wait_for(lambda: len(counter_values(fd.ok("logs", clone))) > n, what="the clone's counter going on")
+        fd.ok("rm", "-f", clone)
+    else:
+        assert clone not in states, f"a half-made clone was left: {states}"
