@@ -81,7 +81,7 @@ extension APIServer {
             MemTotal: Int64(sysconf(Int32(_SC_PHYS_PAGES))) * Int64(sysconf(Int32(_SC_PAGESIZE))),
             Name: name, ServerVersion: Self.engineVersion,
             RegistryConfig: RegistryConfig(InsecureRegistryCIDRs: ["127.0.0.0/8"] + registry.settings.insecureRegistries,
-                                           Mirrors: registry.settings.mirrors.map { (registry.settings.allowsPlainHTTP($0) ? "http://" : "https://") + $0 + "/" })))
+                                           Mirrors: registry.settings.mirrorURLs)))
     }
 }
 

@@ -22,14 +22,20 @@ public struct RegistrySettings: Sendable {
     /// `--registry-mirror` (`registry-mirrors`): HOST[:PORT]s asked, in order, for Docker Hub
     /// images before Docker Hub itself (pulls only, as in dockerd).
     public var mirrors: [String]
+    /// The mirrors given as http:// (the others as https://).
+    public var plainMirrors: Set<String>
 
     public init(insecureRegistries: [String] = [], certsDir: String = "/etc/cryo/certs.d", onlyLocal: Bool = false,
-                mirrors: [String] = []) {
+                mirrors: [String] = [], plainMirrors: Set<String> = []) {
         self.insecureRegistries = insecureRegistries
         self.certsDir = certsDir
         self.onlyLocal = onlyLocal
         self.mirrors = mirrors
+        self.plainMirrors = plainMirrors
     }
+
+    /// The mirrors as URLs, as they were configured (`docker info`'s list).
+    public var mirrorURLs: [String] { mirrors.map { (plainMirrors.contains($0) ? "http://" : "https://") + $0 + "/" } }
 
     /// A `--registry-mirror` as dockerd takes it: `https://HOST[:PORT]` or `http://HOST[:PORT]`,
     /// with at most a "/" after it. Returns (HOST[:PORT], whether it is plain http).

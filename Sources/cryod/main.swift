@@ -186,11 +186,13 @@ struct Cryod: AsyncParsableCommand {
             mirrorURLs += file.registryMirrors ?? []
         }
         var mirrors: [String] = []
+        var plainMirrors: Set<String> = []
         do {
             insecure = try insecure.map(RegistrySettings.validateInsecureEntry)
             for url in mirrorURLs {
                 let m = try RegistrySettings.validateMirror(url)
                 if !mirrors.contains(m.hostPort) { mirrors.append(m.hostPort) }
+                if m.plain { plainMirrors.insert(m.hostPort) }
                 // An http:// mirror is spoken to in plain HTTP, as dockerd does.
                 if m.plain && !insecure.contains(m.hostPort) { insecure.append(m.hostPort) }
             }
@@ -236,7 +238,8 @@ struct Cryod: AsyncParsableCommand {
         for id in await engine.removeInterruptedCreates() { daemonLog.notice("removed the unfinished create of container \(id)") }
 
         let registry = RegistryClient(settings: RegistrySettings(insecureRegistries: insecure, certsDir: FS.absolute(registryCertsDir),
-                                                                 onlyLocal: onlyLocalRegistries, mirrors: mirrors))
+                                                                 onlyLocal: onlyLocalRegistries, mirrors: mirrors,
+                                                                 plainMirrors: plainMirrors))
         let api = APIServer(engine: engine, tlsIdentity: identity, registry: registry)
         let limits = ConnectionLimits(idleTimeout: .seconds(Int64(idleTimeout)), maxConnections: maxConnections)
         let server = HTTPServer(listeners: listeners, defaultHeaders: APIServer.defaultHeaders, limits: limits) { ex in

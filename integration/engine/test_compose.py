@@ -405,7 +405,7 @@ def test_list_filters_compose_relies_on(docker_cli, name):
     assert names("--filter", "exited=0", "--filter", f"label={name}") == []        # exited does not
     assert names("-a", "--filter", f"name=^/{a}$") == [a]
     assert names("-a", "--filter", f"id={inspect(d, b)['Id'][:12]}") == [b]
-    r = d.docker("ps", "--filter", "health=healthy")
+    r = d.docker("ps", "--filter", "is-task=true")    # not one cryo knows: refused, never ignored
     assert r.returncode != 0 and "invalid filter" in r.stderr, r.stderr
 
     n = "n" + uuid.uuid4().hex[:8]
