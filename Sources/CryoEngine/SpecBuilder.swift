@@ -218,9 +218,13 @@ public enum SpecBuilder {
         spec.root = Spec.Root(path: "rootfs", readonly: i.hostConfig.ReadonlyRootfs ?? false)
         spec.hostname = host
         if let d = i.config.Domainname, !d.isEmpty { spec.domainname = d }
+        // The container's own mounts (its /etc files, binds, volumes) go after the defaults,
+        // shallowest first as in dockerd: a volume or bind at /etc is under its /etc/hosts, not
+        // over it.
+        var own: [Spec.Mount] = []
         if let dir = i.etcFilesDir {
             for f in ["hostname", "hosts", "resolv.conf"] {
-                spec.mounts?.append(Spec.Mount(destination: "/etc/" + f, type: "bind", source: dir + "/" + f, options: ["rbind", "rprivate"]))
+                own.append(Spec.Mount(destination: "/etc/" + f, type: "bind", source: dir + "/" + f, options: ["rbind", "rprivate"]))
             }
         }
         if let shm = i.shmDir {
@@ -232,8 +236,9 @@ public enum SpecBuilder {
             spec.mounts = spec.mounts?.map { $0.destination == "/dev" ? dev : $0 }
             spec.annotations = [RuntimeAnnotations.cgroupHolder: dir + "/cgroup"]
         }
-        for b in i.hostBinds ?? i.hostConfig.Binds ?? [] { spec.mounts?.append(try bindMount(b)) }
-        spec.mounts?.append(contentsOf: i.volumeMounts)
+        for b in i.hostBinds ?? i.hostConfig.Binds ?? [] { own.append(try bindMount(b)) }
+        own.append(contentsOf: i.volumeMounts)
+        spec.mounts?.append(contentsOf: Self.shallowestFirst(own))
 
         var resources = spec.linux?.resources ?? Spec.Resources()
         let limits = try CreateValidation.resources(i.hostConfig, cpus: i.onlineCPUs)
@@ -268,6 +273,12 @@ public enum SpecBuilder {
         try (i.confinement ?? Confinement.from(i.hostConfig)).apply(to: &spec)
         spec.annotations = (spec.annotations ?? [:]).merging(["org.cryo.container.name": i.id]) { _, new in new }
         return spec
+    }
+
+    /// Mounts ordered by the depth of their destination (stable: equal depths keep their order).
+    static func shallowestFirst(_ mounts: [Spec.Mount]) -> [Spec.Mount] {
+        func depth(_ m: Spec.Mount) -> Int { m.destination.split(separator: "/").count }
+        return mounts.enumerated().sorted { (depth($0.element), $0.offset) < (depth($1.element), $1.offset) }.map(\.element)
     }
 }
 

@@ -73,6 +73,18 @@ def test_data_persists_across_containers_and_rm(docker_cli, volumes):
     assert v in d.ok("volume", "ls", "-q").split()   # created implicitly, survives rm
 
 
+def test_a_volume_at_etc_keeps_the_containers_own_etc_files(docker_cli, volumes, name):
+    """Mounts go shallowest first (as dockerd orders them): a volume at /etc is under the
+    container's /etc/hosts, /etc/hostname and /etc/resolv.conf, not over them."""
+    d = docker_cli
+    v = vname()
+    volumes.append(v)
+    d.ok("run", "--rm", "--name", name + "-fill", "-v", f"{v}:/etc", "busybox", "true")
+    out = d.ok("run", "--rm", "--hostname", "voletc", "-v", f"{v}:/etc", "busybox", "sh", "-c",
+               "cat /etc/hostname; grep -c voletc /etc/hosts; test -s /etc/resolv.conf && echo resolv; ls /etc/passwd")
+    assert out.split() == ["voletc", "1", "resolv", "/etc/passwd"], out
+
+
 def test_read_only_mount_refuses_writes(docker_cli, volumes):
     d = docker_cli
     v = vname()
