@@ -85,11 +85,23 @@ extension Engine {
         let volumeStore = volumes
         input.volumeMounts = mounts.volumes.map { ContainerMounts.specMount($0, data: volumeStore.data($0.name)) }
         let spec = try SpecBuilder.build(input)
-        // Created implicitly, as dockerd does (an existing one is used as it is).
+        // Created implicitly, as dockerd does (an existing one is used as it is). Claimed until
+        // the record holds them, so a concurrent `volume rm` cannot take one away meanwhile.
         let uses = mounts.volumes
+        if let busy = uses.first(where: { volumesBeingRemoved.contains($0.name) }) {
+            throw EngineError.conflict("volume \(busy.name) is being removed: it cannot be mounted by a new container")
+        }
+        for v in uses { volumeClaims[v.name, default: 0] += 1 }
+        defer {
+            for v in uses {
+                volumeClaims[v.name, default: 1] -= 1
+                if volumeClaims[v.name] == 0 { volumeClaims[v.name] = nil }
+            }
+        }
         try await blocking {
             for v in uses { _ = try volumeStore.create(v.name, labels: v.labels ?? [:], anonymous: v.anonymous) }
         }
+        if !uses.isEmpty { await faultPoint("create-volumes-made") }
 
         var config = req.config
         config.Image = imageRef

@@ -50,6 +50,11 @@ extension Engine {
         if let users = volumeUsers()[name] {
             throw EngineError.conflict("remove \(name): volume is in use - [\(users.joined(separator: ", "))]")
         }
+        if volumeClaims[name] != nil || volumesBeingRemoved.contains(name) {
+            throw EngineError.conflict("remove \(name): volume is in use - a container mounting it is being created (or it is being removed)")
+        }
+        volumesBeingRemoved.insert(name)
+        defer { volumesBeingRemoved.remove(name) }
         let store = volumes
         let exists = try await blocking { try store.get(name) != nil }
         guard exists else {
@@ -65,7 +70,12 @@ extension Engine {
         let store = volumes
         let all = try await blocking { try store.list() }
         let users = volumeUsers()
-        let victims = all.filter { users[$0.name] == nil && (filter.all || $0.anonymous) && filter.matches($0, inUse: false) }.map(\.name)
+        let victims = all.filter {
+            users[$0.name] == nil && volumeClaims[$0.name] == nil && !volumesBeingRemoved.contains($0.name)
+                && (filter.all || $0.anonymous) && filter.matches($0, inUse: false)
+        }.map(\.name)
+        volumesBeingRemoved.formUnion(victims)
+        defer { volumesBeingRemoved.subtract(victims) }
         return try await blocking {
             var done: [String] = [], bytes: Int64 = 0
             for n in victims {

@@ -72,6 +72,10 @@ public actor Engine {
     var nextTeardownToken = 0
     var nextRestartToken = 0
     var nextHealthToken = 0
+    /// Volumes a create in flight is about to mount (before its record exists), and volumes
+    /// being removed: a removal and a create of the same volume never interleave.
+    var volumeClaims: [String: Int] = [:]
+    var volumesBeingRemoved: Set<String> = []
     /// Set while `recover` runs: exits found then are not restarted by policy at once; the
     /// restart-policy pass after recovery decides (`startByRestartPolicy`).
     var recovering = false

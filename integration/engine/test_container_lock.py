@@ -14,7 +14,7 @@ import pytest
 
 from conftest import CGROUP_ROOT, COUNTER, Daemon, counter_values, fixture_daemon, inspect, wait_for
 
-POINTS = ("checkpoint-started", "checkpoint-frozen")
+POINTS = ("checkpoint-started", "checkpoint-frozen", "create-volumes-made")
 
 
 def hold_daemon(base):
@@ -190,3 +190,28 @@ def test_restart_and_checkpoint_do_not_interleave(hdc, name):
     assert code == 0, err
     st = inspect(d, name)
     assert st["State"]["Running"] and st["RestartCount"] == 1
+
+
+def test_volume_rm_during_a_create_that_mounts_it_is_refused(hdc, name):
+    """A create that made its volume but has no record yet holds a claim on it: `volume rm`
+    meanwhile is refused (409) instead of taking the volume from under the new container."""
+    d = hdc
+    v = "v" + name
+    d.ok("volume", "create", v)
+    try:
+        with d.held("create-volumes-made"):
+            before = d.holds("create-volumes-made")
+            create = docker_bg(d, "create", "--name", name, "-v", f"{v}:/data", "busybox", "true")
+            wait_for(lambda: d.holds("create-volumes-made") > before or create.poll() is not None, timeout=60,
+                     interval=0.02, what="the create held with its volume made")
+            assert create.poll() is None, create.communicate()
+            r = d.docker("volume", "rm", v)
+            assert r.returncode != 0 and "a container mounting it is being created" in r.stderr, r
+        code, _, err = finish(create, "the create")
+        assert code == 0, err
+        assert [m["Name"] for m in inspect(d, name)["Mounts"]] == [v]
+        r = d.docker("volume", "rm", v)
+        assert r.returncode != 0 and "volume is in use" in r.stderr, r
+    finally:
+        d.docker("rm", "-f", name)
+        d.docker("volume", "rm", "-f", v)
