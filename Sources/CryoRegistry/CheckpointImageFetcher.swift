@@ -40,17 +40,10 @@ public struct CheckpointImageFetcher: Sendable {
             if index.annotations?[CheckpointImage.Annotation.criuContainerName] != nil {
                 throw CryoFailure(.unsupported, "\(shown) is a containerd checkpoint index (annotation \(CheckpointImage.Annotation.criuContainerName) on the index): cryo restores CRI-O's and podman's one-layer checkpoint images only")
             }
-            let entry = try PlatformSpec.host.select(from: index)
-            let wanted = try Digest(entry.digest)
-            let child = try await session.fetchManifest(wanted.description)
-            guard child.digest == wanted else {
-                throw CryoFailure(.invalidArgument, "the registry sent manifest \(child.digest) for \(wanted) (\(PlatformSpec.host) in \(shown)'s index): digests differ; nothing was restored")
-            }
-            guard case .image(let m) = try ManifestDocument.decode(child.bytes, contentType: child.contentType) else {
-                throw CryoFailure(.unsupported, "the index entry for \(PlatformSpec.host) in \(shown) is itself an index: nested indexes are not supported")
-            }
-            manifest = m
-            manifestDigest = child.digest
+            let picked = try await session.platformManifest(from: index, platform: .host, inWhat: "\(shown)'s index",
+                                                            outcome: "nothing was restored")
+            manifest = picked.manifest
+            manifestDigest = picked.digest
         }
         let layer = try CheckpointImage.checkpointLayer(manifest, ref: shown)
         let configDigest = try Digest(manifest.config.digest)

@@ -37,18 +37,8 @@ public struct ImagePuller: Sendable {
         case .image(let m):
             manifest = m
         case .index(let index):
-            let entry = try platform.select(from: index)
-            let wanted = try Digest(entry.digest)
-            let child = try await session.fetchManifest(wanted.description)
-            guard child.digest == wanted else {
-                throw CryoFailure(.invalidArgument, "the registry sent manifest \(child.digest) for \(wanted) (\(platform) in the index): digests differ; nothing was stored")
-            }
-            guard case .image(let m) = try ManifestDocument.decode(child.bytes, contentType: child.contentType) else {
-                throw CryoFailure(.unsupported, "the index entry for \(platform) is itself an index: nested indexes are not supported")
-            }
-            manifest = m
-            manifestBytes = child.bytes
-            manifestDigest = child.digest
+            (manifest, manifestBytes, manifestDigest) = try await session.platformManifest(
+                from: index, platform: platform, inWhat: "the index", outcome: "nothing was stored")
         }
         guard MediaType.isAcceptableBlob(manifest.config.mediaType) else {
             throw CryoFailure(.unsupported, "\(ref.familiarName) is not a container image: its config has media type \(manifest.config.mediaType)")

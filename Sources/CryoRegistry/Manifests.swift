@@ -149,3 +149,22 @@ public struct PlatformSpec: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { os + "/" + architecture + (variant.map { "/" + $0 } ?? "") }
 }
+
+extension RegistrySession {
+    /// The image manifest `platform` selects in `index`, fetched and checked against the
+    /// index's digest. `inWhat` names the index in errors ("the index", "busybox's index"),
+    /// `outcome` says what did not happen ("nothing was stored").
+    func platformManifest(from index: ImageIndex, platform: PlatformSpec, inWhat: String,
+                          outcome: String) async throws -> (manifest: ImageManifest, bytes: [UInt8], digest: Digest) {
+        let entry = try platform.select(from: index)
+        let wanted = try Digest(entry.digest)
+        let child = try await fetchManifest(wanted.description)
+        guard child.digest == wanted else {
+            throw CryoFailure(.invalidArgument, "the registry sent manifest \(child.digest) for \(wanted) (\(platform) in \(inWhat)): digests differ; \(outcome)")
+        }
+        guard case .image(let m) = try ManifestDocument.decode(child.bytes, contentType: child.contentType) else {
+            throw CryoFailure(.unsupported, "the index entry for \(platform) in \(inWhat) is itself an index: nested indexes are not supported")
+        }
+        return (m, child.bytes, child.digest)
+    }
+}
