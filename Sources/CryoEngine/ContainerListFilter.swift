@@ -49,7 +49,7 @@ public struct ContainerListFilter: Sendable, Equatable {
             case "network": f.networks = values
             case "volume": f.volumes = values
             case "ancestor": f.ancestors = values
-            case "health": f.health = try ContainerHealthFilter.parse(json)
+            case "health": f.health = try ContainerHealthFilter(values: values)
             default:
                 throw EngineError.bad("invalid filter '\(key)': cryo's container list accepts id, name, label, label!, status, exited, network, volume, ancestor and health")
             }

@@ -37,7 +37,9 @@ struct Stats: ParsableCommand {
             while true {
                 let began = Monotonic.now()
                 let current = try sample(client, targets: named ? containers : try targets(client), named: named)
-                let rows = current.map { cur in StatsRow(cur.sample, previous: previous.first { $0.ref == cur.ref }?.sample, truncate: !noTrunc) }
+                let rows = current.map { cur in
+                    cur.sample.fields(previousCPU: previous.first { $0.ref == cur.ref }?.sample.cpu_stats, truncate: !noTrunc)
+                }
                 if terminal && !noStream { out("\u{1b}[2J\u{1b}[H") }
                 try show(rows)
                 if noStream { return }
@@ -75,28 +77,17 @@ struct Stats: ParsableCommand {
         "MemPerc": "MEM %", "NetIO": "NET I/O", "BlockIO": "BLOCK I/O", "PIDs": "PIDS",
     ])
 
-    func show(_ rows: [StatsRow]) throws {
+    /// Each row: docker's stats template fields.
+    func show(_ rows: [[String: String]]) throws {
         if ListFormat.isJSON(format) {
-            for r in rows { out(String(decoding: try encode(r.fields), as: UTF8.self) + "\n") }
+            for r in rows { out(String(decoding: try encode(r), as: UTF8.self) + "\n") }
         } else if let t = ListFormat.template(format) {
-            try ListFormat.printList(t, rows: rows.map { r in TemplateValue.map(r.fields.mapValues { .string($0) }) },
+            try ListFormat.printList(t, rows: rows.map { r in TemplateValue.map(r.mapValues { .string($0) }) },
                                      header: .object(Self.header))
         } else {
             out(Format.table([["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "BLOCK I/O", "PIDS"]]
-                             + rows.map { r in ["ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs"].map { r.fields[$0]! } }))
+                             + rows.map { r in ["ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs"].map { r[$0]! } }))
         }
-    }
-}
-
-/// One container's row: docker's stats template fields, CPU % against `previous` (the sample
-/// a second before; without one, the sample's own precpu_stats).
-struct StatsRow {
-    var fields: [String: String]
-    init(_ s: StatsSample, previous: StatsSample?, truncate: Bool) {
-        let r = s.row(previousCPU: previous?.cpu_stats)
-        let id = truncate ? r[0] : s.id
-        fields = ["ID": id, "Container": id, "Name": r[1], "CPUPerc": r[2], "MemUsage": r[3], "MemPerc": r[4],
-                  "NetIO": r[5], "BlockIO": r[6], "PIDs": r[7]]
     }
 }
 
@@ -124,10 +115,9 @@ struct StatsSample: Decodable {
     var blkio_stats: Blkio
     var pids_stats: Pids
 
-    var row: [String] { row(previousCPU: nil) }
-
-    /// The table's cells; CPU % over the time since `previousCPU` (default: precpu_stats).
-    func row(previousCPU: CPU?) -> [String] {
+    /// docker's stats template fields (.ID .Container .Name .CPUPerc .MemUsage .MemPerc .NetIO
+    /// .BlockIO .PIDs); CPU % over the time since `previousCPU` (default: precpu_stats).
+    func fields(previousCPU: CPU?, truncate: Bool) -> [String: String] {
         let pre = previousCPU ?? precpu_stats
         let cpuDelta = Double(cpu_stats.cpu_usage.total_usage) - Double(pre.cpu_usage.total_usage)
         let sysDelta = Double(cpu_stats.system_cpu_usage ?? 0) - Double(pre.system_cpu_usage ?? 0)
@@ -147,10 +137,11 @@ struct StatsSample: Decodable {
             }
         }
         func pct(_ v: Double) -> String { Format.fixed(v, 2) + "%" }
-        return [Format.shortID(id), name.hasPrefix("/") ? String(name.dropFirst()) : name, pct(cpu),
-                Self.binary(mem) + " / " + Self.binary(limit), pct(memPct),
-                Format.size(Int64(rx)) + " / " + Format.size(Int64(tx)),
-                Format.size(Int64(read)) + " / " + Format.size(Int64(write)), "\(pids_stats.current ?? 0)"]
+        let shown = truncate ? Format.shortID(id) : id
+        return ["ID": shown, "Container": shown, "Name": name.hasPrefix("/") ? String(name.dropFirst()) : name,
+                "CPUPerc": pct(cpu), "MemUsage": Self.binary(mem) + " / " + Self.binary(limit), "MemPerc": pct(memPct),
+                "NetIO": Format.size(Int64(rx)) + " / " + Format.size(Int64(tx)),
+                "BlockIO": Format.size(Int64(read)) + " / " + Format.size(Int64(write)), "PIDs": "\(pids_stats.current ?? 0)"]
     }
 
     /// Docker's BytesSize: binary units, three significant digits ("7.5MiB", "64MiB").

@@ -13,10 +13,15 @@ public struct ContainerHealthFilter: Sendable, Equatable {
             throw EngineError.bad("invalid filter: \(json): expected {\"name\": [values]} or {\"name\": {\"value\": true}}")
         }
         guard let raw = obj["health"] else { return nil }
-        if let bad = raw.values.first(where: { !values.contains($0) }) {
+        return try ContainerHealthFilter(values: raw.values)
+    }
+
+    /// The filter's values, each checked.
+    public init(values raw: [String]) throws {
+        if let bad = raw.first(where: { !Self.values.contains($0) }) {
             throw EngineError.bad("Unrecognised filter value for health: \(bad) (want starting, healthy, unhealthy or none)")
         }
-        return ContainerHealthFilter(wanted: Set(raw.values))
+        wanted = Set(raw)
     }
 
     /// A container's health word for the filter: its status, "none" without a health check.
