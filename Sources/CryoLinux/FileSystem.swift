@@ -148,7 +148,11 @@ public enum FS {
         OffActorCheck.check("removeAll", path)
         guard let mode = lstatMode(path) else { return }
         if mode == S_IFDIR {
-            for name in try listDirectory(path) { try removeAll(path + "/" + name) }
+            let names: [String]
+            do { names = try listDirectory(path) } catch let e as SyscallError where e.errno == ENOENT {
+                return   // removed meanwhile by someone else (a monitor cleaning up the same state)
+            }
+            for name in names { try removeAll(path + "/" + name) }
             if rmdir(path) != 0 && errno != ENOENT { throw SyscallError("rmdir", path) }
         } else if unlink(path) != 0 && errno != ENOENT {
             throw SyscallError("unlink", path)

@@ -212,7 +212,11 @@ extension Runtime {
         try? killAll(r, cgroup)
         Trace.mark("checkpoint: tasks gone")
         cgroup.destroy()
-        try FS.removeAll(store.dir(id))
+        // The images are whole and the tasks gone: a failure to tidy up the state (which the
+        // monitor removes at the same time) must not turn a good checkpoint into a failed one.
+        do { try FS.removeAll(store.dir(id)) } catch {
+            RuntimeLog.logger.warning("checkpoint of \(id): removing its runtime state: \(error)")
+        }
         Trace.mark("checkpoint: cleaned up")
     }
 }

@@ -1,4 +1,6 @@
+import Dispatch
 import Glibc
+import Synchronization
 import CryoTestSupport
 import Testing
 @testable import CryoLinux
@@ -229,6 +231,26 @@ import Testing
         try FS.removeAll(t.at("lnk"))
         #expect(FS.lstatMode(t.at("lnk")) == nil)
         #expect(FS.isDirectory(t.at("outside/dir")))
+    }
+
+    /// A checkpoint's cleanup and the container's monitor remove the same runtime state at
+    /// the same time: a directory that vanishes between lstat and opendir is gone, as wanted,
+    /// not an error (it failed a whole checkpoint once).
+    @Test func removeAllToleratesAConcurrentRemoval() throws {
+        let t = try TempDir("cryo-fs-race")
+        defer { t.remove() }
+        let failures = Mutex<[String]>([])
+        for round in 0..<40 {
+            let root = t.at("tree\(round)")
+            for d in 0..<40 {
+                for f in 0..<8 { try FS.touch(root + "/d\(d)/e/f\(f)") }
+            }
+            DispatchQueue.concurrentPerform(iterations: 2) { _ in
+                do { try FS.removeAll(root) } catch { failures.withLock { $0.append("\(error)") } }
+            }
+            #expect(FS.lstatMode(root) == nil)
+        }
+        #expect(failures.withLock { $0 } == [])
     }
 
     @Test func mkdirAllAndTouch() throws {
