@@ -74,6 +74,7 @@ extension Engine {
                 volumes: c.volumes.map { Dictionary($0.map { ($0.name, $0.destination) }, uniquingKeysWith: { a, _ in a }) })
             let began = Monotonic.now()
             try await beginOperation(id, op)
+            Trace.mark("checkpoint: operation recorded")
             if exit { slots[id]?.expectedExit = .checkpoint }
             do {
                 try await blocking {

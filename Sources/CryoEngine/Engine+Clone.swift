@@ -52,6 +52,7 @@ extension Engine {
     /// restored from it, and the directory is removed.
     public func fork(_ ref: String, name: String, _ opts: CheckpointImportOptions) async throws -> ForkReport {
         let began = Monotonic.now()
+        Trace.mark("fork: begin")
         let c = try resolve(ref)
         let newName = try Names.validate(name)
         try Self.refuseAnonymousVolumes(c, verb: "fork")
@@ -64,14 +65,38 @@ extension Engine {
         }
         let scratch = paths.execRoot + "/forks/" + Names.randomID().prefix(24)
         try await blocking { try FS.mkdirAll(scratch, mode: 0o700) }
+        Trace.mark("fork: scratch made")
+        var named = opts
+        named.name = newName
+        let what = "the fork of container \(c.name)"
         let (report, id) = try await removingAfter(scratch) { () async throws -> (CheckpointReport, String) in
-            let report = try await checkpoint(c.id, name: "fork", dir: nil, exit: false, tcpEstablished: false, fixedTarget: scratch + "/fork")
-            var named = opts
-            named.name = newName
-            return (report, try await clone(c, images: report.directory, privateImages: true, named, what: "the fork of container \(c.name)"))
+            let images = scratch + "/fork"
+            let req = try await cloneRequest(c, named)
+            // The copy's container (record, bundle, network namespace) is made while the
+            // source is dumped: off the path from the freeze to the copy running.
+            let made = Task { try await self.createForRestore(name: newName, req, imageDir: images, what: what) }
+            let report: CheckpointReport
+            do {
+                report = try await checkpoint(c.id, name: "fork", dir: nil, exit: false, tcpEstablished: false, fixedTarget: images)
+            } catch {
+                if let id = try? await made.value { try? await removeNow(id) }
+                throw error
+            }
+            let id = try await made.value
+            try await fillClone(id, of: c, req: req, newName: newName, images: report.directory, privateImages: true,
+                                named, what: what, scratch: scratch)
+            return (report, id)
         }
         return ForkReport(Id: id, Name: newName, Source: c.name,
                           PauseMs: report.criu.map { Double($0.frozenTimeUs) / 1000 }, TimeToRunningMs: began.elapsedMilliseconds)
+    }
+
+    /// The create request of a copy of `c` named as `opts` says.
+    func cloneRequest(_ c: StoredContainer, _ opts: CheckpointImportOptions) async throws -> CreateContainerRequest {
+        let archived = ArchivedContainer(id: c.id, name: c.name, imageRef: c.imageRef, imageID: c.imageID, config: c.config, hostConfig: c.hostConfig)
+        var req = try await blocking { self.newContainerRequest(archived) }
+        Self.apply(opts, to: &req)
+        return req
     }
 
     /// Makes a new container of `c`'s configuration from the CRIU images in `images` and
@@ -82,9 +107,7 @@ extension Engine {
         guard let name = opts.name, !name.isEmpty else {
             throw EngineError.bad("a clone needs a name of its own (--name)")
         }
-        let archived = ArchivedContainer(id: c.id, name: c.name, imageRef: c.imageRef, imageID: c.imageID, config: c.config, hostConfig: c.hostConfig)
-        var req = try await blocking { self.newContainerRequest(archived) }
-        Self.apply(opts, to: &req)
+        let req = try await cloneRequest(c, opts)
         let newName = try Names.validate(name)
         // After the await: `create` checks the name again, under no lock, as it always did.
         if let other = allRecords.first(where: { $0.name == newName }) {
@@ -92,12 +115,19 @@ extension Engine {
         }
         let scratch = try await archiveScratch("clones")
         return try await removingAfter(scratch) {
-            try await clone(c, req: req, newName: newName, images: images, privateImages: privateImages, opts, what: what, scratch: scratch)
+            let dir = privateImages ? images : scratch + "/images"
+            let id = try await createForRestore(name: newName, req, imageDir: dir, what: what)
+            try await fillClone(id, of: c, req: req, newName: newName, images: images, privateImages: privateImages,
+                                opts, what: what, scratch: scratch)
+            return id
         }
     }
 
-    private func clone(_ c: StoredContainer, req: CreateContainerRequest, newName: String, images: String, privateImages: Bool,
-                       _ opts: CheckpointImportOptions, what: String, scratch: String) async throws -> String {
+    /// Puts `c`'s rootfs changes and /dev/shm, as they are now, and the images into the new
+    /// container `id` (made by `createForRestore`) and restores it; `id` is removed when a
+    /// step fails.
+    private func fillClone(_ id: String, of c: StoredContainer, req: CreateContainerRequest, newName: String, images: String,
+                           privateImages: Bool, _ opts: CheckpointImportOptions, what: String, scratch: String) async throws {
         let p = paths
         let (metadata, pieces, deleted): (CheckpointMetadata, NewContainerPieces, [String])
         do {
@@ -121,13 +151,13 @@ extension Engine {
                 }
                 return (metadata, pieces, deleted)
             }
-        } catch let e as EngineError {
-            throw e
         } catch {
+            try? await removeNow(id)
+            if let e = error as? EngineError { throw e }
             throw EngineError.internalError("cloning \(what): preparing its files failed: \(error)")
         }
         let plan = ImportPlan(name: newName, request: req, metadata: metadata, deleted: deleted, source: "cryo")
-        return try await restoreAsNewContainer(plan, pieces, ip: opts.ip, what: what)
+        try await restoreInto(id, plan, pieces, ip: opts.ip, what: what)
     }
 
     /// A private copy of a checkpoint's images: hard links where the file system allows

@@ -43,6 +43,7 @@ extension Runtime {
         }
         let netnsPath = r.namespacePaths["network"]
         try plan.network.check(joinsNetworkNamespace: netnsPath != nil, what: "checkpoint of \(id)")
+        Trace.mark("checkpoint: state loaded, starting criu")
         // CRIU initialises while we prepare and freeze the container.
         // A page-server socket becomes the worker's fd 4 (after stdio and the RPC socket).
         let worker = try CRIUWorker(criuPath: plan.criuPath, extraFDs: CRIURequestBuilder.dumpWorkerFDs(plan),

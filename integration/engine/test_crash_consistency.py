@@ -567,3 +567,27 @@ def test_cryod_killed_during_a_clone_leaves_it_whole_or_gone(fd, ctr, name, poin
         fd.ok("rm", "-f", clone)
     else:
         assert clone not in states, f"a half-made clone was left: {states}"
+    OUTCOMES.append((point, "clone", "clone running, source untouched" if kept else "half-made clone removed, source untouched"))
+
+
+@pytest.mark.parametrize("point", ["checkpoint-started", "restore-new-created", "checkpoint-renamed"])
+def test_cryod_killed_during_a_fork_leaves_the_source_running_and_no_copy(fd, ctr, name, point):
+    """A fork makes its copy's container while the source is dumped: killed at any point
+    before the copy's restore, the restart leaves the source running (thawed, unlocked) and
+    removes the half-made copy, whichever of the two was further along."""
+    from conftest import BIN_DIR
+    ctr(name)
+    copy = name + "-fork"
+    fd.with_fault(f"{point}:kill")
+    r = subprocess.run([str(BIN_DIR / "cryo"), "-H", fd.host, "fork", name, copy],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0, r.stdout
+    fd.wait_killed(point)
+    fd.without_fault()
+    listed = fd.ok("ps", "-a", "--format", "{{.Names}} {{.State}}").split("\n")
+    states = dict(l.split() for l in listed if l.strip())
+    assert states.get(name) == "running", states
+    assert copy not in states, f"a half-made copy was left: {states}"
+    n = len(counter_values(fd.ok("logs", name)))
+    wait_for(lambda: len(counter_values(fd.ok("logs", name))) > n, what="the source's counter going on")
+    OUTCOMES.append((point, "fork", "source running, half-made copy removed"))
