@@ -34,6 +34,10 @@ poll interval).
           in the background, and the report says when the last page arrived (B's criu lazy-pages
           exited 0: A's frozen copy is removed then). Its rows: end to end (the CLI returns after
           the last page), the client-visible downtime, "all pages on B" (resumed → last page).
+  criu, criu-lazy  an anchor: CRIU 4.2 alone moves a plain process with the same memory from
+          hostA's namespace to hostB's over TCP (bench/criu-bare-migrate.sh): `criu` by its page
+          server (dump → restore, end to end), `criu-lazy` by its lazy pages ("all pages" from
+          the restore until `criu lazy-pages` exits). No container, cgroup, relay or TLS.
 
 Targets (issue 11): 1 GiB stop-and-copy end to end <= 1.5 s and >= 5x faster than podman's
 export → import; small container downtime <= 0.15 s; post-copy downtime <= 0.2 s at 1 GiB with
@@ -466,6 +470,32 @@ class Runc:
         remove_cgroup_tree(f"mb-runc-{self.lan.suffix}")
 
 
+class CriuBare:
+    """CRIU alone (bench/criu-bare-migrate.sh): a plain process with the same memory moved from
+    hostA's namespace to hostB's over TCP, by CRIU's page server (`criu`, stop-and-copy) or its
+    lazy pages (`criu-lazy`, post-copy), with CRIU's own defaults and nothing of cryo: what
+    CRIU by itself does on this machine."""
+
+    def __init__(self, lan, work, memecho, mode):
+        self.lan, self.work, self.memecho, self.mode = lan, work, memecho, mode
+        self.name = "criu" if mode == "stop-and-copy" else "criu-lazy"
+        self.mib = 0
+
+    def setup(self, name, mib):
+        self.mib = mib
+
+    def move(self):
+        r = subprocess.run([os.path.join(HERE, "criu-bare-migrate.sh"), self.mode, str(self.mib),
+                            self.lan.ns("hostA"), self.lan.ip("hostA"), self.lan.ns("hostB"), self.lan.ip("hostB"),
+                            self.memecho, self.work], capture_output=True, text=True, timeout=900)
+        if r.returncode != 0:
+            raise RuntimeError(f"{self.name}: {r.stderr.strip()[-2000:]}")
+        return json.loads(r.stdout.strip().splitlines()[-1])
+
+    def teardown(self):
+        pass
+
+
 # --------------------------------------------------------------------------------------------
 
 
@@ -492,7 +522,7 @@ def main():
     ap.add_argument("--skip-big", action="store_true", help="the small container only")
     ap.add_argument("--skip-small", action="store_true", help="the big container only")
     ap.add_argument("--poll-ms", type=float, default=5.0, help="the client's interval (default 5 ms; the issue asks <= 10)")
-    ap.add_argument("--only", choices=("cryo", "cryo-pc", "podman", "runc"), action="append",
+    ap.add_argument("--only", choices=("cryo", "cryo-pc", "podman", "runc", "criu", "criu-lazy"), action="append",
                     help="run only these tools (repeatable; to debug: no ratios for missing ones)")
     ap.add_argument("--bin-dir", help="directory with cryod, cryo, cryo-monitor, cryo-runtime (default: build release)")
     ap.add_argument("--cryod-env", action="append", default=[], metavar="K=V",
@@ -508,7 +538,7 @@ def main():
     a = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("migrate-bench: run as root")
-    tools = a.only or ["cryo", "cryo-pc", "podman", "runc"]
+    tools = a.only or ["cryo", "cryo-pc", "podman", "runc", "criu", "criu-lazy"]
     with_cryo = "cryo" in tools or "cryo-pc" in tools
     bin_dir = a.bin_dir or (build() if with_cryo else None)
     work = tempfile.mkdtemp(prefix="mb.", dir="/var/tmp")
@@ -548,6 +578,9 @@ def main():
         if "runc" in tools:
             runc = Runc(lan, work, rootfs, a.poll_ms)
             engines.append(runc)
+        for mode, tool in (("stop-and-copy", "criu"), ("lazy", "criu-lazy")):
+            if tool in tools:
+                engines.append(CriuBare(lan, work, os.path.join(rootfs, "memecho"), mode))
         print(f"machine: {os.uname().release}, {os.cpu_count()} cpus; cryod {bin_dir}; transport {a.transport}")
         print(versions_line())
         print(f"LAN {lan.subnet} (namespaces *-{lan.suffix}); client polls UDP every {a.poll_ms:g} ms; work dir {work}")
@@ -681,6 +714,20 @@ def report(a, results, tools):
             small = label == "small"
             rows.append({"metric": f"{label}: client-visible downtime", "values": gv, "ratio_name": "runc/cryo", "ratio": ratio,
                          "target": "<= 150 ms" if small else "– (stop-and-copy)", "met": gv["cryo"] <= 150 if small else None})
+        bc, bl = s.get("criu", []), s.get("criu-lazy", [])
+        if bc or bl:
+            print(f"{'bare CRIU stop-and-copy: end to end':<34}{fmt(median_of(bc, 'total')):>12}")
+            print(f"{'bare CRIU lazy: all pages after':<34}{fmt(median_of(bl, 'pages')):>12}")
+        if label == big and bc:
+            v = {"bare CRIU": median_of(bc, "total"), **({"cryo": median_of(c, "total")} if c else {})}
+            rows.append({"metric": f"{label}: end to end, stop-and-copy, bare CRIU (anchor)", "values": v,
+                         "ratio_name": "cryo/bare" if c else "", "ratio": v["cryo"] / v["bare CRIU"] if c else None,
+                         "target": "(<= 1.5 s for cryo)", "met": None})
+        if label == big and bl:
+            v = {"bare CRIU lazy": median_of(bl, "pages"), **({"cryo post-copy": median_of(pc, "pages")} if pc else {})}
+            rows.append({"metric": f"{label}: post-copy, all pages after the restore, bare CRIU (anchor)", "values": v,
+                         "ratio_name": "cryo/bare" if pc else "", "ratio": v["cryo post-copy"] / v["bare CRIU lazy"] if pc else None,
+                         "target": "(<= 2 s for cryo)", "met": None})
     # Every sample, in round order (this VM's memory and disk speed swing from round to round).
     print("\nsamples (ms, round order):")
     for label, s in results.items():
@@ -697,6 +744,9 @@ def report(a, results, tools):
                 for n in ("dump", "transfer", "restore", "commit"):
                     print(f"  {label:<10}{who:<8}{n:<11}" + " ".join(
                         f"{next(ph['ms'] for ph in x['report']['phases'] if ph['name'] == n):.0f}" for x in xs))
+            elif who in ("criu", "criu-lazy"):
+                for n in ("dump", "restore") + (("pages",) if who == "criu-lazy" else ()):
+                    print(f"  {label:<10}{who:<8}{n:<11}" + " ".join(f"{x[n]:.0f}" for x in xs))
             else:
                 for n in ("checkpoint", "copy", "restore"):
                     print(f"  {label:<10}{who:<8}{n:<11}" + " ".join(f"{x[n]:.0f}" for x in xs))
