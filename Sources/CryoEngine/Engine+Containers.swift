@@ -91,6 +91,9 @@ extension Engine {
         if let busy = uses.first(where: { volumesBeingRemoved.contains($0.name) }) {
             throw EngineError.conflict("volume \(busy.name) is being removed: it cannot be mounted by a new container")
         }
+        if let v = uses.first(where: { volumesMovingOut[$0.name] != nil }) {
+            throw EngineError.conflict("volume \(v.name) is moving to another host with container \(volumesMovingOut[v.name]!) (cryo migrate): it cannot be mounted by a new container here")
+        }
         for v in uses { volumeClaims[v.name, default: 0] += 1 }
         defer {
             for v in uses {

@@ -18,15 +18,23 @@ extension Engine {
     public func migrate(_ ref: String, _ req: MigrationRequest,
                         progress: @escaping @Sendable (MigrationEvent) async -> Void) async throws -> MigrationReport {
         let c = try resolve(ref)
-        // Its volumes move with it: none may be shared with a container that stays here.
+        // Its volumes move with it: none may be shared with a container that stays here, or
+        // be about to be (a create in flight), and none may be mounted anew until it is over.
         let users = volumeUsers()
         let shared = (c.volumes ?? []).compactMap { v -> String? in
             let others = (users[v.name] ?? []).filter { $0 != c.id }.compactMap { record($0)?.name }
-            return others.isEmpty ? nil : "\(v.name) (also mounted by \(others.joined(separator: ", ")))"
+            if !others.isEmpty { return "\(v.name) (also mounted by \(others.joined(separator: ", ")))" }
+            if volumeClaims[v.name] != nil { return "\(v.name) (a container mounting it is being created)" }
+            if volumesBeingRemoved.contains(v.name) { return "\(v.name) (being removed)" }
+            if let other = volumesMovingOut[v.name] { return "\(v.name) (moving with container \(other))" }
+            return nil
         }
         if !shared.isEmpty {
             throw EngineError.conflict("cannot migrate container \(c.name): its volumes move with it, and these are mounted by other containers here too: \(shared.joined(separator: "; "))")
         }
+        let moving = Set((c.volumes ?? []).map(\.name))
+        for v in moving { volumesMovingOut[v] = c.name }
+        defer { for v in moving { volumesMovingOut[v] = nil } }
         let id = c.id
         // No probe may run in the container while it is frozen and dumped.
         return try await withLock(id) { try await withHealthMonitorPaused(id) { try await migrateLocked(id, req, progress) } }

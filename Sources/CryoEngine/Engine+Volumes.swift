@@ -50,6 +50,9 @@ extension Engine {
         if let users = volumeUsers()[name] {
             throw EngineError.conflict("remove \(name): volume is in use - [\(users.joined(separator: ", "))]")
         }
+        if let c = volumesMovingOut[name] {
+            throw EngineError.conflict("remove \(name): volume is in use - it is moving to another host with container \(c) (cryo migrate)")
+        }
         if volumeClaims[name] != nil || volumesBeingRemoved.contains(name) {
             throw EngineError.conflict("remove \(name): volume is in use - a container mounting it is being created (or it is being removed)")
         }
@@ -71,7 +74,7 @@ extension Engine {
         let all = try await blocking { try store.list() }
         let users = volumeUsers()
         let victims = all.filter {
-            users[$0.name] == nil && volumeClaims[$0.name] == nil && !volumesBeingRemoved.contains($0.name)
+            users[$0.name] == nil && volumeClaims[$0.name] == nil && !volumesBeingRemoved.contains($0.name) && volumesMovingOut[$0.name] == nil
                 && (filter.all || $0.anonymous) && filter.matches($0, inUse: false)
         }.map(\.name)
         volumesBeingRemoved.formUnion(victims)

@@ -76,6 +76,9 @@ public actor Engine {
     /// being removed: a removal and a create of the same volume never interleave.
     var volumeClaims: [String: Int] = [:]
     var volumesBeingRemoved: Set<String> = []
+    /// Volumes leaving with a container being migrated (volume → container name): removed
+    /// here once the target commits, so no new container may mount them meanwhile.
+    var volumesMovingOut: [String: String] = [:]
     /// Set while `recover` runs: exits found then are not restarted by policy at once; the
     /// restart-policy pass after recovery decides (`startByRestartPolicy`).
     var recovering = false

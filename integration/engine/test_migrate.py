@@ -228,6 +228,41 @@ def test_migrate_with_volumes_target_killed_after_restoring_leaves_them_on_the_s
     assert b.ok("volume", "ls", "-q").split() == [], "the target kept volumes of a migration it did not commit"
 
 
+def test_migrate_keeps_its_volumes_from_new_containers_on_the_source_while_it_moves(lan, two, criu):
+    """While a container moves, its volumes are on their way out of A (removed there at the
+    commit): a container created on A meanwhile that mounts one is refused, instead of being
+    left with a volume that vanishes under it; the move goes on, and afterwards the name is
+    free on A again."""
+    a, b = two
+    a.ok("run", "-d", "--name", "vmv", "--network", "none", "-v", "movingdata:/data", "busybox", "sh", "-c",
+         f"echo mine > /data/f; {COUNTER}")
+    wait_for(lambda: counter(a, "vmv") > 2, timeout=30, what="the counter")
+    b.fault = "migrate-in-restored:hold"
+    b.restart()
+    proc = subprocess.Popen([str(BIN_DIR / "cryo"), "-H", a.host, "migrate", "vmv", b.tcp or b.host],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: "fault point migrate-in-restored: hold" in b.log_tail(200), timeout=120,
+                 what="B restored, holding its answer")
+        r = cryo(a, "run", "--rm", "-v", "movingdata:/x", "busybox", "cat", "/x/f")
+        assert r.returncode != 0, f"a new container mounted a volume that is leaving: {r.stdout}"
+        assert "volume movingdata is moving to another host with container vmv" in r.stderr, r.stderr
+        r = cryo(a, "volume", "rm", "movingdata")
+        assert r.returncode != 0 and "in use" in r.stderr, r.stderr
+        b.release("migrate-in-restored")
+        out, err = proc.communicate(timeout=240)
+        assert proc.returncode == 0, f"{out}\n{err}\nA: {a.log_tail(20)}\nB: {b.log_tail(20)}"
+    finally:
+        b.release("migrate-in-restored")
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert b.ok("exec", "vmv", "cat", "/data/f") == "mine"
+    assert a.ok("volume", "ls", "-q").split() == []
+    a.ok("run", "--rm", "-v", "movingdata:/x", "busybox", "true")   # free again on A: a new, empty volume
+    a.ok("volume", "rm", "movingdata")
+
+
 def test_migrate_refused_when_the_targets_volume_of_that_name_has_contents(lan, two, criu):
     a, b = two
     a.ok("run", "-d", "--name", "vr", "--network", "none", "-v", "taken:/data", "busybox", "sh", "-c",
