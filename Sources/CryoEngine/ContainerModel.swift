@@ -152,6 +152,11 @@ public struct PendingOperation: Codable, Sendable, Equatable {
         /// A new container restored from a checkpoint (import, clone, fork, checkpoint image):
         /// born with it, it is kept after a crash only if its restore had finished.
         case restoreNew = "restore-new"
+        /// A running container joining a network (`checkpoint` holds the network's id): kept
+        /// after a crash only if its endpoint was recorded, else undone (CNI DEL).
+        case networkConnect = "network-connect"
+        /// A running container leaving a network (`checkpoint` holds its id): finished after a crash.
+        case networkDisconnect = "network-disconnect"
     }
     public var kind: Kind
     /// The checkpoint's name and its final directory (for a checkpoint, its images are

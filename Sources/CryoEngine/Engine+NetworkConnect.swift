@@ -51,18 +51,63 @@ extension Engine {
             changed.networkLinks = links.isEmpty ? nil : links.map(\.text)
             changed.requestedIP = ip
             if let mac { changed.macAddress = MACAddress(mac)!.description }
-            try await save(changed)
+            // A running container is attached at once: durably recorded first, so a cryod
+            // killed meanwhile undoes a half-made attachment at its restart.
+            if c.isRunning {
+                changed.operation = PendingOperation(kind: .networkConnect, checkpoint: net.id, directory: "", began: rfc3339Now())
+            }
+            try await save(changed, durable: c.isRunning)
             if c.isRunning {
                 do { try await attachNetwork(id, restoreIP: nil) } catch {
                     // Nothing attached (CNIRunner undoes a failed attach): the record goes back.
                     var back = try resolve(id)
                     back.networkName = nil; back.networkID = nil; back.networkAliases = nil; back.networkLinks = nil
                     back.requestedIP = c.requestedIP
+                    back.operation = nil
                     try? await save(back)
                     throw error
                 }
+                await faultPoint("network-connect-attached")
+                endOperation(id)
             }
             events.emit("network", "connect", id: net.id, attributes: ["container": id, "name": net.name, "type": net.driver])
+        }
+    }
+
+    /// A record with no network endpoint left (after a disconnect, or an undone connect).
+    nonisolated static func clearNetwork(_ c: inout StoredContainer) {
+        c.endpoint = nil
+        c.networkName = nil
+        c.networkID = nil
+        c.networkAliases = nil
+        c.networkLinks = nil
+        c.requestedIP = nil
+    }
+
+    /// A connect or disconnect of a running container cryod was killed during. A connect whose
+    /// endpoint was recorded had finished; otherwise whatever CNI made of it is deleted and the
+    /// container is left off the network, as a failed connect leaves it. A disconnect is
+    /// finished (CNI DEL again: it is idempotent).
+    func resolveInterruptedNetworkChange(_ id: String, _ op: PendingOperation) async {
+        guard let c = record(id) else { return }
+        if op.kind == .networkConnect, c.endpoint != nil {
+            note(id, "connect to network \(c.networkName ?? op.checkpoint) was interrupted by cryod's stop after it attached: kept")
+            return
+        }
+        let cni = cni, netns = paths.netns(id), store = networks, netID = op.checkpoint
+        do {
+            try await blocking {
+                guard let net = try? store.inspect(netID) else { return }
+                try cni.detach(containerID: id, netnsPath: netns, network: net)
+            }
+        } catch {
+            note(id, "undoing an interrupted network change: \(error)", level: .warning)
+        }
+        update(id) { Self.clearNetwork(&$0) }
+        note(id, "\(op.kind == .networkConnect ? "connect to" : "disconnect from") network \(c.networkName ?? netID) was interrupted by cryod's stop: \(op.kind == .networkConnect ? "undone" : "finished")", level: .warning)
+        if c.isRunning {
+            try? await writeEtcFiles(id)
+            await refreshPeers(networkID: netID, except: id)
         }
     }
 
@@ -96,18 +141,17 @@ extension Engine {
                 throw EngineError.conflict("cannot disconnect container \(c.name) from network \(net.name): it is \(c.status.rawValue)")
             }
             if c.isRunning, c.endpoint != nil {
+                try await beginOperation(id, PendingOperation(kind: .networkDisconnect, checkpoint: net.id, directory: "", began: rfc3339Now()))
                 let cni = cni, netns = paths.netns(id)
                 do { try await blocking { try cni.detach(containerID: id, netnsPath: netns, network: net) } } catch {
+                    endOperation(id)
                     throw Self.apiError(error)
                 }
+                await faultPoint("network-disconnect-detached")
             }
             var changed = try resolve(id)
-            changed.endpoint = nil
-            changed.networkName = nil
-            changed.networkID = nil
-            changed.networkAliases = nil
-            changed.networkLinks = nil
-            changed.requestedIP = nil
+            Self.clearNetwork(&changed)
+            changed.operation = nil
             try await save(changed)
             if c.isRunning {
                 try? await writeEtcFiles(id)

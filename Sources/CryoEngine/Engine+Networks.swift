@@ -323,7 +323,11 @@ extension Engine {
             let mac = (restoreMAC ?? c.macAddress).flatMap(MACAddress.init) ?? MACAddress.random()
             let att: Attachment
             do {
-                att = try await blocking { try cni.attach(containerID: id, netnsPath: netns, network: net, ip: ip, mac: mac, ports: ports) }
+                att = try await blocking {
+                    let att = try cni.attach(containerID: id, netnsPath: netns, network: net, ip: ip, mac: mac, ports: ports)
+                    FaultPoint.hit("network-attached")   // attached, not yet in the record
+                    return att
+                }
             } catch {
                 let e = Self.apiError(error)
                 if let ee = e as? EngineError { throw EngineError(ee.code, "container \(c.name) on network \(net.name): \(ee.message)", cause: ee.cause) }

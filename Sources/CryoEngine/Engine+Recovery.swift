@@ -23,6 +23,7 @@ extension Engine {
         case .migrateOut: await resolveInterruptedMigrateOut(id, op)
         case .migrateIn: await resolveInterruptedMigrateIn(id, op)
         case .restoreNew: await resolveInterruptedRestoreNew(id, op)
+        case .networkConnect, .networkDisconnect: await resolveInterruptedNetworkChange(id, op)
         }
         endOperation(id)
     }

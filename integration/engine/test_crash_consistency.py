@@ -13,7 +13,9 @@ One cryod on its own root for the module; each scenario restarts it with or with
 A table of fault points and outcomes is printed at the end.
 """
 
+import json
 import os
+import random
 import signal
 import subprocess
 import time
@@ -591,3 +593,74 @@ def test_cryod_killed_during_a_fork_leaves_the_source_running_and_no_copy(fd, ct
     n = len(counter_values(fd.ok("logs", name)))
     wait_for(lambda: len(counter_values(fd.ok("logs", name))) > n, what="the source's counter going on")
     OUTCOMES.append((point, "fork", "source running, half-made copy removed"))
+
+
+# ------------------------------------------------------------------------------------------
+# SIGKILL of cryod while a running container joins or leaves a network
+
+
+def _ip_in_container(fd, name):
+    """The IPv4 addresses of the container's eth0 ("" when it has none)."""
+    r = fd.docker("exec", name, "ip", "-4", "-o", "addr", "show", "dev", "eth0")
+    return r.stdout if r.returncode == 0 else ""
+
+
+@pytest.mark.parametrize("point,kept", [("network-attached", False), ("network-connect-attached", True)])
+def test_cryod_killed_during_a_network_connect_leaves_it_attached_or_not_at_all(fd, ctr, name, point, kept):
+    """Killed after CNI attached the running container but before its record said so, the
+    restart deletes the attachment and leaves it off the network, its address free again;
+    killed after the record said so, the restart keeps it. Never an address in use that no
+    record knows."""
+    net, octet = name + "n", random.randint(1, 254)
+    ip = f"198.19.{octet}.77"
+    fd.ok("network", "create", "--subnet", f"198.19.{octet}.0/24", net)
+    try:
+        ctr(name)
+        fd.ok("network", "disconnect", "cryo0", name)
+        fd.with_fault(f"{point}:kill")
+        r = fd.docker("network", "connect", "--ip", ip, net, name)
+        assert r.returncode != 0, r.stdout
+        fd.wait_killed(point)
+        fd.without_fault()
+        st = json.loads(fd.ok("inspect", name))[0]
+        assert st["State"]["Running"], st["State"]
+        networks = st["NetworkSettings"]["Networks"] or {}
+        if kept:
+            assert networks.get(net, {}).get("IPAddress") == ip, networks
+            assert ip in _ip_in_container(fd, name)
+        else:
+            assert networks == {}, networks
+            assert ip not in _ip_in_container(fd, name)
+            fd.ok("network", "connect", "--ip", ip, net, name)   # the address was released
+            assert ip in _ip_in_container(fd, name)
+        fd.ok("rm", "-f", name)
+        fd.ok("network", "rm", net)   # nothing of it is left in use
+        OUTCOMES.append((point, "network connect", "attached and recorded" if kept else "attachment undone, address free"))
+    finally:
+        fd.docker("rm", "-f", name)
+        fd.docker("network", "rm", net)
+
+
+def test_cryod_killed_during_a_network_disconnect_finishes_it(fd, ctr, name):
+    """Killed after CNI detached the running container but before its record said so: the
+    restart finishes the disconnect (the record no longer claims the address, which is free)."""
+    net, octet = name + "n", random.randint(1, 254)
+    ip = f"198.19.{octet}.78"
+    fd.ok("network", "create", "--subnet", f"198.19.{octet}.0/24", net)
+    try:
+        ctr(name, "--network", net, "--ip", ip)
+        fd.with_fault("network-disconnect-detached:kill")
+        r = fd.docker("network", "disconnect", net, name)
+        assert r.returncode != 0, r.stdout
+        fd.wait_killed("network-disconnect-detached")
+        fd.without_fault()
+        st = json.loads(fd.ok("inspect", name))[0]
+        assert st["State"]["Running"], st["State"]
+        assert (st["NetworkSettings"]["Networks"] or {}) == {}, st["NetworkSettings"]["Networks"]
+        assert ip not in _ip_in_container(fd, name)
+        fd.ok("network", "connect", "--ip", ip, net, name)
+        assert ip in _ip_in_container(fd, name)
+        OUTCOMES.append(("network-disconnect-detached", "network disconnect", "finished, address free"))
+    finally:
+        fd.docker("rm", "-f", name)
+        fd.docker("network", "rm", net)
