@@ -544,23 +544,28 @@ def test_sigkill_of_a_running_containers_monitor_leaves_nothing_running(fd, ctr,
 # SIGKILL of cryod during a clone (import, clone and fork share it: `restore-new`)
 
 
+def _cryo_killed_at(fd, point, *args):
+    """`cryo ARGS` with cryod armed to die at `point`; after its restart, every container's
+    state by name."""
+    from conftest import BIN_DIR
+    fd.with_fault(f"{point}:kill")
+    r = subprocess.run([str(BIN_DIR / "cryo"), "-H", fd.host, *args], capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0, r.stdout
+    fd.wait_killed(point)
+    fd.without_fault()
+    listed = fd.ok("ps", "-a", "--format", "{{.Names}} {{.State}}").split("\n")
+    return dict(l.split() for l in listed if l.strip())
+
+
 @pytest.mark.parametrize("point,kept", [("restore-new-created", False), ("restore-new-running", True)])
 def test_cryod_killed_during_a_clone_leaves_it_whole_or_gone(fd, ctr, name, point, kept):
     """Killed after the new container's record was made but before its restore ran: the
     restart removes it (no half-made container to be started later as if whole). Killed after
     it ran: it is kept, running, and the source is untouched either way."""
-    from conftest import BIN_DIR
     ctr(name)
     fd.ok("checkpoint", "create", "--leave-running", name, "cp1")
     clone = name + "-clone"
-    fd.with_fault(f"{point}:kill")
-    r = subprocess.run([str(BIN_DIR / "cryo"), "-H", fd.host, "container", "restore", "--checkpoint", "cp1",
-                        "--name", clone, name], capture_output=True, text=True, timeout=120)
-    assert r.returncode != 0, r.stdout
-    fd.wait_killed(point)
-    fd.without_fault()
-    listed = fd.ok("ps", "-a", "--format", "{{.Names}} {{.State}}").split("\n")
-    states = dict(l.split() for l in listed if l.strip())
+    states = _cryo_killed_at(fd, point, "container", "restore", "--checkpoint", "cp1", "--name", clone, name)
     assert states.get(name) == "running", states
     if kept:
         assert states.get(clone) == "running", states
@@ -577,17 +582,9 @@ def test_cryod_killed_during_a_fork_leaves_the_source_running_and_no_copy(fd, ct
     """A fork makes its copy's container while the source is dumped: killed at any point
     before the copy's restore, the restart leaves the source running (thawed, unlocked) and
     removes the half-made copy, whichever of the two was further along."""
-    from conftest import BIN_DIR
     ctr(name)
     copy = name + "-fork"
-    fd.with_fault(f"{point}:kill")
-    r = subprocess.run([str(BIN_DIR / "cryo"), "-H", fd.host, "fork", name, copy],
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode != 0, r.stdout
-    fd.wait_killed(point)
-    fd.without_fault()
-    listed = fd.ok("ps", "-a", "--format", "{{.Names}} {{.State}}").split("\n")
-    states = dict(l.split() for l in listed if l.strip())
+    states = _cryo_killed_at(fd, point, "fork", name, copy)
     assert states.get(name) == "running", states
     assert copy not in states, f"a half-made copy was left: {states}"
     n = len(counter_values(fd.ok("logs", name)))
