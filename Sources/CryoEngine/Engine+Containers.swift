@@ -466,6 +466,9 @@ extension Engine {
         DetachedThread {
             do {
                 try GratuitousARP.announce(netnsPath: netns, interface: interface, ip: octets, mac: mac.bytes)
+            } catch let e as SyscallError where [ENXIO, ENODEV, ENOENT].contains(e.errno) {
+                // Its interface or namespace went away meanwhile: stopped or removed at once.
+                EngineLog.logger.debug("announcing container \(id.prefix(12))'s address after its restore: \(e) (it is gone)")
             } catch {
                 EngineLog.logger.warning("announcing container \(id.prefix(12))'s address \(e.ip) after its restore: \(error)")
             }
