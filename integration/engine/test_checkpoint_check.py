@@ -1,7 +1,8 @@
 """`cryo checkpoint check CONTAINER` (issue 12): a dry run that says whether a running container
 can be checkpointed and, when not, names the process and the resource. Cases made here: a
 plain container and one with a terminal (-t) (can: and a real checkpoint then works), a unix
-socket connected to a process on the host and io_uring (cannot: and a real checkpoint fails)."""
+socket connected to a process on the host, io_uring, an open device and a host file held by a
+process of the container (cannot: and a real checkpoint fails)."""
 
 import json
 import os
@@ -108,6 +109,84 @@ def test_check_io_uring_cannot(cryo, name, python_image):
     assert rings == [dict(rings[0], pid=rings[0]["pid"], comm="python3", fd=int(fd), resource="anon_inode:[io_uring]")], answer
     assert "io_uring" in text
     holds(cryo, name)
+
+
+def test_check_open_device_cannot(cryo, name):
+    """A device CRIU cannot restore by path (/dev/fuse, given with --device) held open by the
+    container's shell: named with its process and path."""
+    cryo.ok("run", "-d", "--name", name, "--device", "/dev/fuse", "busybox", "sh", "-c",
+            "exec 3<>/dev/fuse; echo opened; sleep 100000")
+    wait_for(lambda: "opened" in cryo("logs", name).stdout, what="the device opened")
+    rc, answer, text = check(cryo, name)
+    assert rc == 1, answer
+    devices = [p for p in answer["problems"] if p["kind"] == "device"]
+    assert devices and {p["resource"] for p in devices} == {"/dev/fuse"}, answer
+    assert all(p["comm"] in ("sh", "sleep") and p["pid"] in answer["pids"] and p["fd"] == 3 for p in devices), answer
+    assert "/dev/fuse" in text and "cannot" in text
+    holds(cryo, name)
+
+
+def _cgroups_of(pid):
+    """Each mounted hierarchy's directory of `pid`'s cgroup (v1 controllers, named, unified)."""
+    out = []
+    for line in open(f"/proc/{pid}/cgroup").read().splitlines():
+        _, controllers, path = line.split(":", 2)
+        sub = "unified" if not controllers else controllers.split(",")[0].replace("name=", "")
+        d = f"/sys/fs/cgroup/{sub}{path}"
+        if os.path.isdir(d):
+            out.append(d)
+    return out
+
+
+def test_check_host_file_cannot(cryo, name):
+    """A process of the container (its namespaces and cgroup) holding a file of the host's
+    filesystem, as a host file handed over as stdio would be: CRIU cannot reopen it inside
+    the container. Named with its process and path."""
+    cryo.ok("run", "-d", "--name", name, "busybox", "sh", "-c", "sleep 100000")
+    init = int(cryo.ok("inspect", "-f", "{{.State.Pid}}", name).stdout.strip())
+    d = tempfile.mkdtemp(prefix="cryo-check-host-")
+    host_file = os.path.join(d, "stdin-from-the-host")
+    with open(host_file, "w") as f:
+        f.write("host data\n")
+    # fd 3 is opened on the host, then the process enters the container's mount and PID
+    # namespaces keeping it, and is moved into the container's cgroup.
+    p = subprocess.Popen(["bash", "-c", f"exec 3<{host_file}; exec nsenter -t {init} -m -p -- /bin/sleep 100000"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: os.path.exists(f"/proc/{p.pid}/ns/mnt") and
+                 os.readlink(f"/proc/{p.pid}/ns/mnt") == os.readlink(f"/proc/{init}/ns/mnt"),
+                 what="the holder inside the container's mount namespace")
+        wait_for(lambda: [int(c) for c in os.listdir("/proc") if c.isdigit() and _ppid(int(c)) == p.pid],
+                 what="the holder's sleep in the container's PID namespace")
+        holders = [p.pid] + [int(c) for c in os.listdir("/proc") if c.isdigit() and _ppid(int(c)) == p.pid]
+        for cg in _cgroups_of(init):
+            for h in holders:
+                with open(os.path.join(cg, "cgroup.procs"), "w") as f:
+                    f.write(str(h))
+        rc, answer, text = check(cryo, name)
+        assert rc == 1, answer
+        # fd 3 of each holder; their stdio (the host's /dev/null) is a host file as well.
+        found = [q for q in answer["problems"] if q["kind"] == "host-file" and q["fd"] == 3]
+        assert found and all(q["resource"] == host_file and q["pid"] in holders
+                             and q["comm"] in ("nsenter", "sleep") for q in found), answer
+        assert {q["resource"] for q in answer["problems"] if q["kind"] == "host-file"} <= {host_file, "/dev/null"}, answer
+        assert host_file in text and "cannot" in text
+        holds(cryo, name)
+    finally:
+        for h in [int(c) for c in os.listdir("/proc") if c.isdigit() and _ppid(int(c)) == p.pid] + [p.pid]:
+            try:
+                os.kill(h, 9)
+            except ProcessLookupError:
+                pass
+        p.wait()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _ppid(pid):
+    try:
+        return int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def test_check_api_errors(cryo, name):
