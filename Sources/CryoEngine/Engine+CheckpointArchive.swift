@@ -216,7 +216,7 @@ extension Engine {
         if (try? resolve(id))?.hostConfig.NetworkMode != "host" {   // as `launch` decides
             let netns = paths.netns(id)
             do {
-                try await blocking { if !NetworkNamespace.exists(at: netns) { try NetworkNamespace.create(at: netns) } }
+                try await blocking { try NetworkNamespace.ensure(at: netns) }
             } catch {
                 try? await removeNow(id)
                 throw EngineError.internalError("restoring \(what) as container \(name) failed (nothing was kept): \(error)")

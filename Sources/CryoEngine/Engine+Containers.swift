@@ -356,7 +356,7 @@ extension Engine {
             // Docker creates a missing working directory (`docker run -w /new/dir`).
             if restore == nil, let wd = c.config.WorkingDir, !wd.isEmpty { try FS.mkdirAll(try FS.secureJoin(root: p.rootfs(id), wd)) }
             try Self.prepareVolumes(c.volumes ?? [], store: volumeStore, rootfs: p.rootfs(id), restoring: restore != nil)
-            if ownNetwork && !NetworkNamespace.exists(at: p.netns(id)) { try NetworkNamespace.create(at: p.netns(id)) }
+            if ownNetwork { try NetworkNamespace.ensure(at: p.netns(id)) }
             // Locked before it gets an address, when the plan has cryo lock it; the runtime
             // unlocks it when the restored tasks are about to run (see NetworkLock).
             if ownNetwork && restore?.network.locker == .cryo { try NetworkLock.lock(netnsPath: p.netns(id)) }

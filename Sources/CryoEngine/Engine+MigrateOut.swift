@@ -30,7 +30,7 @@ extension Engine {
             return nil
         }
         if !shared.isEmpty {
-            throw EngineError.conflict("cannot migrate container \(c.name): its volumes move with it, and these are mounted by other containers here too: \(shared.joined(separator: "; "))")
+            throw EngineError.conflict("cannot migrate container \(c.name): its volumes move with it, and these are in use here by something that stays: \(shared.joined(separator: "; "))")
         }
         let moving = Set((c.volumes ?? []).map(\.name))
         for v in moving { volumesMovingOut[v] = c.name }

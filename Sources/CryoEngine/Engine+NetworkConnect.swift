@@ -59,9 +59,16 @@ extension Engine {
             try await save(changed, durable: c.isRunning)
             if c.isRunning {
                 do { try await attachNetwork(id, restoreIP: nil) } catch {
-                    // Nothing attached (CNIRunner undoes a failed attach): the record goes back.
+                    // A failed CNI attach undoes itself (CNIRunner); one that succeeded before a
+                    // later step failed (the /etc files) left an endpoint: it is detached here.
+                    if record(id)?.endpoint != nil {
+                        let cni = cni, netns = paths.netns(id)
+                        do { try await blocking { try cni.detach(containerID: id, netnsPath: netns, network: net) } } catch {
+                            EngineLog.logger.warning("connect \(c.name) to \(net.name) failed and its endpoint could not be detached: \(error)")
+                        }
+                    }
                     var back = try resolve(id)
-                    back.networkName = nil; back.networkID = nil; back.networkAliases = nil; back.networkLinks = nil
+                    Self.clearNetwork(&back)
                     back.requestedIP = c.requestedIP
                     back.operation = nil
                     try? await save(back)

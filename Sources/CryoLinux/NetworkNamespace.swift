@@ -43,4 +43,10 @@ public enum NetworkNamespace {
     }
 
     public static func exists(at path: String) -> Bool { FS.isMountPoint(path) }
+
+    /// `create` unless one is already bound at `path` (a container's namespace is made
+    /// once, by whichever of create-for-restore and start comes first).
+    public static func ensure(at path: String) throws {
+        if !exists(at: path) { try create(at: path) }
+    }
 }

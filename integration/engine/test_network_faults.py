@@ -140,3 +140,30 @@ def test_plugin_failure_during_restore_leaves_nothing(faulty):
     d.ok("rm", "-f", "nf2")
     assert leftovers(d, net, port) == {}
     d.ok("network", "rm", net)
+
+
+def test_connect_failing_after_the_plugins_attached_leaves_nothing(faulty):
+    """`network connect` of a running container whose CNI attach worked but whose next step
+    failed (its /etc/hosts cannot be written: made immutable here) is undone whole: no veth,
+    no allocation, no attachment record, the container off the network, its address free."""
+    d, _ = faulty
+    net = make_network(d)
+    d.ok("run", "-d", "--name", "nf3", "busybox", "sleep", "1000")
+    d.ok("network", "disconnect", "cryo0", "nf3")
+    cid = inspect(d, "nf3")["Id"]
+    hosts = d.root / "containers" / cid / "hosts"
+    subprocess.run(["chattr", "+i", str(hosts)], check=True)
+    try:
+        r = d.docker("network", "connect", net, "nf3")
+        assert r.returncode != 0, r.stdout
+    finally:
+        subprocess.run(["chattr", "-i", str(hosts)], check=True)
+    found = leftovers(d, net, free_port())
+    found.pop("namespace files", None)   # the running container's own namespace
+    assert found == {}, found
+    assert (inspect(d, "nf3")["NetworkSettings"]["Networks"] or {}) == {}
+    # With its files writable again the same connect works.
+    d.ok("network", "connect", net, "nf3")
+    assert net in inspect(d, "nf3")["NetworkSettings"]["Networks"]
+    d.ok("rm", "-f", "nf3")
+    d.ok("network", "rm", net)

@@ -260,7 +260,7 @@ def test_migrate_of_a_shared_volume_is_refused(docker_cli, volumes, name):
     d.ok("run", "-d", "--name", name + "-2", "-v", f"{v}:/other", "busybox", "sleep", "1000")
     r = cryo(d, "migrate", name, "unix:///nonexistent/cryod.sock", check=False)
     assert r.returncode != 0, r.stdout
-    assert f"these are mounted by other containers here too: {v} (also mounted by {name}-2)" in r.stderr, r.stderr
+    assert f"these are in use here by something that stays: {v} (also mounted by {name}-2)" in r.stderr, r.stderr
     assert inspect(d, name)["State"]["Running"]
 
 
