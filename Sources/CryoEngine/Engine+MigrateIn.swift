@@ -22,6 +22,8 @@ extension Engine {
         var lazyStream: (any ByteStream)?      // post-copy: the page stream, for criu lazy-pages
         var lazy: LazyPagesProcess?
         var reserved: (network: String, ip: String)?
+        var pageListener: LocalPageSocket.Listener?   // a source on this machine: its own page socket
+        defer { pageListener?.close() }
         do {
             guard case .offer(let offer) = try await ch.receive() else {
                 throw MigrationWireError.unexpected("the first message must be an offer")
@@ -64,8 +66,13 @@ extension Engine {
                 (try? store.inspect(image.id.description)) != nil ? []
                     : image.layers.filter { !FS.isDirectory(store.layerPath($0)) }.map(\.description)
             }
-            migrationStreams.expect(offer.session)
-            try await ch.send(.accept(missingLayers: missing))
+            if offer.localPages == true && !offer.postCopy {
+                // Failing that, the page stream comes the usual way (relayed).
+                let path = paths.execRoot + "/mp-" + offer.session.prefix(16)
+                pageListener = try? await blocking { try LocalPageSocket.Listener.open(path: path) }
+            }
+            if pageListener == nil { migrationStreams.expect(offer.session) }
+            try await ch.send(.accept(missingLayers: missing, pageSocket: pageListener?.offer))
 
             var layerDirs: [Digest: String] = [:]
             let tarErrors = dir + "/tar.err"
@@ -83,6 +90,17 @@ extension Engine {
                 case .pages:
                     // A is about to freeze: the container is made here now, not in its downtime.
                     made = try await prepareMigrated(offer, src, image, layerDirs: layerDirs, dir: dir)
+                    if let listener = pageListener {
+                        let fd = try await listener.accept(seconds: 30)
+                        listener.close()
+                        pageListener = nil
+                        Trace.mark("migrate-in: page socket connected")
+                        let criu = try await blocking { try MigrationChecks.criuPath() }
+                        let server = try await PageServerProcess.start(criuPath: criu, imagesDir: dir + "/images", socket: fd)
+                        pageServer = server
+                        await faultPoint("migrate-in-page-server", criu: server.pid)
+                        continue loop
+                    }
                     let ps = try await migrationStreams.wait(offer.session, seconds: 30)
                     Trace.mark("migrate-in: page stream open")
                     if offer.postCopy {
@@ -92,7 +110,8 @@ extension Engine {
                     let criu = try await blocking { try MigrationChecks.criuPath() }
                     let server = try await PageServerProcess.start(criuPath: criu, imagesDir: dir + "/images")
                     pageServer = server
-                    Task { _ = try? await PageStream.relay(ps, server.stream) }
+                    if let into = server.stream { Task { _ = try? await PageStream.relay(ps, into) } }
+                    await faultPoint("migrate-in-page-server", criu: server.pid)
                 case .files(let set):
                     let into = dir + "/" + set.rawValue
                     try await blocking { try FS.mkdirAll(into, mode: 0o700) }

@@ -129,7 +129,8 @@ extension Engine {
             imageConfig: imageConfig, layers: image.layers.map(\.description),
             network: net?.name, driver: net?.driver, subnet: net?.subnet, ip: c.endpoint?.ip, mac: c.endpoint?.mac,
             bindSources: MigrationChecks.bindSources(c.hostConfig), cpuinfo: local.cpuinfo, criuVersion: local.criu,
-            bytesNeeded: local.bytes + layerBytes, tcpEstablished: tcp, postCopy: req.postCopy)
+            bytesNeeded: local.bytes + layerBytes, tcpEstablished: tcp, postCopy: req.postCopy,
+            localPages: req.target.hasPrefix("unix://"))
 
         let stream = try await dial(req.target)
         var pageStream: (any ByteStream)?
@@ -139,12 +140,13 @@ extension Engine {
             await removeOffActor(dir)
         }
         let missing: [String]
+        var pageSocket: LocalPageSocket.Offer?
         let ctl: FrameChannel
         do {
             ctl = FrameChannel(stream, prefix: try await PeerUpgrade.open(stream, path: "/cryo/migrate", peer: req.target))
             try await ctl.send(.offer(offer))
             switch try await ctl.receive() {
-            case .accept(let m): missing = m
+            case .accept(let m, let ps): missing = m; pageSocket = ps
             case .refuse(let reason):
                 throw EngineError.conflict("cryod at \(req.target) refused the migration of \(c.name): \(reason)")
             case let other: throw MigrationWireError.unexpected(other.name)
@@ -178,29 +180,47 @@ extension Engine {
                                                 began: rfc3339Now(), peer: req.target))
         let gate = CommitGate()
         var criuFD: Int32 = -1
-        let relay: Task<(aToB: UInt64, bToA: UInt64), Error>
+        // The page stream: relayed into a second connection, or (a target on this machine)
+        // B's own socket given to CRIU, watched through a duplicate of it.
+        var relay: Task<(aToB: UInt64, bToA: UInt64), Error>?
+        var direct: LocalPageSocket.Watched?
         let watch = SilenceWatch(limit: req.silenceLimit)
         let watching: Task<Void, Never>
         do {
             try await ctl.send(.pages)
-            let ps = try await dial(req.target)
-            pageStream = ps
-            let rest = try await PeerUpgrade.open(ps, path: "/cryo/migrate/\(session)/pages", peer: req.target)
-            guard rest.isEmpty else { throw MigrationWireError.unexpected("bytes before the page stream began") }
-            let pair = try await PageStream.pair()
-            criuFD = pair.criu
             await ctl.onActivity { watch.heard() }
-            relay = Task { try await PageStream.relay(pair.relay, ps, moved: { watch.heard() }) }
-            // A silent target: every connection closes, CRIU's page writes fail, the dump
-            // (or the wait for B) ends in the failure path below, which resumes the container.
-            watching = watch.start {
-                EngineLog.logger.warning("migrate \(c.name) to \(req.target): \(watch.describe(target: req.target))")
-                await stream.close()
-                await ps.close()
-                await pair.relay.close()
+            if let offer = pageSocket {
+                criuFD = try await blocking { try LocalPageSocket.connect(offer) }
+                let watched = try LocalPageSocket.Watched(duplicating: criuFD) { watch.heard() }
+                direct = watched
+                // A silent target: the socket is shut, CRIU's page writes fail, the dump (or
+                // the wait for B) ends in the failure path below, which resumes the container.
+                watching = watch.start {
+                    EngineLog.logger.warning("migrate \(c.name) to \(req.target): \(watch.describe(target: req.target))")
+                    await stream.close()
+                    watched.shut()
+                }
+            } else {
+                let ps = try await dial(req.target)
+                pageStream = ps
+                let rest = try await PeerUpgrade.open(ps, path: "/cryo/migrate/\(session)/pages", peer: req.target)
+                guard rest.isEmpty else { throw MigrationWireError.unexpected("bytes before the page stream began") }
+                let pair = try await PageStream.pair()
+                criuFD = pair.criu
+                relay = Task { try await PageStream.relay(pair.relay, ps, moved: { watch.heard() }) }
+                // A silent target: every connection closes, CRIU's page writes fail, the dump
+                // (or the wait for B) ends in the failure path below, which resumes the container.
+                watching = watch.start {
+                    EngineLog.logger.warning("migrate \(c.name) to \(req.target): \(watch.describe(target: req.target))")
+                    await stream.close()
+                    await ps.close()
+                    await pair.relay.close()
+                }
             }
         } catch {
             endOperation(id)
+            direct?.close()
+            if criuFD >= 0 { close(criuFD) }
             await closeAll()
             throw EngineError.internalError("migration of \(c.name) failed before anything was frozen; it keeps running here: \(error)")
         }
@@ -221,12 +241,13 @@ extension Engine {
             slots[id]?.expectedExit = nil
             endOperation(id)
             if let abort { try? await ctl.send(.abort(reason: abort)) }
-            relay.cancel()
+            relay?.cancel()
             await closeAll()
         }
         let reached = await gate.arrival()
         Trace.mark("migrate-out: post-dump (every page sent)")
         close(criuFD)   // CRIU holds its own copy until it exits
+        direct?.close()   // the pages are all sent (or the dump failed): nothing left to watch
         guard reached else {
             var why = "the dump ended early"
             do { try await dump.value } catch { why = "\(error)" }
@@ -305,7 +326,13 @@ extension Engine {
         _ = await waitExit(id, timeout: 30)
         slots[id]?.expectedExit = nil
         endOperation(id)
-        bytes.memory = (try? await relay.value)?.aToB ?? 0
+        if let relay {
+            bytes.memory = (try? await relay.value)?.aToB ?? 0
+        } else {
+            // No relay counted them: CRIU's own count of the pages it wrote to B.
+            let stats = try? await blocking { try FS.readBytes(dir + "/images/stats-dump") }
+            bytes.memory = (stats.flatMap(CRIUDumpStats.parse)?.pagesWritten ?? 0) * UInt64(getpagesize())
+        }
         await stream.close()
         await pageStream?.close()
         try? await removeNow(id)
@@ -314,7 +341,7 @@ extension Engine {
         phase("cleanup")
         let report = MigrationReport(container: c.name, id: id, target: req.target, session: session, mode: "stop-and-copy",
                                      downtimeMs: downtime, totalMs: began.elapsedMilliseconds, phases: clock.phases,
-                                     bytes: bytes, layersSent: missing.count)
+                                     bytes: bytes, layersSent: missing.count, pageStream: relay == nil ? "local socket" : "relayed")
         return report
     }
 

@@ -239,6 +239,7 @@ extension Engine {
                                      downtimeMs: downtime, totalMs: clock.began.elapsedMilliseconds, phases: clock.phases,
                                      bytes: bytes, layersSent: layersSent)
         report.pagesCompleteMs = pagesMs
+        report.pageStream = "relayed"
         return report
     }
 

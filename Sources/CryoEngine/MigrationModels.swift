@@ -62,6 +62,9 @@ public struct MigrationReport: Codable, Sendable {
     public var layersSent: Int
     /// Post-copy: from the copy running on the target to its last page there.
     public var pagesCompleteMs: Double?
+    /// How CRIU's pages went: "relayed" (inside a connection cryod relays, TLS between hosts)
+    /// or "local socket" (a target on this machine: B's own socket, no relay).
+    public var pageStream: String?
 }
 
 /// The source's copy of a container that a migration could not let go: its outcome is unknown

@@ -13,7 +13,7 @@ import Glibc
 /// `restore-notify-setup-namespaces`, …). Without the variable a hit costs one dictionary
 /// lookup. Monitors get the variable from cryod (`childEnvironment`).
 public enum FaultPoint {
-    public enum Action: String, Sendable { case kill, killCRIU = "kill-criu", cut, hold }
+    public enum Action: String, Sendable { case kill, killCRIU = "kill-criu", stopCRIU = "stop-criu", cut, hold }
 
     static let plan: [String: Action] = parse(getenv("CRYO_FAULT").map { String(cString: $0) } ?? "")
 
@@ -47,6 +47,8 @@ public enum FaultPoint {
             pause()
         case .killCRIU:
             if let p = criu, p > 0 { kill(p, SIGKILL) }
+        case .stopCRIU:   // a stalled stream: the process stops reading, its socket stays open
+            if let p = criu, p > 0 { kill(p, SIGSTOP) }
         case .cut:
             break
         case .hold:

@@ -24,7 +24,9 @@
 /// which would have met zeros: A keeps its frozen one, stopped in time at the freeze).
 public enum MigrationMessage: Codable, Sendable {
     case offer(MigrationOffer)
-    case accept(missingLayers: [String])
+    /// `pageSocket`: a target on the same machine asked for by `offer.localPages` (see
+    /// `LocalPageSocket`); nil: the page stream comes as a second connection, relayed.
+    case accept(missingLayers: [String], pageSocket: LocalPageSocket.Offer?)
     case refuse(reason: String)
     case layer(diffID: String)
     case pages
@@ -106,10 +108,14 @@ public struct MigrationOffer: Codable, Sendable {
     public var bytesNeeded: UInt64
     public var tcpEstablished: Bool
     public var postCopy: Bool
+    /// A reached B over B's unix socket (the same machine): B may offer a page socket of its
+    /// own (`LocalPageSocket`) so that CRIU's pages go with no relay.
+    public var localPages: Bool?
 
     public init(session: String, container: [UInt8], image: [UInt8], imageConfig: [UInt8], layers: [String],
                 network: String?, driver: String?, subnet: String?, ip: String?, mac: String?, bindSources: [String],
-                cpuinfo: [UInt8], criuVersion: String, bytesNeeded: UInt64, tcpEstablished: Bool, postCopy: Bool) {
+                cpuinfo: [UInt8], criuVersion: String, bytesNeeded: UInt64, tcpEstablished: Bool, postCopy: Bool,
+                localPages: Bool? = nil) {
         self.session = session
         self.container = container
         self.image = image
@@ -126,5 +132,6 @@ public struct MigrationOffer: Codable, Sendable {
         self.bytesNeeded = bytesNeeded
         self.tcpEstablished = tcpEstablished
         self.postCopy = postCopy
+        self.localPages = localPages
     }
 }

@@ -71,15 +71,21 @@ public enum PageStream {
 
 /// B's `criu page-server`, receiving A's pages into an image directory.
 public struct PageServerProcess: Sendable {
-    public let stream: RawStream
+    /// cryod's end of the page stream, to relay into; nil when the server was given the
+    /// source's own connection (`LocalPageSocket`).
+    public let stream: RawStream?
     let process: SpawnedProcess
     let logPath: String
+    public var pid: pid_t { process.pid }
 
-    /// Starts it on a fresh socket pair; `stream` is cryod's end.
-    public static func start(criuPath: String, imagesDir: String) async throws -> PageServerProcess {
-        var sv: [Int32] = [-1, -1]
-        try sys(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sv), "socketpair")
-        PageStream.widen(sv)
+    /// Starts it on `socket` (taken over: closed here once the server has it), or on a fresh
+    /// socket pair whose other end is `stream`.
+    public static func start(criuPath: String, imagesDir: String, socket given: Int32? = nil) async throws -> PageServerProcess {
+        var sv: [Int32] = [-1, given ?? -1]
+        if given == nil {
+            try sys(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sv), "socketpair")
+            PageStream.widen(sv)
+        }
         let devnull = open("/dev/null", O_RDWR | O_CLOEXEC)
         defer {
             if devnull >= 0 { close(devnull) }
@@ -92,11 +98,11 @@ public struct PageServerProcess: Sendable {
             p = try Spawn.spawn(path: criuPath, args: args, env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
                                 fds: [devnull, devnull, devnull, sv[1]])
         } catch {
-            close(sv[0])
+            if sv[0] >= 0 { close(sv[0]) }
             throw CryoFailure(.internal, "cannot start criu page-server", cause: error)
         }
-        return PageServerProcess(stream: try await RawStream.adopt(socket: sv[0]), process: p,
-                                 logPath: imagesDir + "/page-server.log")
+        let stream = sv[0] >= 0 ? try await RawStream.adopt(socket: sv[0]) : nil
+        return PageServerProcess(stream: stream, process: p, logPath: imagesDir + "/page-server.log")
     }
 
     /// Waits for the page server to end: 0 means every page A sent is written.
@@ -110,7 +116,7 @@ public struct PageServerProcess: Sendable {
 
     public func cancel() async {
         kill(process.pid, SIGKILL)
-        await stream.close()
+        await stream?.close()
         try? await finish()
     }
 }

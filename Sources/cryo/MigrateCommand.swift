@@ -103,6 +103,8 @@ struct MigrationReportJSON: Codable {
     var layersSent: Int
     /// Post-copy: from running on the target to its last page there.
     var pagesCompleteMs: Double?
+    /// "relayed" or "local socket".
+    var pageStream: String?
 
     var summary: String {
         func tenths(_ x: Double) -> String {
@@ -118,7 +120,8 @@ struct MigrationReportJSON: Codable {
         let total = tenths(totalMs / 1000)
         let downtime = Int(downtimeMs.rounded())
         let layerWord = layersSent == 1 ? "layer" : "layers"
-        let sent = "memory \(size(bytes.memory)), other images \(size(bytes.images)), rootfs changes \(size(bytes.rootfs)), image layers \(size(bytes.layers)) (\(layersSent) \(layerWord)), log \(size(bytes.log)), /dev/shm \(size(bytes.shm ?? 0))\((bytes.volumes ?? 0) > 0 ? ", volumes \(size(bytes.volumes ?? 0))" : "")"
+        let via = pageStream.map { " (\($0))" } ?? ""
+        let sent = "memory \(size(bytes.memory))\(via), other images \(size(bytes.images)), rootfs changes \(size(bytes.rootfs)), image layers \(size(bytes.layers)) (\(layersSent) \(layerWord)), log \(size(bytes.log)), /dev/shm \(size(bytes.shm ?? 0))\((bytes.volumes ?? 0) > 0 ? ", volumes \(size(bytes.volumes ?? 0))" : "")"
         let pages = pagesCompleteMs.map { "\n  all pages transferred \(tenths($0 / 1000)) s after it resumed on the target (the source's copy was removed then)" } ?? ""
         return "\(container) migrated to \(target) (\(mode)) in \(total) s; downtime \(downtime) ms\(pages)\n  sent: \(sent)\n  phases: \(phaseText)"
     }

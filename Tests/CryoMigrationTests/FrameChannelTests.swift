@@ -29,14 +29,14 @@ func recut(_ bytes: [UInt8], _ size: Int) -> [[UInt8]] {
     @Test func messagesAndDataSurviveAnyChunking() async throws {
         let out = MemoryPipe()
         let sender = FrameChannel(out)
-        try await sender.send(.accept(missingLayers: ["sha256:" + String(repeating: "a", count: 64)]))
+        try await sender.send(.accept(missingLayers: ["sha256:" + String(repeating: "a", count: 64)], pageSocket: nil))
         let payload = (0..<100_000).map { UInt8($0 % 251) }
         let end = try await sender.sendData(from: MemoryPipe(recut(payload, 70_000)))
         #expect(end.bytes == 100_000)
         try await sender.send(.commit)
         for size in [3, 4096, 1 << 20] {
             let rx = FrameChannel(MemoryPipe(recut(out.all, size)))
-            guard case .accept(let m) = try await rx.receive() else { Issue.record("not accept"); return }
+            guard case .accept(let m, _) = try await rx.receive() else { Issue.record("not accept"); return }
             #expect(m.count == 1)
             let got = Mutex<[UInt8]>([])
             let e = try await rx.receiveData { bytes in got.withLock { $0 += bytes } }

@@ -719,6 +719,48 @@ def recheck(d, name):
     return d.ok("exec", name, "cat", "/tmp/sum2")
 
 
+def test_migrate_to_a_cryod_on_this_machine_hands_criu_the_page_socket_directly(lan, two, criu):
+    """A target reached by its unix socket (a cryod on this machine) gives the source a page
+    socket of its own: A's CRIU writes the pages straight into B's page server, no relay. The
+    memory arrives exactly, CRIU's count of the pages is reported; over TLS they are relayed."""
+    a, b = two
+    digest = start_blob(a, b, "ls", 64)
+    report = migrate(a, b, "ls", tcp=False)
+    assert report["pageStream"] == "local socket", report
+    assert report["bytes"]["memory"] >= 64 << 20, report["bytes"]
+    assert "ls" not in names(a)
+    assert recheck(b, "ls") == digest, "the memory that arrived on B differs from A's"
+    assert not [f for f in os.listdir(b.run) if f.startswith("mp-")], "B left its page socket behind"
+    report = migrate(b, a, "ls")   # and back between hosts: relayed inside the TLS connection
+    assert report["pageStream"] == "relayed", report
+    assert report["bytes"]["memory"] >= 64 << 20, report["bytes"]
+    assert recheck(a, "ls") == digest
+
+
+@pytest.mark.parametrize("tcp", [False, True], ids=["local-socket", "relayed"])
+@pytest.mark.parametrize("fault", ["stop-criu", "kill-criu"])
+def test_migrate_page_stream_stalled_or_broken_mid_dump_resumes_the_source(lan, two, criu, tcp, fault):
+    """B's page server stops reading (SIGSTOP: the stream stalls, nothing says so) or dies while
+    A dumps into it: A gives up (after its --timeout of silence, or at once on the broken
+    stream), resumes its copy with its memory whole, and B keeps nothing."""
+    a, b = two
+    digest = start_blob(a, b, "pg", 64)
+    b.fault = f"migrate-in-page-server:{fault}"
+    b.restart()
+    try:
+        r = cryo(a, "migrate", "--timeout", "3", "pg", b.tcp if tcp else b.host)
+        assert r.returncode == 1, r.stdout
+        if fault == "stop-criu":
+            assert "sent or took nothing for 3 s while the container was frozen" in r.stderr, r.stderr
+        assert "keeps running here" in r.stderr, r.stderr
+        assert names(a).get("pg") == "running", f"A: {names(a)}\nA log: {a.log_tail(15)}"
+        assert recheck(a, "pg") == digest
+        wait_for(lambda: "pg" not in names(b), timeout=60, what="B removing its half-made copy")
+    finally:
+        b.fault = None
+        b.restart()
+
+
 def test_migrate_post_copy_1gib_memory_arrives_exactly(lan, two, criu):
     """Post-copy of 1 GiB of random memory: the container runs on B before its memory has
     arrived, every page arrives (the checksum computed on A and on B agree), and A's copy is
