@@ -1,3 +1,4 @@
+import CShim
 import CryoCheckpointInspect
 import CryoLinux
 import Glibc
@@ -8,8 +9,13 @@ import Glibc
 /// device mappings (/proc/PID/maps). Each finding is something CRIU 4.2 refuses to dump, or
 /// that cryo does not hand to it (a terminal, a socket connected to the host).
 enum CheckpointabilityScan {
-    /// Character devices CRIU restores by path (the rest it cannot dump).
-    static let harmlessDevices: Set<String> = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/net/tun"]
+    /// Whether CRIU dumps an open device with this number (its `dump_chrdev`): the memory
+    /// devices (major 1: null, zero, full, random, urandom, kmsg…) and autofs (10:235), which
+    /// it reopens by path, and tun (10:200), which it has a dumper for. Any other character
+    /// device fails the dump as unsupported; block devices are not counted on either.
+    static func criuDumps(major: UInt32, minor: UInt32, character: Bool) -> Bool {
+        character && (major == 1 || (major == 10 && (minor == 200 || minor == 235)))
+    }
     /// anon_inode kinds CRIU has no dumper for.
     static let unsupportedAnon: [String: (kind: String, reason: String)] = [
         "anon_inode:[io_uring]": ("io_uring", "CRIU cannot checkpoint io_uring instances"),
@@ -43,8 +49,10 @@ enum CheckpointabilityScan {
                 } else if target.hasPrefix("/") {
                     var st = stat()
                     let isDevice = stat("/proc/\(pid)/fd/\(fd)", &st) == 0 && (st.st_mode & S_IFMT == S_IFCHR || st.st_mode & S_IFMT == S_IFBLK)
-                    if isDevice && !harmlessDevices.contains(target) {
-                        add("device", "an open device CRIU cannot checkpoint (only \(harmlessDevices.sorted().joined(separator: ", ")) are restored)")
+                    let (major, minor) = (UInt32(cryo_major(UInt64(st.st_rdev))), UInt32(cryo_minor(UInt64(st.st_rdev))))
+                    if isDevice && !criuDumps(major: major, minor: minor, character: st.st_mode & S_IFMT == S_IFCHR) {
+                        add("device", "an open device CRIU cannot checkpoint (device \(major):\(minor); "
+                            + "only the memory devices such as /dev/null and /dev/urandom, and /dev/net/tun, are restored)")
                     } else if let m = fdMountID(pid, fd), !mounts.isEmpty, !mounts.contains(m) {
                         add("host-file", "a file from outside the container's filesystem (mount \(m) is not one of the container's), "
                             + "e.g. a host file given as stdio: CRIU cannot reopen it at restore")

@@ -42,10 +42,12 @@ def check(cryo, name):
     return j.returncode, json.loads(j.stdout), text.stdout
 
 
-def holds(cryo, name):
-    """The answer "cannot" holds: a real checkpoint (leave-running) fails, and the container runs on."""
+def holds(cryo, name, why=None):
+    """The answer "cannot" holds: a real checkpoint (leave-running) fails — for the reason
+    CRIU's log gives as `why`, when given — and the container runs on."""
     r = cryo("checkpoint", "create", "--leave-running", name, "cpx", timeout=300)
     assert r.returncode != 0, r.stdout
+    assert why is None or why in r.stderr, r.stderr
     assert cryo.ok("inspect", "-f", "{{.State.Running}}", name).stdout.strip() == "true"
 
 
@@ -123,62 +125,54 @@ def test_check_open_device_cannot(cryo, name):
     assert devices and {p["resource"] for p in devices} == {"/dev/fuse"}, answer
     assert all(p["comm"] in ("sh", "sleep") and p["pid"] in answer["pids"] and p["fd"] == 3 for p in devices), answer
     assert "/dev/fuse" in text and "cannot" in text
-    holds(cryo, name)
-
-
-def _cgroups_of(pid):
-    """Each mounted hierarchy's directory of `pid`'s cgroup (v1 controllers, named, unified)."""
-    out = []
-    for line in open(f"/proc/{pid}/cgroup").read().splitlines():
-        _, controllers, path = line.split(":", 2)
-        sub = "unified" if not controllers else controllers.split(",")[0].replace("name=", "")
-        d = f"/sys/fs/cgroup/{sub}{path}"
-        if os.path.isdir(d):
-            out.append(d)
-    return out
+    holds(cryo, name, why="chr 10:229")   # CRIU: "Can't dump file 3 of that type … (chr 10:229)"
 
 
 def test_check_host_file_cannot(cryo, name):
-    """A process of the container (its namespaces and cgroup) holding a file of the host's
-    filesystem, as a host file handed over as stdio would be: CRIU cannot reopen it inside
-    the container. Named with its process and path."""
-    cryo.ok("run", "-d", "--name", name, "busybox", "sh", "-c", "sleep 100000")
+    """A process of the container holding a file of the host's filesystem, as a host file
+    handed over as stdio would be: CRIU cannot reopen it inside the container. Named with its
+    process, fd and path, and a real checkpoint fails on it. The file comes in through a helper
+    that holds it open inside the container's PID namespace: the container's own shell opens it
+    by /proc/<helper>/fd/3 and the helper goes, so the holders are the container's own
+    processes (its dump tree) and nothing else is in its namespaces."""
+    cryo.ok("run", "-d", "--name", name, "--cap-add", "SYS_PTRACE", "busybox", "sh", "-c",
+            "while [ ! -s /tmp/holder ]; do sleep 0.1; done; exec 4</proc/$(cat /tmp/holder)/fd/3; "
+            "touch /tmp/opened; sleep 100000")
     init = int(cryo.ok("inspect", "-f", "{{.State.Pid}}", name).stdout.strip())
     d = tempfile.mkdtemp(prefix="cryo-check-host-")
     host_file = os.path.join(d, "stdin-from-the-host")
     with open(host_file, "w") as f:
         f.write("host data\n")
-    # fd 3 is opened on the host, then the process enters the container's mount and PID
-    # namespaces keeping it, and is moved into the container's cgroup.
-    p = subprocess.Popen(["bash", "-c", f"exec 3<{host_file}; exec nsenter -t {init} -m -p -- /bin/sleep 100000"],
+    # fd 3 is opened on the host; nsenter's child (sleep) is in the container's PID namespace.
+    p = subprocess.Popen(["bash", "-c", f"exec 3<{host_file}; exec nsenter -t {init} -p -- /bin/sleep 100000"],
                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def helpers():
+        return [int(c) for c in os.listdir("/proc") if c.isdigit() and _ppid(int(c)) == p.pid]
+
     try:
-        wait_for(lambda: os.path.exists(f"/proc/{p.pid}/ns/mnt") and
-                 os.readlink(f"/proc/{p.pid}/ns/mnt") == os.readlink(f"/proc/{init}/ns/mnt"),
-                 what="the holder inside the container's mount namespace")
-        wait_for(lambda: [int(c) for c in os.listdir("/proc") if c.isdigit() and _ppid(int(c)) == p.pid],
-                 what="the holder's sleep in the container's PID namespace")
-        holders = [p.pid] + [int(c) for c in os.listdir("/proc") if c.isdigit() and _ppid(int(c)) == p.pid]
-        for cg in _cgroups_of(init):
-            for h in holders:
-                with open(os.path.join(cg, "cgroup.procs"), "w") as f:
-                    f.write(str(h))
-        rc, answer, text = check(cryo, name)
-        assert rc == 1, answer
-        # fd 3 of each holder; their stdio (the host's /dev/null) is a host file as well.
-        found = [q for q in answer["problems"] if q["kind"] == "host-file" and q["fd"] == 3]
-        assert found and all(q["resource"] == host_file and q["pid"] in holders
-                             and q["comm"] in ("nsenter", "sleep") for q in found), answer
-        assert {q["resource"] for q in answer["problems"] if q["kind"] == "host-file"} <= {host_file, "/dev/null"}, answer
-        assert host_file in text and "cannot" in text
-        holds(cryo, name)
+        wait_for(helpers, what="the helper in the container's PID namespace")
+        nspid = open(f"/proc/{helpers()[0]}/status").read().split("NSpid:")[1].split("\n")[0].split()[-1]
+        cryo.ok("exec", name, "sh", "-c", f"echo {nspid} > /tmp/holder")
+        wait_for(lambda: cryo("exec", name, "test", "-e", "/tmp/opened").returncode == 0,
+                 what="the container's shell opening the host file")
     finally:
-        for h in [int(c) for c in os.listdir("/proc") if c.isdigit() and _ppid(int(c)) == p.pid] + [p.pid]:
+        for h in helpers() + [p.pid]:
             try:
                 os.kill(h, 9)
             except ProcessLookupError:
                 pass
         p.wait()
+    try:
+        rc, answer, text = check(cryo, name)
+        assert rc == 1, answer
+        found = [q for q in answer["problems"] if q["kind"] == "host-file"]
+        assert found and all(q["resource"] == host_file and q["fd"] == 4 and q["pid"] in answer["pids"]
+                             and q["comm"] in ("sh", "sleep") for q in found), answer
+        assert {q["kind"] for q in answer["problems"]} == {"host-file"}, answer
+        assert host_file in text and "cannot" in text
+        holds(cryo, name, why=f"fd=4 path={host_file}")   # CRIU: "Can't lookup mount=N for fd=4 path=…"
+    finally:
         shutil.rmtree(d, ignore_errors=True)
 
 
