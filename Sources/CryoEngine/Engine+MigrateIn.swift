@@ -20,6 +20,8 @@ extension Engine {
         var committed = false
         var pageServer: PageServerProcess?
         var lazyStream: (any ByteStream)?      // post-copy: the page stream, for criu lazy-pages
+        var lazySocket: Int32 = -1             // … or the source's own connection (local page socket)
+        defer { if lazySocket >= 0 { close(lazySocket) } }
         var lazy: LazyPagesProcess?
         var reserved: (network: String, ip: String)?
         var pageListener: LocalPageSocket.Listener?   // a source on this machine: its own page socket
@@ -66,7 +68,7 @@ extension Engine {
                 (try? store.inspect(image.id.description)) != nil ? []
                     : image.layers.filter { !FS.isDirectory(store.layerPath($0)) }.map(\.description)
             }
-            if offer.localPages == true && !offer.postCopy {
+            if offer.localPages == true {
                 // Failing that, the page stream comes the usual way (relayed).
                 let path = paths.execRoot + "/mp-" + offer.session.prefix(16)
                 pageListener = try? await blocking { try LocalPageSocket.Listener.open(path: path) }
@@ -95,6 +97,10 @@ extension Engine {
                         listener.close()
                         pageListener = nil
                         Trace.mark("migrate-in: page socket connected")
+                        if offer.postCopy {
+                            lazySocket = fd   // handed to criu lazy-pages at restore
+                            continue loop
+                        }
                         let criu = try await blocking { try MigrationChecks.criuPath() }
                         let server = try await PageServerProcess.start(criuPath: criu, imagesDir: dir + "/images", socket: fd)
                         pageServer = server
@@ -118,19 +124,21 @@ extension Engine {
                     try await receiveTree(ch, into: into, errorFile: tarErrors)
                     Trace.mark("migrate-in: \(set.rawValue) received")
                 case .restore where offer.postCopy:
-                    guard let ps = lazyStream, let id = made else { throw MigrationWireError.unexpected("restore before the pages") }
+                    guard lazyStream != nil || lazySocket >= 0, let id = made else { throw MigrationWireError.unexpected("restore before the pages") }
                     do {
                         let work = Self.migrationRestoreWork(paths, id)
                         let criu = try await blocking {
                             unlink(LazyPagesWatchdogReport.path(workDir: work))
                             return try MigrationChecks.criuPath()
                         }
+                        let given = lazySocket >= 0 ? lazySocket : nil
+                        lazySocket = -1   // the daemon's now, in every case
                         let daemon = try await LazyPagesProcess.start(
                             criuPath: criu, imagesDir: dir + "/images", workDir: work,
-                            watchdog: .init(binary: monitorBinary, runtimeRoot: paths.runtimeRoot, containerID: id))
+                            watchdog: .init(binary: monitorBinary, runtimeRoot: paths.runtimeRoot, containerID: id), socket: given)
                         lazy = daemon
                         Trace.mark("migrate-in: criu lazy-pages ready")
-                        Task { _ = try? await PageStream.relay(ps, daemon.stream) }
+                        if let ps = lazyStream, let into = daemon.stream { Task { _ = try? await PageStream.relay(ps, into) } }
                         try await working(ch) { try await self.restoreMigrated(id, offer, src, dir: dir) }
                     } catch {
                         // Whatever was restored dies before the daemon holding its memory.

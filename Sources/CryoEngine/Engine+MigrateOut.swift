@@ -171,7 +171,7 @@ extension Engine {
         }
 
         if req.postCopy {
-            return try await postCopyOut(c, req, session: session, dir: dir, net: net, tcp: tcp, ctl: ctl, stream: stream,
+            return try await postCopyOut(c, req, session: session, dir: dir, net: net, tcp: tcp, ctl: ctl, stream: stream, pageSocket: pageSocket,
                                          clock: clock, bytes: bytes, layersSent: missing.count, progress: progress)
         }
         // Freeze and dump, the pages going to B's page server through a second connection.

@@ -25,7 +25,7 @@ import Glibc
 /// with an Error saying what was lost and what the operator can do).
 extension Engine {
     func postCopyOut(_ c: StoredContainer, _ req: MigrationRequest, session: String, dir: String, net: NetworkConfig?,
-                     tcp: Bool, ctl: FrameChannel, stream: any ByteStream, clock: MigrationClock,
+                     tcp: Bool, ctl: FrameChannel, stream: any ByteStream, pageSocket: LocalPageSocket.Offer?, clock: MigrationClock,
                      bytes initialBytes: MigrationReport.Bytes, layersSent: Int,
                      progress: @escaping @Sendable (MigrationEvent) async -> Void) async throws -> MigrationReport {
         let id = c.id
@@ -51,10 +51,16 @@ extension Engine {
             // container Docker makes; made sure of here, before anything is frozen).
             try await blocking { try MigrationChecks.setLink(up: true, netnsPath: netns, interface: "lo") }
             try await ctl.send(.pages)
-            let ps = try await dial(req.target)
-            pageStream = ps
-            let rest = try await PeerUpgrade.open(ps, path: "/cryo/migrate/\(session)/pages", peer: req.target)
-            guard rest.isEmpty else { throw MigrationWireError.unexpected("bytes before the page stream began") }
+            if let offer = pageSocket {
+                // A target on this machine: its own socket, read by its criu lazy-pages itself.
+                let fd = try await blocking { try LocalPageSocket.connect(offer) }
+                pageStream = try await RawStream.adopt(socket: fd)
+            } else {
+                let ps = try await dial(req.target)
+                pageStream = ps
+                let rest = try await PeerUpgrade.open(ps, path: "/cryo/migrate/\(session)/pages", peer: req.target)
+                guard rest.isEmpty else { throw MigrationWireError.unexpected("bytes before the page stream began") }
+            }
         } catch {
             endOperation(id)
             await closeAll()
@@ -239,7 +245,7 @@ extension Engine {
                                      downtimeMs: downtime, totalMs: clock.began.elapsedMilliseconds, phases: clock.phases,
                                      bytes: bytes, layersSent: layersSent)
         report.pagesCompleteMs = pagesMs
-        report.pageStream = "relayed"
+        report.pageStream = pageSocket == nil ? "relayed" : "local socket"
         return report
     }
 

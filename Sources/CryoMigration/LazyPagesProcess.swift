@@ -29,21 +29,32 @@ public struct LazyPagesProcess: Sendable {
         }
     }
 
-    /// cryod's end of the page stream.
-    public let stream: RawStream
+    /// cryod's end of the page stream, to relay into; nil when the daemon was given the
+    /// source's own connection (`LocalPageSocket`).
+    public let stream: RawStream?
     /// criu lazy-pages itself (the watchdog's child), for fault tests; 0 if it already ended.
     public let pid: pid_t
     /// The watchdog (cryod's child).
     let process: SpawnedProcess
     let logPath: String
 
-    /// Starts it and waits until it listens for the restore (its status-ready byte).
-    public static func start(criuPath: String, imagesDir: String, workDir: String, watchdog: Watchdog) async throws -> LazyPagesProcess {
-        try FS.mkdirAll(workDir, mode: 0o700)
+    /// Starts it on `socket` (taken over: closed here once the daemon has it), or on a fresh
+    /// socket pair whose other end is `stream`, and waits until it listens for the restore
+    /// (its status-ready byte).
+    public static func start(criuPath: String, imagesDir: String, workDir: String, watchdog: Watchdog,
+                             socket given: Int32? = nil) async throws -> LazyPagesProcess {
+        var sv: [Int32] = [-1, given ?? -1]
+        do {
+            try FS.mkdirAll(workDir, mode: 0o700)
+        } catch {
+            if let given { close(given) }
+            throw error
+        }
         unlink(workDir + "/lazy-pages.socket")
-        var sv: [Int32] = [-1, -1]
-        try sys(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sv), "socketpair")
-        PageStream.widen(sv)
+        if given == nil {
+            try sys(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sv), "socketpair")
+            PageStream.widen(sv)
+        }
         var status: [Int32] = [-1, -1]
         // (A socket pair serves as the status pipe: CRIU only writes its byte and closes.)
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &status) == 0 else {
@@ -66,7 +77,7 @@ public struct LazyPagesProcess: Sendable {
             throw CryoFailure(.internal, "cannot start criu lazy-pages: \(error)")
         }
         for fd in [devnull, sv[1], status[1]] where fd >= 0 { close(fd) }
-        var lazy = LazyPagesProcess(stream: try await RawStream.adopt(socket: sv[0]), pid: 0, process: p,
+        var lazy = LazyPagesProcess(stream: sv[0] >= 0 ? try await RawStream.adopt(socket: sv[0]) : nil, pid: 0, process: p,
                                     logPath: workDir + "/lazy-pages.log")
         // One byte when it listens; EOF if it died first.
         let readFD = status[0]
@@ -100,7 +111,7 @@ public struct LazyPagesProcess: Sendable {
     /// Ends it without the watchdog's verdict (criu dies with it): the caller disposes of the copy.
     public func cancel() async {
         kill(process.pid, SIGKILL)
-        await stream.close()
+        await stream?.close()
         _ = try? await wait()
     }
 }

@@ -719,19 +719,22 @@ def recheck(d, name):
     return d.ok("exec", name, "cat", "/tmp/sum2")
 
 
-def test_migrate_to_a_cryod_on_this_machine_hands_criu_the_page_socket_directly(lan, two, criu):
+@pytest.mark.parametrize("mode", ["stop-and-copy", "post-copy"])
+def test_migrate_to_a_cryod_on_this_machine_hands_criu_the_page_socket_directly(lan, two, criu, mode):
     """A target reached by its unix socket (a cryod on this machine) gives the source a page
-    socket of its own: A's CRIU writes the pages straight into B's page server, no relay. The
-    memory arrives exactly, CRIU's count of the pages is reported; over TLS they are relayed."""
+    socket of its own: A's CRIU writes the pages straight into B's page server (post-copy: B's
+    criu lazy-pages reads it itself), no relay on B. The memory arrives exactly and its size
+    is reported; over TLS the pages are relayed."""
     a, b = two
+    flags = ["--post-copy"] if mode == "post-copy" else []
     digest = start_blob(a, b, "ls", 64)
-    report = migrate(a, b, "ls", tcp=False)
-    assert report["pageStream"] == "local socket", report
+    report = migrate(a, b, "ls", *flags, tcp=False)
+    assert report["pageStream"] == "local socket" and report["mode"] == mode, report
     assert report["bytes"]["memory"] >= 64 << 20, report["bytes"]
     assert "ls" not in names(a)
     assert recheck(b, "ls") == digest, "the memory that arrived on B differs from A's"
     assert not [f for f in os.listdir(b.run) if f.startswith("mp-")], "B left its page socket behind"
-    report = migrate(b, a, "ls")   # and back between hosts: relayed inside the TLS connection
+    report = migrate(b, a, "ls", *flags)   # and back between hosts: relayed inside the TLS connection
     assert report["pageStream"] == "relayed", report
     assert report["bytes"]["memory"] >= 64 << 20, report["bytes"]
     assert recheck(a, "ls") == digest
@@ -780,7 +783,7 @@ def test_migrate_post_copy_1gib_memory_arrives_exactly(lan, two, criu):
     assert recheck(b, "big") == digest, "the memory that arrived on B differs from A's"
 
 
-@pytest.mark.parametrize("case", ["kill-source-cryod", "kill-lazy-pages", "connection-cut"])
+@pytest.mark.parametrize("case", ["kill-source-cryod", "kill-lazy-pages", "connection-cut", "kill-lazy-pages-local"])
 def test_migrate_post_copy_broken_memory_stream_kills_the_target_copy_and_keeps_the_source_frozen(lan, two, criu, case):
     """Post-copy, the memory stream breaks after B runs the container: A's cryod is killed, B's
     criu lazy-pages is killed, or A cuts the connections. B's copy is killed (never left running
@@ -799,10 +802,11 @@ def test_migrate_post_copy_broken_memory_stream_kills_the_target_copy_and_keeps_
         "kill-source-cryod": (a, "migrate-out-postcopy-running:kill", None),
         "kill-lazy-pages": (b, None, "migrate-in-running:kill-criu"),
         "connection-cut": (a, "migrate-out-postcopy-running:cut", None),
+        "kill-lazy-pages-local": (b, None, "migrate-in-running:kill-criu"),   # over B's own page socket
     }[case]
     victim.fault = a_fault or b_fault
     victim.restart()
-    r = cryo(a, "migrate", "--post-copy", "pc", b.tcp)
+    r = cryo(a, "migrate", "--post-copy", "pc", b.host if case.endswith("-local") else b.tcp)
     assert r.returncode == 1, r.stdout
     if case == "kill-source-cryod":
         wait_for(lambda: a.proc.poll() is not None, timeout=60, what="cryod A killed mid-stream")
