@@ -154,6 +154,14 @@ final class StreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
             .flatMapErrorThrowing { error in throw TLSError("write to \(peer): \(TLSErrorText.describe(error))", kind: .connection, alert: TLSAlert.of(error)) }
     }
 
+    func write(loop: EventLoop, buffer: ByteBuffer) -> EventLoopFuture<Void> {
+        guard let context, !closed else { return loop.makeFailedFuture(TLSError("TLS connection to \(peer) is closed", kind: .closed)) }
+        if buffer.readableBytes == 0 { return loop.makeSucceededVoidFuture() }
+        let peer = self.peer
+        return context.writeAndFlush(wrapOutboundOut(buffer))
+            .flatMapErrorThrowing { error in throw TLSError("write to \(peer): \(TLSErrorText.describe(error))", kind: .connection, alert: TLSAlert.of(error)) }
+    }
+
     func closeWrite(loop: EventLoop) -> EventLoopFuture<Void> {
         guard let context, !closed else { return loop.makeSucceededVoidFuture() }
         let promise = loop.makePromise(of: Void.self)

@@ -132,6 +132,24 @@ public final class TLSByteStream: Sendable {
         try await writeFuture(bytes).get()
     }
 
+    /// `read()` without the copy into an array (a migration's page relay: 1 GiB passes here).
+    public func readBuffer() async throws -> ByteBuffer? {
+        let handler = self.handler
+        let loop = channel.eventLoop
+        return try await withTaskCancellationHandler {
+            try await loop.flatSubmit { handler.value.next(loop: loop) }.get()
+        } onCancel: {
+            loop.execute { handler.value.cancelWait() }
+        }
+    }
+
+    /// `write(_:)` of a buffer as it is.
+    public func writeBuffer(_ buffer: ByteBuffer) async throws {
+        let handler = self.handler
+        let loop = channel.eventLoop
+        try await loop.flatSubmit { handler.value.write(loop: loop, buffer: buffer) }.get()
+    }
+
     /// Sends close_notify and shuts down the write side; reading stays possible.
     public func closeWrite() async {
         try? await closeWriteFuture().get()
