@@ -9,6 +9,22 @@ public struct UnixListener: Sendable {
     public let path: String
 
     public init(path: String, backlog: Int32 = 4) throws {
+        unlink(path)
+        let fd = try sys(socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0), "socket", path)
+        do {
+            try Self.withAddress(path) { addr, len in try sys(bind(fd, addr, len), "bind", path) }
+        } catch {
+            Glibc.close(fd)
+            throw error
+        }
+        chmod(path, 0o600)
+        if listen(fd, backlog) != 0 { let e = SyscallError("listen", path); Glibc.close(fd); throw e }
+        self.fd = fd
+        self.path = path
+    }
+
+    /// `path` as a socket address, for bind or connect.
+    public static func withAddress<T>(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) throws -> T) throws -> T {
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
@@ -18,16 +34,9 @@ public struct UnixListener: Sendable {
         withUnsafeMutableBytes(of: &addr.sun_path) { p in
             for (i, b) in bytes.enumerated() { p[i] = b }
         }
-        unlink(path)
-        let fd = try sys(socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0), "socket", path)
-        let r = withUnsafePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        return try withUnsafePointer(to: &addr) { p in
+            try p.withMemoryRebound(to: sockaddr.self, capacity: 1) { try body($0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
-        if r != 0 { let e = SyscallError("bind", path); Glibc.close(fd); throw e }
-        chmod(path, 0o600)
-        if listen(fd, backlog) != 0 { let e = SyscallError("listen", path); Glibc.close(fd); throw e }
-        self.fd = fd
-        self.path = path
     }
 
     public func receiveFD(timeoutMs: Int32) throws -> Int32 {

@@ -26,28 +26,18 @@ public enum LocalPageSocket {
     /// B's listening socket for one migration.
     public final class Listener: Sendable {
         public let offer: Offer
-        let fd: Int32
+        let socket: UnixListener
+        var fd: Int32 { socket.fd }
 
         /// Listens at `path` (nil when the path is too long for a unix socket address: the
         /// migration then uses the relayed stream).
         public static func open(path: String) throws -> Listener? {
             guard path.utf8.count < 100 else { return nil }
-            unlink(path)
-            let fd = try sys(socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0), "socket(AF_UNIX)", path)
-            do {
-                try withAddress(path) { addr, len in try sys(bind(fd, addr, len), "bind", path) }
-                try sys(chmod(path, 0o600), "chmod", path)
-                try sys(listen(fd, 2), "listen", path)
-            } catch {
-                Glibc.close(fd)
-                unlink(path)
-                throw error
-            }
-            return Listener(fd: fd, offer: Offer(path: path, token: randomHexID()))
+            return Listener(socket: try UnixListener(path: path, backlog: 2), offer: Offer(path: path, token: randomHexID()))
         }
 
-        init(fd: Int32, offer: Offer) {
-            self.fd = fd
+        init(socket: UnixListener, offer: Offer) {
+            self.socket = socket
             self.offer = offer
         }
 
@@ -80,8 +70,7 @@ public enum LocalPageSocket {
 
         /// Stops listening and removes the socket file.
         public func close() {
-            Glibc.close(fd)
-            unlink(offer.path)
+            socket.close()
         }
 
         static func wait(_ fd: Int32, milliseconds: Double) throws -> Bool {
@@ -113,7 +102,7 @@ public enum LocalPageSocket {
     public static func connect(_ offer: Offer) throws -> Int32 {
         let fd = try sys(socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0), "socket(AF_UNIX)", offer.path)
         do {
-            try withAddress(offer.path) { addr, len in try sys(Glibc.connect(fd, addr, len), "connect", offer.path) }
+            try UnixListener.withAddress(offer.path) { addr, len in try sys(Glibc.connect(fd, addr, len), "connect", offer.path) }
             PageStream.widen([fd])
             let token = Array(offer.token.utf8)
             var sent = 0
@@ -171,20 +160,5 @@ public enum LocalPageSocket {
     static func unread(_ fd: Int32) -> Int? {
         var n: Int32 = 0
         return ioctl(fd, UInt(TIOCOUTQ), &n) == 0 ? Int(n) : nil
-    }
-
-    static func withAddress<T>(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) throws -> T) throws -> T {
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else {
-            throw CryoFailure(.internal, "unix socket path too long: \(path)")
-        }
-        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
-            for (i, b) in bytes.enumerated() { raw[i] = b }
-        }
-        return try withUnsafePointer(to: &addr) {
-            try $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { try body($0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
     }
 }
