@@ -24,6 +24,7 @@ public struct UnixListener: Sendable {
     }
 
     /// `path` as a socket address, for bind or connect.
+    @discardableResult
     public static func withAddress<T>(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) throws -> T) throws -> T {
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
