@@ -327,16 +327,21 @@ def test_migrate_refused_before_anything_is_frozen(lan, two, criu, case):
     assert os.listdir(b.root / "migrations") == [] if (b.root / "migrations").exists() else True
 
 
-@pytest.mark.parametrize("side,point,where", [
-    ("A", "migrate-out-dumped", "A"),        # A dies frozen, before sending anything: A resumes
-    ("B", "migrate-in-restored", "A"),       # B dies after restoring, before answering: A resumes
-    ("A", "migrate-out-committing", "B"),    # A dies after committing: B has it, A removes its copy
-    ("B", "migrate-in-committed", "B"),      # B dies after committing: A asks, learns, lets go
-    ("A", "checkpoint-frozen:kill-criu", "A"),  # CRIU dies during the dump: A resumes
-    ("B", "migrate-in-created", "A"),        # B dies right after creating its copy: nothing half-made stays
+@pytest.mark.parametrize("side,point,where,via", [
+    ("A", "migrate-out-dumped", "A", "tls"),        # A dies frozen, before sending anything: A resumes
+    ("B", "migrate-in-restored", "A", "tls"),       # B dies after restoring, before answering: A resumes
+    ("A", "migrate-out-committing", "B", "tls"),    # A dies after committing: B has it, A removes its copy
+    ("B", "migrate-in-committed", "B", "tls"),      # B dies after committing: A asks, learns, lets go
+    ("A", "checkpoint-frozen:kill-criu", "A", "tls"),  # CRIU dies during the dump: A resumes
+    ("B", "migrate-in-created", "A", "tls"),        # B dies right after creating its copy: nothing half-made stays
+    # The same over a target's own page socket (a cryod on this machine): no relay to fail.
+    ("A", "checkpoint-frozen:kill-criu", "A", "unix"),  # A's CRIU dies writing into B's socket
+    ("B", "migrate-in-page-server", "A", "unix"),   # B dies with its page server reading A's CRIU
+    ("A", "migrate-out-dumped", "A", "unix"),       # A dies frozen after every page went to B
 ])
-def test_migrate_failure_points_leave_exactly_one_copy(lan, two, criu, side, point, where):
+def test_migrate_failure_points_leave_exactly_one_copy(lan, two, criu, side, point, where, via):
     a, b = two
+    target = b.tcp if via == "tls" else b.host
     a.ok("run", "-d", "--name", "ff", "--network", "none", "busybox", "sh", "-c", COUNTER)
     wait_for(lambda: counter(a, "ff") > 2, timeout=30, what="the counter")
     victim = a if side == "A" else b
@@ -351,10 +356,10 @@ def test_migrate_failure_points_leave_exactly_one_copy(lan, two, criu, side, poi
         import threading
         t = threading.Thread(target=revive)
         t.start()
-        r = cryo(a, "migrate", "ff", b.tcp)
+        r = cryo(a, "migrate", "ff", target)
         t.join()
     else:
-        r = cryo(a, "migrate", "ff", b.tcp)
+        r = cryo(a, "migrate", "ff", target)
         if ":" not in point:
             # The victim died: bring it back (its recovery settles the migration).
             wait_for(lambda: victim.proc.poll() is not None, timeout=60,
