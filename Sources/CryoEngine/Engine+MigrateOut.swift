@@ -341,7 +341,7 @@ extension Engine {
         phase("cleanup")
         let report = MigrationReport(container: c.name, id: id, target: req.target, session: session, mode: "stop-and-copy",
                                      downtimeMs: downtime, totalMs: began.elapsedMilliseconds, phases: clock.phases,
-                                     bytes: bytes, layersSent: missing.count, pageStream: relay == nil ? "local socket" : "relayed")
+                                     bytes: bytes, layersSent: missing.count, pageStream: MigrationReport.pageStream(local: relay == nil))
         return report
     }
 

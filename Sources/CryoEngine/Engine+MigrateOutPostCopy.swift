@@ -245,7 +245,7 @@ extension Engine {
                                      downtimeMs: downtime, totalMs: clock.began.elapsedMilliseconds, phases: clock.phases,
                                      bytes: bytes, layersSent: layersSent)
         report.pagesCompleteMs = pagesMs
-        report.pageStream = pageSocket == nil ? "relayed" : "local socket"
+        report.pageStream = MigrationReport.pageStream(local: pageSocket != nil)
         return report
     }
 

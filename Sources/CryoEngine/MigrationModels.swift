@@ -65,6 +65,8 @@ public struct MigrationReport: Codable, Sendable {
     /// How CRIU's pages went: "relayed" (inside a connection cryod relays, TLS between hosts)
     /// or "local socket" (a target on this machine: B's own socket, no relay).
     public var pageStream: String?
+
+    static func pageStream(local: Bool) -> String { local ? "local socket" : "relayed" }
 }
 
 /// The source's copy of a container that a migration could not let go: its outcome is unknown

@@ -43,7 +43,6 @@ public struct LazyPagesProcess: Sendable {
     /// (its status-ready byte).
     public static func start(criuPath: String, imagesDir: String, workDir: String, watchdog: Watchdog,
                              socket given: Int32? = nil) async throws -> LazyPagesProcess {
-        var sv: [Int32] = [-1, given ?? -1]
         do {
             try FS.mkdirAll(workDir, mode: 0o700)
         } catch {
@@ -51,10 +50,7 @@ public struct LazyPagesProcess: Sendable {
             throw error
         }
         unlink(workDir + "/lazy-pages.socket")
-        if given == nil {
-            try sys(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sv), "socketpair")
-            PageStream.widen(sv)
-        }
+        let sv = try given.map { [-1, $0] } ?? PageStream.widenedPair()
         var status: [Int32] = [-1, -1]
         // (A socket pair serves as the status pipe: CRIU only writes its byte and closes.)
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &status) == 0 else {

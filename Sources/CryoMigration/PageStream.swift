@@ -13,9 +13,7 @@ public enum PageStream {
     /// A socket pair: `criu` for CRIU (inheritable by the worker: no close-on-exec needed, the
     /// spawn maps it), `relay` as a stream for cryod.
     public static func pair() async throws -> (criu: Int32, relay: RawStream) {
-        var sv: [Int32] = [-1, -1]
-        try sys(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sv), "socketpair")
-        widen(sv)
+        let sv = try widenedPair()
         do {
             return (sv[0], try await RawStream.adopt(socket: sv[1]))
         } catch {
@@ -44,6 +42,14 @@ public enum PageStream {
             }
             return result
         }
+    }
+
+    /// A unix stream socket pair (close-on-exec) with `widen`ed buffers: every page stream's.
+    static func widenedPair() throws -> [Int32] {
+        var sv: [Int32] = [-1, -1]
+        try sys(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sv), "socketpair")
+        widen(sv)
+        return sv
     }
 
     /// 8 MiB socket buffers on both ends of a page-stream socket pair (root may exceed
@@ -81,11 +87,7 @@ public struct PageServerProcess: Sendable {
     /// Starts it on `socket` (taken over: closed here once the server has it), or on a fresh
     /// socket pair whose other end is `stream`.
     public static func start(criuPath: String, imagesDir: String, socket given: Int32? = nil) async throws -> PageServerProcess {
-        var sv: [Int32] = [-1, given ?? -1]
-        if given == nil {
-            try sys(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sv), "socketpair")
-            PageStream.widen(sv)
-        }
+        let sv = try given.map { [-1, $0] } ?? PageStream.widenedPair()
         let devnull = open("/dev/null", O_RDWR | O_CLOEXEC)
         defer {
             if devnull >= 0 { close(devnull) }
